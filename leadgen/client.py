@@ -65,8 +65,10 @@ def score_remote(args: argparse.Namespace) -> int:
             print(json.dumps(json.loads(resp.read()), indent=2))
             return 0
     except urllib.error.HTTPError as exc:
-        print(f"error: HTTP {exc.code} from {url}: {exc.read().decode(errors='replace')}",
-              file=sys.stderr)
+        print(
+            f"error: HTTP {exc.code} from {url}: {exc.read().decode(errors='replace')}",
+            file=sys.stderr,
+        )
         return 1
     except urllib.error.URLError as exc:
         raise ConfigError(f"{url}: cannot connect ({exc.reason})") from None
