@@ -48,8 +48,8 @@ class DynamoDuplicateStore:
         resp = self.client.get_item(
             TableName=self.table_name,
             Key={"email_hash": {"S": email_hash}},
-            ProjectionExpression="kind, #r, expires_at",
-            ExpressionAttributeNames={"#r": "ref"},
+            ProjectionExpression="#k, #r, expires_at",
+            ExpressionAttributeNames={"#k": "kind", "#r": "ref"},
         )
         item = resp.get("Item")
         if not item:
@@ -72,7 +72,8 @@ class DynamoDuplicateStore:
                 },
                 # absent, or an expired lead that TTL has not swept yet
                 ConditionExpression="attribute_not_exists(email_hash) OR "
-                "(kind = :lead AND expires_at < :now)",
+                "(#k = :lead AND expires_at < :now)",
+                ExpressionAttributeNames={"#k": "kind"},
                 ExpressionAttributeValues={":lead": {"S": "lead"}, ":now": {"N": str(now)}},
             )
             return None
@@ -109,7 +110,8 @@ class DynamoDuplicateStore:
         for page in paginator.paginate(
             TableName=self.table_name,
             ProjectionExpression="email_hash",
-            FilterExpression="kind = :c AND sync_id <> :s",
+            FilterExpression="#k = :c AND sync_id <> :s",
+            ExpressionAttributeNames={"#k": "kind"},
             ExpressionAttributeValues={":c": {"S": "customer"}, ":s": {"S": sync_id}},
         ):
             for item in page.get("Items", []):
