@@ -1,0 +1,107 @@
+"""Shared fixtures: generated CRM data, built artifacts, the real ONNX model, moto's server.
+
+Expensive things (model export, builds, the moto server) are built once per session.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TINY_ROWS = 1500
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def tiny_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from leadgen.data import generate_crm, write_crm
+
+    path = tmp_path_factory.mktemp("crm") / "crm.parquet"
+    write_crm(generate_crm(rows=TINY_ROWS, seed=7), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def onnx_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real all-MiniLM-L6-v2, exported once to ONNX (uses the user cache if already there)."""
+    from leadgen.model_export import ensure_onnx_model
+
+    return ensure_onnx_model(None)
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder(onnx_model_dir: Path) -> Any:
+    from leadgen.embedders import OnnxEmbedder
+
+    return OnnxEmbedder(onnx_model_dir)
+
+
+@pytest.fixture(scope="session")
+def hashing_artifacts(tiny_crm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A published local artifact folder built with the hashing embedder (fast)."""
+    from leadgen.build import build
+    from leadgen.config import BuildConfig
+
+    out = tmp_path_factory.mktemp("art-hashing")
+    build(str(tiny_crm), str(out), BuildConfig(embedder="hashing"), progress=False,
+          say=lambda _m: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def onnx_artifacts(tiny_crm: Path, onnx_embedder: Any, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Path:
+    """A published local artifact folder built with the real ONNX MiniLM embedder."""
+    from leadgen.build import build
+    from leadgen.config import BuildConfig
+
+    out = tmp_path_factory.mktemp("art-onnx")
+    build(str(tiny_crm), str(out), BuildConfig(embedder="onnx"), embedder=onnx_embedder,
+          progress=False, say=lambda _m: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto's server on 127.0.0.1 (real HTTP); boto3 and pyarrow are pointed at it via env."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {k: os.environ.get(k) for k in _AWS_ENV}
+    os.environ.update({
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ENDPOINT_URL_S3": endpoint, "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+    })
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+_AWS_ENV = (
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION",
+    "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB",
+)
