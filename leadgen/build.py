@@ -269,7 +269,9 @@ def loo_calibration(
     return rows, np.sort(scores["contrast"]), scores
 
 
-def _high_attrs(table: CrmTable, cfg: BuildConfig, high_rows: np.ndarray, out: Path) -> None:
+def _high_attrs(
+    table: CrmTable, cfg: BuildConfig, high_rows: np.ndarray, out: Path, log_cols: list[str]
+) -> None:
     spec = cfg.columns
     vocab: dict[str, list[str]] = {}
     codes = np.full((len(high_rows), len(spec.cat_cols)), -1, dtype=np.int32)
@@ -284,7 +286,8 @@ def _high_attrs(table: CrmTable, cfg: BuildConfig, high_rows: np.ndarray, out: P
     for j, col in enumerate(spec.num_cols):
         allv = np.asarray(table.columns[col], dtype=np.float64)
         num[:, j] = allv[high_rows]
-        s = float(np.nanstd(allv)) if np.isfinite(allv).any() else 1.0
+        spread = np.log1p(np.clip(allv, 0, None)) if col in log_cols else allv
+        s = float(np.nanstd(spread)) if np.isfinite(allv).any() else 1.0
         std[j] = s if np.isfinite(s) and s > 0 else 1.0
     with (out / "high_attrs.npz").open("wb") as fh:
         np.savez(fh, cat_codes=codes, num=num, num_std=std)
@@ -381,7 +384,7 @@ def build(
             np.save(vdir / "calibration.npy", calib.astype(np.float64))
             (vdir / "transform.json").write_text(json.dumps(transform.to_json()))
             (vdir / "head.json").write_text(json.dumps(head.to_json()))
-            _high_attrs(table, cfg, np.flatnonzero(labels), vdir)
+            _high_attrs(table, cfg, np.flatnonzero(labels), vdir, transform.log_cols)
             report: dict[str, Any] = {
                 "version": version,
                 "created_at": started.isoformat(),

@@ -54,6 +54,7 @@ class TabularTransform:
     pca_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     components: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     scale: float = 1.0
+    log_cols: list[str] = field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:
@@ -78,7 +79,10 @@ class TabularTransform:
             vals = columns.get(col)
             if vals is None:
                 continue
-            out[:, offset + j] = _as_float(vals)
+            num = _as_float(vals)
+            if col in self.log_cols:
+                num = np.log1p(np.clip(num, 0.0, None))
+            out[:, offset + j] = num
         return out
 
     def fit_frequencies(self, columns: Mapping[str, Sequence[Any]]) -> None:
@@ -108,6 +112,7 @@ class TabularTransform:
     ) -> np.ndarray:
         """Fit on customers; returns their tabular block (n, dims)."""
         self.fit_frequencies(columns)
+        self.log_cols = [c for c in self.spec.num_cols if _heavy_tailed(columns.get(c))]
         raw = self.raw_matrix(columns, n)
         with np.errstate(all="ignore"):
             mean = np.nanmean(raw, axis=0) if n else np.zeros(raw.shape[1])
@@ -158,6 +163,7 @@ class TabularTransform:
             "pca_mean": self.pca_mean.tolist(),
             "components": self.components.tolist(),
             "scale": self.scale,
+            "log_cols": self.log_cols,
         }
 
     @classmethod
@@ -174,7 +180,24 @@ class TabularTransform:
             pca_mean=np.asarray(data["pca_mean"], dtype=np.float64),
             components=comps,
             scale=float(data["scale"]),
+            log_cols=list(data.get("log_cols", [])),
         )
+
+
+def _heavy_tailed(vals: Sequence[Any] | np.ndarray | None) -> bool:
+    """Non-negative and strongly right-skewed (company size, revenue): compared on a log scale,
+    so that 10 vs 100 employees matters as much as 1,000 vs 10,000."""
+    if vals is None:
+        return False
+    x = _as_float(vals)
+    x = x[np.isfinite(x)]
+    if len(x) < 10 or x.min() < 0:
+        return False
+    sd = x.std()
+    if sd == 0:
+        return False
+    skew = float(np.mean(((x - x.mean()) / sd) ** 3))
+    return skew > 2.0
 
 
 def _as_float(vals: Sequence[Any] | np.ndarray) -> np.ndarray:

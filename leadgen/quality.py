@@ -95,7 +95,8 @@ def stratified_holdout(labels: np.ndarray, fraction: float, max_rows: int, seed:
     """Boolean mask of a stratified holdout: same positive rate as the whole table."""
     rng = np.random.default_rng(seed)
     n = len(labels)
-    size = min(max_rows, round(fraction * n))
+    # at least a few hundred rows when the table allows it: tiny holdouts make noisy figures
+    size = min(max_rows, max(round(fraction * n), min(500, n // 4)))
     mask = np.zeros(n, dtype=bool)
     for cls in (True, False):
         pos = np.flatnonzero(labels == cls)

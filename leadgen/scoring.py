@@ -226,19 +226,24 @@ class Model:
             v = lead.get(col)
             if v is None or attrs.num.shape[1] <= j:
                 continue
+            # heavy-tailed columns are compared on a log scale (see TabularTransform.log_cols)
+            logged = col in self.transform.log_cols
+            lead_v = math.log1p(max(float(v), 0.0)) if logged else float(v)
+            neigh_v = np.log1p(np.clip(attrs.num[pos, j], 0, None)) if logged else attrs.num[pos, j]
             tol = 0.5 * float(attrs.num_std[j]) if attrs.num_std[j] > 0 else 0.0
-            near = np.abs(attrs.num[pos, j] - float(v)) <= tol
-            count = int(near.sum())
+            count = int((np.abs(neigh_v - lead_v) <= tol).sum())
             if count * 2 >= len(pos):
-                out.append(
-                    {
-                        "attribute": col,
-                        "value": float(v),
-                        "shared_by": count,
-                        "of": len(pos),
-                        "within": round(tol, 4),
-                    }
-                )
+                item: dict[str, Any] = {
+                    "attribute": col,
+                    "value": float(v),
+                    "shared_by": count,
+                    "of": len(pos),
+                }
+                if logged:
+                    item["within_factor"] = round(math.exp(tol), 3)
+                else:
+                    item["within"] = round(tol, 4)
+                out.append(item)
         out.sort(key=lambda s: -int(s["shared_by"]))
         return out
 

