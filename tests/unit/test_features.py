@@ -1,4 +1,4 @@
-"""Featurising: fitted transforms round-trip through JSON, missing values zero-fill, bad types fail."""
+"""Featurising: transforms round-trip through JSON, missing values zero-fill, bad types fail."""
 
 from __future__ import annotations
 
