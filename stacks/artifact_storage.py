@@ -1,0 +1,147 @@
+"""Artifact storage: the S3 bucket holding artifact versions (and, by default, the CRM input).
+
+Layout of the bucket:
+    artifacts/VERSION/...   immutable artifact versions written by the build job
+    artifacts/LATEST        the pointer, written last by the build job, polled by the Lambda
+    input/crm.parquet       the default CRM export location read by the build job
+
+Versioned, SSE-S3, TLS only, public access blocked, server access logs to a second bucket.
+Grants are per prefix: the Lambda can only read artifacts/, the build job reads input/ and
+reads/writes/prunes artifacts/.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.config import DEFAULT_INPUT_KEY, LeadgenConfig
+
+ARTIFACTS_PREFIX = "artifacts"
+INPUT_PREFIX = DEFAULT_INPUT_KEY.split("/", 1)[0]
+
+# Frozen CloudFormation logical ids: replacing a bucket loses its data. Never change them.
+ARTIFACT_BUCKET_ID = "ArtifactBucket"
+ACCESS_LOG_BUCKET_ID = "AccessLogBucket"
+
+
+def nag_objects_resource(prefix: str) -> str:
+    """How cdk-nag prints the object ARN pattern of `prefix` (for acknowledging IAM5)."""
+    return f"<{ARTIFACT_BUCKET_ID}.Arn>/{prefix}/*"
+
+
+class ArtifactStorage(Construct):
+    """The artifact bucket and its server-access-log bucket."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: LeadgenConfig) -> None:
+        super().__init__(scope, construct_id)
+        destroy = config.removal_policy == RemovalPolicy.DESTROY
+
+        self.access_log_bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,  # S3 log delivery requires SSE-S3
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=False,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-access-logs",
+                    expiration=Duration.days(config.access_log_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=config.removal_policy,
+            auto_delete_objects=destroy,
+        )
+        self._freeze(self.access_log_bucket, ACCESS_LOG_BUCKET_ID)
+        # No AwsSolutions-S1 finding here: cdk-nag recognises the S3 log-delivery bucket policy.
+
+        self.bucket = s3.Bucket(
+            self,
+            "Artifacts",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            server_access_logs_bucket=self.access_log_bucket,
+            server_access_logs_prefix="artifact-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-old-object-versions",
+                    # Overwritten LATEST pointers and pruned artifact versions stay recoverable
+                    # for a while, then go (the build job keeps the newest N versions current).
+                    noncurrent_version_expiration=Duration.days(config.noncurrent_version_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                    expired_object_delete_marker=True,
+                )
+            ],
+            removal_policy=config.removal_policy,
+            auto_delete_objects=destroy,
+        )
+        self._freeze(self.bucket, ARTIFACT_BUCKET_ID)
+
+    @staticmethod
+    def _freeze(bucket: s3.Bucket, logical_id: str) -> None:
+        cfn = bucket.node.default_child
+        assert isinstance(cfn, s3.CfnBucket)
+        cfn.override_logical_id(logical_id)
+
+    # -- locations ------------------------------------------------------------------------------
+    @property
+    def artifacts_uri(self) -> str:
+        return f"s3://{self.bucket.bucket_name}/{ARTIFACTS_PREFIX}"
+
+    @property
+    def default_input_uri(self) -> str:
+        return f"s3://{self.bucket.bucket_name}/{DEFAULT_INPUT_KEY}"
+
+    def _objects(self, prefix: str) -> str:
+        return self.bucket.arn_for_objects(f"{prefix}/*")
+
+    def _list(self, grantee: iam.IGrantable, prefix: str) -> None:
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:ListBucket"],
+            resource_arns=[self.bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
+        )
+
+    # -- grants ---------------------------------------------------------------------------------
+    def grant_read_artifacts(self, grantee: iam.IGrantable) -> None:
+        """Read the LATEST pointer and artifact versions (the scoring Lambda)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:GetObject"],
+            resource_arns=[self._objects(ARTIFACTS_PREFIX)],
+        )
+        self._list(grantee, ARTIFACTS_PREFIX)
+
+    def grant_publish_artifacts(self, grantee: iam.IGrantable) -> None:
+        """Write new versions, move LATEST and prune old versions (the build job)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+            ],
+            resource_arns=[self._objects(ARTIFACTS_PREFIX)],
+        )
+        self._list(grantee, ARTIFACTS_PREFIX)
+
+    def grant_read_input(self, grantee: iam.IGrantable) -> None:
+        """Read the CRM export under input/ (the build job, default input location)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:GetObject"],
+            resource_arns=[self._objects(INPUT_PREFIX)],
+        )
+        self._list(grantee, INPUT_PREFIX)

@@ -1,0 +1,219 @@
+"""Per-environment configuration of the leadgen stack: ONE typed place.
+
+`cdk synth -c env=prod` picks the environment (default `dev`). A few settings can be overridden
+from the CDK context without editing code (all optional, all strings as `-c` gives them):
+
+    -c env=dev|prod
+    -c auth=iam|jwt            (default iam)
+    -c jwt_issuer=https://...  -c jwt_audience=aud1,aud2   (required with auth=jwt)
+    -c input_path=s3://bucket/key.parquet   (default: s3://<artifact bucket>/input/crm.parquet)
+    -c alarm_email=ops@example.com          (subscribes the address to the alarm topic)
+    -c account=123456789012 -c region=eu-west-1   (optional; else the CLI's default env)
+
+Nothing here calls AWS: the synth is offline and deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_logs as logs
+
+AuthMode = Literal["iam", "jwt"]
+BuildCompute = Literal["SMALL", "LARGE"]
+
+# Contract with leadgen/config.py (the defaults of the synthetic CRM and of `leadgen build`).
+DEFAULT_TEXT_COLS: tuple[str, ...] = ("job_title", "bio")
+DEFAULT_CAT_COLS: tuple[str, ...] = ("industry", "country")
+DEFAULT_NUM_COLS: tuple[str, ...] = ("company_size", "web_activity_score", "email_engagement_score")
+DEFAULT_HIGH_VALUE_COL = "is_high_value"
+
+# Key (under the artifact bucket) read by the build job when no input path is configured.
+DEFAULT_INPUT_KEY = "input/crm.parquet"
+
+_CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$|^rate\(\d+ (minute|minutes|hour|hours|day|days)\)$")
+_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(\S+)$")
+
+
+class ConfigError(ValueError):
+    """An invalid environment configuration or context value (raised at synth time)."""
+
+
+@dataclass(frozen=True)
+class LeadgenConfig:
+    """Everything that differs between environments. Frozen: derive variants with `replace`."""
+
+    env_name: str
+
+    # -- scoring Lambda (container image, arm64) ------------------------------------------------
+    memory_mb: int = 2048
+    timeout_seconds: int = 29  # API Gateway HTTP APIs time out at 30 s
+    ephemeral_storage_mib: int = 2048  # /tmp holds the downloaded artifact version
+    provisioned_min: int = 1  # 0 disables provisioned concurrency (and its autoscaling)
+    provisioned_max: int = 2
+    provisioned_utilisation_target: float = 0.7
+    refresh_seconds: int = 300
+    max_batch_size: int = 100
+    lead_ttl_days: int = 90
+    embedder: str = "onnx"
+    log_level: str = "INFO"
+
+    # -- HTTP API -------------------------------------------------------------------------------
+    auth_mode: AuthMode = "iam"
+    jwt_issuer: str | None = None
+    jwt_audience: tuple[str, ...] = ()
+    throttle_rate_limit: float = 50.0  # steady requests per second, whole stage
+    throttle_burst_limit: int = 100
+
+    # -- index refresh (CodeBuild + EventBridge) ------------------------------------------------
+    schedule: str = "cron(0 3 * * ? *)"  # EventBridge expression (UTC)
+    input_path: str | None = None  # None -> s3://<artifact bucket>/input/crm.parquet
+    text_cols: tuple[str, ...] = DEFAULT_TEXT_COLS
+    cat_cols: tuple[str, ...] = DEFAULT_CAT_COLS
+    num_cols: tuple[str, ...] = DEFAULT_NUM_COLS
+    high_value_col: str | None = DEFAULT_HIGH_VALUE_COL  # boolean column, or ...
+    value_col: str | None = None  # ... a numeric column whose top quantile is high-value
+    value_quantile: float = 0.9
+    keep_versions: int = 5
+    build_compute: BuildCompute = "SMALL"
+    build_timeout_minutes: int = 60
+
+    # -- storage, logs, lifecycle ---------------------------------------------------------------
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    removal_policy: RemovalPolicy = RemovalPolicy.DESTROY
+    noncurrent_version_days: int = 7  # old S3 object versions (replaced LATEST, pruned builds)
+    access_log_days: int = 90
+
+    # -- alarms ---------------------------------------------------------------------------------
+    alarm_email: str | None = None
+    api_5xx_threshold: int = 5  # 5xx responses per 5 minutes
+    p99_latency_ms: int = 1500
+    max_artifact_age_hours: int = 50  # the served artifact version is older than this
+    missing_build_days: int = 2  # no successful build for this many consecutive days
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,15}", self.env_name):
+            raise ConfigError(f"env name must be lowercase [a-z0-9-], got {self.env_name!r}")
+        if not 128 <= self.memory_mb <= 10240:
+            raise ConfigError(f"memory_mb must be in [128, 10240], got {self.memory_mb}")
+        if not 1 <= self.timeout_seconds <= 29:
+            raise ConfigError("timeout_seconds must be in [1, 29] (HTTP API integration limit)")
+        if not 512 <= self.ephemeral_storage_mib <= 10240:
+            raise ConfigError("ephemeral_storage_mib must be in [512, 10240]")
+        if self.provisioned_min < 0 or self.provisioned_max < max(self.provisioned_min, 1):
+            raise ConfigError(
+                f"need 0 <= provisioned_min <= provisioned_max (>= 1), got "
+                f"{self.provisioned_min}..{self.provisioned_max}"
+            )
+        if not 0.1 <= self.provisioned_utilisation_target <= 0.9:
+            raise ConfigError("provisioned_utilisation_target must be in [0.1, 0.9]")
+        if self.auth_mode not in ("iam", "jwt"):
+            raise ConfigError(f"auth must be 'iam' or 'jwt', got {self.auth_mode!r}")
+        if self.auth_mode == "jwt":
+            if not self.jwt_issuer or not self.jwt_issuer.startswith("https://"):
+                raise ConfigError("auth=jwt needs -c jwt_issuer=https://... (the OIDC issuer URL)")
+            if not self.jwt_audience:
+                raise ConfigError("auth=jwt needs -c jwt_audience=aud1[,aud2] (client ids)")
+        if not _CRON.match(self.schedule):
+            raise ConfigError(
+                f"schedule must be an EventBridge cron(...) with 6 fields or rate(...), "
+                f"got {self.schedule!r}"
+            )
+        if self.input_path is not None and not _S3_URI.match(self.input_path):
+            raise ConfigError(f"input_path must be s3://bucket/key, got {self.input_path!r}")
+        if (self.high_value_col is None) == (self.value_col is None):
+            raise ConfigError("set exactly one of high_value_col or value_col (+ value_quantile)")
+        if not 0.0 < self.value_quantile < 1.0:
+            raise ConfigError(f"value_quantile must be in (0, 1), got {self.value_quantile}")
+        cols = (*self.text_cols, *self.cat_cols, *self.num_cols)
+        if not cols or len(set(cols)) != len(cols):
+            raise ConfigError("feature columns must be non-empty and not repeated")
+        if self.embedder not in ("onnx", "hashing"):
+            raise ConfigError(f"embedder must be 'onnx' or 'hashing', got {self.embedder!r}")
+        if self.keep_versions < 2:
+            raise ConfigError("keep_versions must be >= 2 (the served one and a fallback)")
+        if not 5 <= self.build_timeout_minutes <= 480:
+            raise ConfigError("build_timeout_minutes must be in [5, 480]")
+        if not 1 <= self.missing_build_days <= 7:
+            raise ConfigError("missing_build_days must be in [1, 7] (CloudWatch: 7 days max)")
+
+    @property
+    def stack_name(self) -> str:
+        return f"leadgen-{self.env_name}"
+
+    @property
+    def retain_data(self) -> bool:
+        """Whether stateful resources survive `cdk destroy` (prod) or go with it (dev)."""
+        return self.removal_policy == RemovalPolicy.RETAIN
+
+    @property
+    def input_location(self) -> tuple[str, str] | None:
+        """(bucket, key) of an external input path; None = the artifact bucket's input/ key."""
+        if self.input_path is None:
+            return None
+        m = _S3_URI.match(self.input_path)
+        assert m is not None  # validated in __post_init__
+        return m.group(1), m.group(2)
+
+
+ENVIRONMENTS: dict[str, LeadgenConfig] = {
+    "dev": LeadgenConfig(env_name="dev"),
+    "prod": LeadgenConfig(
+        env_name="prod",
+        memory_mb=3008,
+        provisioned_min=2,
+        provisioned_max=10,
+        throttle_rate_limit=200.0,
+        throttle_burst_limit=400,
+        schedule="cron(0 2 * * ? *)",
+        build_compute="LARGE",
+        build_timeout_minutes=120,
+        log_retention=logs.RetentionDays.ONE_YEAR,
+        removal_policy=RemovalPolicy.RETAIN,
+        noncurrent_version_days=30,
+        access_log_days=365,
+        max_artifact_age_hours=26,
+        missing_build_days=1,
+    ),
+}
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def config_from_context(get: Callable[[str], Any]) -> LeadgenConfig:
+    """Resolve the config from CDK context (`app.node.try_get_context`); see the module doc."""
+
+    def text(key: str) -> str | None:
+        value = get(key)
+        if value is None:
+            return None
+        value = str(value).strip()
+        return value or None
+
+    env_name = text("env") or "dev"
+    if env_name not in ENVIRONMENTS:
+        raise ConfigError(f"unknown env {env_name!r}: choose one of {sorted(ENVIRONMENTS)}")
+    base = ENVIRONMENTS[env_name]
+    overrides: dict[str, Any] = {}
+    auth = text("auth")
+    if auth is not None:
+        overrides["auth_mode"] = auth
+    issuer = text("jwt_issuer")
+    if issuer is not None:
+        overrides["jwt_issuer"] = issuer
+    audience = text("jwt_audience")
+    if audience is not None:
+        overrides["jwt_audience"] = _csv(audience)
+    input_path = text("input_path")
+    if input_path is not None:
+        overrides["input_path"] = input_path
+    email = text("alarm_email")
+    if email is not None:
+        overrides["alarm_email"] = email
+    return replace(base, **overrides)

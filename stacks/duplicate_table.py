@@ -1,0 +1,83 @@
+"""Duplicate table: DynamoDB, one item per known email hash (customers and recently scored leads).
+
+Partition key `email_hash` (S), no sort key. Lead items expire through the TTL attribute
+`expires_at` (epoch seconds); customer items have none. On-demand, PITR, encrypted at rest.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.config import LeadgenConfig
+
+PARTITION_KEY = "email_hash"
+TTL_ATTRIBUTE = "expires_at"
+
+# Frozen CloudFormation logical id: replacing the table loses its data. Never change it.
+TABLE_ID = "DuplicateTable"
+
+# The scoring Lambda: look up a hash, record a scored lead with a conditional put.
+SCORING_ACTIONS: tuple[str, ...] = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+)
+# The build job: make the customer items equal to the CRM (scan, write, delete stale ones).
+SYNC_ACTIONS: tuple[str, ...] = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+)
+
+
+class DuplicateTable(Construct):
+    """The DynamoDB duplicate table."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: LeadgenConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(
+                name=PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=TTL_ATTRIBUTE,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            deletion_protection=config.retain_data,
+            removal_policy=config.removal_policy,
+        )
+        cfn = self.table.node.default_child
+        assert isinstance(cfn, dynamodb.CfnTable)
+        cfn.override_logical_id(TABLE_ID)
+
+    @property
+    def table_name(self) -> str:
+        return self.table.table_name
+
+    def _grant(self, grantee: iam.IGrantable, actions: tuple[str, ...]) -> None:
+        # The table has no indexes: the table ARN alone, no `index/*` wildcard.
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(actions), resource_arns=[self.table.table_arn]
+        )
+
+    def grant_scoring(self, grantee: iam.IGrantable) -> None:
+        self._grant(grantee, SCORING_ACTIONS)
+
+    def grant_sync(self, grantee: iam.IGrantable) -> None:
+        self._grant(grantee, SYNC_ACTIONS)

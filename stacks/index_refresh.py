@@ -1,0 +1,246 @@
+"""Index refresh: a CodeBuild project that runs the build job, started on a schedule.
+
+Why the SAME container image as the Lambda (custom ARM image from the Docker asset) rather than
+the CodeBuild standard image with the job pip-installed at build time: the indices are only
+valid for the exact embedding code, ONNX model and tokenizer that will embed leads at serving
+time. Running the build in the serving image guarantees that by construction (one image digest,
+built once per deploy), starts faster (no pip install of onnxruntime/faiss per build), and needs
+no network access to PyPI from the build. The cost: the image is the Lambda base image, whose
+ENTRYPOINT (/lambda-entrypoint.sh) CodeBuild bypasses by running the buildspec in a shell.
+
+The buildspec is `build_job/buildspec.yml` when it exists (inlined into the project, since the
+project has no source), else an equivalent inline one that runs `python -m build_job`.
+"""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.artifact_storage import (
+    ARTIFACTS_PREFIX,
+    INPUT_PREFIX,
+    ArtifactStorage,
+    nag_objects_resource,
+)
+from stacks.config import LeadgenConfig
+from stacks.container_image import REPO_ROOT, LeadgenImage
+from stacks.duplicate_table import DuplicateTable
+from stacks.nag import acknowledge
+from stacks.scoring_api import freeze_log_group
+
+BUILDSPEC_FILE = REPO_ROOT / "build_job" / "buildspec.yml"
+BUILD_COMMAND = "python -m build_job"
+
+# Frozen CloudFormation logical id of the build log group. Never change it.
+BUILD_LOG_GROUP_ID = "BuildLogGroup"
+
+FALLBACK_BUILDSPEC: dict[str, Any] = {
+    "version": "0.2",
+    "phases": {
+        "build": {
+            "commands": [
+                # The image's code lives in the Lambda task root; CodeBuild starts elsewhere.
+                'cd "${LAMBDA_TASK_ROOT:-/var/task}"',
+                BUILD_COMMAND,
+            ]
+        }
+    },
+}
+
+
+def read_buildspec(path: Path = BUILDSPEC_FILE) -> str | None:
+    """The repository's buildspec text, or None when the build job has not written one."""
+    if path.is_file():
+        text = path.read_text()
+        if text.strip():
+            return text
+    return None
+
+
+class IndexRefresh(Construct):
+    """CodeBuild index-build project + EventBridge schedule."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: LeadgenConfig,
+        image: LeadgenImage,
+        storage: ArtifactStorage,
+        table: DuplicateTable,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        self.log_group = logs.LogGroup(
+            self,
+            "BuildLogs",
+            retention=config.log_retention,
+            removal_policy=config.removal_policy,
+        )
+        freeze_log_group(self.log_group, BUILD_LOG_GROUP_ID)
+
+        input_path = config.input_path or storage.default_input_uri
+        environment: dict[str, str] = {
+            "LEADGEN_INPUT_PATH": input_path,
+            "LEADGEN_TEXT_COLS": ",".join(config.text_cols),
+            "LEADGEN_CAT_COLS": ",".join(config.cat_cols),
+            "LEADGEN_NUM_COLS": ",".join(config.num_cols),
+            "ARTIFACTS_URI": storage.artifacts_uri,
+            "DUP_TABLE_NAME": table.table_name,
+            "LEADGEN_KEEP_VERSIONS": str(config.keep_versions),
+            "LEADGEN_EMBEDDER": config.embedder,
+        }
+        if config.value_col is not None:
+            environment["LEADGEN_VALUE_COL"] = config.value_col
+            environment["LEADGEN_VALUE_QUANTILE"] = str(config.value_quantile)
+        else:
+            assert config.high_value_col is not None
+            environment["LEADGEN_HIGH_VALUE_COL"] = config.high_value_col
+
+        compute = {
+            "SMALL": codebuild.ComputeType.SMALL,
+            "LARGE": codebuild.ComputeType.LARGE,
+        }[config.build_compute]
+
+        self.project = codebuild.Project(
+            self,
+            "Project",
+            description="leadgen: build FAISS indices from the CRM export, publish an artifact "
+            "version, sync the duplicate table",
+            build_spec=codebuild.BuildSpec.from_object(FALLBACK_BUILDSPEC),
+            environment=codebuild.BuildEnvironment(
+                build_image=codebuild.LinuxArmBuildImage.from_ecr_repository(
+                    image.repository, image.tag
+                ),
+                compute_type=compute,
+                privileged=False,
+            ),
+            environment_variables={
+                name: codebuild.BuildEnvironmentVariable(value=value)
+                for name, value in sorted(environment.items())
+            },
+            timeout=Duration.minutes(config.build_timeout_minutes),
+            queued_timeout=Duration.hours(1),
+            concurrent_build_limit=1,  # two builds racing to move LATEST gain nothing
+            logging=codebuild.LoggingOptions(
+                cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=self.log_group)
+            ),
+        )
+        spec_text = read_buildspec()
+        if spec_text is not None:
+            cfn = self.project.node.default_child
+            assert isinstance(cfn, codebuild.CfnProject)
+            cfn.add_property_override("Source.BuildSpec", spec_text)
+
+        role = self.project.role
+        assert role is not None
+        if config.input_path is None:
+            storage.grant_read_input(role)
+        else:
+            self._grant_external(role, config)
+        storage.grant_publish_artifacts(role)
+        table.grant_sync(role)
+
+        acknowledge(
+            self.project,
+            "AwsSolutions-CB4",
+            "The project produces no CodeBuild artifacts or caches (NoArtifacts); its outputs go "
+            "to the SSE-S3 artifact bucket and the encrypted table, and its logs to a log group.",
+        )
+        self._acknowledge_role(role, config)
+        acknowledge(
+            self.project,
+            "AwsSolutions-CB5",
+            "A custom image is deliberate: the build runs in the serving image so leads and "
+            "customers are embedded by identical code and model (see the module docstring).",
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken (pulling the build image) supports no resource-level "
+            "permissions; AWS requires Resource '*' for it.",
+        )
+
+        # -- schedule --------------------------------------------------------------------------
+        self.rule = events.Rule(
+            self,
+            "Schedule",
+            description="leadgen: scheduled index refresh",
+            schedule=events.Schedule.expression(config.schedule),
+            targets=[
+                targets.CodeBuildProject(
+                    self.project, retry_attempts=2, max_event_age=Duration.hours(2)
+                )
+            ],
+        )
+
+    def _acknowledge_role(self, role: iam.IRole, config: LeadgenConfig) -> None:
+        """Acknowledge the wildcard resources of the build role, each for its reason."""
+        project_id = Stack.of(self).resolve(
+            typing.cast(codebuild.CfnProject, self.project.node.default_child).logical_id
+        )
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::{nag_objects_resource(ARTIFACTS_PREFIX)}]",
+            "The build job writes new artifact version directories (names unknown in advance) "
+            "and prunes old ones, only below the artifacts/ prefix of the artifact bucket.",
+        )
+        if config.input_path is None:
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::{nag_objects_resource(INPUT_PREFIX)}]",
+                "The CRM export is a parquet file or a folder of parts under input/: read-only "
+                "access to that prefix of the artifact bucket.",
+            )
+        else:
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::"
+                f"{config.input_path.removeprefix('s3://')}*]",
+                "The configured CRM export may be a folder of parquet parts: read-only access "
+                "to that key and what lies below it.",
+            )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:"
+            f"<AWS::AccountId>:log-group:/aws/codebuild/<{project_id}>:*]",
+            "CDK's default CodeBuild grant for this project's own default log group; log "
+            "streams are named per build, so AWS requires the ':*' stream wildcard.",
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:"
+            f"<AWS::AccountId>:report-group/<{project_id}>-*]",
+            "CDK's default CodeBuild grant for test report groups named after this project "
+            "only; the build job creates none, and the grant cannot be removed.",
+        )
+
+    def _grant_external(self, role: iam.IRole, config: LeadgenConfig) -> None:
+        """Read an input path outside the artifact bucket (key and anything below it)."""
+        location = config.input_location
+        assert location is not None
+        bucket_name, key = location
+        bucket = s3.Bucket.from_bucket_name(self, "InputBucket", bucket_name)
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=["s3:GetObject"],
+            resource_arns=[bucket.arn_for_objects(f"{key}*")],
+        )
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=["s3:ListBucket"],
+            resource_arns=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{key}*"]}},
+        )

@@ -1,0 +1,86 @@
+"""The leadgen Stack: storage, duplicate table, scoring API, index refresh and monitoring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import App, CfnOutput, Environment, Stack, Tags
+from constructs import Construct
+
+from stacks.artifact_storage import ArtifactStorage
+from stacks.config import LeadgenConfig, config_from_context
+from stacks.container_image import LeadgenImage
+from stacks.duplicate_table import DuplicateTable
+from stacks.index_refresh import IndexRefresh
+from stacks.monitoring import Monitoring
+from stacks.nag import add_nag_checks
+from stacks.scoring_api import ScoringApi
+
+
+class LeadgenStack(Stack):
+    """Everything `cdk deploy` creates for one environment (dev or prod)."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: LeadgenConfig, **kwargs: Any
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"leadgen lead-scoring service ({config.env_name})",
+            **kwargs,
+        )
+        self.config = config
+        Tags.of(self).add("project", "leadgen")
+        Tags.of(self).add("environment", config.env_name)
+
+        self.image = LeadgenImage(self, "Image")
+        self.storage = ArtifactStorage(self, "ArtifactStorage", config=config)
+        self.duplicates = DuplicateTable(self, "DuplicateTable", config=config)
+        self.scoring = ScoringApi(
+            self,
+            "ScoringApi",
+            config=config,
+            image=self.image,
+            storage=self.storage,
+            table=self.duplicates,
+        )
+        self.refresh = IndexRefresh(
+            self,
+            "IndexRefresh",
+            config=config,
+            image=self.image,
+            storage=self.storage,
+            table=self.duplicates,
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=config,
+            api=self.scoring.api,
+            function=self.scoring.function,
+            alias=self.scoring.alias,
+            project=self.refresh.project,
+            provisioned=self.scoring.scaling is not None,
+        )
+
+        CfnOutput(self, "ApiUrl", value=self.scoring.url, description="Scoring API base URL")
+        CfnOutput(
+            self,
+            "ArtifactBucketName",
+            value=self.storage.bucket.bucket_name,
+            description="Artifacts under artifacts/, default CRM input at input/crm.parquet",
+        )
+        CfnOutput(self, "DuplicateTableName", value=self.duplicates.table_name)
+        CfnOutput(self, "BuildProjectName", value=self.refresh.project.project_name)
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+
+
+def build_app(app: App) -> LeadgenStack:
+    """Add the stack selected by the app's context (`-c env=...`) and the cdk-nag checks."""
+    config = config_from_context(app.node.try_get_context)
+    account = app.node.try_get_context("account")
+    region = app.node.try_get_context("region")
+    env = Environment(account=account, region=region) if account or region else None
+    stack = LeadgenStack(app, config.stack_name, config=config, env=env)
+    add_nag_checks(app)
+    return stack

@@ -1,0 +1,272 @@
+"""Monitoring: alarms to an encrypted SNS topic, and one CloudWatch dashboard.
+
+Alarms: API 5xx, p99 API latency, Lambda errors and throttles (alias `live`), invocations
+spilling over provisioned concurrency, failed builds, missing successful builds, the age of the
+served artifact version (custom metric ArtifactAgeSeconds) and artifact refresh failures.
+Custom metrics come from the Lambda's Powertools Metrics: namespace `Leadgen`, dimension
+`service=leadgen`.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from stacks.config import LeadgenConfig
+from stacks.scoring_api import METRICS_NAMESPACE, POWERTOOLS_SERVICE
+
+# Frozen CloudFormation logical ids (subscriptions and encryption key survive refactors).
+ALARM_TOPIC_ID = "AlarmTopic"
+ALARM_KEY_ID = "AlarmTopicKey"
+
+FIVE_MINUTES = Duration.minutes(5)
+
+
+def custom_metric(name: str, statistic: str, period: Duration = FIVE_MINUTES) -> cloudwatch.Metric:
+    """A metric published by the Lambda with Powertools (namespace Leadgen, service=leadgen)."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": POWERTOOLS_SERVICE},
+        statistic=statistic,
+        period=period,
+    )
+
+
+class Monitoring(Construct):
+    """Alarm topic, alarms and dashboard."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: LeadgenConfig,
+        api: apigwv2.HttpApi,
+        function: lambda_.IFunction,
+        alias: lambda_.Alias,
+        project: codebuild.Project,
+        provisioned: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        # CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, hence a
+        # customer-managed key whose policy lets CloudWatch use it.
+        self.key = kms.Key(
+            self,
+            "TopicKey",
+            description="leadgen alarm topic encryption",
+            enable_key_rotation=True,
+            pending_window=Duration.days(7),
+            removal_policy=config.removal_policy,
+        )
+        cfn_key = self.key.node.default_child
+        assert isinstance(cfn_key, kms.CfnKey)
+        cfn_key.override_logical_id(ALARM_KEY_ID)
+        self.key.grant(
+            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        )
+
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            display_name="leadgen alarms",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        cfn_topic = self.topic.node.default_child
+        assert isinstance(cfn_topic, sns.CfnTopic)
+        cfn_topic.override_logical_id(ALARM_TOPIC_ID)
+        if config.alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+
+        action = cw_actions.SnsAction(self.topic)
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+
+        def alarm(
+            name: str,
+            metric: cloudwatch.IMetric,
+            threshold: float,
+            description: str,
+            *,
+            evaluation_periods: int = 1,
+            comparison: cloudwatch.ComparisonOperator = (
+                cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+            ),
+            missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
+        ) -> None:
+            created = cloudwatch.Alarm(
+                self,
+                name,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=evaluation_periods,
+                datapoints_to_alarm=evaluation_periods,
+                comparison_operator=comparison,
+                treat_missing_data=missing,
+                alarm_description=description,
+            )
+            created.add_alarm_action(action)
+            created.add_ok_action(action)
+            self.alarms[name] = created
+
+        # -- API -------------------------------------------------------------------------------
+        alarm(
+            "Api5xx",
+            api.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
+            config.api_5xx_threshold,
+            "The scoring API returned 5xx responses.",
+        )
+        alarm(
+            "ApiLatencyP99",
+            api.metric_latency(period=FIVE_MINUTES, statistic="p99"),
+            config.p99_latency_ms,
+            f"p99 API latency above {config.p99_latency_ms} ms for 15 minutes.",
+            evaluation_periods=3,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        )
+
+        # -- Lambda (alias live) ---------------------------------------------------------------
+        alarm(
+            "LambdaErrors",
+            alias.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+            1,
+            "The scoring Lambda (alias live) raised errors.",
+        )
+        alarm(
+            "LambdaThrottles",
+            alias.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
+            1,
+            "The scoring Lambda (alias live) was throttled.",
+        )
+        spillover = alias.metric(
+            "ProvisionedConcurrencySpilloverInvocations", period=FIVE_MINUTES, statistic="Sum"
+        )
+        if provisioned:
+            alarm(
+                "ProvisionedConcurrencySpillover",
+                spillover,
+                1,
+                "Invocations spilled over provisioned concurrency for 15 minutes (cold starts): "
+                "raise provisioned_max or check the autoscaling policy.",
+                evaluation_periods=3,
+            )
+
+        # -- index refresh ---------------------------------------------------------------------
+        alarm(
+            "BuildFailed",
+            project.metric_failed_builds(period=FIVE_MINUTES, statistic="Sum"),
+            1,
+            "An index refresh build failed: the previous artifact version keeps serving.",
+        )
+        alarm(
+            "BuildMissing",
+            project.metric_succeeded_builds(period=Duration.days(1), statistic="Sum"),
+            1,
+            f"No successful index refresh build for {config.missing_build_days} day(s).",
+            evaluation_periods=config.missing_build_days,
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            missing=cloudwatch.TreatMissingData.BREACHING,
+        )
+        alarm(
+            "ArtifactAge",
+            custom_metric("ArtifactAgeSeconds", "Maximum"),
+            config.max_artifact_age_hours * 3600,
+            f"The served artifact version is older than {config.max_artifact_age_hours} h.",
+            evaluation_periods=3,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        )
+        alarm(
+            "ArtifactRefreshFailures",
+            custom_metric("ArtifactRefreshFailures", "Sum"),
+            1,
+            "The Lambda refused or failed to load a new artifact version (last good one serves).",
+        )
+
+        # -- dashboard -------------------------------------------------------------------------
+        def graph(
+            title: str, *metrics: cloudwatch.IMetric, width: int = 8
+        ) -> cloudwatch.GraphWidget:
+            return cloudwatch.GraphWidget(title=title, left=list(metrics), width=width, height=6)
+
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            default_interval=Duration.hours(6),
+            widgets=[
+                [
+                    graph(
+                        "API requests and errors",
+                        api.metric_count(period=FIVE_MINUTES),
+                        api.metric_client_error(period=FIVE_MINUTES),
+                        api.metric_server_error(period=FIVE_MINUTES),
+                    ),
+                    graph(
+                        "API latency (ms)",
+                        api.metric_latency(period=FIVE_MINUTES, statistic="p50"),
+                        api.metric_latency(period=FIVE_MINUTES, statistic="p99"),
+                        api.metric_integration_latency(period=FIVE_MINUTES, statistic="p99"),
+                    ),
+                    graph(
+                        "Scoring latency (ms, in handler)",
+                        custom_metric("ScoreLatencyMs", "p50"),
+                        custom_metric("ScoreLatencyMs", "p99"),
+                    ),
+                ],
+                [
+                    graph(
+                        "Lambda (alias live)",
+                        alias.metric_invocations(period=FIVE_MINUTES),
+                        alias.metric_errors(period=FIVE_MINUTES),
+                        alias.metric_throttles(period=FIVE_MINUTES),
+                    ),
+                    graph(
+                        "Provisioned concurrency",
+                        alias.metric(
+                            "ProvisionedConcurrencyUtilization",
+                            period=FIVE_MINUTES,
+                            statistic="Maximum",
+                        ),
+                        spillover,
+                        custom_metric("ColdStart", "Sum"),
+                    ),
+                    graph(
+                        "Function duration (ms)",
+                        function.metric_duration(period=FIVE_MINUTES, statistic="p50"),
+                        function.metric_duration(period=FIVE_MINUTES, statistic="p99"),
+                    ),
+                ],
+                [
+                    graph(
+                        "Leads scored / duplicates",
+                        custom_metric("LeadsScored", "Sum"),
+                        custom_metric("Duplicates", "Sum"),
+                    ),
+                    graph(
+                        "Artifact age (s) / refresh failures",
+                        custom_metric("ArtifactAgeSeconds", "Maximum"),
+                        custom_metric("ArtifactRefreshFailures", "Sum"),
+                    ),
+                    graph(
+                        "Index refresh builds",
+                        project.metric_succeeded_builds(period=Duration.hours(1)),
+                        project.metric_failed_builds(period=Duration.hours(1)),
+                        project.metric_duration(period=Duration.hours(1), statistic="Maximum"),
+                    ),
+                ],
+                [
+                    cloudwatch.AlarmStatusWidget(
+                        title="Alarms", alarms=list(self.alarms.values()), width=24, height=4
+                    )
+                ],
+            ],
+        )

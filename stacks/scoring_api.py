@@ -1,0 +1,242 @@
+"""Scoring API: container-image Lambda (arm64) behind an HTTP API, integrated with alias `live`.
+
+- The function runs `lambda_src.handler.handler` from the shared image; memory/timeout/storage
+  from config; X-Ray tracing; its own execution role with no managed policies.
+- Alias `live` carries provisioned concurrency (config min) with application autoscaling on
+  provisioned-concurrency utilisation up to config max. The HTTP API integrates with the ALIAS
+  (its ARN), never with `$LATEST`, so traffic always hits the provisioned, published version.
+- HTTP API routes POST /score_lead, POST /score_leads, GET /health, all authorised: IAM (SigV4)
+  by default, or a JWT authorizer (issuer/audience from context). /health is IAM-protected too:
+  it reveals the served artifact version, and monitoring can sign its requests like any client.
+- `$default` stage with throttling and JSON access logs to a log group with retention.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jsii
+from aws_cdk import Duration, Size, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.artifact_storage import ARTIFACTS_PREFIX, ArtifactStorage, nag_objects_resource
+from stacks.config import LeadgenConfig
+from stacks.container_image import LeadgenImage
+from stacks.duplicate_table import DuplicateTable
+from stacks.nag import acknowledge
+
+HANDLER_CMD = "lambda_src.handler.handler"
+ALIAS_NAME = "live"
+ROUTES: tuple[tuple[str, apigwv2.HttpMethod], ...] = (
+    ("/score_lead", apigwv2.HttpMethod.POST),
+    ("/score_leads", apigwv2.HttpMethod.POST),
+    ("/health", apigwv2.HttpMethod.GET),
+)
+POWERTOOLS_SERVICE = "leadgen"
+METRICS_NAMESPACE = "Leadgen"
+
+# Frozen CloudFormation logical ids of the log groups (retained logs). Never change them.
+FUNCTION_LOG_GROUP_ID = "ScoringFunctionLogGroup"
+API_ACCESS_LOG_GROUP_ID = "ApiAccessLogGroup"
+
+# One JSON object per request. No request bodies, so no lead data (emails) in the access log.
+ACCESS_LOG_FIELDS: dict[str, str] = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTime",
+    "sourceIp": "$context.identity.sourceIp",
+    "caller": "$context.identity.caller",
+    "userArn": "$context.identity.userArn",
+    "httpMethod": "$context.httpMethod",
+    "routeKey": "$context.routeKey",
+    "path": "$context.path",
+    "protocol": "$context.protocol",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integration.latency",
+    "integrationStatus": "$context.integration.status",
+    "integrationError": "$context.integration.error",
+    "authorizerError": "$context.authorizer.error",
+    "errorMessage": "$context.error.message",
+}
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogSettings:
+    """Typed IAccessLogSettings (jsii interface) for the HTTP API stage."""
+
+    def __init__(self, log_group: logs.ILogGroup, log_format: apigw.AccessLogFormat) -> None:
+        self._destination = apigwv2.LogGroupLogDestination(log_group)
+        self._format = log_format
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw.AccessLogFormat | None:
+        return self._format
+
+
+def freeze_log_group(log_group: logs.LogGroup, logical_id: str) -> None:
+    cfn = log_group.node.default_child
+    assert isinstance(cfn, logs.CfnLogGroup)
+    cfn.override_logical_id(logical_id)
+
+
+class ScoringApi(Construct):
+    """The scoring Lambda, its `live` alias with provisioned concurrency, and the HTTP API."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: LeadgenConfig,
+        image: LeadgenImage,
+        storage: ArtifactStorage,
+        table: DuplicateTable,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        # -- function --------------------------------------------------------------------------
+        self.log_group = logs.LogGroup(
+            self,
+            "FunctionLogs",
+            retention=config.log_retention,
+            removal_policy=config.removal_policy,
+        )
+        freeze_log_group(self.log_group, FUNCTION_LOG_GROUP_ID)
+
+        self.role = iam.Role(
+            self,
+            "FunctionRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="leadgen scoring Lambda: read artifacts, read/write the duplicate table",
+        )
+        self.log_group.grant_write(self.role)
+        storage.grant_read_artifacts(self.role)
+        table.grant_scoring(self.role)
+
+        self.function = lambda_.DockerImageFunction(
+            self,
+            "Function",
+            description="leadgen lead scoring (FAISS over CRM embeddings)",
+            code=lambda_.DockerImageCode.from_ecr(
+                image.repository, tag_or_digest=image.tag, cmd=[HANDLER_CMD]
+            ),
+            architecture=lambda_.Architecture.ARM_64,
+            memory_size=config.memory_mb,
+            timeout=Duration.seconds(config.timeout_seconds),
+            ephemeral_storage_size=Size.mebibytes(config.ephemeral_storage_mib),
+            role=self.role,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                "ARTIFACTS_URI": storage.artifacts_uri,
+                "DUP_TABLE_NAME": table.table_name,
+                "REFRESH_SECONDS": str(config.refresh_seconds),
+                "MAX_BATCH_SIZE": str(config.max_batch_size),
+                "LEAD_TTL_DAYS": str(config.lead_ttl_days),
+                "LEADGEN_EMBEDDER": config.embedder,
+                "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                # Traces must not carry lead data (emails, names) in captured responses.
+                "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+                "LOG_LEVEL": config.log_level,
+            },
+        )
+        acknowledge(
+            self.role,
+            f"AwsSolutions-IAM5[Resource::{nag_objects_resource(ARTIFACTS_PREFIX)}]",
+            "The function reads the LATEST pointer and the immutable artifact version "
+            "directories (names unknown in advance), only below the artifacts/ prefix.",
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
+            "AWS requires Resource '*' for them.",
+        )
+
+        # -- alias `live` with provisioned concurrency and autoscaling -------------------------
+        provisioned = config.provisioned_min if config.provisioned_min > 0 else None
+        self.alias = lambda_.Alias(
+            self,
+            "LiveAlias",
+            alias_name=ALIAS_NAME,
+            version=self.function.current_version,
+            provisioned_concurrent_executions=provisioned,
+        )
+        self.scaling: lambda_.IScalableFunctionAttribute | None = None
+        if provisioned is not None:
+            self.scaling = self.alias.add_auto_scaling(
+                min_capacity=config.provisioned_min, max_capacity=config.provisioned_max
+            )
+            self.scaling.scale_on_utilization(
+                utilization_target=config.provisioned_utilisation_target
+            )
+
+        # -- HTTP API --------------------------------------------------------------------------
+        authorizer: apigwv2.IHttpRouteAuthorizer
+        if config.auth_mode == "jwt":
+            assert config.jwt_issuer is not None
+            authorizer = authorizers.HttpJwtAuthorizer(
+                "JwtAuthorizer",
+                config.jwt_issuer,
+                jwt_audience=list(config.jwt_audience),
+            )
+        else:
+            authorizer = authorizers.HttpIamAuthorizer()
+
+        self.api = apigwv2.HttpApi(
+            self,
+            "HttpApi",
+            api_name=f"{Stack.of(self).stack_name}-api",
+            description="leadgen scoring API",
+            create_default_stage=False,  # our own $default stage: throttling + access logs
+            default_authorizer=authorizer,
+        )
+        integration = integrations.HttpLambdaIntegration(
+            "LiveAliasIntegration",
+            self.alias,  # the alias, not the function: provisioned concurrency serves requests
+            payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
+            timeout=Duration.seconds(config.timeout_seconds),
+        )
+        for path, method in ROUTES:
+            self.api.add_routes(path=path, methods=[method], integration=integration)
+
+        self.access_log_group = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=config.log_retention,
+            removal_policy=config.removal_policy,
+        )
+        freeze_log_group(self.access_log_group, API_ACCESS_LOG_GROUP_ID)
+        self.stage = apigwv2.HttpStage(
+            self,
+            "DefaultStage",
+            http_api=self.api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(
+                rate_limit=config.throttle_rate_limit, burst_limit=config.throttle_burst_limit
+            ),
+            access_log_settings=_AccessLogSettings(
+                self.access_log_group,
+                apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))),
+            ),
+        )
+
+    @property
+    def url(self) -> str:
+        url = self.stage.url
+        assert url is not None
+        return url
