@@ -1,0 +1,92 @@
+"""Per-environment config: one typed place, chosen and overridden from the CDK context."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from aws_cdk import RemovalPolicy
+
+from stacks.config import ENVIRONMENTS, ConfigError, LeadgenConfig, config_from_context
+
+
+def ctx(**values: Any) -> Any:
+    return values.get
+
+
+def test_default_is_dev_with_iam_auth() -> None:
+    cfg = config_from_context(ctx())
+    assert cfg == ENVIRONMENTS["dev"]
+    assert cfg.stack_name == "leadgen-dev"
+    assert cfg.auth_mode == "iam"
+    assert cfg.removal_policy == RemovalPolicy.DESTROY
+
+
+def test_prod_differs_where_it_should() -> None:
+    dev, prod = ENVIRONMENTS["dev"], config_from_context(ctx(env="prod"))
+    assert prod.stack_name == "leadgen-prod"
+    assert prod.retain_data and not dev.retain_data
+    assert prod.provisioned_min > dev.provisioned_min
+    assert prod.provisioned_max > dev.provisioned_max
+    assert prod.log_retention.value > dev.log_retention.value
+
+
+def test_jwt_from_context() -> None:
+    cfg = config_from_context(
+        ctx(auth="jwt", jwt_issuer="https://idp.example.com/", jwt_audience=" a, b ,")
+    )
+    assert cfg.auth_mode == "jwt"
+    assert cfg.jwt_issuer == "https://idp.example.com/"
+    assert cfg.jwt_audience == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"env": "staging"}, "unknown env"),
+        ({"auth": "jwt"}, "jwt_issuer"),
+        ({"auth": "jwt", "jwt_issuer": "https://idp.example.com/"}, "jwt_audience"),
+        ({"auth": "jwt", "jwt_issuer": "http://insecure", "jwt_audience": "a"}, "jwt_issuer"),
+        ({"auth": "basic"}, "auth must be"),
+        ({"input_path": "/local/crm.parquet"}, "input_path"),
+    ],
+)
+def test_bad_context_fails_the_synth_with_a_clear_message(
+    context: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_context(ctx(**context))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"schedule": "0 3 * * *"}, "schedule"),
+        ({"provisioned_min": 3, "provisioned_max": 2}, "provisioned"),
+        ({"timeout_seconds": 60}, "timeout"),
+        ({"value_col": "arr"}, "exactly one"),
+        ({"high_value_col": None}, "exactly one"),
+        ({"text_cols": ("bio",), "cat_cols": ("bio",)}, "repeated"),
+        ({"missing_build_days": 8}, "missing_build_days"),
+    ],
+)
+def test_invalid_environment_values_are_rejected(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        replace(ENVIRONMENTS["dev"], **change)
+
+
+def test_value_quantile_rule_and_external_input() -> None:
+    cfg = replace(
+        ENVIRONMENTS["dev"],
+        high_value_col=None,
+        value_col="annual_revenue",
+        value_quantile=0.8,
+        input_path="s3://my-crm/exports/2024/",
+    )
+    assert cfg.input_location == ("my-crm", "exports/2024/")
+
+
+def test_provisioned_concurrency_can_be_disabled() -> None:
+    cfg: LeadgenConfig = replace(ENVIRONMENTS["dev"], provisioned_min=0, provisioned_max=1)
+    assert cfg.provisioned_min == 0

@@ -1,0 +1,166 @@
+"""Least privilege: identity policies are scoped to the bucket prefixes and the table.
+
+Resource "*" is allowed only for actions that support no resource-level permissions:
+X-Ray trace upload and ECR's GetAuthorizationToken. KMS key policies always use "*" (the key
+itself) and are checked separately.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import Synth
+
+STAR_RESOURCE_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "ecr:GetAuthorizationToken",
+}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(synth: Synth, which: str) -> list[tuple[str, dict[str, Any]]]:
+    """(owner logical id, statement) of every identity policy in the template."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for logical_id, res in synth.resources(which).items():
+        props = res.get("Properties", {})
+        if res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            out += [(logical_id, s) for s in props["PolicyDocument"]["Statement"]]
+        elif res["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                out += [(logical_id, s) for s in policy["PolicyDocument"]["Statement"]]
+    return out
+
+
+def _role_statements(synth: Synth, which: str, role_prefix: str) -> list[dict[str, Any]]:
+    roles = [
+        k for k, v in synth.resources(which, "AWS::IAM::Role").items() if k.startswith(role_prefix)
+    ]
+    assert len(roles) == 1, roles
+    return [
+        s
+        for p in synth.resources(which, "AWS::IAM::Policy").values()
+        if {"Ref": roles[0]} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _actions(statement: dict[str, Any]) -> set[str]:
+    return set(_as_list(statement["Action"]))
+
+
+@pytest.mark.parametrize("which", ["dev", "prod"])
+def test_no_star_resource_except_where_aws_requires_it(synth: Synth, which: str) -> None:
+    for owner, statement in _statements(synth, which):
+        if "*" in _as_list(statement.get("Resource", [])):
+            assert _actions(statement) <= STAR_RESOURCE_ACTIONS, (owner, statement)
+
+
+@pytest.mark.parametrize("which", ["dev", "prod"])
+def test_no_wildcard_actions(synth: Synth, which: str) -> None:
+    for owner, statement in _statements(synth, which):
+        for action in _actions(statement):
+            assert action != "*" and not action.endswith(":*"), (owner, action)
+            assert statement["Effect"] == "Allow"
+
+
+@pytest.mark.parametrize("which", ["dev", "prod"])
+def test_s3_and_dynamodb_grants_name_the_bucket_and_table(synth: Synth, which: str) -> None:
+    for owner, statement in _statements(synth, which):
+        if owner.startswith("CustomS3AutoDeleteObjects"):
+            continue  # CDK's dev-only bucket-emptying provider (scoped by CDK to the buckets)
+        services = {a.split(":", 1)[0] for a in _actions(statement)}
+        resources = json.dumps(statement["Resource"])
+        if "dynamodb" in services:
+            assert statement["Resource"] == {"Fn::GetAtt": ["DuplicateTable", "Arn"]}
+        if "s3" in services and "crm-exports-example" not in resources:
+            assert "ArtifactBucket" in resources, (owner, statement)
+            if "s3:ListBucket" in _actions(statement):
+                assert statement["Resource"] == {"Fn::GetAtt": ["ArtifactBucket", "Arn"]}
+                assert "s3:prefix" in statement["Condition"]["StringLike"]
+            else:  # object actions: only below a prefix
+                assert resources.endswith('"/artifacts/*"]]}') or resources.endswith(
+                    '"/input/*"]]}'
+                ), resources
+
+
+def test_lambda_reads_artifacts_and_reads_writes_the_table_only(synth: Synth) -> None:
+    statements = _role_statements(synth, "dev", "ScoringApiFunctionRole")
+    actions = set().union(*(_actions(s) for s in statements))
+    assert actions == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:DescribeTable",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+    s3_objects = [s for s in statements if _actions(s) == {"s3:GetObject"}]
+    assert [json.dumps(s["Resource"]).endswith('"/artifacts/*"]]}') for s in s3_objects] == [True]
+    logs = [s for s in statements if "logs:PutLogEvents" in _actions(s)]
+    assert [s["Resource"] for s in logs] == [{"Fn::GetAtt": ["ScoringFunctionLogGroup", "Arn"]}]
+
+
+def test_build_job_reads_input_writes_artifacts_and_syncs_the_table(synth: Synth) -> None:
+    statements = _role_statements(synth, "dev", "IndexRefreshProjectRole")
+    by_prefix = {
+        json.dumps(s["Resource"])[-20:]: _actions(s)
+        for s in statements
+        if "s3:GetObject" in _actions(s)
+    }
+    assert {k.split("/")[-2] for k in by_prefix} == {"input", "artifacts"}
+    for key, actions in by_prefix.items():
+        if "/input/" in key:
+            assert actions == {"s3:GetObject"}  # read-only input
+        else:
+            assert actions == {
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+            }
+    ddb = set().union(*(_actions(s) for s in statements if "dynamodb:Scan" in _actions(s)))
+    assert {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:Scan"} <= ddb
+
+
+def test_external_input_path_is_read_only_and_scoped(synth: Synth) -> None:
+    statements = _role_statements(synth, "prod", "IndexRefreshProjectRole")
+    external = [s for s in statements if "crm-exports-example" in json.dumps(s["Resource"])]
+    assert {frozenset(_actions(s)) for s in external} == {
+        frozenset({"s3:GetObject"}),
+        frozenset({"s3:ListBucket"}),
+    }
+    objects = next(s for s in external if _actions(s) == {"s3:GetObject"})
+    assert json.dumps(objects["Resource"]).endswith(
+        ':s3:::crm-exports-example/leadgen/crm.parquet*"]]}'
+    )
+    # and prod does not read the artifact bucket's input/ prefix
+    assert not any("/input/*" in json.dumps(s["Resource"]) for s in statements)
+
+
+@pytest.mark.parametrize("which", ["dev", "prod"])
+def test_no_managed_policies_on_service_roles(synth: Synth, which: str) -> None:
+    for logical_id, role in synth.resources(which, "AWS::IAM::Role").items():
+        if logical_id.startswith("CustomS3AutoDeleteObjects"):
+            continue  # CDK's provider (dev only)
+        assert "ManagedPolicyArns" not in role["Properties"], logical_id
+
+
+def test_kms_key_policy_lets_cloudwatch_use_the_topic_key(synth: Synth) -> None:
+    key = synth.resources("dev")["AlarmTopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    statements = key["KeyPolicy"]["Statement"]
+    cw = [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert len(cw) == 1 and _actions(cw[0]) == {"kms:Decrypt", "kms:GenerateDataKey*"}

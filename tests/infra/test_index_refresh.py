@@ -1,0 +1,100 @@
+"""CodeBuild index build (same image as the Lambda) and its EventBridge schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.infra.conftest import Synth
+
+
+def _project(synth: Synth, which: str = "dev") -> tuple[str, dict[str, Any]]:
+    projects = synth.resources(which, "AWS::CodeBuild::Project")
+    assert len(projects) == 1
+    ((logical_id, project),) = projects.items()
+    return logical_id, project
+
+
+def _env(project: dict[str, Any]) -> dict[str, Any]:
+    return {
+        v["Name"]: v["Value"] for v in project["Properties"]["Environment"]["EnvironmentVariables"]
+    }
+
+
+def test_build_runs_in_the_same_image_as_the_lambda(synth: Synth) -> None:
+    _, project = _project(synth)
+    environment = project["Properties"]["Environment"]
+    (fn,) = [
+        f
+        for f in synth.resources("dev", "AWS::Lambda::Function").values()
+        if f["Properties"].get("PackageType") == "Image"
+    ]
+    assert environment["Image"] == fn["Properties"]["Code"]["ImageUri"]
+    assert environment["Type"] == "ARM_CONTAINER"
+    assert environment["ImagePullCredentialsType"] == "SERVICE_ROLE"
+    assert environment["PrivilegedMode"] is False
+    assert environment["ComputeType"] == "BUILD_GENERAL1_SMALL"
+    _, prod = _project(synth, "prod")
+    assert prod["Properties"]["Environment"]["ComputeType"] == "BUILD_GENERAL1_LARGE"
+
+
+def test_build_runs_the_build_job(synth: Synth) -> None:
+    _, project = _project(synth)
+    source = project["Properties"]["Source"]
+    assert source["Type"] == "NO_SOURCE"
+    assert "python -m build_job" in source["BuildSpec"]
+    assert project["Properties"]["Artifacts"] == {"Type": "NO_ARTIFACTS"}
+    assert project["Properties"]["ConcurrentBuildLimit"] == 1
+    assert project["Properties"]["LogsConfig"]["CloudWatchLogs"]["GroupName"] == {
+        "Ref": "BuildLogGroup"
+    }
+
+
+def test_build_environment_from_config(synth: Synth) -> None:
+    _, project = _project(synth)
+    env = _env(project)
+    assert env["LEADGEN_INPUT_PATH"] == {
+        "Fn::Join": ["", ["s3://", {"Ref": "ArtifactBucket"}, "/input/crm.parquet"]]
+    }
+    assert env["LEADGEN_TEXT_COLS"] == "job_title,bio"
+    assert env["LEADGEN_CAT_COLS"] == "industry,country"
+    assert env["LEADGEN_NUM_COLS"] == "company_size,web_activity_score,email_engagement_score"
+    assert env["LEADGEN_HIGH_VALUE_COL"] == "is_high_value"
+    assert "LEADGEN_VALUE_COL" not in env  # exactly one high-value rule
+    assert env["ARTIFACTS_URI"] == {
+        "Fn::Join": ["", ["s3://", {"Ref": "ArtifactBucket"}, "/artifacts"]]
+    }
+    assert env["DUP_TABLE_NAME"] == {"Ref": "DuplicateTable"}
+    assert env["LEADGEN_KEEP_VERSIONS"] == "5"
+    assert env["LEADGEN_EMBEDDER"] == "onnx"
+    # prod reads the CRM export from the path given with -c input_path=...
+    _, prod = _project(synth, "prod")
+    assert _env(prod)["LEADGEN_INPUT_PATH"] == "s3://crm-exports-example/leadgen/crm.parquet"
+
+
+def test_schedule_starts_the_build_project(synth: Synth) -> None:
+    project_id, _ = _project(synth)
+    rules = synth.resources("dev", "AWS::Events::Rule")
+    assert len(rules) == 1
+    (rule,) = rules.values()
+    props = rule["Properties"]
+    assert props["ScheduleExpression"] == "cron(0 3 * * ? *)"
+    assert props["State"] == "ENABLED"
+    (target,) = props["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [project_id, "Arn"]}
+    role_id = target["RoleArn"]["Fn::GetAtt"][0]
+    # the rule's role may start this build and nothing else
+    policies = [
+        p
+        for p in synth.resources("dev", "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assert statements == [
+        {
+            "Action": "codebuild:StartBuild",
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [project_id, "Arn"]},
+        }
+    ]
+    (prod_rule,) = synth.resources("prod", "AWS::Events::Rule").values()
+    assert prod_rule["Properties"]["ScheduleExpression"] == "cron(0 2 * * ? *)"
