@@ -49,6 +49,7 @@ log = logging.getLogger("leadgen.build")
 MIN_ROWS = 50
 MIN_POSITIVES = 10
 LR_MAX_ROWS = 200_000
+GB_TEXT_DIMS = 16
 
 
 @dataclass
@@ -59,18 +60,33 @@ class BuildResult:
     customer_pairs: list[tuple[str, str]] = field(default_factory=list)
 
 
+StepHook = Callable[[str, float | None], None]
+
+
 class Timer:
-    def __init__(self, say: Callable[[str], None]) -> None:
+    """Times each build step. `on_step(name, None)` at a step's start and `on_step(name, seconds)`
+    at its end replace the text lines, so an adapter (the build job) can log them structured."""
+
+    def __init__(self, say: Callable[[str], None], on_step: StepHook | None = None) -> None:
         self.steps: dict[str, float] = {}
         self._say = say
+        self._on_step = on_step
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        self._say(f"[{name}] ...")
+        self._announce(name, None)
         t0 = time.perf_counter()
         yield
         self.steps[name] = round(time.perf_counter() - t0, 3)
-        self._say(f"[{name}] done in {self.steps[name]:.1f}s")
+        self._announce(name, self.steps[name])
+
+    def _announce(self, name: str, seconds: float | None) -> None:
+        if self._on_step is not None:
+            self._on_step(name, seconds)
+        elif seconds is None:
+            self._say(f"[{name}] ...")
+        else:
+            self._say(f"[{name}] done in {seconds:.1f}s")
 
 
 @dataclass
@@ -215,12 +231,15 @@ def evaluate_holdout(
     p_lr = sigmoid(lr_logit)
     results["logistic_regression"] = figures(y_te, p_lr, p_lr)
     try:
-        p_gb = boosting_baseline(
-            x_tr[_sample(len(x_tr), LR_MAX_ROWS, cfg.seed)],
-            y_tr[_sample(len(x_tr), LR_MAX_ROWS, cfg.seed)],
-            x_te,
-            cfg.seed,
-        )
+        # Trees on 384 raw embedding dims are slow and no better: give them the top text
+        # components (SVD on the training rows) beside the standardised columns.
+        rows = _sample(len(train), LR_MAX_ROWS, cfg.seed)
+        t_tr = feats.text[train]
+        _, _, vt = np.linalg.svd(t_tr[rows] - t_tr[rows].mean(axis=0), full_matrices=False)
+        comp = vt[:GB_TEXT_DIMS].T
+        g_tr = np.hstack([t_tr @ comp, z_tr])
+        g_te = np.hstack([feats.text[test] @ comp, z_te])
+        p_gb = boosting_baseline(g_tr[rows], y_tr[rows], g_te, cfg.seed)
         results["gradient_boosting"] = figures(y_te, p_gb, p_gb)
     except ValueError as exc:  # e.g. one class in a tiny table
         say(f"gradient boosting baseline skipped: {exc}")
@@ -303,11 +322,13 @@ def build(
     say: Callable[[str], None] = print,
     keep_versions: int = 5,
     fail_at: str | None = None,
+    on_step: StepHook | None = None,
 ) -> BuildResult:
     """Run the whole build. `fail_at` (upload|verify|gate) injects a failure, for tests of the
-    promise that a failed build leaves LATEST untouched."""
+    promise that a failed build leaves LATEST untouched. `on_step` receives step starts/ends
+    (see Timer) instead of the "[step] ..." text lines."""
     started = datetime.now(UTC)
-    timer = Timer(say)
+    timer = Timer(say, on_step)
     store = open_store(out_uri)
     with timer.step("read"):
         table = read_crm(input_path, cfg.columns, cfg.high_value)

@@ -123,7 +123,9 @@ def boosting_baseline(
 ) -> np.ndarray:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, random_state=seed)
+    model = HistGradientBoostingClassifier(
+        max_iter=200, learning_rate=0.1, early_stopping=True, random_state=seed
+    )
     model.fit(x_train, y_train)
     return np.asarray(model.predict_proba(x_test)[:, 1])
 

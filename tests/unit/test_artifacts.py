@@ -1,0 +1,112 @@
+"""Artifact versions: checksums verified, LATEST moved last, a refused build changes nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from leadgen.artifacts import fetch_version, read_pointer
+from leadgen.build import build
+from leadgen.config import BuildConfig
+from leadgen.errors import ArtifactError, QualityGateError
+from leadgen.storage import LocalStore
+
+
+def _copy(src: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "art"
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_manifest_lists_every_file_with_sha256_and_no_pickles(hashing_artifacts: Path) -> None:
+    store = LocalStore(hashing_artifacts)
+    version = read_pointer(store).version
+    vdir = hashing_artifacts / version
+    manifest = json.loads((vdir / "manifest.json").read_text())
+    on_disk = {p.name for p in vdir.iterdir()} - {"manifest.json", "build_report.json"}
+    assert set(manifest["files"]) == on_disk
+    assert not [n for n in on_disk if n.endswith((".pkl", ".pickle", ".joblib"))]
+    assert manifest["embedder"]["kind"] == "hashing"
+    assert manifest["indices"]["all"]["recall_at_k"] == 1.0
+    report = json.loads((vdir / "build_report.json").read_text())
+    assert set(report["steps_seconds"]) >= {"read", "embed", "index", "upload", "verify", "gate"}
+
+
+def test_tampered_file_is_refused(hashing_artifacts: Path, tmp_path: Path) -> None:
+    art = _copy(hashing_artifacts, tmp_path)
+    store = LocalStore(art)
+    pointer = read_pointer(store)
+    (art / pointer.version / "ids_all.npy").write_bytes(b"garbage")
+    with pytest.raises(ArtifactError, match=r"ids_all\.npy: checksum mismatch"):
+        fetch_version(store, pointer, tmp_path / "cache")
+
+
+def test_tampered_manifest_is_refused(hashing_artifacts: Path, tmp_path: Path) -> None:
+    art = _copy(hashing_artifacts, tmp_path)
+    store = LocalStore(art)
+    pointer = read_pointer(store)
+    mpath = art / pointer.version / "manifest.json"
+    mpath.write_text(mpath.read_text().replace('"k": 20', '"k": 5'))
+    with pytest.raises(ArtifactError, match="does not match the LATEST pointer"):
+        fetch_version(store, pointer, tmp_path / "cache")
+
+
+@pytest.mark.parametrize("step", ["upload", "verify", "gate"])
+def test_failed_build_leaves_latest_and_removes_the_partial_version(
+    hashing_artifacts: Path, tiny_crm: Path, tmp_path: Path, step: str
+) -> None:
+    art = _copy(hashing_artifacts, tmp_path)
+    before = (art / "LATEST").read_bytes()
+    versions_before = sorted(p.name for p in art.iterdir() if p.is_dir())
+    with pytest.raises(Exception) as err:
+        build(
+            str(tiny_crm),
+            str(art),
+            BuildConfig(embedder="hashing"),
+            progress=False,
+            say=lambda _m: None,
+            fail_at=step,
+        )
+    assert (art / "LATEST").read_bytes() == before
+    assert sorted(p.name for p in art.iterdir() if p.is_dir()) == versions_before
+    if step == "gate":
+        assert isinstance(err.value, QualityGateError)
+
+
+def test_quality_floor_refuses_to_publish(
+    hashing_artifacts: Path, tiny_crm: Path, tmp_path: Path
+) -> None:
+    art = _copy(hashing_artifacts, tmp_path)
+    before = (art / "LATEST").read_bytes()
+    with pytest.raises(QualityGateError, match="below the floor"):
+        build(
+            str(tiny_crm),
+            str(art),
+            BuildConfig(embedder="hashing", min_auc=0.999),
+            progress=False,
+            say=lambda _m: None,
+        )
+    assert (art / "LATEST").read_bytes() == before
+
+
+def test_rebuild_moves_latest_and_keeps_n_versions(
+    hashing_artifacts: Path, tiny_crm: Path, tmp_path: Path
+) -> None:
+    art = _copy(hashing_artifacts, tmp_path)
+    versions = []
+    for _ in range(3):
+        res = build(
+            str(tiny_crm),
+            str(art),
+            BuildConfig(embedder="hashing"),
+            progress=False,
+            say=lambda _m: None,
+            keep_versions=2,
+        )
+        versions.append(res.version)
+        assert read_pointer(LocalStore(art)).version == res.version
+    kept = sorted(p.name for p in art.iterdir() if p.is_dir())
+    assert kept == sorted(versions[-2:])
