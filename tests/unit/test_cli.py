@@ -1,0 +1,175 @@
+"""The CLI: every bad input is one clear line naming the thing, a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "leadgen", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        timeout=300,
+    )
+
+
+def assert_clean_error(out: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("error: "), out.stderr
+    for needle in needles:
+        assert needle in lines[-1], lines[-1]
+
+
+def test_build_missing_file(tmp_path: Path) -> None:
+    out = run(
+        "build",
+        "--input",
+        str(tmp_path / "nope.parquet"),
+        "--out",
+        str(tmp_path / "a"),
+        "--embedder",
+        "hashing",
+    )
+    assert_clean_error(out, "nope.parquet", "no such file")
+    assert not (tmp_path / "a" / "LATEST").exists()
+
+
+def test_build_unreadable_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.parquet"
+    bad.write_text("this is not parquet")
+    out = run("build", "--input", str(bad), "--out", str(tmp_path / "a"), "--embedder", "hashing")
+    assert_clean_error(out, "bad.parquet")
+
+
+def test_build_unknown_column(tiny_crm: Path, tmp_path: Path) -> None:
+    out = run(
+        "build",
+        "--input",
+        str(tiny_crm),
+        "--out",
+        str(tmp_path / "a"),
+        "--embedder",
+        "hashing",
+        "--num-cols",
+        "company_size,revenue_eur",
+    )
+    assert_clean_error(out, "'revenue_eur'", "not found")
+    assert not (tmp_path / "a").exists() or not (tmp_path / "a" / "LATEST").exists()
+
+
+def test_env_vars_configure_columns(tiny_crm: Path, tmp_path: Path) -> None:
+    env_out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "leadgen",
+            "build",
+            "--input",
+            str(tiny_crm),
+            "--out",
+            str(tmp_path / "a"),
+            "--embedder",
+            "hashing",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "LEADGEN_CAT_COLS": "industry", "LEADGEN_NUM_COLS": "no_such_col"},
+    )
+    assert_clean_error(env_out, "'no_such_col'")
+
+
+def test_score_lead_with_wrong_type(hashing_artifacts: Path, tmp_path: Path) -> None:
+    lead = tmp_path / "lead.json"
+    lead.write_text(json.dumps({"company_size": "big", "job_title": "CTO"}))
+    out = run(
+        "score",
+        str(lead),
+        "--artifacts",
+        str(hashing_artifacts),
+        "--embedder",
+        "hashing",
+        "--no-dedup",
+    )
+    assert_clean_error(out, "company_size", "expected a number")
+
+
+def test_score_missing_and_invalid_lead_file(hashing_artifacts: Path, tmp_path: Path) -> None:
+    out = run("score", str(tmp_path / "none.json"), "--artifacts", str(hashing_artifacts))
+    assert_clean_error(out, "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    out = run("score", str(bad), "--artifacts", str(hashing_artifacts))
+    assert_clean_error(out, "bad.json", "not valid JSON")
+
+
+def test_score_refuses_a_corrupted_artifact(hashing_artifacts: Path, tmp_path: Path) -> None:
+    art = tmp_path / "art"
+    shutil.copytree(hashing_artifacts, art)
+    version = json.loads((art / "LATEST").read_text())["version"]
+    (art / version / "index_high.faiss").write_bytes(b"\0" * 100)
+    lead = tmp_path / "lead.json"
+    lead.write_text(json.dumps({"job_title": "CTO"}))
+    out = run("score", str(lead), "--artifacts", str(art), "--embedder", "hashing")
+    assert_clean_error(out, "index_high.faiss", "checksum mismatch")
+
+
+def test_score_refuses_another_embedder(
+    hashing_artifacts: Path, tmp_path: Path, onnx_model_dir: Path
+) -> None:
+    lead = tmp_path / "lead.json"
+    lead.write_text(json.dumps({"job_title": "CTO"}))
+    out = run("score", str(lead), "--artifacts", str(hashing_artifacts), "--embedder", "onnx")
+    assert_clean_error(out, "embedder mismatch", "hashing", "onnx:all-MiniLM-L6-v2")
+
+
+@pytest.mark.parametrize("rows", ["0", "2000000"])
+def test_data_rows_are_bounded(rows: str, tmp_path: Path) -> None:
+    out = run("data", "--rows", rows, "--out", str(tmp_path / "x.parquet"))
+    assert_clean_error(out, "--rows")
+
+
+def test_score_prints_a_scored_lead(hashing_artifacts: Path, tmp_path: Path) -> None:
+    lead = tmp_path / "lead.json"
+    lead.write_text(
+        json.dumps(
+            {
+                "job_title": "VP Engineering",
+                "industry": "Software",
+                "company_size": 800,
+                "email": "someone.new@example.org",
+            }
+        )
+    )
+    out = run(
+        "score",
+        str(lead),
+        "--artifacts",
+        str(hashing_artifacts),
+        "--embedder",
+        "hashing",
+        "--dup-store",
+        str(tmp_path / "d.sqlite"),
+    )
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert res["grade"] in "ABCD" and res["duplicate"] is False
+    assert "someone.new" not in out.stdout + out.stderr
