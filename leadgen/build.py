@@ -148,10 +148,16 @@ def _kNN_scores(
     return raw_scores(sh, sa)
 
 
-def _fit_lr(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, float]:
+def _fit_lr(text: np.ndarray, z: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, float]:
+    """Logistic regression on [text embedding, standardised columns] of at most LR_MAX_ROWS
+    sampled rows; the design matrix is built for the sample only (at 1M rows the full float64
+    matrix alone would take 3 GB)."""
     from sklearn.linear_model import LogisticRegression
 
-    rows = _sample(len(x), LR_MAX_ROWS, seed)
+    rows = _sample(len(text), LR_MAX_ROWS, seed)
+    x = np.hstack([text[rows], z[rows]]).astype(np.float32)
+    y = y[rows]
+    rows = np.arange(len(rows))
     model = LogisticRegression(C=1.0, max_iter=500, random_state=seed)
     model.fit(x[rows], y[rows])
     return np.asarray(model.coef_[0], dtype=np.float64), float(model.intercept_[0])
@@ -222,9 +228,8 @@ def evaluate_holdout(
         }
 
     # supervised baselines on the same features (text embedding + standardised columns)
-    x_tr = np.hstack([feats.text[train], z_tr])
     x_te = np.hstack([feats.text[test], z_te])
-    coef, icpt = _fit_lr(x_tr, y_tr, cfg.seed)
+    coef, icpt = _fit_lr(feats.text[train], z_tr, y_tr, cfg.seed)
     lr_logit = x_te @ coef + icpt
     from leadgen.calibration import sigmoid
 
@@ -357,7 +362,7 @@ def build(
     all_rows = np.arange(n)
     with timer.step("fit"):
         transform, vec, z = _fit_space(feats, all_rows, cfg, weights)
-        coef, icpt = _fit_lr(np.hstack([text, z]), table.labels, cfg.seed)
+        coef, icpt = _fit_lr(text, z, table.labels, cfg.seed)
     kind = ix.choose_kind(n, cfg.index_type, cfg.ann_threshold)
     labels = table.labels
     with timer.step("index"):
