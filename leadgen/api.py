@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -131,6 +132,9 @@ def create_app(
 ) -> APIGatewayHttpResolver:
     """Build the resolver. `service` is a zero-argument getter so adapters control when the
     model is loaded (Lambda: at init, outside the first request's latency)."""
+    # Powertools logs each route's arguments (the lead: email, bio) at DEBUG; raw emails must not
+    # reach a log at any level (LOG_LEVEL=DEBUG, AWS_LAMBDA_LOG_LEVEL, POWERTOOLS_DEBUG, `-v`).
+    logging.getLogger("aws_lambda_powertools.event_handler").setLevel(logging.INFO)
     app = APIGatewayHttpResolver(enable_validation=True)
 
     def batch_limit() -> int:
@@ -181,9 +185,9 @@ def create_app(
         loc = [str(p) for p in first.get("loc", ()) if p != "body"]
         msg = str(first.get("msg", "invalid request"))
         if first.get("type") == "json_invalid":
-            return _error(400, "invalid_json", None, "the body is not valid JSON")
+            return _error(400, "invalid_json", "body", "the body is not valid JSON")
         if not loc and first.get("type") in ("missing", "model_attributes_type", "dict_type"):
-            return _error(400, "invalid_body", None, "the body must be a JSON object")
+            return _error(400, "invalid_body", "body", "the body must be a JSON object")
         return _error(422, "validation_error", ".".join(loc) or None, msg)
 
     @app.exception_handler(LeadValidationError)
@@ -197,8 +201,15 @@ def create_app(
     @app.exception_handler(_TooLarge)
     def on_too_large(exc: _TooLarge) -> Response[str]:
         return _error(
-            413, "payload_too_large", None, f"body is {exc.size} bytes; at most {MAX_BODY_BYTES}"
+            413, "payload_too_large", "body", f"body is {exc.size} bytes; at most {MAX_BODY_BYTES}"
         )
+
+    # Registered explicitly: otherwise the catch-all below also catches Powertools' NotFoundError
+    # and an unknown route becomes a 500.
+    @app.not_found
+    def on_not_found(exc: NotFoundError) -> Response[str]:
+        event = app.current_event
+        return _error(404, "not_found", None, f"no route {event.http_method} {event.path}")
 
     @app.exception_handler(ArtifactError)
     def on_artifact(exc: ArtifactError) -> Response[str]:
