@@ -1,0 +1,1 @@
+"""The AWS Lambda adapter of leadgen: the Powertools handler over the core (leadgen/)."""

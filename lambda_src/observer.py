@@ -1,0 +1,54 @@
+"""Powertools Metrics for scored requests: the `Observer` hook of leadgen.api, in Lambda.
+
+Metrics carry no per-lead dimension (no email, grade or version as a dimension): each distinct
+dimension value is a separate CloudWatch metric, billed and alarmed separately, so grades are four
+fixed metric names and the artifact version goes into metadata (searchable in the log, free).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+GRADES = ("A", "B", "C", "D")
+
+
+class MetricsObserver:
+    """Publishes latency, volumes, duplicates and grade counts for each scoring request."""
+
+    def __init__(self, metrics: Metrics, logger: Logger) -> None:
+        self.metrics = metrics
+        self.logger = logger
+
+    def scored(self, route: str, results: list[dict[str, Any]], seconds: float) -> None:
+        """Called by the resolver after a successful /score_lead(s); results hold no raw email."""
+        latency_ms = seconds * 1000.0
+        fresh = [r for r in results if not r.get("duplicate")]
+        duplicates = len(results) - len(fresh)
+        skipped = sum(1 for r in results if r.get("duplicate_check") == "skipped")
+        grades = Counter(str(r.get("grade")) for r in fresh if r.get("grade") in GRADES)
+
+        m = self.metrics
+        m.add_metric(name="ScoreLatencyMs", unit=MetricUnit.Milliseconds, value=latency_ms)
+        # Emitted even when zero, so Sum/SampleCount give rates rather than gaps.
+        m.add_metric(name="LeadsScored", unit=MetricUnit.Count, value=len(fresh))
+        m.add_metric(name="Duplicates", unit=MetricUnit.Count, value=duplicates)
+        if skipped:
+            m.add_metric(name="DuplicateCheckSkipped", unit=MetricUnit.Count, value=skipped)
+        for grade, count in sorted(grades.items()):
+            m.add_metric(name=f"Grade{grade}", unit=MetricUnit.Count, value=count)
+        # Counts and timings only: never the lead itself (emails, names, bios are personal data).
+        self.logger.info(
+            "scored",
+            extra={
+                "route": route,
+                "leads": len(results),
+                "duplicates": duplicates,
+                "duplicate_check_skipped": skipped,
+                "grades": dict(sorted(grades.items())),
+                "latency_ms": round(latency_ms, 2),
+            },
+        )
