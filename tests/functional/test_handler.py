@@ -1,0 +1,679 @@
+"""The Lambda handler in-process, against moto's server over real HTTP (S3 + DynamoDB).
+
+Each test imports lambda_src.handler afresh (a cold start: the module-level init reads env, loads
+the model from S3) and invokes `handler(event, context)` with real API Gateway HTTP API v2 events
+built by leadgen.server.http_v2_event, the same builder the local server uses. Nothing of the
+handler, the service, the artifact store or the duplicate table is mocked: moto plays AWS.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pyarrow.parquet as pq
+import pytest
+
+from leadgen.artifacts import LATEST, read_pointer, set_latest, upload_version, verify_remote
+from leadgen.build import BuildResult, build
+from leadgen.config import BuildConfig
+from leadgen.dedup import normalise_email
+from leadgen.dynamo import DynamoDuplicateStore
+from leadgen.server import http_v2_event
+from leadgen.storage import LocalStore, open_store
+
+BUCKET = "leadgen-handler-test"
+TABLE = "leadgen-handler-dups"
+REPO = Path(__file__).resolve().parents[2]
+
+LEAD = {
+    "first_name": "Ada",
+    "last_name": "Quinn",
+    "industry": "Finance",
+    "company_size": 800,
+    "country": "US",
+    "job_title": "Portfolio Manager",
+    "bio": "Runs systematic trading strategies and allocator relationships.",
+    "web_activity_score": 0.8,
+    "email_engagement_score": 0.7,
+}
+
+
+# ---- fixtures ------------------------------------------------------------------------------
+
+
+@dataclass
+class Aws:
+    s3: Any
+    dynamodb: Any
+    build: BuildResult  # the first version, built straight into s3://BUCKET/artifacts
+
+
+@pytest.fixture(scope="module")
+def aws(moto_server: str, tiny_crm: Path) -> Aws:
+    """Bucket + duplicate table in moto, one hashing build into S3, customers synced to the table
+    (what the CodeBuild job does after a build)."""
+    s3 = boto3.client("s3", endpoint_url=moto_server)
+    ddb = boto3.client("dynamodb", endpoint_url=moto_server)
+    s3.create_bucket(Bucket=BUCKET)
+    ddb.create_table(
+        TableName=TABLE,
+        AttributeDefinitions=[{"AttributeName": "email_hash", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "email_hash", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    result = build(
+        str(tiny_crm),
+        f"s3://{BUCKET}/artifacts",
+        BuildConfig(embedder="hashing"),
+        progress=False,
+        say=lambda _m: None,
+    )
+    DynamoDuplicateStore(TABLE).sync_customers(result.customer_pairs)
+    return Aws(s3=s3, dynamodb=ddb, build=result)
+
+
+@pytest.fixture
+def artifacts_uri(aws: Aws) -> str:
+    """A private copy of the published artifacts (server-side S3 copies), so a test can move
+    LATEST or corrupt a version without touching the others."""
+    prefix = f"t-{uuid.uuid4().hex[:8]}"
+    pages = aws.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="artifacts/")
+    for page in pages:
+        for obj in page.get("Contents", []):
+            aws.s3.copy_object(
+                Bucket=BUCKET,
+                Key=prefix + obj["Key"][len("artifacts") :],
+                CopySource={"Bucket": BUCKET, "Key": obj["Key"]},
+            )
+    return f"s3://{BUCKET}/{prefix}"
+
+
+class Context:
+    """What the Lambda runtime passes as `context` (the attributes Powertools reads)."""
+
+    function_name = "leadgen-scoring"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:leadgen-scoring:live"
+    memory_limit_in_mb = 2048
+    log_group_name = "/aws/lambda/leadgen-scoring"
+    log_stream_name = "2026/01/01/[$LATEST]test"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 29_000
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+    request_id: str
+
+
+class Lambda:
+    """A freshly imported handler module (one cold start) and a way to call it."""
+
+    def __init__(self, module: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+        self.module = module
+        self._capsys = capsys
+        self.output = ""
+
+    def __call__(self, method: str, path: str, body: Any = None) -> Answer:
+        raw = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+        event = http_v2_event(method, path, {"content-type": "application/json"}, raw)
+        resp = self.module.handler(event, Context())
+        assert "traceback" not in (resp.get("body") or "").lower()
+        return Answer(
+            int(resp["statusCode"]),
+            json.loads(resp["body"]) if resp.get("body") else {},
+            event["requestContext"]["requestId"],
+        )
+
+    def read_output(self) -> str:
+        """Everything the function wrote to stdout since the last call (logs + EMF metrics)."""
+        self.output = self._capsys.readouterr().out
+        return self.output
+
+    def metrics(self) -> dict[str, list[float]]:
+        """Metric name -> values, from the EMF blobs printed since the last read."""
+        return _metrics_of(self.read_output())
+
+
+def _metrics_of(output: str) -> dict[str, list[float]]:
+    """Metric name -> values, from the CloudWatch EMF blobs Powertools printed."""
+    out: dict[str, list[float]] = {}
+    for blob in _json_lines(output):
+        for directive in blob.get("_aws", {}).get("CloudWatchMetrics", []):
+            for metric in directive["Metrics"]:
+                value = blob[metric["Name"]]
+                out.setdefault(metric["Name"], []).extend(
+                    value if isinstance(value, list) else [value]
+                )
+    return out
+
+
+def _json_lines(text: str) -> list[dict[str, Any]]:
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out
+
+
+@pytest.fixture
+def start_lambda(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Lambda]:
+    """Set the function's environment and import the handler: a cold start."""
+
+    def start(**env: str | None) -> Lambda:
+        base: dict[str, str | None] = {
+            "LEADGEN_EMBEDDER": "hashing",
+            "LEADGEN_CACHE_DIR": str(tmp_path / "lambda-tmp"),
+            "REFRESH_SECONDS": "0",
+            "DUP_TABLE_NAME": TABLE,
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+            "POWERTOOLS_METRICS_NAMESPACE": "Leadgen",
+            "LEADGEN_MODEL_DIR": None,
+            "MAX_BATCH_SIZE": None,
+        }
+        for key, value in {**base, **env}.items():
+            if value is None:
+                monkeypatch.delenv(key, raising=False)
+            else:
+                monkeypatch.setenv(key, value)
+        # pytest swaps sys.stdout per test; the Powertools log handler (created once per
+        # process) must write to this test's stdout for the assertions on log content.
+        # (Assigned, not setStream: that would flush the previous test's closed stream.)
+        for h in logging.getLogger("leadgen").handlers:
+            if isinstance(h, logging.StreamHandler):
+                h.stream = sys.stdout
+        if "lambda_src.handler" in sys.modules:
+            module = importlib.reload(sys.modules["lambda_src.handler"])
+        else:
+            module = importlib.import_module("lambda_src.handler")
+        module.metrics.clear_metrics()  # the metric set is process-wide in Powertools
+        return Lambda(module, capsys)
+
+    return start
+
+
+def _publish_local_version(local_root: Path, uri: str) -> str:
+    """Publish a version built by a real build (the session's local hashing build) into `uri`
+    with the same primitives as `leadgen.build`: upload, verify remotely, then move LATEST.
+    Saves a second ~10 s build per test; the version is new to `uri` all the same."""
+    version = read_pointer(LocalStore(local_root)).version
+    store = open_store(uri)
+    upload_version(store, local_root / version, version)
+    sha = verify_remote(store, version, local_root.parent / f"verify-{uuid.uuid4().hex[:6]}")
+    set_latest(store, version, sha)
+    return version
+
+
+def _current_customer_with_gmail(crm: Path) -> tuple[str, int]:
+    """A current customer whose gmail address belongs to nobody else (so the expected id is
+    unambiguous)."""
+    rows = [r for r in pq.read_table(crm).to_pylist() if r["is_current"] and r["email"]]
+    counts: dict[str | None, int] = {}
+    for r in rows:
+        counts[normalise_email(r["email"])] = counts.get(normalise_email(r["email"]), 0) + 1
+    for r in rows:
+        email = str(r["email"])
+        local = email.split("@")[0]
+        if email.endswith("@gmail.com") and "." in local and counts[normalise_email(email)] == 1:
+            return email, int(r["customer_id"])
+    raise AssertionError("the tiny CRM has no suitable gmail customer")
+
+
+def _getter(service: Any) -> Callable[[], Any]:
+    return lambda: service
+
+
+def _new_email() -> str:
+    return f"new.lead.{uuid.uuid4().hex[:10]}@example.org"
+
+
+# ---- the routes ----------------------------------------------------------------------------
+
+
+def test_health_reports_version_age_and_embedder(
+    aws: Aws, artifacts_uri: str, start_lambda: Callable[..., Lambda]
+) -> None:
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    ans = fn("GET", "/health")
+    assert ans.status == 200, ans.body
+    assert ans.body["status"] == "ok"
+    assert ans.body["artifact_version"] == aws.build.version
+    assert 0 <= ans.body["artifact_age_seconds"] < 3600
+    assert ans.body["embedder"]["kind"] == "hashing"
+    assert ans.body["customers"] == aws.build.report["rows"]["current_customers"]
+    m = fn.metrics()
+    assert m["ArtifactAgeSeconds"] and 0 <= m["ArtifactAgeSeconds"][0] < 3600
+
+
+def test_score_lead_gives_scores_grade_neighbours_explanation(
+    aws: Aws, artifacts_uri: str, start_lambda: Callable[..., Lambda]
+) -> None:
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    ans = fn("POST", "/score_lead", {**LEAD, "email": _new_email(), "lead_id": "web-1"})
+    assert ans.status == 200, ans.body
+    r = ans.body
+    assert r["duplicate"] is False and r["duplicate_check"] == "done"
+    assert r["artifact_version"] == aws.build.version
+    for key in ("s_look", "s_all", "s_novel", "contrast"):
+        assert isinstance(r[key], float)
+    assert abs(r["s_novel"] - (1 - r["s_all"])) < 1e-5
+    assert 0 <= r["percentile"] <= 100 and r["grade"] in {"A", "B", "C", "D"}
+    assert len(r["neighbors"]["high"]) == 5 and len(r["neighbors"]["all"]) == 5
+    assert all(isinstance(n["customer_id"], int) for n in r["neighbors"]["all"])
+    assert set(r["explanation"]) >= {"text_similarity", "tabular_similarity", "summary"}
+    assert r["lead_ref"] == "web-1"
+
+    output = fn.read_output()
+    metrics = _metrics_of(output)
+    assert metrics["LeadsScored"] == [1.0] and metrics["Duplicates"] == [0.0]
+    assert metrics[f"Grade{r['grade']}"] == [1.0]
+    assert len(metrics["ScoreLatencyMs"]) == 1 and metrics["ScoreLatencyMs"][0] > 0
+    # The request's API Gateway id is the correlation id of every log line of the request.
+    scored = [b for b in _json_lines(output) if b.get("message") == "scored"]
+    assert scored and scored[0]["correlation_id"] == ans.request_id
+    # Grades are metric names, not dimensions (no high-cardinality dimension on any metric).
+    for blob in _json_lines(output):
+        for directive in blob.get("_aws", {}).get("CloudWatchMetrics", []):
+            assert all(set(d) <= {"service", "function_name"} for d in directive["Dimensions"])
+
+
+def test_score_leads_batch_and_its_configured_limit(
+    artifacts_uri: str, start_lambda: Callable[..., Lambda]
+) -> None:
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri, MAX_BATCH_SIZE="3")
+    leads = [
+        {**LEAD, "email": _new_email()},
+        {**LEAD, "industry": "Retail", "bio": "Owns a chain of bakeries."},  # no email
+        {**LEAD, "email": _new_email(), "job_title": "CTO", "company_size": 12},
+    ]
+    ans = fn("POST", "/score_leads", {"leads": leads, "options": {"neighbors": 2}})
+    assert ans.status == 200, ans.body
+    results = ans.body["results"]
+    assert len(results) == 3
+    assert [r["duplicate_check"] for r in results] == ["done", "no_email", "done"]
+    assert all(r["grade"] in {"A", "B", "C", "D"} for r in results)
+    assert all(len(r["neighbors"]["high"]) == 2 for r in results)
+    assert fn.metrics()["LeadsScored"] == [3.0]
+
+    too_many = fn("POST", "/score_leads", {"leads": [LEAD] * 4})
+    assert too_many.status == 422
+    assert too_many.body["field"] == "leads" and "at most 3" in too_many.body["reason"]
+
+
+# ---- duplicates ----------------------------------------------------------------------------
+
+
+def test_known_customer_short_circuits_whatever_the_case_and_gmail_dots(
+    aws: Aws, artifacts_uri: str, tiny_crm: Path, start_lambda: Callable[..., Lambda]
+) -> None:
+    email, customer_id = _current_customer_with_gmail(tiny_crm)
+    local = email.split("@")[0]
+    disguised = f"  {local.replace('.', '').upper()[:3]}.{local.replace('.', '')[3:]}@GMail.com "
+    assert disguised.strip().lower() != email  # really a different spelling
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    fn.read_output()
+    ans = fn("POST", "/score_lead", {**LEAD, "email": disguised})
+    assert ans.status == 200, ans.body
+    assert ans.body["duplicate"] is True
+    assert ans.body["duplicate_of"] == "customer"
+    assert ans.body["customer_id"] == str(customer_id)
+    assert ans.body.get("s_look") is None  # short-circuited: not embedded, not scored
+    m = fn.metrics()
+    assert m["Duplicates"] == [1.0] and m["LeadsScored"] == [0.0]
+
+
+def test_the_same_new_lead_twice_is_a_duplicate_the_second_time(
+    artifacts_uri: str, start_lambda: Callable[..., Lambda]
+) -> None:
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    email = _new_email()
+    first = fn("POST", "/score_lead", {**LEAD, "email": email, "lead_id": "first"})
+    second = fn("POST", "/score_lead", {**LEAD, "email": email.upper(), "lead_id": "second"})
+    assert first.status == second.status == 200
+    assert first.body["duplicate"] is False and first.body["lead_ref"] == "first"
+    assert second.body["duplicate"] is True
+    assert second.body["duplicate_of"] == "lead" and second.body["lead_ref"] == "first"
+
+
+def test_twenty_concurrent_submissions_of_one_email_give_one_non_duplicate(
+    aws: Aws, hashing_artifacts: Path, tmp_path: Path
+) -> None:
+    """20 'Lambda instances' (own resolver, own service, own DynamoDB client) race on one new
+    email: the conditional write in DynamoDB lets exactly one through."""
+    from leadgen.api import create_app
+    from leadgen.embedders import HashingEmbedder
+    from leadgen.service import ScoringService, ServiceConfig
+
+    n = 20
+    apps = []
+    for i in range(n):
+        cfg = ServiceConfig(artifacts_uri=str(hashing_artifacts), cache_dir=tmp_path / str(i))
+        svc = ScoringService(cfg, HashingEmbedder(), DynamoDuplicateStore(TABLE))
+        svc.holder.load_initial()
+        apps.append(create_app(_getter(svc)))
+    email = _new_email()
+    barrier = threading.Barrier(n)
+    answers: list[dict[str, Any]] = [{} for _ in range(n)]
+
+    def submit(i: int) -> None:
+        body = json.dumps({**LEAD, "email": email, "lead_id": f"racer-{i}"}).encode()
+        event = http_v2_event("POST", "/score_lead", {"content-type": "application/json"}, body)
+        barrier.wait()
+        resp = apps[i].resolve(event, Context())  # type: ignore[arg-type]
+        answers[i] = {"status": resp["statusCode"], **json.loads(resp["body"])}
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(a["status"] == 200 for a in answers), answers
+    winners = [a for a in answers if a["duplicate"] is False]
+    assert len(winners) == 1, [a.get("lead_ref") for a in answers]
+    winner_ref = winners[0]["lead_ref"]
+    losers = [a for a in answers if a["duplicate"] is True]
+    assert len(losers) == n - 1
+    assert all(a["duplicate_of"] == "lead" and a["lead_ref"] == winner_ref for a in losers)
+
+
+def test_dynamodb_unavailable_still_scores_and_says_skipped(
+    artifacts_uri: str, start_lambda: Callable[..., Lambda]
+) -> None:
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri, DUP_TABLE_NAME="no-such-table")
+    ans = fn("POST", "/score_lead", {**LEAD, "email": _new_email()})
+    assert ans.status == 200, ans.body
+    assert ans.body["duplicate"] is False
+    assert ans.body["duplicate_check"] == "skipped"
+    assert ans.body["grade"] in {"A", "B", "C", "D"}
+    assert fn.metrics()["DuplicateCheckSkipped"] == [1.0]
+
+
+# ---- artifact refresh ----------------------------------------------------------------------
+
+
+def test_a_new_version_is_served_from_the_next_request(
+    aws: Aws, artifacts_uri: str, hashing_artifacts: Path, start_lambda: Callable[..., Lambda]
+) -> None:
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    assert fn("GET", "/health").body["artifact_version"] == aws.build.version
+    new_version = _publish_local_version(hashing_artifacts, artifacts_uri)
+    assert new_version != aws.build.version
+    ans = fn("POST", "/score_lead", {**LEAD, "email": _new_email()})
+    assert ans.status == 200 and ans.body["artifact_version"] == new_version
+    assert fn("GET", "/health").body["artifact_version"] == new_version
+
+
+def test_refresh_waits_for_refresh_seconds(
+    aws: Aws, artifacts_uri: str, hashing_artifacts: Path, start_lambda: Callable[..., Lambda]
+) -> None:
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri, REFRESH_SECONDS="3600")
+    _publish_local_version(hashing_artifacts, artifacts_uri)
+    assert fn("GET", "/health").body["artifact_version"] == aws.build.version
+
+
+@pytest.mark.parametrize("damage", ["file_overwritten", "pointer_checksum_wrong"])
+def test_a_corrupted_version_is_refused_and_the_old_one_keeps_serving(
+    damage: str,
+    aws: Aws,
+    artifacts_uri: str,
+    hashing_artifacts: Path,
+    start_lambda: Callable[..., Lambda],
+) -> None:
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    assert fn("GET", "/health").body["artifact_version"] == aws.build.version
+    fn.read_output()
+    bad = _publish_local_version(hashing_artifacts, artifacts_uri)
+    prefix = artifacts_uri.split("/", 3)[3]
+    if damage == "file_overwritten":
+        aws.s3.put_object(Bucket=BUCKET, Key=f"{prefix}/{bad}/ids_all.npy", Body=b"garbage")
+    else:
+        pointer = {"version": bad, "manifest_sha256": "0" * 64}
+        aws.s3.put_object(Bucket=BUCKET, Key=f"{prefix}/{LATEST}", Body=json.dumps(pointer))
+
+    ans = fn("POST", "/score_lead", {**LEAD, "email": _new_email()})
+    assert ans.status == 200, ans.body
+    assert ans.body["artifact_version"] == aws.build.version
+    output = fn.read_output()
+    assert _metrics_of(output)["ArtifactRefreshFailures"] == [1.0]
+    logs = _json_lines(output)
+    refusals = [b for b in logs if "refused artifact version" in b.get("message", "")]
+    assert refusals and refusals[0]["level"] == "ERROR" and bad in refusals[0]["message"]
+    # Refused once, not re-downloaded on every request.
+    assert fn("GET", "/health").body["artifact_version"] == aws.build.version
+    assert "ArtifactRefreshFailures" not in fn.metrics()
+
+
+# ---- start-up failures ---------------------------------------------------------------------
+
+
+def test_no_artifacts_at_cold_start_answers_503_then_recovers(
+    aws: Aws, hashing_artifacts: Path, start_lambda: Callable[..., Lambda]
+) -> None:
+    empty = f"s3://{BUCKET}/empty-{uuid.uuid4().hex[:8]}"
+    fn = start_lambda(ARTIFACTS_URI=empty)
+    ans = fn("GET", "/health")
+    assert ans.status == 503 and ans.body["error"] == "unavailable"
+    assert "LATEST" not in ans.body["reason"]  # the detail goes to the log only
+    assert "no LATEST pointer" in fn.read_output()
+    version = _publish_local_version(hashing_artifacts, empty)
+    ans = fn("GET", "/health")
+    assert ans.status == 200 and ans.body["artifact_version"] == version
+
+
+def test_misconfiguration_answers_503_instead_of_crash_looping(
+    start_lambda: Callable[..., Lambda],
+) -> None:
+    fn = start_lambda(ARTIFACTS_URI=None)
+    ans = fn("POST", "/score_lead", LEAD)
+    assert ans.status == 503 and ans.body["error"] == "unavailable"
+    assert "ARTIFACTS_URI is not set" in fn.read_output()
+
+
+# ---- errors --------------------------------------------------------------------------------
+
+BIG_BIO = "x" * (300 * 1024)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "field", "reason"),
+    [
+        ("/score_lead", b'{"industry": "Finance",', 400, "body", "not valid JSON"),
+        ("/score_lead", b'["a", "list"]', 400, "body", "JSON object"),
+        ("/score_lead", {**LEAD, "company_size": "big"}, 422, "company_size", "number"),
+        ("/score_lead", {**LEAD, "email": 42}, 422, "email", "string"),
+        (
+            "/score_lead",
+            {**LEAD, "options": {"grade_bands": {"A": 90, "E": 10}}},
+            422,
+            "options.grade_bands",
+            "unknown grade",
+        ),
+        ("/score_leads", {"leads": []}, 422, "leads", "at least one"),
+        ("/score_leads", {"leads": [LEAD] * 101}, 422, "leads", "at most 100"),
+        (
+            "/score_leads",
+            {"leads": [LEAD, {**LEAD, "bio": ["not", "text"]}]},
+            422,
+            "leads[1].bio",
+            "expected a string",
+        ),
+        ("/score_lead", {**LEAD, "bio": BIG_BIO}, 413, "body", "at most 262144"),
+    ],
+    ids=[
+        "invalid-json",
+        "not-an-object",
+        "wrong-type",
+        "email-not-a-string",
+        "unknown-grade",
+        "empty-batch",
+        "oversized-batch",
+        "wrong-type-in-batch",
+        "oversized-body",
+    ],
+)
+def test_bad_requests_get_4xx_with_field_and_reason(
+    path: str,
+    body: Any,
+    status: int,
+    field: str,
+    reason: str,
+    artifacts_uri: str,
+    start_lambda: Callable[..., Lambda],
+) -> None:
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    ans = fn("POST", path, body)
+    assert ans.status == status, ans.body
+    assert ans.body["field"] == field
+    assert reason in ans.body["reason"]
+
+
+def test_an_unexpected_failure_is_an_opaque_500_with_the_detail_only_in_the_log(
+    artifacts_uri: str, start_lambda: Callable[..., Lambda], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    model = fn.module.runtime.service.holder.model
+
+    def broken_score(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("faiss exploded: secret-internal-detail")
+
+    monkeypatch.setattr(model, "score", broken_score)
+    fn.read_output()
+    ans = fn("POST", "/score_lead", {**LEAD, "email": _new_email()})
+    assert ans.status == 500
+    assert ans.body["error"] == "internal_error"
+    text = json.dumps(ans.body)
+    assert "secret-internal-detail" not in text and "RuntimeError" not in text
+    incident = ans.body["reason"].split("incident ")[1].rstrip(")")
+    errors = [b for b in _json_lines(fn.read_output()) if b.get("level") == "ERROR"]
+    assert errors and incident in errors[0]["message"]
+    assert "secret-internal-detail" in errors[0]["exception"]
+    assert errors[0]["correlation_id"] == ans.request_id
+
+
+def test_logs_never_contain_the_raw_email_or_bio(
+    artifacts_uri: str,
+    start_lambda: Callable[..., Lambda],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Even with event logging asked for by env, and every logger (boto's too) at DEBUG.
+    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="leadgen")
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri, DUP_TABLE_NAME=TABLE)
+    email = f"Zelda.Q.Marker-{uuid.uuid4().hex[:6]}@Example.org"
+    bio = "Collects antique zeppelin-telemetry-harmonicas and breeds axolotls."
+    lead = {**LEAD, "email": email, "bio": bio, "first_name": "Zelda"}
+    assert fn("POST", "/score_lead", lead).status == 200
+    assert fn("POST", "/score_leads", {"leads": [lead, {**lead, "email": 5}]}).status == 422
+    assert fn("POST", "/score_lead", lead).body["duplicate"] is True
+    everything = fn.read_output() + "\n".join(r.getMessage() for r in caplog.records)
+    assert "scored" in everything  # there are logs to look at
+    for needle in (email, email.lower(), "zelda.q.marker", "zeppelin-telemetry", "axolotls"):
+        assert needle.lower() not in everything.lower(), needle
+
+
+# ---- the real ONNX embedder ------------------------------------------------------------------
+
+_ONNX_PROBE = """
+import json, sys, time
+t0 = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+from leadgen.server import http_v2_event
+from lambda_src import handler as h
+t_import = time.perf_counter() - t0
+
+class Ctx:
+    function_name = "leadgen-scoring"; memory_limit_in_mb = 2048; aws_request_id = "probe"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:leadgen-scoring"
+    @staticmethod
+    def get_remaining_time_in_millis(): return 29000
+
+lead = json.loads(sys.argv[2])
+def call(i):
+    body = json.dumps({**lead, "lead_id": f"p{i}"}).encode()
+    ev = http_v2_event("POST", "/score_lead", {"content-type": "application/json"}, body)
+    return h.handler(ev, Ctx())
+first = call(0)
+t_first = time.perf_counter() - t0
+lat = []
+for i in range(1, 201):
+    t = time.perf_counter(); r = call(i); lat.append((time.perf_counter() - t) * 1000)
+    assert r["statusCode"] == 200, r
+health = h.handler(http_v2_event("GET", "/health", {}, None), Ctx())
+lat.sort()
+print("PROBE " + json.dumps({
+    "first": json.loads(first["body"]), "first_status": first["statusCode"],
+    "health": json.loads(health["body"]), "import_s": t_import, "first_answer_s": t_first,
+    "p50_ms": lat[len(lat) // 2], "p99_ms": lat[int(len(lat) * 0.99) - 1],
+}))
+"""
+
+
+def test_the_real_onnx_embedder_scores_through_the_handler(
+    onnx_artifacts: Path, onnx_model_dir: Path, tmp_path: Path
+) -> None:
+    """In a fresh process (so the cold start is real): import the handler with the baked-model
+    layout of the image (LEADGEN_MODEL_DIR), score a lead, then 200 warm requests."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DUP_", "LEADGEN_"))}
+    env.update(
+        ARTIFACTS_URI=str(onnx_artifacts),
+        LEADGEN_EMBEDDER="onnx",
+        LEADGEN_MODEL_DIR=str(onnx_model_dir),
+        LEADGEN_CACHE_DIR=str(tmp_path / "cache"),
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_METRICS_DISABLED="true",
+        POWERTOOLS_LOG_LEVEL="WARNING",
+        HF_HUB_OFFLINE="1",
+    )
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", _ONNX_PROBE, str(REPO), json.dumps(LEAD)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    wall = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("PROBE "))
+    probe = json.loads(line[len("PROBE ") :])
+    assert probe["first_status"] == 200
+    assert probe["health"]["embedder"]["kind"] == "onnx"
+    assert probe["first"]["grade"] in {"A", "B", "C", "D"}
+    assert probe["first"]["explanation"]["text_similarity"] is not None
+    assert probe["first"]["duplicate_check"] == "no_email"
+    print(
+        f"\n[onnx handler] process start -> first scored lead {wall:.2f}s wall "
+        f"(import+init {probe['import_s']:.2f}s, in-process first answer "
+        f"{probe['first_answer_s']:.2f}s); warm p50 {probe['p50_ms']:.1f} ms, "
+        f"p99 {probe['p99_ms']:.1f} ms"
+    )
