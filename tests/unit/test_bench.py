@@ -1,0 +1,101 @@
+"""Smoke test of the benchmark code on tiny sizes: the suite itself is minutes long and kept out
+of `make test`, so this catches a broken runner/renderer before someone spends those minutes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.build_child import MemoEmbedder, RecordingEmbedder, make_crm
+from bench.report import render
+from leadgen.embedders import HashingEmbedder
+
+
+def test_pooled_crm_has_at_most_pool_distinct_texts() -> None:
+    _, distinct_full = make_crm(300, 0, None)
+    _, distinct_pooled = make_crm(300, 0, 40)
+    assert distinct_pooled <= 44 < distinct_full  # the pool CRM: 40 current + 4 history rows
+
+
+def test_memo_embedder_reuses_recorded_vectors(tmp_path: Path) -> None:
+    texts = ["a b", "c d", "a b", "e"]
+    rec = RecordingEmbedder(HashingEmbedder(16))
+    vecs = rec.embed(texts)
+    assert rec.texts == ["a b", "c d", "e"]
+    memo_path = tmp_path / "memo.npz"
+    np.savez(memo_path, texts=np.array(rec.texts, dtype=str), vectors=rec.vectors)
+    memo = MemoEmbedder(HashingEmbedder(16), memo_path)
+    assert np.allclose(memo.embed(texts), vecs)
+    assert memo.missing == 0
+    memo.embed(["new text"])
+    assert memo.missing == 1
+    assert memo.identity == HashingEmbedder(16).identity
+
+
+def _fake_results() -> dict[str, Any]:
+    lat = {"p50": 5.0, "p99": 9.0, "n": 200}
+    warm = {
+        "score_lead_ms": lat,
+        "batch10_per_lead_ms": lat,
+        "batch100_per_lead_ms": lat,
+        "rss_after_load_delta_bytes": 2**27,
+        "rss_bytes": 2**28,
+    }
+    runs = [{"total_s": 1.0, "interpreter_s": 0.1, "init_s": 0.8, "first_call_s": 0.02}]
+    ix = {
+        "kind": "hnsw",
+        "params": {},
+        "size": 1000,
+        "recall_at_k_leads": 0.97,
+        "recall_at_k_build": 0.98,
+        "ms_p50": 0.2,
+        "ms_p99": 0.4,
+        "exact_ms_p50": 20.0,
+        "exact_ms_p99": 30.0,
+    }
+    size = {
+        "rows": 1000,
+        "build": {
+            "rows": {"current_customers": 1000},
+            "distinct_texts": 900,
+            "embedded_from_memo": False,
+            "steps_seconds": {"read": 0.1, "embed": 2.0, "fit": 0.2, "index": 0.5},
+            "indices": {"all": {"kind": "hnsw"}, "high": {"kind": "flat"}},
+            "peak_rss_bytes": 2**29,
+            "artifact_bytes": 2**20,
+        },
+        "cold_ours": {"runs": runs, "median_s": 1.0},
+        "cold_reference": {"runs": runs, "median_s": 6.0},
+        "warm_ours": warm,
+        "warm_reference": warm,
+        "search": {
+            "indices": {"all": ix, "high": ix},
+            "k": 20,
+            "dim": 416,
+            "artifact_rss_delta_bytes": 2**20,
+            "artifact_load_seconds": 0.1,
+        },
+    }
+    return {
+        "command": "python -m bench --quick",
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "machine": {"nproc": 2, "ram_gb": 8, "cpu": "x", "python": "3.11", "platform": "linux",
+                    "loadavg": [0, 0, 0]},
+        "versions": {"numpy": "2"},
+        "pool_rows": 20000,
+        "sizes": {"1000": size},
+        "embed": {"texts": 10, "tokens_mean": 20.0, "tokens_max": 30, "single_text_ms_p50": 3.0,
+                  "rows": [{"intra_op_threads": 2, "batch_size": 32, "sorted_by_length": True,
+                            "texts_per_s": 300.0, "padding_fraction": 0.1}]},
+    }  # fmt: skip
+
+
+def test_render_states_targets() -> None:
+    md = render(_fake_results())
+    assert "## Targets" in md
+    assert "| cold start <= 1.5 s (at 1,000, 100,000 not run) | 1.00 s | PASS |" in md
+    assert "cold start >= 5x faster than reference" in md
+    assert "ANN >= 50x faster than exact (at 1,000, 1,000,000 not run) | 100x | PASS" in md
+    assert "build >= 250 rows/s at 1,000 (distinct texts) | 357 rows/s | PASS" in md
