@@ -40,7 +40,11 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 install: $(VENV)/.installed-run
-install-dev: $(VENV)/.installed-dev node_modules/.installed
+# The Lambda Runtime Interface Emulator, from the aws-sam-cli wheel (no deps installed).
+.cache/rie/aws-lambda-rie: lambda_src/fetch_rie.sh | $(VENV)/.installed-dev
+	bash lambda_src/fetch_rie.sh $(PY)
+
+install-dev: $(VENV)/.installed-dev node_modules/.installed .cache/rie/aws-lambda-rie
 
 # ---- the demo: embedded default, no AWS, no Docker ------------------------------------------
 demo: $(VENV)/.installed-run
