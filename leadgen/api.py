@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadgen.config import GradeBands
@@ -110,6 +111,32 @@ class Observer(Protocol):
     def scored(self, route: str, results: list[dict[str, Any]], seconds: float) -> None: ...
 
 
+class ErrorBody(BaseModel):
+    """Every error answer; documented so clients see the real shape, not Powertools' default."""
+
+    error: str = Field(
+        ...,
+        description="invalid_json | invalid_body | validation_error | payload_too_large | "
+        "not_found | unavailable | internal_error",
+    )
+    reason: str
+    field: str | None = Field(None, description="the field at fault, e.g. leads[2].company_size")
+
+
+def _responses(with_body: bool) -> dict[int, OpenAPIResponse]:
+    def err(description: str) -> OpenAPIResponse:
+        return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
+
+    out: dict[int, OpenAPIResponse] = {200: {"description": "Successful Response"}}
+    if with_body:
+        out[400] = err("The body is not JSON, or not a JSON object")
+        out[413] = err(f"The body is larger than {MAX_BODY_BYTES} bytes")
+    out[422] = err("A field has a wrong type or value: `field` names it, `reason` says why")
+    out[500] = err("Unexpected failure: opaque, with an incident id (the detail is in the log)")
+    out[503] = err("No usable artifact version is loaded")
+    return out
+
+
 def _error(status: int, error: str, field: str | None, reason: str) -> Response[str]:
     body: dict[str, Any] = {"error": error, "reason": reason}
     if field is not None:
@@ -145,11 +172,11 @@ def create_app(
         if len(body.encode()) > MAX_BODY_BYTES:
             raise _TooLarge(len(body.encode()))
 
-    @app.get("/health", summary="Service and artifact status")
+    @app.get("/health", summary="Service and artifact status", responses=_responses(False))
     def health() -> Health:
         return Health(**service().health())
 
-    @app.post("/score_lead", summary="Score one lead")
+    @app.post("/score_lead", summary="Score one lead", responses=_responses(True))
     def score_lead(lead: Lead) -> ScoreResult:
         check_body()
         t0 = time.perf_counter()
@@ -160,7 +187,7 @@ def create_app(
             observer.scored("/score_lead", [result], time.perf_counter() - t0)
         return ScoreResult(**result)
 
-    @app.post("/score_leads", summary="Score a batch of leads")
+    @app.post("/score_leads", summary="Score a batch of leads", responses=_responses(True))
     def score_leads(batch: BatchRequest) -> BatchResult:
         check_body()
         limit = batch_limit()
