@@ -115,12 +115,18 @@ class OnnxEmbedder:
         self.meta: dict[str, Any] = json.loads(meta_path.read_text())
         self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=int(self.meta["max_length"]))
-        pad_id = int(self.meta.get("pad_id", 0))
-        self._tokenizer.enable_padding(pad_id=pad_id, pad_token=self.meta.get("pad_token", "[PAD]"))
+        # No tokenizer padding: `embed` tokenizes every distinct text once, sorts by token count
+        # and pads each batch itself to its own longest row, so almost no compute goes to [PAD].
+        self._pad_id = int(self.meta.get("pad_id", 0))
+        self._tokenizer.no_padding()  # tokenizer.json may carry a padding setting of its own
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or int(os.environ.get("LEADGEN_ORT_THREADS", "0"))
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # No busy-waiting between ops: on a shared 2-core box (CodeBuild, a laptop running tests)
+        # a spinning thread steals the core its peer needs; bench/RESULTS.md measured it.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             str(self.model_dir / "model.onnx"), opts, providers=["CPUExecutionProvider"]
         )
@@ -144,10 +150,17 @@ class OnnxEmbedder:
             "prefix": self._prefix,
         }
 
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        encs = self._tokenizer.encode_batch([self._prefix + t for t in texts])
-        ids = np.array([e.ids for e in encs], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
+    def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        return [e.ids for e in self._tokenizer.encode_batch([self._prefix + t for t in texts])]
+
+    def _run(self, rows: Sequence[list[int]]) -> np.ndarray:
+        """Pad token rows to the batch's longest, run the model, pool, normalise."""
+        width = max(len(r) for r in rows)
+        ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r
+            mask[i, : len(r)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
@@ -159,20 +172,25 @@ class OnnxEmbedder:
             pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
         return _normalise_rows(np.asarray(pooled, dtype=np.float32))
 
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        return self._run(self._tokenize(texts))
+
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         uniq, inverse = _unique(texts)
-        # Sorting by length keeps padding (wasted compute) small inside each batch.
-        order = sorted(range(len(uniq)), key=lambda i: len(uniq[i]))
+        if not uniq:
+            return np.zeros((len(texts), self.dim), dtype=np.float32)
+        # Sorting by token count (not characters) keeps padding, i.e. wasted compute, near zero.
+        tokens = self._tokenize(uniq)
+        order = sorted(range(len(uniq)), key=lambda i: len(tokens[i]))
         out = np.empty((len(uniq), self.dim), dtype=np.float32)
-        starts = range(0, len(order), self._batch_size)
         bar = None
         if progress:
             from tqdm import tqdm
 
             bar = tqdm(total=len(uniq), desc="embed (onnx)", unit="text", mininterval=1.0)
-        for start in starts:
+        for start in range(0, len(order), self._batch_size):
             idx = order[start : start + self._batch_size]
-            out[idx] = self._encode_batch([uniq[i] for i in idx])
+            out[idx] = self._run([tokens[i] for i in idx])
             if bar is not None:
                 bar.update(len(idx))
         if bar is not None:
