@@ -677,3 +677,26 @@ def test_the_real_onnx_embedder_scores_through_the_handler(
         f"{probe['first_answer_s']:.2f}s); warm p50 {probe['p50_ms']:.1f} ms, "
         f"p99 {probe['p99_ms']:.1f} ms"
     )
+
+
+# ---- the sample events shipped for `sam local invoke -e` ----------------------------------------
+
+
+@pytest.mark.parametrize("name", ["health", "score_lead", "score_leads"])
+def test_the_sample_events_are_answered(
+    name: str, artifacts_uri: str, start_lambda: Callable[..., Lambda]
+) -> None:
+    event = json.loads((REPO / "events" / f"{name}.json").read_text())
+    assert event["version"] == "2.0" and event["routeKey"] == (
+        f"{event['requestContext']['http']['method']} {event['rawPath']}"
+    )
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    resp = fn.module.handler(event, Context())
+    assert resp["statusCode"] == 200, resp
+    body = json.loads(resp["body"])
+    if name == "score_leads":
+        assert len(body["results"]) == len(json.loads(event["body"])["leads"])
+    elif name == "score_lead":
+        assert "duplicate" in body
+    else:
+        assert body["status"] == "ok"

@@ -70,3 +70,13 @@ def test_every_error_answer_is_documented_with_its_real_shape() -> None:
         for code in codes - {"200"}:
             schema = responses[code]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (path, code)
+
+
+def test_the_http_api_routes_in_the_cdk_stack_are_the_documented_ones() -> None:
+    """API Gateway only forwards the routes the stack declares: a route added to the code but not
+    to stacks/scoring_api.py would answer 404 in AWS and 200 everywhere else."""
+    from stacks.scoring_api import ROUTES
+
+    declared = {(path, str(method.value).lower()) for path, method in ROUTES}
+    documented = {(p, m) for p, ops in _committed()["paths"].items() for m in ops}
+    assert declared == documented
