@@ -127,8 +127,10 @@ class Runtime:
             self.service.holder.maybe_refresh()
 
     def publish_artifact_age(self) -> None:
-        """ArtifactAgeSeconds on every invocation: a stalled index refresh raises an alarm."""
+        """ArtifactAgeSeconds on every invocation: a stalled index refresh raises an alarm.
+        Without a model, ArtifactUnavailable instead (each such invocation answered 503)."""
         if not self.loaded or self.service is None:
+            metrics.add_metric(name="ArtifactUnavailable", unit=MetricUnit.Count, value=1)
             return
         model = self.service.holder.model
         created = datetime.fromisoformat(str(model.manifest["created_at"]))
