@@ -200,6 +200,9 @@ class ScoringService:
         results: list[dict[str, Any] | None] = [None] * len(leads)
         hashes: list[str | None] = [None] * len(leads)
         checked = [False] * len(leads)
+        # After one failed call, the store is not called again in this batch: each failure can
+        # cost its timeouts and retries, and a batch of 100 must not wait 100 times for them.
+        store_down = False
         to_score: list[int] = []
         for i, lead in enumerate(leads):
             try:
@@ -211,13 +214,13 @@ class ScoringService:
                 raise LeadValidationError(_field(i, len(leads), EMAIL_COL), "expected a string")
             h = email_hash(email) if email else None
             hashes[i] = h
-            if h is not None and self.duplicates is not None:
+            if h is not None and self.duplicates is not None and not store_down:
                 try:
                     hit = self.duplicates.lookup(h)
                     checked[i] = True
                 except Exception as exc:
                     log.warning("duplicate check skipped: %s", type(exc).__name__)
-                    hit = None
+                    store_down, hit = True, None
                 if hit is not None:
                     results[i] = _duplicate(hit.kind, hit.ref, model.version)
                     continue
@@ -230,14 +233,16 @@ class ScoringService:
             res["duplicate_check"] = (
                 "skipped" if (h and not checked[i]) else ("done" if h else "no_email")
             )
-            if h is not None and self.duplicates is not None and checked[i]:
+            if h is not None and self.duplicates is not None and checked[i] and store_down:
+                res["duplicate_check"] = "skipped"
+            elif h is not None and self.duplicates is not None and checked[i]:
                 ref = str(leads[i].get("lead_id") or uuid.uuid4())
                 try:
                     hit = self.duplicates.record_lead(h, ref, self.config.lead_ttl_days * 86400)
                 except Exception as exc:
                     log.warning("duplicate record skipped: %s", type(exc).__name__)
                     res["duplicate_check"] = "skipped"
-                    hit = None
+                    store_down, hit = True, None
                 if hit is not None:  # lost the race with a concurrent submission
                     results[i] = _duplicate(hit.kind, hit.ref, model.version)
                     continue
