@@ -57,6 +57,23 @@ def _count_refresh_failure(message: str) -> None:
     metrics.add_metric(name="ArtifactRefreshFailures", unit=MetricUnit.Count, value=1)
 
 
+def _request_path_dynamodb() -> Any:
+    """A DynamoDB client for lookups inside a request: short timeouts and one retry, so an
+    unreachable table costs a request about a second (then "duplicate_check": "skipped"), not
+    the core client's build-job patience (8 adaptive retries) which would outlast API Gateway's
+    30 s. Created at init: its setup stays out of the first request."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or None,
+        config=Config(
+            retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=1, read_timeout=1
+        ),
+    )
+
+
 class Runtime:
     """The state of this execution environment: the service, and whether its model is loaded.
 
@@ -87,7 +104,7 @@ class Runtime:
             config.embedder, config.model, os.environ.get("LEADGEN_MODEL_DIR") or None
         )
         table = os.environ.get("DUP_TABLE_NAME") or None
-        duplicates = DynamoDuplicateStore(table) if table else None
+        duplicates = DynamoDuplicateStore(table, client=_request_path_dynamodb()) if table else None
         return ScoringService(
             config, embedder, duplicates, on_refresh_failure=_count_refresh_failure
         )

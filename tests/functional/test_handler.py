@@ -34,6 +34,7 @@ from leadgen.dedup import normalise_email
 from leadgen.dynamo import DynamoDuplicateStore
 from leadgen.server import http_v2_event
 from leadgen.storage import LocalStore, open_store
+from tests.conftest import free_port
 
 BUCKET = "leadgen-handler-test"
 TABLE = "leadgen-handler-dups"
@@ -419,6 +420,26 @@ def test_dynamodb_unavailable_still_scores_and_says_skipped(
     assert ans.body["duplicate_check"] == "skipped"
     assert ans.body["grade"] in {"A", "B", "C", "D"}
     assert fn.metrics()["DuplicateCheckSkipped"] == [1.0]
+
+
+def test_dynamodb_unreachable_costs_one_failed_call_per_batch(
+    artifacts_uri: str, start_lambda: Callable[..., Lambda]
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri, AWS_ENDPOINT_URL_DYNAMODB=dead)
+    fn.read_output()
+    leads = [{**LEAD, "email": _new_email()} for _ in range(5)]
+    t0 = time.perf_counter()
+    ans = fn("POST", "/score_leads", {"leads": leads})
+    elapsed = time.perf_counter() - t0
+    assert ans.status == 200, ans.body
+    assert [r["duplicate_check"] for r in ans.body["results"]] == ["skipped"] * 5
+    assert all(r["grade"] in {"A", "B", "C", "D"} for r in ans.body["results"])
+    output = fn.read_output()
+    skips = [b for b in _json_lines(output) if b.get("message", "").startswith("duplicate")]
+    assert len(skips) == 1, skips  # the store is not retried lead after lead
+    assert _metrics_of(output)["DuplicateCheckSkipped"] == [5.0]
+    assert elapsed < 10, elapsed
 
 
 # ---- artifact refresh ----------------------------------------------------------------------
