@@ -118,6 +118,8 @@ def test_runtime_stage_has_no_torch_and_only_the_runtime_requirements(
         assert "pip install torch" not in run.lower()
     installs = [r for r in runtime.args("RUN") if "pip install" in r]
     assert installs and all("requirements.txt" in r for r in installs)
+    # Into the task root (first on the function's sys.path), so the pinned SDK is the one used.
+    assert all('--target "${LAMBDA_TASK_ROOT}"' in r for r in installs)
     runtime_reqs = (REPO / "requirements.txt").read_text().lower()
     for heavy in ("torch", "sentence-transformers", "transformers"):
         assert not re.search(rf"^{heavy}\b", runtime_reqs, re.MULTILINE), heavy
