@@ -111,11 +111,29 @@ def measure_recall_at_k(
     return hits / float(len(q) * kk), len(q)
 
 
+# Below this many queries a search runs on the calling thread only. Serving searches one lead (or
+# a small batch): an OpenMP team costs more than it saves there, and its spinning workers fight the
+# ONNX Runtime threads for the same cores; bench/RESULTS.md measured a 10k-row flat search inside
+# the handler at ~27 ms with 2 OpenMP threads and ~1.4 ms with 1. Build-time batches keep them all.
+SINGLE_THREAD_BELOW = 20
+
+
 def search(index: Any, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(similarities, positions), with k capped at the index size; -1 positions are dropped by
     callers (HNSW can return fewer than k on tiny graphs)."""
     kk = max(1, min(k, int(index.ntotal)))
-    return index.search(np.ascontiguousarray(queries, dtype=np.float32), kk)  # type: ignore[no-any-return]
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    if len(q) >= SINGLE_THREAD_BELOW:
+        return index.search(q, kk)  # type: ignore[no-any-return]
+    import faiss
+
+    # omp_set_num_threads changes the calling thread's setting only, so this is thread-safe.
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        return index.search(q, kk)  # type: ignore[no-any-return]
+    finally:
+        faiss.omp_set_num_threads(previous)
 
 
 def save_index(index: Any, path: Path) -> None:
