@@ -61,8 +61,7 @@ def open_dataset(path: str) -> Any:
     import pyarrow.dataset as ds
 
     filesystem, location = _filesystem(path)
-    if filesystem is None and not os.path.exists(location):
-        raise InputError(f"{path}: no such file or directory")
+    _check_files(path, filesystem, location)
     try:
         dataset = ds.dataset(location, filesystem=filesystem, format="parquet", partitioning="hive")
     except (OSError, ValueError) as exc:
@@ -70,6 +69,44 @@ def open_dataset(path: str) -> Any:
     if not dataset.files:
         raise InputError(f"{path}: no parquet files found")
     return dataset
+
+
+def _check_files(path: str, filesystem: Any, location: str) -> None:
+    """Name the usual broken exports before pyarrow meets them with a cryptic message: a missing
+    file/object/prefix, and zero-byte files (an export that failed half-way) even among good
+    parts, since building from part of a table would publish a silently smaller index."""
+    from pyarrow import fs
+
+    filesystem = filesystem or fs.LocalFileSystem()
+    try:
+        info = filesystem.get_file_info(location)
+        if info.type == fs.FileType.NotFound:
+            raise InputError(f"{path}: not found (no such file, object or prefix)")
+        if info.type == fs.FileType.File:
+            files = [info]
+        else:
+            listing = filesystem.get_file_info(fs.FileSelector(location, recursive=True))
+            files = [
+                f
+                for f in listing
+                if f.type == fs.FileType.File and not _hidden(f.path, location.rstrip("/"))
+            ]
+    except OSError as exc:
+        raise InputError(f"{path}: cannot access ({_first_line(exc)})") from None
+    scheme = "s3://" if path.startswith("s3://") else ""
+    empty = [scheme + f.path for f in files if f.size == 0]
+    if empty:
+        more = f" and {len(empty) - 1} more" if len(empty) > 1 else ""
+        raise InputError(
+            f"{path}: empty file (0 bytes): {empty[0]}{more}; a parquet file is never empty "
+            "(a failed or interrupted export?)"
+        )
+
+
+def _hidden(file_path: str, base: str) -> bool:
+    """pyarrow datasets skip names starting with '.' or '_' (_SUCCESS, .crc); so do we."""
+    rel = file_path[len(base) :] if file_path.startswith(base) else file_path
+    return any(part.startswith((".", "_")) for part in rel.split("/") if part)
 
 
 def _first_line(exc: BaseException) -> str:

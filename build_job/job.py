@@ -1,0 +1,350 @@
+"""The build job: environment in, one published artifact version and a synced duplicate table out.
+
+Order matters and is the whole point of this module:
+1. `leadgen.build.build` reads the export, builds, uploads, verifies checksums, runs the quality
+   gate and only then moves LATEST; on any failure it removes the uploaded version and raises.
+2. Only after LATEST has moved is the duplicate table synced with the customers of that version,
+   so a failed build never changes what the Lambda answers (indices or duplicates).
+3. The build report beside the artifacts is rewritten with the sync counts, and a final summary
+   line is logged.
+
+Exit codes (CodeBuild fails the build on any non-zero): 0 published and synced; 2 input or
+configuration error (fix the export or the env vars, rerun); 3 quality gate refusal (the new
+version was not published); 1 anything else, including a published version whose table sync
+failed (the next build re-syncs). Expected failures print one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, TextIO
+
+from build_job.logs import JsonLog, install_logging, one_line
+from leadgen.config import BuildConfig, env, env_int
+from leadgen.errors import ConfigError, InputError, LeadgenError, QualityGateError
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_INPUT = 2
+EXIT_GATE = 3
+DEFAULT_KEEP_VERSIONS = 5
+# Idle BLAS/OpenMP worker threads sleep instead of spinning. The build alternates numpy (OpenBLAS
+# threads), scikit-learn and faiss (OpenMP threads) and ONNX Runtime (already non-spinning): a
+# pool spinning after its call steals the cores the next library's pool needs, and on a shared or
+# 2-vCPU host that made the holdout step 2-5x slower (bench/build_results.md, 'spin'). Read when the
+# libraries load, so set before the first numpy import; the environment can still override them.
+THREAD_WAIT_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+
+
+class Terminated(BaseException):
+    """SIGTERM (CodeBuild stop or timeout) as an exception, so the core's cleanup (remove the
+    half-uploaded version, delete the staging folder) runs instead of the process just dying.
+    A BaseException, like KeyboardInterrupt, so no `except Exception` swallows it."""
+
+
+class SyncError(LeadgenError):
+    """The version was published but the duplicate table could not be synced."""
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What the CDK stack sets on the CodeBuild project (see stacks/index_refresh.py)."""
+
+    input_path: str
+    artifacts_uri: str
+    table_name: str | None
+    keep_versions: int
+    build: BuildConfig
+
+    @classmethod
+    def from_env(cls) -> JobSettings:
+        """Validate every variable before any work, so a typo costs seconds, not a build."""
+        from leadgen.cli import build_config, parser
+
+        input_path = env("LEADGEN_INPUT_PATH")
+        if input_path is None:
+            raise ConfigError(
+                "LEADGEN_INPUT_PATH is not set (the CRM export: s3://bucket/key of a parquet "
+                "file, a prefix of parquet parts, or a partitioned dataset)"
+            )
+        artifacts_uri = env("ARTIFACTS_URI")
+        if artifacts_uri is None:
+            raise ConfigError("ARTIFACTS_URI is not set (s3://bucket/prefix for artifact versions)")
+        keep = env_int("LEADGEN_KEEP_VERSIONS", DEFAULT_KEEP_VERSIONS)
+        if keep < 1:
+            raise ConfigError(f"LEADGEN_KEEP_VERSIONS must be at least 1, got {keep}")
+        return cls(
+            input_path=input_path,
+            artifacts_uri=artifacts_uri,
+            table_name=env("DUP_TABLE_NAME"),
+            keep_versions=keep,
+            build=build_config(parser().parse_args(["build"])),
+        )
+
+
+class _Progress:
+    """Turns the core's step hook into log lines and remembers where a failure happened."""
+
+    def __init__(self, log: JsonLog) -> None:
+        self.log = log
+        self.step: str | None = None
+        self.published: str | None = None
+        self.previous: str | None = None
+
+    def on_step(self, name: str, seconds: float | None) -> None:
+        if seconds is None:
+            self.step = name
+            self.log.event("build_step_start", step=name)
+        else:
+            self.log.event("build_step", step=name, seconds=seconds)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    if isinstance(exc, QualityGateError):
+        return EXIT_GATE
+    if isinstance(exc, InputError | ConfigError):
+        return EXIT_INPUT
+    return EXIT_UNEXPECTED
+
+
+def run(
+    fail_at: str | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
+    """One job run; returns the exit code. `fail_at` (upload|verify|gate) injects a failure into
+    the publish steps, for tests and game days."""
+    log = JsonLog(stdout or sys.stdout)
+    err = stderr or sys.stderr
+    progress = _Progress(log)
+    started = time.perf_counter()
+    try:
+        with _sigterm_raises():
+            summary = _run(log, progress, fail_at, started)
+    except BaseException as exc:  # every failure becomes one line and an exit code
+        return _failed(exc, log, err, progress, started)
+    log.event("build_finished", **summary)
+    return EXIT_OK
+
+
+def _run(log: JsonLog, progress: _Progress, fail_at: str | None, started: float) -> dict[str, Any]:
+    from leadgen.build import build
+    from leadgen.storage import open_store
+
+    settings = JobSettings.from_env()
+    store = open_store(settings.artifacts_uri)
+    progress.previous = _latest_version(store)
+    cfg = settings.build
+    log.event(
+        "build_started",
+        input=settings.input_path,
+        artifacts=settings.artifacts_uri,
+        table=settings.table_name,
+        keep_versions=settings.keep_versions,
+        embedder=cfg.embedder,
+        columns=cfg.columns.to_json(),
+        high_value_rule=cfg.high_value.to_json(),
+        latest=progress.previous,
+    )
+    result = build(
+        settings.input_path,
+        settings.artifacts_uri,
+        cfg,
+        progress=False,
+        say=log.say,
+        keep_versions=settings.keep_versions,
+        fail_at=fail_at,
+        on_step=progress.on_step,
+    )
+    progress.published = result.version
+    report = result.report
+    n_customers = int(report["rows"]["current_customers"])
+    sync_error: str | None = None
+    try:
+        report["duplicate_sync"] = sync_duplicates(
+            settings.table_name, result.customer_pairs, n_customers, progress
+        )
+    except Exception as exc:
+        sync_error = one_line(f"{type(exc).__name__}: {exc}")
+        report["duplicate_sync"] = {"status": "failed", "error": sync_error}
+    report["job"] = {
+        "previous_version": progress.previous,
+        "seconds_total": round(time.perf_counter() - started, 3),
+    }
+    store.write_bytes(f"{result.version}/build_report.json", json.dumps(report, indent=2).encode())
+    if sync_error is not None:
+        raise SyncError(
+            f"published {result.version} (LATEST moved), but the duplicate table sync failed: "
+            f"{sync_error}; the next build re-syncs"
+        )
+    return summary_fields(report)
+
+
+def sync_duplicates(
+    table_name: str | None,
+    pairs: list[tuple[str, str]],
+    n_customers: int,
+    progress: _Progress,
+) -> dict[str, Any]:
+    """Upsert the current customers' email hashes and drop the stale ones (leads untouched).
+
+    An export without a single email is not synced: removing every customer from the table
+    because the email column went missing would turn every known customer into a new lead."""
+    counts: dict[str, Any] = {
+        "table": table_name,
+        "current_customers": n_customers,
+        "email_hashes": len(pairs),
+    }
+    if table_name is None:
+        progress.log.event(
+            "dedup_sync_skipped", level="WARNING", reason="DUP_TABLE_NAME is not set"
+        )
+        return {**counts, "status": "skipped", "reason": "DUP_TABLE_NAME is not set"}
+    if not pairs:
+        reason = "no valid customer emails in the export (no 'email' column?); table left as is"
+        progress.log.event("dedup_sync_skipped", level="WARNING", reason=reason)
+        return {**counts, "status": "skipped", "reason": reason}
+    from leadgen.dynamo import DynamoDuplicateStore
+
+    progress.on_step("dedup_sync", None)
+    t0 = time.perf_counter()
+    result = DynamoDuplicateStore(table_name).sync_customers(pairs)
+    seconds = round(time.perf_counter() - t0, 3)
+    progress.log.event(
+        "build_step",
+        step="dedup_sync",
+        seconds=seconds,
+        upserted=result["upserted"],
+        removed=result["removed"],
+    )
+    return {**counts, "status": "ok", **result, "seconds": seconds}
+
+
+def summary_fields(report: dict[str, Any]) -> dict[str, Any]:
+    """The build report, flattened to what an operator reads first (one CloudWatch event)."""
+    quality = report.get("quality", {}).get("headline", {})
+    indices = report.get("indices", {})
+    return {
+        "version": report.get("version"),
+        "previous_version": report.get("job", {}).get("previous_version"),
+        "published": bool(report.get("published")),
+        "rows": report.get("rows"),
+        "embedder": report.get("embedder"),
+        "indices": {
+            name: {k: info.get(k) for k in ("kind", "size", "recall_at_k")}
+            for name, info in indices.items()
+        },
+        "headline": quality,
+        "gate": report.get("gate"),
+        "steps_seconds": report.get("steps_seconds"),
+        "duplicate_sync": report.get("duplicate_sync"),
+        "seconds_total": report.get("job", {}).get("seconds_total"),
+        "exit_code": EXIT_OK,
+    }
+
+
+def _failed(
+    exc: BaseException, log: JsonLog, err: TextIO, progress: _Progress, started: float
+) -> int:
+    code = exit_code_for(exc)
+    expected = isinstance(exc, LeadgenError | Terminated | KeyboardInterrupt)
+    if isinstance(exc, Terminated | KeyboardInterrupt):
+        message = f"interrupted ({exc or 'SIGINT'})"
+    elif expected:
+        message = str(exc)
+    else:
+        message = f"unexpected {type(exc).__name__}: {exc}"
+    message = one_line(message)
+    if progress.published is None:
+        latest = _latest_after_failure(progress)
+        where = f" during {progress.step}" if progress.step else ""
+        context = f"build failed{where}; LATEST {latest}"
+    else:
+        context = f"version {progress.published} is published"
+    fields: dict[str, Any] = {
+        "exit_code": code,
+        "error": type(exc).__name__,
+        "step": progress.step,
+        "message": message,
+        "context": context,
+        "published": progress.published,
+        "seconds_total": round(time.perf_counter() - started, 3),
+    }
+    if not expected:
+        fields["traceback"] = "".join(traceback.format_exception(exc))
+    log.event("build_failed", level="ERROR", **fields)
+    err.write(f"error: {message} ({context})\n")
+    err.flush()
+    return code
+
+
+def _latest_version(store: Any) -> str | None:
+    """LATEST's version, or None when nothing is published yet (or the pointer is unreadable:
+    the build then simply publishes a fresh one)."""
+    from leadgen.artifacts import read_pointer
+
+    try:
+        return read_pointer(store).version
+    except LeadgenError:
+        return None
+
+
+def _latest_after_failure(progress: _Progress) -> str:
+    """Re-read LATEST rather than assume it: the failure line must tell the truth."""
+    try:
+        from leadgen.storage import open_store
+
+        uri = env("ARTIFACTS_URI")
+        if uri is None:
+            return "not read (ARTIFACTS_URI is not set)"
+        now = _latest_version(open_store(uri))
+    except Exception as exc:
+        return f"not re-read ({one_line(str(exc), 200)})"
+    if now == progress.previous:
+        return f"unchanged ({now or 'unset'})"
+    return f"is now {now} (was {progress.previous or 'unset'})"
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Raise Terminated on SIGTERM while the job runs (main thread only: signals can only be
+    handled there); the previous handler is restored afterwards."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Terminated(f"signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m build_job`: takes no arguments, only the environment (set by the CDK stack)."""
+    import argparse
+    import os
+
+    argparse.ArgumentParser(
+        prog="python -m build_job",
+        description="Build and publish a leadgen artifact version from LEADGEN_INPUT_PATH to "
+        "ARTIFACTS_URI, then sync DUP_TABLE_NAME. Settings come from the environment "
+        "(LEADGEN_* column vars, LEADGEN_KEEP_VERSIONS, LEADGEN_EMBEDDER, LEADGEN_MODEL_DIR).",
+    ).parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for name, value in THREAD_WAIT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    install_logging(JsonLog(sys.stdout))
+    return run()

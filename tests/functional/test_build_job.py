@@ -1,0 +1,612 @@
+"""The CodeBuild job end to end against moto's server over real HTTP (S3 + DynamoDB).
+
+What these prove: a refresh from an S3 export (one file, or a prefix of parts) publishes a new
+LATEST that the scoring service picks up without a restart, and syncs the duplicate table
+(customers added and removed, lead entries never touched); a failure injected at upload, checksum
+verification or the quality gate leaves LATEST, the table and the running service untouched, exits
+non-zero with one clear line, and a rerun succeeds; retention keeps N versions and never LATEST's;
+bad exports fail by name (exit 2) or are counted in the report; SIGTERM mid-build cleans up.
+Builds use the hashing embedder and ~1000-row CRMs so the whole file runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from build_job.job import EXIT_GATE, EXIT_INPUT, EXIT_OK, EXIT_UNEXPECTED, run
+
+REPO = Path(__file__).resolve().parents[2]
+ROWS = 1000
+BUCKET = "leadgen-build-job-test"
+# Variables a developer's shell may carry that would change what these builds do.
+_JOB_VARS = (
+    "LEADGEN_INPUT_PATH",
+    "ARTIFACTS_URI",
+    "DUP_TABLE_NAME",
+    "LEADGEN_KEEP_VERSIONS",
+    "LEADGEN_EMBEDDER",
+    "LEADGEN_MODEL",
+    "LEADGEN_TEXT_COLS",
+    "LEADGEN_CAT_COLS",
+    "LEADGEN_NUM_COLS",
+    "LEADGEN_HIGH_VALUE_COL",
+    "LEADGEN_VALUE_COL",
+    "LEADGEN_VALUE_QUANTILE",
+    "LEADGEN_MIN_AUC",
+    "LEADGEN_MIN_LIFT",
+    "LEADGEN_GRADE_BANDS",
+    "LEADGEN_EMAIL_HASH_KEY",
+)
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+# ---- fixtures and helpers ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def s3(moto_server: str) -> Any:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=moto_server)
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+@pytest.fixture(scope="module")
+def dynamodb(moto_server: str) -> Any:
+    import boto3
+
+    return boto3.client("dynamodb", endpoint_url=moto_server)
+
+
+@pytest.fixture(scope="module")
+def crm() -> pa.Table:
+    from leadgen.data import generate_crm
+
+    return generate_crm(rows=ROWS, seed=11)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_blas_thread() -> Iterator[None]:
+    """Tiny builds gain nothing from BLAS/OpenMP threads, and on a busy machine (CI, parallel
+    jobs) spinning thread pools turn a one-second build into tens of seconds."""
+    # Load every thread pool first: threadpoolctl only limits the libraries already loaded.
+    import faiss  # noqa: F401
+    import sklearn.ensemble
+    import sklearn.linear_model  # noqa: F401
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(1):
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+        yield
+
+
+@pytest.fixture
+def job_env(monkeypatch: pytest.MonkeyPatch, moto_server: str) -> Iterator[pytest.MonkeyPatch]:
+    """A clean job environment: hashing embedder, nothing inherited from the developer's shell."""
+    for name in _JOB_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEADGEN_EMBEDDER", "hashing")
+    yield monkeypatch
+
+
+def put_parquet(s3: Any, key: str, table: pa.Table) -> str:
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=buf.getvalue())
+    return f"s3://{BUCKET}/{key}"
+
+
+def new_table(dynamodb: Any) -> str:
+    name = f"dups-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "email_hash", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "email_hash", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def scan(dynamodb: Any, table: str) -> dict[str, dict[str, str]]:
+    items: dict[str, dict[str, str]] = {}
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+        for item in page["Items"]:
+            items[item["email_hash"]["S"]] = {k: next(iter(v.values())) for k, v in item.items()}
+    return items
+
+
+def expected_pairs(table: pa.Table) -> list[tuple[str, str]]:
+    """(hash, customer id) the way the build derives them: current rows, export order."""
+    from leadgen.dedup import customer_hash_pairs
+
+    cur = table.filter(pc.field("is_current"))
+    ids: list[int] = cur["customer_id"].to_numpy().tolist()
+    return customer_hash_pairs(cur["email"].to_pylist(), ids)
+
+
+def artifacts(prefix: str) -> str:
+    return f"s3://{BUCKET}/{prefix}"
+
+
+def latest(s3: Any, prefix: str) -> str | None:
+    try:
+        body = s3.get_object(Bucket=BUCKET, Key=f"{prefix}/LATEST")["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    return str(json.loads(body)["version"])
+
+
+def version_dirs(s3: Any, prefix: str) -> list[str]:
+    resp = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}/", Delimiter="/")
+    found = resp.get("CommonPrefixes", [])
+    return sorted(p["Prefix"][len(prefix) + 1 :].rstrip("/") for p in found)
+
+
+def report(s3: Any, prefix: str, version: str) -> dict[str, Any]:
+    body = s3.get_object(Bucket=BUCKET, Key=f"{prefix}/{version}/build_report.json")["Body"]
+    return dict(json.loads(body.read()))
+
+
+class JobRun:
+    def __init__(self, code: int, stdout: str, stderr: str) -> None:
+        self.code = code
+        self.stdout = stdout
+        self.stderr = stderr
+        # Every stdout line is one JSON event (CloudWatch-friendly): parsing fails otherwise.
+        self.events = [json.loads(line) for line in stdout.splitlines()]
+
+    def one(self, event: str) -> dict[str, Any]:
+        found = [e for e in self.events if e["event"] == event]
+        assert len(found) == 1, (event, self.events)
+        return found[0]
+
+    def steps(self) -> list[str]:
+        return [e["step"] for e in self.events if e["event"] == "build_step"]
+
+
+def run_job(env: pytest.MonkeyPatch, fail_at: str | None = None, **variables: str) -> JobRun:
+    """`python -m build_job` in-process (the same `run` that `main` calls), output captured."""
+    for name, value in variables.items():
+        env.setenv(name, value)
+    out, err = io.StringIO(), io.StringIO()
+    code = run(fail_at=fail_at, stdout=out, stderr=err)
+    return JobRun(code, out.getvalue(), err.getvalue())
+
+
+def run_ok(env: pytest.MonkeyPatch, **variables: str) -> str:
+    """A successful run in a later second than the previous one (see _next_second)."""
+    _next_second()
+    result = run_job(env, **variables)
+    assert result.code == EXIT_OK, result.stderr
+    return str(result.one("build_finished")["version"])
+
+
+def _next_second() -> None:
+    """Version names have one-second resolution plus a random suffix, so two builds within one
+    second would not sort by age; real builds take minutes, these tiny ones may not."""
+    time.sleep(1.0 - time.time() % 1.0 + 0.01)
+
+
+def assert_one_clear_line(result: JobRun, *needles: str) -> None:
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def service(uri: str, cache: Path, table: str | None = None) -> Any:
+    """The Lambda's core (the handler is a thin adapter over it), re-checking LATEST every call."""
+    from leadgen.dynamo import DynamoDuplicateStore
+    from leadgen.embedders import HashingEmbedder
+    from leadgen.service import ScoringService, ServiceConfig
+
+    cfg = ServiceConfig(artifacts_uri=uri, cache_dir=cache, refresh_seconds=0, embedder="hashing")
+    dups = DynamoDuplicateStore(table) if table else None
+    svc = ScoringService(cfg, HashingEmbedder(), dups)
+    svc.holder.load_initial()
+    return svc
+
+
+def lead_with_email(email: str) -> dict[str, Any]:
+    from leadgen.data import example_lead
+
+    return {**example_lead(3), "email": email}
+
+
+# ---- a full refresh ---------------------------------------------------------------------------
+def test_refresh_publishes_syncs_table_and_service_follows(
+    job_env: pytest.MonkeyPatch, s3: Any, dynamodb: Any, crm: pa.Table, tmp_path: Path
+) -> None:
+    from leadgen.dedup import email_hash
+    from leadgen.dynamo import DynamoDuplicateStore
+
+    prefix, table = "refresh", new_table(dynamodb)
+    lead_hash = email_hash("someone.new@example.org")
+    assert lead_hash is not None
+    DynamoDuplicateStore(table).record_lead(lead_hash, "lead-1", 3600)
+
+    first = run_job(
+        job_env,
+        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/full.parquet", crm),
+        ARTIFACTS_URI=artifacts(prefix),
+        DUP_TABLE_NAME=table,
+    )
+    assert first.code == EXIT_OK, first.stderr
+    assert first.stderr == ""
+    v1 = first.one("build_finished")["version"]
+    assert latest(s3, prefix) == v1
+    assert first.steps() == [
+        "read", "embedder", "embed", "holdout_quality", "fit", "index", "calibrate", "write",
+        "upload", "verify", "gate", "dedup_sync",
+    ]  # fmt: skip
+    assert all(isinstance(e["seconds"], float) for e in first.events if e["event"] == "build_step")
+
+    pairs = expected_pairs(crm)
+    items = scan(dynamodb, table)
+    customers = {h: item for h, item in items.items() if item["kind"] == "customer"}
+    assert set(customers) == {h for h, _ in pairs}
+    assert {customers[h]["ref"] for h, _ in pairs} == {ref for _, ref in pairs}
+    assert items[lead_hash]["kind"] == "lead"
+
+    rep = report(s3, prefix, v1)
+    assert rep["duplicate_sync"]["status"] == "ok"
+    assert rep["duplicate_sync"]["upserted"] == len(pairs)
+    assert rep["duplicate_sync"]["removed"] == 0
+    assert rep["rows"]["current_customers"] == ROWS
+    assert rep["rows"]["dropped"]["not_current"] == crm.num_rows - ROWS
+    assert {"read", "embed", "index", "gate"} <= set(rep["steps_seconds"])
+    assert rep["indices"]["all"]["recall_at_k"] == 1.0
+    assert rep["embedder"]["kind"] == "hashing"
+    summary = first.one("build_finished")
+    assert summary["duplicate_sync"]["upserted"] == len(pairs)
+    assert summary["rows"] == rep["rows"]
+
+    # The Lambda side: a known customer's email is a duplicate, served from version 1.
+    svc = service(artifacts(prefix), tmp_path / "cache", table)
+    assert svc.model.version == v1
+    known_hash, known_ref = pairs[0]
+    emails = crm.filter(pc.field("is_current"))["email"].to_pylist()
+    known_email = next(e for e in emails if e and email_hash(e) == known_hash)
+    hit = svc.score_leads([lead_with_email(known_email)])[0]
+    assert hit["duplicate"] is True and hit["customer_id"] == known_ref
+
+    # Next export: 25 customers are gone (all their SCD2 rows).
+    gone_ids = crm.filter(pc.field("is_current"))["customer_id"].to_pylist()[:25]
+    reduced = crm.filter(pc.invert(pc.is_in(crm["customer_id"], pa.array(gone_ids))))
+    gone = {h for h, _ in pairs} - {h for h, _ in expected_pairs(reduced)}
+    assert gone
+    second = run_job(job_env, LEADGEN_INPUT_PATH=put_parquet(s3, "exports/next.parquet", reduced))
+    assert second.code == EXIT_OK, second.stderr
+    v2 = second.one("build_finished")["version"]
+    assert v2 != v1 and latest(s3, prefix) == v2
+    assert second.one("build_finished")["previous_version"] == v1
+
+    items = scan(dynamodb, table)
+    assert not gone & set(items)
+    assert {h for h, i in items.items() if i["kind"] == "customer"} == {
+        h for h, _ in expected_pairs(reduced)
+    }
+    assert items[lead_hash]["kind"] == "lead" and items[lead_hash]["ref"] == "lead-1"
+    assert report(s3, prefix, v2)["duplicate_sync"]["removed"] == len(gone)
+
+    # The running service swaps to version 2 without a restart; the removed customer is new now.
+    assert svc.model.version == v2
+    gone_email = next(e for e in emails if e and email_hash(e) in gone)
+    assert svc.score_leads([lead_with_email(gone_email)])[0]["duplicate"] is False
+
+
+def test_refresh_from_a_prefix_of_parts(
+    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table
+) -> None:
+    """Parts written by a Spark/Glue-style export, with its zero-byte _SUCCESS marker."""
+    third = crm.num_rows // 3
+    for i, start in enumerate((0, third, 2 * third)):
+        length = third if i < 2 else crm.num_rows - start
+        put_parquet(s3, f"exports/parts/part-{i:05d}.parquet", crm.slice(start, length))
+    s3.put_object(Bucket=BUCKET, Key="exports/parts/_SUCCESS", Body=b"")
+
+    result = run_job(
+        job_env,
+        LEADGEN_INPUT_PATH=f"s3://{BUCKET}/exports/parts/",
+        ARTIFACTS_URI=artifacts("parts"),
+    )
+    assert result.code == EXIT_OK, result.stderr
+    version = result.one("build_finished")["version"]
+    assert latest(s3, "parts") == version
+    rows = report(s3, "parts", version)["rows"]
+    assert rows["read"] == crm.num_rows and rows["current_customers"] == ROWS
+    # No DUP_TABLE_NAME: the job says so (a warning line) rather than silently skipping.
+    skipped = result.one("dedup_sync_skipped")
+    assert skipped["level"] == "WARNING" and "DUP_TABLE_NAME" in skipped["reason"]
+
+
+# ---- failures leave LATEST alone ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def published(s3: Any, dynamodb: Any, crm: pa.Table, moto_server: str) -> dict[str, str]:
+    """A prefix with one good version and a synced table, for the failure tests to try to break."""
+    prefix, table = "failures", new_table(dynamodb)
+    with pytest.MonkeyPatch.context() as mp:
+        for name in _JOB_VARS:
+            mp.delenv(name, raising=False)
+        result = run_job(
+            mp,
+            LEADGEN_EMBEDDER="hashing",
+            LEADGEN_INPUT_PATH=put_parquet(s3, "exports/failures.parquet", crm),
+            ARTIFACTS_URI=artifacts(prefix),
+            DUP_TABLE_NAME=table,
+        )
+    assert result.code == EXIT_OK, result.stderr
+    return {"prefix": prefix, "table": table, "version": result.one("build_finished")["version"]}
+
+
+@pytest.mark.parametrize(
+    ("step", "code", "reason"),
+    [
+        ("upload", EXIT_UNEXPECTED, "injected failure during upload"),
+        ("verify", EXIT_UNEXPECTED, "checksum mismatch"),
+        ("gate", EXIT_GATE, "quality gate"),
+    ],
+)
+def test_failure_at_each_publish_step_leaves_latest_table_and_service(
+    job_env: pytest.MonkeyPatch,
+    s3: Any,
+    dynamodb: Any,
+    published: dict[str, str],
+    tmp_path: Path,
+    step: str,
+    code: int,
+    reason: str,
+) -> None:
+    prefix, good = published["prefix"], published["version"]
+    svc = service(artifacts(prefix), tmp_path / "cache")
+    table_before = scan(dynamodb, published["table"])
+
+    result = run_job(
+        job_env,
+        fail_at=step,
+        LEADGEN_INPUT_PATH=f"s3://{BUCKET}/exports/failures.parquet",
+        ARTIFACTS_URI=artifacts(prefix),
+        DUP_TABLE_NAME=published["table"],
+    )
+    assert result.code == code
+    assert_one_clear_line(result, reason, f"during {step}", f"LATEST unchanged ({good})")
+    failed = result.one("build_failed")
+    assert failed["step"] == step and failed["exit_code"] == code and "traceback" not in failed
+    assert not [e for e in result.events if e["event"] == "build_finished"]
+
+    assert latest(s3, prefix) == good
+    assert good in version_dirs(s3, prefix)
+    # The failed version was removed, so no half-built directory is left behind.
+    assert [v for v in version_dirs(s3, prefix) if v > good] == []
+    assert scan(dynamodb, published["table"]) == table_before  # not synced
+    assert svc.model.version == good
+
+
+def test_rerun_after_failures_succeeds(
+    job_env: pytest.MonkeyPatch, s3: Any, published: dict[str, str]
+) -> None:
+    prefix = published["prefix"]
+    # An interrupted build that got killed mid-upload (no cleanup): leftovers must not matter.
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/20000101T000000Z-abcdef/ids_all.npy", Body=b"x")
+    result = run_job(
+        job_env,
+        LEADGEN_INPUT_PATH=f"s3://{BUCKET}/exports/failures.parquet",
+        ARTIFACTS_URI=artifacts(prefix),
+        DUP_TABLE_NAME=published["table"],
+    )
+    assert result.code == EXIT_OK, result.stderr
+    new = result.one("build_finished")["version"]
+    assert new != published["version"] and latest(s3, prefix) == new
+
+
+def test_retention_keeps_n_versions_and_never_latest(
+    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table
+) -> None:
+    prefix = "retention"
+    env = {
+        "LEADGEN_INPUT_PATH": put_parquet(s3, "exports/retention.parquet", crm),
+        "ARTIFACTS_URI": artifacts(prefix),
+        "LEADGEN_KEEP_VERSIONS": "1",
+    }
+    v1 = run_ok(job_env, **env)
+    v2 = run_ok(job_env, **env)
+    assert version_dirs(s3, prefix) == [v2] and latest(s3, prefix) == v2
+    # A stray directory whose name sorts after any real build (clock skew, a manual copy): with
+    # keep=1 it is "the newest", yet the version LATEST names must survive pruning.
+    stray = "29991231T235959Z-ffffff"
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/{stray}/manifest.json", Body=b"{}")
+    v3 = run_ok(job_env, **env)
+    assert latest(s3, prefix) == v3
+    assert v3 in version_dirs(s3, prefix)
+    assert v1 not in version_dirs(s3, prefix) and v2 not in version_dirs(s3, prefix)
+
+
+def test_table_sync_failure_after_publish_is_reported_not_hidden(
+    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table
+) -> None:
+    """LATEST has moved when the sync runs: the job says so, records it, and exits 1."""
+    result = run_job(
+        job_env,
+        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/sync-fails.parquet", crm),
+        ARTIFACTS_URI=artifacts("sync-fails"),
+        DUP_TABLE_NAME="no-such-table",
+    )
+    assert result.code == EXIT_UNEXPECTED
+    version = latest(s3, "sync-fails")
+    assert version is not None
+    assert_one_clear_line(
+        result, f"published {version} (LATEST moved)", "ResourceNotFoundException", "re-syncs"
+    )
+    assert result.one("build_failed")["published"] == version
+    sync = report(s3, "sync-fails", version)["duplicate_sync"]
+    assert sync["status"] == "failed" and "ResourceNotFoundException" in sync["error"]
+
+
+# ---- bad input -------------------------------------------------------------------------------
+def _empty_object(s3: Any) -> str:
+    s3.put_object(Bucket=BUCKET, Key="bad/empty.parquet", Body=b"")
+    return f"s3://{BUCKET}/bad/empty.parquet"
+
+
+def _no_rows(s3: Any, crm: pa.Table) -> str:
+    return put_parquet(s3, "bad/no-rows.parquet", crm.slice(0, 0))
+
+
+def _empty_part(s3: Any, crm: pa.Table) -> str:
+    put_parquet(s3, "bad/parts/part-0.parquet", crm)
+    s3.put_object(Bucket=BUCKET, Key="bad/parts/part-1.parquet", Body=b"")
+    return f"s3://{BUCKET}/bad/parts/"
+
+
+@pytest.mark.parametrize(
+    ("case", "needles"),
+    [
+        ("missing", ["bad/missing.parquet", "not found"]),
+        ("empty", ["bad/empty.parquet", "empty file (0 bytes)"]),
+        ("empty_part", ["bad/parts/part-1.parquet", "empty file (0 bytes)"]),
+        ("no_rows", ["no rows"]),
+        ("missing_column", ["'annual_revenue'", "not found"]),
+        ("no_input", ["LEADGEN_INPUT_PATH is not set"]),
+        ("bad_keep", ["LEADGEN_KEEP_VERSIONS must be an integer"]),
+        ("bad_embedder", ["embedder must be"]),
+    ],
+)
+def test_bad_input_is_a_named_failure(
+    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table, case: str, needles: list[str]
+) -> None:
+    good = f"s3://{BUCKET}/exports/full.parquet"
+    put_parquet(s3, "exports/full.parquet", crm)
+    env = {"LEADGEN_INPUT_PATH": good, "ARTIFACTS_URI": artifacts("bad-input")}
+    if case == "missing":
+        env["LEADGEN_INPUT_PATH"] = f"s3://{BUCKET}/bad/missing.parquet"
+    elif case == "empty":
+        env["LEADGEN_INPUT_PATH"] = _empty_object(s3)
+    elif case == "empty_part":
+        env["LEADGEN_INPUT_PATH"] = _empty_part(s3, crm)
+    elif case == "no_rows":
+        env["LEADGEN_INPUT_PATH"] = _no_rows(s3, crm)
+    elif case == "missing_column":
+        env["LEADGEN_NUM_COLS"] = "company_size,annual_revenue"
+    elif case == "no_input":
+        del env["LEADGEN_INPUT_PATH"]
+    elif case == "bad_keep":
+        env["LEADGEN_KEEP_VERSIONS"] = "five"
+    elif case == "bad_embedder":
+        env["LEADGEN_EMBEDDER"] = "bert"
+    result = run_job(job_env, **env)
+    assert result.code == EXIT_INPUT
+    assert_one_clear_line(result, *needles)
+    assert result.one("build_failed")["exit_code"] == EXIT_INPUT
+    assert latest(s3, "bad-input") is None and version_dirs(s3, "bad-input") == []
+
+
+def test_duplicate_ids_and_non_numeric_values_are_counted_not_fatal(
+    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table
+) -> None:
+    current = crm.filter(pc.field("is_current"))
+    repeats = current.slice(0, 15)  # the same customer ids exported twice
+    sizes = pc.cast(crm["company_size"], pa.string()).to_pylist()
+    junk = [i for i, cur in enumerate(crm["is_current"].to_pylist()) if cur][:7]
+    for i in junk:
+        sizes[i] = "n/a" if i % 2 else "12 employees"
+    messy = crm.set_column(
+        crm.schema.get_field_index("company_size"), "company_size", pa.array(sizes, pa.string())
+    )
+    repeats = repeats.set_column(
+        repeats.schema.get_field_index("company_size"),
+        "company_size",
+        pc.cast(repeats["company_size"], pa.string()),
+    )
+    messy = pa.concat_tables([messy, repeats])
+    result = run_job(
+        job_env,
+        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/messy.parquet", messy),
+        ARTIFACTS_URI=artifacts("messy"),
+    )
+    assert result.code == EXIT_OK, result.stderr
+    dropped = result.one("build_finished")["rows"]["dropped"]
+    assert dropped["duplicate_id"] == 15
+    assert dropped["non_numeric_values"] == 7
+    version = result.one("build_finished")["version"]
+    assert report(s3, "messy", version)["rows"]["dropped"] == dropped
+    assert report(s3, "messy", version)["rows"]["current_customers"] == ROWS
+
+
+# ---- the real entry point: `python -m build_job` -------------------------------------------------
+def _subprocess_env(**variables: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _JOB_VARS}
+    env.update({"LEADGEN_EMBEDDER": "hashing", "PYTHONPATH": str(REPO), **variables})
+    env.update({name: "1" for name in _THREAD_VARS})
+    return env
+
+
+def test_module_entry_point_gate_refusal_exits_3(s3: Any, crm: pa.Table) -> None:
+    uri = put_parquet(s3, "exports/gate.parquet", crm)
+    proc = subprocess.run(
+        [sys.executable, "-m", "build_job"],
+        env=_subprocess_env(
+            LEADGEN_INPUT_PATH=uri, ARTIFACTS_URI=artifacts("gate"), LEADGEN_MIN_AUC="0.999"
+        ),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    result = JobRun(proc.returncode, proc.stdout, proc.stderr)
+    assert result.code == EXIT_GATE
+    assert_one_clear_line(result, "quality gate", "AUC", "LATEST unchanged (unset)")
+    assert latest(s3, "gate") is None and version_dirs(s3, "gate") == []
+
+
+def test_module_entry_point_sigterm_mid_build_cleans_up(s3: Any, crm: pa.Table) -> None:
+    uri = put_parquet(s3, "exports/sigterm.parquet", crm)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "build_job"],
+        env=_subprocess_env(LEADGEN_INPUT_PATH=uri, ARTIFACTS_URI=artifacts("sigterm")),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    for line in proc.stdout:
+        lines.append(line)
+        event = json.loads(line)
+        if event["event"] == "build_step_start" and event["step"] == "holdout_quality":
+            proc.send_signal(signal.SIGTERM)
+            break
+        assert time.monotonic() < deadline
+    out, err = proc.communicate(timeout=60)
+    result = JobRun(proc.returncode, "".join(lines) + out, err)
+    assert result.code == EXIT_UNEXPECTED
+    assert_one_clear_line(result, "interrupted (signal SIGTERM)", "LATEST unchanged (unset)")
+    assert latest(s3, "sigterm") is None and version_dirs(s3, "sigterm") == []
+
+
+def test_buildspec_runs_the_job_from_the_task_root() -> None:
+    """CodeBuild bypasses the image's entrypoint and starts outside the code directory."""
+    yaml = pytest.importorskip("yaml")
+    spec = yaml.safe_load((REPO / "build_job" / "buildspec.yml").read_text())
+    assert str(spec["version"]) == "0.2"
+    commands = spec["phases"]["build"]["commands"]
+    assert commands == ['cd "${LAMBDA_TASK_ROOT:-/var/task}"', "python -m build_job"]
