@@ -96,6 +96,10 @@ class Runtime:
         else:
             self._load()
         self.init_seconds = time.perf_counter() - t0
+        logger.info(
+            "init done",
+            extra={"init_seconds": round(self.init_seconds, 3), "model_loaded": self.loaded},
+        )
 
     @staticmethod
     def _build() -> ScoringService:

@@ -664,7 +664,7 @@ health = h.handler(http_v2_event("GET", "/health", {}, None), Ctx())
 lat.sort()
 print("PROBE " + json.dumps({
     "first": json.loads(first["body"]), "first_status": first["statusCode"],
-    "first_answer_epoch": first_epoch,
+    "first_answer_epoch": first_epoch, "service_init_s": h.runtime.init_seconds,
     "health": json.loads(health["body"]), "import_s": t_import, "first_answer_s": t_first,
     "p50_ms": lat[len(lat) // 2], "p99_ms": lat[int(len(lat) * 0.99) - 1],
 }))
@@ -707,7 +707,8 @@ def test_the_real_onnx_embedder_scores_through_the_handler(
     cold = probe["first_answer_epoch"] - launched
     print(
         f"\n[onnx handler] process start -> first scored lead {cold:.2f}s "
-        f"(import+init {probe['import_s']:.2f}s, in-process first answer "
+        f"(imports+init {probe['import_s']:.2f}s of which service+model load "
+        f"{probe['service_init_s']:.2f}s; in-process first answer "
         f"{probe['first_answer_s']:.2f}s); warm p50 {probe['p50_ms']:.1f} ms, "
         f"p99 {probe['p99_ms']:.1f} ms"
     )
