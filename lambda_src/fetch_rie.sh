@@ -13,17 +13,21 @@ SAM_VERSION="1.170.0"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${1:-$ROOT/.venv/bin/python}"
 TARGET="$ROOT/.cache/rie/aws-lambda-rie"
+STAMP="$TARGET.version"
 WHEEL_DIR="$ROOT/.cache/sam"
-
-if [[ -x "$TARGET" ]]; then
-    exit 0
-fi
 
 case "$(uname -m)" in
     x86_64 | amd64) ARCH="x86_64" ;;
     aarch64 | arm64) ARCH="arm64" ;;
     *) echo "fetch_rie: unsupported machine $(uname -m)" >&2; exit 1 ;;
 esac
+
+# Already there, from this SAM version: only refresh its mtime (make compares it with this
+# script's). A changed SAM_VERSION above fetches again.
+if [[ -x "$TARGET" && "$(cat "$STAMP" 2>/dev/null)" == "${SAM_VERSION}-${ARCH}" ]]; then
+    touch "$TARGET"
+    exit 0
+fi
 
 mkdir -p "$WHEEL_DIR" "$(dirname "$TARGET")"
 WHEEL="$WHEEL_DIR/aws_sam_cli-${SAM_VERSION}-py3-none-any.whl"
@@ -44,4 +48,5 @@ with zipfile.ZipFile(wheel) as zf, zf.open(member) as src, open(tmp, "wb") as ds
 os.chmod(tmp, 0o755)
 os.replace(tmp, target)
 PY
+echo "${SAM_VERSION}-${ARCH}" > "$STAMP"
 echo "fetch_rie: $TARGET (from aws-sam-cli ${SAM_VERSION}, ${ARCH})"
