@@ -37,7 +37,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cold-runs", type=int, default=5)
     p.add_argument("--warm-calls", type=int, default=200)
     p.add_argument("--embed-texts", type=int, default=2000)
-    p.add_argument("--skip", default="", help="comma list of parts to skip: embed,reference")
+    p.add_argument("--skip", default="", help="comma list of parts to skip: embed,reference,cold")
+    p.add_argument(
+        "--serving-only",
+        action="store_true",
+        help="reuse the builds recorded in WORKDIR/results.json; re-measure serving parts only",
+    )
     p.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "leadgen-bench"))
     p.add_argument("--out", default=str(HERE / "RESULTS.md"))
     args = p.parse_args(argv)  # fmt: skip
@@ -58,10 +63,18 @@ def run_size(
     rows: int, args: argparse.Namespace, model_dir: str, res: dict[str, Any], save: Any
 ) -> None:
     work = Path(args.workdir) / f"n{rows}"
+    skip = set(args.skip.split(","))
+    previous = res["sizes"].get(str(rows), {})
+    if args.serving_only and previous.get("build"):
+        entry: dict[str, Any] = {"rows": rows, "build": previous["build"]}
+        if "cold" in skip:  # keep the cold starts measured before
+            entry.update({k: v for k, v in previous.items() if k.startswith("cold_")})
+        res["sizes"][str(rows)] = entry
+        _serve(rows, args, model_dir, entry, work, skip, save)
+        return
     if work.exists():
         shutil.rmtree(work)
-    skip = set(args.skip.split(","))
-    entry: dict[str, Any] = {"rows": rows}
+    entry = {"rows": rows}
     res["sizes"][str(rows)] = entry
     pooled = rows > args.pool_rows
     memo = Path(args.workdir) / "pool_embeddings.npz"
@@ -76,6 +89,19 @@ def run_size(
     say(f"[{rows}] build (pooled texts: {pooled}, memo: {'memo' in build_args})")
     entry["build"] = run_child("build", build_args)
     save()
+    _serve(rows, args, model_dir, entry, work, skip, save)
+
+
+def _serve(
+    rows: int,
+    args: argparse.Namespace,
+    model_dir: str,
+    entry: dict[str, Any],
+    work: Path,
+    skip: set[str],
+    save: Any,
+) -> None:
+    """Cold start, warm latency (ours and reference) and search on the size's built artifacts."""
     uri = entry["build"]["artifacts_uri"]
     env = {"ARTIFACTS_URI": uri, "LEADGEN_EMBEDDER": "onnx", "LEADGEN_MODEL_DIR": model_dir}
     ref_uri = ""
@@ -89,7 +115,7 @@ def run_size(
         wenv = dict(env, ARTIFACTS_URI=ref_uri) if which == "reference" else env
         say(f"[{rows}] cold start x{args.cold_runs} ({which})")
         runs = []
-        for i in range(args.cold_runs):
+        for i in range(0 if "cold" in skip else args.cold_runs):
             cenv = dict(wenv, LEADGEN_CACHE_DIR=str(work / f"cache-{which}-{i}"))
             r = run_child("cold", {"which": which, "model_dir": model_dir}, cenv)
             runs.append(
@@ -101,11 +127,12 @@ def run_size(
                 }
             )
             shutil.rmtree(work / f"cache-{which}-{i}", ignore_errors=True)
-        entry[f"cold_{which}"] = {
-            "runs": runs,
-            "median_s": round(statistics.median(x["total_s"] for x in runs), 3),
-        }
-        save()
+        if runs:
+            entry[f"cold_{which}"] = {
+                "runs": runs,
+                "median_s": round(statistics.median(x["total_s"] for x in runs), 3),
+            }
+            save()
         say(f"[{rows}] warm ({which})")
         calls = args.warm_calls
         w = run_child(
@@ -143,8 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     results_json = Path(args.workdir) / "results.json"
+    command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     res: dict[str, Any] = {
-        "command": "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "command": command,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "versions": versions(),
@@ -152,6 +180,9 @@ def main(argv: list[str] | None = None) -> None:
         "quick": args.quick,
         "sizes": {},
     }
+    if args.serving_only and results_json.exists():
+        res = json.loads(results_json.read_text())
+        res["command"] += f"; then `{command}` (serving parts re-measured on the same builds)"
 
     def save() -> None:
         res["machine"]["loadavg_now"] = machine()["loadavg"]
@@ -160,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
         Path(args.out).write_text(render(res))
 
     model_dir = onnx_model_dir()
-    if "embed" not in args.skip.split(","):
+    if "embed" not in args.skip.split(",") and not args.serving_only:
         say(f"embedding throughput on {args.embed_texts} distinct texts")
         res["embed"] = run_child("embed", {"texts": args.embed_texts, "model_dir": model_dir})
         save()

@@ -274,7 +274,9 @@ def _embed_table(e: dict[str, Any] | None) -> list[str]:
             f"| {r['intra_op_threads']} | {r['batch_size']} | {r['sorted_by_length']} | "
             f"{r['texts_per_s']:,.0f} | {r['padding_fraction']:.3f} |"
         )
-    lines += ["", f"Single text (one lead) embed: {e['single_text_ms_p50']} ms p50.", ""]
+    single = e.get("single_text_ms_p50_by_threads") or {"default": e.get("single_text_ms_p50")}
+    parts = ", ".join(f"{ms} ms with {th} thread(s)" for th, ms in single.items())
+    lines += ["", f"Single text (one lead) embed, p50: {parts}.", ""]
     return lines
 
 

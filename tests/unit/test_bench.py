@@ -87,7 +87,7 @@ def _fake_results() -> dict[str, Any]:
         "pool_rows": 20000,
         "sizes": {"1000": size},
         "embed": {"texts": 10, "tokens_mean": 20.0, "tokens_max": 30, "single_text_ms_p50": 3.0,
-                  "rows": [{"intra_op_threads": 2, "batch_size": 32, "sorted_by_length": True,
+                  "rows": [{"intra_op_threads": 2, "batch_size": 32, "sorted_by_length": "tokens",
                             "texts_per_s": 300.0, "padding_fraction": 0.1}]},
     }  # fmt: skip
 
