@@ -93,10 +93,10 @@ cmd_sam_template() {
     # pull): point it at the locally built image instead, in a copy of the template. Its
     # environment refers to the deployed bucket/table by Ref, which SAM cannot resolve, and SAM
     # only passes variables the template declares: so they are written into the copy.
-    "$PY" - "$TEMPLATE" "$SAM_TEMPLATE" "$IMAGE" <<'PY'
+    "$PY" - "$TEMPLATE" "$SAM_TEMPLATE" "$IMAGE" "$PLATFORM" <<'PY'
 import json, os, sys
 
-src, dst, image = sys.argv[1:4]
+src, dst, image, platform = sys.argv[1:5]
 template = json.load(open(src))
 hits = [
     (lid, res) for lid, res in template["Resources"].items()
@@ -108,7 +108,8 @@ if len(hits) != 1:
 logical_id, function = hits[0]
 props = function["Properties"]
 props["Code"] = {"ImageUri": image}
-props.pop("Architectures", None)  # run the image built for this machine's PLATFORM
+# SAM layers its emulator onto the image for this architecture: the one the image was built for.
+props["Architectures"] = ["arm64" if platform.endswith("arm64") else "x86_64"]
 function.setdefault("Metadata", {})["SkipBuild"] = True
 env = props.setdefault("Environment", {}).setdefault("Variables", {})
 env["ARTIFACTS_URI"] = os.environ["ARTIFACTS_URI"]
