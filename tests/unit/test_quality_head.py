@@ -3,7 +3,6 @@ ranks about as well as logistic regression, and learned column weights beat plai
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
