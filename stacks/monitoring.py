@@ -31,12 +31,17 @@ ALARM_KEY_ID = "AlarmTopicKey"
 FIVE_MINUTES = Duration.minutes(5)
 
 
-def custom_metric(name: str, statistic: str, period: Duration = FIVE_MINUTES) -> cloudwatch.Metric:
+def custom_metric(
+    name: str,
+    statistic: str,
+    period: Duration = FIVE_MINUTES,
+    extra_dimensions: dict[str, str] | None = None,
+) -> cloudwatch.Metric:
     """A metric published by the Lambda with Powertools (namespace Leadgen, service=leadgen)."""
     return cloudwatch.Metric(
         namespace=METRICS_NAMESPACE,
         metric_name=name,
-        dimensions_map={"service": POWERTOOLS_SERVICE},
+        dimensions_map={"service": POWERTOOLS_SERVICE, **(extra_dimensions or {})},
         statistic=statistic,
         period=period,
     )
@@ -237,7 +242,12 @@ class Monitoring(Construct):
                             statistic="Maximum",
                         ),
                         spillover,
-                        custom_metric("ColdStart", "Sum"),
+                        # Powertools publishes ColdStart with the function name as a dimension
+                        custom_metric(
+                            "ColdStart",
+                            "Sum",
+                            extra_dimensions={"function_name": function.function_name},
+                        ),
                     ),
                     graph(
                         "Function duration (ms)",
