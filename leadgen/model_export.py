@@ -123,7 +123,8 @@ def export_onnx(source: str, target: Path, name: str, prefix: str = "") -> Path:
                 dynamo=False,
             )
         tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
-        dim = int(st.get_sentence_embedding_dimension() or hf_model.config.hidden_size)
+        dim_of = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
+        dim = int(dim_of() or hf_model.config.hidden_size)
         meta = {
             "name": name,
             "source": source,
