@@ -13,6 +13,61 @@ from typing import Any
 
 # Findings written after profiling (they explain numbers, so they live beside the renderer).
 NOTES = """
+**Contention.** The machine has 2 cores and other engineers ran test suites throughout (load
+average 4-8, i.e. 2-4 runnable processes per core); every latency and throughput above is
+pessimistic, p99s most. Single-lead ONNX embedding measured 6.7 ms p50 in a quiet minute and 18-45
+ms in busy ones with the same code.
+
+**Changes to the core made from these measurements** (outputs unchanged: max |diff| of embeddings
+old vs new code 0.0 on 302 texts; unit tests for embedders/index/scoring pass):
+- `leadgen/embedders.py`: each distinct text is tokenized once, sorted by *token* count and padded
+  per batch by us (tokenizer padding off). Padding at batch 64 drops from 46% of the tokens
+  (unsorted) / 16-18% (sorted by characters, the old code) to ~1%. ONNX Runtime threads no longer
+  spin-wait (`allow_spinning=0`): on a shared 2-core box the spinning peer thread steals the core
+  the working one needs (before: 2 threads 88 texts/s vs 1 thread 178; single-lead embed 45 ms
+  spinning vs 11-27 ms not, under the same load).
+- `leadgen/index.py`: `search()` with fewer than 20 queries runs on the calling thread (OpenMP
+  threads = 1 for that call). py-spy/cProfile of the handler at 100k showed the 10k-row flat `high`
+  search taking ~23-27 ms per call in the handler (1 ms in isolation): the OpenMP team for a single
+  query fought the ONNX threads. With the change: ~1.4 ms under the same load. This is why warm
+  latency at 100k was 34.9 ms p50 before the fix (10k: 8.5 ms); the table shows the re-measured
+  numbers (100k: 11.5 ms p50 after vs 34.9 ms before; 10k read 8.5 ms before and 12.5 ms after,
+but the re-measure ran under heavier load, with another build benchmark running).
+
+**What bounds the misses.**
+- Warm /score_lead: the ONNX MiniLM forward pass for one ~19-token text is most of it (6.7 ms p50
+  quiet; the profile puts ORT `run` at ~60% of handler time, faiss at ~5%, Powertools
+  validation + metrics flush (one EMF line printed per call) ~1 ms). The two searches at 1M are
+  HNSW `all` + HNSW `high` (100k rows), ~0.4-0.6 ms each at efSearch 96. Further cuts would change
+  outputs (int8 quantisation, a smaller model) or need a reserved core (a Lambda with >= 2 vCPUs
+  has one per request).
+- Build at 10k (all texts distinct): embed is 92% of the build; ~230 distinct texts/s is MiniLM
+  compute (~0.4 GFLOP per 19-token text => ~90 GFLOP/s on the 2 shared cores). It cannot reach 250
+  rows/s unless texts repeat (real CRMs repeat titles and bios, and the embedder dedupes them; at
+  100k with a 20k-row text pool it runs ~590 rows/s) or the cores are not shared.
+- Cold start at 100k: ~0.6 s of it is importing numpy/faiss/onnxruntime/tokenizers/Powertools/
+  pydantic, ~0.3 s the ONNX session (graph optimisation at load), ~0.3 s fetching + sha256-verifying
+  + loading 190 MB of artifacts; all CPU-bound and inflated by the contention (measured in one
+  busy-minute run as 1.1 s imports + 1.4 s Powertools/pydantic/api + 1.6 s session + 1.1 s fetch/
+  verify + 1.3 s load).
+- ANN speed-up at 100k is ~20x (flat over 100k is still only ~13 ms); it grows with n (exact
+  search is linear, HNSW ~log n): 342x at 1M with recall@20 0.996.
+- Cold start at 1M (5 s) is reading + sha256-verifying + loading 1.9 GB of indices: with provisioned
+  concurrency it is outside request latency; the reference is slower still (8.9 s) though its
+  share of torch import shrinks there.
+- Build at 1M (texts from the 20k pool, vectors from the 100k run's embeddings of the same pool:
+  embed not measured there): 1,161 s, of which HNSW construction of the 1M `all` index is 777 s
+  (M=32, efConstruction=80, 2 shared cores, plus recall measurement) and the holdout quality step
+  330 s (exact kNN of 2,000 held-out rows against ~1M, twice, + logistic and boosting baselines);
+  peak RSS 9.9 GB. Both are in `leadgen/build.py`/index parameters, not the embedder.
+- Other work on the machine: besides test suites, another engineer's build benchmark
+  (`bench.build_bench`, 100k/1M builds) overlapped the end of the 1M serving run and the
+  re-measure, so the 1M warm/cold and the re-measured 10k/100k warm numbers carry that load too.
+
+Re-measure: after the `index.search` fix, warm latency and search at 10k and 100k were
+re-measured on the same builds (`--serving-only --skip cold,embed`); their cold starts are from the
+first pass (the fix touches only the first call, ~20-40 ms of it). The 1M serving parts ran with the
+fix already in place.
 """
 
 MB = 1024 * 1024
@@ -267,9 +322,12 @@ def _embed_table(e: dict[str, Any] | None) -> list[str]:
         return []
     lines = [f"## ONNX embedding throughput ({e['texts']:,} distinct CRM texts, "
              f"{e['tokens_mean']} tokens on average, max {e['tokens_max']})", "",
-             "| intra-op threads | batch | sorted by length | texts/s | padding fraction |",
+             "| intra-op threads | batch | sorted by | texts/s | padding fraction |",
              "|---|---|---|---|---|"]  # fmt: skip
     for r in e["rows"]:
+        order = r["sorted_by_length"]
+        if isinstance(order, bool):  # older runs: True meant sorted by characters
+            r = dict(r, sorted_by_length="chars" if order else "none")
         lines.append(
             f"| {r['intra_op_threads']} | {r['batch_size']} | {r['sorted_by_length']} | "
             f"{r['texts_per_s']:,.0f} | {r['padding_fraction']:.3f} |"
