@@ -21,11 +21,12 @@ ms in busy ones with the same code.
 **Changes to the core made from these measurements** (outputs unchanged: max |diff| of embeddings
 old vs new code 0.0 on 302 texts; unit tests for embedders/index/scoring pass):
 - `leadgen/embedders.py`: each distinct text is tokenized once, sorted by *token* count and padded
-  per batch by us (tokenizer padding off). Padding at batch 64 drops from 46% of the tokens
-  (unsorted) / 16-18% (sorted by characters, the old code) to ~1%. ONNX Runtime threads no longer
-  spin-wait (`allow_spinning=0`): on a shared 2-core box the spinning peer thread steals the core
-  the working one needs (before: 2 threads 88 texts/s vs 1 thread 178; single-lead embed 45 ms
-  spinning vs 11-27 ms not, under the same load).
+  per batch by us (tokenizer padding off). Padding at batch 64 was 46% of the tokens unsorted and
+  16-18% sorted by characters (the old code, table below); sorted by token count it is near zero
+  by construction (the table's "tokens" rows, added after this run, measure it next time).
+  ONNX Runtime threads no longer spin-wait (`allow_spinning=0`): on a shared 2-core box the
+  spinning peer thread steals the core the working one needs (before: 2 threads 88 texts/s vs
+  1 thread 178; single-lead embed 45 ms spinning vs 11-27 ms not, under the same load).
 - `leadgen/index.py`: `search()` with fewer than 20 queries runs on the calling thread (OpenMP
   threads = 1 for that call). py-spy/cProfile of the handler at 100k showed the 10k-row flat `high`
   search taking ~23-27 ms per call in the handler (1 ms in isolation): the OpenMP team for a single
