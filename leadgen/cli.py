@@ -209,9 +209,15 @@ def cmd_export_model(args: argparse.Namespace) -> int:
 
     if args.out:
         name, source = resolve_source(args.model)
-        path = export_onnx(source, Path(args.out), name=name, prefix=args.text_prefix)
+        if args.quantize:
+            from leadgen.model_export import quantize_int8
+
+            base = ensure_onnx_model(args.model, prefix=args.text_prefix)
+            path = quantize_int8(base, Path(args.out))
+        else:
+            path = export_onnx(source, Path(args.out), name=name, prefix=args.text_prefix)
     else:
-        path = ensure_onnx_model(args.model, prefix=args.text_prefix)
+        path = ensure_onnx_model(args.model, prefix=args.text_prefix, quantize=args.quantize)
     print(path)
     return 0
 
@@ -275,6 +281,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--dup-store", help="SQLite duplicate store (default <out>/duplicates.sqlite)")
     b.add_argument("--keep-versions", type=int, help="versions kept (LEADGEN_KEEP_VERSIONS, 5)")
     b.add_argument("--no-learn-weights", action="store_true", help="plain, unweighted kNN")
+    b.add_argument(
+        "--quantize",
+        action="store_true",
+        help="int8 ONNX model: ~2.8x faster embedding (LEADGEN_QUANTIZE=1)",
+    )
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
@@ -295,12 +306,14 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--dup-store")
         s.add_argument("--no-dedup", action="store_true")
         s.add_argument("--refresh-seconds", type=float, default=60.0)
+        s.add_argument("--quantize", action="store_true", help="int8 ONNX model (as built)")
         s.set_defaults(func=func)
 
     e = sub.add_parser("export-model", help="export a sentence-transformers model to ONNX")
     e.add_argument("--model")
     e.add_argument("--out", help="target directory (default: the cache)")
     e.add_argument("--text-prefix", default="", help="e.g. 'query: ' for E5 models")
+    e.add_argument("--quantize", action="store_true", help="int8 (faster; cosine ~0.99 to fp32)")
     e.set_defaults(func=cmd_export_model)
 
     o = sub.add_parser("openapi", help="print the OpenAPI document of the API")
@@ -323,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if getattr(args, "quantize", False) and args.command != "export-model":
+        os.environ["LEADGEN_QUANTIZE"] = "1"
     try:
         return int(args.func(args))
     except LeadgenError as exc:

@@ -198,10 +198,16 @@ class OnnxEmbedder:
         return out[inverse]
 
 
-def make_embedder(kind: str, model: str | None = None, model_dir: str | None = None) -> Embedder:
+def make_embedder(
+    kind: str,
+    model: str | None = None,
+    model_dir: str | None = None,
+    quantize: bool | None = None,
+) -> Embedder:
     """The configured embedder. For onnx, `model_dir` (or LEADGEN_MODEL_DIR) wins over export.
 
     Exporting (which needs torch) happens only when no exported directory is given or cached.
+    `quantize` (default: LEADGEN_QUANTIZE=1) selects the int8 export of the model.
     """
     if kind == "hashing":
         return HashingEmbedder()
@@ -212,7 +218,9 @@ def make_embedder(kind: str, model: str | None = None, model_dir: str | None = N
         return OnnxEmbedder(directory)
     from leadgen.model_export import ensure_onnx_model
 
-    return OnnxEmbedder(ensure_onnx_model(model))
+    if quantize is None:
+        quantize = os.environ.get("LEADGEN_QUANTIZE", "").lower() in ("1", "true", "yes", "int8")
+    return OnnxEmbedder(ensure_onnx_model(model, quantize=quantize))
 
 
 def check_identity(built: dict[str, Any], serving: dict[str, Any]) -> None:

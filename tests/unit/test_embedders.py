@@ -70,3 +70,15 @@ def test_identity_mismatch_is_refused_with_both_names(onnx_embedder: Any) -> Non
     with pytest.raises(ArtifactError, match="embedder mismatch.*hashing.*onnx:all-MiniLM"):
         check_identity(HashingEmbedder().identity, onnx_embedder.identity)
     check_identity(onnx_embedder.identity, dict(onnx_embedder.identity))
+
+
+def test_int8_model_is_close_to_fp32_and_has_its_own_identity(onnx_embedder: Any) -> None:
+    from leadgen.embedders import make_embedder
+
+    int8 = make_embedder("onnx", quantize=True)
+    assert int8.identity["name"] == "all-MiniLM-L6-v2-int8"
+    assert int8.identity["sha256"] != onnx_embedder.identity["sha256"]
+    cos = np.sum(int8.embed(TEXTS) * onnx_embedder.embed(TEXTS), axis=1)
+    assert cos.min() > 0.95 and cos.mean() > 0.98, cos
+    with pytest.raises(ArtifactError, match="embedder mismatch"):
+        check_identity(int8.identity, onnx_embedder.identity)
