@@ -39,7 +39,7 @@ from leadgen.config import BuildConfig
 from leadgen.crm import CrmTable, read_crm
 from leadgen.embedders import Embedder, make_embedder
 from leadgen.errors import InputError, LeadgenError
-from leadgen.features import TabularTransform, combine, text_blobs
+from leadgen.features import TabularTransform, combine, embed_text
 from leadgen.head import Head
 from leadgen.quality import Figures, figures, gate, stratified_holdout
 from leadgen.scoring import neighbour_sims, raw_scores
@@ -356,7 +356,7 @@ def build(
     with timer.step("embedder"):
         emb = embedder or make_embedder(cfg.embedder, cfg.model)
     with timer.step("embed"):
-        text = emb.embed(text_blobs(table.columns, cfg.columns, n), progress=progress)
+        text = embed_text(table.columns, cfg.columns, n, emb, cfg.text_mode, progress=progress)
     feats = Features(text=text, table=table)
     with timer.step("holdout_quality"):
         quality, weights, stack, headline, headline_scores = evaluate_holdout(feats, cfg, say)
@@ -439,6 +439,7 @@ def build(
                 "embedder": emb.identity,
                 "k": cfg.k,
                 "w_text": cfg.w_text,
+                "text_mode": cfg.text_mode,
                 "grade_bands": cfg.grade_bands.to_json(),
                 "indices": {"all": info_all.to_json(), "high": info_high.to_json()},
                 "quality": quality,

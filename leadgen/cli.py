@@ -100,6 +100,7 @@ def build_config(args: argparse.Namespace) -> BuildConfig:
         grade_bands=_bands(args.grade_bands or env("LEADGEN_GRADE_BANDS")),
         seed=args.seed,
         learn_weights=not args.no_learn_weights,
+        text_mode=args.text_mode or env("LEADGEN_TEXT_MODE") or "columns",
     )
 
 
@@ -281,6 +282,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--dup-store", help="SQLite duplicate store (default <out>/duplicates.sqlite)")
     b.add_argument("--keep-versions", type=int, help="versions kept (LEADGEN_KEEP_VERSIONS, 5)")
     b.add_argument("--no-learn-weights", action="store_true", help="plain, unweighted kNN")
+    b.add_argument(
+        "--text-mode",
+        choices=["columns", "joint"],
+        help="embed text columns apart and average (default) or joined (LEADGEN_TEXT_MODE)",
+    )
     b.add_argument(
         "--quantize",
         action="store_true",

@@ -139,10 +139,13 @@ class BuildConfig:
     grade_bands: GradeBands = field(default_factory=GradeBands)
     seed: int = 0
     learn_weights: bool = True
+    text_mode: str = "columns"  # columns | joint (see leadgen.features.embed_text)
 
     def __post_init__(self) -> None:
         if self.embedder not in ("onnx", "hashing"):
             raise ConfigError(f"embedder must be 'onnx' or 'hashing', got {self.embedder!r}")
+        if self.text_mode not in ("columns", "joint"):
+            raise ConfigError(f"text mode must be 'columns' or 'joint', got {self.text_mode!r}")
         if self.index_type not in ("auto", "flat", "hnsw", "ivf"):
             raise ConfigError(f"index type must be auto|flat|hnsw|ivf, got {self.index_type!r}")
         if not 1 <= self.k <= 1000:

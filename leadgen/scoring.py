@@ -25,7 +25,7 @@ from leadgen.calibration import percentile_of
 from leadgen.config import ColumnSpec, GradeBands
 from leadgen.embedders import Embedder, check_identity
 from leadgen.errors import ArtifactError
-from leadgen.features import TabularTransform, combine, text_blobs, validate_lead
+from leadgen.features import TabularTransform, combine, embed_text, validate_lead
 from leadgen.head import Head
 
 
@@ -81,6 +81,7 @@ class Model:
         self.spec = ColumnSpec.from_json(manifest["columns"])
         self.k = int(manifest["k"])
         self.w_text = float(manifest["w_text"])
+        self.text_mode = str(manifest.get("text_mode", "joint"))
         self.bands = GradeBands.from_json(manifest["grade_bands"])
         try:
             self.transform = TabularTransform.from_json(
@@ -116,7 +117,7 @@ class Model:
         """(combined vectors, standardised tabular matrix z) for validated leads."""
         n = len(leads)
         columns = {c: [lead.get(c) for lead in leads] for c in self.spec.all_cols}
-        text = self.embedder.embed(text_blobs(columns, self.spec, n))
+        text = embed_text(columns, self.spec, n, self.embedder, self.text_mode)
         z = self.transform.standardise(self.transform.raw_matrix(columns, n))
         tab = self.transform.project(z)
         return combine(text, tab, self.w_text), z

@@ -77,3 +77,19 @@ def test_wrong_types_name_the_field(lead: dict[str, object], field: str) -> None
 def test_valid_lead_coerces_numbers_and_keeps_missing() -> None:
     clean = validate_lead({"size": 3, "title": "VP"}, SPEC)
     assert clean == {"title": "VP", "industry": None, "size": 3.0, "score": None}
+
+
+def test_column_mode_averages_distinct_column_embeddings() -> None:
+    from leadgen.embedders import HashingEmbedder
+    from leadgen.features import embed_text
+
+    spec = ColumnSpec(text_cols=("title", "bio"), cat_cols=(), num_cols=("size",))
+    emb = HashingEmbedder(64)
+    cols = {"title": ["CTO", "CTO", None], "bio": ["Builds data platforms", None, None]}
+    got = embed_text(cols, spec, 3, emb, "columns")
+    both = emb.embed(["CTO"])[0] + emb.embed(["Builds data platforms"])[0]
+    np.testing.assert_allclose(got[0], both / np.linalg.norm(both), atol=1e-6)
+    np.testing.assert_allclose(got[1], emb.embed(["CTO"])[0], atol=1e-6)  # missing bio skipped
+    np.testing.assert_allclose(got[2], emb.embed([""])[0], atol=1e-6)
+    joint = embed_text(cols, spec, 3, emb, "joint")
+    np.testing.assert_allclose(joint[0], emb.embed(["CTO. Builds data platforms"])[0], atol=1e-6)
