@@ -7,9 +7,11 @@ the Lambda and the CodeBuild job share the exact same LATEST/checksum logic.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlparse
 
 from leadgen.errors import ArtifactError, InputError
@@ -49,24 +51,20 @@ class LocalStore:
 
     def write_bytes(self, key: str, data: bytes) -> None:
         """Atomic: write a temp file then rename, so a reader never sees half a file."""
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_atomic(self._path(key), lambda fh: fh.write(data))
 
     def upload_file(self, local: Path, key: str) -> None:
+        """Atomic like write_bytes, but streamed: an index file is GBs at 1M customers and
+        reading it whole made the upload step the build's memory peak."""
         path = self._path(key)
         if path.resolve() == local.resolve():
             return
-        self.write_bytes(key, local.read_bytes())
+
+        def copy(fh: BinaryIO) -> None:
+            with local.open("rb") as src:
+                shutil.copyfileobj(src, fh, 1 << 20)
+
+        _write_atomic(path, copy)
 
     def download_file(self, key: str, local: Path) -> None:
         local.parent.mkdir(parents=True, exist_ok=True)
@@ -83,8 +81,6 @@ class LocalStore:
         )
 
     def delete_prefix(self, prefix: str) -> None:
-        import shutil
-
         shutil.rmtree(self._path(prefix), ignore_errors=True)
 
 
@@ -153,6 +149,21 @@ class S3Store:
             keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
             if keys:
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+
+
+def _write_atomic(path: Path, fill: Callable[[BinaryIO], object]) -> None:
+    """Fill a temp file beside `path`, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fill(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def s3_client() -> Any:
