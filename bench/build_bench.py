@@ -412,6 +412,11 @@ def render(res: dict[str, Any]) -> str:
             f"| {_s((st.get('upload') or 0) + (st.get('verify') or 0))} | {idx_txt} "
             f"| {r['exit_code']} | {r.get('loadavg_before')} -> {r.get('loadavg_after')} |"
         )
+        if r["embedder"] == "onnx" and st.get("embed"):
+            notes.append(
+                f"- ONNX embed rate ({r['rows']:,} rows, {r['target']}): "
+                f"{inp['distinct_texts'] / st['embed']:,.0f} distinct texts/s."
+            )
         if inp.get("pool_rows") and st.get("embed"):
             rate = inp["distinct_texts"] / st["embed"]
             full = inp.get("distinct_texts_unpooled")
@@ -454,6 +459,8 @@ def render(res: dict[str, Any]) -> str:
         "runs: see the load averages); wall times are pessimistic, CPU seconds less so. "
         "CodeBuild LARGE (arm, 8 vCPU / 16 GB) or SMALL (2 vCPU / 4 GB) must be chosen by "
         "peak RSS: above ~3.5 GB, SMALL is out.",
+        "- dedup_sync through moto measures moto's server (a few thousand items/s), not "
+        "DynamoDB; the sync streams the (hash, id) pairs in 25-item batches and one scan.",
         "- Commands: " + "; ".join(f"`{c}`" for c in commands if c),
     ]
     return "\n".join(out) + "\n"
