@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 DEMO_DIR := .demo
 DEMO_PORT ?= 8000
 
-.PHONY: help install install-dev demo data build serve score test lint typecheck unit functional infra synth bench openapi clean
+.PHONY: help install install-dev demo data build serve score test lint typecheck unit functional infra synth bench bench-build build-job openapi clean
 
 help:
 	@echo "make demo   - install, generate CRM data, build artifacts, serve locally, score an example lead"
@@ -90,6 +90,13 @@ openapi: $(VENV)/.installed-dev
 
 bench: install-dev
 	$(PY) -m bench
+
+bench-build: install-dev
+	$(PY) -m bench.build_bench
+
+# The CodeBuild job, locally: env in, a verified version out (LATEST moved last).
+build-job: $(VENV)/.installed-run
+	LEADGEN_INPUT_PATH=$(DEMO_DIR)/crm.parquet ARTIFACTS_URI=$(DEMO_DIR)/artifacts $(PY) -m build_job
 
 clean:
 	rm -rf $(DEMO_DIR) cdk.out .mypy_cache .ruff_cache .pytest_cache
