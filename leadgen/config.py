@@ -19,6 +19,8 @@ DEFAULT_HIGH_VALUE_COL = "is_high_value"
 ID_COL = "customer_id"
 EMAIL_COL = "email"
 CURRENT_COL = "is_current"
+# Weights of the ONNX text model; int8 is the default (see leadgen.embedders.default_precision).
+PRECISIONS = ("int8", "fp32")
 
 
 def split_cols(value: str | None) -> tuple[str, ...] | None:

@@ -14,14 +14,29 @@ import os
 import re
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from leadgen.config import PRECISIONS
 from leadgen.errors import ArtifactError, ConfigError
 
 _WORD = re.compile(r"[a-z0-9]+")
+# Texts per task when a per-text model embeds many texts on the worker pool: large enough that
+# the pool's overhead is noise, small enough that both cores stay busy to the end.
+_CHUNK = 64
+
+
+def default_precision() -> str:
+    """LEADGEN_PRECISION, int8 unless set: the int8 model embeds ~2.5x faster at the same holdout
+    AUC as fp32 (bench/RESULTS.md); fp32 stays available for exact parity with torch."""
+    value = (os.environ.get("LEADGEN_PRECISION") or "int8").strip().lower()
+    if value not in PRECISIONS:
+        allowed = ", ".join(PRECISIONS)
+        raise ConfigError(f"LEADGEN_PRECISION must be one of {allowed}, got {value!r}")
+    return value
 
 
 class Embedder(Protocol):
@@ -97,6 +112,13 @@ class OnnxEmbedder:
 
     The model directory holds model.onnx, tokenizer.json and leadgen_model.json (pooling, max
     length, and the sha256 computed at export time, so start-up need not re-hash 90 MB).
+
+    A dynamically quantised (int8) model scales its activations per *tensor*, so a text batched
+    with others gets a slightly different vector than alone (cosine down to 0.986 measured):
+    a customer's vector from the build would not match the same text scored as a lead. Such a
+    model therefore embeds every text on its own (`per_text`), which makes vectors independent
+    of batching by construction; many texts run in parallel on a small pool of single-threaded
+    ORT runs instead (~80% of batched throughput, measured).
     """
 
     def __init__(
@@ -119,8 +141,13 @@ class OnnxEmbedder:
         # and pads each batch itself to its own longest row, so almost no compute goes to [PAD].
         self._pad_id = int(self.meta.get("pad_id", 0))
         self._tokenizer.no_padding()  # tokenizer.json may carry a padding setting of its own
+        self.per_text = str(self.meta.get("quantized", "")).startswith("int8 dynamic")
+        threads = threads or int(os.environ.get("LEADGEN_ORT_THREADS", "0"))
+        self._workers = max(1, threads or os.cpu_count() or 1)
+        self._pool: ThreadPoolExecutor | None = None
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or int(os.environ.get("LEADGEN_ORT_THREADS", "0"))
+        # Per-text models get their parallelism from the worker pool (one ORT thread each).
+        opts.intra_op_num_threads = 1 if self.per_text else threads
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # No busy-waiting between ops: on a shared 2-core box (CodeBuild, a laptop running tests)
@@ -175,24 +202,51 @@ class OnnxEmbedder:
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         return self._run(self._tokenize(texts))
 
+    def _run_each(self, rows: Sequence[list[int]]) -> np.ndarray:
+        return np.vstack([self._run([r]) for r in rows])
+
+    def _workers_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="leadgen-embed")
+        return self._pool
+
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         uniq, inverse = _unique(texts)
         if not uniq:
             return np.zeros((len(texts), self.dim), dtype=np.float32)
-        # Sorting by token count (not characters) keeps padding, i.e. wasted compute, near zero.
         tokens = self._tokenize(uniq)
-        order = sorted(range(len(uniq)), key=lambda i: len(tokens[i]))
         out = np.empty((len(uniq), self.dim), dtype=np.float32)
         bar = None
         if progress:
             from tqdm import tqdm
 
             bar = tqdm(total=len(uniq), desc="embed (onnx)", unit="text", mininterval=1.0)
-        for start in range(0, len(order), self._batch_size):
-            idx = order[start : start + self._batch_size]
-            out[idx] = self._run([tokens[i] for i in idx])
-            if bar is not None:
-                bar.update(len(idx))
+        if self.per_text:
+            if len(tokens) == 1 or self._workers == 1:
+                chunks = [range(len(tokens))]
+            else:
+                size = min(_CHUNK, -(-len(tokens) // self._workers))
+                chunks = [range(i, min(i + size, len(tokens))) for i in range(0, len(tokens), size)]
+            if len(chunks) == 1:
+                out[:] = self._run_each(tokens)
+                if bar is not None:
+                    bar.update(len(tokens))
+            else:
+                work = self._workers_pool().map(
+                    lambda rng: self._run_each([tokens[i] for i in rng]), chunks
+                )
+                for rng, vecs in zip(chunks, work, strict=True):
+                    out[rng.start : rng.stop] = vecs
+                    if bar is not None:
+                        bar.update(len(rng))
+        else:
+            # Sorting by token count (not characters) keeps padding, i.e. wasted compute, ~zero.
+            order = sorted(range(len(uniq)), key=lambda i: len(tokens[i]))
+            for start in range(0, len(order), self._batch_size):
+                idx = order[start : start + self._batch_size]
+                out[idx] = self._run([tokens[i] for i in idx])
+                if bar is not None:
+                    bar.update(len(idx))
         if bar is not None:
             bar.close()
         return out[inverse]
@@ -202,12 +256,12 @@ def make_embedder(
     kind: str,
     model: str | None = None,
     model_dir: str | None = None,
-    quantize: bool | None = None,
+    precision: str | None = None,
 ) -> Embedder:
     """The configured embedder. For onnx, `model_dir` (or LEADGEN_MODEL_DIR) wins over export.
 
     Exporting (which needs torch) happens only when no exported directory is given or cached.
-    `quantize` (default: LEADGEN_QUANTIZE=1) selects the int8 export of the model.
+    `precision` (default: LEADGEN_PRECISION, else int8) picks the int8 or the fp32 export.
     """
     if kind == "hashing":
         return HashingEmbedder()
@@ -218,9 +272,10 @@ def make_embedder(
         return OnnxEmbedder(directory)
     from leadgen.model_export import ensure_onnx_model
 
-    if quantize is None:
-        quantize = os.environ.get("LEADGEN_QUANTIZE", "").lower() in ("1", "true", "yes", "int8")
-    return OnnxEmbedder(ensure_onnx_model(model, quantize=quantize))
+    precision = precision or default_precision()
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return OnnxEmbedder(ensure_onnx_model(model, quantize=precision == "int8"))
 
 
 def check_identity(built: dict[str, Any], serving: dict[str, Any]) -> None:

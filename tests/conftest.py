@@ -36,10 +36,11 @@ def tiny_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def onnx_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real all-MiniLM-L6-v2, exported once to ONNX (uses the user cache if already there)."""
+    """The real all-MiniLM-L6-v2 as shipped (int8), exported once to ONNX (uses the user cache
+    if already there)."""
     from leadgen.model_export import ensure_onnx_model
 
-    return ensure_onnx_model(None)
+    return ensure_onnx_model(None, quantize=True)
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +48,15 @@ def onnx_embedder(onnx_model_dir: Path) -> Any:
     from leadgen.embedders import OnnxEmbedder
 
     return OnnxEmbedder(onnx_model_dir)
+
+
+@pytest.fixture(scope="session")
+def fp32_embedder() -> Any:
+    """The full-precision export: the one that must match torch."""
+    from leadgen.embedders import OnnxEmbedder
+    from leadgen.model_export import ensure_onnx_model
+
+    return OnnxEmbedder(ensure_onnx_model(None, quantize=False))
 
 
 @pytest.fixture(scope="session")
