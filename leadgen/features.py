@@ -41,6 +41,10 @@ def text_blobs(columns: Mapping[str, Sequence[Any]], spec: ColumnSpec, n: int) -
 TEXT_MODES = ("columns", "joint")
 
 
+# Up to this many texts (a scoring request), all text columns are embedded in one call.
+_ONE_CALL_TEXTS = 4096
+
+
 def _clean_text(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
@@ -65,16 +69,27 @@ def embed_text(
         return np.asarray(embedder.embed(text_blobs(columns, spec, n), progress=progress))
     acc = np.zeros((n, embedder.dim), dtype=np.float32)
     present = np.zeros(n, dtype=np.int32)
+    per_col: list[tuple[np.ndarray, list[str]]] = []
     for col in spec.text_cols:
         vals = columns.get(col)
         if vals is None:
             continue
         texts = [_clean_text(v) for v in vals]
         rows = np.fromiter((i for i, t in enumerate(texts) if t), dtype=np.int64)
-        if len(rows) == 0:
-            continue
-        acc[rows] += embedder.embed([texts[i] for i in rows], progress=progress)
-        present[rows] += 1
+        if len(rows):
+            per_col.append((rows, [texts[i] for i in rows]))
+    if sum(len(rows) for rows, _ in per_col) <= _ONE_CALL_TEXTS:
+        # A request's few texts go in one call, so a per-text (int8) model runs them in parallel.
+        vecs = embedder.embed([t for _, texts in per_col for t in texts], progress=progress)
+        start = 0
+        for rows, texts in per_col:
+            acc[rows] += vecs[start : start + len(texts)]
+            present[rows] += 1
+            start += len(texts)
+    else:  # a build: one column at a time keeps one column's vectors in memory, not all
+        for rows, texts in per_col:
+            acc[rows] += embedder.embed(texts, progress=progress)
+            present[rows] += 1
     empty = present == 0
     if empty.any():
         acc[empty] = embedder.embed([""])[0]
