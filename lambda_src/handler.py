@@ -24,12 +24,13 @@ import time
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambda_src.observer import MetricsObserver
+from lambda_src.tracing import make_tracer
 from leadgen.api import create_app
 from leadgen.dynamo import DynamoDuplicateStore
 from leadgen.embedders import make_embedder
@@ -45,7 +46,7 @@ DEFAULT_NAMESPACE = "Leadgen"
 LOAD_RETRY_SECONDS = 10.0
 
 logger = Logger(service=SERVICE_NAME)
-tracer = Tracer(service=SERVICE_NAME)
+tracer = make_tracer(SERVICE_NAME)
 metrics = Metrics(
     service=SERVICE_NAME,
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE,
