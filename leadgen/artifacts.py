@@ -13,13 +13,17 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from leadgen.errors import ArtifactError
 from leadgen.storage import LocalStore, Store
+
+T = TypeVar("T")
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -101,8 +105,9 @@ def set_latest(store: Store, version: str, manifest_sha256: str) -> None:
     store.write_bytes(LATEST, Pointer(version, manifest_sha256).to_bytes())
 
 
-def _fetch_and_verify(store: Store, version: str, target: Path) -> dict[str, Any]:
-    """Local stores are verified in place; remote ones are downloaded into `target` first."""
+def _fetch(store: Store, version: str, target: Path) -> tuple[Path, dict[str, Any]]:
+    """Download (if remote) every file of a version and check the sizes; no checksums yet.
+    Local stores are read in place. The manifest carries its own sha256 under "__sha256__"."""
     if isinstance(store, LocalStore):
         target = store.root / version
         if not (target / MANIFEST).is_file():
@@ -127,21 +132,63 @@ def _fetch_and_verify(store: Store, version: str, target: Path) -> dict[str, Any
             store.download_file(f"{version}/{name}", path)
         if not path.is_file():
             raise ArtifactError(f"{version}/{name}: listed in the manifest but missing")
-        if path.stat().st_size != meta["size"] or sha256_file(path) != meta["sha256"]:
-            raise ArtifactError(f"{version}/{name}: checksum mismatch (corrupted or tampered)")
+        if path.stat().st_size != meta["size"]:
+            raise ArtifactError(f"{version}/{name}: checksum mismatch (size differs: truncated?)")
     manifest["__sha256__"] = hashlib.sha256(raw).hexdigest()
+    return target, manifest
+
+
+def _verify(target: Path, manifest: dict[str, Any], version: str) -> None:
+    for name, meta in manifest["files"].items():
+        if sha256_file(target / name) != meta["sha256"]:
+            raise ArtifactError(f"{version}/{name}: checksum mismatch (corrupted or tampered)")
+
+
+def _fetch_and_verify(store: Store, version: str, target: Path) -> dict[str, Any]:
+    target, manifest = _fetch(store, version, target)
+    _verify(target, manifest, version)
     manifest["__dir__"] = str(target)
     return manifest
 
 
-def fetch_version(store: Store, pointer: Pointer, cache_dir: Path) -> tuple[Path, dict[str, Any]]:
-    """Download (if remote) and verify the version a pointer names; returns its local directory."""
-    manifest = _fetch_and_verify(store, pointer.version, cache_dir / pointer.version)
+def _fetch_pointed(store: Store, pointer: Pointer, cache_dir: Path) -> tuple[Path, dict[str, Any]]:
+    target, manifest = _fetch(store, pointer.version, cache_dir / pointer.version)
     if manifest["__sha256__"] != pointer.manifest_sha256:
         raise ArtifactError(
             f"{pointer.version}/{MANIFEST}: checksum does not match the {LATEST} pointer"
         )
-    return Path(manifest["__dir__"]), manifest
+    manifest["__dir__"] = str(target)
+    return target, manifest
+
+
+def fetch_version(store: Store, pointer: Pointer, cache_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """Download (if remote) and verify the version a pointer names; returns its local directory."""
+    target, manifest = _fetch_pointed(store, pointer, cache_dir)
+    _verify(target, manifest, pointer.version)
+    return target, manifest
+
+
+def open_version(
+    store: Store,
+    pointer: Pointer,
+    cache_dir: Path,
+    load: Callable[[Path, dict[str, Any]], T],
+) -> T:
+    """Fetch the version a pointer names and `load` it while a second thread checks the sha256
+    of every file: loading a large index and hashing it take about as long each (0.12-0.14 s at
+    100k customers, 10x that at 1M), so start-up overlaps them instead of adding them. Nothing
+    loaded is returned unless every checksum matched; a mismatch wins over a load error (a
+    corrupted file often fails to load too, and the checksum says why)."""
+    target, manifest = _fetch_pointed(store, pointer, cache_dir)
+    with ThreadPoolExecutor(1, thread_name_prefix="leadgen-verify") as pool:
+        verified = pool.submit(_verify, target, manifest, pointer.version)
+        try:
+            loaded = load(target, manifest)
+        except BaseException:
+            verified.result()
+            raise
+        verified.result()
+    return loaded
 
 
 def prune_versions(store: Store, keep: int, protect: set[str]) -> list[str]:

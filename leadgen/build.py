@@ -370,12 +370,15 @@ def build(
     kind = ix.choose_kind(n, cfg.index_type, cfg.ann_threshold)
     labels = table.labels
     with timer.step("index"):
-        index_all, info_all = ix.build_index(vec, kind, cfg.k, cfg.seed)
+        index_all, info_all = ix.build_index(
+            vec, kind, cfg.k, cfg.seed, recall_target=cfg.ann_recall
+        )
         index_high, info_high = ix.build_index(
             np.ascontiguousarray(vec[labels]),
             ix.choose_kind(n_pos, cfg.index_type, cfg.ann_threshold),
             cfg.k,
             cfg.seed,
+            recall_target=cfg.ann_recall,
         )
     say(
         f"index all: {info_all.kind} recall@{cfg.k}={info_all.recall_at_k}; "

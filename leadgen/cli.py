@@ -96,6 +96,11 @@ def build_config(args: argparse.Namespace) -> BuildConfig:
         w_text=args.w_text,
         index_type=args.index_type,
         ann_threshold=args.ann_threshold,
+        ann_recall=(
+            args.ann_recall
+            if args.ann_recall is not None
+            else env_float("LEADGEN_ANN_RECALL", 0.99)
+        ),
         min_auc=args.min_auc if args.min_auc is not None else env_float("LEADGEN_MIN_AUC", 0.6),
         min_lift=args.min_lift if args.min_lift is not None else env_float("LEADGEN_MIN_LIFT", 1.2),
         grade_bands=_bands(args.grade_bands or env("LEADGEN_GRADE_BANDS")),
@@ -279,6 +284,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--w-text", type=float, default=0.7, help="weight of the text block (0..1)")
     b.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivf"], default="auto")
     b.add_argument("--ann-threshold", type=int, default=50_000, help="ANN at or above this size")
+    b.add_argument(
+        "--ann-recall",
+        type=float,
+        help="HNSW recall@k target: efSearch is the smallest meeting it (LEADGEN_ANN_RECALL, 0.99)",
+    )
     b.add_argument("--min-auc", type=float, help="quality gate floor (LEADGEN_MIN_AUC, 0.6)")
     b.add_argument("--min-lift", type=float, help="gate floor, lift@10%% (LEADGEN_MIN_LIFT, 1.2)")
     b.add_argument("--grade-bands", help="e.g. A=90,B=70,C=40")

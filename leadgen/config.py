@@ -133,6 +133,7 @@ class BuildConfig:
     tab_dims: int = 32
     index_type: str = "auto"  # auto | flat | hnsw | ivf
     ann_threshold: int = 50_000
+    ann_recall: float = 0.99  # HNSW efSearch: the smallest meeting this recall@k at build time
     holdout_fraction: float = 0.1
     holdout_max: int = 2_000
     calibration_max: int = 5_000
@@ -152,6 +153,8 @@ class BuildConfig:
             raise ConfigError(f"index type must be auto|flat|hnsw|ivf, got {self.index_type!r}")
         if not 1 <= self.k <= 1000:
             raise ConfigError(f"k must be in [1, 1000], got {self.k}")
+        if not 0.5 <= self.ann_recall <= 1.0:
+            raise ConfigError(f"ANN recall target must be in [0.5, 1], got {self.ann_recall}")
         if not 0.0 <= self.w_text <= 1.0:
             raise ConfigError(f"w_text must be in [0, 1], got {self.w_text}")
         if not 0.0 < self.holdout_fraction < 0.5:

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from leadgen.artifacts import Pointer, fetch_version, read_pointer
+from leadgen.artifacts import Pointer, open_version, read_pointer
 from leadgen.config import EMAIL_COL, GradeBands
 from leadgen.dedup import DuplicateStore, email_hash
 from leadgen.embedders import Embedder
@@ -92,8 +92,12 @@ class ModelHolder:
         return model
 
     def _load(self, pointer: Pointer) -> Model:
-        directory, manifest = fetch_version(self.store, pointer, self.cache_dir)
-        return Model(directory, manifest, self.embedder)
+        return open_version(
+            self.store,
+            pointer,
+            self.cache_dir,
+            lambda directory, manifest: Model(directory, manifest, self.embedder),
+        )
 
     @property
     def model(self) -> Model:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from leadgen.artifacts import fetch_version, read_pointer
+from leadgen.artifacts import fetch_version, open_version, read_pointer
 from leadgen.build import build
 from leadgen.config import BuildConfig
+from leadgen.embedders import HashingEmbedder
 from leadgen.errors import ArtifactError, QualityGateError
 from leadgen.storage import LocalStore
 
@@ -42,6 +43,31 @@ def test_tampered_file_is_refused(hashing_artifacts: Path, tmp_path: Path) -> No
     (art / pointer.version / "ids_all.npy").write_bytes(b"garbage")
     with pytest.raises(ArtifactError, match=r"ids_all\.npy: checksum mismatch"):
         fetch_version(store, pointer, tmp_path / "cache")
+
+
+@pytest.mark.parametrize("name", ["index_all.faiss", "head.json", "ids_high.npy"])
+def test_loading_while_verifying_never_returns_a_tampered_version(
+    hashing_artifacts: Path, tmp_path: Path, name: str
+) -> None:
+    """open_version loads while it hashes; a same-size bit flip (which the size check cannot
+    see, and which may or may not break the load) must still be refused by name."""
+    from leadgen.scoring import Model
+
+    art = _copy(hashing_artifacts, tmp_path)
+    store = LocalStore(art)
+    pointer = read_pointer(store)
+
+    def load(directory: Path, manifest: dict[str, object]) -> Model:
+        return Model(directory, dict(manifest), HashingEmbedder())
+
+    model = open_version(store, pointer, tmp_path / "cache", load)
+    assert model.version == pointer.version
+    path = art / pointer.version / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=rf"{name.replace('.', '[.]')}: checksum mismatch"):
+        open_version(store, pointer, tmp_path / "cache", load)
 
 
 def test_tampered_manifest_is_refused(hashing_artifacts: Path, tmp_path: Path) -> None:

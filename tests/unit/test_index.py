@@ -35,6 +35,22 @@ def test_ann_recall_is_measured_and_high(kind: str) -> None:
     assert info.recall_queries == 500
 
 
+def test_hnsw_ef_search_is_the_smallest_rung_meeting_the_recall_target() -> None:
+    x = _clustered(5000, d=64)
+    _, loose = ix.build_index(x, "hnsw", k=20, recall_target=0.9)
+    index, strict = ix.build_index(x, "hnsw", k=20, recall_target=0.999)
+    tried = strict.params["efSearch_recall"]
+    rungs = [int(r) for r in tried]
+    assert rungs == list(ix.HNSW_EF_LADDER[: len(rungs)])
+    # every rung below the chosen one missed the target; the chosen one met it (or is the top)
+    chosen = strict.params["efSearch"]
+    assert all(tried[str(r)] < 0.999 for r in rungs if r < chosen)
+    assert tried[str(chosen)] >= 0.999 or chosen == ix.HNSW_EF_LADDER[-1]
+    assert strict.recall_at_k == tried[str(chosen)]
+    assert loose.params["efSearch"] <= chosen and loose.recall_at_k >= 0.9
+    assert index.hnsw.efSearch == chosen
+
+
 def test_auto_choice_uses_the_threshold() -> None:
     assert ix.choose_kind(999, "auto", 1000) == "flat"
     assert ix.choose_kind(1000, "auto", 1000) == "hnsw"
