@@ -193,7 +193,10 @@ def main(argv: list[str] | None = None) -> None:
     model_dir = onnx_model_dir()
     if "embed" not in args.skip.split(",") and not args.serving_only:
         say(f"embedding throughput on {args.embed_texts} distinct texts")
-        res["embed"] = run_child("embed", {"texts": args.embed_texts, "model_dir": model_dir})
+        res["embed"] = run_child(
+            "embed",
+            {"texts": args.embed_texts, "model_dir": model_dir, "fp32_dir": onnx_model_dir("fp32")},
+        )
         save()
     for rows in sizes:
         try:

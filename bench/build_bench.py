@@ -274,9 +274,9 @@ def machine() -> dict[str, Any]:
 
 
 def onnx_model_dir() -> str:
-    from leadgen.model_export import ensure_onnx_model
+    from bench.common import onnx_model_dir as default_dir
 
-    return str(os.environ.get("LEADGEN_MODEL_DIR") or ensure_onnx_model(None))
+    return str(os.environ.get("LEADGEN_MODEL_DIR") or default_dir())
 
 
 def main(argv: list[str] | None = None) -> None:

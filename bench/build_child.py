@@ -27,8 +27,16 @@ class RecordingEmbedder:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self.texts: list[str] = []
-        self.vectors = np.zeros((0, 0), dtype=np.float32)
+        self.seen: dict[str, int] = {}
+        self.rows: list[np.ndarray] = []
+
+    @property
+    def texts(self) -> list[str]:
+        return list(self.seen)
+
+    @property
+    def vectors(self) -> np.ndarray:
+        return np.vstack(self.rows) if self.rows else np.zeros((0, self.dim), dtype=np.float32)
 
     @property
     def dim(self) -> int:
@@ -39,11 +47,13 @@ class RecordingEmbedder:
         return dict(self.inner.identity)
 
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """Every call's distinct texts are kept (the build embeds one text column per call)."""
         out: np.ndarray = self.inner.embed(texts, progress)
-        uniq = dict.fromkeys(texts)
         first = {t: i for i, t in reversed(list(enumerate(texts)))}
-        self.texts = list(uniq)
-        self.vectors = out[[first[t] for t in self.texts]]
+        new = [t for t in first if t not in self.seen]
+        if new:
+            self.rows.append(out[[first[t] for t in new]])
+            self.seen.update({t: len(self.seen) + i for i, t in enumerate(new)})
         return out
 
 
@@ -54,8 +64,12 @@ class MemoEmbedder:
     def __init__(self, inner: Any, memo_path: Path) -> None:
         self.inner = inner
         data = np.load(memo_path, allow_pickle=False)
-        self.memo = {str(t): i for i, t in enumerate(data["texts"])}
-        self.vectors = data["vectors"]
+        self.memo: dict[str, int] = {}
+        self.vectors = np.zeros((0, inner.dim), dtype=np.float32)
+        # A memo from another model (fp32 vs int8, another export) is ignored, not mixed in.
+        if str(data["model_sha256"]) == str(inner.identity.get("sha256")):
+            self.memo = {str(t): i for i, t in enumerate(data["texts"])}
+            self.vectors = data["vectors"]
         self.missing = 0
 
     @property
@@ -68,7 +82,7 @@ class MemoEmbedder:
 
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         miss = sorted({t for t in texts if t not in self.memo})
-        self.missing = len(miss)
+        self.missing += len(miss)
         if miss:
             extra = self.inner.embed(miss)
             base = len(self.vectors)
@@ -78,11 +92,11 @@ class MemoEmbedder:
 
 
 def make_crm(rows: int, seed: int, pool_rows: int | None) -> tuple[Any, int]:
-    """(table, distinct text blobs among current customers). With `pool_rows`, the text columns
-    of row j are those of row j mod pool_rows of a separately generated pool CRM."""
+    """(table, distinct texts among current customers: what the column-mode build embeds, i.e.
+    distinct values per text column, summed). With `pool_rows`, the text columns of row j are
+    those of row j mod pool_rows of a separately generated pool CRM."""
     from leadgen.config import ColumnSpec
     from leadgen.data import generate_crm
-    from leadgen.features import text_blobs
 
     table = generate_crm(rows, seed)
     if pool_rows is not None and pool_rows < table.num_rows:
@@ -92,9 +106,11 @@ def make_crm(rows: int, seed: int, pool_rows: int | None) -> tuple[Any, int]:
             i = table.schema.get_field_index(col)
             table = table.set_column(i, col, pool.column(col).take(take))
     cur = table.filter(table.column("is_current"))
-    spec = ColumnSpec()
-    blobs = text_blobs({c: cur.column(c).to_pylist() for c in spec.text_cols}, spec, cur.num_rows)
-    return table, len(set(blobs))
+    distinct = sum(
+        len({v for v in cur.column(c).to_pylist() if v and str(v).strip()})
+        for c in ColumnSpec().text_cols
+    )
+    return table, distinct
 
 
 def task_build(args: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +141,10 @@ def task_build(args: dict[str, Any]) -> dict[str, Any]:
     )  # fmt: skip
     if isinstance(embedder, RecordingEmbedder) and args.get("save_memo"):
         np.savez(
-            args["save_memo"], texts=np.array(embedder.texts, dtype=str), vectors=embedder.vectors
+            args["save_memo"],
+            texts=np.array(embedder.texts, dtype=str),
+            vectors=embedder.vectors,
+            model_sha256=np.array(str(inner.identity.get("sha256"))),
         )
     vdir = Path(out_uri) / result.version
     rep = result.report
@@ -148,69 +167,92 @@ def task_build(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def distinct_texts(n: int, seed: int = 7) -> list[str]:
-    """`n` distinct CRM text blobs, in generation order (unsorted), for the throughput table."""
+    """`n` distinct CRM text values (titles and bios, what the column-mode build embeds), in
+    generation order (unsorted), for the throughput table."""
     from leadgen.config import ColumnSpec
     from leadgen.data import generate_crm
-    from leadgen.features import text_blobs
 
     table = generate_crm(int(n * 1.3) + 50, seed)
-    spec = ColumnSpec()
-    blobs = text_blobs({c: table.column(c).to_pylist() for c in spec.text_cols}, spec, len(table))
-    return list(dict.fromkeys(blobs))[:n]
+    values: dict[str, None] = {}
+    for i in range(len(table)):
+        for c in ColumnSpec().text_cols:
+            v = table.column(c)[i].as_py()
+            if v and str(v).strip():
+                values[str(v).strip()] = None
+        if len(values) >= n:
+            break
+    return list(values)[:n]
+
+
+def _p50_ms(fn: Any, items: Sequence[Any], warm: int = 10) -> float:
+    lat = []
+    for x in items:
+        t0 = time.perf_counter()
+        fn(x)
+        lat.append(time.perf_counter() - t0)
+    return round(1000 * float(np.median(lat[warm:])), 2)
 
 
 def task_embed(args: dict[str, Any]) -> dict[str, Any]:
-    """Texts/s of the ONNX embedder per setting; padding waste computed from the tokenizer."""
+    """fp32 vs int8: texts/s as the build embeds (and the alternatives), one text and one lead
+    (title + bio) latency, and how far int8 moves the vectors."""
+    from leadgen.config import ColumnSpec
+    from leadgen.data import example_lead
     from leadgen.embedders import OnnxEmbedder
+    from leadgen.features import embed_text
 
     texts = distinct_texts(int(args["texts"]))
+    fp32 = OnnxEmbedder(args["fp32_dir"])
+    int8 = OnnxEmbedder(args["model_dir"])
+    tokens = fp32._tokenize(texts)
+    tok_lens = [len(t) for t in tokens]
     rows: list[dict[str, Any]] = []
-    # sort: "tokens" (what OnnxEmbedder.embed does), "chars" (the old way), "none"
-    configs: list[tuple[int, int, str]] = [
-        (2, 16, "tokens"), (2, 32, "tokens"), (2, 64, "tokens"), (2, 128, "tokens"),
-        (2, 64, "chars"), (2, 64, "none"), (1, 64, "tokens"), (0, 64, "tokens"),
-    ]  # fmt: skip
-    probe = OnnxEmbedder(args["model_dir"])
-    tok_lens = [len(ids) for ids in probe._tokenize(texts)]
-    for threads, bs, sort in configs:
-        emb = OnnxEmbedder(args["model_dir"], threads=threads or None, batch_size=bs)
-        order = list(range(len(texts)))
-        if sort == "tokens":
-            order.sort(key=lambda i: tok_lens[i])
-        elif sort == "chars":
-            order.sort(key=lambda i: len(texts[i]))
-        emb._encode_batch(texts[:bs])  # warm-up (graph, allocator)
-        real = padded = 0
+
+    def rate(label: str, emb: OnnxEmbedder, how: str) -> np.ndarray:
+        emb.embed(texts[:64])  # warm-up (graph, allocator, worker pool)
         t0 = time.perf_counter()
-        for s in range(0, len(order), bs):
-            idx = order[s : s + bs]
-            emb._encode_batch([texts[i] for i in idx])
-            lens = [tok_lens[i] for i in idx]
-            real += sum(lens)
-            padded += max(lens) * len(lens)
+        if how == "unsorted":  # batches of 64 in generation order: the padding the sort avoids
+            out = np.vstack(
+                [emb._encode_batch(texts[s : s + 64]) for s in range(0, len(texts), 64)]
+            )
+        elif how == "batched":
+            emb.per_text, saved = False, emb.per_text
+            out = emb.embed(texts)
+            emb.per_text = saved
+        else:
+            out = emb.embed(texts)
         dt = time.perf_counter() - t0
-        rows.append(
-            {
-                "intra_op_threads": threads or "default(0)",
-                "batch_size": bs,
-                "sorted_by_length": sort,
-                "texts_per_s": round(len(texts) / dt, 1),
-                "padding_fraction": round(1 - real / padded, 3),
-            }
-        )
-    single: dict[str, float] = {}
-    for threads in (1, 2):
-        emb = OnnxEmbedder(args["model_dir"], threads=threads)
-        lat = []
-        for t in texts[:70]:
-            t0 = time.perf_counter()
-            emb.embed([t])
-            lat.append(time.perf_counter() - t0)
-        single[str(threads)] = round(1000 * float(np.median(lat[10:])), 2)
+        rows.append({"setting": label, "texts_per_s": round(len(texts) / dt, 1)})
+        return out
+
+    v_fp32 = rate("fp32, batches of 64 sorted by token count (fp32 build)", fp32, "as built")
+    rate("fp32, batches of 64 unsorted", fp32, "unsorted")
+    v_int8 = rate("int8, one text per run on 2 workers (int8 build, the default)", int8, "as built")
+    v_int8_b = rate("int8, batches of 64 sorted (not used: batch-dependent)", int8, "batched")
+    cos = np.sum(v_fp32 * v_int8, axis=1)
+    drift = np.sum(v_int8 * v_int8_b, axis=1)
+    leads = [example_lead(s) for s in range(90)]
+    spec = ColumnSpec()
+
+    def one_lead(emb: OnnxEmbedder) -> Any:
+        return lambda lead: embed_text({c: [lead[c]] for c in spec.text_cols}, spec, 1, emb)
+
     return {
         "texts": len(texts),
         "tokens_mean": round(float(np.mean(tok_lens)), 1),
         "tokens_max": int(np.max(tok_lens)),
         "rows": rows,
-        "single_text_ms_p50_by_threads": single,
+        "single_text_ms_p50": {
+            "fp32": _p50_ms(lambda t: fp32.embed([t]), texts[:90]),
+            "int8": _p50_ms(lambda t: int8.embed([t]), texts[:90]),
+        },
+        "lead_ms_p50": {
+            "fp32": _p50_ms(one_lead(fp32), leads),
+            "int8": _p50_ms(one_lead(int8), leads),
+        },
+        "int8_vs_fp32_cosine": {
+            "mean": round(float(cos.mean()), 4),
+            "min": round(float(cos.min()), 4),
+        },
+        "int8_batched_vs_alone_cosine_min": round(float(drift.min()), 4),
     }

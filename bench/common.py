@@ -125,8 +125,10 @@ def versions() -> dict[str, str]:
     return out
 
 
-def onnx_model_dir() -> str:
-    """The cached ONNX export of the bundled MiniLM (exported once, with torch, if missing)."""
+def onnx_model_dir(precision: str | None = None) -> str:
+    """The cached ONNX export of the bundled MiniLM at `precision` (default: the shipped one,
+    LEADGEN_PRECISION or int8), exported once, with torch, if missing."""
+    from leadgen.embedders import default_precision
     from leadgen.model_export import ensure_onnx_model
 
-    return str(ensure_onnx_model(None))
+    return str(ensure_onnx_model(None, quantize=(precision or default_precision()) == "int8"))

@@ -321,21 +321,23 @@ def _search_table(sizes: dict[int, dict[str, Any]]) -> list[str]:
 def _embed_table(e: dict[str, Any] | None) -> list[str]:
     if not e:
         return []
-    lines = [f"## ONNX embedding throughput ({e['texts']:,} distinct CRM texts, "
+    if "single_text_ms_p50" not in e:  # results of the fp32-only table of earlier runs
+        return []
+    lines = [f"## ONNX embedding: fp32 vs int8 ({e['texts']:,} distinct CRM titles and bios, "
              f"{e['tokens_mean']} tokens on average, max {e['tokens_max']})", "",
-             "| intra-op threads | batch | sorted by | texts/s | padding fraction |",
-             "|---|---|---|---|---|"]  # fmt: skip
-    for r in e["rows"]:
-        order = r["sorted_by_length"]
-        if isinstance(order, bool):  # older runs: True meant sorted by characters
-            r = dict(r, sorted_by_length="chars" if order else "none")
-        lines.append(
-            f"| {r['intra_op_threads']} | {r['batch_size']} | {r['sorted_by_length']} | "
-            f"{r['texts_per_s']:,.0f} | {r['padding_fraction']:.3f} |"
-        )
-    single = e.get("single_text_ms_p50_by_threads") or {"default": e.get("single_text_ms_p50")}
-    parts = ", ".join(f"{ms} ms with {th} thread(s)" for th, ms in single.items())
-    lines += ["", f"Single text (one lead) embed, p50: {parts}.", ""]
+             "| setting | texts/s |", "|---|---|"]  # fmt: skip
+    lines += [f"| {r['setting']} | {r['texts_per_s']:,.0f} |" for r in e["rows"]]
+    s, lead = e["single_text_ms_p50"], e["lead_ms_p50"]
+    cos = e["int8_vs_fp32_cosine"]
+    lines += [
+        "",
+        f"One text, p50: fp32 {s['fp32']} ms, int8 {s['int8']} ms. One lead (title + bio, as "
+        f"served), p50: fp32 {lead['fp32']} ms, int8 {lead['int8']} ms.",
+        f"int8 vs fp32 cosine: mean {cos['mean']}, min {cos['min']}. int8 batched vs the same "
+        f"text alone: cosine down to {e['int8_batched_vs_alone_cosine_min']} (dynamic activation "
+        "scales are per batch), which is why int8 embeds one text per run.",
+        "",
+    ]
     return lines
 
 
