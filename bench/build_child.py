@@ -49,7 +49,9 @@ class RecordingEmbedder:
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Every call's distinct texts are kept (the build embeds one text column per call)."""
         out: np.ndarray = self.inner.embed(texts, progress)
-        first = {t: i for i, t in reversed(list(enumerate(texts)))}
+        first: dict[str, int] = {}
+        for i, t in enumerate(texts):
+            first.setdefault(t, i)
         new = [t for t in first if t not in self.seen]
         if new:
             self.rows.append(out[[first[t] for t in new]])

@@ -16,22 +16,33 @@ from leadgen.embedders import HashingEmbedder
 def test_pooled_crm_has_at_most_pool_distinct_texts() -> None:
     _, distinct_full = make_crm(300, 0, None)
     _, distinct_pooled = make_crm(300, 0, 40)
-    assert distinct_pooled <= 44 < distinct_full  # the pool CRM: 40 current + 4 history rows
+    # titles + bios of the pool CRM (40 current + 4 history rows): at most 2 x 44 distinct values
+    assert distinct_pooled <= 88 < distinct_full
 
 
 def test_memo_embedder_reuses_recorded_vectors(tmp_path: Path) -> None:
     texts = ["a b", "c d", "a b", "e"]
     rec = RecordingEmbedder(HashingEmbedder(16))
     vecs = rec.embed(texts)
-    assert rec.texts == ["a b", "c d", "e"]
+    rec.embed(["e", "f g"])  # a second column: kept too
+    assert rec.texts == ["a b", "c d", "e", "f g"]
     memo_path = tmp_path / "memo.npz"
-    np.savez(memo_path, texts=np.array(rec.texts, dtype=str), vectors=rec.vectors)
+    np.savez(
+        memo_path,
+        texts=np.array(rec.texts, dtype=str),
+        vectors=rec.vectors,
+        model_sha256=np.array("None"),  # the hashing embedder has no model hash
+    )
     memo = MemoEmbedder(HashingEmbedder(16), memo_path)
     assert np.allclose(memo.embed(texts), vecs)
     assert memo.missing == 0
     memo.embed(["new text"])
     assert memo.missing == 1
     assert memo.identity == HashingEmbedder(16).identity
+    np.savez(memo_path, texts=np.array(rec.texts, dtype=str), vectors=rec.vectors,
+             model_sha256=np.array("another-model"))  # fmt: skip
+    other = MemoEmbedder(HashingEmbedder(16), memo_path)
+    assert np.allclose(other.embed(texts), vecs) and other.missing == 3
 
 
 def _fake_results() -> dict[str, Any]:
@@ -86,9 +97,12 @@ def _fake_results() -> dict[str, Any]:
         "versions": {"numpy": "2"},
         "pool_rows": 20000,
         "sizes": {"1000": size},
-        "embed": {"texts": 10, "tokens_mean": 20.0, "tokens_max": 30, "single_text_ms_p50": 3.0,
-                  "rows": [{"intra_op_threads": 2, "batch_size": 32, "sorted_by_length": "tokens",
-                            "texts_per_s": 300.0, "padding_fraction": 0.1}]},
+        "embed": {"texts": 10, "tokens_mean": 20.0, "tokens_max": 30,
+                  "single_text_ms_p50": {"fp32": 4.0, "int8": 1.7},
+                  "lead_ms_p50": {"fp32": 6.8, "int8": 2.3},
+                  "int8_vs_fp32_cosine": {"mean": 0.993, "min": 0.987},
+                  "int8_batched_vs_alone_cosine_min": 0.982,
+                  "rows": [{"setting": "int8, one text per run", "texts_per_s": 875.0}]},
     }  # fmt: skip
 
 
@@ -97,5 +111,6 @@ def test_render_states_targets() -> None:
     assert "## Targets" in md
     assert "| cold start <= 1.5 s (at 1,000, 100,000 not run) | 1.00 s | PASS |" in md
     assert "cold start >= 5x faster than reference" in md
+    assert "| int8, one text per run | 875 |" in md and "One lead (title + bio" in md
     assert "ANN >= 50x faster than exact (at 1,000, 1,000,000 not run) | 100x | PASS" in md
     assert "build >= 250 rows/s at 1,000 (distinct texts) | 357 rows/s | PASS" in md
