@@ -23,7 +23,6 @@ from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -36,8 +35,8 @@ from stacks.artifact_storage import (
 from stacks.config import LeadgenConfig
 from stacks.container_image import REPO_ROOT, LeadgenImage
 from stacks.duplicate_table import DuplicateTable
+from stacks.log_groups import frozen_log_group
 from stacks.nag import acknowledge
-from stacks.scoring_api import freeze_log_group
 
 BUILDSPEC_FILE = REPO_ROOT / "build_job" / "buildspec.yml"
 BUILD_COMMAND = "python -m build_job"
@@ -83,13 +82,9 @@ class IndexRefresh(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
 
-        self.log_group = logs.LogGroup(
-            self,
-            "BuildLogs",
-            retention=config.log_retention,
-            removal_policy=config.removal_policy,
+        self.log_group = frozen_log_group(
+            self, "BuildLogs", config=config, logical_id=BUILD_LOG_GROUP_ID
         )
-        freeze_log_group(self.log_group, BUILD_LOG_GROUP_ID)
 
         input_path = config.input_path or storage.default_input_uri
         environment: dict[str, str] = {

@@ -30,6 +30,7 @@ from stacks.artifact_storage import ARTIFACTS_PREFIX, ArtifactStorage, nag_objec
 from stacks.config import LeadgenConfig
 from stacks.container_image import LeadgenImage
 from stacks.duplicate_table import DuplicateTable
+from stacks.log_groups import frozen_log_group
 from stacks.nag import acknowledge
 
 HANDLER_CMD = "lambda_src.handler.handler"
@@ -85,12 +86,6 @@ class _AccessLogSettings:
         return self._format
 
 
-def freeze_log_group(log_group: logs.LogGroup, logical_id: str) -> None:
-    cfn = log_group.node.default_child
-    assert isinstance(cfn, logs.CfnLogGroup)
-    cfn.override_logical_id(logical_id)
-
-
 class ScoringApi(Construct):
     """The scoring Lambda, its `live` alias with provisioned concurrency, and the HTTP API."""
 
@@ -107,13 +102,9 @@ class ScoringApi(Construct):
         super().__init__(scope, construct_id)
 
         # -- function --------------------------------------------------------------------------
-        self.log_group = logs.LogGroup(
-            self,
-            "FunctionLogs",
-            retention=config.log_retention,
-            removal_policy=config.removal_policy,
+        self.log_group = frozen_log_group(
+            self, "FunctionLogs", config=config, logical_id=FUNCTION_LOG_GROUP_ID
         )
-        freeze_log_group(self.log_group, FUNCTION_LOG_GROUP_ID)
 
         self.role = iam.Role(
             self,
@@ -213,13 +204,9 @@ class ScoringApi(Construct):
         for path, method in ROUTES:
             self.api.add_routes(path=path, methods=[method], integration=integration)
 
-        self.access_log_group = logs.LogGroup(
-            self,
-            "AccessLogs",
-            retention=config.log_retention,
-            removal_policy=config.removal_policy,
+        self.access_log_group = frozen_log_group(
+            self, "AccessLogs", config=config, logical_id=API_ACCESS_LOG_GROUP_ID
         )
-        freeze_log_group(self.access_log_group, API_ACCESS_LOG_GROUP_ID)
         self.stage = apigwv2.HttpStage(
             self,
             "DefaultStage",
