@@ -25,6 +25,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# A lead as a sales form would post it (no email: tests add their own), shared by the handler
+# tests in-process and through the Lambda runtime emulator.
+SAMPLE_LEAD: dict[str, Any] = {
+    "first_name": "Ada",
+    "last_name": "Quinn",
+    "industry": "Finance",
+    "company_size": 800,
+    "country": "US",
+    "job_title": "Portfolio Manager",
+    "bio": "Runs systematic trading strategies and allocator relationships.",
+    "web_activity_score": 0.8,
+    "email_engagement_score": 0.7,
+}
+
+
 @pytest.fixture(scope="session")
 def tiny_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from leadgen.data import generate_crm, write_crm

@@ -34,23 +34,13 @@ from leadgen.dedup import normalise_email
 from leadgen.dynamo import DynamoDuplicateStore
 from leadgen.server import http_v2_event
 from leadgen.storage import LocalStore, open_store
-from tests.conftest import free_port
+from tests.conftest import SAMPLE_LEAD, free_port
 
 BUCKET = "leadgen-handler-test"
 TABLE = "leadgen-handler-dups"
 REPO = Path(__file__).resolve().parents[2]
 
-LEAD = {
-    "first_name": "Ada",
-    "last_name": "Quinn",
-    "industry": "Finance",
-    "company_size": 800,
-    "country": "US",
-    "job_title": "Portfolio Manager",
-    "bio": "Runs systematic trading strategies and allocator relationships.",
-    "web_activity_score": 0.8,
-    "email_engagement_score": 0.7,
-}
+LEAD = SAMPLE_LEAD
 
 
 # ---- fixtures ------------------------------------------------------------------------------

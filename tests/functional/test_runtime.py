@@ -25,20 +25,12 @@ from typing import Any
 import pytest
 
 from leadgen.server import http_v2_event
-from tests.conftest import free_port
+from tests.conftest import SAMPLE_LEAD, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 RIE = Path(os.environ.get("LEADGEN_RIE") or REPO / ".cache" / "rie" / "aws-lambda-rie")
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
-LEAD = {
-    "industry": "Finance",
-    "company_size": 800,
-    "country": "US",
-    "job_title": "Portfolio Manager",
-    "bio": "Runs systematic trading strategies and allocator relationships.",
-    "web_activity_score": 0.8,
-    "email_engagement_score": 0.7,
-}
+LEAD = SAMPLE_LEAD
 
 
 @dataclass

@@ -14,8 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+def run(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "leadgen", *args],
         capture_output=True,
@@ -59,40 +61,18 @@ def test_build_unreadable_file(tmp_path: Path) -> None:
 
 def test_build_unknown_column(tiny_crm: Path, tmp_path: Path) -> None:
     out = run(
-        "build",
-        "--input",
-        str(tiny_crm),
-        "--out",
-        str(tmp_path / "a"),
-        "--embedder",
-        "hashing",
-        "--num-cols",
-        "company_size,revenue_eur",
+        *("build", "--input", str(tiny_crm), "--out", str(tmp_path / "a")),
+        *("--embedder", "hashing", "--num-cols", "company_size,revenue_eur"),
     )
     assert_clean_error(out, "'revenue_eur'", "not found")
     assert not (tmp_path / "a").exists() or not (tmp_path / "a" / "LATEST").exists()
 
 
 def test_env_vars_configure_columns(tiny_crm: Path, tmp_path: Path) -> None:
-    env_out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "leadgen",
-            "build",
-            "--input",
-            str(tiny_crm),
-            "--out",
-            str(tmp_path / "a"),
-            "--embedder",
-            "hashing",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        env={**os.environ, "LEADGEN_CAT_COLS": "industry", "LEADGEN_NUM_COLS": "no_such_col"},
+    env_out = run(
+        *("build", "--input", str(tiny_crm), "--out", str(tmp_path / "a")),
+        *("--embedder", "hashing", "--quiet"),
+        env={"LEADGEN_CAT_COLS": "industry", "LEADGEN_NUM_COLS": "no_such_col"},
     )
     assert_clean_error(env_out, "'no_such_col'")
 
