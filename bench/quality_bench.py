@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from leadgen.build import build
-from leadgen.config import BuildConfig, ColumnSpec
-from leadgen.data import generate_crm, write_crm
+from leadgen.config import BuildConfig
+from leadgen.data import generate_crm, spec_with_noise, write_crm
 
 OUT = Path(__file__).with_name("QUALITY.md")
 
@@ -28,17 +28,7 @@ def run(rows: int, embedder: str, noise: int, rate: float, seed: int) -> dict[st
     with tempfile.TemporaryDirectory() as tmp:
         table = generate_crm(rows=rows, seed=seed, noise_cols=noise, high_value_rate=rate)
         write_crm(table, Path(tmp) / "crm.parquet")
-        names = table.schema.names
-        spec = ColumnSpec(
-            text_cols=("job_title", "bio"),
-            cat_cols=("industry", "country", *[c for c in names if c.startswith("noise_cat")]),
-            num_cols=(
-                "company_size",
-                "web_activity_score",
-                "email_engagement_score",
-                *[c for c in names if c.startswith("noise_num")],
-            ),
-        )
+        spec = spec_with_noise(table)
         t0 = time.perf_counter()
         res = build(
             str(Path(tmp) / "crm.parquet"),

@@ -42,6 +42,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from leadgen.config import ColumnSpec
+
 __all__ = [
     "DEFAULT_CAT_COLS",
     "DEFAULT_NUM_COLS",
@@ -49,6 +51,7 @@ __all__ = [
     "LABEL_COLS",
     "example_lead",
     "generate_crm",
+    "spec_with_noise",
     "write_crm",
 ]
 
@@ -655,6 +658,17 @@ def _validate(
     in_range("high_value_rate", high_value_rate, 0.02, 0.30)
     in_range("history_fraction", history_fraction, 0.0, 1.0)
     in_range("duplicate_fraction", duplicate_fraction, 0.0, 0.5)
+
+
+def spec_with_noise(table: pa.Table) -> ColumnSpec:
+    """The default column spec plus the table's noise columns (noise_num_*, noise_cat_*): what a
+    careless export hands the build, for the quality runs that check the weights ignore them."""
+    names = table.schema.names
+    return ColumnSpec(
+        text_cols=DEFAULT_TEXT_COLS,
+        cat_cols=(*DEFAULT_CAT_COLS, *[c for c in names if c.startswith("noise_cat")]),
+        num_cols=(*DEFAULT_NUM_COLS, *[c for c in names if c.startswith("noise_num")]),
+    )
 
 
 def _noise_columns(rng: np.random.Generator, n: int, count: int) -> list[tuple[str, _Column]]:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from leadgen.build import build
-from leadgen.config import BuildConfig, ColumnSpec
-from leadgen.data import generate_crm, write_crm
+from leadgen.config import BuildConfig
+from leadgen.data import generate_crm, spec_with_noise, write_crm
 
 
 @pytest.fixture(scope="module")
@@ -17,17 +17,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("hard")
     table = generate_crm(rows=6000, seed=11, noise_cols=40, high_value_rate=0.06)
     write_crm(table, tmp / "crm.parquet")
-    names = table.schema.names
-    spec = ColumnSpec(
-        text_cols=("job_title", "bio"),
-        cat_cols=("industry", "country", *[c for c in names if c.startswith("noise_cat")]),
-        num_cols=(
-            "company_size",
-            "web_activity_score",
-            "email_engagement_score",
-            *[c for c in names if c.startswith("noise_num")],
-        ),
-    )
+    spec = spec_with_noise(table)
     res = build(
         str(tmp / "crm.parquet"),
         str(tmp / "art"),
