@@ -6,12 +6,14 @@ build stage; serving then needs only onnxruntime + tokenizers (~0.4 s start inst
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +81,7 @@ def quantize_int8(source_dir: Path, target: Path) -> Path:
     The manifest records the quantised model's own hash, so artifacts and serving must agree."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".quant-", dir=target.parent))
-    try:
+    with _staging(target, ".quant-") as tmp:
         quantize_dynamic(
             str(source_dir / "model.onnx"),
             str(tmp / "model.onnx"),
@@ -92,15 +92,30 @@ def quantize_int8(source_dir: Path, target: Path) -> Path:
         meta = json.loads((source_dir / "leadgen_model.json").read_text())
         meta["name"] = f"{meta['name']}-int8"
         meta["quantized"] = "int8 dynamic, per-channel"
-        meta["sha256"] = sha256_files([tmp / "model.onnx", tmp / "tokenizer.json"])
-        (tmp / "leadgen_model.json").write_text(json.dumps(meta, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        _publish(tmp, target, meta)
+    return target
+
+
+@contextlib.contextmanager
+def _staging(target: Path, prefix: str) -> Iterator[Path]:
+    """A temp dir beside `target` for `_publish` to rename onto it; removed if anything fails
+    first, so a crash never leaves a half-written model in the cache."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    try:
+        yield tmp
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return target
+
+
+def _publish(tmp: Path, target: Path, meta: dict[str, Any]) -> None:
+    """Record the model's sha256 (so start-up need not re-hash it), then swap the directory in."""
+    meta["sha256"] = sha256_files([tmp / "model.onnx", tmp / "tokenizer.json"])
+    (tmp / "leadgen_model.json").write_text(json.dumps(meta, indent=2))
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
 
 
 def export_onnx(source: str, target: Path, name: str, prefix: str = "") -> Path:
@@ -144,9 +159,7 @@ def export_onnx(source: str, target: Path, name: str, prefix: str = "") -> Path:
         ["an example lead", "a second, longer example lead text"], padding=True, return_tensors="pt"
     )
     token_type = sample.get("token_type_ids", torch.zeros_like(sample["input_ids"]))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
-    try:
+    with _staging(target, ".export-") as tmp:
         names = ["input_ids", "attention_mask", "token_type_ids"]
         with torch.no_grad():
             torch.onnx.export(
@@ -171,16 +184,9 @@ def export_onnx(source: str, target: Path, name: str, prefix: str = "") -> Path:
             "prefix": prefix,
             "pad_id": int(tokenizer.pad_token_id or 0),
             "pad_token": str(tokenizer.pad_token or "[PAD]"),
-            "sha256": sha256_files([tmp / "model.onnx", tmp / "tokenizer.json"]),
             "exported_with": {"torch": torch.__version__},
         }
-        (tmp / "leadgen_model.json").write_text(json.dumps(meta, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        _publish(tmp, target, meta)
     return target
 
 
