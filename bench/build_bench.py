@@ -73,12 +73,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ---- inputs -----------------------------------------------------------------------------------
 def make_input(rows: int, seed: int, pool_rows: int | None, path: Path) -> dict[str, Any]:
     """Write the generated CRM (optionally with pooled text columns); count its distinct texts
-    the way the build does (the blob of the configured text columns of current customers)."""
+    the way the build embeds them (distinct values of each text column of current customers)."""
     import pyarrow.compute as pc
 
+    from bench.common import distinct_column_texts
     from leadgen.config import ColumnSpec
     from leadgen.data import generate_crm, write_crm
-    from leadgen.features import text_blobs
 
     table = generate_crm(rows, seed)
     if pool_rows is not None and pool_rows < rows:
@@ -91,13 +91,11 @@ def make_input(rows: int, seed: int, pool_rows: int | None, path: Path) -> dict[
             table = table.set_column(i, col, pool.column(col).take(take))
     write_crm(table, path)
     cur = table.filter(pc.field("is_current"))
-    spec = ColumnSpec()
-    blobs = text_blobs({c: cur.column(c).to_pylist() for c in spec.text_cols}, spec, len(cur))
     return {
         "path": str(path),
         "rows_total": table.num_rows,
         "parquet_bytes": path.stat().st_size,
-        "distinct_texts": len(set(blobs)),
+        "distinct_texts": distinct_column_texts(cur),
         "pool_rows": pool_rows if pool_rows is not None and pool_rows < rows else None,
     }
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import dir_bytes
+from bench.common import dir_bytes, distinct_column_texts
 
 TEXT_COLS = ("job_title", "bio")
 
@@ -97,7 +97,6 @@ def make_crm(rows: int, seed: int, pool_rows: int | None) -> tuple[Any, int]:
     """(table, distinct texts among current customers: what the column-mode build embeds, i.e.
     distinct values per text column, summed). With `pool_rows`, the text columns of row j are
     those of row j mod pool_rows of a separately generated pool CRM."""
-    from leadgen.config import ColumnSpec
     from leadgen.data import generate_crm
 
     table = generate_crm(rows, seed)
@@ -107,12 +106,7 @@ def make_crm(rows: int, seed: int, pool_rows: int | None) -> tuple[Any, int]:
         for col in TEXT_COLS:
             i = table.schema.get_field_index(col)
             table = table.set_column(i, col, pool.column(col).take(take))
-    cur = table.filter(table.column("is_current"))
-    distinct = sum(
-        len({v for v in cur.column(c).to_pylist() if v and str(v).strip()})
-        for c in ColumnSpec().text_cols
-    )
-    return table, distinct
+    return table, distinct_column_texts(table.filter(table.column("is_current")))
 
 
 def task_build(args: dict[str, Any]) -> dict[str, Any]:

@@ -132,3 +132,14 @@ def onnx_model_dir(precision: str | None = None) -> str:
     from leadgen.model_export import ensure_onnx_model
 
     return str(ensure_onnx_model(None, quantize=(precision or default_precision()) == "int8"))
+
+
+def distinct_column_texts(current: Any) -> int:
+    """What a column-mode build embeds for these current customers (a pyarrow table): the
+    distinct non-empty values of each text column, summed over the columns."""
+    from leadgen.config import ColumnSpec
+
+    return sum(
+        len({v for v in current.column(c).to_pylist() if v and str(v).strip()})
+        for c in ColumnSpec().text_cols
+    )
