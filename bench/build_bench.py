@@ -448,6 +448,10 @@ def render(res: dict[str, Any]) -> str:
         "",
         "How to read it:",
         "",
+        "- Rows labelled int8 use what ships by default: the int8 model, each text column embedded "
+        "on its own (distinct texts = distinct values per column, summed), measured on an idle "
+        "machine. The other ONNX rows predate both: fp32 model, joined text (distinct texts = "
+        "distinct joined blobs), on a machine shared with other test suites.",
         "- Memory grows with the index, not with the parquet: the export is streamed in record "
         "batches of the needed columns only; 'RSS after read' (the current customers' text and "
         "categorical values as Python strings, numeric columns as arrays) is ~0.9 GB at 1M rows. "
