@@ -40,6 +40,9 @@ side, on this machine, in one process:
   them float64). It did not move the 1M build's peak (7,462 MB in a run just before the change,
   7,653 MB in this one; 9,949 MB in the previous, contended run): the peak is the index step,
   where the text matrix, the customer vectors and HNSW's own copy of them are resident together.
+  The build now drops the text matrix before that step (committed after this run): the same 1M
+  CRM built side by side with the hashing embedder peaked at 7,240 MB before and 6,573 MB after
+  (`/usr/bin/time -v python -m leadgen build --embedder hashing`, outputs byte-identical).
 
 **Where the time goes now.**
 - Warm /score_lead at 100k (cProfile of 280 handler calls): ~3.0 ms embedding (ONNX runs on the
