@@ -10,6 +10,9 @@ echo "==> 1/4 generating a synthetic CRM (20,000 customers) -> $DIR/crm.parquet"
 "$PY" -m leadgen data --out "$DIR/crm.parquet" --rows 20000
 
 echo "==> 2/4 building artifacts (ONNX all-MiniLM-L6-v2; exported once and cached) -> $DIR/artifacts"
+# The demo's duplicate store starts empty (the build refills its customers), so the example lead
+# below is new on every run instead of a duplicate of the previous run's submission.
+rm -f "$DIR/artifacts/duplicates.sqlite"
 "$PY" -m leadgen build --input "$DIR/crm.parquet" --out "$DIR/artifacts"
 
 echo "==> 3/4 starting the scoring API on 127.0.0.1:$PORT"
@@ -31,9 +34,20 @@ cat "$DIR/lead.json"
 "$PY" - "$PORT" "$DIR/lead.json" <<'PYEOF'
 import json, sys, urllib.request
 port, path = sys.argv[1], sys.argv[2]
-req = urllib.request.Request(f"http://127.0.0.1:{port}/score_lead", data=open(path, "rb").read(),
-                             headers={"Content-Type": "application/json"}, method="POST")
-with urllib.request.urlopen(req, timeout=30) as resp:
-    print(json.dumps(json.loads(resp.read()), indent=2))
+lead = json.load(open(path))
+
+
+def post(body):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/score_lead",
+                                 data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+print(json.dumps(post(lead), indent=2))
+again = dict(lead, email=lead["email"].upper())
+print(f"==> the same person again as {again['email']}: recognised as a duplicate")
+print(json.dumps(post(again), indent=2))
 PYEOF
 echo "==> done. Serve it yourself: $PY -m leadgen serve --artifacts $DIR/artifacts"
