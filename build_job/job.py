@@ -193,10 +193,8 @@ def sync_duplicates(
     n_customers: int,
     progress: _Progress,
 ) -> dict[str, Any]:
-    """Upsert the current customers' email hashes and drop the stale ones (leads untouched).
-
-    An export without a single email is not synced: removing every customer from the table
-    because the email column went missing would turn every known customer into a new lead."""
+    """Upsert the current customers' email hashes and drop the stale ones (leads untouched);
+    `leadgen.dedup.sync_customer_hashes` decides when not to (an export without emails)."""
     counts: dict[str, Any] = {
         "table": table_name,
         "current_customers": n_customers,
@@ -207,16 +205,16 @@ def sync_duplicates(
             "dedup_sync_skipped", level="WARNING", reason="DUP_TABLE_NAME is not set"
         )
         return {**counts, "status": "skipped", "reason": "DUP_TABLE_NAME is not set"}
-    if not pairs:
-        reason = "no valid customer emails in the export (no 'email' column?); table left as is"
-        progress.log.event("dedup_sync_skipped", level="WARNING", reason=reason)
-        return {**counts, "status": "skipped", "reason": reason}
+    from leadgen.dedup import sync_customer_hashes
     from leadgen.dynamo import DynamoDuplicateStore
 
     progress.on_step("dedup_sync", None)
     t0 = time.perf_counter()
-    result = DynamoDuplicateStore(table_name).sync_customers(pairs)
+    result = sync_customer_hashes(DynamoDuplicateStore(table_name), pairs)
     seconds = round(time.perf_counter() - t0, 3)
+    if result["status"] != "ok":
+        progress.log.event("dedup_sync_skipped", level="WARNING", reason=result["reason"])
+        return {**counts, **result}
     progress.log.event(
         "build_step",
         step="dedup_sync",
@@ -224,7 +222,7 @@ def sync_duplicates(
         upserted=result["upserted"],
         removed=result["removed"],
     )
-    return {**counts, "status": "ok", **result, "seconds": seconds}
+    return {**counts, **result, "seconds": seconds}
 
 
 def summary_fields(report: dict[str, Any]) -> dict[str, Any]:

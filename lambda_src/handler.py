@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambda_src.observer import MetricsObserver
 from lambda_src.tracing import make_tracer
 from leadgen.api import create_app
-from leadgen.dynamo import DynamoDuplicateStore
+from leadgen.dynamo import DynamoDuplicateStore, dynamodb_client
 from leadgen.embedders import make_embedder
 from leadgen.errors import ArtifactError
 from leadgen.service import ScoringService, ServiceConfig
@@ -56,23 +56,6 @@ metrics = Metrics(
 def _count_refresh_failure(message: str) -> None:
     """ModelHolder callback: the failure itself is logged by the core; here it is counted."""
     metrics.add_metric(name="ArtifactRefreshFailures", unit=MetricUnit.Count, value=1)
-
-
-def _request_path_dynamodb() -> Any:
-    """A DynamoDB client for lookups inside a request: short timeouts and one retry, so an
-    unreachable table costs a request about a second (then "duplicate_check": "skipped"), not
-    the core client's build-job patience (8 adaptive retries) which would outlast API Gateway's
-    30 s. Created at init: its setup stays out of the first request."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or None,
-        config=Config(
-            retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=1, read_timeout=1
-        ),
-    )
 
 
 class Runtime:
@@ -109,7 +92,11 @@ class Runtime:
             config.embedder, config.model, os.environ.get("LEADGEN_MODEL_DIR") or None
         )
         table = os.environ.get("DUP_TABLE_NAME") or None
-        duplicates = DynamoDuplicateStore(table, client=_request_path_dynamodb()) if table else None
+        # The request profile (short timeouts, one retry), created at init so its setup stays out
+        # of the first request.
+        duplicates = None
+        if table:
+            duplicates = DynamoDuplicateStore(table, client=dynamodb_client("request"))
         return ScoringService(
             config, embedder, duplicates, on_refresh_failure=_count_refresh_failure
         )

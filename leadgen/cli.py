@@ -120,7 +120,7 @@ def _cols(flag: str | None, var: str, default: tuple[str, ...]) -> tuple[str, ..
 
 def cmd_build(args: argparse.Namespace) -> int:
     from leadgen.build import build
-    from leadgen.dedup import SqliteDuplicateStore
+    from leadgen.dedup import SqliteDuplicateStore, sync_customer_hashes
 
     input_path = args.input or env("LEADGEN_INPUT_PATH")
     if not input_path:
@@ -135,9 +135,13 @@ def cmd_build(args: argparse.Namespace) -> int:
         keep_versions=args.keep_versions or env_int("LEADGEN_KEEP_VERSIONS", 5),
     )
     dup_path = _dup_store_path(out, args.dup_store)
-    if dup_path and result.customer_pairs:
-        counts = SqliteDuplicateStore(dup_path).sync_customers(result.customer_pairs)
-        print(f"duplicate store {dup_path}: {counts}")
+    if dup_path:
+        sync = sync_customer_hashes(SqliteDuplicateStore(dup_path), result.customer_pairs)
+        if sync["status"] == "ok":
+            print(f"duplicate store {dup_path}: upserted {sync['upserted']}, "
+                  f"removed {sync['removed']}")  # fmt: skip
+        else:
+            print(f"warning: duplicate store {dup_path} not synced: {sync['reason']}")
     q = result.report["quality"]["headline"]
     print(
         f"published {result.version} to {out}: headline {q['score']} AUC={q['auc']} "

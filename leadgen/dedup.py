@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 # Providers that ignore dots in the local part, and those that deliver +tag addresses to the
 # base mailbox (so "jane+crm@" is "jane@").
@@ -162,6 +162,20 @@ class SqliteDuplicateStore:
             conn.execute("ROLLBACK")
             raise
         return {"upserted": upserted, "removed": removed}
+
+
+NO_EMAILS = "no valid customer emails in the export (no 'email' column?); store left as is"
+
+
+def sync_customer_hashes(store: DuplicateStore, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Make the store's customers equal to `pairs`: {"status": "ok", "upserted", "removed"}.
+
+    An export without a single valid email is not synced ({"status": "skipped", "reason"}):
+    removing every customer because the email column went missing would turn every known
+    customer into a new lead. The CLI's SQLite store and the build job's table both sync here."""
+    if not pairs:
+        return {"status": "skipped", "reason": NO_EMAILS}
+    return {"status": "ok", **store.sync_customers(pairs)}
 
 
 def customer_hash_pairs(emails: Iterable[str | None], ids: Iterable[int]) -> list[tuple[str, str]]:

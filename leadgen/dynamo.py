@@ -13,23 +13,38 @@ import os
 import time
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from leadgen.dedup import DuplicateHit
 
 WRITE_BATCH = 25
 
 
-def dynamodb_client() -> Any:
+# Retry and timeout profiles. Inside a scoring request an unreachable table must cost about a
+# second (the answer then says "duplicate_check": "skipped"), not outlast API Gateway's 30 s; the
+# build job's sync can wait out throttling with adaptive retries.
+_CLIENT_PROFILES: dict[str, dict[str, Any]] = {
+    "request": {
+        "retries": {"max_attempts": 2, "mode": "standard"},
+        "connect_timeout": 1,
+        "read_timeout": 1,
+    },
+    "batch": {
+        "retries": {"max_attempts": 8, "mode": "adaptive"},
+        "connect_timeout": 2,
+        "read_timeout": 5,
+    },
+}
+
+
+def dynamodb_client(profile: Literal["request", "batch"] = "batch") -> Any:
     import boto3
     from botocore.config import Config
 
     return boto3.client(
         "dynamodb",
         endpoint_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or None,
-        config=Config(
-            retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=2, read_timeout=5
-        ),
+        config=Config(**_CLIENT_PROFILES[profile]),
     )
 
 

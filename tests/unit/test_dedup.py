@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from leadgen.dedup import SqliteDuplicateStore, customer_hash_pairs, email_hash, normalise_email
+from leadgen.dedup import (
+    SqliteDuplicateStore,
+    customer_hash_pairs,
+    email_hash,
+    normalise_email,
+    sync_customer_hashes,
+)
 
 
 @pytest.mark.parametrize(
@@ -74,3 +80,15 @@ def test_twenty_concurrent_submissions_give_one_non_duplicate(tmp_path: Path) ->
     for t in threads:
         t.join()
     assert sum(r is None for r in results) == 1
+
+
+def test_an_export_without_emails_leaves_the_customers_in_the_store(tmp_path: Path) -> None:
+    store = SqliteDuplicateStore(tmp_path / "d.sqlite")
+    pairs = customer_hash_pairs(["a@x.com", "b@y.com"], [1, 2])
+    assert sync_customer_hashes(store, pairs) == {"status": "ok", "upserted": 2, "removed": 0}
+    skipped = sync_customer_hashes(store, customer_hash_pairs([None, ""], [1, 2]))
+    assert skipped["status"] == "skipped" and "no valid customer emails" in skipped["reason"]
+    hit = store.lookup(email_hash("A@x.com"))
+    assert hit is not None and hit.kind == "customer"
+    assert sync_customer_hashes(store, pairs[:1]) == {"status": "ok", "upserted": 1, "removed": 1}
+    assert store.lookup(email_hash("b@y.com")) is None
