@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from leadgen.config import PRECISIONS
+from leadgen.config import PRECISIONS, env_int
 from leadgen.errors import ArtifactError, ConfigError
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -142,7 +142,9 @@ class OnnxEmbedder:
         self._pad_id = int(self.meta.get("pad_id", 0))
         self._tokenizer.no_padding()  # tokenizer.json may carry a padding setting of its own
         self.per_text = str(self.meta.get("quantized", "")).startswith("int8 dynamic")
-        threads = threads or int(os.environ.get("LEADGEN_ORT_THREADS", "0"))
+        threads = threads or env_int("LEADGEN_ORT_THREADS", 0)
+        if threads < 0:
+            raise ConfigError(f"LEADGEN_ORT_THREADS must be >= 0 (0 = one per core), got {threads}")
         self._workers = max(1, threads or os.cpu_count() or 1)
         self._pool: ThreadPoolExecutor | None = None
         opts = ort.SessionOptions()

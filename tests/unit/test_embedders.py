@@ -119,3 +119,14 @@ def test_int8_is_the_default_close_to_fp32_with_its_own_identity(
     monkeypatch.setenv("LEADGEN_PRECISION", "fp16")
     with pytest.raises(ConfigError, match="LEADGEN_PRECISION must be one of int8, fp32"):
         make_embedder("onnx")
+
+
+@pytest.mark.parametrize(("value", "message"), [("abc", "an integer"), ("-1", ">= 0")])
+def test_a_bad_thread_count_is_a_named_config_error(
+    onnx_model_dir: Path, monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    from leadgen.embedders import OnnxEmbedder
+
+    monkeypatch.setenv("LEADGEN_ORT_THREADS", value)
+    with pytest.raises(ConfigError, match=f"LEADGEN_ORT_THREADS must be {message}"):
+        OnnxEmbedder(onnx_model_dir)
