@@ -307,7 +307,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="ONNX model weights: int8 (default, ~2.4x faster) or fp32 (LEADGEN_PRECISION)",
+        help="ONNX model weights: int8 (default, ~2x faster) or fp32 (LEADGEN_PRECISION)",
     )
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -30,8 +30,8 @@ _CHUNK = 64
 
 
 def default_precision() -> str:
-    """LEADGEN_PRECISION, int8 unless set: the int8 model embeds ~2.5x faster at the same holdout
-    AUC as fp32 (bench/RESULTS.md); fp32 stays available for exact parity with torch."""
+    """LEADGEN_PRECISION, int8 unless set: the int8 model embeds a lead ~2x faster at the same
+    holdout AUC as fp32 (bench/RESULTS.md); fp32 stays available for exact parity with torch."""
     value = (os.environ.get("LEADGEN_PRECISION") or "int8").strip().lower()
     if value not in PRECISIONS:
         allowed = ", ".join(PRECISIONS)

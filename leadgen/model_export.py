@@ -75,8 +75,8 @@ def ensure_onnx_model(model: str | None = None, prefix: str = "", quantize: bool
 def quantize_int8(source_dir: Path, target: Path) -> Path:
     """Dynamic int8 quantisation with per-channel weight scales (onnxruntime): the default model.
 
-    Measured on MiniLM-L6, 2 cores: ~2.3x lower single-text latency and ~2.4x the fp32 build
-    throughput, at cosine 0.993 mean (0.987 min) to the fp32 embedding and the same holdout AUC
+    Measured on MiniLM-L6, 2 cores (bench/RESULTS.md): a lead's title + bio in 3.9 ms vs 8.4 ms,
+    672 vs 404 texts/s, at cosine 0.993 mean to the fp32 embedding and the same holdout AUC
     (0.9362 vs 0.9363 on a 20k CRM). The embedder runs it one text per call (see OnnxEmbedder).
     The manifest records the quantised model's own hash, so artifacts and serving must agree."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
