@@ -78,7 +78,7 @@ def make_input(rows: int, seed: int, pool_rows: int | None, path: Path) -> dict[
 
     from bench.common import distinct_column_texts
     from leadgen.config import ColumnSpec
-    from leadgen.data import generate_crm, write_crm
+    from leadgen.synthetic.crm import generate_crm, write_crm
 
     table = generate_crm(rows, seed)
     if pool_rows is not None and pool_rows < rows:

@@ -1,4 +1,4 @@
-"""Build-side tasks, run in a child process: one full `leadgen.build` at a given size, and the
+"""Build-side tasks, run in a child process: one full build at a given size, and the
 ONNX embedding throughput table (batch size, threads, length sorting).
 
 The embedder dedupes texts, so what costs time is the number of DISTINCT texts; for the big sizes
@@ -97,7 +97,7 @@ def make_crm(rows: int, seed: int, pool_rows: int | None) -> tuple[Any, int]:
     """(table, distinct texts among current customers: what the column-mode build embeds, i.e.
     distinct values per text column, summed). With `pool_rows`, the text columns of row j are
     those of row j mod pool_rows of a separately generated pool CRM."""
-    from leadgen.data import generate_crm
+    from leadgen.synthetic.crm import generate_crm
 
     table = generate_crm(rows, seed)
     if pool_rows is not None and pool_rows < table.num_rows:
@@ -110,10 +110,10 @@ def make_crm(rows: int, seed: int, pool_rows: int | None) -> tuple[Any, int]:
 
 
 def task_build(args: dict[str, Any]) -> dict[str, Any]:
-    from leadgen.build import build
+    from leadgen.build.pipeline import build
     from leadgen.config import BuildConfig
-    from leadgen.data import write_crm
-    from leadgen.embedders import OnnxEmbedder
+    from leadgen.model.embedders import OnnxEmbedder
+    from leadgen.synthetic.crm import write_crm
 
     work = Path(args["workdir"])
     work.mkdir(parents=True, exist_ok=True)
@@ -166,7 +166,7 @@ def distinct_texts(n: int, seed: int = 7) -> list[str]:
     """`n` distinct CRM text values (titles and bios, what the column-mode build embeds), in
     generation order (unsorted), for the throughput table."""
     from leadgen.config import ColumnSpec
-    from leadgen.data import generate_crm
+    from leadgen.synthetic.crm import generate_crm
 
     table = generate_crm(int(n * 1.3) + 50, seed)
     values: dict[str, None] = {}
@@ -193,9 +193,9 @@ def task_embed(args: dict[str, Any]) -> dict[str, Any]:
     """fp32 vs int8: texts/s as the build embeds (and the alternatives), one text and one lead
     (title + bio) latency, and how far int8 moves the vectors."""
     from leadgen.config import ColumnSpec
-    from leadgen.data import example_lead
-    from leadgen.embedders import OnnxEmbedder
-    from leadgen.features import embed_text
+    from leadgen.model.embedders import OnnxEmbedder
+    from leadgen.model.features import embed_text
+    from leadgen.synthetic.crm import example_lead
 
     texts = distinct_texts(int(args["texts"]))
     fp32 = OnnxEmbedder(args["fp32_dir"])

@@ -128,8 +128,8 @@ def versions() -> dict[str, str]:
 def onnx_model_dir(precision: str | None = None) -> str:
     """The cached ONNX export of the bundled MiniLM at `precision` (default: the shipped one,
     LEADGEN_PRECISION or int8), exported once, with torch, if missing."""
-    from leadgen.embedders import default_precision
-    from leadgen.model_export import ensure_onnx_model
+    from leadgen.model.embedders import default_precision
+    from leadgen.model.export import ensure_onnx_model
 
     return str(ensure_onnx_model(None, quantize=(precision or default_precision()) == "int8"))
 

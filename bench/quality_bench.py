@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from leadgen.build import build
+from leadgen.build.pipeline import build
 from leadgen.config import BuildConfig
-from leadgen.data import generate_crm, spec_with_noise, write_crm
+from leadgen.synthetic.crm import generate_crm, spec_with_noise, write_crm
 
 OUT = Path(__file__).with_name("QUALITY.md")
 

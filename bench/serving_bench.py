@@ -69,8 +69,8 @@ def make_reference_artifacts(artifacts_uri: str, target: Path) -> str:
     IndexFlatIP), manifest re-signed, under its own LATEST. Returns the new artifacts folder."""
     import faiss
 
-    from leadgen.artifacts import MANIFEST, read_pointer, set_latest, write_manifest
-    from leadgen.storage import open_store
+    from leadgen.stores.artifacts import MANIFEST, read_pointer, set_latest, write_manifest
+    from leadgen.stores.blob import open_store
 
     src_store = open_store(artifacts_uri)
     version = read_pointer(src_store).version
@@ -100,8 +100,8 @@ def make_reference_artifacts(artifacts_uri: str, target: Path) -> str:
 
 def lead_events(n: int, batch: int = 1, start: int = 0) -> list[dict[str, Any]]:
     """HTTP API v2 events of distinct generated leads (each lead from its own seed)."""
-    from leadgen.data import example_lead
-    from leadgen.server import http_v2_event
+    from leadgen.serve.server import http_v2_event
+    from leadgen.synthetic.crm import example_lead
 
     headers = {"Content-Type": "application/json"}
     out = []
@@ -124,8 +124,8 @@ def _ours() -> Any:
 
 def _reference(model_dir: str) -> Any:
     """The prototype's serving: torch embedder + flat indices, behind the same resolver."""
-    from leadgen.api import create_app
-    from leadgen.service import ScoringService, ServiceConfig
+    from leadgen.serve.api import create_app
+    from leadgen.serve.service import ScoringService, ServiceConfig
 
     service = ScoringService(ServiceConfig.from_env(), TorchEmbedder(model_dir), None)
     service.holder.load_initial()
@@ -193,11 +193,11 @@ def task_search(args: dict[str, Any]) -> dict[str, Any]:
     both at batch 1, and the resident memory the loaded artifacts add."""
     import faiss
 
-    from leadgen.artifacts import fetch_version, read_pointer
-    from leadgen.data import example_lead
-    from leadgen.embedders import OnnxEmbedder
-    from leadgen.scoring import Model
-    from leadgen.storage import open_store
+    from leadgen.model.embedders import OnnxEmbedder
+    from leadgen.serve.scorer import Model
+    from leadgen.stores.artifacts import fetch_version, read_pointer
+    from leadgen.stores.blob import open_store
+    from leadgen.synthetic.crm import example_lead
 
     emb = OnnxEmbedder(args["model_dir"])
     emb.embed(["warm up"])

@@ -135,8 +135,8 @@ def run(
 
 
 def _run(log: JsonLog, progress: _Progress, fail_at: str | None, started: float) -> dict[str, Any]:
-    from leadgen.build import build
-    from leadgen.storage import open_store
+    from leadgen.build.pipeline import build
+    from leadgen.stores.blob import open_store
 
     settings = JobSettings.from_env()
     store = open_store(settings.artifacts_uri)
@@ -194,7 +194,7 @@ def sync_duplicates(
     progress: _Progress,
 ) -> dict[str, Any]:
     """Upsert the current customers' email hashes and drop the stale ones (leads untouched);
-    `leadgen.dedup.sync_customer_hashes` decides when not to (an export without emails)."""
+    `sync_customer_hashes` decides when not to (an export without emails)."""
     counts: dict[str, Any] = {
         "table": table_name,
         "current_customers": n_customers,
@@ -205,8 +205,8 @@ def sync_duplicates(
             "dedup_sync_skipped", level="WARNING", reason="DUP_TABLE_NAME is not set"
         )
         return {**counts, "status": "skipped", "reason": "DUP_TABLE_NAME is not set"}
-    from leadgen.dedup import sync_customer_hashes
-    from leadgen.dynamo import DynamoDuplicateStore
+    from leadgen.stores.duplicates import sync_customer_hashes
+    from leadgen.stores.dynamo import DynamoDuplicateStore
 
     progress.on_step("dedup_sync", None)
     t0 = time.perf_counter()
@@ -286,7 +286,7 @@ def _failed(
 def _latest_version(store: Any) -> str | None:
     """LATEST's version, or None when nothing is published yet (or the pointer is unreadable:
     the build then simply publishes a fresh one)."""
-    from leadgen.artifacts import read_pointer
+    from leadgen.stores.artifacts import read_pointer
 
     try:
         return read_pointer(store).version
@@ -297,7 +297,7 @@ def _latest_version(store: Any) -> str | None:
 def _latest_after_failure(progress: _Progress) -> str:
     """Re-read LATEST rather than assume it: the failure line must tell the truth."""
     try:
-        from leadgen.storage import open_store
+        from leadgen.stores.blob import open_store
 
         uri = env("ARTIFACTS_URI")
         if uri is None:

@@ -1,4 +1,4 @@
-"""The scoring Lambda: a thin Powertools adapter over leadgen.api and leadgen.service.
+"""The scoring Lambda: a thin Powertools adapter over leadgen.serve.api and leadgen.serve.service.
 
 Everything expensive happens at import (the Lambda init phase, outside request latency and, with
 provisioned concurrency, before any request): configuration from env, the embedder, the duplicate
@@ -31,11 +31,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambda_src.observer import MetricsObserver
 from lambda_src.tracing import make_tracer
-from leadgen.api import create_app
-from leadgen.dynamo import DynamoDuplicateStore, dynamodb_client
-from leadgen.embedders import make_embedder
 from leadgen.errors import ArtifactError
-from leadgen.service import ScoringService, ServiceConfig
+from leadgen.model.embedders import make_embedder
+from leadgen.serve.api import create_app
+from leadgen.serve.service import ScoringService, ServiceConfig
+from leadgen.stores.dynamo import DynamoDuplicateStore, dynamodb_client
 
 # The core logs under "leadgen.*": naming the Powertools logger "leadgen" makes those records
 # propagate to its JSON handler, so they carry the correlation id too.

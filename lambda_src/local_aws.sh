@@ -163,7 +163,7 @@ import json, sys, time, urllib.request
 
 import boto3
 
-from leadgen.data import generate_crm, write_crm
+from leadgen.synthetic.crm import generate_crm, write_crm
 
 outputs = json.load(open(sys.argv[1]))[sys.argv[2]]
 bucket, project, url = (

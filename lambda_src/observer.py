@@ -1,4 +1,4 @@
-"""Powertools Metrics for scored requests: the `Observer` hook of leadgen.api, in Lambda.
+"""Powertools Metrics for scored requests: the `Observer` hook of leadgen.serve.api, in Lambda.
 
 Metrics carry no per-lead dimension (no email, grade or version as a dimension): each distinct
 dimension value is a separate CloudWatch metric, billed and alarmed separately, so grades are four

@@ -53,7 +53,7 @@ def _dup_store_path(artifacts: str, explicit: str | None) -> str | None:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from leadgen.data import generate_crm, write_crm
+    from leadgen.synthetic.crm import generate_crm, write_crm
 
     if not 1 <= args.rows <= 1_000_000:
         raise ConfigError(f"--rows must be between 1 and 1000000, got {args.rows}")
@@ -119,8 +119,8 @@ def _cols(flag: str | None, var: str, default: tuple[str, ...]) -> tuple[str, ..
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from leadgen.build import build
-    from leadgen.dedup import SqliteDuplicateStore, sync_customer_hashes
+    from leadgen.build.pipeline import build
+    from leadgen.stores.duplicates import SqliteDuplicateStore, sync_customer_hashes
 
     input_path = args.input or env("LEADGEN_INPUT_PATH")
     if not input_path:
@@ -151,9 +151,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _service(args: argparse.Namespace) -> Any:
-    from leadgen.dedup import SqliteDuplicateStore
-    from leadgen.embedders import make_embedder
-    from leadgen.service import ScoringService, ServiceConfig
+    from leadgen.model.embedders import make_embedder
+    from leadgen.serve.service import ScoringService, ServiceConfig
+    from leadgen.stores.duplicates import SqliteDuplicateStore
 
     uri = args.artifacts or env("ARTIFACTS_URI") or DEFAULT_ARTIFACTS
     cfg = ServiceConfig(
@@ -195,8 +195,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from leadgen.api import create_app
-    from leadgen.server import serve
+    from leadgen.serve.api import create_app
+    from leadgen.serve.server import serve
 
     svc = _service(args)
     app = create_app(lambda: svc)
@@ -216,14 +216,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_export_model(args: argparse.Namespace) -> int:
-    from leadgen.embedders import default_precision
-    from leadgen.model_export import ensure_onnx_model, export_onnx, resolve_source
+    from leadgen.model.embedders import default_precision
+    from leadgen.model.export import ensure_onnx_model, export_onnx, resolve_source
 
     quantize = default_precision() == "int8"
     if args.out:
         name, source = resolve_source(args.model)
         if quantize:
-            from leadgen.model_export import quantize_int8
+            from leadgen.model.export import quantize_int8
 
             base = ensure_onnx_model(args.model, prefix=args.text_prefix)
             path = quantize_int8(base, Path(args.out))
@@ -236,7 +236,7 @@ def cmd_export_model(args: argparse.Namespace) -> int:
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:
-    from leadgen.api import create_app, openapi_document
+    from leadgen.serve.api import create_app, openapi_document
 
     def no_service() -> Any:
         raise RuntimeError("openapi generation does not serve")
@@ -250,7 +250,7 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
 
 def cmd_client(args: argparse.Namespace) -> int:
-    from leadgen.client import score_remote
+    from leadgen.serve.client import score_remote
 
     return score_remote(args)
 

@@ -19,7 +19,7 @@ DEFAULT_HIGH_VALUE_COL = "is_high_value"
 ID_COL = "customer_id"
 EMAIL_COL = "email"
 CURRENT_COL = "is_current"
-# Weights of the ONNX text model; int8 is the default (see leadgen.embedders.default_precision).
+# Weights of the ONNX text model; int8 is the default (leadgen.model.embedders).
 PRECISIONS = ("int8", "fp32")
 
 
@@ -142,7 +142,7 @@ class BuildConfig:
     grade_bands: GradeBands = field(default_factory=GradeBands)
     seed: int = 0
     learn_weights: bool = True
-    text_mode: str = "columns"  # columns | joint (see leadgen.features.embed_text)
+    text_mode: str = "columns"  # columns | joint (see leadgen.model.features.embed_text)
 
     def __post_init__(self) -> None:
         if self.embedder not in ("onnx", "hashing"):

@@ -16,7 +16,7 @@ rm -f "$DIR/artifacts/duplicates.sqlite"
 "$PY" -m leadgen build --input "$DIR/crm.parquet" --out "$DIR/artifacts"
 
 echo "==> 3/4 starting the scoring API on 127.0.0.1:$PORT"
-"$PY" -c "from leadgen.data import example_lead; import json; print(json.dumps(example_lead(), indent=2))" > "$DIR/lead.json"
+"$PY" -c "from leadgen.synthetic.crm import example_lead; import json; print(json.dumps(example_lead(), indent=2))" > "$DIR/lead.json"
 "$PY" -m leadgen serve --artifacts "$DIR/artifacts" --port "$PORT" > "$DIR/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT

@@ -42,7 +42,7 @@ SAMPLE_LEAD: dict[str, Any] = {
 
 @pytest.fixture(scope="session")
 def tiny_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from leadgen.data import generate_crm, write_crm
+    from leadgen.synthetic.crm import generate_crm, write_crm
 
     path = tmp_path_factory.mktemp("crm") / "crm.parquet"
     write_crm(generate_crm(rows=TINY_ROWS, seed=7), path)
@@ -53,14 +53,14 @@ def tiny_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def onnx_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real all-MiniLM-L6-v2 as shipped (int8), exported once to ONNX (uses the user cache
     if already there)."""
-    from leadgen.model_export import ensure_onnx_model
+    from leadgen.model.export import ensure_onnx_model
 
     return ensure_onnx_model(None, quantize=True)
 
 
 @pytest.fixture(scope="session")
 def onnx_embedder(onnx_model_dir: Path) -> Any:
-    from leadgen.embedders import OnnxEmbedder
+    from leadgen.model.embedders import OnnxEmbedder
 
     return OnnxEmbedder(onnx_model_dir)
 
@@ -68,8 +68,8 @@ def onnx_embedder(onnx_model_dir: Path) -> Any:
 @pytest.fixture(scope="session")
 def fp32_embedder() -> Any:
     """The full-precision export: the one that must match torch."""
-    from leadgen.embedders import OnnxEmbedder
-    from leadgen.model_export import ensure_onnx_model
+    from leadgen.model.embedders import OnnxEmbedder
+    from leadgen.model.export import ensure_onnx_model
 
     return OnnxEmbedder(ensure_onnx_model(None, quantize=False))
 
@@ -77,7 +77,7 @@ def fp32_embedder() -> Any:
 @pytest.fixture(scope="session")
 def hashing_artifacts(tiny_crm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A published local artifact folder built with the hashing embedder (fast)."""
-    from leadgen.build import build
+    from leadgen.build.pipeline import build
     from leadgen.config import BuildConfig
 
     out = tmp_path_factory.mktemp("art-hashing")
@@ -96,7 +96,7 @@ def onnx_artifacts(
     tiny_crm: Path, onnx_embedder: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """A published local artifact folder built with the real ONNX MiniLM embedder."""
-    from leadgen.build import build
+    from leadgen.build.pipeline import build
     from leadgen.config import BuildConfig
 
     out = tmp_path_factory.mktemp("art-onnx")

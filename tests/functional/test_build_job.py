@@ -76,7 +76,7 @@ def dynamodb(moto_server: str) -> Any:
 
 @pytest.fixture(scope="module")
 def crm() -> pa.Table:
-    from leadgen.data import generate_crm
+    from leadgen.synthetic.crm import generate_crm
 
     return generate_crm(rows=ROWS, seed=11)
 
@@ -133,7 +133,7 @@ def scan(dynamodb: Any, table: str) -> dict[str, dict[str, str]]:
 
 def expected_pairs(table: pa.Table) -> list[tuple[str, str]]:
     """(hash, customer id) the way the build derives them: current rows, export order."""
-    from leadgen.dedup import customer_hash_pairs
+    from leadgen.stores.duplicates import customer_hash_pairs
 
     cur = table.filter(pc.field("is_current"))
     ids: list[int] = cur["customer_id"].to_numpy().tolist()
@@ -214,9 +214,9 @@ def assert_one_clear_line(result: JobRun, *needles: str) -> None:
 
 def service(uri: str, cache: Path, table: str | None = None) -> Any:
     """The Lambda's core (the handler is a thin adapter over it), re-checking LATEST every call."""
-    from leadgen.dynamo import DynamoDuplicateStore
-    from leadgen.embedders import HashingEmbedder
-    from leadgen.service import ScoringService, ServiceConfig
+    from leadgen.model.embedders import HashingEmbedder
+    from leadgen.serve.service import ScoringService, ServiceConfig
+    from leadgen.stores.dynamo import DynamoDuplicateStore
 
     cfg = ServiceConfig(artifacts_uri=uri, cache_dir=cache, refresh_seconds=0, embedder="hashing")
     dups = DynamoDuplicateStore(table) if table else None
@@ -226,7 +226,7 @@ def service(uri: str, cache: Path, table: str | None = None) -> Any:
 
 
 def lead_with_email(email: str) -> dict[str, Any]:
-    from leadgen.data import example_lead
+    from leadgen.synthetic.crm import example_lead
 
     return {**example_lead(3), "email": email}
 
@@ -235,8 +235,8 @@ def lead_with_email(email: str) -> dict[str, Any]:
 def test_refresh_publishes_syncs_table_and_service_follows(
     job_env: pytest.MonkeyPatch, s3: Any, dynamodb: Any, crm: pa.Table, tmp_path: Path
 ) -> None:
-    from leadgen.dedup import email_hash
-    from leadgen.dynamo import DynamoDuplicateStore
+    from leadgen.stores.duplicates import email_hash
+    from leadgen.stores.dynamo import DynamoDuplicateStore
 
     prefix, table = "refresh", new_table(dynamodb)
     lead_hash = email_hash("someone.new@example.org")

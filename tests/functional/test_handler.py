@@ -2,7 +2,7 @@
 
 Each test imports lambda_src.handler afresh (a cold start: the module-level init reads env, loads
 the model from S3) and invokes `handler(event, context)` with real API Gateway HTTP API v2 events
-built by leadgen.server.http_v2_event, the same builder the local server uses. Nothing of the
+built by leadgen.serve.server.http_v2_event, the same builder the local server uses. Nothing of the
 handler, the service, the artifact store or the duplicate table is mocked: moto plays AWS.
 """
 
@@ -27,13 +27,13 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
-from leadgen.artifacts import LATEST, read_pointer, set_latest, upload_version, verify_remote
-from leadgen.build import BuildResult, build
+from leadgen.build.pipeline import BuildResult, build
 from leadgen.config import BuildConfig
-from leadgen.dedup import normalise_email
-from leadgen.dynamo import DynamoDuplicateStore
-from leadgen.server import http_v2_event
-from leadgen.storage import LocalStore, open_store
+from leadgen.serve.server import http_v2_event
+from leadgen.stores.artifacts import LATEST, read_pointer, set_latest, upload_version, verify_remote
+from leadgen.stores.blob import LocalStore, open_store
+from leadgen.stores.duplicates import normalise_email
+from leadgen.stores.dynamo import DynamoDuplicateStore
 from tests.conftest import SAMPLE_LEAD, free_port
 
 BUCKET = "leadgen-handler-test"
@@ -218,7 +218,7 @@ def start_lambda(
 
 def _publish_local_version(local_root: Path, uri: str) -> str:
     """Publish a version built by a real build (the session's local hashing build) into `uri`
-    with the same primitives as `leadgen.build`: upload, verify remotely, then move LATEST.
+    with the same primitives as `leadgen.build.pipeline`: upload, verify remotely, then move LATEST.
     Saves a second ~10 s build per test; the version is new to `uri` all the same."""
     version = read_pointer(LocalStore(local_root)).version
     store = open_store(uri)
@@ -364,9 +364,9 @@ def test_twenty_concurrent_submissions_of_one_email_give_one_non_duplicate(
 ) -> None:
     """20 'Lambda instances' (own resolver, own service, own DynamoDB client) race on one new
     email: the conditional write in DynamoDB lets exactly one through."""
-    from leadgen.api import create_app
-    from leadgen.embedders import HashingEmbedder
-    from leadgen.service import ScoringService, ServiceConfig
+    from leadgen.model.embedders import HashingEmbedder
+    from leadgen.serve.api import create_app
+    from leadgen.serve.service import ScoringService, ServiceConfig
 
     n = 20
     apps = []
@@ -628,7 +628,7 @@ _ONNX_PROBE = """
 import json, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, sys.argv[1])
-from leadgen.server import http_v2_event
+from leadgen.serve.server import http_v2_event
 from lambda_src import handler as h
 t_import = time.perf_counter() - t0
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from leadgen.api import create_app, openapi_document
+from leadgen.serve.api import create_app, openapi_document
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "openapi.json"

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from leadgen.server import http_v2_event
+from leadgen.serve.server import http_v2_event
 from tests.conftest import SAMPLE_LEAD, free_port
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""leadgen.api's resolver on its own (no Lambda, no AWS): the contract every front end shares."""
+"""The API resolver on its own (no Lambda, no AWS): the contract every front end shares."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from leadgen.api import create_app
-from leadgen.embedders import HashingEmbedder
 from leadgen.errors import ArtifactError
-from leadgen.server import http_v2_event
-from leadgen.service import ScoringService, ServiceConfig
+from leadgen.model.embedders import HashingEmbedder
+from leadgen.serve.api import create_app
+from leadgen.serve.server import http_v2_event
+from leadgen.serve.service import ScoringService, ServiceConfig
 
 LEAD = {"industry": "Finance", "company_size": 800, "job_title": "Portfolio Manager"}
 
@@ -97,7 +97,7 @@ def test_no_model_is_503_with_the_detail_only_in_the_log(caplog: pytest.LogCaptu
         raise ArtifactError("s3://bucket/x/LATEST: checksum mismatch in secret-path")
 
     app = create_app(unavailable)
-    with caplog.at_level(logging.ERROR, logger="leadgen.api"):
+    with caplog.at_level(logging.ERROR, logger="leadgen.serve.api"):
         status, body = _call(app, "GET", "/health")
     assert status == 503 and body["error"] == "unavailable"
     assert "secret-path" not in json.dumps(body)

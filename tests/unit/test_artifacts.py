@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from leadgen.artifacts import fetch_version, open_version, read_pointer
-from leadgen.build import build
+from leadgen.build.pipeline import build
 from leadgen.config import BuildConfig
-from leadgen.embedders import HashingEmbedder
 from leadgen.errors import ArtifactError, QualityGateError
-from leadgen.storage import LocalStore
+from leadgen.model.embedders import HashingEmbedder
+from leadgen.stores.artifacts import fetch_version, open_version, read_pointer
+from leadgen.stores.blob import LocalStore
 
 
 def _copy(src: Path, tmp_path: Path) -> Path:
@@ -51,7 +51,7 @@ def test_loading_while_verifying_never_returns_a_tampered_version(
 ) -> None:
     """open_version loads while it hashes; a same-size bit flip (which the size check cannot
     see, and which may or may not break the load) must still be refused by name."""
-    from leadgen.scoring import Model
+    from leadgen.serve.scorer import Model
 
     art = _copy(hashing_artifacts, tmp_path)
     store = LocalStore(art)

@@ -10,7 +10,7 @@ import numpy as np
 
 from bench.build_child import MemoEmbedder, RecordingEmbedder, make_crm
 from bench.report import render
-from leadgen.embedders import HashingEmbedder
+from leadgen.model.embedders import HashingEmbedder
 
 
 def test_pooled_crm_has_at_most_pool_distinct_texts() -> None:

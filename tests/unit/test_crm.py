@@ -1,4 +1,4 @@
-"""Reading the CRM export (leadgen.crm) on a local filesystem: the shapes an export comes in and
+"""Reading the CRM export (build.reader) on a local filesystem: the shapes an export comes in and
 the ways it comes broken. Each broken case is a named InputError or a counted drop, never a
 pyarrow traceback; the S3 side of the same code is exercised in tests/functional/test_build_job.py.
 """
@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from leadgen.build.reader import read_crm
 from leadgen.config import ColumnSpec, HighValueRule
-from leadgen.crm import read_crm
 from leadgen.errors import InputError
 
 ROWS = 400
@@ -22,7 +22,7 @@ ROWS = 400
 
 @pytest.fixture(scope="module")
 def crm() -> pa.Table:
-    from leadgen.data import generate_crm
+    from leadgen.synthetic.crm import generate_crm
 
     return generate_crm(rows=ROWS, seed=5)
 

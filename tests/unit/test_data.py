@@ -1,4 +1,4 @@
-"""Tests of the synthetic CRM generator (leadgen.data).
+"""Tests of the synthetic CRM generator (leadgen.synthetic.crm).
 
 Why these matter: every quality figure of the service is measured on this data, so the properties
 the rest of the system relies on are pinned here: determinism, schema, the exact positive rate,
@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from leadgen.data import (
+from leadgen.synthetic.crm import (
     DEFAULT_CAT_COLS,
     DEFAULT_NUM_COLS,
     DEFAULT_TEXT_COLS,

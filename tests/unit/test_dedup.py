@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from leadgen.dedup import (
+from leadgen.stores.duplicates import (
     SqliteDuplicateStore,
     customer_hash_pairs,
     email_hash,

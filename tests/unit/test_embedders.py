@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from leadgen.embedders import HashingEmbedder, check_identity
 from leadgen.errors import ArtifactError, ConfigError
+from leadgen.model.embedders import HashingEmbedder, check_identity
 
 TEXTS = [
     "VP of Engineering. Leads the global rollout of an enterprise data platform.",
@@ -56,7 +56,7 @@ def test_serving_needs_no_torch(onnx_model_dir: Path, onnx_artifacts: Path, tmp_
     code = (
         "import json, sys\n"
         "import lambda_src.handler as h\n"
-        "from leadgen.server import http_v2_event\n"
+        "from leadgen.serve.server import http_v2_event\n"
         "from tests.conftest import SAMPLE_LEAD\n"
         "body = json.dumps(SAMPLE_LEAD).encode()\n"
         "ev = http_v2_event('POST', '/score_lead', {'Content-Type': 'application/json'}, body)\n"
@@ -103,7 +103,7 @@ def test_identity_mismatch_is_refused_with_both_names(onnx_embedder: Any) -> Non
 def test_int8_is_the_default_close_to_fp32_with_its_own_identity(
     fp32_embedder: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from leadgen.embedders import make_embedder
+    from leadgen.model.embedders import make_embedder
 
     monkeypatch.delenv("LEADGEN_PRECISION", raising=False)
     monkeypatch.delenv("LEADGEN_MODEL_DIR", raising=False)
@@ -125,7 +125,7 @@ def test_int8_is_the_default_close_to_fp32_with_its_own_identity(
 def test_a_bad_thread_count_is_a_named_config_error(
     onnx_model_dir: Path, monkeypatch: pytest.MonkeyPatch, value: str, message: str
 ) -> None:
-    from leadgen.embedders import OnnxEmbedder
+    from leadgen.model.embedders import OnnxEmbedder
 
     monkeypatch.setenv("LEADGEN_ORT_THREADS", value)
     with pytest.raises(ConfigError, match=f"LEADGEN_ORT_THREADS must be {message}"):

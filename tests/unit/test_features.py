@@ -9,7 +9,7 @@ import pytest
 
 from leadgen.config import ColumnSpec
 from leadgen.errors import LeadValidationError
-from leadgen.features import TabularTransform, combine, text_blob, validate_lead
+from leadgen.model.features import TabularTransform, combine, text_blob, validate_lead
 
 SPEC = ColumnSpec(text_cols=("title",), cat_cols=("industry",), num_cols=("size", "score"))
 
@@ -80,8 +80,8 @@ def test_valid_lead_coerces_numbers_and_keeps_missing() -> None:
 
 
 def test_column_mode_averages_distinct_column_embeddings() -> None:
-    from leadgen.embedders import HashingEmbedder
-    from leadgen.features import embed_text
+    from leadgen.model.embedders import HashingEmbedder
+    from leadgen.model.features import embed_text
 
     spec = ColumnSpec(text_cols=("title", "bio"), cat_cols=(), num_cols=("size",))
     emb = HashingEmbedder(64)

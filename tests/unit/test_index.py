@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leadgen import index as ix
+from leadgen.model import index as ix
 
 
 def _clustered(n: int, d: int = 32, seed: int = 0) -> np.ndarray:

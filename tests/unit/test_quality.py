@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from leadgen.build.quality import Figures, gate, lift_at, roc_auc, stratified_holdout
 from leadgen.errors import QualityGateError
-from leadgen.quality import Figures, gate, lift_at, roc_auc, stratified_holdout
 
 
 def test_auc_matches_sklearn_with_ties() -> None:

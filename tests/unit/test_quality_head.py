@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from leadgen.build import build
+from leadgen.build.pipeline import build
 from leadgen.config import BuildConfig
-from leadgen.data import generate_crm, spec_with_noise, write_crm
+from leadgen.synthetic.crm import generate_crm, spec_with_noise, write_crm
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from leadgen.artifacts import fetch_version, read_pointer
 from leadgen.config import GradeBands
-from leadgen.data import example_lead
-from leadgen.scoring import Model
-from leadgen.storage import LocalStore
+from leadgen.serve.scorer import Model
+from leadgen.stores.artifacts import fetch_version, read_pointer
+from leadgen.stores.blob import LocalStore
+from leadgen.synthetic.crm import example_lead
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from leadgen.api import create_app
-from leadgen.dedup import SqliteDuplicateStore, customer_hash_pairs
-from leadgen.embedders import HashingEmbedder
-from leadgen.server import serve
-from leadgen.service import ScoringService, ServiceConfig
+from leadgen.model.embedders import HashingEmbedder
+from leadgen.serve.api import create_app
+from leadgen.serve.server import serve
+from leadgen.serve.service import ScoringService, ServiceConfig
+from leadgen.stores.duplicates import SqliteDuplicateStore, customer_hash_pairs
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from leadgen.dedup import DuplicateHit
+from leadgen.stores.duplicates import DuplicateHit
 
 WRITE_BATCH = 25
 

@@ -19,16 +19,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from leadgen.artifacts import Pointer, open_version, read_pointer
 from leadgen.config import EMAIL_COL, GradeBands
-from leadgen.dedup import DuplicateStore, email_hash
-from leadgen.embedders import Embedder
 from leadgen.errors import ArtifactError, LeadValidationError
-from leadgen.features import validate_lead
-from leadgen.scoring import Model
-from leadgen.storage import Store, open_store
+from leadgen.model.embedders import Embedder
+from leadgen.model.features import validate_lead
+from leadgen.serve.scorer import Model
+from leadgen.stores.artifacts import Pointer, open_version, read_pointer
+from leadgen.stores.blob import Store, open_store
+from leadgen.stores.duplicates import DuplicateStore, email_hash
 
-log = logging.getLogger("leadgen.service")
+log = logging.getLogger("leadgen.serve.service")
 
 
 @dataclass

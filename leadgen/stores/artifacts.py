@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from leadgen.errors import ArtifactError
-from leadgen.storage import LocalStore, Store
+from leadgen.stores.blob import LocalStore, Store
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """`leadgen serve`: the API on 127.0.0.1, no AWS.
 
 Each HTTP request becomes an API Gateway HTTP API (payload v2) event and is resolved by the same
-app the Lambda uses (leadgen.api), so what works here works behind API Gateway.
+app the Lambda uses (leadgen.serve.api), so what works here works behind API Gateway.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-log = logging.getLogger("leadgen.server")
+log = logging.getLogger("leadgen.serve.server")
 MAX_READ = 1024 * 1024
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from leadgen.calibration import percentile_of, sigmoid
+from leadgen.model.calibration import percentile_of, sigmoid
 
 
 @dataclass

@@ -108,7 +108,7 @@ def _progress(items: Sequence[Any], enabled: bool, desc: str) -> Any:
 
 
 class OnnxEmbedder:
-    """A sentence-transformers encoder exported to ONNX (see `leadgen.model_export`).
+    """A sentence-transformers encoder exported to ONNX (see `leadgen.model.export`).
 
     The model directory holds model.onnx, tokenizer.json and leadgen_model.json (pooling, max
     length, and the sha256 computed at export time, so start-up need not re-hash 90 MB).
@@ -272,7 +272,7 @@ def make_embedder(
     directory = model_dir or os.environ.get("LEADGEN_MODEL_DIR") or None
     if directory:
         return OnnxEmbedder(directory)
-    from leadgen.model_export import ensure_onnx_model
+    from leadgen.model.export import ensure_onnx_model
 
     precision = precision or default_precision()
     if precision not in PRECISIONS:

@@ -1,7 +1,7 @@
 """Duplicate detection on emails: normalise, hash, and a store with one interface.
 
 The raw email never leaves this module: only its hash is stored, logged or compared. The local
-store is SQLite; the AWS store (DynamoDB, `leadgen.dynamo`) has the same interface and the same
+store is SQLite; the AWS store (DynamoDB, stores.dynamo) has the same interface and the same
 semantics: `record_lead` is a conditional insert, so of two concurrent submissions of one person
 exactly one is not a duplicate.
 """

@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from leadgen import index as ix
-from leadgen.calibration import percentile_of
 from leadgen.config import ColumnSpec, GradeBands
-from leadgen.embedders import Embedder, check_identity
 from leadgen.errors import ArtifactError
-from leadgen.features import TabularTransform, combine, embed_text, validate_lead
-from leadgen.head import Head
+from leadgen.model import index as ix
+from leadgen.model.calibration import percentile_of
+from leadgen.model.embedders import Embedder, check_identity
+from leadgen.model.features import TabularTransform, combine, embed_text, validate_lead
+from leadgen.model.head import Head
 
 
 def neighbour_sims(

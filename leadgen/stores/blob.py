@@ -1,6 +1,6 @@
 """Where artifact versions live: a local folder or an S3 prefix, behind one small interface.
 
-Publishing and loading are written once (leadgen.artifacts) against this interface, so the laptop,
+Publishing and loading are written once (stores.artifacts) against this interface, so the laptop,
 the Lambda and the CodeBuild job share the exact same LATEST/checksum logic.
 """
 

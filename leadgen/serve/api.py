@@ -22,9 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from leadgen.config import GradeBands
 from leadgen.errors import ArtifactError, ConfigError, LeadValidationError
-from leadgen.service import ScoringService
+from leadgen.serve.service import ScoringService
 
-log = logging.getLogger("leadgen.api")
+log = logging.getLogger("leadgen.serve.api")
 MAX_BODY_BYTES = 256 * 1024
 API_TITLE = "leadgen scoring API"
 

@@ -24,8 +24,16 @@ from typing import Any
 import numpy as np
 
 from leadgen import __version__
-from leadgen import index as ix
-from leadgen.artifacts import (
+from leadgen.build.quality import Figures, figures, gate, stratified_holdout
+from leadgen.build.reader import CrmTable, read_crm
+from leadgen.config import BuildConfig
+from leadgen.errors import InputError, LeadgenError
+from leadgen.model import index as ix
+from leadgen.model.embedders import Embedder, make_embedder
+from leadgen.model.features import TabularTransform, combine, embed_text
+from leadgen.model.head import Head
+from leadgen.serve.scorer import neighbour_sims, raw_scores
+from leadgen.stores.artifacts import (
     LATEST,
     new_version_name,
     prune_versions,
@@ -35,17 +43,9 @@ from leadgen.artifacts import (
     verify_remote,
     write_manifest,
 )
-from leadgen.config import BuildConfig
-from leadgen.crm import CrmTable, read_crm
-from leadgen.embedders import Embedder, make_embedder
-from leadgen.errors import InputError, LeadgenError
-from leadgen.features import TabularTransform, combine, embed_text
-from leadgen.head import Head
-from leadgen.quality import Figures, figures, gate, stratified_holdout
-from leadgen.scoring import neighbour_sims, raw_scores
-from leadgen.storage import Store, open_store
+from leadgen.stores.blob import Store, open_store
 
-log = logging.getLogger("leadgen.build")
+log = logging.getLogger("leadgen.build.pipeline")
 MIN_ROWS = 50
 MIN_POSITIVES = 10
 LR_MAX_ROWS = 200_000
@@ -187,7 +187,7 @@ def _cross_fit_stack(
     lr_logit: np.ndarray, contrast: np.ndarray, y: np.ndarray, seed: int
 ) -> np.ndarray:
     """Blend probabilities on the holdout, each half scored by a stack fitted on the other."""
-    from leadgen.calibration import sigmoid
+    from leadgen.model.calibration import sigmoid
 
     folds = np.random.default_rng(seed + 7).integers(0, 2, size=len(y))
     out = np.empty(len(y))
@@ -207,7 +207,7 @@ def evaluate_holdout(
     """Quality on a stratified holdout scored against indices built without it.
 
     Returns (report, learned weights, stack params, headline name, headline holdout scores)."""
-    from leadgen.quality import boosting_baseline
+    from leadgen.build.quality import boosting_baseline
 
     y = feats.table.labels
     mask = stratified_holdout(y, cfg.holdout_fraction, cfg.holdout_max, cfg.seed)
@@ -243,7 +243,7 @@ def evaluate_holdout(
     x_te = np.hstack([feats.text[test], z_te])
     coef, icpt = _fit_lr(feats.text[train], z_tr, y_tr, cfg.seed)
     lr_logit = x_te @ coef + icpt
-    from leadgen.calibration import sigmoid
+    from leadgen.model.calibration import sigmoid
 
     p_lr = sigmoid(lr_logit)
     results["logistic_regression"] = figures(y_te, p_lr, p_lr)
@@ -478,7 +478,7 @@ def build(
             say(f"warning: pruning old versions failed: {exc}")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    from leadgen.dedup import customer_hash_pairs
+    from leadgen.stores.duplicates import customer_hash_pairs
 
     pairs = customer_hash_pairs(table.emails, table.ids.tolist()) if table.emails else []
     return BuildResult(version=version, published=True, report=report, customer_pairs=pairs)
