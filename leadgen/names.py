@@ -1,0 +1,85 @@
+"""Names the CDK stack and the runtime must agree on, spelled once.
+
+The stack sets environment variables, routes and alarms; the Lambda, the build job and the CLI
+read those variables, serve those routes and publish those metrics. A name typed twice drifts
+(an alarm on a metric nobody publishes never fires), so both sides import it from here. Standard
+library only, nothing else: `cdk synth` imports this module without the runtime's dependencies.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- identity of the service ----------------------------------------------------------------------
+SERVICE_NAME: Final = "leadgen"  # Powertools service, logger name of the core ("leadgen.*")
+METRICS_NAMESPACE: Final = "Leadgen"
+
+# -- HTTP API: (method, path) ----------------------------------------------------------------------
+ROUTE_SCORE_LEAD: Final = ("POST", "/score_lead")
+ROUTE_SCORE_LEADS: Final = ("POST", "/score_leads")
+ROUTE_HEALTH: Final = ("GET", "/health")
+ROUTES: Final = (ROUTE_SCORE_LEAD, ROUTE_SCORE_LEADS, ROUTE_HEALTH)
+
+
+class Env:
+    """Environment variables read by the runtimes (serving, build job, CLI) and set by the stack."""
+
+    # both runtimes
+    ARTIFACTS_URI: Final = "ARTIFACTS_URI"
+    DUP_TABLE_NAME: Final = "DUP_TABLE_NAME"
+    EMBEDDER: Final = "LEADGEN_EMBEDDER"
+    MODEL: Final = "LEADGEN_MODEL"
+    MODEL_DIR: Final = "LEADGEN_MODEL_DIR"
+    MODEL_CACHE: Final = "LEADGEN_MODEL_CACHE"
+    PRECISION: Final = "LEADGEN_PRECISION"
+    ORT_THREADS: Final = "LEADGEN_ORT_THREADS"
+    EMAIL_HASH_KEY: Final = "LEADGEN_EMAIL_HASH_KEY"
+    # serving
+    CACHE_DIR: Final = "LEADGEN_CACHE_DIR"
+    REFRESH_SECONDS: Final = "REFRESH_SECONDS"
+    MAX_BATCH_SIZE: Final = "MAX_BATCH_SIZE"
+    LEAD_TTL_DAYS: Final = "LEAD_TTL_DAYS"
+    # build
+    INPUT_PATH: Final = "LEADGEN_INPUT_PATH"
+    TEXT_COLS: Final = "LEADGEN_TEXT_COLS"
+    CAT_COLS: Final = "LEADGEN_CAT_COLS"
+    NUM_COLS: Final = "LEADGEN_NUM_COLS"
+    HIGH_VALUE_COL: Final = "LEADGEN_HIGH_VALUE_COL"
+    VALUE_COL: Final = "LEADGEN_VALUE_COL"
+    VALUE_QUANTILE: Final = "LEADGEN_VALUE_QUANTILE"
+    TEXT_MODE: Final = "LEADGEN_TEXT_MODE"
+    ANN_RECALL: Final = "LEADGEN_ANN_RECALL"
+    MIN_AUC: Final = "LEADGEN_MIN_AUC"
+    MIN_LIFT: Final = "LEADGEN_MIN_LIFT"
+    GRADE_BANDS: Final = "LEADGEN_GRADE_BANDS"
+    KEEP_VERSIONS: Final = "LEADGEN_KEEP_VERSIONS"
+    # Powertools
+    POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
+    POWERTOOLS_METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
+
+
+class Metric:
+    """Custom metrics the Lambda publishes (namespace METRICS_NAMESPACE, dimension service)."""
+
+    ARTIFACT_AGE: Final = "ArtifactAgeSeconds"
+    ARTIFACT_REFRESH_FAILURES: Final = "ArtifactRefreshFailures"
+    ARTIFACT_UNAVAILABLE: Final = "ArtifactUnavailable"
+    SCORE_LATENCY: Final = "ScoreLatencyMs"
+    LEADS_SCORED: Final = "LeadsScored"
+    DUPLICATES: Final = "Duplicates"
+    DUPLICATE_CHECK_SKIPPED: Final = "DuplicateCheckSkipped"
+    COLD_START: Final = "ColdStart"  # published by Powertools itself
+
+    @staticmethod
+    def grade(grade: str) -> str:
+        """One metric per grade (GradeA..GradeD): a grade as a dimension would bill per value."""
+        return f"Grade{grade}"
+
+
+GRADES: Final = ("A", "B", "C", "D")
+
+# -- the default column layout (the synthetic CRM's; `leadgen build` and the stack default to it) --
+DEFAULT_TEXT_COLS: Final = ("job_title", "bio")
+DEFAULT_CAT_COLS: Final = ("industry", "country")
+DEFAULT_NUM_COLS: Final = ("company_size", "web_activity_score", "email_engagement_score")
+DEFAULT_HIGH_VALUE_COL: Final = "is_high_value"
