@@ -131,10 +131,8 @@ def task_build(args: dict[str, Any]) -> dict[str, Any]:
         embedder = RecordingEmbedder(inner)
     out_uri = str(work / "artifacts")
     messages: list[str] = []
-    result = build(
-        str(crm), out_uri, BuildConfig(seed=0), embedder=embedder, progress=False,
-        say=messages.append,
-    )  # fmt: skip
+    cfg = BuildConfig(input_path=str(crm), artifacts_uri=out_uri, seed=0)
+    result = build(cfg, embedder, progress=False, say=messages.append)
     if isinstance(embedder, RecordingEmbedder) and args.get("save_memo"):
         np.savez(
             args["save_memo"],
@@ -152,7 +150,7 @@ def task_build(args: dict[str, Any]) -> dict[str, Any]:
         "generate_seconds": round(gen_seconds, 3),
         "steps_seconds": rep["steps_seconds"],
         "indices": rep["indices"],
-        "published": result.published,
+        "published": bool(rep["published"]),
         "version": result.version,
         "artifacts_uri": out_uri,
         "artifact_bytes": dir_bytes(vdir),

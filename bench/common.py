@@ -128,10 +128,13 @@ def versions() -> dict[str, str]:
 def onnx_model_dir(precision: str | None = None) -> str:
     """The cached ONNX export of the bundled MiniLM at `precision` (default: the shipped one,
     LEADGEN_PRECISION or int8), exported once, with torch, if missing."""
-    from leadgen.model.embedders import default_precision
+    import os
+
+    from leadgen.config import EmbedderSettings
     from leadgen.model.export import ensure_onnx_model
 
-    return str(ensure_onnx_model(None, quantize=(precision or default_precision()) == "int8"))
+    precision = precision or EmbedderSettings.from_env(os.environ).precision
+    return str(ensure_onnx_model(None, quantize=precision == "int8"))
 
 
 def distinct_column_texts(current: Any) -> int:

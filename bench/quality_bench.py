@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from leadgen.build.pipeline import build
-from leadgen.config import BuildConfig
+from leadgen.config import BuildConfig, EmbedderSettings
 from leadgen.synthetic.crm import generate_crm, spec_with_noise, write_crm
 
 OUT = Path(__file__).with_name("QUALITY.md")
@@ -30,13 +30,13 @@ def run(rows: int, embedder: str, noise: int, rate: float, seed: int) -> dict[st
         write_crm(table, Path(tmp) / "crm.parquet")
         spec = spec_with_noise(table)
         t0 = time.perf_counter()
-        res = build(
-            str(Path(tmp) / "crm.parquet"),
-            str(Path(tmp) / "art"),
-            BuildConfig(columns=spec, embedder=embedder),
-            progress=False,
-            say=lambda _m: None,
+        cfg = BuildConfig(
+            input_path=str(Path(tmp) / "crm.parquet"),
+            artifacts_uri=str(Path(tmp) / "art"),
+            columns=spec,
+            embedder=EmbedderSettings(kind=embedder),
         )
+        res = build(cfg, progress=False, say=lambda _m: None)
         seconds = time.perf_counter() - t0
     quality: dict[str, Any] = res.report["quality"]
     return {"quality": quality, "seconds": seconds}

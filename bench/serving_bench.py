@@ -69,7 +69,8 @@ def make_reference_artifacts(artifacts_uri: str, target: Path) -> str:
     IndexFlatIP), manifest re-signed, under its own LATEST. Returns the new artifacts folder."""
     import faiss
 
-    from leadgen.stores.artifacts import MANIFEST, read_pointer, set_latest, write_manifest
+    from leadgen.model.bundle import MANIFEST, Files, Manifest
+    from leadgen.stores.artifacts import read_pointer, set_latest
     from leadgen.stores.blob import open_store
 
     src_store = open_store(artifacts_uri)
@@ -79,21 +80,16 @@ def make_reference_artifacts(artifacts_uri: str, target: Path) -> str:
         shutil.rmtree(target)
     dst = target / version
     shutil.copytree(src, dst)
-    manifest = json.loads((dst / MANIFEST).read_text())
-    for name in ("all", "high"):
-        path = dst / f"index_{name}.faiss"
+    manifest = Manifest.from_bytes((dst / MANIFEST).read_bytes(), str(dst))
+    for name, file in (("all", Files.INDEX_ALL), ("high", Files.INDEX_HIGH)):
+        path = dst / file
         index = faiss.read_index(str(path))
         flat = faiss.IndexFlatIP(index.d)
         if index.ntotal:
             flat.add(index.reconstruct_n(0, index.ntotal))
         faiss.write_index(flat, str(path))
-        manifest["indices"][name].update({"kind": "flat", "params": {}})
-    body = {k: v for k, v in manifest.items() if k not in ("files", "format_version")}
-    written = write_manifest(dst, body)
-    del written
-    import hashlib
-
-    sha = hashlib.sha256((dst / MANIFEST).read_bytes()).hexdigest()
+        manifest.indices[name].update({"kind": "flat", "params": {}})
+    _, sha = manifest.seal(dst)
     set_latest(open_store(str(target)), version, sha)
     return str(target)
 
@@ -124,13 +120,19 @@ def _ours() -> Any:
 
 def _reference(model_dir: str) -> Any:
     """The prototype's serving: torch embedder + flat indices, behind the same resolver."""
+    from leadgen.config import ServiceConfig
     from leadgen.serve.api import create_app
-    from leadgen.serve.service import ScoringService, ServiceConfig
+    from leadgen.serve.service import ScoringService
 
     service = ScoringService(ServiceConfig.from_env(), TorchEmbedder(model_dir), None)
-    service.holder.load_initial()
+    service.lifecycle.start()
     app = create_app(lambda: service)
-    return lambda event, ctx: app.resolve(event, ctx)
+
+    def call(event: dict[str, Any], ctx: Any) -> Any:
+        service.lifecycle.tick()  # what the handler does once per request
+        return app.resolve(event, ctx)
+
+    return call
 
 
 def _check(resp: dict[str, Any]) -> None:
@@ -193,8 +195,10 @@ def task_search(args: dict[str, Any]) -> dict[str, Any]:
     both at batch 1, and the resident memory the loaded artifacts add."""
     import faiss
 
+    from leadgen.model.bundle import Bundle
     from leadgen.model.embedders import OnnxEmbedder
-    from leadgen.serve.scorer import Model
+    from leadgen.serve.schemas import clean_lead
+    from leadgen.serve.scorer import Scorer
     from leadgen.stores.artifacts import fetch_version, read_pointer
     from leadgen.stores.blob import open_store
     from leadgen.synthetic.crm import example_lead
@@ -204,13 +208,15 @@ def task_search(args: dict[str, Any]) -> dict[str, Any]:
     store = open_store(args["artifacts_uri"])
     rss0 = rss_bytes()
     t0 = time.perf_counter()
-    directory, manifest = fetch_version(store, read_pointer(store), Path(args["cache_dir"]))
-    model = Model(directory, manifest, emb)
+    fetched = fetch_version(store, read_pointer(store), Path(args["cache_dir"]))
+    model = Scorer(Bundle.load(fetched.directory, fetched.manifest), emb)
+    indices = fetched.manifest.indices
     load_seconds = time.perf_counter() - t0
     rss1 = rss_bytes()
     k = model.k
     n_q = int(args.get("queries", 300))
-    vecs, _ = model.vectorise([example_lead(30_000 + i) for i in range(n_q)])
+    leads = [clean_lead(example_lead(30_000 + i), model.spec) for i in range(n_q)]
+    vecs, _ = model.vectorise(leads)
     vecs = np.ascontiguousarray(vecs, dtype=np.float32)
     out: dict[str, Any] = {
         "artifact_rss_delta_bytes": rss1 - rss0,
@@ -220,7 +226,7 @@ def task_search(args: dict[str, Any]) -> dict[str, Any]:
         "queries": n_q,
         "indices": {},
     }
-    for name, index in (("all", model.index_all), ("high", model.index_high)):
+    for name, index in (("all", model.bundle.index_all), ("high", model.bundle.index_high)):
         n = int(index.ntotal)
         exact = faiss.IndexFlatIP(index.d)
         exact.add(index.reconstruct_n(0, n))
@@ -238,11 +244,11 @@ def task_search(args: dict[str, Any]) -> dict[str, Any]:
             exact.search(q, kk)
             exact_ms.append(1000 * (time.perf_counter() - t))
         out["indices"][name] = {
-            "kind": manifest["indices"][name]["kind"],
-            "params": manifest["indices"][name]["params"],
+            "kind": indices[name]["kind"],
+            "params": indices[name]["params"],
             "size": n,
             "recall_at_k_leads": round(hits / (n_q * kk), 4),
-            "recall_at_k_build": manifest["indices"][name].get("recall_at_k"),
+            "recall_at_k_build": indices[name].get("recall_at_k"),
             "ms_p50": round(float(np.median(ann_ms)), 4),
             "ms_p99": round(float(np.percentile(ann_ms, 99)), 4),
             "exact_ms_p50": round(float(np.median(exact_ms)), 4),

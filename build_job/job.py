@@ -17,25 +17,26 @@ failed (the next build re-syncs). Expected failures print one line, never a trac
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import FrameType
 from typing import Any, TextIO
 
 from build_job.logs import JsonLog, install_logging, one_line
-from leadgen.config import BuildConfig, env, env_int
+from leadgen.config import BuildConfig, env
 from leadgen.errors import ConfigError, InputError, LeadgenError, QualityGateError
+from leadgen.names import Env
+from leadgen.stores.blob import Store
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_INPUT = 2
 EXIT_GATE = 3
-DEFAULT_KEEP_VERSIONS = 5
 # Idle BLAS/OpenMP worker threads sleep instead of spinning. The build alternates numpy (OpenBLAS
 # threads), scikit-learn and faiss (OpenMP threads) and ONNX Runtime (already non-spinning): a
 # pool still spinning after its call steals the cores the next library's pool needs. Measured on
@@ -55,40 +56,20 @@ class SyncError(LeadgenError):
     """The version was published but the duplicate table could not be synced."""
 
 
-@dataclass(frozen=True)
-class JobSettings:
-    """What the CDK stack sets on the CodeBuild project (see stacks/index_refresh.py)."""
-
-    input_path: str
-    artifacts_uri: str
-    table_name: str | None
-    keep_versions: int
-    build: BuildConfig
-
-    @classmethod
-    def from_env(cls) -> JobSettings:
-        """Validate every variable before any work, so a typo costs seconds, not a build."""
-        from leadgen.cli import build_config, parser
-
-        input_path = env("LEADGEN_INPUT_PATH")
-        if input_path is None:
-            raise ConfigError(
-                "LEADGEN_INPUT_PATH is not set (the CRM export: s3://bucket/key of a parquet "
-                "file, a prefix of parquet parts, or a partitioned dataset)"
-            )
-        artifacts_uri = env("ARTIFACTS_URI")
-        if artifacts_uri is None:
-            raise ConfigError("ARTIFACTS_URI is not set (s3://bucket/prefix for artifact versions)")
-        keep = env_int("LEADGEN_KEEP_VERSIONS", DEFAULT_KEEP_VERSIONS)
-        if keep < 1:
-            raise ConfigError(f"LEADGEN_KEEP_VERSIONS must be at least 1, got {keep}")
-        return cls(
-            input_path=input_path,
-            artifacts_uri=artifacts_uri,
-            table_name=env("DUP_TABLE_NAME"),
-            keep_versions=keep,
-            build=build_config(parser().parse_args(["build"])),
+def job_config(environ: dict[str, str] | None = None) -> BuildConfig:
+    """The build's configuration from the environment the stack sets (BuildConfig.from_env),
+    checked before any work so a typo costs seconds, not a build."""
+    cfg = BuildConfig.from_env(environ)
+    if cfg.input_path is None:
+        raise ConfigError(
+            f"{Env.INPUT_PATH} is not set (the CRM export: s3://bucket/key of a parquet "
+            "file, a prefix of parquet parts, or a partitioned dataset)"
         )
+    if env(Env.ARTIFACTS_URI, environ or os.environ) is None:
+        raise ConfigError(
+            f"{Env.ARTIFACTS_URI} is not set (s3://bucket/prefix for artifact versions)"
+        )
+    return cfg
 
 
 class _Progress:
@@ -99,6 +80,7 @@ class _Progress:
         self.step: str | None = None
         self.published: str | None = None
         self.previous: str | None = None
+        self.store: Store | None = None  # set once the job has read LATEST
 
     def on_step(self, name: str, seconds: float | None) -> None:
         if seconds is None:
@@ -117,59 +99,52 @@ def exit_code_for(exc: BaseException) -> int:
 
 
 def run(
-    fail_at: str | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
+    stdout: TextIO | None = None, stderr: TextIO | None = None, store: Store | None = None
 ) -> int:
-    """One job run; returns the exit code. `fail_at` (upload|verify|gate) injects a failure into
-    the publish steps, for tests and game days."""
+    """One job run; returns the exit code. `store` replaces the artifact store named by
+    ARTIFACTS_URI (tests wrap it to inject faults)."""
     log = JsonLog(stdout or sys.stdout)
     err = stderr or sys.stderr
     progress = _Progress(log)
     started = time.perf_counter()
     try:
         with _sigterm_raises():
-            summary = _run(log, progress, fail_at, started)
+            summary = _run(log, progress, store, started)
     except BaseException as exc:  # every failure becomes one line and an exit code
         return _failed(exc, log, err, progress, started)
     log.event("build_finished", **summary)
     return EXIT_OK
 
 
-def _run(log: JsonLog, progress: _Progress, fail_at: str | None, started: float) -> dict[str, Any]:
+def _run(log: JsonLog, progress: _Progress, store: Store | None, started: float) -> dict[str, Any]:
     from leadgen.build.pipeline import build
+    from leadgen.model.bundle import REPORT
+    from leadgen.stores.artifacts import latest_version
     from leadgen.stores.blob import open_store
 
-    settings = JobSettings.from_env()
-    store = open_store(settings.artifacts_uri)
-    progress.previous = _latest_version(store)
-    cfg = settings.build
+    cfg = job_config()
+    store = store or open_store(cfg.artifacts_uri)
+    progress.previous = latest_version(store)
+    progress.store = store
     log.event(
         "build_started",
-        input=settings.input_path,
-        artifacts=settings.artifacts_uri,
-        table=settings.table_name,
-        keep_versions=settings.keep_versions,
-        embedder=cfg.embedder,
+        input=cfg.input_path,
+        artifacts=cfg.artifacts_uri,
+        table=cfg.dup_table,
+        keep_versions=cfg.keep_versions,
+        embedder=cfg.embedder.kind,
         columns=cfg.columns.to_json(),
         high_value_rule=cfg.high_value.to_json(),
         latest=progress.previous,
     )
-    result = build(
-        settings.input_path,
-        settings.artifacts_uri,
-        cfg,
-        progress=False,
-        say=log.say,
-        keep_versions=settings.keep_versions,
-        fail_at=fail_at,
-        on_step=progress.on_step,
-    )
+    result = build(cfg, progress=False, say=log.say, on_step=progress.on_step, store=store)
     progress.published = result.version
     report = result.report
     n_customers = int(report["rows"]["current_customers"])
     sync_error: str | None = None
     try:
         report["duplicate_sync"] = sync_duplicates(
-            settings.table_name, result.customer_pairs, n_customers, progress
+            cfg.dup_table, result.customer_pairs, n_customers, progress
         )
     except Exception as exc:
         sync_error = one_line(f"{type(exc).__name__}: {exc}")
@@ -178,7 +153,7 @@ def _run(log: JsonLog, progress: _Progress, fail_at: str | None, started: float)
         "previous_version": progress.previous,
         "seconds_total": round(time.perf_counter() - started, 3),
     }
-    store.write_bytes(f"{result.version}/build_report.json", json.dumps(report, indent=2).encode())
+    store.write_bytes(f"{result.version}/{REPORT}", json.dumps(report, indent=2).encode())
     if sync_error is not None:
         raise SyncError(
             f"published {result.version} (LATEST moved), but the duplicate table sync failed: "
@@ -283,26 +258,14 @@ def _failed(
     return code
 
 
-def _latest_version(store: Any) -> str | None:
-    """LATEST's version, or None when nothing is published yet (or the pointer is unreadable:
-    the build then simply publishes a fresh one)."""
-    from leadgen.stores.artifacts import read_pointer
-
-    try:
-        return read_pointer(store).version
-    except LeadgenError:
-        return None
-
-
 def _latest_after_failure(progress: _Progress) -> str:
     """Re-read LATEST rather than assume it: the failure line must tell the truth."""
-    try:
-        from leadgen.stores.blob import open_store
+    if progress.store is None:
+        return "untouched (the job stopped before reading it)"
+    from leadgen.stores.artifacts import latest_version
 
-        uri = env("ARTIFACTS_URI")
-        if uri is None:
-            return "not read (ARTIFACTS_URI is not set)"
-        now = _latest_version(open_store(uri))
+    try:
+        now = latest_version(progress.store)
     except Exception as exc:
         return f"not re-read ({one_line(str(exc), 200)})"
     if now == progress.previous:

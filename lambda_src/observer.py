@@ -8,12 +8,13 @@ fixed metric names and the artifact version goes into metadata (searchable in th
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from collections.abc import Sequence
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-GRADES = ("A", "B", "C", "D")
+from leadgen.names import GRADES, Metric
+from leadgen.serve.schemas import Score
 
 
 class MetricsObserver:
@@ -23,23 +24,23 @@ class MetricsObserver:
         self.metrics = metrics
         self.logger = logger
 
-    def scored(self, route: str, results: list[dict[str, Any]], seconds: float) -> None:
+    def scored(self, route: str, results: Sequence[Score], seconds: float) -> None:
         """Called by the resolver after a successful /score_lead(s); results hold no raw email."""
         latency_ms = seconds * 1000.0
-        fresh = [r for r in results if not r.get("duplicate")]
+        fresh = [r for r in results if not r.duplicate]
         duplicates = len(results) - len(fresh)
-        skipped = sum(1 for r in results if r.get("duplicate_check") == "skipped")
-        grades = Counter(str(r.get("grade")) for r in fresh if r.get("grade") in GRADES)
+        skipped = sum(1 for r in results if r.duplicate_check == "skipped")
+        grades = Counter(r.grade for r in fresh if r.grade in GRADES)
 
         m = self.metrics
-        m.add_metric(name="ScoreLatencyMs", unit=MetricUnit.Milliseconds, value=latency_ms)
+        m.add_metric(name=Metric.SCORE_LATENCY, unit=MetricUnit.Milliseconds, value=latency_ms)
         # Emitted even when zero, so Sum/SampleCount give rates rather than gaps.
-        m.add_metric(name="LeadsScored", unit=MetricUnit.Count, value=len(fresh))
-        m.add_metric(name="Duplicates", unit=MetricUnit.Count, value=duplicates)
+        m.add_metric(name=Metric.LEADS_SCORED, unit=MetricUnit.Count, value=len(fresh))
+        m.add_metric(name=Metric.DUPLICATES, unit=MetricUnit.Count, value=duplicates)
         if skipped:
-            m.add_metric(name="DuplicateCheckSkipped", unit=MetricUnit.Count, value=skipped)
+            m.add_metric(name=Metric.DUPLICATE_CHECK_SKIPPED, unit=MetricUnit.Count, value=skipped)
         for grade, count in sorted(grades.items()):
-            m.add_metric(name=f"Grade{grade}", unit=MetricUnit.Count, value=count)
+            m.add_metric(name=Metric.grade(str(grade)), unit=MetricUnit.Count, value=count)
         # Counts and timings only: never the lead itself (emails, names, bios are personal data).
         self.logger.info(
             "scored",

@@ -1,7 +1,8 @@
 """`python -m leadgen COMMAND`: data, build, export-model, score, serve, openapi, client.
 
-A thin adapter: parse flags (falling back to the seed's LEADGEN_* env vars), call the core, print.
-Every LeadgenError becomes one line on stderr and a non-zero exit, never a traceback.
+A thin adapter: read the runtime's configuration from the environment (BuildConfig.from_env,
+ServiceConfig.from_env), overlay the flags given, call the core, print. Every LeadgenError
+becomes one line on stderr and a non-zero exit, never a traceback.
 """
 
 from __future__ import annotations
@@ -11,37 +12,92 @@ import json
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from leadgen.config import (
-    DEFAULT_CAT_COLS,
-    DEFAULT_HIGH_VALUE_COL,
-    DEFAULT_NUM_COLS,
-    DEFAULT_TEXT_COLS,
+    DEFAULT_ARTIFACTS,
+    EMBEDDERS,
+    INDEX_TYPES,
     PRECISIONS,
+    TEXT_MODES,
     BuildConfig,
     ColumnSpec,
+    EmbedderSettings,
     GradeBands,
-    HighValueRule,
-    env,
-    env_float,
-    env_int,
+    ServiceConfig,
+    high_value_rule,
     split_cols,
 )
 from leadgen.errors import ConfigError, InputError, LeadgenError
 
-DEFAULT_ARTIFACTS = "artifacts"
+LOCAL_CACHE = Path.home() / ".cache" / "leadgen" / "artifacts"
 
 
-def _bands(text: str | None) -> GradeBands:
-    if not text:
-        return GradeBands()
-    parts: dict[str, Any] = {}
-    for item in text.split(","):
-        key, _, value = item.partition("=")
-        parts[key.strip().upper()] = value.strip()
-    return GradeBands.from_json(parts)
+def _overlay(base: Any, **flags: Any) -> Any:
+    """`base` with every flag that was given (not None) replacing its field."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    return replace(base, **given) if given else base
+
+
+def embedder_settings(base: EmbedderSettings, args: argparse.Namespace) -> EmbedderSettings:
+    settings: EmbedderSettings = _overlay(
+        base, kind=args.embedder, model=args.model, precision=args.precision
+    )
+    return settings
+
+
+def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None) -> BuildConfig:
+    """BuildConfig.from_env with the `build` flags given on top."""
+    base = BuildConfig.from_env(environ)
+    cols = base.columns
+    columns = ColumnSpec(
+        text_cols=_cols(args.text_cols, cols.text_cols),
+        cat_cols=_cols(args.cat_cols, cols.cat_cols),
+        num_cols=_cols(args.num_cols, cols.num_cols),
+    )
+    rule = base.high_value
+    if args.value_col or args.high_value_col:
+        quantile = args.value_quantile if args.value_quantile is not None else 0.9
+        rule = high_value_rule(args.high_value_col, args.value_col, quantile)
+    elif args.value_quantile is not None and rule.quantile is not None:
+        rule = replace(rule, quantile=args.value_quantile)
+    cfg: BuildConfig = _overlay(
+        base,
+        input_path=args.input,
+        artifacts_uri=args.out,
+        keep_versions=args.keep_versions,
+        k=args.k,
+        w_text=args.w_text,
+        index_type=args.index_type,
+        ann_threshold=args.ann_threshold,
+        ann_recall=args.ann_recall,
+        min_auc=args.min_auc,
+        min_lift=args.min_lift,
+        grade_bands=GradeBands.parse(args.grade_bands) if args.grade_bands else None,
+        seed=args.seed,
+        learn_weights=False if args.no_learn_weights else None,
+        text_mode=args.text_mode,
+    )
+    return replace(
+        cfg, columns=columns, high_value=rule, embedder=embedder_settings(cfg.embedder, args)
+    )
+
+
+def _cols(flag: str | None, current: tuple[str, ...]) -> tuple[str, ...]:
+    cols = split_cols(flag)
+    return current if cols is None else cols
+
+
+def service_config(args: argparse.Namespace) -> ServiceConfig:
+    """ServiceConfig.from_env with the `score`/`serve` flags on top; ./artifacts by default, and
+    remote versions cached under ~/.cache (not Lambda's /tmp)."""
+    base = ServiceConfig.from_env(default_artifacts=DEFAULT_ARTIFACTS, default_cache=LOCAL_CACHE)
+    cfg: ServiceConfig = _overlay(
+        base, artifacts_uri=args.artifacts, refresh_seconds=args.refresh_seconds
+    )
+    return replace(cfg, embedder=embedder_settings(cfg.embedder, args))
 
 
 def _dup_store_path(artifacts: str, explicit: str | None) -> str | None:
@@ -69,72 +125,13 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_config(args: argparse.Namespace) -> BuildConfig:
-    spec = ColumnSpec(
-        text_cols=_cols(args.text_cols, "LEADGEN_TEXT_COLS", DEFAULT_TEXT_COLS),
-        cat_cols=_cols(args.cat_cols, "LEADGEN_CAT_COLS", DEFAULT_CAT_COLS),
-        num_cols=_cols(args.num_cols, "LEADGEN_NUM_COLS", DEFAULT_NUM_COLS),
-    )
-    value_col = args.value_col or env("LEADGEN_VALUE_COL")
-    if value_col:
-        quantile = (
-            args.value_quantile
-            if args.value_quantile is not None
-            else env_float("LEADGEN_VALUE_QUANTILE", 0.9)
-        )
-        rule = HighValueRule(column=value_col, quantile=quantile)
-    else:
-        rule = HighValueRule(
-            column=args.high_value_col or env("LEADGEN_HIGH_VALUE_COL") or DEFAULT_HIGH_VALUE_COL
-        )
-    return BuildConfig(
-        columns=spec,
-        high_value=rule,
-        embedder=args.embedder or env("LEADGEN_EMBEDDER") or "onnx",
-        model=args.model or env("LEADGEN_MODEL"),
-        k=args.k,
-        w_text=args.w_text,
-        index_type=args.index_type,
-        ann_threshold=args.ann_threshold,
-        ann_recall=(
-            args.ann_recall
-            if args.ann_recall is not None
-            else env_float("LEADGEN_ANN_RECALL", 0.99)
-        ),
-        min_auc=args.min_auc if args.min_auc is not None else env_float("LEADGEN_MIN_AUC", 0.6),
-        min_lift=args.min_lift if args.min_lift is not None else env_float("LEADGEN_MIN_LIFT", 1.2),
-        grade_bands=_bands(args.grade_bands or env("LEADGEN_GRADE_BANDS")),
-        seed=args.seed,
-        learn_weights=not args.no_learn_weights,
-        text_mode=args.text_mode or env("LEADGEN_TEXT_MODE") or "columns",
-    )
-
-
-def _cols(flag: str | None, var: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    for source in (flag, env(var)):
-        cols = split_cols(source)
-        if cols is not None:
-            return cols
-    return default
-
-
 def cmd_build(args: argparse.Namespace) -> int:
     from leadgen.build.pipeline import build
     from leadgen.stores.duplicates import SqliteDuplicateStore, sync_customer_hashes
 
-    input_path = args.input or env("LEADGEN_INPUT_PATH")
-    if not input_path:
-        raise InputError("no input: pass --input PATH (or set LEADGEN_INPUT_PATH)")
-    out = args.out or env("ARTIFACTS_URI") or DEFAULT_ARTIFACTS
     cfg = build_config(args)
-    result = build(
-        input_path,
-        out,
-        cfg,
-        progress=not args.quiet,
-        keep_versions=args.keep_versions or env_int("LEADGEN_KEEP_VERSIONS", 5),
-    )
-    dup_path = _dup_store_path(out, args.dup_store)
+    result = build(cfg, progress=not args.quiet)
+    dup_path = _dup_store_path(cfg.artifacts_uri, args.dup_store)
     if dup_path:
         sync = sync_customer_hashes(SqliteDuplicateStore(dup_path), result.customer_pairs)
         if sync["status"] == "ok":
@@ -144,53 +141,61 @@ def cmd_build(args: argparse.Namespace) -> int:
             print(f"warning: duplicate store {dup_path} not synced: {sync['reason']}")
     q = result.report["quality"]["headline"]
     print(
-        f"published {result.version} to {out}: headline {q['score']} AUC={q['auc']} "
-        f"lift@10%={q['lift@10%']}"
+        f"published {result.version} to {cfg.artifacts_uri}: headline {q['score']} "
+        f"AUC={q['auc']} lift@10%={q['lift@10%']}"
     )
     return 0
 
 
 def _service(args: argparse.Namespace) -> Any:
+    """A started scoring service; a version that cannot be loaded is an error here (a CLI has
+    no later request to retry on)."""
+    from leadgen.errors import ArtifactError
     from leadgen.model.embedders import make_embedder
-    from leadgen.serve.service import ScoringService, ServiceConfig
+    from leadgen.serve.service import ScoringService
     from leadgen.stores.duplicates import SqliteDuplicateStore
 
-    uri = args.artifacts or env("ARTIFACTS_URI") or DEFAULT_ARTIFACTS
-    cfg = ServiceConfig(
-        artifacts_uri=uri,
-        cache_dir=Path(
-            env("LEADGEN_CACHE_DIR") or Path.home() / ".cache" / "leadgen" / "artifacts"
-        ),
-        refresh_seconds=args.refresh_seconds,
-        embedder=args.embedder or env("LEADGEN_EMBEDDER") or "onnx",
-    )
-    dup_path = _dup_store_path(uri, args.dup_store)
+    cfg = service_config(args)
+    dup_path = _dup_store_path(cfg.artifacts_uri, args.dup_store)
     dups = SqliteDuplicateStore(dup_path) if dup_path and not args.no_dedup else None
-    svc = ScoringService(cfg, make_embedder(cfg.embedder, args.model or env("LEADGEN_MODEL")), dups)
-    svc.holder.load_initial()
+    svc = ScoringService(cfg, make_embedder(cfg.embedder), dups)
+    if not svc.lifecycle.start():
+        raise ArtifactError(str(svc.lifecycle.error))
     return svc
+
+
+def _read_leads(path: str) -> tuple[list[dict[str, Any]], bool]:
+    """The leads of a JSON file ('-' = stdin): one object or a list; (leads, was_a_list)."""
+    try:
+        raw = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    leads = data if isinstance(data, list) else [data]
+    if not all(isinstance(x, dict) for x in leads):
+        raise InputError(f"{path}: expected a JSON object (a lead) or a list of them")
+    return leads, isinstance(data, list)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     from leadgen.errors import LeadValidationError
+    from leadgen.serve.schemas import clean_lead
 
-    try:
-        raw = sys.stdin.read() if args.lead == "-" else Path(args.lead).read_text()
-    except OSError as exc:
-        raise InputError(f"{args.lead}: cannot read ({exc.strerror})") from None
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise InputError(f"{args.lead}: not valid JSON ({exc})") from None
-    leads = data if isinstance(data, list) else [data]
-    if not all(isinstance(x, dict) for x in leads):
-        raise InputError(f"{args.lead}: expected a JSON object (a lead) or a list of them")
+    leads, many = _read_leads(args.lead)
     svc = _service(args)
+    scorer = svc.scorer()
     try:
-        results = svc.score_leads(leads)
+        clean = [
+            clean_lead(lead, scorer.spec, f"leads[{i}]." if many else "")
+            for i, lead in enumerate(leads)
+        ]
     except LeadValidationError as exc:
         raise InputError(f"{args.lead}: {exc}") from None
-    print(json.dumps(results[0] if isinstance(data, dict) else results, indent=2))
+    results = [r.model_dump(mode="json") for r in svc.score_leads(clean, scorer=scorer)]
+    print(json.dumps(results if many else results[0], indent=2))
     return 0
 
 
@@ -199,10 +204,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from leadgen.serve.server import serve
 
     svc = _service(args)
-    app = create_app(lambda: svc)
-    httpd = serve(app, args.host, args.port)
+    httpd = serve(create_app(lambda: svc), args.host, args.port, tick=svc.lifecycle.tick)
     print(
-        f"leadgen serving {svc.model.version} on http://{args.host}:{args.port} "
+        f"leadgen serving {svc.scorer().version} on http://{args.host}:{args.port} "
         "(POST /score_lead, POST /score_leads, GET /health)",
         flush=True,
     )
@@ -216,21 +220,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_export_model(args: argparse.Namespace) -> int:
-    from leadgen.model.embedders import default_precision
-    from leadgen.model.export import ensure_onnx_model, export_onnx, resolve_source
+    from leadgen.model.export import ensure_onnx_model, export_onnx, quantize_int8, resolve_source
 
-    quantize = default_precision() == "int8"
+    settings = embedder_settings(EmbedderSettings.from_env(os.environ), args)
+    quantize = settings.precision == "int8"
     if args.out:
-        name, source = resolve_source(args.model)
         if quantize:
-            from leadgen.model.export import quantize_int8
-
-            base = ensure_onnx_model(args.model, prefix=args.text_prefix)
+            base = ensure_onnx_model(args.model, args.text_prefix, cache=settings.cache)
             path = quantize_int8(base, Path(args.out))
         else:
+            name, source = resolve_source(args.model)
             path = export_onnx(source, Path(args.out), name=name, prefix=args.text_prefix)
     else:
-        path = ensure_onnx_model(args.model, prefix=args.text_prefix, quantize=quantize)
+        path = ensure_onnx_model(args.model, args.text_prefix, quantize, settings.cache)
     print(path)
     return 0
 
@@ -241,11 +243,8 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     def no_service() -> Any:
         raise RuntimeError("openapi generation does not serve")
 
-    print(
-        json.dumps(
-            openapi_document(create_app(no_service, max_batch=100)), indent=2, sort_keys=True
-        )
-    )
+    doc = openapi_document(create_app(no_service, max_batch=100))
+    print(json.dumps(doc, indent=2, sort_keys=True))
     return 0
 
 
@@ -255,11 +254,7 @@ def cmd_client(args: argparse.Namespace) -> int:
     return score_remote(args)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m leadgen", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _data_parser(sub: Any) -> None:
     d = sub.add_parser("data", help="generate a synthetic CRM parquet")
     d.add_argument("--out", default="data/crm.parquet")
     d.add_argument("--rows", type=int, default=20_000, help="current customers (<= 1,000,000)")
@@ -269,12 +264,23 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--high-value-rate", type=float, default=0.10, help="0.02 .. 0.30")
     d.set_defaults(func=cmd_data)
 
+
+def _embedder_flags(p: argparse.ArgumentParser, kind: bool = True) -> None:
+    if kind:
+        p.add_argument("--embedder", choices=EMBEDDERS, help="LEADGEN_EMBEDDER (onnx)")
+    p.add_argument("--model", help="sentence-transformers name/path (default all-MiniLM-L6-v2)")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="ONNX model weights: int8 (default) or fp32 (LEADGEN_PRECISION)",
+    )
+
+
+def _build_parser(sub: Any) -> None:
     b = sub.add_parser("build", help="build and publish an artifact version")
     b.add_argument("--input", "--input-path", dest="input", help="parquet file/folder, or s3://")
     b.add_argument(
-        "--out",
-        help=f"artifact folder or s3://bucket/prefix (default "
-        f"$ARTIFACTS_URI or {DEFAULT_ARTIFACTS})",
+        "--out", help=f"artifact folder or s3://bucket/prefix ($ARTIFACTS_URI, {DEFAULT_ARTIFACTS})"
     )
     b.add_argument("--text-cols", help="comma-separated (LEADGEN_TEXT_COLS)")
     b.add_argument("--cat-cols", help="comma-separated (LEADGEN_CAT_COLS)")
@@ -282,12 +288,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--high-value-col", help="boolean column (LEADGEN_HIGH_VALUE_COL)")
     b.add_argument("--value-col", help="numeric value column (LEADGEN_VALUE_COL)")
     b.add_argument("--value-quantile", type=float, help="top share above it is high-value (0.9)")
-    b.add_argument("--embedder", choices=["onnx", "hashing"])
-    b.add_argument("--model", help="sentence-transformers name/path (default all-MiniLM-L6-v2)")
-    b.add_argument("--k", type=int, default=20)
-    b.add_argument("--w-text", type=float, default=0.7, help="weight of the text block (0..1)")
-    b.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivf"], default="auto")
-    b.add_argument("--ann-threshold", type=int, default=50_000, help="ANN at or above this size")
+    _embedder_flags(b)
+    b.add_argument("--k", type=int)
+    b.add_argument("--w-text", type=float, help="weight of the text block (0..1, 0.7)")
+    b.add_argument("--index-type", choices=INDEX_TYPES)
+    b.add_argument("--ann-threshold", type=int, help="ANN at or above this size (50000)")
     b.add_argument(
         "--ann-recall",
         type=float,
@@ -295,24 +300,21 @@ def parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--min-auc", type=float, help="quality gate floor (LEADGEN_MIN_AUC, 0.6)")
     b.add_argument("--min-lift", type=float, help="gate floor, lift@10%% (LEADGEN_MIN_LIFT, 1.2)")
-    b.add_argument("--grade-bands", help="e.g. A=90,B=70,C=40")
+    b.add_argument("--grade-bands", help="e.g. A=90,B=70,C=40 (LEADGEN_GRADE_BANDS)")
     b.add_argument("--dup-store", help="SQLite duplicate store (default <out>/duplicates.sqlite)")
     b.add_argument("--keep-versions", type=int, help="versions kept (LEADGEN_KEEP_VERSIONS, 5)")
     b.add_argument("--no-learn-weights", action="store_true", help="plain, unweighted kNN")
     b.add_argument(
         "--text-mode",
-        choices=["columns", "joint"],
+        choices=TEXT_MODES,
         help="embed text columns apart and average (default) or joined (LEADGEN_TEXT_MODE)",
     )
-    b.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        help="ONNX model weights: int8 (default, ~2x faster) or fp32 (LEADGEN_PRECISION)",
-    )
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=int)
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
 
+
+def _serving_parsers(sub: Any) -> None:
     for name, func, helptext in (
         ("score", cmd_score, "score a lead JSON file ('-' = stdin)"),
         ("serve", cmd_serve, "serve the API locally"),
@@ -324,22 +326,19 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--host", default="127.0.0.1")
             s.add_argument("--port", type=int, default=8000)
         s.add_argument("--artifacts", help=f"folder or s3:// (ARTIFACTS_URI, {DEFAULT_ARTIFACTS})")
-        s.add_argument("--embedder", choices=["onnx", "hashing"])
-        s.add_argument("--model")
+        _embedder_flags(s)
         s.add_argument("--dup-store")
         s.add_argument("--no-dedup", action="store_true")
         s.add_argument("--refresh-seconds", type=float, default=60.0)
-        s.add_argument("--precision", choices=PRECISIONS, help="as built (LEADGEN_PRECISION)")
         s.set_defaults(func=func)
 
+
+def _tool_parsers(sub: Any) -> None:
     e = sub.add_parser("export-model", help="export a sentence-transformers model to ONNX")
-    e.add_argument("--model")
     e.add_argument("--out", help="target directory (default: the cache)")
     e.add_argument("--text-prefix", default="", help="e.g. 'query: ' for E5 models")
-    e.add_argument(
-        "--precision", choices=PRECISIONS, help="int8 (default) or fp32 (LEADGEN_PRECISION)"
-    )
-    e.set_defaults(func=cmd_export_model)
+    _embedder_flags(e, kind=False)
+    e.set_defaults(func=cmd_export_model, embedder=None)
 
     o = sub.add_parser("openapi", help="print the OpenAPI document of the API")
     o.set_defaults(func=cmd_openapi)
@@ -351,6 +350,16 @@ def parser() -> argparse.ArgumentParser:
     cs.add_argument("--region", help="default: from the URL or AWS_REGION")
     cs.add_argument("lead")
     c.set_defaults(func=cmd_client)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m leadgen", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+    _data_parser(sub)
+    _build_parser(sub)
+    _serving_parsers(sub)
+    _tool_parsers(sub)
     return p
 
 
@@ -360,9 +369,6 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if getattr(args, "precision", None):
-        os.environ["LEADGEN_PRECISION"] = args.precision
     try:
         return int(args.func(args))
     except LeadgenError as exc:

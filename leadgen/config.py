@@ -1,6 +1,10 @@
-"""Column spec and build settings, from flags or the seed's LEADGEN_* environment variables.
+"""Configuration: read from the environment once per runtime, overlaid by flags, then passed on.
 
-One typed place so the CLI, the build job (env vars set by CDK) and the manifest agree on names.
+`BuildConfig.from_env` is the build's one reader (the CodeBuild job, `leadgen build`) and
+`ServiceConfig.from_env` the service's (the Lambda, `leadgen serve` / `score`). The CLI overlays
+its flags on them with `dataclasses.replace` and never writes `os.environ`; the core receives a
+config object and reads no variable itself. Variable names live in `leadgen.names`, which the CDK
+stack imports too.
 """
 
 from __future__ import annotations
@@ -8,27 +12,37 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from leadgen.errors import ConfigError
+from leadgen.names import (
+    DEFAULT_CAT_COLS,
+    DEFAULT_HIGH_VALUE_COL,
+    DEFAULT_NUM_COLS,
+    DEFAULT_TEXT_COLS,
+    Env,
+)
 
-DEFAULT_TEXT_COLS = ("job_title", "bio")
-DEFAULT_CAT_COLS = ("industry", "country")
-DEFAULT_NUM_COLS = ("company_size", "web_activity_score", "email_engagement_score")
-DEFAULT_HIGH_VALUE_COL = "is_high_value"
+# Columns of the export that are not features: the customer id, the email (duplicate check) and
+# the SCD2 "current row" flag.
 ID_COL = "customer_id"
 EMAIL_COL = "email"
 CURRENT_COL = "is_current"
-# Weights of the ONNX text model; int8 is the default (leadgen.model.embedders).
+# Weights of the ONNX text model: int8 by default (bench/RESULTS.md compares the two).
 PRECISIONS = ("int8", "fp32")
+EMBEDDERS = ("onnx", "hashing")
+TEXT_MODES = ("columns", "joint")
+INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
+DEFAULT_ARTIFACTS = "artifacts"
+LAMBDA_CACHE_DIR = "/tmp/leadgen-artifacts"
 
 
 def split_cols(value: str | None) -> tuple[str, ...] | None:
     """Parse 'a,b , c' into ('a','b','c'); None stays None so defaults can apply."""
     if value is None:
         return None
-    cols = tuple(c.strip() for c in value.split(",") if c.strip())
-    return cols
+    return tuple(c.strip() for c in value.split(",") if c.strip())
 
 
 @dataclass(frozen=True)
@@ -118,16 +132,73 @@ class GradeBands:
         base = cls()
         return cls(a=vals.get("A", base.a), b=vals.get("B", base.b), c=vals.get("C", base.c))
 
+    @classmethod
+    def parse(cls, text: str | None) -> GradeBands:
+        """'A=90,B=70,C=40' (flag or LEADGEN_GRADE_BANDS); empty means the defaults."""
+        if not text:
+            return cls()
+        parts: dict[str, Any] = {}
+        for item in text.split(","):
+            key, _, value = item.partition("=")
+            parts[key.strip().upper()] = value.strip()
+        return cls.from_json(parts)
+
+
+@dataclass(frozen=True)
+class EmbedderSettings:
+    """Which text embedder to run, identically in the build and in serving."""
+
+    kind: str = "onnx"  # onnx | hashing
+    model: str | None = None  # sentence-transformers name or path; None = bundled MiniLM
+    model_dir: str | None = None  # an exported ONNX directory (the image bakes one)
+    precision: str = "int8"  # int8 | fp32 (the ONNX export's weights)
+    threads: int = 0  # ONNX Runtime workers; 0 = one per core
+    cache: Path | None = None  # where exports are cached; None = ~/.cache/leadgen/models
+
+    def __post_init__(self) -> None:
+        if self.kind not in EMBEDDERS:
+            raise ConfigError(f"embedder must be 'onnx' or 'hashing', got {self.kind!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
+        if self.threads < 0:
+            raise ConfigError(f"ONNX threads must be >= 0 (0 = one per core), got {self.threads}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> EmbedderSettings:
+        """The variables' own names in the errors: that is what the user has to fix."""
+        precision = (env(Env.PRECISION, environ) or "int8").strip().lower()
+        if precision not in PRECISIONS:
+            raise ConfigError(
+                f"{Env.PRECISION} must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+            )
+        threads = env_int(Env.ORT_THREADS, 0, environ)
+        if threads < 0:
+            raise ConfigError(f"{Env.ORT_THREADS} must be >= 0 (0 = one per core), got {threads}")
+        cache = env(Env.MODEL_CACHE, environ)
+        return cls(
+            kind=env(Env.EMBEDDER, environ) or "onnx",
+            model=env(Env.MODEL, environ),
+            model_dir=env(Env.MODEL_DIR, environ),
+            precision=precision,
+            threads=threads,
+            cache=Path(cache) if cache else None,
+        )
+
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """Everything `leadgen build` needs besides the input and output locations."""
+    """Everything a build needs: where from and to, which columns, and the method's settings."""
 
+    input_path: str | None = None
+    artifacts_uri: str = DEFAULT_ARTIFACTS
+    keep_versions: int = 5
+    dup_table: str | None = None  # the build job syncs customers into it
+    email_hash_key: str = field(default="", repr=False)
     columns: ColumnSpec = field(default_factory=ColumnSpec)
     high_value: HighValueRule = field(default_factory=HighValueRule)
-    embedder: str = "onnx"  # onnx | hashing
-    model: str | None = None  # sentence-transformers name or path; None = bundled MiniLM
-    text_prefix: str = ""  # e.g. "query: " for E5 models
+    embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
     k: int = 20
     w_text: float = 0.7
     tab_dims: int = 32
@@ -145,11 +216,9 @@ class BuildConfig:
     text_mode: str = "columns"  # columns | joint (see leadgen.model.features.embed_text)
 
     def __post_init__(self) -> None:
-        if self.embedder not in ("onnx", "hashing"):
-            raise ConfigError(f"embedder must be 'onnx' or 'hashing', got {self.embedder!r}")
-        if self.text_mode not in ("columns", "joint"):
+        if self.text_mode not in TEXT_MODES:
             raise ConfigError(f"text mode must be 'columns' or 'joint', got {self.text_mode!r}")
-        if self.index_type not in ("auto", "flat", "hnsw", "ivf"):
+        if self.index_type not in INDEX_TYPES:
             raise ConfigError(f"index type must be auto|flat|hnsw|ivf, got {self.index_type!r}")
         if not 1 <= self.k <= 1000:
             raise ConfigError(f"k must be in [1, 1000], got {self.k}")
@@ -159,15 +228,109 @@ class BuildConfig:
             raise ConfigError(f"w_text must be in [0, 1], got {self.w_text}")
         if not 0.0 < self.holdout_fraction < 0.5:
             raise ConfigError(f"holdout fraction must be in (0, 0.5), got {self.holdout_fraction}")
+        if self.keep_versions < 1:
+            raise ConfigError(f"keep versions must be at least 1, got {self.keep_versions}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> BuildConfig:
+        """The build's settings from LEADGEN_* variables (the CodeBuild project sets them)."""
+        e = os.environ if environ is None else environ
+        base = cls()
+        return cls(
+            input_path=env(Env.INPUT_PATH, e),
+            artifacts_uri=env(Env.ARTIFACTS_URI, e) or DEFAULT_ARTIFACTS,
+            keep_versions=env_int(Env.KEEP_VERSIONS, base.keep_versions, e),
+            dup_table=env(Env.DUP_TABLE_NAME, e),
+            email_hash_key=env(Env.EMAIL_HASH_KEY, e) or "",
+            columns=ColumnSpec(
+                text_cols=_cols_or_default(env(Env.TEXT_COLS, e), DEFAULT_TEXT_COLS),
+                cat_cols=_cols_or_default(env(Env.CAT_COLS, e), DEFAULT_CAT_COLS),
+                num_cols=_cols_or_default(env(Env.NUM_COLS, e), DEFAULT_NUM_COLS),
+            ),
+            high_value=high_value_rule(
+                env(Env.HIGH_VALUE_COL, e),
+                env(Env.VALUE_COL, e),
+                env_float(Env.VALUE_QUANTILE, 0.9, e),
+            ),
+            embedder=EmbedderSettings.from_env(e),
+            ann_recall=env_float(Env.ANN_RECALL, base.ann_recall, e),
+            min_auc=env_float(Env.MIN_AUC, base.min_auc, e),
+            min_lift=env_float(Env.MIN_LIFT, base.min_lift, e),
+            grade_bands=GradeBands.parse(env(Env.GRADE_BANDS, e)),
+            text_mode=env(Env.TEXT_MODE, e) or base.text_mode,
+        )
 
 
-def env(name: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """A LEADGEN_* variable, treating empty strings as unset (CDK sets empty env values)."""
-    value = (environ if environ is not None else os.environ).get(name)
+def _cols_or_default(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """An empty list is a real choice ("no such columns"), unset is not."""
+    cols = split_cols(value)
+    return default if cols is None else cols
+
+
+def high_value_rule(
+    high_value_col: str | None, value_col: str | None, quantile: float
+) -> HighValueRule:
+    """A value column (top quantile) wins over a boolean column; neither = the default flag."""
+    if value_col:
+        return HighValueRule(column=value_col, quantile=quantile)
+    return HighValueRule(column=high_value_col or DEFAULT_HIGH_VALUE_COL)
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Everything the scoring service needs: where the artifacts are and how to serve them."""
+
+    artifacts_uri: str
+    cache_dir: Path = Path(LAMBDA_CACHE_DIR)
+    refresh_seconds: float = 300.0
+    max_batch: int = 100
+    lead_ttl_days: int = 90
+    dup_table: str | None = None
+    email_hash_key: str = field(default="", repr=False)
+    embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
+
+    def __post_init__(self) -> None:
+        if self.refresh_seconds < 0:
+            raise ConfigError(f"refresh seconds must be >= 0, got {self.refresh_seconds}")
+        if not 1 <= self.max_batch <= 10_000:
+            raise ConfigError(f"max batch size must be in [1, 10000], got {self.max_batch}")
+        if self.lead_ttl_days < 1:
+            raise ConfigError(f"lead TTL must be at least 1 day, got {self.lead_ttl_days}")
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        default_artifacts: str | None = None,
+        default_cache: Path = Path(LAMBDA_CACHE_DIR),
+    ) -> ServiceConfig:
+        """The service's settings (the stack sets them on the Lambda); ARTIFACTS_URI is required
+        unless a default is given (the CLI: ./artifacts, cached under ~/.cache, not /tmp)."""
+        e = os.environ if environ is None else environ
+        uri = env(Env.ARTIFACTS_URI, e) or default_artifacts
+        if uri is None:
+            raise ConfigError(
+                f"{Env.ARTIFACTS_URI} is not set (s3://bucket/prefix or a local folder)"
+            )
+        return cls(
+            artifacts_uri=uri,
+            cache_dir=Path(env(Env.CACHE_DIR, e) or default_cache),
+            refresh_seconds=env_float(Env.REFRESH_SECONDS, 300.0, e),
+            max_batch=env_int(Env.MAX_BATCH_SIZE, 100, e),
+            lead_ttl_days=env_int(Env.LEAD_TTL_DAYS, 90, e),
+            dup_table=env(Env.DUP_TABLE_NAME, e),
+            email_hash_key=env(Env.EMAIL_HASH_KEY, e) or "",
+            embedder=EmbedderSettings.from_env(e),
+        )
+
+
+def env(name: str, environ: Mapping[str, str]) -> str | None:
+    """A variable, treating empty strings as unset (CDK sets empty env values)."""
+    value = environ.get(name)
     return value if value not in (None, "") else None
 
 
-def env_float(name: str, default: float, environ: Mapping[str, str] | None = None) -> float:
+def env_float(name: str, default: float, environ: Mapping[str, str]) -> float:
     raw = env(name, environ)
     if raw is None:
         return default
@@ -177,7 +340,7 @@ def env_float(name: str, default: float, environ: Mapping[str, str] | None = Non
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
-def env_int(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
+def env_int(name: str, default: int, environ: Mapping[str, str]) -> int:
     raw = env(name, environ)
     if raw is None:
         return default

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from leadgen.config import BuildConfig, EmbedderSettings
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -74,20 +76,47 @@ def fp32_embedder() -> Any:
     return OnnxEmbedder(ensure_onnx_model(None, quantize=False))
 
 
+HASHING = EmbedderSettings(kind="hashing")
+
+
+def build_config(input_path: Path | str, out: Path | str, **settings: Any) -> BuildConfig:
+    """A build of `input_path` into `out` with the hashing embedder (fast) unless `embedder`
+    says otherwise."""
+    settings.setdefault("embedder", HASHING)
+    return BuildConfig(input_path=str(input_path), artifacts_uri=str(out), **settings)
+
+
+def quiet_build(cfg: BuildConfig, embedder: Any = None, **kwargs: Any) -> Any:
+    from leadgen.build.pipeline import build
+
+    return build(cfg, embedder, progress=False, say=lambda _m: None, **kwargs)
+
+
+class Driver:
+    """A scoring service driven the way a front end drives it: one lifecycle tick per call (a
+    refresh when due), then leads validated against the served version, then scored."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+
+    def version(self) -> str:
+        self.service.lifecycle.tick()
+        return str(self.service.scorer().version)
+
+    def score(self, *leads: dict[str, Any]) -> list[dict[str, Any]]:
+        from leadgen.serve.schemas import clean_lead
+
+        self.service.lifecycle.tick()
+        scorer = self.service.scorer()
+        clean = [clean_lead(lead, scorer.spec) for lead in leads]
+        return [r.model_dump(mode="json") for r in self.service.score_leads(clean, scorer=scorer)]
+
+
 @pytest.fixture(scope="session")
 def hashing_artifacts(tiny_crm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A published local artifact folder built with the hashing embedder (fast)."""
-    from leadgen.build.pipeline import build
-    from leadgen.config import BuildConfig
-
     out = tmp_path_factory.mktemp("art-hashing")
-    build(
-        str(tiny_crm),
-        str(out),
-        BuildConfig(embedder="hashing"),
-        progress=False,
-        say=lambda _m: None,
-    )
+    quiet_build(build_config(tiny_crm, out))
     return out
 
 
@@ -96,18 +125,8 @@ def onnx_artifacts(
     tiny_crm: Path, onnx_embedder: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """A published local artifact folder built with the real ONNX MiniLM embedder."""
-    from leadgen.build.pipeline import build
-    from leadgen.config import BuildConfig
-
     out = tmp_path_factory.mktemp("art-onnx")
-    build(
-        str(tiny_crm),
-        str(out),
-        BuildConfig(embedder="onnx"),
-        embedder=onnx_embedder,
-        progress=False,
-        say=lambda _m: None,
-    )
+    quiet_build(build_config(tiny_crm, out, embedder=EmbedderSettings()), onnx_embedder)
     return out
 
 

@@ -20,23 +20,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from leadgen.config import PRECISIONS, env_int
+from leadgen.config import EmbedderSettings
 from leadgen.errors import ArtifactError, ConfigError
 
 _WORD = re.compile(r"[a-z0-9]+")
 # Texts per task when a per-text model embeds many texts on the worker pool: large enough that
 # the pool's overhead is noise, small enough that both cores stay busy to the end.
 _CHUNK = 64
-
-
-def default_precision() -> str:
-    """LEADGEN_PRECISION, int8 unless set: the int8 model embeds a lead ~2x faster at the same
-    holdout AUC as fp32 (bench/RESULTS.md); fp32 stays available for exact parity with torch."""
-    value = (os.environ.get("LEADGEN_PRECISION") or "int8").strip().lower()
-    if value not in PRECISIONS:
-        allowed = ", ".join(PRECISIONS)
-        raise ConfigError(f"LEADGEN_PRECISION must be one of {allowed}, got {value!r}")
-    return value
 
 
 class Embedder(Protocol):
@@ -142,9 +132,9 @@ class OnnxEmbedder:
         self._pad_id = int(self.meta.get("pad_id", 0))
         self._tokenizer.no_padding()  # tokenizer.json may carry a padding setting of its own
         self.per_text = str(self.meta.get("quantized", "")).startswith("int8 dynamic")
-        threads = threads or env_int("LEADGEN_ORT_THREADS", 0)
+        threads = threads or 0
         if threads < 0:
-            raise ConfigError(f"LEADGEN_ORT_THREADS must be >= 0 (0 = one per core), got {threads}")
+            raise ConfigError(f"ONNX threads must be >= 0 (0 = one per core), got {threads}")
         self._workers = max(1, threads or os.cpu_count() or 1)
         self._pool: ThreadPoolExecutor | None = None
         opts = ort.SessionOptions()
@@ -254,30 +244,19 @@ class OnnxEmbedder:
         return out[inverse]
 
 
-def make_embedder(
-    kind: str,
-    model: str | None = None,
-    model_dir: str | None = None,
-    precision: str | None = None,
-) -> Embedder:
-    """The configured embedder. For onnx, `model_dir` (or LEADGEN_MODEL_DIR) wins over export.
-
-    Exporting (which needs torch) happens only when no exported directory is given or cached.
-    `precision` (default: LEADGEN_PRECISION, else int8) picks the int8 or the fp32 export.
-    """
-    if kind == "hashing":
+def make_embedder(settings: EmbedderSettings) -> Embedder:
+    """The configured embedder. For onnx, an exported `model_dir` (the image bakes one) wins;
+    otherwise the model is exported once (needs torch) and cached, int8 unless fp32 is asked."""
+    if settings.kind == "hashing":
         return HashingEmbedder()
-    if kind != "onnx":
-        raise ConfigError(f"embedder must be 'onnx' or 'hashing', got {kind!r}")
-    directory = model_dir or os.environ.get("LEADGEN_MODEL_DIR") or None
-    if directory:
-        return OnnxEmbedder(directory)
+    if settings.model_dir:
+        return OnnxEmbedder(settings.model_dir, threads=settings.threads)
     from leadgen.model.export import ensure_onnx_model
 
-    precision = precision or default_precision()
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    return OnnxEmbedder(ensure_onnx_model(model, quantize=precision == "int8"))
+    directory = ensure_onnx_model(
+        settings.model, quantize=settings.precision == "int8", cache=settings.cache
+    )
+    return OnnxEmbedder(directory, threads=settings.threads)
 
 
 def check_identity(built: dict[str, Any], serving: dict[str, Any]) -> None:

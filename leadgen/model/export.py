@@ -7,7 +7,6 @@ build stage; serving then needs only onnxruntime + tokenizers (~0.4 s start inst
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -18,15 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from leadgen.errors import ConfigError
+from leadgen.model.checksums import sha256_files
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
-def cache_root() -> Path:
-    root = os.environ.get("LEADGEN_MODEL_CACHE") or str(
-        Path.home() / ".cache" / "leadgen" / "models"
-    )
-    return Path(root)
+def cache_root(cache: Path | None = None) -> Path:
+    """Where exports are kept (EmbedderSettings.cache, else ~/.cache/leadgen/models)."""
+    return cache or Path.home() / ".cache" / "leadgen" / "models"
 
 
 def resolve_source(model: str | None) -> tuple[str, str]:
@@ -49,19 +47,12 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"
 
 
-def sha256_files(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-def ensure_onnx_model(model: str | None = None, prefix: str = "", quantize: bool = False) -> Path:
+def ensure_onnx_model(
+    model: str | None = None, prefix: str = "", quantize: bool = False, cache: Path | None = None
+) -> Path:
     """The cached ONNX export of `model` (int8 when `quantize`), exporting it first if needed."""
     name, source = resolve_source(model)
-    target = cache_root() / _slug(f"{name}{'-' + prefix if prefix else ''}")
+    target = cache_root(cache) / _slug(f"{name}{'-' + prefix if prefix else ''}")
     if not (target / "leadgen_model.json").is_file():
         export_onnx(source, target, name=name, prefix=prefix)
     if not quantize:
@@ -111,7 +102,7 @@ def _staging(target: Path, prefix: str) -> Iterator[Path]:
 
 def _publish(tmp: Path, target: Path, meta: dict[str, Any]) -> None:
     """Record the model's sha256 (so start-up need not re-hash it), then swap the directory in."""
-    meta["sha256"] = sha256_files([tmp / "model.onnx", tmp / "tokenizer.json"])
+    meta["sha256"] = sha256_files(tmp / "model.onnx", tmp / "tokenizer.json")
     (tmp / "leadgen_model.json").write_text(json.dumps(meta, indent=2))
     if target.exists():
         shutil.rmtree(target)

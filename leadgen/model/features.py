@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from leadgen.config import ColumnSpec
-from leadgen.errors import LeadValidationError
 
 
 def text_blob(values: Sequence[Any]) -> str:
@@ -36,9 +35,6 @@ def text_blobs(columns: Mapping[str, Sequence[Any]], spec: ColumnSpec, n: int) -
     if not present:
         return [""] * n
     return [text_blob(vals) for vals in zip(*present, strict=True)]
-
-
-TEXT_MODES = ("columns", "joint")
 
 
 # Up to this many texts (a scoring request), all text columns are embedded in one call.
@@ -169,8 +165,8 @@ class TabularTransform:
         n: int,
         dims: int,
         weights: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Fit on customers; returns their tabular block (n, dims)."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fit on customers; returns their tabular block (n, dims) and their z."""
         self.fit_frequencies(columns)
         self.log_cols = [c for c in self.spec.num_cols if _heavy_tailed(columns.get(c))]
         raw = self.raw_matrix(columns, n)
@@ -180,7 +176,7 @@ class TabularTransform:
         self.mean = np.nan_to_num(mean, nan=0.0)
         self.std = np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
         z = self.standardise(raw)
-        return self.fit_projection(z, dims, weights)
+        return self.fit_projection(z, dims, weights), z
 
     def fit_projection(self, z: np.ndarray, dims: int, weights: np.ndarray | None) -> np.ndarray:
         """PCA of the weighted standardised matrix, scaled so E||block||^2 is about 1."""
@@ -201,9 +197,9 @@ class TabularTransform:
         self.scale = 1.0 / math.sqrt(energy) if energy > 1e-12 else 1.0
         return (proj * self.scale).astype(np.float32)
 
-    def transform(self, columns: Mapping[str, Sequence[Any] | np.ndarray], n: int) -> np.ndarray:
-        z = self.standardise(self.raw_matrix(columns, n))
-        return self.project(z)
+    def standardised(self, columns: Mapping[str, Sequence[Any] | np.ndarray], n: int) -> np.ndarray:
+        """z: the standardised column matrix (what the head reads), before weights and PCA."""
+        return self.standardise(self.raw_matrix(columns, n))
 
     def project(self, z: np.ndarray) -> np.ndarray:
         if self.dims == 0:
@@ -286,28 +282,13 @@ def combine(text: np.ndarray, tab: np.ndarray, w_text: float) -> np.ndarray:
     return vec
 
 
-def validate_lead(lead: Mapping[str, Any], spec: ColumnSpec) -> dict[str, Any]:
-    """Type-check a lead against the column spec: wrong types are refused with the field named;
-    missing columns are allowed (zero-filled)."""
-    clean: dict[str, Any] = {}
-    for col in (*spec.text_cols, *spec.cat_cols):
-        v = lead.get(col)
-        if v is None:
-            clean[col] = None
-        elif isinstance(v, bool) or not isinstance(v, str | int | float):
-            raise LeadValidationError(col, f"expected a string, got {type(v).__name__}")
-        else:
-            if isinstance(v, str) and len(v) > 10_000:
-                raise LeadValidationError(col, "longer than 10000 characters")
-            clean[col] = str(v)
-    for col in spec.num_cols:
-        v = lead.get(col)
-        if v is None:
-            clean[col] = None
-            continue
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise LeadValidationError(col, f"expected a number, got {type(v).__name__}")
-        if not math.isfinite(float(v)):
-            raise LeadValidationError(col, "must be a finite number")
-        clean[col] = float(v)
-    return clean
+def vectorise(
+    text: np.ndarray,
+    transform: TabularTransform,
+    columns: Mapping[str, Sequence[Any] | np.ndarray],
+    w_text: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(combined vectors, z) of rows whose text block is `text`: how a lead, a held-out customer
+    and a customer are all placed in the one vector space."""
+    z = transform.standardised(columns, len(text))
+    return combine(text, transform.project(z), w_text), z

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from leadgen.model.calibration import percentile_of, sigmoid
+from leadgen.model.knn import KnnScores
 
 
 @dataclass
@@ -39,18 +40,16 @@ class Head:
             out += z @ self.coef_tab
         return out
 
-    def probability(
-        self, text: np.ndarray, z: np.ndarray, scores: dict[str, np.ndarray]
-    ) -> np.ndarray | None:
+    def probability(self, text: np.ndarray, z: np.ndarray, scores: KnnScores) -> np.ndarray | None:
         if not self.enabled:
             return None
         a, b, c = self.stack
-        return sigmoid(a * self.lr_logit(text, z) + b * scores["contrast"] + c)
+        return sigmoid(a * self.lr_logit(text, z) + b * scores.contrast + c)
 
-    def headline(self, scores: dict[str, np.ndarray], p: np.ndarray | None) -> np.ndarray:
+    def headline(self, scores: KnnScores, p: np.ndarray | None) -> np.ndarray:
         if self.headline_name == "p_high_value" and p is not None:
             return p
-        return scores["contrast"]
+        return scores.contrast
 
     def percentile(self, headline: np.ndarray, contrast_pct: np.ndarray) -> np.ndarray:
         if self.headline_name == "p_high_value" and self.calibration.size:

@@ -193,6 +193,14 @@ def load_index(path: Path) -> Any:
     return index
 
 
+def apply_search_params(index: Any, params: dict[str, Any]) -> None:
+    """Set the search-time parameters the build recorded (HNSW efSearch, IVF nprobe)."""
+    if "efSearch" in params:
+        index.hnsw.efSearch = int(params["efSearch"])
+    if "nprobe" in params:
+        index.nprobe = int(params["nprobe"])
+
+
 def reconstruct(index: Any, positions: np.ndarray) -> np.ndarray:
     """The stored vectors at `positions` (for the exact text/tabular split of a similarity)."""
     return index.reconstruct_batch(np.asarray(positions, dtype=np.int64))  # type: ignore[no-any-return]

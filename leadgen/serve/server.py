@@ -12,13 +12,14 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-log = logging.getLogger("leadgen.serve.server")
+log = logging.getLogger(__name__)
 MAX_READ = 1024 * 1024
 
 
@@ -77,7 +78,10 @@ class _LocalContext:
         return 30_000
 
 
-def make_handler(app: APIGatewayHttpResolver) -> type[BaseHTTPRequestHandler]:
+def make_handler(
+    app: APIGatewayHttpResolver, tick: Callable[[], None] | None = None
+) -> type[BaseHTTPRequestHandler]:
+    """`tick` runs once per request before it is resolved (the model lifecycle's refresh)."""
     lock = threading.Lock()  # the resolver keeps per-request state: one request at a time
 
     class Handler(BaseHTTPRequestHandler):
@@ -91,6 +95,8 @@ def make_handler(app: APIGatewayHttpResolver) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else None
             event = http_v2_event(method, self.path, dict(self.headers.items()), body)
             with lock:
+                if tick is not None:
+                    tick()
                 resp = app.resolve(event, _LocalContext())  # type: ignore[arg-type]
             status = int(resp.get("statusCode", 500))
             raw = resp.get("body") or ""
@@ -123,6 +129,9 @@ def make_handler(app: APIGatewayHttpResolver) -> type[BaseHTTPRequestHandler]:
 
 
 def serve(
-    app: APIGatewayHttpResolver, host: str = "127.0.0.1", port: int = 8000
+    app: APIGatewayHttpResolver,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    tick: Callable[[], None] | None = None,
 ) -> ThreadingHTTPServer:
-    return ThreadingHTTPServer((host, port), make_handler(app))
+    return ThreadingHTTPServer((host, port), make_handler(app, tick))

@@ -167,10 +167,10 @@ def _write_atomic(path: Path, fill: Callable[[BinaryIO], object]) -> None:
 
 
 def s3_client() -> Any:
-    """boto3 S3 client; AWS_ENDPOINT_URL(_S3) points it at moto/LocalStack in tests."""
+    """boto3 S3 client; botocore reads AWS_ENDPOINT_URL(_S3) itself (moto in tests)."""
     import boto3
 
-    return boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or None)
+    return boto3.client("s3")
 
 
 def parse_s3(uri: str) -> tuple[str, str]:

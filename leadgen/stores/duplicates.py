@@ -1,77 +1,30 @@
-"""Duplicate detection on emails: normalise, hash, and a store with one interface.
+"""Duplicate stores: who is already known (customers, recently scored leads), by email hash.
 
-The raw email never leaves this module: only its hash is stored, logged or compared. The local
-store is SQLite; the AWS store (DynamoDB, stores.dynamo) has the same interface and the same
-semantics: `record_lead` is a conditional insert, so of two concurrent submissions of one person
-exactly one is not a duplicate.
+One interface, two stores: SQLite here for a laptop, DynamoDB (stores.dynamo) in AWS, with the
+same semantics: `record_lead` is a conditional insert, so of two concurrent submissions of one
+person exactly one is not a duplicate. Only hashes are stored (leadgen.model.identity).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-
-# Providers that ignore dots in the local part, and those that deliver +tag addresses to the
-# base mailbox (so "jane+crm@" is "jane@").
-_DOTLESS = {"gmail.com", "googlemail.com"}
-_PLUS_TAGS = {
-    "gmail.com",
-    "googlemail.com",
-    "outlook.com",
-    "hotmail.com",
-    "live.com",
-    "icloud.com",
-    "me.com",
-    "fastmail.com",
-    "protonmail.com",
-    "proton.me",
-    "yahoo.com",
-}
-_ALIASES = {"googlemail.com": "gmail.com"}
-
-
-def normalise_email(email: str) -> str | None:
-    """Canonical form of an address, or None if it is not an address at all."""
-    text = email.strip().lower()
-    if text.count("@") != 1:
-        return None
-    local, domain = text.split("@")
-    domain = _ALIASES.get(domain.strip("."), domain.strip("."))
-    if not local or not domain or "." not in domain or " " in text:
-        return None
-    if domain in _PLUS_TAGS:
-        local = local.split("+", 1)[0]
-    if domain in _DOTLESS:
-        local = local.replace(".", "")
-    if not local:
-        return None
-    return f"{local}@{domain}"
-
-
-def email_hash(email: str, key: str | None = None) -> str | None:
-    """sha256 of the normalised email; keyed (HMAC) when LEADGEN_EMAIL_HASH_KEY is set, so the
-    table cannot be reversed with a dictionary of addresses by someone without the key."""
-    norm = normalise_email(email)
-    if norm is None:
-        return None
-    secret = key if key is not None else os.environ.get("LEADGEN_EMAIL_HASH_KEY", "")
-    if secret:
-        return hmac.new(secret.encode(), norm.encode(), hashlib.sha256).hexdigest()
-    return hashlib.sha256(norm.encode()).hexdigest()
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
 class DuplicateHit:
-    kind: str  # "customer" | "lead"
+    kind: Literal["customer", "lead"]
     ref: str  # customer id, or the lead reference that was scored first
+
+    @classmethod
+    def stored(cls, kind: str, ref: str) -> DuplicateHit:
+        """From a store's row: anything but a customer entry is a lead entry."""
+        return cls(kind="customer" if kind == "customer" else "lead", ref=ref)
 
 
 class DuplicateStore(Protocol):
@@ -115,7 +68,7 @@ class SqliteDuplicateStore:
         )
         if row is None or (row[2] is not None and row[2] < time.time()):
             return None
-        return DuplicateHit(kind=row[0], ref=row[1])
+        return DuplicateHit.stored(row[0], row[1])
 
     def record_lead(self, email_hash: str, ref: str, ttl_seconds: int) -> DuplicateHit | None:
         conn = self._conn()
@@ -176,15 +129,3 @@ def sync_customer_hashes(store: DuplicateStore, pairs: list[tuple[str, str]]) ->
     if not pairs:
         return {"status": "skipped", "reason": NO_EMAILS}
     return {"status": "ok", **store.sync_customers(pairs)}
-
-
-def customer_hash_pairs(emails: Iterable[str | None], ids: Iterable[int]) -> list[tuple[str, str]]:
-    """(hash, customer id) of current customers with a valid email; first id wins per person."""
-    seen: dict[str, str] = {}
-    for email, cid in zip(emails, ids, strict=True):
-        if not email:
-            continue
-        h = email_hash(email)
-        if h is not None and h not in seen:
-            seen[h] = str(cid)
-    return list(seen.items())

@@ -9,7 +9,6 @@ customer with this sync's id and then deletes customer items with another id: me
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterable
@@ -41,11 +40,8 @@ def dynamodb_client(profile: Literal["request", "batch"] = "batch") -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or None,
-        config=Config(**_CLIENT_PROFILES[profile]),
-    )
+    # botocore reads AWS_ENDPOINT_URL(_DYNAMODB) itself (moto in tests, LocalStack).
+    return boto3.client("dynamodb", config=Config(**_CLIENT_PROFILES[profile]))
 
 
 class DynamoDuplicateStore:
@@ -72,7 +68,7 @@ class DynamoDuplicateStore:
         expires = item.get("expires_at", {}).get("N")
         if expires is not None and int(expires) < time.time():
             return None  # TTL deletion lags by up to days: an expired lead is not a duplicate
-        return DuplicateHit(kind=item["kind"]["S"], ref=item["ref"]["S"])
+        return DuplicateHit.stored(item["kind"]["S"], item["ref"]["S"])
 
     def record_lead(self, email_hash: str, ref: str, ttl_seconds: int) -> DuplicateHit | None:
         now = int(time.time())

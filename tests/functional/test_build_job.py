@@ -29,6 +29,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from build_job.job import EXIT_GATE, EXIT_INPUT, EXIT_OK, EXIT_UNEXPECTED, run
+from tests.conftest import Driver
+from tests.faults import FaultyStore
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = 1000
@@ -133,7 +135,7 @@ def scan(dynamodb: Any, table: str) -> dict[str, dict[str, str]]:
 
 def expected_pairs(table: pa.Table) -> list[tuple[str, str]]:
     """(hash, customer id) the way the build derives them: current rows, export order."""
-    from leadgen.stores.duplicates import customer_hash_pairs
+    from leadgen.model.identity import customer_hash_pairs
 
     cur = table.filter(pc.field("is_current"))
     ids: list[int] = cur["customer_id"].to_numpy().tolist()
@@ -181,11 +183,20 @@ class JobRun:
 
 
 def run_job(env: pytest.MonkeyPatch, fail_at: str | None = None, **variables: str) -> JobRun:
-    """`python -m build_job` in-process (the same `run` that `main` calls), output captured."""
+    """`python -m build_job` in-process (the same `run` that `main` calls), output captured.
+    `fail_at` breaks the publish protocol: "upload" and "verify" through a FaultyStore around the
+    real S3 store, "gate" by a quality floor no build reaches."""
+    from leadgen.stores.blob import open_store
+
     for name, value in variables.items():
         env.setenv(name, value)
+    store = None
+    if fail_at == "gate":
+        env.setenv("LEADGEN_MIN_AUC", "0.999")
+    elif fail_at is not None:
+        store = FaultyStore(open_store(variables["ARTIFACTS_URI"]), fail_at)
     out, err = io.StringIO(), io.StringIO()
-    code = run(fail_at=fail_at, stdout=out, stderr=err)
+    code = run(stdout=out, stderr=err, store=store)
     return JobRun(code, out.getvalue(), err.getvalue())
 
 
@@ -212,17 +223,18 @@ def assert_one_clear_line(result: JobRun, *needles: str) -> None:
         assert needle in lines[0], (needle, lines[0])
 
 
-def service(uri: str, cache: Path, table: str | None = None) -> Any:
+def service(uri: str, cache: Path, table: str | None = None) -> Driver:
     """The Lambda's core (the handler is a thin adapter over it), re-checking LATEST every call."""
+    from leadgen.config import ServiceConfig
     from leadgen.model.embedders import HashingEmbedder
-    from leadgen.serve.service import ScoringService, ServiceConfig
+    from leadgen.serve.service import ScoringService
     from leadgen.stores.dynamo import DynamoDuplicateStore
 
-    cfg = ServiceConfig(artifacts_uri=uri, cache_dir=cache, refresh_seconds=0, embedder="hashing")
+    cfg = ServiceConfig(artifacts_uri=uri, cache_dir=cache, refresh_seconds=0)
     dups = DynamoDuplicateStore(table) if table else None
     svc = ScoringService(cfg, HashingEmbedder(), dups)
-    svc.holder.load_initial()
-    return svc
+    assert svc.lifecycle.start()
+    return Driver(svc)
 
 
 def lead_with_email(email: str) -> dict[str, Any]:
@@ -235,7 +247,7 @@ def lead_with_email(email: str) -> dict[str, Any]:
 def test_refresh_publishes_syncs_table_and_service_follows(
     job_env: pytest.MonkeyPatch, s3: Any, dynamodb: Any, crm: pa.Table, tmp_path: Path
 ) -> None:
-    from leadgen.stores.duplicates import email_hash
+    from leadgen.model.identity import email_hash
     from leadgen.stores.dynamo import DynamoDuplicateStore
 
     prefix, table = "refresh", new_table(dynamodb)
@@ -281,11 +293,11 @@ def test_refresh_publishes_syncs_table_and_service_follows(
 
     # The Lambda side: a known customer's email is a duplicate, served from version 1.
     svc = service(artifacts(prefix), tmp_path / "cache", table)
-    assert svc.model.version == v1
+    assert svc.version() == v1
     known_hash, known_ref = pairs[0]
     emails = crm.filter(pc.field("is_current"))["email"].to_pylist()
     known_email = next(e for e in emails if e and email_hash(e) == known_hash)
-    hit = svc.score_leads([lead_with_email(known_email)])[0]
+    hit = svc.score(lead_with_email(known_email))[0]
     assert hit["duplicate"] is True and hit["customer_id"] == known_ref
 
     # Next export: 25 customers are gone (all their SCD2 rows).
@@ -308,9 +320,9 @@ def test_refresh_publishes_syncs_table_and_service_follows(
     assert report(s3, prefix, v2)["duplicate_sync"]["removed"] == len(gone)
 
     # The running service swaps to version 2 without a restart; the removed customer is new now.
-    assert svc.model.version == v2
+    assert svc.version() == v2
     gone_email = next(e for e in emails if e and email_hash(e) in gone)
-    assert svc.score_leads([lead_with_email(gone_email)])[0]["duplicate"] is False
+    assert svc.score(lead_with_email(gone_email))[0]["duplicate"] is False
 
 
 def test_refresh_from_a_prefix_of_parts(
@@ -397,7 +409,7 @@ def test_failure_at_each_publish_step_leaves_latest_table_and_service(
     # The failed version was removed, so no half-built directory is left behind.
     assert [v for v in version_dirs(s3, prefix) if v > good] == []
     assert scan(dynamodb, published["table"]) == table_before  # not synced
-    assert svc.model.version == good
+    assert svc.version() == good
 
 
 def test_rerun_after_failures_succeeds(

@@ -27,14 +27,13 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
-from leadgen.build.pipeline import BuildResult, build
-from leadgen.config import BuildConfig
+from leadgen.build.pipeline import BuildResult
+from leadgen.model.identity import normalise_email
 from leadgen.serve.server import http_v2_event
 from leadgen.stores.artifacts import LATEST, read_pointer, set_latest, upload_version, verify_remote
 from leadgen.stores.blob import LocalStore, open_store
-from leadgen.stores.duplicates import normalise_email
 from leadgen.stores.dynamo import DynamoDuplicateStore
-from tests.conftest import SAMPLE_LEAD, free_port
+from tests.conftest import SAMPLE_LEAD, build_config, free_port, quiet_build
 
 BUCKET = "leadgen-handler-test"
 TABLE = "leadgen-handler-dups"
@@ -66,13 +65,7 @@ def aws(moto_server: str, tiny_crm: Path) -> Aws:
         KeySchema=[{"AttributeName": "email_hash", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    result = build(
-        str(tiny_crm),
-        f"s3://{BUCKET}/artifacts",
-        BuildConfig(embedder="hashing"),
-        progress=False,
-        say=lambda _m: None,
-    )
+    result = quiet_build(build_config(tiny_crm, f"s3://{BUCKET}/artifacts"))
     DynamoDuplicateStore(TABLE).sync_customers(result.customer_pairs)
     return Aws(s3=s3, dynamodb=ddb, build=result)
 
@@ -364,16 +357,17 @@ def test_twenty_concurrent_submissions_of_one_email_give_one_non_duplicate(
 ) -> None:
     """20 'Lambda instances' (own resolver, own service, own DynamoDB client) race on one new
     email: the conditional write in DynamoDB lets exactly one through."""
+    from leadgen.config import ServiceConfig
     from leadgen.model.embedders import HashingEmbedder
     from leadgen.serve.api import create_app
-    from leadgen.serve.service import ScoringService, ServiceConfig
+    from leadgen.serve.service import ScoringService
 
     n = 20
     apps = []
     for i in range(n):
         cfg = ServiceConfig(artifacts_uri=str(hashing_artifacts), cache_dir=tmp_path / str(i))
         svc = ScoringService(cfg, HashingEmbedder(), DynamoDuplicateStore(TABLE))
-        svc.holder.load_initial()
+        assert svc.lifecycle.start()
         apps.append(create_app(_getter(svc)))
     email = _new_email()
     barrier = threading.Barrier(n)
@@ -580,7 +574,7 @@ def test_an_unexpected_failure_is_an_opaque_500_with_the_detail_only_in_the_log(
     artifacts_uri: str, start_lambda: Callable[..., Lambda], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
-    model = fn.module.runtime.service.holder.model
+    model = fn.module.runtime.service.scorer()
 
     def broken_score(*_a: Any, **_k: Any) -> Any:
         raise RuntimeError("faiss exploded: secret-internal-detail")

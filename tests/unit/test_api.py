@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from leadgen.config import ServiceConfig
 from leadgen.errors import ArtifactError
 from leadgen.model.embedders import HashingEmbedder
 from leadgen.serve.api import create_app
+from leadgen.serve.schemas import Score
 from leadgen.serve.server import http_v2_event
-from leadgen.serve.service import ScoringService, ServiceConfig
+from leadgen.serve.service import ScoringService
 
 LEAD = {"industry": "Finance", "company_size": 800, "job_title": "Portfolio Manager"}
 
@@ -22,10 +24,10 @@ class Recorder:
     """An Observer that keeps what it is told (the Lambda's one publishes metrics instead)."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, list[dict[str, Any]], float]] = []
+        self.calls: list[tuple[str, list[Score], float]] = []
 
-    def scored(self, route: str, results: list[dict[str, Any]], seconds: float) -> None:
-        self.calls.append((route, results, seconds))
+    def scored(self, route: str, results: list[Score], seconds: float) -> None:
+        self.calls.append((route, list(results), seconds))
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def service(hashing_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -
         artifacts_uri=str(hashing_artifacts), cache_dir=tmp_path_factory.mktemp("api-cache")
     )
     svc = ScoringService(cfg, HashingEmbedder(), duplicates=None)
-    svc.holder.load_initial()
+    assert svc.lifecycle.start()
     return svc
 
 

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from leadgen.build.pipeline import build
-from leadgen.config import BuildConfig
-from leadgen.errors import ArtifactError, QualityGateError
+from leadgen.errors import ArtifactError, LeadgenError, QualityGateError
+from leadgen.model.bundle import Bundle
 from leadgen.model.embedders import HashingEmbedder
-from leadgen.stores.artifacts import fetch_version, open_version, read_pointer
+from leadgen.serve.scorer import Scorer
+from leadgen.stores.artifacts import FetchedVersion, fetch_version, open_version, read_pointer
 from leadgen.stores.blob import LocalStore
+from tests.conftest import build_config, quiet_build
+from tests.faults import FaultyStore, corrupt_file
 
 
 def _copy(src: Path, tmp_path: Path) -> Path:
@@ -36,12 +38,16 @@ def test_manifest_lists_every_file_with_sha256_and_no_pickles(hashing_artifacts:
     assert set(report["steps_seconds"]) >= {"read", "embed", "index", "upload", "verify", "gate"}
 
 
-def test_tampered_file_is_refused(hashing_artifacts: Path, tmp_path: Path) -> None:
+def _load(fetched: FetchedVersion) -> Scorer:
+    return Scorer(Bundle.load(fetched.directory, fetched.manifest), HashingEmbedder())
+
+
+def test_truncated_file_is_refused_by_its_size(hashing_artifacts: Path, tmp_path: Path) -> None:
     art = _copy(hashing_artifacts, tmp_path)
     store = LocalStore(art)
     pointer = read_pointer(store)
     (art / pointer.version / "ids_all.npy").write_bytes(b"garbage")
-    with pytest.raises(ArtifactError, match=r"ids_all\.npy: checksum mismatch"):
+    with pytest.raises(ArtifactError, match=r"ids_all\.npy: size mismatch"):
         fetch_version(store, pointer, tmp_path / "cache")
 
 
@@ -51,23 +57,14 @@ def test_loading_while_verifying_never_returns_a_tampered_version(
 ) -> None:
     """open_version loads while it hashes; a same-size bit flip (which the size check cannot
     see, and which may or may not break the load) must still be refused by name."""
-    from leadgen.serve.scorer import Model
-
     art = _copy(hashing_artifacts, tmp_path)
     store = LocalStore(art)
     pointer = read_pointer(store)
-
-    def load(directory: Path, manifest: dict[str, object]) -> Model:
-        return Model(directory, dict(manifest), HashingEmbedder())
-
-    model = open_version(store, pointer, tmp_path / "cache", load)
-    assert model.version == pointer.version
-    path = art / pointer.version / name
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    path.write_bytes(bytes(data))
+    scorer = open_version(store, pointer, tmp_path / "cache", _load)
+    assert scorer.version == pointer.version
+    corrupt_file(art / pointer.version / name)
     with pytest.raises(ArtifactError, match=rf"{name.replace('.', '[.]')}: checksum mismatch"):
-        open_version(store, pointer, tmp_path / "cache", load)
+        open_version(store, pointer, tmp_path / "cache", _load)
 
 
 def test_tampered_manifest_is_refused(hashing_artifacts: Path, tmp_path: Path) -> None:
@@ -80,26 +77,31 @@ def test_tampered_manifest_is_refused(hashing_artifacts: Path, tmp_path: Path) -
         fetch_version(store, pointer, tmp_path / "cache")
 
 
-@pytest.mark.parametrize("step", ["upload", "verify", "gate"])
+@pytest.mark.parametrize(
+    ("step", "error", "message"),
+    [
+        ("upload", LeadgenError, "injected failure during upload"),
+        ("verify", ArtifactError, r"ids_all\.npy: checksum mismatch"),
+        ("gate", QualityGateError, "below the floor"),
+    ],
+)
 def test_failed_build_leaves_latest_and_removes_the_partial_version(
-    hashing_artifacts: Path, tiny_crm: Path, tmp_path: Path, step: str
+    hashing_artifacts: Path,
+    tiny_crm: Path,
+    tmp_path: Path,
+    step: str,
+    error: type[Exception],
+    message: str,
 ) -> None:
     art = _copy(hashing_artifacts, tmp_path)
     before = (art / "LATEST").read_bytes()
     versions_before = sorted(p.name for p in art.iterdir() if p.is_dir())
-    with pytest.raises(Exception) as err:
-        build(
-            str(tiny_crm),
-            str(art),
-            BuildConfig(embedder="hashing"),
-            progress=False,
-            say=lambda _m: None,
-            fail_at=step,
-        )
+    cfg = build_config(tiny_crm, art, min_auc=0.999 if step == "gate" else 0.6)
+    store = None if step == "gate" else FaultyStore(LocalStore(art), step)
+    with pytest.raises(error, match=message):
+        quiet_build(cfg, store=store)
     assert (art / "LATEST").read_bytes() == before
     assert sorted(p.name for p in art.iterdir() if p.is_dir()) == versions_before
-    if step == "gate":
-        assert isinstance(err.value, QualityGateError)
 
 
 def test_quality_floor_refuses_to_publish(
@@ -108,13 +110,7 @@ def test_quality_floor_refuses_to_publish(
     art = _copy(hashing_artifacts, tmp_path)
     before = (art / "LATEST").read_bytes()
     with pytest.raises(QualityGateError, match="below the floor"):
-        build(
-            str(tiny_crm),
-            str(art),
-            BuildConfig(embedder="hashing", min_auc=0.999),
-            progress=False,
-            say=lambda _m: None,
-        )
+        quiet_build(build_config(tiny_crm, art, min_auc=0.999))
     assert (art / "LATEST").read_bytes() == before
 
 
@@ -124,14 +120,7 @@ def test_rebuild_moves_latest_and_keeps_n_versions(
     art = _copy(hashing_artifacts, tmp_path)
     versions = []
     for _ in range(3):
-        res = build(
-            str(tiny_crm),
-            str(art),
-            BuildConfig(embedder="hashing"),
-            progress=False,
-            say=lambda _m: None,
-            keep_versions=2,
-        )
+        res = quiet_build(build_config(tiny_crm, art, keep_versions=2))
         versions.append(res.version)
         assert read_pointer(LocalStore(art)).version == res.version
     kept = sorted(p.name for p in art.iterdir() if p.is_dir())

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.faults import corrupt_file
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -105,7 +107,7 @@ def test_score_refuses_a_corrupted_artifact(hashing_artifacts: Path, tmp_path: P
     art = tmp_path / "art"
     shutil.copytree(hashing_artifacts, art)
     version = json.loads((art / "LATEST").read_text())["version"]
-    (art / version / "index_high.faiss").write_bytes(b"\0" * 100)
+    corrupt_file(art / version / "index_high.faiss")  # same size: only the sha256 can tell
     lead = tmp_path / "lead.json"
     lead.write_text(json.dumps({"job_title": "CTO"}))
     out = run("score", str(lead), "--artifacts", str(art), "--embedder", "hashing")

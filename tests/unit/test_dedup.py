@@ -7,13 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from leadgen.stores.duplicates import (
-    SqliteDuplicateStore,
-    customer_hash_pairs,
-    email_hash,
-    normalise_email,
-    sync_customer_hashes,
-)
+from leadgen.model.identity import customer_hash_pairs, email_hash, normalise_email
+from leadgen.stores.duplicates import SqliteDuplicateStore, sync_customer_hashes
 
 
 @pytest.mark.parametrize(

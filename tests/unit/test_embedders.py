@@ -103,30 +103,25 @@ def test_identity_mismatch_is_refused_with_both_names(onnx_embedder: Any) -> Non
 def test_int8_is_the_default_close_to_fp32_with_its_own_identity(
     fp32_embedder: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from leadgen.config import EmbedderSettings
     from leadgen.model.embedders import make_embedder
 
-    monkeypatch.delenv("LEADGEN_PRECISION", raising=False)
-    monkeypatch.delenv("LEADGEN_MODEL_DIR", raising=False)
-    int8 = make_embedder("onnx")
+    int8 = make_embedder(EmbedderSettings.from_env({}))
     assert int8.identity["name"] == "all-MiniLM-L6-v2-int8"
     assert int8.identity["sha256"] != fp32_embedder.identity["sha256"]
     cos = np.sum(int8.embed(TEXTS) * fp32_embedder.embed(TEXTS), axis=1)
     assert cos.min() > 0.97 and cos.mean() > 0.985, cos
     with pytest.raises(ArtifactError, match="embedder mismatch"):
         check_identity(int8.identity, fp32_embedder.identity)
-    monkeypatch.setenv("LEADGEN_PRECISION", "fp32")
-    assert make_embedder("onnx").identity == fp32_embedder.identity
-    monkeypatch.setenv("LEADGEN_PRECISION", "fp16")
+    fp32 = make_embedder(EmbedderSettings.from_env({"LEADGEN_PRECISION": "fp32"}))
+    assert fp32.identity == fp32_embedder.identity
     with pytest.raises(ConfigError, match="LEADGEN_PRECISION must be one of int8, fp32"):
-        make_embedder("onnx")
+        EmbedderSettings.from_env({"LEADGEN_PRECISION": "fp16"})
 
 
 @pytest.mark.parametrize(("value", "message"), [("abc", "an integer"), ("-1", ">= 0")])
-def test_a_bad_thread_count_is_a_named_config_error(
-    onnx_model_dir: Path, monkeypatch: pytest.MonkeyPatch, value: str, message: str
-) -> None:
-    from leadgen.model.embedders import OnnxEmbedder
+def test_a_bad_thread_count_is_a_named_config_error(value: str, message: str) -> None:
+    from leadgen.config import EmbedderSettings
 
-    monkeypatch.setenv("LEADGEN_ORT_THREADS", value)
     with pytest.raises(ConfigError, match=f"LEADGEN_ORT_THREADS must be {message}"):
-        OnnxEmbedder(onnx_model_dir)
+        EmbedderSettings.from_env({"LEADGEN_ORT_THREADS": value})

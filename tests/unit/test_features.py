@@ -9,7 +9,8 @@ import pytest
 
 from leadgen.config import ColumnSpec
 from leadgen.errors import LeadValidationError
-from leadgen.model.features import TabularTransform, combine, text_blob, validate_lead
+from leadgen.model.features import TabularTransform, combine, text_blob
+from leadgen.serve.schemas import clean_lead
 
 SPEC = ColumnSpec(text_cols=("title",), cat_cols=("industry",), num_cols=("size", "score"))
 
@@ -26,9 +27,10 @@ def _columns(n: int = 200) -> dict[str, object]:
 def test_transform_round_trips_through_json_exactly() -> None:
     cols = _columns()
     tf = TabularTransform(SPEC)
-    block = tf.fit(cols, 200, dims=8)
+    block, z = tf.fit(cols, 200, dims=8)
     again = TabularTransform.from_json(json.loads(json.dumps(tf.to_json())))
-    np.testing.assert_allclose(again.transform(cols, 200), block, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(again.standardised(cols, 200), z, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(again.project(z), block, rtol=1e-6, atol=1e-6)
     assert block.shape == (200, 3)  # dims capped at the number of columns
     assert abs(float(np.mean(np.sum(block.astype(np.float64) ** 2, axis=1))) - 1.0) < 1e-6
 
@@ -70,13 +72,19 @@ def test_text_blob_skips_missing_parts() -> None:
 )
 def test_wrong_types_name_the_field(lead: dict[str, object], field: str) -> None:
     with pytest.raises(LeadValidationError) as err:
-        validate_lead(lead, SPEC)
+        clean_lead(lead, SPEC)
     assert err.value.field == field
+    with pytest.raises(LeadValidationError) as err:
+        clean_lead(lead, SPEC, "leads[2].")
+    assert err.value.field == f"leads[2].{field}"
 
 
 def test_valid_lead_coerces_numbers_and_keeps_missing() -> None:
-    clean = validate_lead({"size": 3, "title": "VP"}, SPEC)
-    assert clean == {"title": "VP", "industry": None, "size": 3.0, "score": None}
+    clean = clean_lead({"size": 3, "title": "VP", "lead_id": 7, "email": "a@b.io"}, SPEC)
+    assert clean.features == {"title": "VP", "industry": None, "size": 3.0, "score": None}
+    assert clean.lead_id == "7" and clean.email == "a@b.io"
+    with pytest.raises(LeadValidationError, match="email: expected a string"):
+        clean_lead({"email": 3}, SPEC)
 
 
 def test_column_mode_averages_distinct_column_embeddings() -> None:

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from leadgen.build.pipeline import build
-from leadgen.config import BuildConfig
 from leadgen.synthetic.crm import generate_crm, spec_with_noise, write_crm
+from tests.conftest import build_config, quiet_build
 
 
 @pytest.fixture(scope="module")
@@ -18,13 +17,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     table = generate_crm(rows=6000, seed=11, noise_cols=40, high_value_rate=0.06)
     write_crm(table, tmp / "crm.parquet")
     spec = spec_with_noise(table)
-    res = build(
-        str(tmp / "crm.parquet"),
-        str(tmp / "art"),
-        BuildConfig(columns=spec, embedder="hashing"),
-        progress=False,
-        say=lambda _m: None,
-    )
+    res = quiet_build(build_config(tmp / "crm.parquet", tmp / "art", columns=spec))
     return res.report["quality"]
 
 

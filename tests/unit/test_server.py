@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
+from leadgen.config import ServiceConfig
 from leadgen.model.embedders import HashingEmbedder
+from leadgen.model.identity import customer_hash_pairs
 from leadgen.serve.api import create_app
 from leadgen.serve.server import serve
-from leadgen.serve.service import ScoringService, ServiceConfig
-from leadgen.stores.duplicates import SqliteDuplicateStore, customer_hash_pairs
+from leadgen.serve.service import ScoringService
+from leadgen.stores.duplicates import SqliteDuplicateStore
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,8 @@ def base_url(
         customer_hash_pairs([r["email"] for r in rows], [r["customer_id"] for r in rows])
     )
     svc = ScoringService(cfg, HashingEmbedder(), dups)
-    httpd = serve(create_app(lambda: svc), "127.0.0.1", 0)
+    assert svc.lifecycle.start()
+    httpd = serve(create_app(lambda: svc), "127.0.0.1", 0, tick=svc.lifecycle.tick)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"

@@ -1,0 +1,68 @@
+"""kNN scores of a vector against the customer indices, as docs/scores.md defines them.
+
+s_look is the mean top-k similarity to the high-value customers, s_all the mean top-k similarity
+to all customers; s_novel = 1 - s_all and contrast = s_look - s_all. The build computes them for
+held-out and leave-one-out customers, serving for leads: one definition for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from leadgen.model import index as ix
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Top-k similarities and index positions per query; missing slots are NaN / -1."""
+
+    sims: np.ndarray  # (n, k) float32
+    pos: np.ndarray  # (n, k) int64
+
+
+def search_neighbours(
+    index: Any, ids: np.ndarray, queries: np.ndarray, k: int, exclude_ids: np.ndarray | None = None
+) -> Neighbours:
+    """Top-k neighbours; with `exclude_ids`, each query's own id is left out (leave-one-out)."""
+    extra = 1 if exclude_ids is not None else 0
+    sims, pos = ix.search(index, queries, k + extra)
+    out_s = np.full((len(queries), k), np.nan, dtype=np.float32)
+    out_p = np.full((len(queries), k), -1, dtype=np.int64)
+    for r in range(len(queries)):
+        keep = pos[r] >= 0
+        if exclude_ids is not None:
+            keep &= ids[np.clip(pos[r], 0, None)] != exclude_ids[r]
+        s, p = sims[r][keep][:k], pos[r][keep][:k]
+        out_s[r, : len(s)] = s
+        out_p[r, : len(p)] = p
+    return Neighbours(out_s, out_p)
+
+
+@dataclass(frozen=True)
+class KnnScores:
+    """The lookalike scores of n queries (arrays of length n)."""
+
+    s_look: np.ndarray
+    s_all: np.ndarray
+
+    @property
+    def s_novel(self) -> np.ndarray:
+        return 1.0 - self.s_all
+
+    @property
+    def contrast(self) -> np.ndarray:
+        return self.s_look - self.s_all
+
+    @classmethod
+    def of(cls, high: Neighbours, everyone: Neighbours) -> KnnScores:
+        return cls(s_look=_mean(high.sims), s_all=_mean(everyone.sims))
+
+
+def _mean(sims: np.ndarray) -> np.ndarray:
+    if not sims.size:
+        return np.zeros(len(sims))
+    with np.errstate(all="ignore"):
+        return np.asarray(np.nanmean(sims, axis=1))
