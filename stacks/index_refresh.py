@@ -26,6 +26,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from leadgen.names import Env
 from stacks.artifact_storage import (
     ARTIFACTS_PREFIX,
     INPUT_PREFIX,
@@ -88,21 +89,21 @@ class IndexRefresh(Construct):
 
         input_path = config.input_path or storage.default_input_uri
         environment: dict[str, str] = {
-            "LEADGEN_INPUT_PATH": input_path,
-            "LEADGEN_TEXT_COLS": ",".join(config.text_cols),
-            "LEADGEN_CAT_COLS": ",".join(config.cat_cols),
-            "LEADGEN_NUM_COLS": ",".join(config.num_cols),
-            "ARTIFACTS_URI": storage.artifacts_uri,
-            "DUP_TABLE_NAME": table.table_name,
-            "LEADGEN_KEEP_VERSIONS": str(config.keep_versions),
-            "LEADGEN_EMBEDDER": config.embedder,
+            Env.INPUT_PATH: input_path,
+            Env.TEXT_COLS: ",".join(config.text_cols),
+            Env.CAT_COLS: ",".join(config.cat_cols),
+            Env.NUM_COLS: ",".join(config.num_cols),
+            Env.ARTIFACTS_URI: storage.artifacts_uri,
+            Env.DUP_TABLE_NAME: table.table_name,
+            Env.KEEP_VERSIONS: str(config.keep_versions),
+            Env.EMBEDDER: config.embedder,
         }
         if config.value_col is not None:
-            environment["LEADGEN_VALUE_COL"] = config.value_col
-            environment["LEADGEN_VALUE_QUANTILE"] = str(config.value_quantile)
+            environment[Env.VALUE_COL] = config.value_col
+            environment[Env.VALUE_QUANTILE] = str(config.value_quantile)
         else:
             assert config.high_value_col is not None
-            environment["LEADGEN_HIGH_VALUE_COL"] = config.high_value_col
+            environment[Env.HIGH_VALUE_COL] = config.high_value_col
 
         compute = {
             "SMALL": codebuild.ComputeType.SMALL,

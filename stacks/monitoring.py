@@ -4,7 +4,8 @@ Alarms: API 5xx, p99 API latency, Lambda errors and throttles (alias `live`), in
 spilling over provisioned concurrency, failed builds, missing successful builds, the age of the
 served artifact version (custom metric ArtifactAgeSeconds) and artifact refresh failures.
 Custom metrics come from the Lambda's Powertools Metrics: namespace `Leadgen`, dimension
-`service=leadgen`.
+`service=leadgen`. Their names, the namespace and the service come from leadgen.names, which the
+Lambda publishes with too.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Metric
 from stacks.config import LeadgenConfig
-from stacks.scoring_api import METRICS_NAMESPACE, POWERTOOLS_SERVICE
 
 # Frozen CloudFormation logical ids (subscriptions and encryption key survive refactors).
 ALARM_TOPIC_ID = "AlarmTopic"
@@ -37,11 +38,13 @@ def custom_metric(
     period: Duration = FIVE_MINUTES,
     extra_dimensions: dict[str, str] | None = None,
 ) -> cloudwatch.Metric:
-    """A metric published by the Lambda with Powertools (namespace Leadgen, service=leadgen)."""
+    """A metric the Lambda publishes with Powertools (namespace METRICS_NAMESPACE, dimension
+    service=SERVICE_NAME). `name` must be one of leadgen.names.Metric: an alarm on a name nobody
+    publishes never fires."""
     return cloudwatch.Metric(
         namespace=METRICS_NAMESPACE,
         metric_name=name,
-        dimensions_map={"service": POWERTOOLS_SERVICE, **(extra_dimensions or {})},
+        dimensions_map={"service": SERVICE_NAME, **(extra_dimensions or {})},
         statistic=statistic,
         period=period,
     )
@@ -184,7 +187,7 @@ class Monitoring(Construct):
         )
         alarm(
             "ArtifactAge",
-            custom_metric("ArtifactAgeSeconds", "Maximum"),
+            custom_metric(Metric.ARTIFACT_AGE, "Maximum"),
             config.max_artifact_age_hours * 3600,
             f"The served artifact version is older than {config.max_artifact_age_hours} h.",
             evaluation_periods=3,
@@ -192,7 +195,7 @@ class Monitoring(Construct):
         )
         alarm(
             "ArtifactRefreshFailures",
-            custom_metric("ArtifactRefreshFailures", "Sum"),
+            custom_metric(Metric.ARTIFACT_REFRESH_FAILURES, "Sum"),
             1,
             "The Lambda refused or failed to load a new artifact version (last good one serves).",
         )
@@ -223,8 +226,8 @@ class Monitoring(Construct):
                     ),
                     graph(
                         "Scoring latency (ms, in handler)",
-                        custom_metric("ScoreLatencyMs", "p50"),
-                        custom_metric("ScoreLatencyMs", "p99"),
+                        custom_metric(Metric.SCORE_LATENCY, "p50"),
+                        custom_metric(Metric.SCORE_LATENCY, "p99"),
                     ),
                 ],
                 [
@@ -244,7 +247,7 @@ class Monitoring(Construct):
                         spillover,
                         # Powertools publishes ColdStart with the function name as a dimension
                         custom_metric(
-                            "ColdStart",
+                            Metric.COLD_START,
                             "Sum",
                             extra_dimensions={"function_name": function.function_name},
                         ),
@@ -258,13 +261,13 @@ class Monitoring(Construct):
                 [
                     graph(
                         "Leads scored / duplicates",
-                        custom_metric("LeadsScored", "Sum"),
-                        custom_metric("Duplicates", "Sum"),
+                        custom_metric(Metric.LEADS_SCORED, "Sum"),
+                        custom_metric(Metric.DUPLICATES, "Sum"),
                     ),
                     graph(
                         "Artifact age (s) / refresh failures",
-                        custom_metric("ArtifactAgeSeconds", "Maximum"),
-                        custom_metric("ArtifactRefreshFailures", "Sum"),
+                        custom_metric(Metric.ARTIFACT_AGE, "Maximum"),
+                        custom_metric(Metric.ARTIFACT_REFRESH_FAILURES, "Sum"),
                     ),
                     graph(
                         "Index refresh builds",

@@ -26,6 +26,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Env
+from leadgen.names import ROUTES as SERVED_ROUTES
 from stacks.artifact_storage import ARTIFACTS_PREFIX, ArtifactStorage, nag_objects_resource
 from stacks.config import LeadgenConfig
 from stacks.container_image import LeadgenImage
@@ -35,13 +37,10 @@ from stacks.nag import acknowledge
 
 HANDLER_CMD = "lambda_src.handler.handler"
 ALIAS_NAME = "live"
-ROUTES: tuple[tuple[str, apigwv2.HttpMethod], ...] = (
-    ("/score_lead", apigwv2.HttpMethod.POST),
-    ("/score_leads", apigwv2.HttpMethod.POST),
-    ("/health", apigwv2.HttpMethod.GET),
+# The routes the runtime serves (leadgen.names.ROUTES) as (path, CDK method) pairs.
+ROUTES: tuple[tuple[str, apigwv2.HttpMethod], ...] = tuple(
+    (path, apigwv2.HttpMethod[method]) for method, path in SERVED_ROUTES
 )
-POWERTOOLS_SERVICE = "leadgen"
-METRICS_NAMESPACE = "Leadgen"
 
 # Frozen CloudFormation logical ids of the log groups (retained logs). Never change them.
 FUNCTION_LOG_GROUP_ID = "ScoringFunctionLogGroup"
@@ -131,14 +130,15 @@ class ScoringApi(Construct):
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
             environment={
-                "ARTIFACTS_URI": storage.artifacts_uri,
-                "DUP_TABLE_NAME": table.table_name,
-                "REFRESH_SECONDS": str(config.refresh_seconds),
-                "MAX_BATCH_SIZE": str(config.max_batch_size),
-                "LEAD_TTL_DAYS": str(config.lead_ttl_days),
-                "LEADGEN_EMBEDDER": config.embedder,
-                "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                Env.ARTIFACTS_URI: storage.artifacts_uri,
+                Env.DUP_TABLE_NAME: table.table_name,
+                Env.REFRESH_SECONDS: str(config.refresh_seconds),
+                Env.MAX_BATCH_SIZE: str(config.max_batch_size),
+                Env.LEAD_TTL_DAYS: str(config.lead_ttl_days),
+                Env.EMBEDDER: config.embedder,
+                Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+                Env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+                # Read by Powertools alone (no leadgen code reads them), hence not in names.Env.
                 # Traces must not carry lead data (emails, names) in captured responses.
                 "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
                 "LOG_LEVEL": config.log_level,
