@@ -8,8 +8,10 @@ built once per deploy), starts faster (no pip install of onnxruntime/faiss per b
 no network access to PyPI from the build. The cost: the image is the Lambda base image, whose
 ENTRYPOINT (/lambda-entrypoint.sh) CodeBuild bypasses by running the buildspec in a shell.
 
-The buildspec is `build_job/buildspec.yml` when it exists (inlined into the project, since the
-project has no source), else an equivalent inline one that runs `python -m build_job`.
+The buildspec is `build_job/buildspec.yml`, and only that file: the project has no source, so
+the file is parsed at synth time and inlined into the project. A missing, empty or malformed
+file stops the synth (BuildspecError naming the file) rather than deploying a project that runs
+something other than what the build job's directory says.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import yaml
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_events as events
@@ -40,32 +43,32 @@ from stacks.log_groups import frozen_log_group
 from stacks.nag import acknowledge
 
 BUILDSPEC_FILE = REPO_ROOT / "build_job" / "buildspec.yml"
-BUILD_COMMAND = "python -m build_job"
 
 # Frozen CloudFormation logical id of the build log group. Never change it.
 BUILD_LOG_GROUP_ID = "BuildLogGroup"
 
-FALLBACK_BUILDSPEC: dict[str, Any] = {
-    "version": "0.2",
-    "phases": {
-        "build": {
-            "commands": [
-                # The image's code lives in the Lambda task root; CodeBuild starts elsewhere.
-                'cd "${LAMBDA_TASK_ROOT:-/var/task}"',
-                BUILD_COMMAND,
-            ]
-        }
-    },
-}
+
+class BuildspecError(ValueError):
+    """The build job's buildspec is missing, empty or not a buildspec (raised at synth time)."""
 
 
-def read_buildspec(path: Path = BUILDSPEC_FILE) -> str | None:
-    """The repository's buildspec text, or None when the build job has not written one."""
-    if path.is_file():
+def load_buildspec(path: Path = BUILDSPEC_FILE) -> dict[str, Any]:
+    """The buildspec in `path`, parsed, for `codebuild.BuildSpec.from_object`."""
+    try:
         text = path.read_text()
-        if text.strip():
-            return text
-    return None
+    except FileNotFoundError:
+        raise BuildspecError(
+            f"{path}: not found; the index build project runs the buildspec in this file"
+        ) from None
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise BuildspecError(f"{path}: not valid YAML: {exc}") from exc
+    if spec is None:  # empty, or comments only
+        raise BuildspecError(f"{path}: empty; the index build project needs its buildspec")
+    if not isinstance(spec, dict) or "version" not in spec or not spec.get("phases"):
+        raise BuildspecError(f"{path}: not a buildspec (a mapping with version and phases)")
+    return spec
 
 
 class IndexRefresh(Construct):
@@ -115,7 +118,7 @@ class IndexRefresh(Construct):
             "Project",
             description="leadgen: build FAISS indices from the CRM export, publish an artifact "
             "version, sync the duplicate table",
-            build_spec=codebuild.BuildSpec.from_object(FALLBACK_BUILDSPEC),
+            build_spec=codebuild.BuildSpec.from_object(load_buildspec()),
             environment=codebuild.BuildEnvironment(
                 build_image=codebuild.LinuxArmBuildImage.from_ecr_repository(
                     image.repository, image.tag
@@ -134,11 +137,6 @@ class IndexRefresh(Construct):
                 cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=self.log_group)
             ),
         )
-        spec_text = read_buildspec()
-        if spec_text is not None:
-            cfn = self.project.node.default_child
-            assert isinstance(cfn, codebuild.CfnProject)
-            cfn.add_property_override("Source.BuildSpec", spec_text)
 
         role = self.project.role
         assert role is not None
