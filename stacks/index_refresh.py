@@ -71,6 +71,35 @@ def load_buildspec(path: Path = BUILDSPEC_FILE) -> dict[str, Any]:
     return spec
 
 
+BUILD_COMPUTE: dict[str, codebuild.ComputeType] = {
+    "SMALL": codebuild.ComputeType.SMALL,
+    "LARGE": codebuild.ComputeType.LARGE,
+}
+
+
+def build_environment(
+    config: LeadgenConfig, storage: ArtifactStorage, table: DuplicateTable
+) -> dict[str, str]:
+    """The build job's settings (leadgen.names.Env): input, columns, outputs, high-value rule."""
+    environment: dict[str, str] = {
+        Env.INPUT_PATH: config.input_path or storage.default_input_uri,
+        Env.TEXT_COLS: ",".join(config.text_cols),
+        Env.CAT_COLS: ",".join(config.cat_cols),
+        Env.NUM_COLS: ",".join(config.num_cols),
+        Env.ARTIFACTS_URI: storage.artifacts_uri,
+        Env.DUP_TABLE_NAME: table.table_name,
+        Env.KEEP_VERSIONS: str(config.keep_versions),
+        Env.EMBEDDER: config.embedder,
+    }
+    if config.value_col is not None:
+        environment[Env.VALUE_COL] = config.value_col
+        environment[Env.VALUE_QUANTILE] = str(config.value_quantile)
+    else:
+        assert config.high_value_col is not None  # exactly one rule: validated by LeadgenConfig
+        environment[Env.HIGH_VALUE_COL] = config.high_value_col
+    return environment
+
+
 class IndexRefresh(Construct):
     """CodeBuild index-build project + EventBridge schedule."""
 
@@ -85,35 +114,21 @@ class IndexRefresh(Construct):
         table: DuplicateTable,
     ) -> None:
         super().__init__(scope, construct_id)
-
         self.log_group = frozen_log_group(
             self, "BuildLogs", config=config, logical_id=BUILD_LOG_GROUP_ID
         )
+        self.project = self._project(config, image, build_environment(config, storage, table))
+        role = self.project.role
+        assert role is not None
+        self._grant(role, config, storage, table)
+        self._acknowledge_project()
+        self._acknowledge_role(role, config)
+        self.rule = self._schedule(config)
 
-        input_path = config.input_path or storage.default_input_uri
-        environment: dict[str, str] = {
-            Env.INPUT_PATH: input_path,
-            Env.TEXT_COLS: ",".join(config.text_cols),
-            Env.CAT_COLS: ",".join(config.cat_cols),
-            Env.NUM_COLS: ",".join(config.num_cols),
-            Env.ARTIFACTS_URI: storage.artifacts_uri,
-            Env.DUP_TABLE_NAME: table.table_name,
-            Env.KEEP_VERSIONS: str(config.keep_versions),
-            Env.EMBEDDER: config.embedder,
-        }
-        if config.value_col is not None:
-            environment[Env.VALUE_COL] = config.value_col
-            environment[Env.VALUE_QUANTILE] = str(config.value_quantile)
-        else:
-            assert config.high_value_col is not None
-            environment[Env.HIGH_VALUE_COL] = config.high_value_col
-
-        compute = {
-            "SMALL": codebuild.ComputeType.SMALL,
-            "LARGE": codebuild.ComputeType.LARGE,
-        }[config.build_compute]
-
-        self.project = codebuild.Project(
+    def _project(
+        self, config: LeadgenConfig, image: LeadgenImage, environment: dict[str, str]
+    ) -> codebuild.Project:
+        return codebuild.Project(
             self,
             "Project",
             description="leadgen: build FAISS indices from the CRM export, publish an artifact "
@@ -123,7 +138,7 @@ class IndexRefresh(Construct):
                 build_image=codebuild.LinuxArmBuildImage.from_ecr_repository(
                     image.repository, image.tag
                 ),
-                compute_type=compute,
+                compute_type=BUILD_COMPUTE[config.build_compute],
                 privileged=False,
             ),
             environment_variables={
@@ -138,8 +153,14 @@ class IndexRefresh(Construct):
             ),
         )
 
-        role = self.project.role
-        assert role is not None
+    def _grant(
+        self,
+        role: iam.IRole,
+        config: LeadgenConfig,
+        storage: ArtifactStorage,
+        table: DuplicateTable,
+    ) -> None:
+        """Read the input, publish and prune artifact versions, sync the duplicate table."""
         if config.input_path is None:
             storage.grant_read_input(role)
         else:
@@ -147,28 +168,8 @@ class IndexRefresh(Construct):
         storage.grant_publish_artifacts(role)
         table.grant_sync(role)
 
-        acknowledge(
-            self.project,
-            "AwsSolutions-CB4",
-            "The project produces no CodeBuild artifacts or caches (NoArtifacts); its outputs go "
-            "to the SSE-S3 artifact bucket and the encrypted table, and its logs to a log group.",
-        )
-        self._acknowledge_role(role, config)
-        acknowledge(
-            self.project,
-            "AwsSolutions-CB5",
-            "A custom image is deliberate: the build runs in the serving image so leads and "
-            "customers are embedded by identical code and model (see the module docstring).",
-        )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken (pulling the build image) supports no resource-level "
-            "permissions; AWS requires Resource '*' for it.",
-        )
-
-        # -- schedule --------------------------------------------------------------------------
-        self.rule = events.Rule(
+    def _schedule(self, config: LeadgenConfig) -> events.Rule:
+        return events.Rule(
             self,
             "Schedule",
             description="leadgen: scheduled index refresh",
@@ -180,17 +181,39 @@ class IndexRefresh(Construct):
             ],
         )
 
+    # -- cdk-nag acknowledgements, each for its reason -----------------------------------------
+    def _acknowledge_project(self) -> None:
+        acknowledge(
+            self.project,
+            "AwsSolutions-CB4",
+            "The project produces no CodeBuild artifacts or caches (NoArtifacts); its outputs go "
+            "to the SSE-S3 artifact bucket and the encrypted table, and its logs to a log group.",
+        )
+        acknowledge(
+            self.project,
+            "AwsSolutions-CB5",
+            "A custom image is deliberate: the build runs in the serving image so leads and "
+            "customers are embedded by identical code and model (see the module docstring).",
+        )
+
     def _acknowledge_role(self, role: iam.IRole, config: LeadgenConfig) -> None:
         """Acknowledge the wildcard resources of the build role, each for its reason."""
-        project_id = Stack.of(self).resolve(
-            typing.cast(codebuild.CfnProject, self.project.node.default_child).logical_id
-        )
         acknowledge(
             role,
             f"AwsSolutions-IAM5[Resource::{nag_objects_resource(ARTIFACTS_PREFIX)}]",
             "The build job writes new artifact version directories (names unknown in advance) "
             "and prunes old ones, only below the artifacts/ prefix of the artifact bucket.",
         )
+        self._acknowledge_input(role, config)
+        self._acknowledge_codebuild_defaults(role)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken (pulling the build image) supports no resource-level "
+            "permissions; AWS requires Resource '*' for it.",
+        )
+
+    def _acknowledge_input(self, role: iam.IRole, config: LeadgenConfig) -> None:
         if config.input_path is None:
             acknowledge(
                 role,
@@ -206,6 +229,12 @@ class IndexRefresh(Construct):
                 "The configured CRM export may be a folder of parquet parts: read-only access "
                 "to that key and what lies below it.",
             )
+
+    def _acknowledge_codebuild_defaults(self, role: iam.IRole) -> None:
+        """CDK's own grants to every project, named after the project's logical id."""
+        project_id = Stack.of(self).resolve(
+            typing.cast(codebuild.CfnProject, self.project.node.default_child).logical_id
+        )
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:"
