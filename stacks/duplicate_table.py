@@ -24,9 +24,9 @@ SCORING_ACTIONS: tuple[str, ...] = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
 )
-# The build job's sync: a paginated Scan (with a FilterExpression) for the current customer
-# items, then BatchWriteItem for the puts and the deletes of stale ones. BatchWriteItem is
-# authorised by dynamodb:BatchWriteItem alone, whatever requests the batch carries.
+# The build job's sync: BatchWriteItem puts every current customer, a paginated Scan (with a
+# FilterExpression) finds the stale customer items, BatchWriteItem deletes them. BatchWriteItem
+# is authorised by dynamodb:BatchWriteItem alone, whatever requests the batch carries.
 SYNC_ACTIONS: tuple[str, ...] = (
     "dynamodb:Scan",
     "dynamodb:BatchWriteItem",
