@@ -37,16 +37,15 @@ class ArtifactStorage(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: LeadgenConfig) -> None:
         super().__init__(scope, construct_id)
-        destroy = config.removal_policy == RemovalPolicy.DESTROY
+        self.access_log_bucket = self._access_log_bucket(config)
+        self.bucket = self._artifact_bucket(config)
 
-        self.access_log_bucket = s3.Bucket(
-            self,
+    def _access_log_bucket(self, config: LeadgenConfig) -> s3.Bucket:
+        # No AwsSolutions-S1 finding here: cdk-nag recognises the S3 log-delivery bucket policy.
+        return self._secure_bucket(
             "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,  # S3 log delivery requires SSE-S3
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
+            ACCESS_LOG_BUCKET_ID,
+            config,
             versioned=False,
             lifecycle_rules=[
                 s3.LifecycleRule(
@@ -55,20 +54,13 @@ class ArtifactStorage(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
-            removal_policy=config.removal_policy,
-            auto_delete_objects=destroy,
         )
-        self._freeze(self.access_log_bucket, ACCESS_LOG_BUCKET_ID)
-        # No AwsSolutions-S1 finding here: cdk-nag recognises the S3 log-delivery bucket policy.
 
-        self.bucket = s3.Bucket(
-            self,
+    def _artifact_bucket(self, config: LeadgenConfig) -> s3.Bucket:
+        return self._secure_bucket(
             "Artifacts",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
+            ARTIFACT_BUCKET_ID,
+            config,
             versioned=True,
             server_access_logs_bucket=self.access_log_bucket,
             server_access_logs_prefix="artifact-bucket/",
@@ -82,16 +74,42 @@ class ArtifactStorage(Construct):
                     expired_object_delete_marker=True,
                 )
             ],
-            removal_policy=config.removal_policy,
-            auto_delete_objects=destroy,
         )
-        self._freeze(self.bucket, ARTIFACT_BUCKET_ID)
 
-    @staticmethod
-    def _freeze(bucket: s3.Bucket, logical_id: str) -> None:
+    def _secure_bucket(
+        self,
+        construct_id: str,
+        logical_id: str,
+        config: LeadgenConfig,
+        *,
+        versioned: bool,
+        lifecycle_rules: list[s3.LifecycleRule],
+        server_access_logs_bucket: s3.IBucket | None = None,
+        server_access_logs_prefix: str | None = None,
+    ) -> s3.Bucket:
+        """A bucket with what both buckets share: SSE-S3 (S3 log delivery requires it), no
+        public access, bucket-owner objects, TLS 1.2+ only, the environment's removal policy
+        (dev also empties it on destroy), and a frozen logical id (a replaced bucket loses its
+        data)."""
+        bucket = s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=versioned,
+            server_access_logs_bucket=server_access_logs_bucket,
+            server_access_logs_prefix=server_access_logs_prefix,
+            lifecycle_rules=lifecycle_rules,
+            removal_policy=config.removal_policy,
+            auto_delete_objects=config.removal_policy == RemovalPolicy.DESTROY,
+        )
         cfn = bucket.node.default_child
         assert isinstance(cfn, s3.CfnBucket)
         cfn.override_logical_id(logical_id)
+        return bucket
 
     # -- locations ------------------------------------------------------------------------------
     @property

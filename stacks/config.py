@@ -23,14 +23,15 @@ from typing import Any, Literal
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 
+from leadgen.names import (
+    DEFAULT_CAT_COLS,
+    DEFAULT_HIGH_VALUE_COL,
+    DEFAULT_NUM_COLS,
+    DEFAULT_TEXT_COLS,
+)
+
 AuthMode = Literal["iam", "jwt"]
 BuildCompute = Literal["SMALL", "LARGE"]
-
-# Contract with leadgen/config.py (the defaults of the synthetic CRM and of `leadgen build`).
-DEFAULT_TEXT_COLS: tuple[str, ...] = ("job_title", "bio")
-DEFAULT_CAT_COLS: tuple[str, ...] = ("industry", "country")
-DEFAULT_NUM_COLS: tuple[str, ...] = ("company_size", "web_activity_score", "email_engagement_score")
-DEFAULT_HIGH_VALUE_COL = "is_high_value"
 
 # Key (under the artifact bucket) read by the build job when no input path is configured.
 DEFAULT_INPUT_KEY = "input/crm.parquet"
@@ -70,6 +71,7 @@ class LeadgenConfig:
     throttle_burst_limit: int = 100
 
     # -- index refresh (CodeBuild + EventBridge) ------------------------------------------------
+    # Columns default to the layout `leadgen build` defaults to (leadgen.names, spelled once).
     schedule: str = "cron(0 3 * * ? *)"  # EventBridge expression (UTC)
     input_path: str | None = None  # None -> s3://<artifact bucket>/input/crm.parquet
     text_cols: tuple[str, ...] = DEFAULT_TEXT_COLS

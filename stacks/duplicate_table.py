@@ -18,27 +18,18 @@ TTL_ATTRIBUTE = "expires_at"
 # Frozen CloudFormation logical id: replacing the table loses its data. Never change it.
 TABLE_ID = "DuplicateTable"
 
-# The scoring Lambda: look up a hash, record a scored lead with a conditional put.
+# Exactly the calls the code makes (leadgen/stores/dynamo.py), nothing "just in case".
+# The scoring Lambda: GetItem to look a hash up, PutItem (conditional) to record a scored lead.
 SCORING_ACTIONS: tuple[str, ...] = (
     "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
     "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DescribeTable",
 )
-# The build job: make the customer items equal to the CRM (scan, write, delete stale ones).
+# The build job's sync: BatchWriteItem puts every current customer, a paginated Scan (with a
+# FilterExpression) finds the stale customer items, BatchWriteItem deletes them. BatchWriteItem
+# is authorised by dynamodb:BatchWriteItem alone, whatever requests the batch carries.
 SYNC_ACTIONS: tuple[str, ...] = (
-    "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:Query",
     "dynamodb:Scan",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
     "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DescribeTable",
 )
 
 

@@ -8,8 +8,10 @@ built once per deploy), starts faster (no pip install of onnxruntime/faiss per b
 no network access to PyPI from the build. The cost: the image is the Lambda base image, whose
 ENTRYPOINT (/lambda-entrypoint.sh) CodeBuild bypasses by running the buildspec in a shell.
 
-The buildspec is `build_job/buildspec.yml` when it exists (inlined into the project, since the
-project has no source), else an equivalent inline one that runs `python -m build_job`.
+The buildspec is `build_job/buildspec.yml`, and only that file: the project has no source, so
+the file is parsed at synth time and inlined into the project. A missing, empty or malformed
+file stops the synth (BuildspecError naming the file) rather than deploying a project that runs
+something other than what the build job's directory says.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import yaml
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_events as events
@@ -26,6 +29,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from leadgen.names import Env
 from stacks.artifact_storage import (
     ARTIFACTS_PREFIX,
     INPUT_PREFIX,
@@ -39,32 +43,61 @@ from stacks.log_groups import frozen_log_group
 from stacks.nag import acknowledge
 
 BUILDSPEC_FILE = REPO_ROOT / "build_job" / "buildspec.yml"
-BUILD_COMMAND = "python -m build_job"
 
 # Frozen CloudFormation logical id of the build log group. Never change it.
 BUILD_LOG_GROUP_ID = "BuildLogGroup"
 
-FALLBACK_BUILDSPEC: dict[str, Any] = {
-    "version": "0.2",
-    "phases": {
-        "build": {
-            "commands": [
-                # The image's code lives in the Lambda task root; CodeBuild starts elsewhere.
-                'cd "${LAMBDA_TASK_ROOT:-/var/task}"',
-                BUILD_COMMAND,
-            ]
-        }
-    },
+
+class BuildspecError(ValueError):
+    """The build job's buildspec is missing, empty or not a buildspec (raised at synth time)."""
+
+
+def load_buildspec(path: Path = BUILDSPEC_FILE) -> dict[str, Any]:
+    """The buildspec in `path`, parsed, for `codebuild.BuildSpec.from_object`."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise BuildspecError(
+            f"{path}: not found; the index build project runs the buildspec in this file"
+        ) from None
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise BuildspecError(f"{path}: not valid YAML: {exc}") from exc
+    if spec is None:  # empty, or comments only
+        raise BuildspecError(f"{path}: empty; the index build project needs its buildspec")
+    if not isinstance(spec, dict) or "version" not in spec or not spec.get("phases"):
+        raise BuildspecError(f"{path}: not a buildspec (a mapping with version and phases)")
+    return spec
+
+
+BUILD_COMPUTE: dict[str, codebuild.ComputeType] = {
+    "SMALL": codebuild.ComputeType.SMALL,
+    "LARGE": codebuild.ComputeType.LARGE,
 }
 
 
-def read_buildspec(path: Path = BUILDSPEC_FILE) -> str | None:
-    """The repository's buildspec text, or None when the build job has not written one."""
-    if path.is_file():
-        text = path.read_text()
-        if text.strip():
-            return text
-    return None
+def build_environment(
+    config: LeadgenConfig, storage: ArtifactStorage, table: DuplicateTable
+) -> dict[str, str]:
+    """The build job's settings (leadgen.names.Env): input, columns, outputs, high-value rule."""
+    environment: dict[str, str] = {
+        Env.INPUT_PATH: config.input_path or storage.default_input_uri,
+        Env.TEXT_COLS: ",".join(config.text_cols),
+        Env.CAT_COLS: ",".join(config.cat_cols),
+        Env.NUM_COLS: ",".join(config.num_cols),
+        Env.ARTIFACTS_URI: storage.artifacts_uri,
+        Env.DUP_TABLE_NAME: table.table_name,
+        Env.KEEP_VERSIONS: str(config.keep_versions),
+        Env.EMBEDDER: config.embedder,
+    }
+    if config.value_col is not None:
+        environment[Env.VALUE_COL] = config.value_col
+        environment[Env.VALUE_QUANTILE] = str(config.value_quantile)
+    else:
+        assert config.high_value_col is not None  # exactly one rule: validated by LeadgenConfig
+        environment[Env.HIGH_VALUE_COL] = config.high_value_col
+    return environment
 
 
 class IndexRefresh(Construct):
@@ -81,45 +114,31 @@ class IndexRefresh(Construct):
         table: DuplicateTable,
     ) -> None:
         super().__init__(scope, construct_id)
-
         self.log_group = frozen_log_group(
             self, "BuildLogs", config=config, logical_id=BUILD_LOG_GROUP_ID
         )
+        self.project = self._project(config, image, build_environment(config, storage, table))
+        role = self.project.role
+        assert role is not None
+        self._grant(role, config, storage, table)
+        self._acknowledge_project()
+        self._acknowledge_role(role, config)
+        self.rule = self._schedule(config)
 
-        input_path = config.input_path or storage.default_input_uri
-        environment: dict[str, str] = {
-            "LEADGEN_INPUT_PATH": input_path,
-            "LEADGEN_TEXT_COLS": ",".join(config.text_cols),
-            "LEADGEN_CAT_COLS": ",".join(config.cat_cols),
-            "LEADGEN_NUM_COLS": ",".join(config.num_cols),
-            "ARTIFACTS_URI": storage.artifacts_uri,
-            "DUP_TABLE_NAME": table.table_name,
-            "LEADGEN_KEEP_VERSIONS": str(config.keep_versions),
-            "LEADGEN_EMBEDDER": config.embedder,
-        }
-        if config.value_col is not None:
-            environment["LEADGEN_VALUE_COL"] = config.value_col
-            environment["LEADGEN_VALUE_QUANTILE"] = str(config.value_quantile)
-        else:
-            assert config.high_value_col is not None
-            environment["LEADGEN_HIGH_VALUE_COL"] = config.high_value_col
-
-        compute = {
-            "SMALL": codebuild.ComputeType.SMALL,
-            "LARGE": codebuild.ComputeType.LARGE,
-        }[config.build_compute]
-
-        self.project = codebuild.Project(
+    def _project(
+        self, config: LeadgenConfig, image: LeadgenImage, environment: dict[str, str]
+    ) -> codebuild.Project:
+        return codebuild.Project(
             self,
             "Project",
             description="leadgen: build FAISS indices from the CRM export, publish an artifact "
             "version, sync the duplicate table",
-            build_spec=codebuild.BuildSpec.from_object(FALLBACK_BUILDSPEC),
+            build_spec=codebuild.BuildSpec.from_object(load_buildspec()),
             environment=codebuild.BuildEnvironment(
                 build_image=codebuild.LinuxArmBuildImage.from_ecr_repository(
                     image.repository, image.tag
                 ),
-                compute_type=compute,
+                compute_type=BUILD_COMPUTE[config.build_compute],
                 privileged=False,
             ),
             environment_variables={
@@ -133,14 +152,15 @@ class IndexRefresh(Construct):
                 cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=self.log_group)
             ),
         )
-        spec_text = read_buildspec()
-        if spec_text is not None:
-            cfn = self.project.node.default_child
-            assert isinstance(cfn, codebuild.CfnProject)
-            cfn.add_property_override("Source.BuildSpec", spec_text)
 
-        role = self.project.role
-        assert role is not None
+    def _grant(
+        self,
+        role: iam.IRole,
+        config: LeadgenConfig,
+        storage: ArtifactStorage,
+        table: DuplicateTable,
+    ) -> None:
+        """Read the input, publish and prune artifact versions, sync the duplicate table."""
         if config.input_path is None:
             storage.grant_read_input(role)
         else:
@@ -148,28 +168,8 @@ class IndexRefresh(Construct):
         storage.grant_publish_artifacts(role)
         table.grant_sync(role)
 
-        acknowledge(
-            self.project,
-            "AwsSolutions-CB4",
-            "The project produces no CodeBuild artifacts or caches (NoArtifacts); its outputs go "
-            "to the SSE-S3 artifact bucket and the encrypted table, and its logs to a log group.",
-        )
-        self._acknowledge_role(role, config)
-        acknowledge(
-            self.project,
-            "AwsSolutions-CB5",
-            "A custom image is deliberate: the build runs in the serving image so leads and "
-            "customers are embedded by identical code and model (see the module docstring).",
-        )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken (pulling the build image) supports no resource-level "
-            "permissions; AWS requires Resource '*' for it.",
-        )
-
-        # -- schedule --------------------------------------------------------------------------
-        self.rule = events.Rule(
+    def _schedule(self, config: LeadgenConfig) -> events.Rule:
+        return events.Rule(
             self,
             "Schedule",
             description="leadgen: scheduled index refresh",
@@ -181,17 +181,39 @@ class IndexRefresh(Construct):
             ],
         )
 
+    # -- cdk-nag acknowledgements, each for its reason -----------------------------------------
+    def _acknowledge_project(self) -> None:
+        acknowledge(
+            self.project,
+            "AwsSolutions-CB4",
+            "The project produces no CodeBuild artifacts or caches (NoArtifacts); its outputs go "
+            "to the SSE-S3 artifact bucket and the encrypted table, and its logs to a log group.",
+        )
+        acknowledge(
+            self.project,
+            "AwsSolutions-CB5",
+            "A custom image is deliberate: the build runs in the serving image so leads and "
+            "customers are embedded by identical code and model (see the module docstring).",
+        )
+
     def _acknowledge_role(self, role: iam.IRole, config: LeadgenConfig) -> None:
         """Acknowledge the wildcard resources of the build role, each for its reason."""
-        project_id = Stack.of(self).resolve(
-            typing.cast(codebuild.CfnProject, self.project.node.default_child).logical_id
-        )
         acknowledge(
             role,
             f"AwsSolutions-IAM5[Resource::{nag_objects_resource(ARTIFACTS_PREFIX)}]",
             "The build job writes new artifact version directories (names unknown in advance) "
             "and prunes old ones, only below the artifacts/ prefix of the artifact bucket.",
         )
+        self._acknowledge_input(role, config)
+        self._acknowledge_codebuild_defaults(role)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken (pulling the build image) supports no resource-level "
+            "permissions; AWS requires Resource '*' for it.",
+        )
+
+    def _acknowledge_input(self, role: iam.IRole, config: LeadgenConfig) -> None:
         if config.input_path is None:
             acknowledge(
                 role,
@@ -207,6 +229,12 @@ class IndexRefresh(Construct):
                 "The configured CRM export may be a folder of parquet parts: read-only access "
                 "to that key and what lies below it.",
             )
+
+    def _acknowledge_codebuild_defaults(self, role: iam.IRole) -> None:
+        """CDK's own grants to every project, named after the project's logical id."""
+        project_id = Stack.of(self).resolve(
+            typing.cast(codebuild.CfnProject, self.project.node.default_child).logical_id
+        )
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:"

@@ -63,6 +63,10 @@ class LeadgenStack(Stack):
             provisioned=self.scoring.scaling is not None,
         )
 
+        self._outputs()
+
+    def _outputs(self) -> None:
+        """What a user needs after `cdk deploy` (the README reads them by these keys)."""
         CfnOutput(self, "ApiUrl", value=self.scoring.url, description="Scoring API base URL")
         CfnOutput(
             self,

@@ -4,7 +4,8 @@ Alarms: API 5xx, p99 API latency, Lambda errors and throttles (alias `live`), in
 spilling over provisioned concurrency, failed builds, missing successful builds, the age of the
 served artifact version (custom metric ArtifactAgeSeconds) and artifact refresh failures.
 Custom metrics come from the Lambda's Powertools Metrics: namespace `Leadgen`, dimension
-`service=leadgen`.
+`service=leadgen`. Their names, the namespace and the service come from leadgen.names, which the
+Lambda publishes with too.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Metric
 from stacks.config import LeadgenConfig
-from stacks.scoring_api import METRICS_NAMESPACE, POWERTOOLS_SERVICE
 
 # Frozen CloudFormation logical ids (subscriptions and encryption key survive refactors).
 ALARM_TOPIC_ID = "AlarmTopic"
@@ -37,13 +38,27 @@ def custom_metric(
     period: Duration = FIVE_MINUTES,
     extra_dimensions: dict[str, str] | None = None,
 ) -> cloudwatch.Metric:
-    """A metric published by the Lambda with Powertools (namespace Leadgen, service=leadgen)."""
+    """A metric the Lambda publishes with Powertools (namespace METRICS_NAMESPACE, dimension
+    service=SERVICE_NAME). `name` must be one of leadgen.names.Metric: an alarm on a name nobody
+    publishes never fires."""
     return cloudwatch.Metric(
         namespace=METRICS_NAMESPACE,
         metric_name=name,
-        dimensions_map={"service": POWERTOOLS_SERVICE, **(extra_dimensions or {})},
+        dimensions_map={"service": SERVICE_NAME, **(extra_dimensions or {})},
         statistic=statistic,
         period=period,
+    )
+
+
+def graph(title: str, *metrics: cloudwatch.IMetric, width: int = 8) -> cloudwatch.GraphWidget:
+    """A dashboard graph, 6 units high: three side by side fill a row."""
+    return cloudwatch.GraphWidget(title=title, left=list(metrics), width=width, height=6)
+
+
+def spillover_metric(alias: lambda_.Alias) -> cloudwatch.Metric:
+    """Invocations the provisioned concurrency of `alias` could not take (cold starts)."""
+    return alias.metric(
+        "ProvisionedConcurrencySpilloverInvocations", period=FIVE_MINUTES, statistic="Sum"
     )
 
 
@@ -63,10 +78,36 @@ class Monitoring(Construct):
         provisioned: bool,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.key = self._topic_key(config)
+        self.topic = self._topic(config)
+        self._action = cw_actions.SnsAction(self.topic)
+        # Insertion order is the order of the dashboard's alarm status widget.
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        self._api_alarms(config, api)
+        self._lambda_alarms(alias, provisioned)
+        self._build_alarms(config, project)
+        self._artifact_alarms(config)
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            default_interval=Duration.hours(6),
+            widgets=[
+                self._api_row(api),
+                self._lambda_row(function, alias),
+                self._data_row(project),
+                [
+                    cloudwatch.AlarmStatusWidget(
+                        title="Alarms", alarms=list(self.alarms.values()), width=24, height=4
+                    )
+                ],
+            ],
+        )
 
-        # CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, hence a
-        # customer-managed key whose policy lets CloudWatch use it.
-        self.key = kms.Key(
+    # -- alarm topic ---------------------------------------------------------------------------
+    def _topic_key(self, config: LeadgenConfig) -> kms.Key:
+        """CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, hence a
+        customer-managed key whose policy lets CloudWatch use it."""
+        key = kms.Key(
             self,
             "TopicKey",
             description="leadgen alarm topic encryption",
@@ -74,64 +115,67 @@ class Monitoring(Construct):
             pending_window=Duration.days(7),
             removal_policy=config.removal_policy,
         )
-        cfn_key = self.key.node.default_child
+        cfn_key = key.node.default_child
         assert isinstance(cfn_key, kms.CfnKey)
         cfn_key.override_logical_id(ALARM_KEY_ID)
-        self.key.grant(
+        key.grant(
             iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
         )
+        return key
 
-        self.topic = sns.Topic(
+    def _topic(self, config: LeadgenConfig) -> sns.Topic:
+        topic = sns.Topic(
             self,
             "Topic",
             display_name="leadgen alarms",
             master_key=self.key,
             enforce_ssl=True,
         )
-        cfn_topic = self.topic.node.default_child
+        cfn_topic = topic.node.default_child
         assert isinstance(cfn_topic, sns.CfnTopic)
         cfn_topic.override_logical_id(ALARM_TOPIC_ID)
         if config.alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+            topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        return topic
 
-        action = cw_actions.SnsAction(self.topic)
-        self.alarms: dict[str, cloudwatch.Alarm] = {}
+    # -- alarms --------------------------------------------------------------------------------
+    def _alarm(
+        self,
+        name: str,
+        metric: cloudwatch.IMetric,
+        threshold: float,
+        description: str,
+        *,
+        evaluation_periods: int = 1,
+        comparison: cloudwatch.ComparisonOperator = (
+            cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        ),
+        missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
+    ) -> None:
+        """An alarm that notifies the topic when it fires AND when it recovers."""
+        created = cloudwatch.Alarm(
+            self,
+            name,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=evaluation_periods,
+            comparison_operator=comparison,
+            treat_missing_data=missing,
+            alarm_description=description,
+        )
+        created.add_alarm_action(self._action)
+        created.add_ok_action(self._action)
+        self.alarms[name] = created
 
-        def alarm(
-            name: str,
-            metric: cloudwatch.IMetric,
-            threshold: float,
-            description: str,
-            *,
-            evaluation_periods: int = 1,
-            comparison: cloudwatch.ComparisonOperator = (
-                cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-            ),
-            missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
-        ) -> None:
-            created = cloudwatch.Alarm(
-                self,
-                name,
-                metric=metric,
-                threshold=threshold,
-                evaluation_periods=evaluation_periods,
-                datapoints_to_alarm=evaluation_periods,
-                comparison_operator=comparison,
-                treat_missing_data=missing,
-                alarm_description=description,
-            )
-            created.add_alarm_action(action)
-            created.add_ok_action(action)
-            self.alarms[name] = created
-
-        # -- API -------------------------------------------------------------------------------
-        alarm(
+    def _api_alarms(self, config: LeadgenConfig, api: apigwv2.HttpApi) -> None:
+        self._alarm(
             "Api5xx",
             api.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
             config.api_5xx_threshold,
             "The scoring API returned 5xx responses.",
         )
-        alarm(
+        self._alarm(
             "ApiLatencyP99",
             api.metric_latency(period=FIVE_MINUTES, statistic="p99"),
             config.p99_latency_ms,
@@ -140,40 +184,38 @@ class Monitoring(Construct):
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         )
 
-        # -- Lambda (alias live) ---------------------------------------------------------------
-        alarm(
+    def _lambda_alarms(self, alias: lambda_.Alias, provisioned: bool) -> None:
+        """On the alias `live`, which serves every request (not on the function's $LATEST)."""
+        self._alarm(
             "LambdaErrors",
             alias.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
             1,
             "The scoring Lambda (alias live) raised errors.",
         )
-        alarm(
+        self._alarm(
             "LambdaThrottles",
             alias.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
             1,
             "The scoring Lambda (alias live) was throttled.",
         )
-        spillover = alias.metric(
-            "ProvisionedConcurrencySpilloverInvocations", period=FIVE_MINUTES, statistic="Sum"
-        )
         if provisioned:
-            alarm(
+            self._alarm(
                 "ProvisionedConcurrencySpillover",
-                spillover,
+                spillover_metric(alias),
                 1,
                 "Invocations spilled over provisioned concurrency for 15 minutes (cold starts): "
                 "raise provisioned_max or check the autoscaling policy.",
                 evaluation_periods=3,
             )
 
-        # -- index refresh ---------------------------------------------------------------------
-        alarm(
+    def _build_alarms(self, config: LeadgenConfig, project: codebuild.Project) -> None:
+        self._alarm(
             "BuildFailed",
             project.metric_failed_builds(period=FIVE_MINUTES, statistic="Sum"),
             1,
             "An index refresh build failed: the previous artifact version keeps serving.",
         )
-        alarm(
+        self._alarm(
             "BuildMissing",
             project.metric_succeeded_builds(period=Duration.days(1), statistic="Sum"),
             1,
@@ -182,101 +224,94 @@ class Monitoring(Construct):
             comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             missing=cloudwatch.TreatMissingData.BREACHING,
         )
-        alarm(
+
+    def _artifact_alarms(self, config: LeadgenConfig) -> None:
+        """From the Lambda's own metrics: a stale served version, a refused new one."""
+        self._alarm(
             "ArtifactAge",
-            custom_metric("ArtifactAgeSeconds", "Maximum"),
+            custom_metric(Metric.ARTIFACT_AGE, "Maximum"),
             config.max_artifact_age_hours * 3600,
             f"The served artifact version is older than {config.max_artifact_age_hours} h.",
             evaluation_periods=3,
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         )
-        alarm(
+        self._alarm(
             "ArtifactRefreshFailures",
-            custom_metric("ArtifactRefreshFailures", "Sum"),
+            custom_metric(Metric.ARTIFACT_REFRESH_FAILURES, "Sum"),
             1,
             "The Lambda refused or failed to load a new artifact version (last good one serves).",
         )
 
-        # -- dashboard -------------------------------------------------------------------------
-        def graph(
-            title: str, *metrics: cloudwatch.IMetric, width: int = 8
-        ) -> cloudwatch.GraphWidget:
-            return cloudwatch.GraphWidget(title=title, left=list(metrics), width=width, height=6)
+    # -- dashboard rows ------------------------------------------------------------------------
+    @staticmethod
+    def _api_row(api: apigwv2.HttpApi) -> list[cloudwatch.IWidget]:
+        return [
+            graph(
+                "API requests and errors",
+                api.metric_count(period=FIVE_MINUTES),
+                api.metric_client_error(period=FIVE_MINUTES),
+                api.metric_server_error(period=FIVE_MINUTES),
+            ),
+            graph(
+                "API latency (ms)",
+                api.metric_latency(period=FIVE_MINUTES, statistic="p50"),
+                api.metric_latency(period=FIVE_MINUTES, statistic="p99"),
+                api.metric_integration_latency(period=FIVE_MINUTES, statistic="p99"),
+            ),
+            graph(
+                "Scoring latency (ms, in handler)",
+                custom_metric(Metric.SCORE_LATENCY, "p50"),
+                custom_metric(Metric.SCORE_LATENCY, "p99"),
+            ),
+        ]
 
-        self.dashboard = cloudwatch.Dashboard(
-            self,
-            "Dashboard",
-            default_interval=Duration.hours(6),
-            widgets=[
-                [
-                    graph(
-                        "API requests and errors",
-                        api.metric_count(period=FIVE_MINUTES),
-                        api.metric_client_error(period=FIVE_MINUTES),
-                        api.metric_server_error(period=FIVE_MINUTES),
-                    ),
-                    graph(
-                        "API latency (ms)",
-                        api.metric_latency(period=FIVE_MINUTES, statistic="p50"),
-                        api.metric_latency(period=FIVE_MINUTES, statistic="p99"),
-                        api.metric_integration_latency(period=FIVE_MINUTES, statistic="p99"),
-                    ),
-                    graph(
-                        "Scoring latency (ms, in handler)",
-                        custom_metric("ScoreLatencyMs", "p50"),
-                        custom_metric("ScoreLatencyMs", "p99"),
-                    ),
-                ],
-                [
-                    graph(
-                        "Lambda (alias live)",
-                        alias.metric_invocations(period=FIVE_MINUTES),
-                        alias.metric_errors(period=FIVE_MINUTES),
-                        alias.metric_throttles(period=FIVE_MINUTES),
-                    ),
-                    graph(
-                        "Provisioned concurrency",
-                        alias.metric(
-                            "ProvisionedConcurrencyUtilization",
-                            period=FIVE_MINUTES,
-                            statistic="Maximum",
-                        ),
-                        spillover,
-                        # Powertools publishes ColdStart with the function name as a dimension
-                        custom_metric(
-                            "ColdStart",
-                            "Sum",
-                            extra_dimensions={"function_name": function.function_name},
-                        ),
-                    ),
-                    graph(
-                        "Function duration (ms)",
-                        function.metric_duration(period=FIVE_MINUTES, statistic="p50"),
-                        function.metric_duration(period=FIVE_MINUTES, statistic="p99"),
-                    ),
-                ],
-                [
-                    graph(
-                        "Leads scored / duplicates",
-                        custom_metric("LeadsScored", "Sum"),
-                        custom_metric("Duplicates", "Sum"),
-                    ),
-                    graph(
-                        "Artifact age (s) / refresh failures",
-                        custom_metric("ArtifactAgeSeconds", "Maximum"),
-                        custom_metric("ArtifactRefreshFailures", "Sum"),
-                    ),
-                    graph(
-                        "Index refresh builds",
-                        project.metric_succeeded_builds(period=Duration.hours(1)),
-                        project.metric_failed_builds(period=Duration.hours(1)),
-                        project.metric_duration(period=Duration.hours(1), statistic="Maximum"),
-                    ),
-                ],
-                [
-                    cloudwatch.AlarmStatusWidget(
-                        title="Alarms", alarms=list(self.alarms.values()), width=24, height=4
-                    )
-                ],
-            ],
-        )
+    @staticmethod
+    def _lambda_row(function: lambda_.IFunction, alias: lambda_.Alias) -> list[cloudwatch.IWidget]:
+        return [
+            graph(
+                "Lambda (alias live)",
+                alias.metric_invocations(period=FIVE_MINUTES),
+                alias.metric_errors(period=FIVE_MINUTES),
+                alias.metric_throttles(period=FIVE_MINUTES),
+            ),
+            graph(
+                "Provisioned concurrency",
+                alias.metric(
+                    "ProvisionedConcurrencyUtilization", period=FIVE_MINUTES, statistic="Maximum"
+                ),
+                spillover_metric(alias),
+                # Powertools publishes ColdStart with the function name as a dimension
+                custom_metric(
+                    Metric.COLD_START,
+                    "Sum",
+                    extra_dimensions={"function_name": function.function_name},
+                ),
+            ),
+            graph(
+                "Function duration (ms)",
+                function.metric_duration(period=FIVE_MINUTES, statistic="p50"),
+                function.metric_duration(period=FIVE_MINUTES, statistic="p99"),
+            ),
+        ]
+
+    @staticmethod
+    def _data_row(project: codebuild.Project) -> list[cloudwatch.IWidget]:
+        """What the service did with leads, and the health of the data behind it."""
+        return [
+            graph(
+                "Leads scored / duplicates",
+                custom_metric(Metric.LEADS_SCORED, "Sum"),
+                custom_metric(Metric.DUPLICATES, "Sum"),
+            ),
+            graph(
+                "Artifact age (s) / refresh failures",
+                custom_metric(Metric.ARTIFACT_AGE, "Maximum"),
+                custom_metric(Metric.ARTIFACT_REFRESH_FAILURES, "Sum"),
+            ),
+            graph(
+                "Index refresh builds",
+                project.metric_succeeded_builds(period=Duration.hours(1)),
+                project.metric_failed_builds(period=Duration.hours(1)),
+                project.metric_duration(period=Duration.hours(1), statistic="Maximum"),
+            ),
+        ]

@@ -26,6 +26,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Env
+from leadgen.names import ROUTES as SERVED_ROUTES
 from stacks.artifact_storage import ARTIFACTS_PREFIX, ArtifactStorage, nag_objects_resource
 from stacks.config import LeadgenConfig
 from stacks.container_image import LeadgenImage
@@ -35,13 +37,10 @@ from stacks.nag import acknowledge
 
 HANDLER_CMD = "lambda_src.handler.handler"
 ALIAS_NAME = "live"
-ROUTES: tuple[tuple[str, apigwv2.HttpMethod], ...] = (
-    ("/score_lead", apigwv2.HttpMethod.POST),
-    ("/score_leads", apigwv2.HttpMethod.POST),
-    ("/health", apigwv2.HttpMethod.GET),
+# The routes the runtime serves (leadgen.names.ROUTES) as (path, CDK method) pairs.
+ROUTES: tuple[tuple[str, apigwv2.HttpMethod], ...] = tuple(
+    (path, apigwv2.HttpMethod[method]) for method, path in SERVED_ROUTES
 )
-POWERTOOLS_SERVICE = "leadgen"
-METRICS_NAMESPACE = "Leadgen"
 
 # Frozen CloudFormation logical ids of the log groups (retained logs). Never change them.
 FUNCTION_LOG_GROUP_ID = "ScoringFunctionLogGroup"
@@ -86,6 +85,38 @@ class _AccessLogSettings:
         return self._format
 
 
+def function_environment(
+    config: LeadgenConfig, storage: ArtifactStorage, table: DuplicateTable
+) -> dict[str, str]:
+    """The Lambda's environment: what the serving runtime reads (leadgen.names.Env)."""
+    return {
+        Env.ARTIFACTS_URI: storage.artifacts_uri,
+        Env.DUP_TABLE_NAME: table.table_name,
+        Env.REFRESH_SECONDS: str(config.refresh_seconds),
+        Env.MAX_BATCH_SIZE: str(config.max_batch_size),
+        Env.LEAD_TTL_DAYS: str(config.lead_ttl_days),
+        Env.EMBEDDER: config.embedder,
+        Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        Env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        # Read by Powertools alone (no leadgen code reads them), hence not in names.Env.
+        # Traces must not carry lead data (emails, names) in captured responses.
+        "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+        "LOG_LEVEL": config.log_level,
+    }
+
+
+def route_authorizer(config: LeadgenConfig) -> apigwv2.IHttpRouteAuthorizer:
+    """IAM (SigV4) by default; a JWT authorizer when the context asks for auth=jwt."""
+    if config.auth_mode == "jwt":
+        assert config.jwt_issuer is not None  # validated by LeadgenConfig
+        return authorizers.HttpJwtAuthorizer(
+            "JwtAuthorizer",
+            config.jwt_issuer,
+            jwt_audience=list(config.jwt_audience),
+        )
+    return authorizers.HttpIamAuthorizer()
+
+
 class ScoringApi(Construct):
     """The scoring Lambda, its `live` alias with provisioned concurrency, and the HTTP API."""
 
@@ -100,23 +131,38 @@ class ScoringApi(Construct):
         table: DuplicateTable,
     ) -> None:
         super().__init__(scope, construct_id)
-
-        # -- function --------------------------------------------------------------------------
         self.log_group = frozen_log_group(
             self, "FunctionLogs", config=config, logical_id=FUNCTION_LOG_GROUP_ID
         )
+        self.role = self._function_role(storage, table)
+        self.function = self._function(config, image, function_environment(config, storage, table))
+        self._acknowledge_role()
+        self.alias = self._live_alias(config)
+        self.scaling = self._provisioned_autoscaling(config)
+        self.api = self._http_api(config)
+        self.access_log_group = frozen_log_group(
+            self, "AccessLogs", config=config, logical_id=API_ACCESS_LOG_GROUP_ID
+        )
+        self.stage = self._default_stage(config)
 
-        self.role = iam.Role(
+    # -- function ------------------------------------------------------------------------------
+    def _function_role(self, storage: ArtifactStorage, table: DuplicateTable) -> iam.Role:
+        """Its own execution role, no managed policies: its log group, artifacts/, the table."""
+        role = iam.Role(
             self,
             "FunctionRole",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="leadgen scoring Lambda: read artifacts, read/write the duplicate table",
         )
-        self.log_group.grant_write(self.role)
-        storage.grant_read_artifacts(self.role)
-        table.grant_scoring(self.role)
+        self.log_group.grant_write(role)
+        storage.grant_read_artifacts(role)
+        table.grant_scoring(role)
+        return role
 
-        self.function = lambda_.DockerImageFunction(
+    def _function(
+        self, config: LeadgenConfig, image: LeadgenImage, environment: dict[str, str]
+    ) -> lambda_.DockerImageFunction:
+        return lambda_.DockerImageFunction(
             self,
             "Function",
             description="leadgen lead scoring (FAISS over CRM embeddings)",
@@ -130,20 +176,10 @@ class ScoringApi(Construct):
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
-            environment={
-                "ARTIFACTS_URI": storage.artifacts_uri,
-                "DUP_TABLE_NAME": table.table_name,
-                "REFRESH_SECONDS": str(config.refresh_seconds),
-                "MAX_BATCH_SIZE": str(config.max_batch_size),
-                "LEAD_TTL_DAYS": str(config.lead_ttl_days),
-                "LEADGEN_EMBEDDER": config.embedder,
-                "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                # Traces must not carry lead data (emails, names) in captured responses.
-                "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
-                "LOG_LEVEL": config.log_level,
-            },
+            environment=environment,
         )
+
+    def _acknowledge_role(self) -> None:
         acknowledge(
             self.role,
             f"AwsSolutions-IAM5[Resource::{nag_objects_resource(ARTIFACTS_PREFIX)}]",
@@ -157,43 +193,38 @@ class ScoringApi(Construct):
             "AWS requires Resource '*' for them.",
         )
 
-        # -- alias `live` with provisioned concurrency and autoscaling -------------------------
+    # -- alias `live` with provisioned concurrency and autoscaling -----------------------------
+    def _live_alias(self, config: LeadgenConfig) -> lambda_.Alias:
         provisioned = config.provisioned_min if config.provisioned_min > 0 else None
-        self.alias = lambda_.Alias(
+        return lambda_.Alias(
             self,
             "LiveAlias",
             alias_name=ALIAS_NAME,
             version=self.function.current_version,
             provisioned_concurrent_executions=provisioned,
         )
-        self.scaling: lambda_.IScalableFunctionAttribute | None = None
-        if provisioned is not None:
-            self.scaling = self.alias.add_auto_scaling(
-                min_capacity=config.provisioned_min, max_capacity=config.provisioned_max
-            )
-            self.scaling.scale_on_utilization(
-                utilization_target=config.provisioned_utilisation_target
-            )
 
-        # -- HTTP API --------------------------------------------------------------------------
-        authorizer: apigwv2.IHttpRouteAuthorizer
-        if config.auth_mode == "jwt":
-            assert config.jwt_issuer is not None
-            authorizer = authorizers.HttpJwtAuthorizer(
-                "JwtAuthorizer",
-                config.jwt_issuer,
-                jwt_audience=list(config.jwt_audience),
-            )
-        else:
-            authorizer = authorizers.HttpIamAuthorizer()
+    def _provisioned_autoscaling(
+        self, config: LeadgenConfig
+    ) -> lambda_.IScalableFunctionAttribute | None:
+        """Scale provisioned concurrency on its utilisation; None when it is disabled (min 0)."""
+        if config.provisioned_min <= 0:
+            return None
+        scaling = self.alias.add_auto_scaling(
+            min_capacity=config.provisioned_min, max_capacity=config.provisioned_max
+        )
+        scaling.scale_on_utilization(utilization_target=config.provisioned_utilisation_target)
+        return scaling
 
-        self.api = apigwv2.HttpApi(
+    # -- HTTP API ------------------------------------------------------------------------------
+    def _http_api(self, config: LeadgenConfig) -> apigwv2.HttpApi:
+        api = apigwv2.HttpApi(
             self,
             "HttpApi",
             api_name=f"{Stack.of(self).stack_name}-api",
             description="leadgen scoring API",
             create_default_stage=False,  # our own $default stage: throttling + access logs
-            default_authorizer=authorizer,
+            default_authorizer=route_authorizer(config),
         )
         integration = integrations.HttpLambdaIntegration(
             "LiveAliasIntegration",
@@ -202,12 +233,11 @@ class ScoringApi(Construct):
             timeout=Duration.seconds(config.timeout_seconds),
         )
         for path, method in ROUTES:
-            self.api.add_routes(path=path, methods=[method], integration=integration)
+            api.add_routes(path=path, methods=[method], integration=integration)
+        return api
 
-        self.access_log_group = frozen_log_group(
-            self, "AccessLogs", config=config, logical_id=API_ACCESS_LOG_GROUP_ID
-        )
-        self.stage = apigwv2.HttpStage(
+    def _default_stage(self, config: LeadgenConfig) -> apigwv2.HttpStage:
+        return apigwv2.HttpStage(
             self,
             "DefaultStage",
             http_api=self.api,

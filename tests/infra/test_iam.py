@@ -55,6 +55,16 @@ def _actions(statement: dict[str, Any]) -> set[str]:
     return set(_as_list(statement["Action"]))
 
 
+def _all_actions(statements: list[dict[str, Any]]) -> set[str]:
+    return set().union(*(_actions(s) for s in statements))
+
+
+# Exactly what the code calls (leadgen/stores/dynamo.py). Literal sets on purpose: adding an
+# action to stacks/duplicate_table.py must fail here and be argued for in review.
+SCORING_DYNAMODB_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem"}  # lookup, conditional put
+SYNC_DYNAMODB_ACTIONS = {"dynamodb:Scan", "dynamodb:BatchWriteItem"}  # stale scan, puts + deletes
+
+
 @pytest.mark.parametrize("which", ["dev", "prod"])
 def test_no_star_resource_except_where_aws_requires_it(synth: Synth, which: str) -> None:
     for owner, statement in _statements(synth, which):
@@ -90,20 +100,15 @@ def test_s3_and_dynamodb_grants_name_the_bucket_and_table(synth: Synth, which: s
                 ), resources
 
 
-def test_lambda_reads_artifacts_and_reads_writes_the_table_only(synth: Synth) -> None:
-    statements = _role_statements(synth, "dev", "ScoringApiFunctionRole")
-    actions = set().union(*(_actions(s) for s in statements))
-    assert actions == {
+@pytest.mark.parametrize("which", ["dev", "prod"])
+def test_lambda_reads_artifacts_and_reads_writes_the_table_only(synth: Synth, which: str) -> None:
+    statements = _role_statements(synth, which, "ScoringApiFunctionRole")
+    assert _all_actions(statements) == {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "s3:GetObject",
         "s3:ListBucket",
-        "dynamodb:GetItem",
-        "dynamodb:BatchGetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:ConditionCheckItem",
-        "dynamodb:DescribeTable",
+        *SCORING_DYNAMODB_ACTIONS,
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
     }
@@ -131,8 +136,65 @@ def test_build_job_reads_input_writes_artifacts_and_syncs_the_table(synth: Synth
                 "s3:DeleteObject",
                 "s3:AbortMultipartUpload",
             }
-    ddb = set().union(*(_actions(s) for s in statements if "dynamodb:Scan" in _actions(s)))
-    assert {"dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:Scan"} <= ddb
+
+
+@pytest.mark.parametrize("which", ["dev", "prod"])
+def test_build_job_role_has_exactly_these_actions(synth: Synth, which: str) -> None:
+    statements = _role_statements(synth, which, "IndexRefreshProjectRole")
+    assert _all_actions(statements) == {
+        # pull the serving image (GetAuthorizationToken: Resource "*", see above)
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:GetAuthorizationToken",
+        # build logs; CodeBuild's default grants for its own log group and report groups
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "codebuild:BatchPutCodeCoverages",
+        "codebuild:BatchPutTestCases",
+        "codebuild:CreateReport",
+        "codebuild:CreateReportGroup",
+        "codebuild:UpdateReport",
+        # read the input, publish and prune artifact versions
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        *SYNC_DYNAMODB_ACTIONS,
+    }
+
+
+@pytest.mark.parametrize(
+    ("which", "role_prefix", "expected"),
+    [
+        (which, role, actions)
+        for which in ("dev", "prod")
+        for role, actions in (
+            ("ScoringApiFunctionRole", SCORING_DYNAMODB_ACTIONS),
+            ("IndexRefreshProjectRole", SYNC_DYNAMODB_ACTIONS),
+        )
+    ],
+)
+def test_dynamodb_actions_are_exactly_the_calls_made(
+    synth: Synth, which: str, role_prefix: str, expected: set[str]
+) -> None:
+    statements = _role_statements(synth, which, role_prefix)
+    ddb = [s for s in statements if any(a.startswith("dynamodb:") for a in _actions(s))]
+    assert ddb, f"{role_prefix} has no DynamoDB statement"
+    assert _all_actions(ddb) == expected
+    for statement in ddb:  # DynamoDB actions only in these, on the table only
+        assert _actions(statement) <= expected
+        assert statement["Resource"] == {"Fn::GetAtt": ["DuplicateTable", "Arn"]}
+    # and no other role in the stack touches the table
+    other = [
+        s
+        for owner, s in _statements(synth, which)
+        if any(a.startswith("dynamodb:") for a in _actions(s))
+        and not owner.startswith(("ScoringApiFunctionRole", "IndexRefreshProjectRole"))
+    ]
+    assert other == []
 
 
 def test_external_input_path_is_read_only_and_scoped(synth: Synth) -> None:

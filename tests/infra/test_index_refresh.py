@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from tests.infra.conftest import Synth
+import pytest
+import yaml
+
+from tests.infra.conftest import REPO_ROOT, Synth
+
+BUILDSPEC = REPO_ROOT / "build_job" / "buildspec.yml"
 
 
 def _project(synth: Synth, which: str = "dev") -> tuple[str, dict[str, Any]]:
@@ -47,6 +54,42 @@ def test_build_runs_the_build_job(synth: Synth) -> None:
     assert project["Properties"]["LogsConfig"]["CloudWatchLogs"]["GroupName"] == {
         "Ref": "BuildLogGroup"
     }
+
+
+@pytest.mark.parametrize("which", ["dev", "prod"])
+def test_the_project_runs_build_job_buildspec_yml(synth: Synth, which: str) -> None:
+    """The inlined buildspec is the file's, command for command (and nothing else)."""
+    _, project = _project(synth, which)
+    inlined = json.loads(project["Properties"]["Source"]["BuildSpec"])
+    from_file = yaml.safe_load(BUILDSPEC.read_text())
+    assert inlined["phases"]["build"]["commands"] == from_file["phases"]["build"]["commands"]
+    assert inlined["phases"]["build"]["commands"][-1] == "python -m build_job"
+    assert inlined == from_file
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "not found"),
+        ("", "empty"),
+        ("  \n\n", "empty"),
+        ("# only a comment\n", "empty"),
+        ("version: [0.2\n", "not valid YAML"),
+        ("- python -m build_job\n", "not a buildspec"),
+        ("version: 0.2\n", "not a buildspec"),
+    ],
+)
+def test_a_missing_or_empty_buildspec_fails_the_synth_naming_the_file(
+    tmp_path: Path, text: str | None, message: str
+) -> None:
+    from stacks.index_refresh import BuildspecError, load_buildspec
+
+    path = tmp_path / "buildspec.yml"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(BuildspecError, match=message) as raised:
+        load_buildspec(path)
+    assert str(path) in str(raised.value)
 
 
 def test_build_environment_from_config(synth: Synth) -> None:
