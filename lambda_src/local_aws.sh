@@ -56,12 +56,13 @@ cmd_image() {
 cmd_artifacts() {
     need docker "https://docs.docker.com/get-docker/"
     mkdir -p "$LOCAL_DIR"
-    # Built by the image itself, so the manifest records the image's own ONNX export: serving
-    # refuses artifacts embedded by any other model files.
+    # The synthetic CRM is generated here (the image does not carry the generator); the build
+    # runs in the image, so the manifest records the image's own ONNX export: serving refuses
+    # artifacts embedded by any other model files.
+    "$PY" -m leadgen data --out "$LOCAL_DIR/crm.parquet" --rows "${ROWS:-5000}"
     docker run --rm --platform "$PLATFORM" --user "$(id -u):$(id -g)" -e HOME=/tmp \
         -v "$LOCAL_DIR:/data" --entrypoint /bin/sh "$IMAGE" -c \
-        "python -m leadgen data --out /data/crm.parquet --rows ${ROWS:-5000} &&
-         python -m leadgen build --input /data/crm.parquet --out /data/artifacts --quiet"
+        "python -m leadgen build --input /data/crm.parquet --out /data/artifacts --quiet"
 }
 
 cmd_run() {

@@ -37,6 +37,10 @@ ASSET_EXCLUDES: tuple[str, ...] = (
     "**/__pycache__",
     "**/*.pyc",
     "*.egg-info",
+    # Not the runtime's: the synthetic CRM generator (tests, demo, benchmarks) and dev-only pins
+    # (pinning a test tool must not rebuild the image and re-warm provisioned concurrency).
+    "leadgen/synthetic",
+    "requirements-dev.txt",
     # Infrastructure-only files: changing the CDK code must not rebuild the image (a new image
     # means a new Lambda version and a provisioned-concurrency re-warm).
     "app.py",

@@ -122,11 +122,31 @@ def read_crm(
     progress: Callable[[int], None] | None = None,
 ) -> CrmTable:
     """Stream the export batch by batch, keeping only the needed columns of current rows."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     dataset = open_dataset(path)
-    schema = dataset.schema
+    wanted = _wanted_columns(dataset.schema, spec, rule, path)
+    scan = _scan(dataset, wanted, path, batch_rows, progress)
+    ids, keep_pos = _unique_ids(scan, rule, path)
+    columns: dict[str, Any] = {}
+    for c in (*spec.text_cols, *spec.cat_cols):
+        vals = scan.column(c).to_pylist()
+        columns[c] = [None if vals[i] is None else str(vals[i]) for i in keep_pos]
+    for c in spec.num_cols:
+        values, bad = _numbers(scan.column(c))
+        scan.dropped["non_numeric_values"] += int(bad[keep_pos].sum()) if len(bad) else 0
+        columns[c] = values[keep_pos]
+    labels = _labels(scan.column(rule.column), rule, path)[keep_pos]
+    emails = None
+    if EMAIL_COL in scan.parts:
+        ev = scan.column(EMAIL_COL).to_pylist()
+        emails = [ev[i] for i in keep_pos]
+    return CrmTable(ids[keep_pos], columns, labels, emails, scan.rows_read, scan.dropped)
+
+
+def _wanted_columns(schema: Any, spec: ColumnSpec, rule: HighValueRule, path: str) -> list[str]:
+    """The columns to read; a configured column that is missing or of the wrong kind is an
+    error naming it."""
+    import pyarrow as pa
+
     names = set(schema.names)
     required = [ID_COL, *spec.all_cols, rule.column]
     missing = [c for c in dict.fromkeys(required) if c not in names]
@@ -136,85 +156,94 @@ def read_crm(
             f"(available: {', '.join(sorted(names))})"
         )
     for col in spec.num_cols:
-        if not _numeric_or_null(schema.field(col).type) and not pa.types.is_string(
-            schema.field(col).type
-        ):
-            raise InputError(f"{path}: numeric column {col!r} has type {schema.field(col).type}")
+        kind = schema.field(col).type
+        if not _numeric_or_null(kind) and not pa.types.is_string(kind):
+            raise InputError(f"{path}: numeric column {col!r} has type {kind}")
     wanted = list(dict.fromkeys([*required, *([EMAIL_COL] if EMAIL_COL in names else [])]))
-    has_current = CURRENT_COL in names
-    if has_current:
+    if CURRENT_COL in names:
         wanted.append(CURRENT_COL)
+    return wanted
 
-    parts: dict[str, list[Any]] = {c: [] for c in wanted}
-    rows_read = 0
-    dropped = {
-        "not_current": 0,
-        "missing_id": 0,
-        "duplicate_id": 0,
-        "missing_label": 0,
-        "non_numeric_values": 0,
-    }
+
+@dataclass
+class _Scan:
+    """The current rows of the wanted columns, as chunks, and what was dropped on the way."""
+
+    schema: Any
+    parts: dict[str, list[Any]]
+    rows_read: int
+    dropped: dict[str, int]
+
+    def column(self, name: str) -> Any:
+        import pyarrow as pa
+
+        return pa.chunked_array(self.parts[name], type=self.schema.field(name).type)
+
+
+def _scan(
+    dataset: Any,
+    wanted: list[str],
+    path: str,
+    batch_rows: int,
+    progress: Callable[[int], None] | None,
+) -> _Scan:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    reasons = ("not_current", "missing_id", "duplicate_id", "missing_label", "non_numeric_values")
+    scan = _Scan(dataset.schema, {c: [] for c in wanted}, 0, dict.fromkeys(reasons, 0))
     try:
-        scanner = dataset.scanner(columns=wanted, batch_size=batch_rows)
-        for batch in scanner.to_batches():
-            rows_read += batch.num_rows
-            if has_current:
-                mask = pc.fill_null(batch.column(CURRENT_COL), False)
-                kept = batch.filter(mask)
-                dropped["not_current"] += batch.num_rows - kept.num_rows
+        for batch in dataset.scanner(columns=wanted, batch_size=batch_rows).to_batches():
+            scan.rows_read += batch.num_rows
+            if CURRENT_COL in scan.parts:
+                kept = batch.filter(pc.fill_null(batch.column(CURRENT_COL), False))
+                scan.dropped["not_current"] += batch.num_rows - kept.num_rows
                 batch = kept
             for c in wanted:
-                parts[c].append(batch.column(c))
+                scan.parts[c].append(batch.column(c))
             if progress is not None:
                 progress(batch.num_rows)
     except (OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"{path}: read failed ({_first_line(exc)})") from None
-    if rows_read == 0:
+    if scan.rows_read == 0:
         raise InputError(f"{path}: the export has no rows")
+    return scan
 
-    def chunked(c: str) -> Any:
-        return pa.chunked_array(parts[c], type=schema.field(c).type)
 
-    ids_arr = chunked(ID_COL)
+def _unique_ids(scan: _Scan, rule: HighValueRule, path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, positions kept): rows without an id or a label are dropped, and of a repeated id
+    the first occurrence is kept (a broken export, reported not fatal)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids_arr = scan.column(ID_COL)
     if not pa.types.is_integer(ids_arr.type):
         raise InputError(f"{path}: id column {ID_COL!r} must be integer, is {ids_arr.type}")
     ids = ids_arr.to_numpy(zero_copy_only=False)
     valid = ~np.asarray(pc.is_null(ids_arr).to_numpy(zero_copy_only=False), dtype=bool)
-    dropped["missing_id"] = int((~valid).sum())
-
-    labels_raw = chunked(rule.column)
+    scan.dropped["missing_id"] = int((~valid).sum())
+    labels_raw = scan.column(rule.column)
     label_null = np.asarray(pc.is_null(labels_raw).to_numpy(zero_copy_only=False), dtype=bool)
-    dropped["missing_label"] = int((label_null & valid).sum())
+    scan.dropped["missing_label"] = int((label_null & valid).sum())
     valid &= ~label_null
     ids = np.where(valid, np.nan_to_num(ids.astype(np.float64), nan=-1), -1).astype(np.int64)
-    # Keep the first occurrence of each id: a repeated id is a broken export, reported not fatal.
     _, first = np.unique(ids[valid], return_index=True)
     keep_pos = np.flatnonzero(valid)[np.sort(first)]
-    dropped["duplicate_id"] = int(valid.sum() - len(keep_pos))
+    scan.dropped["duplicate_id"] = int(valid.sum() - len(keep_pos))
+    return ids, keep_pos
 
-    columns: dict[str, Any] = {}
-    for c in (*spec.text_cols, *spec.cat_cols):
-        vals = chunked(c).to_pylist()
-        columns[c] = [None if vals[i] is None else str(vals[i]) for i in keep_pos]
-    for c in spec.num_cols:
-        arr = chunked(c)
-        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-            # Values that do not parse become missing (zero-filled), counted for the report.
-            raw = arr.to_pylist()
-            values = np.array([_to_float(v) for v in raw], dtype=np.float64)
-            bad = np.array(
-                [v is not None and np.isnan(x) for v, x in zip(raw, values, strict=True)]
-            )
-            dropped["non_numeric_values"] += int(bad[keep_pos].sum()) if len(bad) else 0
-        else:
-            values = arr.to_numpy(zero_copy_only=False).astype(np.float64)
-        columns[c] = values[keep_pos]
-    labels = _labels(chunked(rule.column), rule, path)[keep_pos]
-    emails = None
-    if EMAIL_COL in parts:
-        ev = chunked(EMAIL_COL).to_pylist()
-        emails = [ev[i] for i in keep_pos]
-    return CrmTable(ids[keep_pos], columns, labels, emails, rows_read, dropped)
+
+def _numbers(arr: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 values, which were present but not a number): strings that do not parse become
+    missing (zero-filled), counted for the report."""
+    import pyarrow as pa
+
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        raw = arr.to_pylist()
+        values = np.array([_to_float(v) for v in raw], dtype=np.float64)
+        bad = np.array([v is not None and np.isnan(x) for v, x in zip(raw, values, strict=True)])
+        return values, bad
+    return arr.to_numpy(zero_copy_only=False).astype(np.float64), np.zeros(0, dtype=bool)
 
 
 def _to_float(v: Any) -> float:

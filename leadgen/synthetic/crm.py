@@ -735,11 +735,44 @@ def generate_crm(
         return np.random.default_rng([seed, stream])
 
     n_dup = int(np.floor(duplicate_fraction * rows + 0.5))
-    n_orig = rows - n_dup
     n_hist = int(np.floor(history_fraction * rows + 0.5))
+    cur, cur_emails = _current_people(rng, pools, rows, n_dup)
+    # Ids: a random permutation, so duplicates are interleaved with everyone else.
+    cur_ids = np.empty(rows, dtype=np.int64)
+    cur_ids[rng(_S_IDS).permutation(rows)] = _FIRST_ID + np.arange(rows, dtype=np.int64)
+    labels = _label(cur, high_value_rate, label_noise, rng(_S_LABEL_NOISE))
+    hist, hsrc, hist_label, hist_ltv = _history(cur, pools, labels, rng(_S_HISTORY), n_hist)
 
-    # Current customers: originals, then duplicates that copy a source person but carry fresh
-    # activity scores (a second sign-up behaves differently) and an e-mail variant.
+    allp = _People(**{k: np.concatenate([v, getattr(hist, k)]) for k, v in vars(cur).items()})
+    ids = np.concatenate([cur_ids, cur_ids[hsrc]])
+    is_current = np.concatenate([np.ones(rows, np.bool_), np.zeros(n_hist, np.bool_)])
+    final = np.lexsort((is_current, ids))  # by id, history first
+    p = allp.take(final)
+    email_row = np.concatenate([np.arange(rows, dtype=np.int64), hsrc])[final]
+    columns: list[tuple[str, _Column]] = [
+        ("customer_id", pa.array(ids[final], pa.int64())),
+        ("first_name", _lookup(pools.first_names, p.first)),
+        ("last_name", _lookup(pools.last_names, p.last)),
+        ("email", _lookup(pa.array(cur_emails, pa.string()), email_row)),
+        ("industry", _lookup(pa.array([n for n, _, _, _ in _INDUSTRIES]), p.industry)),
+        ("company_size", pa.array(p.company_size, pa.int64())),
+        ("country", _lookup(pa.array([n for n, _, _, _ in _COUNTRIES]), p.country)),
+        ("job_title", _lookup(pools.titles, p.title)),
+        ("bio", _bios(p)),
+        ("web_activity_score", pa.array(np.round(p.web, 4), pa.float64())),
+        ("email_engagement_score", pa.array(np.round(p.email_eng, 4), pa.float64())),
+        ("lifetime_value", pa.array(np.concatenate([labels.ltv, hist_ltv])[final], pa.float64())),
+        ("is_high_value", pa.array(np.concatenate([labels.label, hist_label])[final], pa.bool_())),
+        ("is_current", pa.array(is_current[final], pa.bool_())),
+    ]
+    columns += _noise_columns(rng(_S_NOISE_COLS), rows + n_hist, noise_cols)
+    return pa.table(dict(columns))
+
+
+def _current_people(rng: Any, pools: Any, rows: int, n_dup: int) -> tuple[_People, list[str]]:
+    """Current customers: originals, then duplicates that copy a source person but carry fresh
+    activity scores (a second sign-up behaves differently) and an e-mail variant."""
+    n_orig = rows - n_dup
     rng_people = rng(_S_PEOPLE)
     orig = _sample_people(rng_people, n_orig)
     orig_emails = _emails(rng_people, orig)
@@ -755,13 +788,24 @@ def generate_crm(
         for i, (s, t) in enumerate(zip(src.tolist(), tags.tolist(), strict=True))
     ]
     cur = _People(**{k: np.concatenate([v, getattr(dup, k)]) for k, v in vars(orig).items()})
-    cur_emails = orig_emails + dup_emails
+    return cur, orig_emails + dup_emails
 
-    # Ids: a random permutation, so duplicates are interleaved with everyone else.
-    cur_ids = np.empty(rows, dtype=np.int64)
-    cur_ids[rng(_S_IDS).permutation(rows)] = _FIRST_ID + np.arange(rows, dtype=np.int64)
 
-    # Exact positive rate: the top n_pos latents are positive.
+@dataclass
+class _Labels:
+    label: BoolArr
+    ltv: FloatArr
+    threshold: float  # the latent above which a customer is high value
+    mu: float  # latent mean and sd, to put history rows on the same value scale
+    sd: float
+
+
+def _label(
+    cur: _People, high_value_rate: float, label_noise: float, rng_ln: np.random.Generator
+) -> _Labels:
+    """Exact positive rate: the top n_pos latents are positive (after swapping `label_noise`
+    of them with negatives)."""
+    rows = len(cur.first)
     latent = _latent(cur)
     n_pos = min(max(int(np.floor(high_value_rate * rows + 0.5)), 1), rows - 1)
     order = np.argsort(-latent, kind="stable")
@@ -769,7 +813,6 @@ def generate_crm(
     mu, sd = float(latent.mean()), float(latent.std()) or 1.0
     observed = latent.copy()
     if label_noise > 0:
-        rng_ln = rng(_S_LABEL_NOISE)
         m = min(int(np.floor(label_noise * rows / 2 + 0.5)), n_pos, rows - n_pos)
         pos = rng_ln.choice(order[:n_pos], m, replace=False)
         neg = rng_ln.choice(order[n_pos:], m, replace=False)
@@ -777,11 +820,15 @@ def generate_crm(
     label = np.zeros(rows, dtype=np.bool_)
     label[np.argsort(-observed, kind="stable")[:n_pos]] = True
     ltv = np.round(np.exp(_LTV_LOG_MEAN + _LTV_LOG_SD * (observed - mu) / sd), 2)
+    return _Labels(label, np.asarray(ltv, dtype=np.float64), threshold, mu, sd)
 
-    # SCD2 history: an older version of an existing customer (one level junior, smaller company,
-    # less engaged, less value so far). Same person, so the same name, e-mail and bio.
-    rng_h = rng(_S_HISTORY)
-    hsrc = rng_h.integers(0, rows, n_hist).astype(np.int64)
+
+def _history(
+    cur: _People, pools: Any, labels: _Labels, rng_h: np.random.Generator, n_hist: int
+) -> tuple[_People, IntArr, BoolArr, FloatArr]:
+    """SCD2 history: an older version of an existing customer (one level junior, smaller company,
+    less engaged, less value so far). Same person, so the same name, e-mail and bio."""
+    hsrc = rng_h.integers(0, len(cur.first), n_hist).astype(np.int64)
     hist = cur.take(hsrc)
     hist.title = pools.title_prev[hist.title]
     hist.company_size = np.maximum(
@@ -789,36 +836,10 @@ def generate_crm(
     ).astype(np.int64)
     hist.web = hist.web * rng_h.uniform(0.35, 0.9, n_hist)
     hist.email_eng = hist.email_eng * rng_h.uniform(0.35, 0.9, n_hist)
-    hist_latent = _latent(hist)
-    hist_label = hist_latent >= threshold
-    hist_ltv = np.round(0.75 * np.exp(_LTV_LOG_MEAN + _LTV_LOG_SD * (hist_latent - mu) / sd), 2)
-
-    allp = _People(**{k: np.concatenate([v, getattr(hist, k)]) for k, v in vars(cur).items()})
-    ids = np.concatenate([cur_ids, cur_ids[hsrc]])
-    is_current = np.concatenate([np.ones(rows, np.bool_), np.zeros(n_hist, np.bool_)])
-    final = np.lexsort((is_current, ids))  # by id, history first
-
-    p = allp.take(final)
-    email_row = np.concatenate([np.arange(rows, dtype=np.int64), hsrc])[final]
-    emails = _lookup(pa.array(cur_emails, pa.string()), email_row)
-    columns: list[tuple[str, _Column]] = [
-        ("customer_id", pa.array(ids[final], pa.int64())),
-        ("first_name", _lookup(pools.first_names, p.first)),
-        ("last_name", _lookup(pools.last_names, p.last)),
-        ("email", emails),
-        ("industry", _lookup(pa.array([n for n, _, _, _ in _INDUSTRIES]), p.industry)),
-        ("company_size", pa.array(p.company_size, pa.int64())),
-        ("country", _lookup(pa.array([n for n, _, _, _ in _COUNTRIES]), p.country)),
-        ("job_title", _lookup(pools.titles, p.title)),
-        ("bio", _bios(p)),
-        ("web_activity_score", pa.array(np.round(p.web, 4), pa.float64())),
-        ("email_engagement_score", pa.array(np.round(p.email_eng, 4), pa.float64())),
-        ("lifetime_value", pa.array(np.concatenate([ltv, hist_ltv])[final], pa.float64())),
-        ("is_high_value", pa.array(np.concatenate([label, hist_label])[final], pa.bool_())),
-        ("is_current", pa.array(is_current[final], pa.bool_())),
-    ]
-    columns += _noise_columns(rng(_S_NOISE_COLS), rows + n_hist, noise_cols)
-    return pa.table(dict(columns))
+    latent = _latent(hist)
+    scale = _LTV_LOG_SD * (latent - labels.mu) / labels.sd
+    ltv = np.round(0.75 * np.exp(_LTV_LOG_MEAN + scale), 2)
+    return hist, hsrc, latent >= labels.threshold, ltv
 
 
 def write_crm(table: pa.Table, path: str | Path) -> None:

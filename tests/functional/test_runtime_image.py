@@ -172,6 +172,9 @@ def test_everything_copied_from_the_context_exists_and_is_not_ignored(
     patterns = _ignore_patterns()
     for excluded in (".venv", "node_modules", "cdk.out", ".git", "tests", "data", "artifacts"):
         assert excluded in patterns, excluded
+    # the synthetic data generator stays out of the image, on both paths that build it
+    for excluded in ("leadgen/synthetic", "requirements-dev.txt"):
+        assert excluded in patterns and excluded in ASSET_EXCLUDES, excluded
     sources = []
     for stage in stages:
         for copy in stage.args("COPY"):

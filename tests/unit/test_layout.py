@@ -1,0 +1,83 @@
+"""The layout is a rule, not a habit: which layer may import which, and how long a function is.
+
+leadgen/ has two runtimes that must not know each other: serving (leadgen.serve, in the Lambda)
+and the build (leadgen.build, in CodeBuild). Both sit on what they share (leadgen.model: features,
+embedders, indices, kNN scores, head, the artifact bundle) and on leadgen.stores (blob storage,
+artifact versions, duplicate stores). The synthetic CRM generator (leadgen.synthetic) is for
+tests, the demo and benchmarks: nothing in a runtime imports it (the image does not carry it).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = REPO / "leadgen"
+MAX_FUNCTION_LINES = 80
+
+# layer -> the leadgen subpackages it must not import
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "leadgen.serve": ("leadgen.build", "leadgen.synthetic"),
+    "leadgen.build": ("leadgen.serve", "leadgen.synthetic"),
+    "leadgen.model": ("leadgen.build", "leadgen.serve", "leadgen.stores", "leadgen.synthetic"),
+    "leadgen.stores": ("leadgen.build", "leadgen.serve", "leadgen.synthetic"),
+    "leadgen.config": ("leadgen.build", "leadgen.serve", "leadgen.model", "leadgen.stores"),
+    "lambda_src": ("leadgen.build", "leadgen.synthetic"),
+    "build_job": ("leadgen.serve", "leadgen.synthetic"),
+}
+
+
+def _module(path: Path) -> str:
+    rel = path.relative_to(REPO).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _sources() -> list[Path]:
+    dirs = ("leadgen", "lambda_src", "build_job", "stacks")
+    return [*sorted(p for d in dirs for p in (REPO / d).rglob("*.py")), REPO / "app.py"]
+
+
+def violations(module: str, imports: set[str]) -> list[str]:
+    bad = []
+    for layer, banned in FORBIDDEN.items():
+        if module == layer or module.startswith(layer + "."):
+            bad += [i for i in imports for b in banned if i == b or i.startswith(b + ".")]
+    return sorted(set(bad))
+
+
+def test_the_rule_catches_a_crossing() -> None:
+    assert violations("leadgen.serve.api", {"leadgen.build.pipeline"}) == ["leadgen.build.pipeline"]
+    assert violations("leadgen.build.holdout", {"leadgen.serve.scorer.Scorer"})
+    assert violations("leadgen.model.bundle", {"leadgen.model.index"}) == []
+
+
+def test_no_runtime_imports_across_the_serve_build_boundary() -> None:
+    crossing = {_module(p): bad for p in _sources() if (bad := violations(_module(p), _imports(p)))}
+    assert crossing == {}
+
+
+@pytest.mark.parametrize("path", _sources(), ids=lambda p: str(p.relative_to(REPO)))
+def test_no_function_is_over_80_lines(path: Path) -> None:
+    too_long = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            assert node.end_lineno is not None
+            lines = node.end_lineno - node.lineno + 1
+            if lines > MAX_FUNCTION_LINES:
+                too_long.append(f"{node.name} (line {node.lineno}): {lines} lines")
+    assert too_long == []
