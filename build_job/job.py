@@ -39,10 +39,9 @@ EXIT_INPUT = 2
 EXIT_GATE = 3
 # Idle BLAS/OpenMP worker threads sleep instead of spinning. The build alternates numpy (OpenBLAS
 # threads), scikit-learn and faiss (OpenMP threads) and ONNX Runtime (already non-spinning): a
-# pool still spinning after its call steals the cores the next library's pool needs. Measured on
-# the shared 2-core dev host: 2-5x slower 5k-row builds at load 5, +20% wall / +45% CPU at 100k
-# rows at load 2 (bench/build_results.md, 'spin'). Read when the libraries load, so set before
-# the first numpy import; the environment can still override them.
+# pool still spinning after its call steals the cores the next library's pool needs, which made
+# builds on a shared 2-core host several times slower (bench/build_results.md, 'spin'). Read when
+# the libraries load, so set before the first numpy import; the environment can still override.
 THREAD_WAIT_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
 
 

@@ -1,9 +1,9 @@
 """The Powertools Tracer, without X-Ray's SDK when tracing is off.
 
-Powertools imports `aws_xray_sdk.core` even for a disabled Tracer, and that import is ~0.25 s of
-every cold start beyond botocore (measured on 2 cores; ~20% of a 100k-customer cold start). Off
-Lambda, under the emulator / SAM, or with POWERTOOLS_TRACE_DISABLED, the Tracer gets a provider
-that records nothing, so no SDK is imported. On Lambda with tracing on, the SDK patches botocore
+Powertools imports `aws_xray_sdk.core` even for a disabled Tracer, and that import is a visible
+share of every cold start (bench/RESULTS.md). Off Lambda, under the emulator / SAM, or with
+POWERTOOLS_TRACE_DISABLED, the Tracer gets a provider that records nothing, so no SDK is
+imported. On Lambda with tracing on, the SDK patches botocore
 only (the S3 and DynamoDB calls), not every library it knows (sqlite3, requests, httplib...).
 """
 

@@ -16,7 +16,7 @@ from leadgen.config import BuildConfig
 from leadgen.model.features import TabularTransform, combine, vectorise
 
 # Supervised fits see at most this many sampled rows: at 1M customers the full float64 design
-# matrix alone would take 3 GB, and the fit gains nothing measurable beyond it.
+# matrix alone would take gigabytes, and the fit gains nothing measurable beyond it.
 LR_MAX_ROWS = 200_000
 
 

@@ -107,17 +107,6 @@ def stratified_holdout(labels: np.ndarray, fraction: float, max_rows: int, seed:
     return mask
 
 
-def logistic_baseline(
-    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: int = 0
-) -> np.ndarray:
-    """Regularised logistic regression: the supervised reference a lookalike score must match."""
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(C=1.0, max_iter=500, random_state=seed)
-    model.fit(x_train, y_train)
-    return np.asarray(model.predict_proba(x_test)[:, 1])
-
-
 def boosting_baseline(
     x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: int = 0
 ) -> np.ndarray:

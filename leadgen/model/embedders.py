@@ -101,14 +101,14 @@ class OnnxEmbedder:
     """A sentence-transformers encoder exported to ONNX (see `leadgen.model.export`).
 
     The model directory holds model.onnx, tokenizer.json and leadgen_model.json (pooling, max
-    length, and the sha256 computed at export time, so start-up need not re-hash 90 MB).
+    length, and the sha256 computed at export time, so start-up need not re-hash the weights).
 
     A dynamically quantised (int8) model scales its activations per *tensor*, so a text batched
-    with others gets a slightly different vector than alone (cosine down to 0.986 measured):
+    with others gets a slightly different vector than alone (tests/unit/test_embedders.py):
     a customer's vector from the build would not match the same text scored as a lead. Such a
     model therefore embeds every text on its own (`per_text`), which makes vectors independent
     of batching by construction; many texts run in parallel on a small pool of single-threaded
-    ORT runs instead (~80% of batched throughput, measured).
+    ORT runs instead (bench/RESULTS.md compares the throughput).
     """
 
     def __init__(

@@ -269,7 +269,7 @@ def _cat_key(value: Any) -> str:
 def combine(text: np.ndarray, tab: np.ndarray, w_text: float) -> np.ndarray:
     """[w_text * text, w_tab * tab], L2-normalised: inner product = cosine, and the score splits
     exactly into a text part and a tabular part (sum over each block)."""
-    # Written in place into one float32 block: at 1M rows each (n, d) temporary is 1.6 GB, and
+    # Written in place into one float32 block: at 1M rows each (n, d) temporary is gigabytes, and
     # the hstack/astype/divide chain held four of them (one float64) at the build's peak.
     w_tab = math.sqrt(max(0.0, 1.0 - w_text**2))
     n, d_text = text.shape

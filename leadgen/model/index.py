@@ -1,8 +1,9 @@
 """FAISS indices: exact below a size threshold, ANN above it, recall measured at build time.
 
-Vectors are L2-normalised, so inner product is cosine. Flat search is memory-bound (~5 ms at 100k,
-~55 ms at 1M for d=416 on 2 cores); HNSW answers in well under 1 ms at 1M with recall ~0.95-0.99,
-so above `ann_threshold` we pay the build time for it and record the recall we measured. HNSW's
+Vectors are L2-normalised, so inner product is cosine. Flat search is memory-bound and grows with
+the number of customers; HNSW answers far faster at scale for a small loss of recall
+(bench/RESULTS.md), so above `ann_threshold` we pay the build time for it and record the recall
+we measured. HNSW's
 efSearch is tuned per build to the smallest value that meets the recall target (0.99 by default)
 on a sample of customers, so a graph that is easy to search is not searched harder than needed.
 """
@@ -152,8 +153,8 @@ def tune_ef_search(
 
 # Below this many queries a search runs on the calling thread only. Serving searches one lead (or
 # a small batch): an OpenMP team costs more than it saves there, and its spinning workers fight the
-# ONNX Runtime threads for the same cores; bench/RESULTS.md measured a 10k-row flat search inside
-# the handler at ~27 ms with 2 OpenMP threads and ~1.4 ms with 1. Build-time batches keep them all.
+# ONNX Runtime threads for the same cores (bench/RESULTS.md measured it inside the handler).
+# Build-time batches keep them all.
 SINGLE_THREAD_BELOW = 20
 
 

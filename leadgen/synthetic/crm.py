@@ -523,6 +523,14 @@ def _first_dup_positions(keys: list[str]) -> IntArr:
     return np.flatnonzero(~seen).astype(np.int64)
 
 
+# Local parts of mailboxes, in the order of the `pattern` weights in _emails: f/l = first/last name
+# slug, f0/l0 their initials, n a number, y a birth year.
+_LOCAL_PATTERNS: Final = (
+    "{f}.{l}", "{f}{l}", "{f0}{l}", "{f}_{l}", "{f}{l0}", "{f}.{l}{n}", "{l}{f}{y}", "{l}.{f}",
+    "{f}",
+)  # fmt: skip
+
+
 def _emails(rng: np.random.Generator, p: _People) -> list[str]:
     """Realistic, mailbox-unique addresses: distinct people never share a normalised e-mail."""
     pools = _pools()
@@ -558,24 +566,7 @@ def _emails(rng: np.random.Generator, p: _People) -> list[str]:
         f, last = fs[fi], ls[li]
         if cap:
             f, last = f.capitalize(), last.capitalize()
-        if pat == 0:
-            local = f"{f}.{last}"
-        elif pat == 1:
-            local = f"{f}{last}"
-        elif pat == 2:
-            local = f"{f[0]}{last}"
-        elif pat == 3:
-            local = f"{f}_{last}"
-        elif pat == 4:
-            local = f"{f}{last[0]}"
-        elif pat == 5:
-            local = f"{f}.{last}{num}"
-        elif pat == 6:
-            local = f"{last}{f}{yr}"
-        elif pat == 7:
-            local = f"{last}.{f}"
-        else:
-            local = f
+        local = _LOCAL_PATTERNS[pat].format(f=f, l=last, f0=f[0], l0=last[0], n=num, y=yr)
         locals_.append(local)
 
     # Distinct people with the same name: append digits until every mailbox is unique.
