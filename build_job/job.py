@@ -57,8 +57,11 @@ class SyncError(LeadgenError):
 
 def job_config(environ: dict[str, str] | None = None) -> BuildConfig:
     """The build's configuration from the environment the stack sets (BuildConfig.from_env),
-    checked before any work so a typo costs seconds, not a build."""
-    cfg = BuildConfig.from_env(environ)
+    checked before any work so a typo costs seconds, not a build. The email hash key is read
+    from its secret here (LEADGEN_EMAIL_HASH_KEY_SECRET_ARN), once."""
+    from leadgen.stores.secrets import with_hash_key
+
+    cfg = with_hash_key(BuildConfig.from_env(environ))
     if cfg.input_path is None:
         raise ConfigError(
             f"{Env.INPUT_PATH} is not set (the CRM export: s3://bucket/key of a parquet "
@@ -145,9 +148,11 @@ def _run(log: JsonLog, progress: _Progress, store: Store | None, started: float)
         report["duplicate_sync"] = sync_duplicates(
             cfg.dup_table, result.customer_pairs, n_customers, progress
         )
+        report["identity_sync"] = sync_identities(cfg, result, progress)
     except Exception as exc:
         sync_error = one_line(f"{type(exc).__name__}: {exc}")
-        report["duplicate_sync"] = {"status": "failed", "error": sync_error}
+        report.setdefault("duplicate_sync", {"status": "failed", "error": sync_error})
+        report["identity_sync"] = {"status": "failed", "error": sync_error}
     report["job"] = {
         "previous_version": progress.previous,
         "seconds_total": round(time.perf_counter() - started, 3),
@@ -199,6 +204,29 @@ def sync_duplicates(
     return {**counts, **result, "seconds": seconds}
 
 
+def sync_identities(cfg: BuildConfig, result: Any, progress: _Progress) -> dict[str, Any]:
+    """Write the customers' fuzzy-match blocks (changed ones only) and drop the ones gone; lead
+    blocks untouched. Skipped, with a warning, without IDENTITY_TABLE_NAME or identity columns."""
+    counts: dict[str, Any] = {"table": cfg.identity_table, **result.customer_blocks.report}
+    if cfg.identity_table is None or cfg.dup_table is None:
+        reason = "IDENTITY_TABLE_NAME (or DUP_TABLE_NAME) is not set"
+        progress.log.event("identity_sync_skipped", level="WARNING", reason=reason)
+        return {**counts, "status": "skipped", "reason": reason}
+    from leadgen.stores.duplicates import sync_customer_identities
+    from leadgen.stores.dynamo import DynamoDuplicateStore
+
+    progress.on_step("identity_sync", None)
+    t0 = time.perf_counter()
+    store = DynamoDuplicateStore(cfg.dup_table, cfg.identity_table)
+    synced = sync_customer_identities(store, result.customer_blocks.blocks)
+    seconds = round(time.perf_counter() - t0, 3)
+    if synced["status"] != "ok":
+        progress.log.event("identity_sync_skipped", level="WARNING", reason=synced["reason"])
+        return {**counts, **synced}
+    progress.log.event("build_step", step="identity_sync", seconds=seconds, **synced)
+    return {**counts, **synced, "seconds": seconds}
+
+
 def summary_fields(report: dict[str, Any]) -> dict[str, Any]:
     """The build report, flattened to what an operator reads first (one CloudWatch event)."""
     quality = report.get("quality", {}).get("headline", {})
@@ -217,6 +245,7 @@ def summary_fields(report: dict[str, Any]) -> dict[str, Any]:
         "gate": report.get("gate"),
         "steps_seconds": report.get("steps_seconds"),
         "duplicate_sync": report.get("duplicate_sync"),
+        "identity_sync": report.get("identity_sync"),
         "seconds_total": report.get("job", {}).get("seconds_total"),
         "exit_code": EXIT_OK,
     }
@@ -300,8 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(
         prog="python -m build_job",
         description="Build and publish a leadgen artifact version from LEADGEN_INPUT_PATH to "
-        "ARTIFACTS_URI, then sync DUP_TABLE_NAME. Settings come from the environment "
-        "(LEADGEN_* column vars, LEADGEN_KEEP_VERSIONS, LEADGEN_EMBEDDER, LEADGEN_MODEL_DIR).",
+        "ARTIFACTS_URI, then sync DUP_TABLE_NAME and IDENTITY_TABLE_NAME. Settings come from "
+        "the environment (LEADGEN_* column vars, LEADGEN_KEEP_VERSIONS, LEADGEN_EMBEDDER, "
+        "LEADGEN_MODEL_DIR, LEADGEN_EMAIL_HASH_KEY_SECRET_ARN).",
     ).parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

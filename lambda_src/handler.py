@@ -13,8 +13,9 @@ publish the artifact age.
 
 Environment: ARTIFACTS_URI, LEADGEN_CACHE_DIR, REFRESH_SECONDS, MAX_BATCH_SIZE, LEAD_TTL_DAYS,
 LEADGEN_EMBEDDER, LEADGEN_MODEL, LEADGEN_MODEL_DIR (the ONNX model baked into the image),
-DUP_TABLE_NAME (unset: no duplicate check), POWERTOOLS_METRICS_NAMESPACE (default Leadgen),
-LOG_LEVEL / POWERTOOLS_LOG_LEVEL.
+DUP_TABLE_NAME (unset: no duplicate check), IDENTITY_TABLE_NAME (unset: no fuzzy check),
+LEADGEN_EMAIL_HASH_KEY_SECRET_ARN, LEADGEN_FUZZY_THRESHOLD, LEADGEN_POSSIBLE_THRESHOLD,
+POWERTOOLS_METRICS_NAMESPACE (default Leadgen), LOG_LEVEL / POWERTOOLS_LOG_LEVEL.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Env, Metric
 from leadgen.serve.api import create_app
 from leadgen.serve.service import ScoringService, artifact_age_seconds
 from leadgen.stores.dynamo import DynamoDuplicateStore, dynamodb_client
+from leadgen.stores.secrets import with_hash_key
 
 # The core logs under "leadgen.*": naming the Powertools logger "leadgen" makes those records
 # propagate to its JSON handler, so they carry the correlation id too.
@@ -54,12 +56,16 @@ def _count_refresh_failure(message: str) -> None:
 
 
 def build_service(config: ServiceConfig) -> ScoringService:
-    """The service of this execution environment. The duplicate table's client uses the
-    request profile (short timeouts, one retry), created here so its setup stays out of the
-    first request."""
+    """The service of this execution environment. The email hash key is read from its secret
+    here, once (a failure is a misconfiguration: 503s and a logged error, never hashes made with
+    the wrong key). The duplicate tables' client uses the request profile (short timeouts, one
+    retry), created here so its setup stays out of the first request."""
+    config = with_hash_key(config)
     duplicates = None
     if config.dup_table:
-        duplicates = DynamoDuplicateStore(config.dup_table, client=dynamodb_client("request"))
+        duplicates = DynamoDuplicateStore(
+            config.dup_table, config.identity_table, client=dynamodb_client("request")
+        )
     return ScoringService(
         config,
         make_embedder(config.embedder),

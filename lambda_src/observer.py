@@ -30,6 +30,8 @@ class MetricsObserver:
         fresh = [r for r in results if not r.duplicate]
         duplicates = len(results) - len(fresh)
         skipped = sum(1 for r in results if r.duplicate_check == "skipped")
+        fuzzy = sum(1 for r in results if r.duplicate_match and r.duplicate_match.kind == "fuzzy")
+        possible = sum(1 for r in results if r.possible_duplicate is not None)
         grades = Counter(r.grade for r in fresh if r.grade in GRADES)
 
         m = self.metrics
@@ -37,6 +39,8 @@ class MetricsObserver:
         # Emitted even when zero, so Sum/SampleCount give rates rather than gaps.
         m.add_metric(name=Metric.LEADS_SCORED, unit=MetricUnit.Count, value=len(fresh))
         m.add_metric(name=Metric.DUPLICATES, unit=MetricUnit.Count, value=duplicates)
+        m.add_metric(name=Metric.FUZZY_DUPLICATES, unit=MetricUnit.Count, value=fuzzy)
+        m.add_metric(name=Metric.POSSIBLE_DUPLICATES, unit=MetricUnit.Count, value=possible)
         if skipped:
             m.add_metric(name=Metric.DUPLICATE_CHECK_SKIPPED, unit=MetricUnit.Count, value=skipped)
         for grade, count in sorted(grades.items()):
@@ -48,6 +52,8 @@ class MetricsObserver:
                 "route": route,
                 "leads": len(results),
                 "duplicates": duplicates,
+                "fuzzy_duplicates": fuzzy,
+                "possible_duplicates": possible,
                 "duplicate_check_skipped": skipped,
                 "grades": dict(sorted(grades.items())),
                 "latency_ms": round(latency_ms, 2),

@@ -127,24 +127,40 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from leadgen.build.pipeline import build
-    from leadgen.stores.duplicates import SqliteDuplicateStore, sync_customer_hashes
+    from leadgen.stores.secrets import with_hash_key
 
-    cfg = build_config(args)
+    cfg = with_hash_key(build_config(args))
     result = build(cfg, progress=not args.quiet)
     dup_path = _dup_store_path(cfg.artifacts_uri, args.dup_store)
     if dup_path:
-        sync = sync_customer_hashes(SqliteDuplicateStore(dup_path), result.customer_pairs)
-        if sync["status"] == "ok":
-            print(f"duplicate store {dup_path}: upserted {sync['upserted']}, "
-                  f"removed {sync['removed']}")  # fmt: skip
-        else:
-            print(f"warning: duplicate store {dup_path} not synced: {sync['reason']}")
+        _sync_local_store(dup_path, result)
     q = result.report["quality"]["headline"]
     print(
         f"published {result.version} to {cfg.artifacts_uri}: headline {q['score']} "
         f"AUC={q['auc']} lift@10%={q['lift@10%']}"
     )
     return 0
+
+
+def _sync_local_store(path: str, result: Any) -> None:
+    """The customers' email hashes and fuzzy-match entries into the local SQLite store."""
+    from leadgen.stores.duplicates import (
+        SqliteDuplicateStore,
+        sync_customer_hashes,
+        sync_customer_identities,
+    )
+
+    store = SqliteDuplicateStore(path)
+    sync = sync_customer_hashes(store, result.customer_pairs)
+    if sync["status"] == "ok":
+        print(f"duplicate store {path}: upserted {sync['upserted']}, removed {sync['removed']}")
+    else:
+        print(f"warning: duplicate store {path} not synced: {sync['reason']}")
+    fuzzy = sync_customer_identities(store, result.customer_blocks.blocks)
+    if fuzzy["status"] == "ok":
+        print(f"fuzzy entries {path}: {fuzzy['entries']} customers in {fuzzy['blocks']} blocks")
+    else:
+        print(f"warning: fuzzy entries of {path} not synced: {fuzzy['reason']}")
 
 
 def _service(args: argparse.Namespace) -> Any:
@@ -154,8 +170,9 @@ def _service(args: argparse.Namespace) -> Any:
     from leadgen.model.embedders import make_embedder
     from leadgen.serve.service import ScoringService
     from leadgen.stores.duplicates import SqliteDuplicateStore
+    from leadgen.stores.secrets import with_hash_key
 
-    cfg = service_config(args)
+    cfg = with_hash_key(service_config(args))
     dup_path = _dup_store_path(cfg.artifacts_uri, args.dup_store)
     dups = SqliteDuplicateStore(dup_path) if dup_path and not args.no_dedup else None
     svc = ScoringService(cfg, make_embedder(cfg.embedder), dups)

@@ -29,6 +29,9 @@ from leadgen.names import (
 ID_COL = "customer_id"
 EMAIL_COL = "email"
 CURRENT_COL = "is_current"
+# Read when present, for the fuzzy duplicate check (with the email): never features unless
+# configured as such (country usually is).
+IDENTITY_COLS = ("first_name", "last_name", "company", "phone", "country")
 # Weights of the ONNX text model: int8 by default (bench/RESULTS.md compares the two).
 PRECISIONS = ("int8", "fp32")
 EMBEDDERS = ("onnx", "hashing")
@@ -195,7 +198,9 @@ class BuildConfig:
     artifacts_uri: str = DEFAULT_ARTIFACTS
     keep_versions: int = 5
     dup_table: str | None = None  # the build job syncs customers into it
+    identity_table: str | None = None  # ... and their fuzzy-match blocks into this one
     email_hash_key: str = field(default="", repr=False)
+    email_hash_key_secret_arn: str | None = None  # the key's secret (read by the adapter)
     columns: ColumnSpec = field(default_factory=ColumnSpec)
     high_value: HighValueRule = field(default_factory=HighValueRule)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
@@ -230,6 +235,7 @@ class BuildConfig:
             raise ConfigError(f"holdout fraction must be in (0, 0.5), got {self.holdout_fraction}")
         if self.keep_versions < 1:
             raise ConfigError(f"keep versions must be at least 1, got {self.keep_versions}")
+        _one_hash_key_source(self.email_hash_key, self.email_hash_key_secret_arn)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BuildConfig:
@@ -241,7 +247,9 @@ class BuildConfig:
             artifacts_uri=env(Env.ARTIFACTS_URI, e) or DEFAULT_ARTIFACTS,
             keep_versions=env_int(Env.KEEP_VERSIONS, base.keep_versions, e),
             dup_table=env(Env.DUP_TABLE_NAME, e),
+            identity_table=env(Env.IDENTITY_TABLE_NAME, e),
             email_hash_key=env(Env.EMAIL_HASH_KEY, e) or "",
+            email_hash_key_secret_arn=env(Env.EMAIL_HASH_KEY_SECRET_ARN, e),
             columns=ColumnSpec(
                 text_cols=_cols_or_default(env(Env.TEXT_COLS, e), DEFAULT_TEXT_COLS),
                 cat_cols=_cols_or_default(env(Env.CAT_COLS, e), DEFAULT_CAT_COLS),
@@ -286,10 +294,20 @@ class ServiceConfig:
     max_batch: int = 100
     lead_ttl_days: int = 90
     dup_table: str | None = None
+    identity_table: str | None = None  # DynamoDB blocks of the fuzzy check (None: exact only)
     email_hash_key: str = field(default="", repr=False)
+    email_hash_key_secret_arn: str | None = None
+    fuzzy_threshold: float = 0.95  # a fuzzy match at or above it is a duplicate (not scored)
+    possible_threshold: float = 0.60  # from here up to it: possible_duplicate (scored)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
 
     def __post_init__(self) -> None:
+        _one_hash_key_source(self.email_hash_key, self.email_hash_key_secret_arn)
+        if not 0.0 < self.possible_threshold <= self.fuzzy_threshold <= 1.0:
+            raise ConfigError(
+                f"need 0 < {Env.POSSIBLE_THRESHOLD} <= {Env.FUZZY_THRESHOLD} <= 1, got "
+                f"{self.possible_threshold} and {self.fuzzy_threshold}"
+            )
         if self.refresh_seconds < 0:
             raise ConfigError(f"refresh seconds must be >= 0, got {self.refresh_seconds}")
         if not 1 <= self.max_batch <= 10_000:
@@ -319,9 +337,19 @@ class ServiceConfig:
             max_batch=env_int(Env.MAX_BATCH_SIZE, 100, e),
             lead_ttl_days=env_int(Env.LEAD_TTL_DAYS, 90, e),
             dup_table=env(Env.DUP_TABLE_NAME, e),
+            identity_table=env(Env.IDENTITY_TABLE_NAME, e),
             email_hash_key=env(Env.EMAIL_HASH_KEY, e) or "",
+            email_hash_key_secret_arn=env(Env.EMAIL_HASH_KEY_SECRET_ARN, e),
+            fuzzy_threshold=env_float(Env.FUZZY_THRESHOLD, 0.95, e),
+            possible_threshold=env_float(Env.POSSIBLE_THRESHOLD, 0.60, e),
             embedder=EmbedderSettings.from_env(e),
         )
+
+
+def _one_hash_key_source(key: str, secret_arn: str | None) -> None:
+    """The key or its secret, not both: two sources could disagree without anyone noticing."""
+    if key and secret_arn:
+        raise ConfigError(f"set {Env.EMAIL_HASH_KEY} or {Env.EMAIL_HASH_KEY_SECRET_ARN}, not both")
 
 
 def env(name: str, environ: Mapping[str, str]) -> str | None:

@@ -34,11 +34,16 @@ class Env:
     PRECISION: Final = "LEADGEN_PRECISION"
     ORT_THREADS: Final = "LEADGEN_ORT_THREADS"
     EMAIL_HASH_KEY: Final = "LEADGEN_EMAIL_HASH_KEY"
+    # the hash key's Secrets Manager secret (the stack sets this, never the key itself)
+    EMAIL_HASH_KEY_SECRET_ARN: Final = "LEADGEN_EMAIL_HASH_KEY_SECRET_ARN"
+    IDENTITY_TABLE_NAME: Final = "IDENTITY_TABLE_NAME"  # fuzzy duplicate blocks (DynamoDB)
     # serving
     CACHE_DIR: Final = "LEADGEN_CACHE_DIR"
     REFRESH_SECONDS: Final = "REFRESH_SECONDS"
     MAX_BATCH_SIZE: Final = "MAX_BATCH_SIZE"
     LEAD_TTL_DAYS: Final = "LEAD_TTL_DAYS"
+    FUZZY_THRESHOLD: Final = "LEADGEN_FUZZY_THRESHOLD"  # fuzzy match -> duplicate: true
+    POSSIBLE_THRESHOLD: Final = "LEADGEN_POSSIBLE_THRESHOLD"  # -> possible_duplicate
     # build
     INPUT_PATH: Final = "LEADGEN_INPUT_PATH"
     TEXT_COLS: Final = "LEADGEN_TEXT_COLS"
@@ -68,6 +73,8 @@ class Metric:
     LEADS_SCORED: Final = "LeadsScored"
     DUPLICATES: Final = "Duplicates"
     DUPLICATE_CHECK_SKIPPED: Final = "DuplicateCheckSkipped"
+    FUZZY_DUPLICATES: Final = "FuzzyDuplicates"  # the part of Duplicates found by fuzzy matching
+    POSSIBLE_DUPLICATES: Final = "PossibleDuplicates"
     COLD_START: Final = "ColdStart"  # published by Powertools itself
 
     @staticmethod

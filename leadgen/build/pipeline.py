@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ import numpy as np
 from leadgen import __version__
 from leadgen.build.fitting import Features, Space, fit_lr, fit_space, sample_rows
 from leadgen.build.holdout import HoldoutResult, evaluate_holdout
+from leadgen.build.identity import CustomerBlocks, customer_blocks
 from leadgen.build.publish import Published, prune, publish
 from leadgen.build.reader import CrmTable, read_crm
 from leadgen.build.timer import StepHook, Timer
@@ -31,7 +32,7 @@ from leadgen.model.bundle import REPORT, Bundle, HighAttributes, Manifest
 from leadgen.model.embedders import Embedder, make_embedder
 from leadgen.model.features import embed_text
 from leadgen.model.head import Head
-from leadgen.model.identity import customer_hash_pairs
+from leadgen.model.identity import customer_hash_pairs, key_fingerprint
 from leadgen.model.knn import KnnScores, search_neighbours
 from leadgen.stores.artifacts import new_version_name
 from leadgen.stores.blob import Store, open_store
@@ -46,6 +47,7 @@ class BuildResult:
     version: str
     report: dict[str, Any]
     customer_pairs: list[tuple[str, str]]  # (email hash, customer id) for the duplicate store
+    customer_blocks: CustomerBlocks = field(default_factory=CustomerBlocks)  # fuzzy entries
 
 
 @dataclass
@@ -105,7 +107,10 @@ def build(
     published = publish(
         store, bundle, cfg, holdout.headline_figures, holdout.headline_scores, timer
     )
+    with timer.step("identity"):
+        blocks = customer_blocks(table, cfg.email_hash_key)
     report = _report(manifest, published, cfg, timer, started)
+    report["identity"] = blocks.report
     store.write_bytes(f"{published.version}/{REPORT}", json.dumps(report, indent=2).encode())
     prune(store, cfg.keep_versions, published.version, say)
     pairs = (
@@ -113,7 +118,7 @@ def build(
         if table.emails
         else []
     )
-    return BuildResult(version=published.version, report=report, customer_pairs=pairs)
+    return BuildResult(published.version, report, pairs, blocks)
 
 
 def read_table(cfg: BuildConfig, say: Callable[[str], None]) -> CrmTable:
@@ -234,6 +239,7 @@ def _manifest(
             "high_value": int(table.labels.sum()),
             "dropped": table.dropped,
         },
+        hash_key_fingerprint=key_fingerprint(cfg.email_hash_key),
     )
 
 

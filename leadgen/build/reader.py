@@ -14,7 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from leadgen.config import CURRENT_COL, EMAIL_COL, ID_COL, ColumnSpec, HighValueRule
+from leadgen.config import (
+    CURRENT_COL,
+    EMAIL_COL,
+    ID_COL,
+    IDENTITY_COLS,
+    ColumnSpec,
+    HighValueRule,
+)
 from leadgen.errors import InputError
 
 
@@ -28,6 +35,9 @@ class CrmTable:
     emails: list[str | None] | None
     rows_read: int
     dropped: dict[str, int] = field(default_factory=dict)
+    # The identity columns present in the export (first_name, last_name, company, phone,
+    # country): what the fuzzy duplicate entries are made of. Not features.
+    identity: dict[str, list[Any]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -139,7 +149,13 @@ def read_crm(
     if EMAIL_COL in scan.parts:
         ev = scan.column(EMAIL_COL).to_pylist()
         emails = [ev[i] for i in keep_pos]
-    return CrmTable(ids[keep_pos], columns, labels, emails, scan.rows_read, scan.dropped)
+    identity = {c: _strings_at(scan.column(c), keep_pos) for c in IDENTITY_COLS if c in scan.parts}
+    return CrmTable(ids[keep_pos], columns, labels, emails, scan.rows_read, scan.dropped, identity)
+
+
+def _strings_at(arr: Any, positions: np.ndarray) -> list[str | None]:
+    values = arr.to_pylist()
+    return [None if values[i] is None else str(values[i]) for i in positions]
 
 
 def _wanted_columns(schema: Any, spec: ColumnSpec, rule: HighValueRule, path: str) -> list[str]:
@@ -159,7 +175,8 @@ def _wanted_columns(schema: Any, spec: ColumnSpec, rule: HighValueRule, path: st
         kind = schema.field(col).type
         if not _numeric_or_null(kind) and not pa.types.is_string(kind):
             raise InputError(f"{path}: numeric column {col!r} has type {kind}")
-    wanted = list(dict.fromkeys([*required, *([EMAIL_COL] if EMAIL_COL in names else [])]))
+    optional = [c for c in (EMAIL_COL, *IDENTITY_COLS) if c in names]
+    wanted = list(dict.fromkeys([*required, *optional]))
     if CURRENT_COL in names:
         wanted.append(CURRENT_COL)
     return wanted

@@ -67,6 +67,9 @@ class Manifest:
     rows: dict[str, Any]
     files: dict[str, FileEntry] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    # leadgen.model.identity.key_fingerprint of the email hash key the build hashed customers
+    # with (never the key); None in versions built before it was recorded.
+    hash_key_fingerprint: str | None = None
 
     @property
     def customers(self) -> int:
@@ -88,6 +91,7 @@ class Manifest:
             "quality": self.quality,
             "rows": self.rows,
             "files": {n: {"sha256": f.sha256, "size": f.size} for n, f in self.files.items()},
+            "hash_key_fingerprint": self.hash_key_fingerprint,
         }
 
     def to_bytes(self) -> bytes:
@@ -132,6 +136,7 @@ class Manifest:
                 for n, f in data["files"].items()
             },
             format_version=int(data["format_version"]),
+            hash_key_fingerprint=data.get("hash_key_fingerprint"),
         )
 
     def seal(self, directory: Path) -> tuple[Manifest, str]:

@@ -1,15 +1,37 @@
-"""Who a lead is, as the duplicate check sees it: the normalised email and its hash.
+"""Who a lead is, as the duplicate check sees it: the normalised email and its hash, and the
+normalised identity (name, company, domain, phone, country) the fuzzy match compares.
 
-Build (customers) and serving (leads) must agree to the byte, so both call this module. Only the
-hash is ever stored, logged or compared; with a key (LEADGEN_EMAIL_HASH_KEY) it is an HMAC, which a
-dictionary of addresses cannot reverse.
+Build (customers) and serving (leads) must agree to the byte, so both call this module. Only
+hashes are stored as keys or logged: the email hash (an HMAC with LEADGEN_EMAIL_HASH_KEY, which
+a dictionary of addresses cannot reverse) and the hashed blocking keys. The normalised identity
+fields are what a comparison needs; they are stored (encrypted at rest) but never logged.
+The word lists live in leadgen.model.identity_tables; the comparison in leadgen.model.matching.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+from leadgen.model.identity_tables import (
+    COMPANY_ABBREVIATIONS,
+    COMPANY_STOPWORDS,
+    COUNTRY_ALIASES,
+    FREE_MAIL_LABELS,
+    GENERATIONAL,
+    GENERIC_DESCRIPTORS,
+    HONORIFICS,
+    LEGAL_FORMS,
+    NICKNAME_GROUPS,
+    OWN_NAMES,
+    SECOND_LEVEL_SUFFIXES,
+)
 
 # Providers that ignore dots in the local part, and those that deliver +tag addresses to the
 # base mailbox (so "jane+crm@" is "jane@").
@@ -70,3 +92,272 @@ def customer_hash_pairs(
         if h is not None and h not in seen:
             seen[h] = str(cid)
     return list(seen.items())
+
+
+# ---- the identity of a person, for fuzzy matching -------------------------------------------
+# Normalised fields are capped so that a stored entry has a bounded size (DynamoDB items).
+MAX_NAME_CHARS = 40
+MAX_COMPANY_CHARS = 80
+MAX_DOMAIN_CHARS = 80
+PHONE_KEY_DIGITS = 8
+_NON_ALPHA = re.compile(r"[^a-z ]+")
+_SPACES = re.compile(r"\s+")
+_EXTENSION = re.compile(r"(?:ext\.?|extension|x|#)\s*\d{1,6}\s*$", re.IGNORECASE)
+_SOUNDEX = {ch: code for letters, code in (("bfpv", "1"), ("cgjkqsxz", "2"), ("dt", "3"),
+            ("l", "4"), ("mn", "5"), ("r", "6")) for ch in letters}  # fmt: skip
+
+
+def _fold(text: str) -> str:
+    """ASCII-fold and lower-case: "Chloé" -> "chloe", "Björn" -> "bjorn"."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+
+
+def _name_tokens(raw: str | None) -> list[str]:
+    if not raw:
+        return []
+    text = _fold(raw).replace("'", "").replace("-", "")
+    return [t for t in _SPACES.split(_NON_ALPHA.sub(" ", text)) if t]
+
+
+def normalise_first(raw: str | None) -> str:
+    """ "Dr. Anna-Lena" -> "annalena"; "" when nothing is left."""
+    tokens = _name_tokens(raw)
+    while len(tokens) > 1 and tokens[0] in HONORIFICS:
+        tokens = tokens[1:]
+    return "".join(tokens)[:MAX_NAME_CHARS]
+
+
+def normalise_last(raw: str | None) -> str:
+    """ "de Vries" -> "devries", "O'Brien Jr." -> "obrien"; "" when nothing is left."""
+    tokens = _name_tokens(raw)
+    while len(tokens) > 1 and tokens[-1] in GENERATIONAL:
+        tokens = tokens[:-1]
+    return "".join(tokens)[:MAX_NAME_CHARS]
+
+
+@lru_cache(maxsize=1)
+def _nickname_index() -> dict[str, tuple[str, ...]]:
+    """form -> the canonical groups it belongs to, its primary group first."""
+    index: dict[str, list[str]] = {}
+    for canon, forms in NICKNAME_GROUPS.items():
+        index.setdefault(canon, []).insert(0, canon)
+        for form in forms:
+            groups = index.setdefault(form, [])
+            if canon not in groups:
+                groups.append(canon)
+    for own in OWN_NAMES:
+        if own in index and index[own][0] != own:
+            index[own].insert(0, own)
+    return {form: tuple(groups) for form, groups in index.items()}
+
+
+def first_groups(first: str) -> tuple[str, ...]:
+    """Canonical groups of a normalised first name; a name outside the table is its own group."""
+    return _nickname_index().get(first, (first,))
+
+
+def sound(token: str) -> str:
+    """Soundex of a normalised name token ("johnson" and "jonhson" -> "j525"): a typo that keeps
+    the sound keeps the blocking key."""
+    if not token:
+        return ""
+    out, last = token[0], _SOUNDEX.get(token[0], "")
+    for ch in token[1:]:
+        if ch in "hw":  # h and w do not separate two letters of the same code
+            continue
+        code = _SOUNDEX.get(ch, "")
+        if code and code != last:
+            out += code
+        last = code
+    return (out + "000")[:4]
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    tokens: str  # "acme soft": compared with token-set similarity
+    key: str  # "acmesoft": blocking and equality
+
+    @classmethod
+    def of(cls, raw: str | None) -> Company | None:
+        """Without legal form, case, accents, punctuation, "the"/"and"/"of" or trailing
+        descriptors, abbreviations spelled out: "ACME-Soft, Inc." and "Acme Soft Intl" are both
+        "acme soft" (key "acmesoft")."""
+        if not raw:
+            return None
+        text = _fold(raw).replace("&", " and ").replace("+", " and ")
+        text = re.sub(r"(?<=\w)[.'\u2019](?=\w)", "", text)  # "l.l.c" -> "llc", "int'l" -> "intl"
+        text = re.sub(r"\((?:the|pty)\)", " ", text)
+        tokens = [COMPANY_ABBREVIATIONS.get(t, t) for t in re.split(r"[^a-z0-9]+", text) if t]
+        tokens = _glue_initials(tokens)
+        kept = [t for t in tokens if t not in COMPANY_STOPWORDS] or tokens
+        kept = _strip_tail(_strip_tail(_strip_tail(kept, LEGAL_FORMS), GENERIC_DESCRIPTORS),
+                           LEGAL_FORMS)  # fmt: skip
+        joined = " ".join(kept)[:MAX_COMPANY_CHARS].strip()
+        return cls(tokens=joined, key=joined.replace(" ", "")) if joined else None
+
+
+def _glue_initials(tokens: list[str]) -> list[str]:
+    """Runs of single letters are one token: "s a de c v" -> "sa de cv", "I B M" -> "ibm"."""
+    glued: list[str] = []
+    run = False
+    for t in tokens:
+        single = len(t) == 1 and t.isalpha()
+        if single and run:
+            glued[-1] += t
+        else:
+            glued.append(t)
+        run = single
+    return glued
+
+
+def _strip_tail(tokens: list[str], words: frozenset[str]) -> list[str]:
+    kept = list(tokens)
+    while len(kept) > 1 and kept[-1] in words:
+        kept.pop()
+    return kept
+
+
+def email_domain(email: str | None) -> str:
+    """The registrable company domain of an address ("a@mail.acme.co.uk" -> "acme.co.uk"), or ""
+    for a free-mail provider or anything that is not an address: gmail says nothing of the
+    employer."""
+    if not email or email.count("@") != 1:
+        return ""
+    parts = [p for p in email.strip().lower().rsplit("@", 1)[1].split(".") if p]
+    if len(parts) < 2:
+        return ""
+    n = 3 if len(parts) >= 3 and ".".join(parts[-2:]) in SECOND_LEVEL_SUFFIXES else 2
+    if parts[-n] in FREE_MAIL_LABELS:
+        return ""
+    return ".".join(parts[-n:])[:MAX_DOMAIN_CHARS]
+
+
+def phone_key(raw: str | None) -> str:
+    """The last 8 digits once an extension is dropped ("" below 8 digits): equal for
+    "+1 (555) 123-4567", "555.123.4567" and "001 555 123 4567", and for national numbers written
+    with or without the country code and trunk 0 ("+33 1 23 45 67 89" = "01 23 45 67 89")."""
+    if not raw:
+        return ""
+    digits = re.sub(r"\D", "", _EXTENSION.sub("", raw))
+    return digits[-PHONE_KEY_DIGITS:] if len(digits) >= PHONE_KEY_DIGITS else ""
+
+
+def normalise_country(raw: str | None) -> str:
+    """ISO 3166 alpha-2 for the names and codes CRMs use, else the folded text; "" if none."""
+    if not raw:
+        return ""
+    text = _SPACES.sub(" ", _fold(raw).replace(".", "")).strip()
+    return COUNTRY_ALIASES.get(text, text)[:MAX_NAME_CHARS]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Normalised identity fields of a lead or a customer. It holds names: never log it; log
+    `shape()` (which fields are present) instead."""
+
+    first: str  # "william": normalised, not canonicalised (exact vs nickname is evidence)
+    last: str  # "johnson"
+    company: str = ""  # company tokens "acme soft" ("" when unknown)
+    domain: str = ""  # registrable company domain "acmesoft.com" ("" for free-mail)
+    phone: str = ""  # phone key "51234567"
+    country: str = ""  # "us"
+
+    @property
+    def company_key(self) -> str:
+        return self.company.replace(" ", "")
+
+    @property
+    def domain_label(self) -> str:
+        """The org part of the domain ("acmesoft"), comparable with a company key."""
+        return re.sub(r"[^a-z0-9]", "", self.domain.split(".", 1)[0])
+
+    def orgs(self) -> tuple[str, ...]:
+        """The org keys: company key and domain label (usually the same string)."""
+        return tuple(dict.fromkeys(o for o in (self.company_key, self.domain_label) if o))
+
+    def sounds(self) -> tuple[str, ...]:
+        """Sound keys of the canonical first name and of the surname, order-free: a swapped
+        name has the same ones."""
+        tokens = (first_groups(self.first)[0] if self.first else "", self.last)
+        return tuple(dict.fromkeys(sound(t) for t in tokens if t))
+
+    def shape(self) -> str:
+        """Which fields are present, safe to log: "name+company+domain+phone"."""
+        present = (("name", bool(self.first and self.last)), ("company", bool(self.company)),
+                   ("domain", bool(self.domain)), ("phone", bool(self.phone)))  # fmt: skip
+        return "+".join(name for name, ok in present if ok) or "none"
+
+
+def identity_of(
+    first_name: str | None,
+    last_name: str | None,
+    email: str | None = None,
+    company: str | None = None,
+    phone: str | None = None,
+    country: str | None = None,
+) -> Identity:
+    """The normalised identity of a lead or of a customer row (build and serving alike)."""
+    comp = Company.of(company)
+    return Identity(
+        first=normalise_first(first_name),
+        last=normalise_last(last_name),
+        company=comp.tokens if comp else "",
+        domain=email_domain(email),
+        phone=phone_key(phone),
+        country=normalise_country(country),
+    )
+
+
+def block_keys(ident: Identity) -> tuple[str, ...]:
+    """The cheap keys candidates are fetched by, at most five: org x name sound
+    ("o|acmesoft|w450") for the company key and the domain label and the sounds of both name
+    tokens, and the phone key ("p|51234567").
+
+    Why compound keys: a company alone is a block as large as its presence in the CRM and a
+    surname sound alone a few percent of it; org x sound holds the few people at one org whose
+    first or last name sounds like the lead's, which is all a typo, a nickname or a swap hides.
+    A person without an org or a phone has no key: a name alone is what a namesake has too."""
+    keys = [f"o|{org}|{s}" for org in ident.orgs() for s in ident.sounds()]
+    if ident.phone:
+        keys.append(f"p|{ident.phone}")
+    return tuple(keys)
+
+
+def block_hash(plain: str, key: str = "") -> str:
+    """The stored form of a blocking key: 20 hex of an HMAC (sha256 without a key), so no name
+    or company is ever a store key (keys show up in CloudTrail and in DynamoDB Contributor
+    Insights). Domain-separated from the e-mail hashes made with the same key."""
+    data = _BLOCK_DOMAIN + plain.encode()
+    if key:
+        return hmac.new(key.encode(), data, hashlib.sha256).hexdigest()[:20]
+    return hashlib.sha256(data).hexdigest()[:20]
+
+
+_BLOCK_DOMAIN = b"leadgen-block\x00"
+_FINGERPRINT_MESSAGE = b"leadgen hash key fingerprint"
+UNKEYED = "unkeyed"
+
+
+def key_fingerprint(key: str) -> str:
+    """What the manifest records of the hash key: an HMAC of a fixed message, never the key.
+    Equal fingerprints mean build and serving hash alike; "unkeyed" for plain sha256."""
+    if not key:
+        return UNKEYED
+    return "hmac-sha256:" + hmac.new(key.encode(), _FINGERPRINT_MESSAGE, "sha256").hexdigest()[:16]
+
+
+EntryKind = Literal["customer", "lead"]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A known person as a store keeps it: a reference and the normalised identity.
+
+    `phone_n` is how many different people in the CRM give this phone key (1: a personal number;
+    more: a switchboard or a shared line, weak evidence). `expires_at` is a lead entry's TTL."""
+
+    ref: str  # customer id or lead reference
+    kind: EntryKind
+    who: Identity
+    phone_n: int = 1
+    expires_at: int | None = None

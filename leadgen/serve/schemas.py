@@ -20,6 +20,7 @@ from leadgen.config import ColumnSpec
 from leadgen.errors import LeadValidationError
 
 MAX_TEXT_CHARS = 10_000
+MAX_IDENTITY_CHARS = 200
 CustomerId = int | str
 Grade = Literal["A", "B", "C", "D"]
 DuplicateCheckStatus = Literal["done", "skipped", "no_email"]
@@ -41,6 +42,8 @@ LEAD_EXAMPLE: dict[str, Any] = {
     "email": "jane.doe@example.com",
     "first_name": "Jane",
     "last_name": "Doe",
+    "company": "Example Capital, Inc.",
+    "phone": "+1 (555) 010-2030",
     "industry": "Finance",
     "company_size": 500,
     "country": "US",
@@ -60,6 +63,11 @@ class Lead(BaseModel):
     model_config = ConfigDict(extra="allow", json_schema_extra={"example": LEAD_EXAMPLE})
     lead_id: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
+    # Identity fields: what the fuzzy duplicate check compares (docs/duplicates.md).
+    first_name: str | None = Field(default=None, max_length=MAX_IDENTITY_CHARS)
+    last_name: str | None = Field(default=None, max_length=MAX_IDENTITY_CHARS)
+    company: str | None = Field(default=None, max_length=MAX_IDENTITY_CHARS)
+    phone: str | None = Field(default=None, max_length=50, description="any common format")
     options: Options | None = None
 
 
@@ -70,12 +78,24 @@ class BatchRequest(BaseModel):
 
 
 @dataclass(frozen=True)
+class LeadIdentity:
+    """Who the lead says it is, as typed (normalised by leadgen.model.identity; never logged)."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    phone: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
 class CleanLead:
     """A lead after validation: feature values typed per the column spec (None = missing)."""
 
     features: dict[str, str | float | None]
     email: str | None = None
     lead_id: str | None = None
+    who: LeadIdentity = LeadIdentity()
 
 
 def clean_lead(lead: Mapping[str, Any], spec: ColumnSpec, where: str = "") -> CleanLead:
@@ -92,7 +112,24 @@ def clean_lead(lead: Mapping[str, Any], spec: ColumnSpec, where: str = "") -> Cl
     if email is not None and not isinstance(email, str):
         raise LeadValidationError(where + "email", "expected a string")
     lead_id = lead.get("lead_id")
-    return CleanLead(features, email or None, None if lead_id is None else str(lead_id))
+    who = LeadIdentity(**{f: _identity_value(lead.get(f), where + f) for f in _IDENTITY_FIELDS})
+    return CleanLead(features, email or None, None if lead_id is None else str(lead_id), who)
+
+
+_IDENTITY_FIELDS = ("first_name", "last_name", "company", "phone", "country")
+
+
+def _identity_value(v: Any, field: str) -> str | None:
+    """A string (numbers are stringified, as for categorical columns); anything else is refused
+    with the field."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, bool) or not isinstance(v, str | int | float):
+        raise LeadValidationError(field, f"expected a string, got {type(v).__name__}")
+    text = str(v)
+    if len(text) > MAX_IDENTITY_CHARS:
+        raise LeadValidationError(field, f"longer than {MAX_IDENTITY_CHARS} characters")
+    return text
 
 
 def _text_value(v: Any, field: str) -> str | None:
@@ -160,13 +197,25 @@ class Explanation(_Answer):
 
 
 class Duplicate(_Answer):
-    """Who the lead already is: the known customer or the lead scored first."""
+    """Who the lead already is (`duplicate_match`) or may be (`possible_duplicate`): the known
+    customer or the lead scored first."""
 
-    kind: Literal["email"] = Field(..., description="what matched")
+    kind: Literal["email", "fuzzy"] = Field(
+        ...,
+        description="email: the normalised email is known; fuzzy: another email, but name, "
+        "company, email domain, phone and country evidence point at a known person",
+    )
     customer_id: str | None = Field(default=None, description="the known customer")
     lead_ref: str | None = Field(default=None, description="the lead scored first")
-    confidence: float = Field(..., ge=0.0, le=1.0)
-    matched_on: list[str]
+    confidence: float = Field(
+        ..., ge=0.0, le=1.0, description="1.0 for an email match, else the matcher's probability"
+    )
+    matched_on: list[str] = Field(
+        ...,
+        description='the evidence: ["email"], or fuzzy ones among "name", "name:nickname", '
+        '"name:typo", "name:swapped", "company", "company:similar", "email_domain", "phone", '
+        '"phone:shared", "country"',
+    )
 
 
 class Score(_Answer):
@@ -175,7 +224,9 @@ class Score(_Answer):
     duplicate: bool
     artifact_version: str
     duplicate_check: DuplicateCheckStatus = Field(
-        ..., description="done | skipped (store unavailable) | no_email"
+        ...,
+        description="done | skipped (store unavailable, or built with another hash key) | "
+        "no_email (neither an email nor a name with a company, email domain or phone)",
     )
     s_look: float | None = Field(
         default=None, description="mean similarity to the k nearest high-value"
@@ -200,13 +251,24 @@ class Score(_Answer):
         default=None, description="this lead's reference, or the first one's"
     )
     duplicate_of: Literal["customer", "lead"] | None = None
-    duplicate_match: Duplicate | None = None
+    duplicate_match: Duplicate | None = Field(
+        default=None, description="who the lead is, when duplicate is true"
+    )
+    possible_duplicate: Duplicate | None = Field(
+        default=None,
+        description="a fuzzy match below the duplicate threshold (LEADGEN_FUZZY_THRESHOLD) and at "
+        "or above LEADGEN_POSSIBLE_THRESHOLD: the lead is scored anyway; worth a look before "
+        "working it as new",
+    )
     neighbors: Neighbours | None = None
     explanation: Explanation | None = None
 
 
 class BatchResult(_Answer):
     results: list[Score]
+
+
+DuplicateStoreStatus = Literal["ok", "disabled", "hash_key_mismatch", "unverified"]
 
 
 class Health(_Answer):
@@ -217,6 +279,12 @@ class Health(_Answer):
     customers: int
     k: int
     graded_on: str
+    duplicate_store: DuplicateStoreStatus = Field(
+        ...,
+        description="ok | disabled (no store configured) | hash_key_mismatch (the version was "
+        "built with another email hash key: the duplicate check is skipped until a build with "
+        "this key) | unverified (a version that records no key fingerprint)",
+    )
 
 
 class ErrorBody(_Answer):

@@ -8,6 +8,7 @@ version (leadgen.serve.lifecycle) and then recorded.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -16,12 +17,16 @@ from typing import Any
 
 from leadgen.config import GradeBands, ServiceConfig
 from leadgen.model.embedders import Embedder
-from leadgen.serve.duplicate_check import DuplicateCheck, DuplicateState
+from leadgen.model.identity import key_fingerprint
+from leadgen.model.matching import MatchConfig
+from leadgen.serve.duplicate_check import DuplicateCheck, DuplicateState, Found
 from leadgen.serve.lifecycle import FailureHook, ModelLifecycle
-from leadgen.serve.schemas import CleanLead, Duplicate, Health, Score
+from leadgen.serve.schemas import CleanLead, Duplicate, DuplicateStoreStatus, Health, Score
 from leadgen.serve.scorer import LeadScores, Scorer
 from leadgen.stores.blob import Store, open_store
-from leadgen.stores.duplicates import DuplicateHit, DuplicateStore
+from leadgen.stores.duplicates import DuplicateStore
+
+log = logging.getLogger(__name__)
 
 
 class ScoringService:
@@ -42,6 +47,30 @@ class ScoringService:
             on_failure=on_refresh_failure,
         )
         self.duplicates = duplicates
+        self.match = MatchConfig(config.fuzzy_threshold, config.possible_threshold)
+        self._fingerprint = key_fingerprint(config.email_hash_key)
+        self._mismatch_logged: set[str] = set()
+
+    def duplicate_store_status(self, scorer: Scorer) -> DuplicateStoreStatus:
+        """Whether the store can be trusted for this version: the build and this service must
+        hash with the same key, or every known customer would come back as new (silently)."""
+        if self.duplicates is None:
+            return "disabled"
+        built_with = scorer.manifest.hash_key_fingerprint
+        if built_with is None:
+            return "unverified"
+        if built_with == self._fingerprint:
+            return "ok"
+        if scorer.version not in self._mismatch_logged:
+            self._mismatch_logged.add(scorer.version)
+            log.error(
+                "duplicate check disabled: version %s was built with email hash key %s, this "
+                "service has %s (set the same LEADGEN_EMAIL_HASH_KEY[_SECRET_ARN] on both)",
+                scorer.version,
+                built_with,
+                self._fingerprint,
+            )
+        return "hash_key_mismatch"
 
     def scorer(self) -> Scorer:
         """The version answering now (no I/O; ArtifactError while there is none)."""
@@ -58,6 +87,7 @@ class ScoringService:
             customers=m.customers,
             k=m.k,
             graded_on=scorer.bundle.head.headline_name,
+            duplicate_store=self.duplicate_store_status(scorer),
         )
 
     def score_leads(
@@ -70,10 +100,14 @@ class ScoringService:
         """Score a batch: duplicates short-circuit (not embedded), the rest are scored together.
         `scorer` is the version the leads were validated against (default: the current one)."""
         scorer = scorer or self.scorer()
+        trusted = self.duplicate_store_status(scorer) in ("ok", "unverified")
         check = DuplicateCheck(
-            self.duplicates, self.config.email_hash_key, self.config.lead_ttl_days * 86400
+            self.duplicates if trusted else None,
+            self.config.email_hash_key,
+            self.config.lead_ttl_days * 86400,
+            self.match,
         )
-        states = [check.lookup(lead.email) for lead in leads]
+        states = [check.lookup(lead) for lead in leads]
         fresh = [i for i, s in enumerate(states) if s.hit is None]
         scored = scorer.score([leads[i] for i in fresh], bands, n_neighbors)
         answers: dict[int, Score] = {
@@ -101,18 +135,30 @@ def _scored(parts: LeadScores, state: DuplicateState, version: str, ref: str) ->
         artifact_version=version,
         duplicate_check=state.status,
         lead_ref=ref if state.status == "done" else None,
+        possible_duplicate=_match(state.possible) if state.possible else None,
         **parts.fields(),
     )
 
 
-def _duplicate(hit: DuplicateHit, version: str) -> Score:
-    ref_field = "customer_id" if hit.kind == "customer" else "lead_ref"
-    ref: dict[str, Any] = {ref_field: hit.ref}
+def _duplicate(hit: Found, version: str) -> Score:
     return Score(
         duplicate=True,
         artifact_version=version,
         duplicate_check="done",
         duplicate_of=hit.kind,
-        duplicate_match=Duplicate(kind="email", confidence=1.0, matched_on=["email"], **ref),
-        **ref,
+        duplicate_match=_match(hit),
+        **_ref(hit),
+    )
+
+
+def _ref(found: Found) -> dict[str, Any]:
+    return {"customer_id" if found.kind == "customer" else "lead_ref": found.ref}
+
+
+def _match(found: Found) -> Duplicate:
+    return Duplicate(
+        kind=found.how,
+        confidence=found.confidence,
+        matched_on=list(found.matched_on),
+        **_ref(found),
     )

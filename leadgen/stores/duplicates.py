@@ -1,8 +1,12 @@
-"""Duplicate stores: who is already known (customers, recently scored leads), by email hash.
+"""Duplicate stores: who is already known (customers, recently scored leads).
 
 One interface, two stores: SQLite here for a laptop, DynamoDB (stores.dynamo) in AWS, with the
-same semantics: `record_lead` is a conditional insert, so of two concurrent submissions of one
-person exactly one is not a duplicate. Only hashes are stored (leadgen.model.identity).
+same semantics. A lead is known by its email hash (exact) and by its identity entries under
+hashed blocking keys (fuzzy, leadgen.model.identity). `lookup` answers both in one round trip.
+`record_lead` is conditional: it writes the lead only if its email is still free AND none of its
+lead blocks changed since the lookup; otherwise it says what changed, and the caller re-matches.
+So of concurrent submissions of one person (exact or near) exactly one is recorded as new. Only
+hashes are keys; entries hold the normalised identity fields, never an email.
 """
 
 from __future__ import annotations
@@ -10,10 +14,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
+
+from leadgen.model.identity import Entry, Identity
+
+# Live lead entries one lead block holds at most: a block beyond it takes no new leads (they are
+# still found through their other keys), which bounds a DynamoDB item and a lookup's cost.
+LEAD_BLOCK_CAP = 200
 
 
 @dataclass(frozen=True)
@@ -27,75 +38,124 @@ class DuplicateHit:
         return cls(kind="customer" if kind == "customer" else "lead", ref=ref)
 
 
-class DuplicateStore(Protocol):
-    def lookup(self, email_hash: str) -> DuplicateHit | None: ...
+@dataclass(frozen=True)
+class LeadKeys:
+    """How a lead is looked up: its email hash (None without a usable email) and its hashed
+    blocking keys (empty without name + org or phone)."""
 
-    def record_lead(self, email_hash: str, ref: str, ttl_seconds: int) -> DuplicateHit | None:
-        """Insert if absent; returns None if this call recorded it, else the existing entry."""
+    email_hash: str | None
+    blocks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Known:
+    """One lookup's answer: the email's owner, the live entries under the blocking keys, and how
+    many lead entries each lead block held (what `record_lead` checks has not changed)."""
+
+    email: DuplicateHit | None = None
+    entries: tuple[Entry, ...] = ()
+    versions: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What `record_lead` found: nothing (the lead is recorded), the email taken meanwhile, or
+    lead blocks changed since the lookup (`changed`: a fresh lookup; nothing was written)."""
+
+    email: DuplicateHit | None = None
+    changed: Known | None = None
+
+    @property
+    def recorded(self) -> bool:
+        return self.email is None and self.changed is None
+
+
+class DuplicateStore(Protocol):
+    def lookup(self, keys: LeadKeys) -> Known: ...
+
+    def record_lead(
+        self, keys: LeadKeys, ref: str, who: Identity, ttl_seconds: int, seen: Mapping[str, int]
+    ) -> Recorded:
+        """Write the lead if its email is free and its blocks still hold `seen` lead entries."""
         ...
 
     def sync_customers(self, pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
-        """Make customer entries equal to `pairs` (hash, customer id); never touch leads."""
+        """Make customer emails equal to `pairs` (hash, customer id); never touch leads."""
+        ...
+
+    def sync_identities(self, blocks: Mapping[str, Sequence[Entry]]) -> dict[str, int]:
+        """Make customer entries equal to `blocks` (hashed key -> entries); never touch leads."""
         ...
 
 
+_ENTRY_COLS = "kind, ref, first, last, company, domain, phone, country, phone_n, expires_at"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS dup (email_hash TEXT PRIMARY KEY, kind TEXT NOT NULL,
+    ref TEXT NOT NULL, expires_at INTEGER);
+CREATE TABLE IF NOT EXISTS ident_entry (kind TEXT NOT NULL, ref TEXT NOT NULL,
+    first TEXT NOT NULL, last TEXT NOT NULL, company TEXT NOT NULL, domain TEXT NOT NULL,
+    phone TEXT NOT NULL, country TEXT NOT NULL, phone_n INTEGER NOT NULL, expires_at INTEGER,
+    PRIMARY KEY (kind, ref)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ident_block (key TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL,
+    PRIMARY KEY (key, kind, ref)) WITHOUT ROWID;
+"""
+
+
 class SqliteDuplicateStore:
-    """Local store: one SQLite file, INSERT OR IGNORE as the conditional write."""
+    """Local store: one SQLite file. A lookup is one read snapshot (WAL); a record is one
+    IMMEDIATE transaction, which serialises writers: the conditional write."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._conn() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS dup (email_hash TEXT PRIMARY KEY, kind TEXT NOT NULL, "
-                "ref TEXT NOT NULL, expires_at INTEGER)"
-            )
+        self._conn().executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
         return conn
 
-    def lookup(self, email_hash: str) -> DuplicateHit | None:
-        row = (
-            self._conn()
-            .execute("SELECT kind, ref, expires_at FROM dup WHERE email_hash = ?", (email_hash,))
-            .fetchone()
-        )
-        if row is None or (row[2] is not None and row[2] < time.time()):
-            return None
-        return DuplicateHit.stored(row[0], row[1])
-
-    def record_lead(self, email_hash: str, ref: str, ttl_seconds: int) -> DuplicateHit | None:
+    @contextmanager
+    def _transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        now = int(time.time())
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(f"BEGIN {mode}")
         try:
-            conn.execute(
-                "DELETE FROM dup WHERE email_hash = ? "
-                "AND expires_at IS NOT NULL AND expires_at < ?",
-                (email_hash, now),
-            )
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO dup (email_hash, kind, ref, expires_at) VALUES (?, ?, ?, ?)",
-                (email_hash, "lead", ref, now + ttl_seconds),
-            )
-            conn.execute("COMMIT")
+            yield conn
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        if cur.rowcount == 1:
-            return None
-        return self.lookup(email_hash)
+        conn.execute("COMMIT")
+
+    def lookup(self, keys: LeadKeys) -> Known:
+        with self._transaction("DEFERRED") as conn:
+            return _known(conn, keys, int(time.time()))
+
+    def record_lead(
+        self, keys: LeadKeys, ref: str, who: Identity, ttl_seconds: int, seen: Mapping[str, int]
+    ) -> Recorded:
+        now = int(time.time())
+        with self._transaction() as conn:
+            if keys.email_hash is not None:
+                conn.execute(
+                    "DELETE FROM dup WHERE email_hash = ? AND expires_at < ?",
+                    (keys.email_hash, now),
+                )
+                hit = _email_hit(conn, keys.email_hash, now)
+                if hit is not None:
+                    return Recorded(email=hit)
+            counts = _lead_counts(conn, keys.blocks)
+            if any(counts.get(k, 0) != seen.get(k, 0) for k in keys.blocks):
+                return Recorded(changed=_known(conn, keys, now))
+            _insert_lead(conn, keys, ref, who, now + ttl_seconds, counts)
+        return Recorded()
 
     def sync_customers(self, pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             conn.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS cur (email_hash TEXT PRIMARY KEY, ref TEXT)"
             )
@@ -110,14 +170,116 @@ class SqliteDuplicateStore:
                 "INSERT OR REPLACE INTO dup (email_hash, kind, ref, expires_at) "
                 "SELECT email_hash, 'customer', ref, NULL FROM cur"
             ).rowcount
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return {"upserted": upserted, "removed": removed}
+
+    def sync_identities(self, blocks: Mapping[str, Sequence[Entry]]) -> dict[str, int]:
+        """Replace every customer entry and link in one transaction (readers keep the old
+        snapshot until it commits); lead entries stay, but expired ones are purged."""
+        now = int(time.time())
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM ident_entry WHERE kind = 'customer'")
+            conn.execute("DELETE FROM ident_block WHERE kind = 'customer'")
+            conn.execute(
+                "DELETE FROM ident_block WHERE kind = 'lead' AND ref IN "
+                "(SELECT ref FROM ident_entry WHERE kind = 'lead' AND expires_at < ?)",
+                (now,),
+            )
+            conn.execute("DELETE FROM ident_entry WHERE kind = 'lead' AND expires_at < ?", (now,))
+            entries = {e.ref: e for block in blocks.values() for e in block}
+            conn.executemany(_INSERT_ENTRY, [_entry_row(e) for e in entries.values()])
+            links = [(k, e.ref) for k, block in blocks.items() for e in block]
+            conn.executemany(
+                "INSERT OR IGNORE INTO ident_block (key, kind, ref) VALUES (?, 'customer', ?)",
+                links,
+            )
+        return {"entries": len(entries), "blocks": len(blocks)}
+
+
+_INSERT_ENTRY = f"INSERT OR REPLACE INTO ident_entry ({_ENTRY_COLS}) VALUES ({', '.join('?' * 10)})"
+
+
+def _email_hit(conn: sqlite3.Connection, email_hash: str, now: int) -> DuplicateHit | None:
+    row = conn.execute(
+        "SELECT kind, ref, expires_at FROM dup WHERE email_hash = ?", (email_hash,)
+    ).fetchone()
+    if row is None or (row[2] is not None and row[2] < now):
+        return None
+    return DuplicateHit.stored(row[0], row[1])
+
+
+def _known(conn: sqlite3.Connection, keys: LeadKeys, now: int) -> Known:
+    email = _email_hit(conn, keys.email_hash, now) if keys.email_hash is not None else None
+    if not keys.blocks:
+        return Known(email=email)
+    marks = ",".join("?" * len(keys.blocks))
+    rows = conn.execute(
+        f"SELECT b.key, {', '.join('e.' + c.strip() for c in _ENTRY_COLS.split(','))} "
+        "FROM ident_block b JOIN ident_entry e ON e.kind = b.kind AND e.ref = b.ref "
+        f"WHERE b.key IN ({marks})",
+        keys.blocks,
+    ).fetchall()
+    versions = dict.fromkeys(keys.blocks, 0)
+    entries: dict[tuple[str, str], Entry] = {}
+    for key, *row in rows:
+        entry = _row_entry(row)
+        if entry.kind == "lead":
+            versions[key] += 1
+        if entry.expires_at is None or entry.expires_at >= now:
+            entries[(entry.kind, entry.ref)] = entry
+    return Known(email=email, entries=tuple(entries.values()), versions=versions)
+
+
+def _lead_counts(conn: sqlite3.Connection, blocks: Sequence[str]) -> dict[str, int]:
+    if not blocks:
+        return {}
+    rows = conn.execute(
+        "SELECT key, count(*) FROM ident_block WHERE kind = 'lead' "
+        f"AND key IN ({','.join('?' * len(blocks))}) GROUP BY key",
+        tuple(blocks),
+    )
+    return {str(k): int(n) for k, n in rows}
+
+
+def _insert_lead(
+    conn: sqlite3.Connection,
+    keys: LeadKeys,
+    ref: str,
+    who: Identity,
+    expires_at: int,
+    counts: Mapping[str, int],
+) -> None:
+    if keys.email_hash is not None:
+        conn.execute(
+            "INSERT OR IGNORE INTO dup (email_hash, kind, ref, expires_at) VALUES (?, ?, ?, ?)",
+            (keys.email_hash, "lead", ref, expires_at),
+        )
+    open_blocks = [k for k in keys.blocks if counts.get(k, 0) < LEAD_BLOCK_CAP]
+    if not open_blocks:
+        return
+    conn.execute(_INSERT_ENTRY, _entry_row(Entry(ref, "lead", who, 1, expires_at)))
+    conn.executemany(
+        "INSERT OR IGNORE INTO ident_block (key, kind, ref) VALUES (?, 'lead', ?)",
+        [(k, ref) for k in open_blocks],
+    )
+
+
+def _entry_row(e: Entry) -> tuple[Any, ...]:
+    w = e.who
+    return (e.kind, e.ref, w.first, w.last, w.company, w.domain, w.phone, w.country, e.phone_n,
+            e.expires_at)  # fmt: skip
+
+
+def _row_entry(row: Sequence[Any]) -> Entry:
+    kind, ref, first, last, company, domain, phone, country, phone_n, expires_at = row
+    who = Identity(first, last, company, domain, phone, country)
+    return Entry(ref, "customer" if kind == "customer" else "lead", who, phone_n, expires_at)
 
 
 NO_EMAILS = "no valid customer emails in the export (no 'email' column?); store left as is"
+NO_IDENTITIES = (
+    "no customer with a name and a company, domain or phone in the export (no 'first_name', "
+    "'last_name', 'company' or 'phone' column?); fuzzy entries left as they are"
+)
 
 
 def sync_customer_hashes(store: DuplicateStore, pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -129,3 +291,13 @@ def sync_customer_hashes(store: DuplicateStore, pairs: list[tuple[str, str]]) ->
     if not pairs:
         return {"status": "skipped", "reason": NO_EMAILS}
     return {"status": "ok", **store.sync_customers(pairs)}
+
+
+def sync_customer_identities(
+    store: DuplicateStore, blocks: Mapping[str, Sequence[Entry]]
+) -> dict[str, Any]:
+    """The same policy for the fuzzy entries: an export with no identity columns leaves the
+    store's customer entries as they are rather than emptying them."""
+    if not blocks:
+        return {"status": "skipped", "reason": NO_IDENTITIES}
+    return {"status": "ok", **store.sync_identities(blocks)}
