@@ -43,14 +43,27 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from leadgen.config import ColumnSpec
+from leadgen.synthetic.contacts import (
+    COMPANY_PREFIXES,
+    INDUSTRY_SUFFIXES,
+    Contacts,
+    company_ids,
+    draw_contacts,
+    format_phone,
+    national_numbers,
+    render_company,
+)
+from leadgen.synthetic.names import FIRST_NAMES, first_name_weights, surname_weights, surnames
 
 __all__ = [
     "DEFAULT_CAT_COLS",
     "DEFAULT_NUM_COLS",
     "DEFAULT_TEXT_COLS",
     "LABEL_COLS",
+    "CrmTruth",
     "example_lead",
     "generate_crm",
+    "generate_crm_with_truth",
     "spec_with_noise",
     "write_crm",
 ]
@@ -77,6 +90,7 @@ LABEL_COLS: Final[tuple[str, ...]] = (
 
 # One RNG stream per concern, so that changing one argument never shifts another column's draws.
 _S_PEOPLE, _S_IDS, _S_DUPS, _S_HISTORY, _S_LABEL_NOISE, _S_NOISE_COLS, _S_LEAD = range(1, 8)
+_S_CONTACTS = 8  # company spelling and phones: added later, drawn after everything else
 
 _FIRST_ID: Final = 100_001  # customer ids look like a real CRM's, not 0..n-1 row numbers
 
@@ -100,29 +114,6 @@ _INDUSTRIES: Final = (
     ("Energy", 0.05, 0.30, 5.5),
     ("Government", 0.04, -0.20, 6.0),
 )
-# Company-domain suffixes per industry (same order as _INDUSTRIES): "northwindcapital.com".
-_INDUSTRY_SUFFIXES: Final = (
-    ("soft", "labs", "ai", "cloud", "systems"),
-    ("capital", "bank", "financial", "partners"),
-    ("stores", "shop", "brands", "outlet"),
-    ("industries", "works", "manufacturing", "steel"),
-    ("health", "medical", "care", "bio"),
-    ("academy", "learning", "university", "school"),
-    ("media", "studios", "news", "digital"),
-    ("logistics", "freight", "shipping", "transport"),
-    ("realty", "properties", "estates", "homes"),
-    ("telecom", "networks", "mobile", "connect"),
-    ("energy", "power", "solar", "grid"),
-    ("gov", "council", "agency", "publicworks"),
-)
-_COMPANY_PREFIXES: Final = (
-    "acme", "northwind", "globex", "initech", "umbrella", "stark", "hooli", "vandelay", "soylent",
-    "cyberdyne", "tyrell", "wonka", "aperture", "blueriver", "redwood", "silverline", "brightpath",
-    "ironbridge", "clearwater", "summit", "pioneer", "evergreen", "bluepeak", "nimbus", "quantum",
-    "vertex", "atlas", "orion", "polaris", "zenith", "crescent", "harbor", "keystone", "lighthouse",
-    "maple", "oakridge", "pinnacle", "sterling", "granite", "meridian",
-)  # fmt: skip
-
 # country, weight, effect, top-level domain of company e-mail
 _COUNTRIES: Final = (
     ("United States", 0.30, 0.15, "com"),
@@ -142,35 +133,10 @@ _COUNTRIES: Final = (
     ("South Africa", 0.02, -0.10, "co.za"),
 )
 
-_FIRST_NAMES: Final = (
-    "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "David",
-    "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah",
-    "Charles", "Karen", "Daniel", "Nancy", "Matthew", "Lisa", "Anthony", "Emily", "Mark", "Anna",
-    "Paul", "Laura", "Steven", "Emma", "Andrew", "Olivia", "Joshua", "Sophie", "Kevin", "Hannah",
-    "Brian", "Rachel", "George", "Julia", "Oliver", "Charlotte", "Lukas", "Lena", "Felix", "Mia",
-    "Jan", "Sofia", "Lucas", "Camille", "Hugo", "Chloé", "Louis", "Léa", "Mateo", "Lucía",
-    "Pablo", "María", "Javier", "Carmen", "Diego", "Valentina", "João", "Ana", "Rafael", "Beatriz",
-    "Arjun", "Priya", "Rahul", "Ananya", "Vikram", "Neha", "Amit", "Pooja", "Wei", "Mei", "Jun",
-    "Li", "Hiroshi", "Yuki", "Kenji", "Sakura", "Min-jun", "Ji-woo", "Ahmed", "Fatima", "Omar",
-    "Aisha", "Yusuf", "Layla", "Kwame", "Amara", "Thabo", "Zanele", "Lars", "Ingrid", "Björn",
-    "Astrid", "Sven", "Freya", "Noah", "Ava", "Liam", "Isabella", "Ethan", "Grace", "Jack", "Zoë",
-    "Sean", "Siobhan", "Renée", "Dmitri", "Olga", "Ivan", "Tatiana",
-)  # fmt: skip
-_LAST_NAMES: Final = (
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Wilson", "Anderson",
-    "Taylor", "Thomas", "Moore", "Jackson", "Martin", "Lee", "Thompson", "White", "Harris", "Clark",
-    "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott", "Green", "Baker",
-    "Adams", "Nelson", "Hill", "Campbell", "Mitchell", "Roberts", "Carter", "Phillips", "Evans",
-    "Turner", "Parker", "Collins", "Edwards", "Stewart", "Morris", "Murphy", "Cook", "Rogers",
-    "O'Brien", "Kelly", "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner",
-    "Becker", "Dubois", "Moreau", "Laurent", "Lefèvre", "García", "Martínez", "Rodríguez",
-    "López", "González", "Fernández", "Núñez", "Silva", "Santos", "Oliveira", "Costa", "Patel",
-    "Sharma", "Singh", "Gupta", "Kumar", "Iyer", "Reddy", "Wang", "Zhang", "Chen", "Liu", "Huang",
-    "Tanaka", "Suzuki", "Sato", "Kim", "Park", "Nguyen", "Tran", "Khan", "Ali", "Hassan",
-    "Mensah", "Okafor", "Dlamini", "Nkosi", "Johansson", "Andersson", "Nilsson", "Larsen",
-    "Hansen", "de Vries", "van Dijk", "Jansen", "Rossi", "Russo", "Bianchi", "Ivanov", "Petrov",
-    "Novak", "Kowalski", "Nowak", "Cohen", "Levi",
-)  # fmt: skip
+# Names: ~400 first names and ~3,300 surnames with Zipf-like frequencies (leadgen.synthetic.names
+# says why that size).
+_FIRST_NAMES: Final = FIRST_NAMES
+_LAST_NAMES: Final = surnames()
 
 # Free-mail vs company e-mail mix of a B2B CRM. googlemail.com is rare but must be handled.
 _MAIL_DOMAINS: Final = (
@@ -461,8 +427,8 @@ def _sample_people(rng: np.random.Generator, n: int) -> _People:
     sentences[:, 2] = np.where(repeat, -1, sentences[:, 2])
 
     return _People(
-        first=rng.choice(len(_FIRST_NAMES), n, p=_zipf(len(_FIRST_NAMES), 0.6)),
-        last=rng.choice(len(_LAST_NAMES), n, p=_zipf(len(_LAST_NAMES), 0.6)),
+        first=rng.choice(len(_FIRST_NAMES), n, p=first_name_weights()),
+        last=rng.choice(len(_LAST_NAMES), n, p=surname_weights()),
         industry=industry,
         country=country,
         company_size=company_size,
@@ -531,12 +497,21 @@ _LOCAL_PATTERNS: Final = (
 )  # fmt: skip
 
 
-def _emails(rng: np.random.Generator, p: _People) -> list[str]:
+@dataclass(frozen=True)
+class _Mail:
+    """E-mail addresses, and the company (and its domain) each person's address implies."""
+
+    emails: list[str]
+    company: IntArr
+    work_domain: list[str]
+
+
+def _emails(rng: np.random.Generator, p: _People) -> _Mail:
     """Realistic, mailbox-unique addresses: distinct people never share a normalised e-mail."""
     pools = _pools()
     n = len(p.first)
     kind = rng.choice(len(_MAIL_DOMAINS), n, p=_normalise([w for _, w in _MAIL_DOMAINS]))
-    prefix = rng.choice(len(_COMPANY_PREFIXES), n, p=_zipf(len(_COMPANY_PREFIXES), 0.5))
+    prefix = rng.choice(len(COMPANY_PREFIXES), n, p=_zipf(len(COMPANY_PREFIXES), 0.5))
     suffix_u = rng.random(n)
     # local-part patterns: first.last, firstlast, flast, first_last, firstl, first.lastNN,
     # lastfirst-year, last.first, first
@@ -545,17 +520,14 @@ def _emails(rng: np.random.Generator, p: _People) -> list[str]:
     year = rng.integers(1965, 2004, n)
     capital = rng.random(n) < 0.04  # a few people type their address as "Jane.Doe@..."
 
-    domains: list[str] = []
-    for k, pre, su, ind, ctry in zip(
-        kind.tolist(), prefix.tolist(), suffix_u.tolist(), p.industry.tolist(),
-        p.country.tolist(), strict=True,
-    ):  # fmt: skip
-        if k == 0:
-            sfx = _INDUSTRY_SUFFIXES[ind]
-            tld = "io" if ind == 0 and su > 0.7 else _COUNTRIES[ctry][3]
-            domains.append(f"{_COMPANY_PREFIXES[pre]}{sfx[int(su * len(sfx))]}.{tld}")
-        else:
-            domains.append(_MAIL_DOMAINS[k][0])
+    work: list[str] = []
+    for pre, su, ind, ctry in zip(
+        prefix.tolist(), suffix_u.tolist(), p.industry.tolist(), p.country.tolist(), strict=True
+    ):
+        sfx = INDUSTRY_SUFFIXES[ind]
+        tld = "io" if ind == 0 and su > 0.7 else _COUNTRIES[ctry][3]
+        work.append(f"{COMPANY_PREFIXES[pre]}{sfx[int(su * len(sfx))]}.{tld}")
+    domains = [work[i] if k == 0 else _MAIL_DOMAINS[k][0] for i, k in enumerate(kind.tolist())]
 
     fs, ls = pools.first_slugs, pools.last_slugs
     locals_: list[str] = []
@@ -581,7 +553,8 @@ def _emails(rng: np.random.Generator, p: _People) -> list[str]:
             locals_[i] = f"{locals_[i]}{dg}"
     else:  # pragma: no cover - would need astronomically many same-name people
         raise RuntimeError("could not make e-mail addresses unique")
-    return [f"{lo}@{d}" for lo, d in zip(locals_, domains, strict=True)]
+    emails = [f"{lo}@{d}" for lo, d in zip(locals_, domains, strict=True)]
+    return _Mail(emails, company_ids(prefix, p.industry, suffix_u), work)
 
 
 def _email_variant(email: str, first_slug: str, u: FloatArr, tag: str) -> str:
@@ -717,6 +690,47 @@ def generate_crm(
     Rows are ordered by ``customer_id`` with history rows before the current one, like an export.
     Raises ``ValueError`` naming the argument when one is out of range.
     """
+    table, _ = generate_crm_with_truth(
+        rows,
+        seed,
+        noise_cols=noise_cols,
+        label_noise=label_noise,
+        high_value_rate=high_value_rate,
+        history_fraction=history_fraction,
+        duplicate_fraction=duplicate_fraction,
+    )
+    return table
+
+
+@dataclass(frozen=True)
+class CrmTruth:
+    """What the generator knows of each current row and an export does not say: the person
+    behind it (a CRM-internal duplicate shares its source's), their names, company and phone.
+    The re-entered leads of leadgen.synthetic.identity are drawn from it."""
+
+    customer_id: IntArr
+    person: IntArr
+    first: IntArr  # index into FIRST_NAMES
+    last: IntArr  # index into surnames()
+    country: IntArr
+    industry: IntArr
+    company: IntArr  # company id (leadgen.synthetic.contacts)
+    work_domain: list[str]
+    email: list[str]
+    contacts: Contacts
+
+
+def generate_crm_with_truth(
+    rows: int = 20_000,
+    seed: int = 0,
+    *,
+    noise_cols: int = 0,
+    label_noise: float = 0.0,
+    high_value_rate: float = 0.10,
+    history_fraction: float = 0.10,
+    duplicate_fraction: float = 0.02,
+) -> tuple[pa.Table, CrmTruth]:
+    """`generate_crm` and the truth of its current rows (`CrmTruth`)."""
     _validate(rows, seed, noise_cols, label_noise, high_value_rate, history_fraction,
               duplicate_fraction)  # fmt: skip
     rows, seed, noise_cols = int(rows), int(seed), int(noise_cols)
@@ -727,24 +741,53 @@ def generate_crm(
 
     n_dup = int(np.floor(duplicate_fraction * rows + 0.5))
     n_hist = int(np.floor(history_fraction * rows + 0.5))
-    cur, cur_emails = _current_people(rng, pools, rows, n_dup)
+    current = _current_people(rng, pools, rows, n_dup)
+    cur = current.people
     # Ids: a random permutation, so duplicates are interleaved with everyone else.
     cur_ids = np.empty(rows, dtype=np.int64)
     cur_ids[rng(_S_IDS).permutation(rows)] = _FIRST_ID + np.arange(rows, dtype=np.int64)
     labels = _label(cur, high_value_rate, label_noise, rng(_S_LABEL_NOISE))
     hist, hsrc, hist_label, hist_ltv = _history(cur, pools, labels, rng(_S_HISTORY), n_hist)
+    orig = current.originals
+    contacts = draw_contacts(rng(_S_CONTACTS), current.mail.company, orig.country, current.person)
 
     allp = _People(**{k: np.concatenate([v, getattr(hist, k)]) for k, v in vars(cur).items()})
     ids = np.concatenate([cur_ids, cur_ids[hsrc]])
     is_current = np.concatenate([np.ones(rows, np.bool_), np.zeros(n_hist, np.bool_)])
     final = np.lexsort((is_current, ids))  # by id, history first
+    # Per final row: the current row it is (or is a history version of).
+    row = np.concatenate([np.arange(rows, dtype=np.int64), hsrc])[final]
     p = allp.take(final)
-    email_row = np.concatenate([np.arange(rows, dtype=np.int64), hsrc])[final]
     columns: list[tuple[str, _Column]] = [
         ("customer_id", pa.array(ids[final], pa.int64())),
         ("first_name", _lookup(pools.first_names, p.first)),
         ("last_name", _lookup(pools.last_names, p.last)),
-        ("email", _lookup(pa.array(cur_emails, pa.string()), email_row)),
+        ("email", _lookup(pa.array(current.emails, pa.string()), row)),
+        ("company", _lookup(pa.array(contacts.company, pa.string()), row)),
+        ("phone", _lookup(pa.array([x or None for x in contacts.phone], pa.string()), row)),
+        *_person_columns(p, pools),
+        ("lifetime_value", pa.array(np.concatenate([labels.ltv, hist_ltv])[final], pa.float64())),
+        ("is_high_value", pa.array(np.concatenate([labels.label, hist_label])[final], pa.bool_())),
+        ("is_current", pa.array(is_current[final], pa.bool_())),
+    ]
+    columns += _noise_columns(rng(_S_NOISE_COLS), rows + n_hist, noise_cols)
+    truth = CrmTruth(
+        customer_id=cur_ids,
+        person=current.person,
+        first=cur.first,
+        last=cur.last,
+        country=cur.country,
+        industry=cur.industry,
+        company=current.mail.company[current.person],
+        work_domain=[current.mail.work_domain[i] for i in current.person.tolist()],
+        email=current.emails,
+        contacts=contacts,
+    )
+    return pa.table(dict(columns)), truth
+
+
+def _person_columns(p: _People, pools: _Pools) -> list[tuple[str, _Column]]:
+    return [
         ("industry", _lookup(pa.array([n for n, _, _, _ in _INDUSTRIES]), p.industry)),
         ("company_size", pa.array(p.company_size, pa.int64())),
         ("country", _lookup(pa.array([n for n, _, _, _ in _COUNTRIES]), p.country)),
@@ -752,21 +795,28 @@ def generate_crm(
         ("bio", _bios(p)),
         ("web_activity_score", pa.array(np.round(p.web, 4), pa.float64())),
         ("email_engagement_score", pa.array(np.round(p.email_eng, 4), pa.float64())),
-        ("lifetime_value", pa.array(np.concatenate([labels.ltv, hist_ltv])[final], pa.float64())),
-        ("is_high_value", pa.array(np.concatenate([labels.label, hist_label])[final], pa.bool_())),
-        ("is_current", pa.array(is_current[final], pa.bool_())),
     ]
-    columns += _noise_columns(rng(_S_NOISE_COLS), rows + n_hist, noise_cols)
-    return pa.table(dict(columns))
 
 
-def _current_people(rng: Any, pools: Any, rows: int, n_dup: int) -> tuple[_People, list[str]]:
+@dataclass(frozen=True)
+class _Current:
+    """The current customers: people, their e-mails, and for the contact columns the person
+    (original row) behind each row, the originals' companies and work domains."""
+
+    people: _People
+    emails: list[str]
+    person: IntArr
+    originals: _People
+    mail: _Mail
+
+
+def _current_people(rng: Any, pools: Any, rows: int, n_dup: int) -> _Current:
     """Current customers: originals, then duplicates that copy a source person but carry fresh
     activity scores (a second sign-up behaves differently) and an e-mail variant."""
     n_orig = rows - n_dup
     rng_people = rng(_S_PEOPLE)
     orig = _sample_people(rng_people, n_orig)
-    orig_emails = _emails(rng_people, orig)
+    mail = _emails(rng_people, orig)
     rng_dup = rng(_S_DUPS)
     src = np.sort(rng_dup.choice(n_orig, n_dup, replace=False)).astype(np.int64)
     dup = orig.take(src)
@@ -775,11 +825,12 @@ def _current_people(rng: Any, pools: Any, rows: int, n_dup: int) -> tuple[_Peopl
     u = rng_dup.random((n_dup, 7))
     tags = rng_dup.integers(0, len(_PLUS_TAGS), n_dup)
     dup_emails = [
-        _email_variant(orig_emails[s], pools.first_slugs[orig.first[s]], u[i], _PLUS_TAGS[t])
+        _email_variant(mail.emails[s], pools.first_slugs[orig.first[s]], u[i], _PLUS_TAGS[t])
         for i, (s, t) in enumerate(zip(src.tolist(), tags.tolist(), strict=True))
     ]
     cur = _People(**{k: np.concatenate([v, getattr(dup, k)]) for k, v in vars(orig).items()})
-    return cur, orig_emails + dup_emails
+    person = np.concatenate([np.arange(n_orig, dtype=np.int64), src])
+    return _Current(cur, mail.emails + dup_emails, person, orig, mail)
 
 
 @dataclass
@@ -865,11 +916,14 @@ def example_lead(seed: int = 1) -> dict[str, object]:
     people = _sample_people(rng, 16)
     i = int(np.flatnonzero(people.sentences[:, 0] >= 0)[0])
     lead = people.take(np.array([i], dtype=np.int64))
-    email = _emails(rng, lead)[0]
+    mail = _emails(rng, lead)
+    country = int(lead.country[0])
     return {
         "first_name": _FIRST_NAMES[int(lead.first[0])],
         "last_name": _LAST_NAMES[int(lead.last[0])],
-        "email": email,
+        "email": mail.emails[0],
+        "company": render_company(int(mail.company[0]), country),
+        "phone": format_phone(country, national_numbers(rng, lead.country)[0], 0),
         "industry": _INDUSTRIES[int(lead.industry[0])][0],
         "company_size": int(lead.company_size[0]),
         "country": _COUNTRIES[int(lead.country[0])][0],
