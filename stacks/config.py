@@ -60,6 +60,8 @@ class LeadgenConfig:
     refresh_seconds: int = 300
     max_batch_size: int = 100
     lead_ttl_days: int = 90
+    fuzzy_threshold: float = 0.95  # fuzzy match -> duplicate (docs/duplicates.md)
+    possible_threshold: float = 0.60  # fuzzy match -> possible_duplicate
     embedder: str = "onnx"
     log_level: str = "INFO"
 
@@ -134,6 +136,8 @@ class LeadgenConfig:
         cols = (*self.text_cols, *self.cat_cols, *self.num_cols)
         if not cols or len(set(cols)) != len(cols):
             raise ConfigError("feature columns must be non-empty and not repeated")
+        if not 0.0 < self.possible_threshold <= self.fuzzy_threshold <= 1.0:
+            raise ConfigError("need 0 < possible_threshold <= fuzzy_threshold <= 1")
         if self.embedder not in ("onnx", "hashing"):
             raise ConfigError(f"embedder must be 'onnx' or 'hashing', got {self.embedder!r}")
         if self.keep_versions < 2:

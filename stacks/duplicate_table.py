@@ -19,9 +19,10 @@ TTL_ATTRIBUTE = "expires_at"
 TABLE_ID = "DuplicateTable"
 
 # Exactly the calls the code makes (leadgen/stores/dynamo.py), nothing "just in case".
-# The scoring Lambda: GetItem to look a hash up, PutItem (conditional) to record a scored lead.
+# The scoring Lambda: BatchGetItem to look a hash up (with the lead's identity blocks, one call),
+# PutItem (conditional; alone or inside TransactWriteItems) to record a scored lead.
 SCORING_ACTIONS: tuple[str, ...] = (
-    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
     "dynamodb:PutItem",
 )
 # The build job's sync: BatchWriteItem puts every current customer, a paginated Scan (with a

@@ -39,6 +39,8 @@ from stacks.artifact_storage import (
 from stacks.config import LeadgenConfig
 from stacks.container_image import REPO_ROOT, LeadgenImage
 from stacks.duplicate_table import DuplicateTable
+from stacks.hash_key import EmailHashKey
+from stacks.identity_table import IdentityTable
 from stacks.log_groups import frozen_log_group
 from stacks.nag import acknowledge
 
@@ -78,7 +80,11 @@ BUILD_COMPUTE: dict[str, codebuild.ComputeType] = {
 
 
 def build_environment(
-    config: LeadgenConfig, storage: ArtifactStorage, table: DuplicateTable
+    config: LeadgenConfig,
+    storage: ArtifactStorage,
+    table: DuplicateTable,
+    identity: IdentityTable,
+    hash_key: EmailHashKey,
 ) -> dict[str, str]:
     """The build job's settings (leadgen.names.Env): input, columns, outputs, high-value rule."""
     environment: dict[str, str] = {
@@ -88,6 +94,8 @@ def build_environment(
         Env.NUM_COLS: ",".join(config.num_cols),
         Env.ARTIFACTS_URI: storage.artifacts_uri,
         Env.DUP_TABLE_NAME: table.table_name,
+        Env.IDENTITY_TABLE_NAME: identity.table_name,
+        Env.EMAIL_HASH_KEY_SECRET_ARN: hash_key.secret_arn,
         Env.KEEP_VERSIONS: str(config.keep_versions),
         Env.EMBEDDER: config.embedder,
     }
@@ -112,15 +120,20 @@ class IndexRefresh(Construct):
         image: LeadgenImage,
         storage: ArtifactStorage,
         table: DuplicateTable,
+        identity: IdentityTable,
+        hash_key: EmailHashKey,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = frozen_log_group(
             self, "BuildLogs", config=config, logical_id=BUILD_LOG_GROUP_ID
         )
-        self.project = self._project(config, image, build_environment(config, storage, table))
+        environment = build_environment(config, storage, table, identity, hash_key)
+        self.project = self._project(config, image, environment)
         role = self.project.role
         assert role is not None
         self._grant(role, config, storage, table)
+        identity.grant_sync(role)
+        hash_key.grant_read(role)
         self._acknowledge_project()
         self._acknowledge_role(role, config)
         self.rule = self._schedule(config)

@@ -1,4 +1,5 @@
-"""The leadgen Stack: storage, duplicate table, scoring API, index refresh and monitoring."""
+"""The leadgen Stack: storage, duplicate tables and hash key, scoring API, index refresh and
+monitoring."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from stacks.artifact_storage import ArtifactStorage
 from stacks.config import LeadgenConfig, config_from_context
 from stacks.container_image import LeadgenImage
 from stacks.duplicate_table import DuplicateTable
+from stacks.hash_key import EmailHashKey
+from stacks.identity_table import IdentityTable
 from stacks.index_refresh import IndexRefresh
 from stacks.monitoring import Monitoring
 from stacks.nag import add_nag_checks
@@ -36,6 +39,8 @@ class LeadgenStack(Stack):
         self.image = LeadgenImage(self, "Image")
         self.storage = ArtifactStorage(self, "ArtifactStorage", config=config)
         self.duplicates = DuplicateTable(self, "DuplicateTable", config=config)
+        self.identity = IdentityTable(self, "IdentityTable", config=config)
+        self.hash_key = EmailHashKey(self, "EmailHashKey", config=config)
         self.scoring = ScoringApi(
             self,
             "ScoringApi",
@@ -43,6 +48,8 @@ class LeadgenStack(Stack):
             image=self.image,
             storage=self.storage,
             table=self.duplicates,
+            identity=self.identity,
+            hash_key=self.hash_key,
         )
         self.refresh = IndexRefresh(
             self,
@@ -51,6 +58,8 @@ class LeadgenStack(Stack):
             image=self.image,
             storage=self.storage,
             table=self.duplicates,
+            identity=self.identity,
+            hash_key=self.hash_key,
         )
         self.monitoring = Monitoring(
             self,
@@ -75,6 +84,7 @@ class LeadgenStack(Stack):
             description="Artifacts under artifacts/, default CRM input at input/crm.parquet",
         )
         CfnOutput(self, "DuplicateTableName", value=self.duplicates.table_name)
+        CfnOutput(self, "IdentityTableName", value=self.identity.table_name)
         CfnOutput(self, "BuildProjectName", value=self.refresh.project.project_name)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
 

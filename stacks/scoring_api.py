@@ -32,6 +32,8 @@ from stacks.artifact_storage import ARTIFACTS_PREFIX, ArtifactStorage, nag_objec
 from stacks.config import LeadgenConfig
 from stacks.container_image import LeadgenImage
 from stacks.duplicate_table import DuplicateTable
+from stacks.hash_key import EmailHashKey
+from stacks.identity_table import IdentityTable
 from stacks.log_groups import frozen_log_group
 from stacks.nag import acknowledge
 
@@ -86,12 +88,20 @@ class _AccessLogSettings:
 
 
 def function_environment(
-    config: LeadgenConfig, storage: ArtifactStorage, table: DuplicateTable
+    config: LeadgenConfig,
+    storage: ArtifactStorage,
+    table: DuplicateTable,
+    identity: IdentityTable,
+    hash_key: EmailHashKey,
 ) -> dict[str, str]:
     """The Lambda's environment: what the serving runtime reads (leadgen.names.Env)."""
     return {
         Env.ARTIFACTS_URI: storage.artifacts_uri,
         Env.DUP_TABLE_NAME: table.table_name,
+        Env.IDENTITY_TABLE_NAME: identity.table_name,
+        Env.EMAIL_HASH_KEY_SECRET_ARN: hash_key.secret_arn,
+        Env.FUZZY_THRESHOLD: str(config.fuzzy_threshold),
+        Env.POSSIBLE_THRESHOLD: str(config.possible_threshold),
         Env.REFRESH_SECONDS: str(config.refresh_seconds),
         Env.MAX_BATCH_SIZE: str(config.max_batch_size),
         Env.LEAD_TTL_DAYS: str(config.lead_ttl_days),
@@ -129,13 +139,18 @@ class ScoringApi(Construct):
         image: LeadgenImage,
         storage: ArtifactStorage,
         table: DuplicateTable,
+        identity: IdentityTable,
+        hash_key: EmailHashKey,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = frozen_log_group(
             self, "FunctionLogs", config=config, logical_id=FUNCTION_LOG_GROUP_ID
         )
         self.role = self._function_role(storage, table)
-        self.function = self._function(config, image, function_environment(config, storage, table))
+        identity.grant_scoring(self.role)
+        hash_key.grant_read(self.role)
+        environment = function_environment(config, storage, table, identity, hash_key)
+        self.function = self._function(config, image, environment)
         self._acknowledge_role()
         self.alias = self._live_alias(config)
         self.scaling = self._provisioned_autoscaling(config)
@@ -152,7 +167,7 @@ class ScoringApi(Construct):
             self,
             "FunctionRole",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="leadgen scoring Lambda: read artifacts, read/write the duplicate table",
+            description="leadgen scoring Lambda: read artifacts, read/write the duplicate tables",
         )
         self.log_group.grant_write(role)
         storage.grant_read_artifacts(role)

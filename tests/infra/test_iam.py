@@ -59,10 +59,25 @@ def _all_actions(statements: list[dict[str, Any]]) -> set[str]:
     return set().union(*(_actions(s) for s in statements))
 
 
-# Exactly what the code calls (leadgen/stores/dynamo.py). Literal sets on purpose: adding an
-# action to stacks/duplicate_table.py must fail here and be argued for in review.
-SCORING_DYNAMODB_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem"}  # lookup, conditional put
-SYNC_DYNAMODB_ACTIONS = {"dynamodb:Scan", "dynamodb:BatchWriteItem"}  # stale scan, puts + deletes
+# Exactly what the code calls (leadgen/stores/dynamo.py), per table. Literal sets on purpose:
+# adding an action to stacks/duplicate_table.py or identity_table.py must fail here and be
+# argued for in review. A lookup is one BatchGetItem over both tables; a record one PutItem, or
+# one TransactWriteItems authorised as its PutItem (email) and UpdateItem (lead blocks).
+DUP_TABLE = {"Fn::GetAtt": ["DuplicateTable", "Arn"]}
+IDENTITY_TABLE = {"Fn::GetAtt": ["IdentityTable", "Arn"]}
+SCORING_DYNAMODB_ACTIONS = {
+    "DuplicateTable": {"dynamodb:BatchGetItem", "dynamodb:PutItem"},
+    "IdentityTable": {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"},
+}
+SYNC_DYNAMODB_ACTIONS = {  # stale scans, puts + deletes
+    "DuplicateTable": {"dynamodb:Scan", "dynamodb:BatchWriteItem"},
+    "IdentityTable": {"dynamodb:Scan", "dynamodb:BatchWriteItem"},
+}
+SECRET = {"Ref": "EmailHashKeySecret"}
+
+
+def _union(by_table: dict[str, set[str]]) -> set[str]:
+    return set().union(*by_table.values())
 
 
 @pytest.mark.parametrize("which", ["dev", "prod"])
@@ -88,7 +103,9 @@ def test_s3_and_dynamodb_grants_name_the_bucket_and_table(synth: Synth, which: s
         services = {a.split(":", 1)[0] for a in _actions(statement)}
         resources = json.dumps(statement["Resource"])
         if "dynamodb" in services:
-            assert statement["Resource"] == {"Fn::GetAtt": ["DuplicateTable", "Arn"]}
+            assert statement["Resource"] in (DUP_TABLE, IDENTITY_TABLE)
+        if "secretsmanager" in services:
+            assert statement["Resource"] == SECRET
         if "s3" in services and "crm-exports-example" not in resources:
             assert "ArtifactBucket" in resources, (owner, statement)
             if "s3:ListBucket" in _actions(statement):
@@ -108,7 +125,8 @@ def test_lambda_reads_artifacts_and_reads_writes_the_table_only(synth: Synth, wh
         "logs:PutLogEvents",
         "s3:GetObject",
         "s3:ListBucket",
-        *SCORING_DYNAMODB_ACTIONS,
+        *_union(SCORING_DYNAMODB_ACTIONS),
+        "secretsmanager:GetSecretValue",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
     }
@@ -162,7 +180,9 @@ def test_build_job_role_has_exactly_these_actions(synth: Synth, which: str) -> N
         "s3:PutObject",
         "s3:DeleteObject",
         "s3:AbortMultipartUpload",
-        *SYNC_DYNAMODB_ACTIONS,
+        *_union(SYNC_DYNAMODB_ACTIONS),
+        # the email hash key (one secret)
+        "secretsmanager:GetSecretValue",
     }
 
 
@@ -178,16 +198,16 @@ def test_build_job_role_has_exactly_these_actions(synth: Synth, which: str) -> N
     ],
 )
 def test_dynamodb_actions_are_exactly_the_calls_made(
-    synth: Synth, which: str, role_prefix: str, expected: set[str]
+    synth: Synth, which: str, role_prefix: str, expected: dict[str, set[str]]
 ) -> None:
     statements = _role_statements(synth, which, role_prefix)
     ddb = [s for s in statements if any(a.startswith("dynamodb:") for a in _actions(s))]
-    assert ddb, f"{role_prefix} has no DynamoDB statement"
-    assert _all_actions(ddb) == expected
-    for statement in ddb:  # DynamoDB actions only in these, on the table only
-        assert _actions(statement) <= expected
-        assert statement["Resource"] == {"Fn::GetAtt": ["DuplicateTable", "Arn"]}
-    # and no other role in the stack touches the table
+    got: dict[str, set[str]] = {}
+    for statement in ddb:  # DynamoDB actions only on the two tables, each its own set
+        table = statement["Resource"]["Fn::GetAtt"][0]
+        got.setdefault(table, set()).update(_actions(statement))
+    assert got == expected
+    # and no other role in the stack touches the tables
     other = [
         s
         for owner, s in _statements(synth, which)
@@ -195,6 +215,47 @@ def test_dynamodb_actions_are_exactly_the_calls_made(
         and not owner.startswith(("ScoringApiFunctionRole", "IndexRefreshProjectRole"))
     ]
     assert other == []
+
+
+@pytest.mark.parametrize(
+    ("role_prefix", "actions", "keys"),
+    [
+        ("ScoringApiFunctionRole", {"dynamodb:BatchGetItem"}, ["c#*", "l#*"]),
+        ("ScoringApiFunctionRole", {"dynamodb:UpdateItem"}, ["l#*"]),  # never a customer block
+        ("IndexRefreshProjectRole", {"dynamodb:BatchWriteItem"}, ["c#*"]),  # never a lead block
+    ],
+)
+def test_identity_table_writes_are_confined_to_their_item_family(
+    synth: Synth, role_prefix: str, actions: set[str], keys: list[str]
+) -> None:
+    statements = [
+        s
+        for s in _role_statements(synth, "dev", role_prefix)
+        if s["Resource"] == IDENTITY_TABLE and _actions(s) == actions
+    ]
+    assert len(statements) == 1
+    condition = statements[0]["Condition"]["ForAllValues:StringLike"]
+    assert condition == {"dynamodb:LeadingKeys": keys}
+
+
+@pytest.mark.parametrize("which", ["dev", "prod"])
+def test_the_hash_key_is_a_secret_only_the_two_runtimes_read(synth: Synth, which: str) -> None:
+    secret = synth.resources(which)["EmailHashKeySecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["PasswordLength"] >= 32 and generated["ExcludePunctuation"] is True
+    assert secret["DeletionPolicy"] == ("Retain" if which == "prod" else "Delete")
+    assert not synth.resources(which, "AWS::SecretsManager::RotationSchedule")
+    readers = {
+        owner.split("DefaultPolicy")[0]
+        for owner, s in _statements(synth, which)
+        if any(a.startswith("secretsmanager:") for a in _actions(s))
+    }
+    assert readers == {"ScoringApiFunctionRole", "IndexRefreshProjectRole"}
+    for owner, statement in _statements(synth, which):
+        if any(a.startswith("secretsmanager:") for a in _actions(statement)):
+            assert _actions(statement) == {"secretsmanager:GetSecretValue"}, owner
+            assert statement["Resource"] == SECRET
 
 
 def test_external_input_path_is_read_only_and_scoped(synth: Synth) -> None:

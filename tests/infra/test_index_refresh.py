@@ -107,6 +107,10 @@ def test_build_environment_from_config(synth: Synth) -> None:
         "Fn::Join": ["", ["s3://", {"Ref": "ArtifactBucket"}, "/artifacts"]]
     }
     assert env["DUP_TABLE_NAME"] == {"Ref": "DuplicateTable"}
+    assert env["IDENTITY_TABLE_NAME"] == {"Ref": "IdentityTable"}
+    # the hash key's secret by ARN, never the key itself
+    assert env["LEADGEN_EMAIL_HASH_KEY_SECRET_ARN"] == {"Ref": "EmailHashKeySecret"}
+    assert "LEADGEN_EMAIL_HASH_KEY" not in env
     assert env["LEADGEN_KEEP_VERSIONS"] == "5"
     assert env["LEADGEN_EMBEDDER"] == "onnx"
     # prod reads the CRM export from the path given with -c input_path=...

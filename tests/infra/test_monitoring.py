@@ -126,11 +126,13 @@ def test_outputs(synth: Synth, which: str) -> None:
         "ApiUrl",
         "ArtifactBucketName",
         "DuplicateTableName",
+        "IdentityTableName",
         "BuildProjectName",
         "AlarmTopicArn",
     }
     assert outputs["ArtifactBucketName"]["Value"] == {"Ref": "ArtifactBucket"}
     assert outputs["DuplicateTableName"]["Value"] == {"Ref": "DuplicateTable"}
+    assert outputs["IdentityTableName"]["Value"] == {"Ref": "IdentityTable"}
     assert outputs["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}
     project_id = next(iter(synth.resources(which, "AWS::CodeBuild::Project")))
     assert outputs["BuildProjectName"]["Value"] == {"Ref": project_id}

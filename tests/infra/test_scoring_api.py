@@ -48,6 +48,12 @@ def test_function_environment(synth: Synth) -> None:
         "Fn::Join": ["", ["s3://", {"Ref": "ArtifactBucket"}, "/artifacts"]]
     }
     assert env["DUP_TABLE_NAME"] == {"Ref": "DuplicateTable"}
+    assert env["IDENTITY_TABLE_NAME"] == {"Ref": "IdentityTable"}
+    # the hash key's secret by ARN, never the key itself
+    assert env["LEADGEN_EMAIL_HASH_KEY_SECRET_ARN"] == {"Ref": "EmailHashKeySecret"}
+    assert "LEADGEN_EMAIL_HASH_KEY" not in env
+    assert env["LEADGEN_FUZZY_THRESHOLD"] == "0.95"
+    assert env["LEADGEN_POSSIBLE_THRESHOLD"] == "0.6"
     assert env["REFRESH_SECONDS"] == "300"
     assert env["MAX_BATCH_SIZE"] == "100"
     assert env["LEAD_TTL_DAYS"] == "90"

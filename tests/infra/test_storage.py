@@ -20,6 +20,8 @@ FROZEN_LOGICAL_IDS: dict[str, str] = {
     "BuildLogGroup": "AWS::Logs::LogGroup",
     "AlarmTopic": "AWS::SNS::Topic",
     "AlarmTopicKey": "AWS::KMS::Key",
+    "IdentityTable": "AWS::DynamoDB::Table",
+    "EmailHashKeySecret": "AWS::SecretsManager::Secret",
 }
 STATEFUL_TYPES = set(FROZEN_LOGICAL_IDS.values())
 
@@ -44,6 +46,7 @@ def test_dev_destroys_and_prod_retains_stateful_resources(synth: Synth) -> None:
         assert dev[logical_id].get("DeletionPolicy") == "Delete", logical_id
         assert prod[logical_id].get("DeletionPolicy") == "Retain", logical_id
     assert prod["DuplicateTable"]["Properties"]["DeletionProtectionEnabled"] is True
+    assert prod["IdentityTable"]["Properties"]["DeletionProtectionEnabled"] is True
     # dev empties its buckets on `cdk destroy`; prod never does
     assert len(synth.resources("dev", "Custom::S3AutoDeleteObjects")) == 2
     assert synth.resources("prod", "Custom::S3AutoDeleteObjects") == {}
@@ -131,8 +134,20 @@ def test_duplicate_table(synth: Synth) -> None:
             "SSESpecification": {"SSEEnabled": True},
         },
     )
-    synth.dev.resource_count_is("AWS::DynamoDB::Table", 1)
     assert "GlobalSecondaryIndexes" not in synth.resources("dev")["DuplicateTable"]["Properties"]
+
+
+def test_identity_table(synth: Synth) -> None:
+    """docs/duplicates.md: one key, no sort key, no index; lead blocks expire through TTL."""
+    props = synth.resources("dev")["IdentityTable"]["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert "GlobalSecondaryIndexes" not in props
+    synth.dev.resource_count_is("AWS::DynamoDB::Table", 2)
 
 
 @pytest.mark.parametrize(("which", "days"), [("dev", 30), ("prod", 365)])
