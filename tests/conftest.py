@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -173,3 +175,42 @@ _AWS_ENV = (
     "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL_DYNAMODB",
 )
+
+
+def known_person(crm: Path) -> dict[str, Any]:
+    """A current customer of `crm` who is unambiguous for the fuzzy check: a first name with a
+    nickname, a mailbox of their own, and nobody else of that name at that company."""
+    import pyarrow.parquet as pq
+
+    from leadgen.model.identity import identity_of, normalise_email
+    from leadgen.synthetic.names import NICKNAMES
+
+    rows = [r for r in pq.read_table(crm).to_pylist() if r["is_current"]]
+    mailboxes = Counter(normalise_email(r["email"]) for r in rows)
+    names = Counter(_name_at(identity_of(r["first_name"], r["last_name"], None, r["company"]))
+                    for r in rows)  # fmt: skip
+    for r in rows:
+        who = identity_of(r["first_name"], r["last_name"], None, r["company"])
+        if (
+            r["first_name"] in NICKNAMES
+            and mailboxes[normalise_email(r["email"])] == 1
+            and names[_name_at(who)] == 1
+        ):
+            return {**r, "nickname": NICKNAMES[r["first_name"]][0]}
+    raise AssertionError("no suitable customer in the CRM")
+
+
+def _name_at(who: Any) -> tuple[str, str, str]:
+    return who.first, who.last, who.company_key
+
+
+def nickname_lead(person: dict[str, Any]) -> dict[str, Any]:
+    """The customer again, as a new lead: nickname, another email, the company in capitals."""
+    return {
+        **SAMPLE_LEAD,
+        "first_name": person["nickname"],
+        "last_name": person["last_name"],
+        "email": f"{person['nickname'].lower()}.{uuid.uuid4().hex[:8]}@gmail.com",
+        "company": str(person["company"]).upper(),
+        "country": person["country"],
+    }

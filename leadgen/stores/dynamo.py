@@ -19,6 +19,7 @@ deletes the ones gone. Lead items are never touched by a sync.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,6 +56,18 @@ _CLIENT_PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+# botocore logs request parameters and response bodies at DEBUG; the identity entries in them
+# hold normalised names and companies, which must not reach a log at any level.
+_QUIET_BOTOCORE = ("botocore.endpoint", "botocore.parsers")
+
+
+def _quiet_botocore() -> None:
+    for name in _QUIET_BOTOCORE:
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.INFO:
+            logger.setLevel(logging.INFO)
+
+
 def dynamodb_client(profile: Literal["request", "batch"] = "batch") -> Any:
     import boto3
     from botocore.config import Config
@@ -70,6 +83,7 @@ class DynamoDuplicateStore:
         self.table_name = table_name
         self.identity_table = identity_table
         self._client = client
+        _quiet_botocore()
 
     @property
     def client(self) -> Any:

@@ -33,10 +33,19 @@ from leadgen.serve.server import http_v2_event
 from leadgen.stores.artifacts import LATEST, read_pointer, set_latest, upload_version, verify_remote
 from leadgen.stores.blob import LocalStore, open_store
 from leadgen.stores.dynamo import DynamoDuplicateStore
-from tests.conftest import SAMPLE_LEAD, build_config, free_port, quiet_build
+from tests.conftest import (
+    SAMPLE_LEAD,
+    build_config,
+    free_port,
+    known_person,
+    nickname_lead,
+    quiet_build,
+)
 
 BUCKET = "leadgen-handler-test"
 TABLE = "leadgen-handler-dups"
+IDENTITY = "leadgen-handler-identity"
+HASH_KEY = "handler-test-email-hash-key"  # in moto's Secrets Manager, as the stack generates it
 REPO = Path(__file__).resolve().parents[2]
 
 LEAD = SAMPLE_LEAD
@@ -50,24 +59,41 @@ class Aws:
     s3: Any
     dynamodb: Any
     build: BuildResult  # the first version, built straight into s3://BUCKET/artifacts
+    secret_arn: str  # the email hash key, as the stack hands it to the function
 
 
 @pytest.fixture(scope="module")
 def aws(moto_server: str, tiny_crm: Path) -> Aws:
-    """Bucket + duplicate table in moto, one hashing build into S3, customers synced to the table
-    (what the CodeBuild job does after a build)."""
+    """Bucket, duplicate and identity tables and the hash key's secret in moto, one hashing build
+    into S3 with that key, customers synced to both tables (what the CodeBuild job does)."""
     s3 = boto3.client("s3", endpoint_url=moto_server)
     ddb = boto3.client("dynamodb", endpoint_url=moto_server)
     s3.create_bucket(Bucket=BUCKET)
-    ddb.create_table(
-        TableName=TABLE,
-        AttributeDefinitions=[{"AttributeName": "email_hash", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "email_hash", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    result = quiet_build(build_config(tiny_crm, f"s3://{BUCKET}/artifacts"))
-    DynamoDuplicateStore(TABLE).sync_customers(result.customer_pairs)
-    return Aws(s3=s3, dynamodb=ddb, build=result)
+    for name, key in ((TABLE, "email_hash"), (IDENTITY, "pk")):
+        ddb.create_table(
+            TableName=name,
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    sm = boto3.client("secretsmanager", endpoint_url=moto_server)
+    arn = sm.create_secret(Name="leadgen-hash-key", SecretString=HASH_KEY)["ARN"]
+    cfg = build_config(tiny_crm, f"s3://{BUCKET}/artifacts", email_hash_key=HASH_KEY)
+    result = quiet_build(cfg)
+    store = DynamoDuplicateStore(TABLE, IDENTITY)
+    store.sync_customers(result.customer_pairs)
+    store.sync_identities(_some_blocks(result, tiny_crm))
+    return Aws(s3=s3, dynamodb=ddb, build=result, secret_arn=arn)
+
+
+def _some_blocks(result: BuildResult, crm: Path) -> dict[str, Any]:
+    """The build's customer blocks that hold the test person or one of the first 500 customers.
+    moto copies the whole table on every TransactWriteItems (to roll it back on failure), so
+    with all of them a record under a loaded machine outlasts the request profile's 1 s read
+    timeout; real DynamoDB does not care (test_build_job syncs them all)."""
+    keep = {str(known_person(crm)["customer_id"]), *map(str, range(100_001, 100_501))}
+    blocks = result.customer_blocks.blocks
+    return {h: entries for h, entries in blocks.items() if any(e.ref in keep for e in entries)}
 
 
 @pytest.fixture
@@ -167,7 +193,7 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def start_lambda(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> Iterator[Callable[..., Lambda]]:
     """Set the function's environment and import the handler: a cold start."""
 
@@ -177,6 +203,8 @@ def start_lambda(
             "LEADGEN_CACHE_DIR": str(tmp_path / "lambda-tmp"),
             "REFRESH_SECONDS": "0",
             "DUP_TABLE_NAME": TABLE,
+            "IDENTITY_TABLE_NAME": IDENTITY,
+            "LEADGEN_EMAIL_HASH_KEY_SECRET_ARN": aws.secret_arn,
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             "POWERTOOLS_METRICS_NAMESPACE": "Leadgen",
             "LEADGEN_MODEL_DIR": None,
@@ -241,7 +269,10 @@ def _getter(service: Any) -> Callable[[], Any]:
 
 
 def _new_email() -> str:
-    return f"new.lead.{uuid.uuid4().hex[:10]}@example.org"
+    """A new address at a domain of its own: the same name at one company domain is one person
+    for the fuzzy check, and every test posts the same sample person."""
+    h = uuid.uuid4().hex[:10]
+    return f"new.lead.{h}@{h}.example"
 
 
 # ---- the routes ----------------------------------------------------------------------------
@@ -301,7 +332,7 @@ def test_score_leads_batch_and_its_configured_limit(
     leads = [
         {**LEAD, "email": _new_email()},
         {**LEAD, "industry": "Retail", "bio": "Owns a chain of bakeries."},  # no email
-        {**LEAD, "email": _new_email(), "job_title": "CTO", "company_size": 12},
+        {**LEAD, "email": _new_email(), "job_title": "CTO", "first_name": "Bo", "last_name": "Ek"},
     ]
     ans = fn("POST", "/score_leads", {"leads": leads, "options": {"neighbors": 2}})
     assert ans.status == 200, ans.body
@@ -392,6 +423,126 @@ def test_twenty_concurrent_submissions_of_one_email_give_one_non_duplicate(
     losers = [a for a in answers if a["duplicate"] is True]
     assert len(losers) == n - 1
     assert all(a["duplicate_of"] == "lead" and a["lead_ref"] == winner_ref for a in losers)
+
+
+# ---- fuzzy duplicates (identity table, keyed hashes from the secret) ----------------------
+
+
+def test_a_customer_under_another_email_with_a_nickname_is_a_fuzzy_duplicate(
+    aws: Aws, artifacts_uri: str, tiny_crm: Path, start_lambda: Callable[..., Lambda]
+) -> None:
+    person = known_person(tiny_crm)
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    fn.read_output()
+    ans = fn("POST", "/score_lead", nickname_lead(person))
+    assert ans.status == 200, ans.body
+    assert ans.body["duplicate"] is True and ans.body.get("s_look") is None  # not scored
+    assert ans.body["duplicate_of"] == "customer"
+    assert ans.body["customer_id"] == str(person["customer_id"])
+    match = ans.body["duplicate_match"]
+    assert match["kind"] == "fuzzy" and match["customer_id"] == str(person["customer_id"])
+    assert "name:nickname" in match["matched_on"] and "company" in match["matched_on"]
+    assert 0.95 <= match["confidence"] < 1.0
+    m = fn.metrics()
+    assert m["Duplicates"] == [1.0] and m["FuzzyDuplicates"] == [1.0]
+
+
+def test_a_colleague_at_the_same_company_is_scored_as_new(
+    artifacts_uri: str, tiny_crm: Path, start_lambda: Callable[..., Lambda]
+) -> None:
+    person = known_person(tiny_crm)
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    colleague = {**nickname_lead(person), "first_name": "Xiomara", "last_name": "Quellwater"}
+    ans = fn("POST", "/score_lead", colleague)
+    assert ans.status == 200, ans.body
+    assert ans.body["duplicate"] is False and ans.body["grade"] in {"A", "B", "C", "D"}
+    assert ans.body["duplicate_match"] is None and ans.body["possible_duplicate"] is None
+
+
+def test_the_same_name_and_company_in_another_country_is_a_possible_duplicate(
+    artifacts_uri: str, tiny_crm: Path, start_lambda: Callable[..., Lambda]
+) -> None:
+    person = known_person(tiny_crm)
+    elsewhere = "Japan" if person["country"] != "Japan" else "Mexico"
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    lead = {**nickname_lead(person), "first_name": person["first_name"], "country": elsewhere}
+    ans = fn("POST", "/score_lead", lead)
+    assert ans.status == 200, ans.body
+    assert ans.body["duplicate"] is False and isinstance(ans.body["s_look"], float)  # scored
+    possible = ans.body["possible_duplicate"]
+    assert possible["kind"] == "fuzzy" and possible["customer_id"] == str(person["customer_id"])
+    assert 0.6 <= possible["confidence"] < 0.95
+    assert fn.metrics()["PossibleDuplicates"] == [1.0]
+
+
+def test_a_new_person_again_under_another_email_is_a_fuzzy_duplicate_of_the_first_lead(
+    artifacts_uri: str, start_lambda: Callable[..., Lambda]
+) -> None:
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    company = f"Quillfeather {uuid.uuid4().hex[:6]} Analytics"
+    first = {
+        **LEAD, "first_name": "Rebecca", "last_name": "Thistlewood", "company": company,
+        "email": _new_email(), "phone": "+44 20 7946 0958", "lead_id": "fuzzy-first",
+    }  # fmt: skip
+    again = {
+        **first, "first_name": "Becky", "last_name": "Thistlewod", "email": _new_email(),
+        "company": company.upper() + " LTD", "phone": "020 7946 0958", "lead_id": "again",
+    }  # fmt: skip
+    one, two = fn("POST", "/score_lead", first), fn("POST", "/score_lead", again)
+    assert one.status == two.status == 200
+    assert one.body["duplicate"] is False and one.body["lead_ref"] == "fuzzy-first"
+    assert two.body["duplicate"] is True and two.body["duplicate_of"] == "lead"
+    assert two.body["lead_ref"] == "fuzzy-first"
+    assert two.body["duplicate_match"]["kind"] == "fuzzy"
+    assert "phone" in two.body["duplicate_match"]["matched_on"]
+
+
+def test_a_batch_with_the_same_new_person_twice_scores_it_once(
+    artifacts_uri: str, start_lambda: Callable[..., Lambda]
+) -> None:
+    """Both are looked up before either is recorded; the second's conditional write finds the
+    first in its blocks and it becomes that lead's duplicate."""
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    company = f"Brambleworth {uuid.uuid4().hex[:6]} Logistics"
+    a = {**LEAD, "first_name": "William", "last_name": "Okonjo", "company": company,
+         "email": _new_email(), "lead_id": "batch-a"}  # fmt: skip
+    b = {**a, "first_name": "Bill", "email": _new_email(), "lead_id": "batch-b"}
+    ans = fn("POST", "/score_leads", {"leads": [a, b]})
+    assert ans.status == 200, ans.body
+    first, second = ans.body["results"]
+    assert first["duplicate"] is False and first["lead_ref"] == "batch-a"
+    assert second["duplicate"] is True and second["lead_ref"] == "batch-a"
+    assert second["duplicate_match"]["kind"] == "fuzzy"
+
+
+def test_a_version_built_with_another_hash_key_is_flagged_and_not_trusted(
+    artifacts_uri: str, tiny_crm: Path, start_lambda: Callable[..., Lambda]
+) -> None:
+    """No secret here: the function hashes unkeyed, the version was built with the key. Known
+    customers would silently come back as new; instead the check is skipped and flagged."""
+    email, _ = _current_customer_with_gmail(tiny_crm)
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri, LEADGEN_EMAIL_HASH_KEY_SECRET_ARN=None)
+    health = fn("GET", "/health")
+    assert health.status == 200 and health.body["duplicate_store"] == "hash_key_mismatch"
+    output = fn.read_output()
+    assert "built with email hash key hmac-sha256:" in output and HASH_KEY not in output
+    ans = fn("POST", "/score_lead", {**LEAD, "email": email})
+    assert ans.body["duplicate"] is False and ans.body["duplicate_check"] == "skipped"
+    keyed = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    assert keyed("GET", "/health").body["duplicate_store"] == "ok"
+    assert keyed("POST", "/score_lead", {**LEAD, "email": email}).body["duplicate"] is True
+
+
+def test_an_unreadable_hash_key_secret_answers_503_and_names_the_variable(
+    aws: Aws, start_lambda: Callable[..., Lambda]
+) -> None:
+    missing = aws.secret_arn.rsplit(":", 1)[0] + ":no-such-secret-AbCdEf"
+    fn = start_lambda(
+        ARTIFACTS_URI="s3://nowhere/artifacts", LEADGEN_EMAIL_HASH_KEY_SECRET_ARN=missing
+    )
+    ans = fn("GET", "/health")
+    assert ans.status == 503 and ans.body["error"] == "unavailable"
+    assert "LEADGEN_EMAIL_HASH_KEY_SECRET_ARN: cannot read" in fn.read_output()
 
 
 def test_dynamodb_unavailable_still_scores_and_says_skipped(
@@ -606,13 +757,19 @@ def test_logs_never_contain_the_raw_email_or_bio(
     fn = start_lambda(ARTIFACTS_URI=artifacts_uri, DUP_TABLE_NAME=TABLE)
     email = f"Zelda.Q.Marker-{uuid.uuid4().hex[:6]}@Example.org"
     bio = "Collects antique zeppelin-telemetry-harmonicas and breeds axolotls."
-    lead = {**LEAD, "email": email, "bio": bio, "first_name": "Zelda"}
+    lead = {**LEAD, "email": email, "bio": bio, "first_name": "Zelda", "last_name": "Quorndike",
+            "company": "Marmalade Dirigible Works GmbH", "phone": "+49 30 86753091"}  # fmt: skip
     assert fn("POST", "/score_lead", lead).status == 200
     assert fn("POST", "/score_leads", {"leads": [lead, {**lead, "email": 5}]}).status == 422
     assert fn("POST", "/score_lead", lead).body["duplicate"] is True
-    everything = fn.read_output() + "\n".join(r.getMessage() for r in caplog.records)
-    assert "scored" in everything  # there are logs to look at
-    for needle in (email, email.lower(), "zelda.q.marker", "zeppelin-telemetry", "axolotls"):
+    again = {**lead, "email": "zq@gmail.com", "first_name": "ZELDA"}  # a fuzzy duplicate
+    assert fn("POST", "/score_lead", again).body["duplicate_match"]["kind"] == "fuzzy"
+    everything = fn.read_output() + "\n".join(
+        f"{r.getMessage()} {r.__dict__}" for r in caplog.records
+    )
+    assert "scored" in everything and "duplicate check" in everything  # logs to look at
+    for needle in (email, email.lower(), "zelda.q.marker", "zeppelin-telemetry", "axolotls",
+                   "zq@gmail", "quorndike", "marmalade", "dirigible", "86753091"):  # fmt: skip
         assert needle.lower() not in everything.lower(), needle
 
 
