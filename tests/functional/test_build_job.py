@@ -53,6 +53,8 @@ _JOB_VARS = (
     "LEADGEN_MIN_LIFT",
     "LEADGEN_GRADE_BANDS",
     "LEADGEN_EMAIL_HASH_KEY",
+    "LEADGEN_EMAIL_HASH_KEY_SECRET_ARN",
+    "IDENTITY_TABLE_NAME",
 )
 
 
@@ -223,15 +225,17 @@ def assert_one_clear_line(result: JobRun, *needles: str) -> None:
         assert needle in lines[0], (needle, lines[0])
 
 
-def service(uri: str, cache: Path, table: str | None = None) -> Driver:
+def service(
+    uri: str, cache: Path, table: str | None = None, identity: str | None = None, key: str = ""
+) -> Driver:
     """The Lambda's core (the handler is a thin adapter over it), re-checking LATEST every call."""
     from leadgen.config import ServiceConfig
     from leadgen.model.embedders import HashingEmbedder
     from leadgen.serve.service import ScoringService
     from leadgen.stores.dynamo import DynamoDuplicateStore
 
-    cfg = ServiceConfig(artifacts_uri=uri, cache_dir=cache, refresh_seconds=0)
-    dups = DynamoDuplicateStore(table) if table else None
+    cfg = ServiceConfig(artifacts_uri=uri, cache_dir=cache, refresh_seconds=0, email_hash_key=key)
+    dups = DynamoDuplicateStore(table, identity) if table else None
     svc = ScoringService(cfg, HashingEmbedder(), dups)
     assert svc.lifecycle.start()
     return Driver(svc)
@@ -253,7 +257,12 @@ def test_refresh_publishes_syncs_table_and_service_follows(
     prefix, table = "refresh", new_table(dynamodb)
     lead_hash = email_hash("someone.new@example.org")
     assert lead_hash is not None
-    DynamoDuplicateStore(table).record_lead(lead_hash, "lead-1", 3600)
+    from leadgen.model.identity import Identity
+    from leadgen.stores.duplicates import LeadKeys
+
+    DynamoDuplicateStore(table).record_lead(
+        LeadKeys(lead_hash), "lead-1", Identity("", ""), 3600, {}
+    )
 
     first = run_job(
         job_env,
@@ -267,9 +276,11 @@ def test_refresh_publishes_syncs_table_and_service_follows(
     assert latest(s3, prefix) == v1
     assert first.steps() == [
         "read", "embedder", "embed", "holdout_quality", "fit", "index", "calibrate", "write",
-        "upload", "verify", "gate", "dedup_sync",
+        "upload", "verify", "gate", "identity", "dedup_sync",
     ]  # fmt: skip
     assert all(isinstance(e["seconds"], float) for e in first.events if e["event"] == "build_step")
+    # no IDENTITY_TABLE_NAME: said, not silently skipped
+    assert "IDENTITY_TABLE_NAME" in first.one("identity_sync_skipped")["reason"]
 
     pairs = expected_pairs(crm)
     items = scan(dynamodb, table)
@@ -323,6 +334,82 @@ def test_refresh_publishes_syncs_table_and_service_follows(
     assert svc.version() == v2
     gone_email = next(e for e in emails if e and email_hash(e) in gone)
     assert svc.score(lead_with_email(gone_email))[0]["duplicate"] is False
+
+
+def new_identity_table(dynamodb: Any) -> str:
+    name = f"ident-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def test_refresh_with_the_key_secret_syncs_the_identity_table_and_fuzzy_matches(
+    job_env: pytest.MonkeyPatch, s3: Any, dynamodb: Any, crm: pa.Table, tmp_path: Path,
+    moto_server: str,
+) -> None:  # fmt: skip
+    """As deployed: the key comes from Secrets Manager by ARN, the customers' fuzzy blocks go to
+    the identity table, the manifest records the key's fingerprint, and the service with the same
+    key finds a customer under another email with a nickname."""
+    import boto3
+
+    from leadgen.model.identity import key_fingerprint
+    from tests.conftest import known_person, nickname_lead
+
+    key = "job-test-hash-key-" + uuid.uuid4().hex
+    sm = boto3.client("secretsmanager", endpoint_url=moto_server)
+    arn = sm.create_secret(Name=f"hash-key-{uuid.uuid4().hex[:6]}", SecretString=key)["ARN"]
+    table, identity = new_table(dynamodb), new_identity_table(dynamodb)
+    run = run_job(
+        job_env,
+        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/keyed.parquet", crm),
+        ARTIFACTS_URI=artifacts("keyed"),
+        DUP_TABLE_NAME=table,
+        IDENTITY_TABLE_NAME=identity,
+        LEADGEN_EMAIL_HASH_KEY_SECRET_ARN=arn,
+    )
+    assert run.code == EXIT_OK, run.stderr
+    assert run.steps()[-2:] == ["dedup_sync", "identity_sync"]
+    assert key not in json.dumps(run.events)
+    version = run.one("build_finished")["version"]
+    sync = report(s3, "keyed", version)["identity_sync"]
+    assert sync["status"] == "ok" and sync["written"] == sync["blocks"] > 0
+    items = scan_keys(dynamodb, identity)
+    assert len(items) == sync["blocks"] and all(k.startswith("c#") for k in items)
+    manifest = json.loads(
+        s3.get_object(Bucket=BUCKET, Key=f"keyed/{version}/manifest.json")["Body"].read()
+    )
+    assert manifest["hash_key_fingerprint"] == key_fingerprint(key)
+
+    pq.write_table(crm, tmp_path / "crm.parquet")
+    person = known_person(tmp_path / "crm.parquet")
+    svc = service(artifacts("keyed"), tmp_path / "cache", table, identity, key)
+    hit = svc.score(nickname_lead(person))[0]
+    assert hit["duplicate"] is True and hit["duplicate_match"]["kind"] == "fuzzy"
+    assert hit["customer_id"] == str(person["customer_id"])
+
+
+def test_an_unreadable_key_secret_is_a_named_configuration_error(
+    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table
+) -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-key-AbCdEf"
+    run = run_job(
+        job_env,
+        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/nokey.parquet", crm),
+        ARTIFACTS_URI=artifacts("nokey"),
+        LEADGEN_EMAIL_HASH_KEY_SECRET_ARN=arn,
+    )
+    assert run.code == EXIT_INPUT
+    assert "LEADGEN_EMAIL_HASH_KEY_SECRET_ARN: cannot read" in run.stderr
+    assert latest(s3, "nokey") is None
+
+
+def scan_keys(dynamodb: Any, table: str) -> list[str]:
+    pages = dynamodb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk")
+    return [item["pk"]["S"] for page in pages for item in page["Items"]]
 
 
 def test_refresh_from_a_prefix_of_parts(

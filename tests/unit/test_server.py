@@ -12,13 +12,16 @@ from typing import Any
 
 import pytest
 
-from leadgen.config import ServiceConfig
+from leadgen.build.identity import customer_blocks
+from leadgen.build.reader import read_crm
+from leadgen.config import ColumnSpec, HighValueRule, ServiceConfig
 from leadgen.model.embedders import HashingEmbedder
 from leadgen.model.identity import customer_hash_pairs
 from leadgen.serve.api import create_app
 from leadgen.serve.server import serve
 from leadgen.serve.service import ScoringService
 from leadgen.stores.duplicates import SqliteDuplicateStore
+from tests.conftest import known_person, nickname_lead
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +37,9 @@ def base_url(
     dups.sync_customers(
         customer_hash_pairs([r["email"] for r in rows], [r["customer_id"] for r in rows])
     )
+    # what `leadgen build` syncs next: the customers' fuzzy-match entries
+    crm = read_crm(str(tiny_crm), ColumnSpec(), HighValueRule())
+    dups.sync_identities(customer_blocks(crm, "").blocks)
     svc = ScoringService(cfg, HashingEmbedder(), dups)
     assert svc.lifecycle.start()
     httpd = serve(create_app(lambda: svc), "127.0.0.1", 0, tick=svc.lifecycle.tick)
@@ -93,6 +99,24 @@ def test_known_customer_is_a_duplicate(base_url: str, tiny_crm: Path) -> None:
     status, body = call(base_url + "/score_lead", {"email": variant, "job_title": "x"})
     assert status == 200 and body["duplicate"] is True
     assert body["duplicate_of"] == "customer"
+
+
+def test_a_customer_under_another_email_with_a_nickname_is_a_fuzzy_duplicate(
+    base_url: str, tiny_crm: Path
+) -> None:
+    person = known_person(tiny_crm)
+    status, body = call(base_url + "/score_lead", nickname_lead(person))
+    assert status == 200 and body["duplicate"] is True and body["s_look"] is None
+    assert body["customer_id"] == str(person["customer_id"])
+    assert body["duplicate_match"]["kind"] == "fuzzy"
+    assert "name:nickname" in body["duplicate_match"]["matched_on"]
+    colleague = {**nickname_lead(person), "first_name": "Xiomara", "last_name": "Quellwater"}
+    status, body = call(base_url + "/score_lead", colleague)
+    assert status == 200 and body["duplicate"] is False and body["grade"] in "ABCD"
+    # the colleague is now a recorded lead: the same colleague again is its duplicate
+    again = {**colleague, "email": "x.quellwater@gmail.com", "first_name": "XIOMARA"}
+    second = call(base_url + "/score_lead", again)[1]
+    assert second["duplicate"] is True and second["duplicate_of"] == "lead"
 
 
 def test_same_new_lead_twice(base_url: str) -> None:

@@ -1,0 +1,129 @@
+"""The DynamoDB duplicate store against moto's server (real HTTP): one BatchGetItem per lookup,
+one conditional write per record, the race for leads decided by the condition, and the build's
+customer sync that never touches lead blocks."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from leadgen.model.identity import Entry, block_hash, block_keys, email_hash, identity_of
+from leadgen.serve.duplicate_check import DuplicateCheck
+from leadgen.serve.schemas import CleanLead, LeadIdentity
+from leadgen.stores.duplicates import LeadKeys
+from leadgen.stores.dynamo import DynamoDuplicateStore, dynamodb_client
+
+KEY = "dynamo-test-key"
+WILLIAM = identity_of("William", "Johnson", "william.johnson@acmesoft.com", "Acme Soft, Inc.",
+                      "+1 555 123 4567", "US")  # fmt: skip
+
+
+@pytest.fixture
+def tables(moto_server: str) -> Iterator[tuple[str, str]]:
+    ddb = boto3.client("dynamodb", endpoint_url=moto_server)
+    names = (f"dups-{uuid.uuid4().hex[:6]}", f"ident-{uuid.uuid4().hex[:6]}")
+    for name, key in zip(names, ("email_hash", "pk"), strict=True):
+        ddb.create_table(
+            TableName=name,
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    yield names
+    for name in names:
+        ddb.delete_table(TableName=name)
+
+
+def counted_store(tables: tuple[str, str]) -> tuple[DynamoDuplicateStore, Counter[str]]:
+    """A store on a real client whose calls are counted by botocore's own event hooks."""
+    client = dynamodb_client("request")
+    calls: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        calls[model.name] += 1
+
+    client.meta.events.register("before-call.dynamodb.*", count)
+    return DynamoDuplicateStore(*tables, client=client), calls
+
+
+def blocks_of(*entries: Entry) -> dict[str, list[Entry]]:
+    out: dict[str, list[Entry]] = {}
+    for e in entries:
+        for k in block_keys(e.who):
+            out.setdefault(block_hash(k, KEY), []).append(e)
+    return out
+
+
+def lead(first: str, last: str, email: str, company: str | None) -> CleanLead:
+    return CleanLead({}, email, None, LeadIdentity(first, last, company, None, "US"))
+
+
+def test_a_lookup_is_one_batch_get_and_a_record_one_transaction(tables: tuple[str, str]) -> None:
+    store, calls = counted_store(tables)
+    store.sync_customers([(email_hash("william.johnson@acmesoft.com", KEY) or "", "100")])
+    store.sync_identities(blocks_of(Entry("100", "customer", WILLIAM)))
+    check = DuplicateCheck(store, KEY, 3600)
+    calls.clear()
+    state = check.lookup(lead("Bill", "Johnson", "bill@gmail.com", "ACME SOFT"))
+    assert state.hit is not None and (state.hit.how, state.hit.ref) == ("fuzzy", "100")
+    assert calls == {"BatchGetItem": 1}
+    calls.clear()
+    new = check.lookup(lead("Kwame", "Mensah", "kwame@initech.io", "Initech"))
+    assert check.record(new, "L1").hit is None
+    assert calls == {"BatchGetItem": 1, "TransactWriteItems": 1}
+    again = check.lookup(lead("Kwame", "Mensha", "km@gmail.com", "Initech Inc."))
+    assert again.hit is not None and (again.hit.kind, again.hit.ref) == ("lead", "L1")
+    exact = check.lookup(lead("Anyone", "Else", "KWAME@initech.io", None))
+    assert exact.hit is not None and (exact.hit.how, exact.hit.ref) == ("email", "L1")
+
+
+def test_the_second_of_two_racing_near_duplicates_loses_its_conditional_write(
+    tables: tuple[str, str],
+) -> None:
+    """Both looked up before either wrote (two Lambda instances): the write of the second fails
+    its condition, nothing of it is written, and its re-match makes it the first's duplicate."""
+    store, _ = counted_store(tables)
+    one, two = DuplicateCheck(store, KEY, 3600), DuplicateCheck(store, KEY, 3600)
+    a = one.lookup(lead("Robert", "Nkosi", "robert@hooli.health", "Hooli Health"))
+    b = two.lookup(lead("Bob", "Nkosi", "bob.nkosi@gmail.com", "HOOLI HEALTH LTD"))
+    assert a.hit is None and b.hit is None
+    assert one.record(a, "L-a").hit is None
+    lost = two.record(b, "L-b")
+    assert lost.hit is not None and (lost.hit.how, lost.hit.ref) == ("fuzzy", "L-a")
+    assert store.lookup(LeadKeys(email_hash("bob.nkosi@gmail.com", KEY))).email is None
+    refs = {e.ref for e in store.lookup(a.keys).entries}
+    assert refs == {"L-a"}
+
+
+def test_a_taken_email_inside_the_transaction_names_its_owner(tables: tuple[str, str]) -> None:
+    store, calls = counted_store(tables)
+    who = identity_of("Ann", "Lee", "ann@hooli.io", "Hooli", None, "US")
+    keys = LeadKeys(email_hash("ann@hooli.io", KEY), (block_hash("o|hooli|a500", KEY),))
+    assert store.record_lead(keys, "L1", who, 3600, {}).recorded
+    calls.clear()
+    taken = store.record_lead(LeadKeys(keys.email_hash, (block_hash("p|1", KEY),)), "L2", who,
+                              3600, {})  # fmt: skip
+    assert taken.email is not None and taken.email.ref == "L1"
+    assert calls == {"TransactWriteItems": 1}  # the owner came with the cancellation
+
+
+def test_customer_sync_writes_changed_blocks_only_and_never_touches_leads(
+    tables: tuple[str, str], moto_server: str
+) -> None:
+    store, calls = counted_store(tables)
+    blocks = blocks_of(Entry("100", "customer", WILLIAM))
+    assert store.sync_identities(blocks)["written"] == len(blocks)
+    calls.clear()
+    assert store.sync_identities(blocks) == {"blocks": len(blocks), "written": 0, "removed": 0}
+    assert "BatchWriteItem" not in calls  # nothing changed, nothing written
+    check = DuplicateCheck(store, KEY, 3600)
+    check.record(check.lookup(lead("Kwame", "Mensah", "k@initech.io", "Initech")), "L1")
+    assert store.sync_identities({}) == {"blocks": 0, "written": 0, "removed": len(blocks)}
+    items = boto3.client("dynamodb", endpoint_url=moto_server).scan(TableName=tables[1])["Items"]
+    assert items and all(item["pk"]["S"].startswith("l#") for item in items)
+    assert not any("kwame" in item["pk"]["S"] or "initech" in item["pk"]["S"] for item in items)
