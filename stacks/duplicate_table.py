@@ -34,29 +34,36 @@ SYNC_ACTIONS: tuple[str, ...] = (
 )
 
 
+def on_demand_table(
+    scope: Construct, partition_key: str, ttl_attribute: str, logical_id: str, config: LeadgenConfig
+) -> dynamodb.Table:
+    """A string-keyed, on-demand table with PITR, TTL and encryption at rest, kept (deletion
+    protection) where the config retains data, under a frozen logical id."""
+    table = dynamodb.Table(
+        scope,
+        "Table",
+        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        time_to_live_attribute=ttl_attribute,
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        deletion_protection=config.retain_data,
+        removal_policy=config.removal_policy,
+    )
+    cfn = table.node.default_child
+    assert isinstance(cfn, dynamodb.CfnTable)
+    cfn.override_logical_id(logical_id)
+    return table
+
+
 class DuplicateTable(Construct):
     """The DynamoDB duplicate table."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: LeadgenConfig) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
-            self,
-            "Table",
-            partition_key=dynamodb.Attribute(
-                name=PARTITION_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            time_to_live_attribute=TTL_ATTRIBUTE,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            deletion_protection=config.retain_data,
-            removal_policy=config.removal_policy,
-        )
-        cfn = self.table.node.default_child
-        assert isinstance(cfn, dynamodb.CfnTable)
-        cfn.override_logical_id(TABLE_ID)
+        self.table = on_demand_table(self, PARTITION_KEY, TTL_ATTRIBUTE, TABLE_ID, config)
 
     @property
     def table_name(self) -> str:

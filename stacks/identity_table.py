@@ -13,11 +13,11 @@ build job writes and deletes customer blocks only (BatchWriteItem) and scans for
 
 from __future__ import annotations
 
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.config import LeadgenConfig
+from stacks.duplicate_table import on_demand_table
 
 PARTITION_KEY = "pk"
 TTL_ATTRIBUTE = "expires_at"
@@ -40,24 +40,7 @@ class IdentityTable(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: LeadgenConfig) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
-            self,
-            "Table",
-            partition_key=dynamodb.Attribute(
-                name=PARTITION_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            time_to_live_attribute=TTL_ATTRIBUTE,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            deletion_protection=config.retain_data,
-            removal_policy=config.removal_policy,
-        )
-        cfn = self.table.node.default_child
-        assert isinstance(cfn, dynamodb.CfnTable)
-        cfn.override_logical_id(TABLE_ID)
+        self.table = on_demand_table(self, PARTITION_KEY, TTL_ATTRIBUTE, TABLE_ID, config)
 
     @property
     def table_name(self) -> str:

@@ -214,3 +214,14 @@ def nickname_lead(person: dict[str, Any]) -> dict[str, Any]:
         "company": str(person["company"]).upper(),
         "country": person["country"],
     }
+
+
+def blocks_of(key: str, *entries: Any) -> dict[str, list[Any]]:
+    """Customer entries under their hashed blocking keys, as the build makes them."""
+    from leadgen.model.identity import block_hash, block_keys
+
+    out: dict[str, list[Any]] = {}
+    for e in entries:
+        for k in block_keys(e.who):
+            out.setdefault(block_hash(k, key), []).append(e)
+    return out

@@ -27,7 +27,7 @@ from typing import Literal
 from leadgen.model.identity import Identity, block_hash, block_keys, email_hash, identity_of
 from leadgen.model.matching import Match, MatchConfig, best_match
 from leadgen.serve.schemas import CleanLead, DuplicateCheckStatus
-from leadgen.stores.duplicates import DuplicateHit, DuplicateStore, Known, LeadKeys
+from leadgen.stores.duplicates import DuplicateHit, DuplicateStore, Known, LeadKeys, Recorded
 
 log = logging.getLogger(__name__)
 # Conditional writes a lead may lose to changing blocks before it is reported unrecorded.
@@ -129,7 +129,7 @@ class DuplicateCheck:
             except Exception as exc:
                 self._failed("record", exc)
                 return replace(state, status="skipped")
-            if outcome.recorded:
+            if outcome.recorded or _found_itself(outcome, ref):
                 return state
             known = outcome.changed or Known(email=outcome.email)
             state = self._judge(replace(state, seen=known.versions), known)
@@ -141,6 +141,15 @@ class DuplicateCheck:
     def _failed(self, what: str, exc: Exception) -> None:
         self._down = True
         log.warning("duplicate %s skipped: %s", what, type(exc).__name__)
+
+
+def _found_itself(outcome: Recorded, ref: str) -> bool:
+    """The write that "failed" had landed: a timed-out attempt retried by the client finds the
+    lead's own email or entry. It is recorded, not a duplicate of itself."""
+    known = outcome.changed or Known(email=outcome.email)
+    if known.email is not None and (known.email.kind, known.email.ref) == ("lead", ref):
+        return True
+    return any(e.kind == "lead" and e.ref == ref for e in known.entries)
 
 
 def _log_check(state: DuplicateState, candidates: int) -> None:

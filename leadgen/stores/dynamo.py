@@ -160,7 +160,10 @@ class DynamoDuplicateStore:
             put = self._email_put(keys.email_hash, ref, expires, now)
             items.insert(0, {"Put": {**put, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}})
         try:
-            self.client.transact_write_items(TransactItems=items)
+            # The token makes the client's own retry of a timed-out attempt a no-op in DynamoDB.
+            self.client.transact_write_items(
+                TransactItems=items, ClientRequestToken=uuid.uuid4().hex
+            )
         except self.client.exceptions.TransactionCanceledException as exc:
             reasons = exc.response.get("CancellationReasons") or []
             first = reasons[0] if reasons else {}

@@ -116,12 +116,13 @@ def put_parquet(s3: Any, key: str, table: pa.Table) -> str:
     return f"s3://{BUCKET}/{key}"
 
 
-def new_table(dynamodb: Any) -> str:
-    name = f"dups-{uuid.uuid4().hex[:8]}"
+def new_table(dynamodb: Any, key: str = "email_hash", prefix: str = "dups") -> str:
+    """A duplicate table (the identity table with key="pk")."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     dynamodb.create_table(
         TableName=name,
-        KeySchema=[{"AttributeName": "email_hash", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "email_hash", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
     return name
@@ -336,17 +337,6 @@ def test_refresh_publishes_syncs_table_and_service_follows(
     assert svc.score(lead_with_email(gone_email))[0]["duplicate"] is False
 
 
-def new_identity_table(dynamodb: Any) -> str:
-    name = f"ident-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
-
-
 def test_refresh_with_the_key_secret_syncs_the_identity_table_and_fuzzy_matches(
     job_env: pytest.MonkeyPatch, s3: Any, dynamodb: Any, crm: pa.Table, tmp_path: Path,
     moto_server: str,
@@ -362,7 +352,7 @@ def test_refresh_with_the_key_secret_syncs_the_identity_table_and_fuzzy_matches(
     key = "job-test-hash-key-" + uuid.uuid4().hex
     sm = boto3.client("secretsmanager", endpoint_url=moto_server)
     arn = sm.create_secret(Name=f"hash-key-{uuid.uuid4().hex[:6]}", SecretString=key)["ARN"]
-    table, identity = new_table(dynamodb), new_identity_table(dynamodb)
+    table, identity = new_table(dynamodb), new_table(dynamodb, "pk", "ident")
     run = run_job(
         job_env,
         LEADGEN_INPUT_PATH=put_parquet(s3, "exports/keyed.parquet", crm),

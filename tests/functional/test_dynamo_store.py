@@ -12,11 +12,12 @@ from typing import Any
 import boto3
 import pytest
 
-from leadgen.model.identity import Entry, block_hash, block_keys, email_hash, identity_of
+from leadgen.model.identity import Entry, block_hash, email_hash, identity_of
 from leadgen.serve.duplicate_check import DuplicateCheck
 from leadgen.serve.schemas import CleanLead, LeadIdentity
 from leadgen.stores.duplicates import LeadKeys
 from leadgen.stores.dynamo import DynamoDuplicateStore, dynamodb_client
+from tests.conftest import blocks_of
 
 KEY = "dynamo-test-key"
 WILLIAM = identity_of("William", "Johnson", "william.johnson@acmesoft.com", "Acme Soft, Inc.",
@@ -51,14 +52,6 @@ def counted_store(tables: tuple[str, str]) -> tuple[DynamoDuplicateStore, Counte
     return DynamoDuplicateStore(*tables, client=client), calls
 
 
-def blocks_of(*entries: Entry) -> dict[str, list[Entry]]:
-    out: dict[str, list[Entry]] = {}
-    for e in entries:
-        for k in block_keys(e.who):
-            out.setdefault(block_hash(k, KEY), []).append(e)
-    return out
-
-
 def lead(first: str, last: str, email: str, company: str | None) -> CleanLead:
     return CleanLead({}, email, None, LeadIdentity(first, last, company, None, "US"))
 
@@ -66,7 +59,7 @@ def lead(first: str, last: str, email: str, company: str | None) -> CleanLead:
 def test_a_lookup_is_one_batch_get_and_a_record_one_transaction(tables: tuple[str, str]) -> None:
     store, calls = counted_store(tables)
     store.sync_customers([(email_hash("william.johnson@acmesoft.com", KEY) or "", "100")])
-    store.sync_identities(blocks_of(Entry("100", "customer", WILLIAM)))
+    store.sync_identities(blocks_of(KEY, Entry("100", "customer", WILLIAM)))
     check = DuplicateCheck(store, KEY, 3600)
     calls.clear()
     state = check.lookup(lead("Bill", "Johnson", "bill@gmail.com", "ACME SOFT"))
@@ -116,7 +109,7 @@ def test_customer_sync_writes_changed_blocks_only_and_never_touches_leads(
     tables: tuple[str, str], moto_server: str
 ) -> None:
     store, calls = counted_store(tables)
-    blocks = blocks_of(Entry("100", "customer", WILLIAM))
+    blocks = blocks_of(KEY, Entry("100", "customer", WILLIAM))
     assert store.sync_identities(blocks)["written"] == len(blocks)
     calls.clear()
     assert store.sync_identities(blocks) == {"blocks": len(blocks), "written": 0, "removed": 0}

@@ -27,6 +27,7 @@ from leadgen.stores.duplicates import (
     sync_customer_hashes,
     sync_customer_identities,
 )
+from tests.conftest import blocks_of
 
 NOBODY = Identity("", "")
 
@@ -120,14 +121,6 @@ WILLIAM = identity_of("William", "Johnson", "william.johnson@acmesoft.com", "Acm
                       "+1 555 123 4567", "US")  # fmt: skip
 
 
-def _blocks(*entries: Entry) -> dict[str, list[Entry]]:
-    out: dict[str, list[Entry]] = {}
-    for e in entries:
-        for k in block_keys(e.who):
-            out.setdefault(block_hash(k, KEY), []).append(e)
-    return out
-
-
 def _lead(first: str, last: str, email: str, company: str | None = None) -> CleanLead:
     return CleanLead({}, email, None, LeadIdentity(first, last, company, None, "US"))
 
@@ -135,7 +128,7 @@ def _lead(first: str, last: str, email: str, company: str | None = None) -> Clea
 @pytest.fixture
 def store(tmp_path: Path) -> SqliteDuplicateStore:
     s = SqliteDuplicateStore(tmp_path / "d.sqlite")
-    s.sync_identities(_blocks(Entry("100", "customer", WILLIAM)))
+    s.sync_identities(blocks_of(KEY, Entry("100", "customer", WILLIAM)))
     return s
 
 
@@ -226,3 +219,16 @@ def test_concurrent_near_duplicates_give_exactly_one_new_lead(tmp_path: Path) ->
     winners = [ref for what, ref in answers if what == "new"]
     assert len(winners) == 1
     assert all(ref == winners[0] for what, ref in answers if what == "dup")
+
+
+def test_a_retried_record_that_had_landed_is_not_its_own_duplicate(
+    store: SqliteDuplicateStore,
+) -> None:
+    """A client retry of a write that timed out but landed finds the lead's own entry."""
+    check = DuplicateCheck(store, KEY, 3600)
+    state = check.lookup(_lead("Kwame", "Mensah", "kwame@initech.io", "Initech"))
+    assert check.record(state, "L1").hit is None
+    retried = check.record(state, "L1")  # the same request again, with the same stale view
+    assert retried.hit is None and retried.status == "done"
+    other = check.record(state, "L2")  # a different lead with that view is a duplicate
+    assert other.hit is not None and other.hit.ref == "L1"
