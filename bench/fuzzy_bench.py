@@ -49,6 +49,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--per-kind", type=int, default=3000, help="labelled leads per kind")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dynamo-rows", type=int, default=1000, help="CRM size of the moto run")
+    p.add_argument("--u-pairs", type=int, default=U_PAIRS, help="random customer pairs for u")
+    p.add_argument(
+        "--generate-rows", type=int, default=1_000_000, help="time generating a CRM this big"
+    )
     p.add_argument("--out", default=str(OUT))
     return p.parse_args(argv)
 
@@ -288,7 +292,8 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
         "# Fuzzy duplicates: measured (issue 14)",
         "",
         f"Command: `nice -n 10 .venv/bin/python -m bench.fuzzy_bench --rows {args.rows} "
-        f"--per-kind {args.per_kind} --seed {args.seed} --dynamo-rows {args.dynamo_rows}`  ",
+        f"--per-kind {args.per_kind} --seed {args.seed} --dynamo-rows {args.dynamo_rows} "
+        f"--generate-rows {args.generate_rows}`  ",
         f"Date: {datetime.now(UTC).isoformat(timespec='seconds')}; machine load (uptime): "
         f"{r['uptime']}; 2 shared cores: timings are medians measured side by side in one run.",
         "",
@@ -322,8 +327,10 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
         ),
         "",
         *_latency_lines(times, added, r["record"]),
-        *_weights_lines(r["um"], r["match"]),
+        *_weights_lines(r["um"], r["match"], args.u_pairs),
         *_store_lines(w, r["sizes"], r["dynamo"]),
+        f"Generating a CRM of {args.generate_rows:,} current customers (with the company and "
+        f"phone columns and the enlarged name vocabularies): {r['generate']:.1f} s.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -350,9 +357,11 @@ def _latency_lines(times: dict[str, list[float]], added: float, record: list[flo
     ]
 
 
-def _weights_lines(um: dict[tuple[str, str], tuple[float, float]], match: MatchConfig) -> list[str]:
+def _weights_lines(
+    um: dict[tuple[str, str], tuple[float, float]], match: MatchConfig, pairs: int
+) -> list[str]:
     rows = []
-    floor = 1.0 / U_PAIRS  # a level never seen in the random pairs: u below one in U_PAIRS
+    floor = 1.0 / pairs  # a level never seen in the random pairs: u below one in `pairs`
     for (comp, level), (u, m) in um.items():
         implied = f"{math.log2(m / max(u, floor)):+.1f}" if m else "-"
         shown = f"{u:.2e}" if u else f"< {floor:.0e}"
@@ -393,6 +402,15 @@ def _store_lines(w: World, sizes: dict[str, float], dynamo: dict[str, Any]) -> l
     ]
 
 
+def generation_seconds(rows: int) -> float:
+    """Wall time of generating a CRM of `rows` current customers (names, company, phone...)."""
+    if rows <= 0:
+        return float("nan")
+    t0 = time.perf_counter()
+    generate_crm_with_truth(rows, 0)
+    return time.perf_counter() - t0
+
+
 def timed(label: str, fn: Callable[[], Any]) -> Any:
     t0 = time.perf_counter()
     out = fn()
@@ -409,9 +427,10 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "world": w, "per_kind": per_kind, "times": times, "match": match,
             "record": timed("record", lambda: record_times(w, 2000)),
-            "um": timed("u/m", lambda: u_and_m(w)), "collision": name_collision(w),
+            "um": timed("u/m", lambda: u_and_m(w, args.u_pairs)), "collision": name_collision(w),
             "sizes": item_sizes(w.blocks),
             "dynamo": timed("dynamo", lambda: dynamo_calls(args.dynamo_rows, args.seed)),
+            "generate": timed("generate", lambda: generation_seconds(args.generate_rows)),
             "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
         }  # fmt: skip
         text = render(args, result)

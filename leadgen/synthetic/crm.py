@@ -14,6 +14,9 @@ It also reproduces the messy parts of a real export that the service must cope w
   values; the build must drop them.
 * The same person re-entered under a new ``customer_id`` with an email variant (case, gmail dots,
   ``+tags``, stray whitespace); the duplicate check must catch them.
+* Companies typed many ways ("Acme Soft, Inc.", "ACME SOFT", "Acme Soft Intl") and phones in each
+  country's usual formats (leadgen.synthetic.contacts); names from large vocabularies
+  (leadgen.synthetic.names), and re-entered leads with their labels (leadgen.synthetic.identity).
 * Heavily repeated job titles and bios, skewed category frequencies, and (optionally) irrelevant
   noise columns and label noise for the harder quality benchmarks (issue 7).
 

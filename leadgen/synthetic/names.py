@@ -2,11 +2,11 @@
 
 Why this size: how often two different people share a full name decides how hard "a colleague
 with the same name" is for the fuzzy duplicate check, so the vocabulary must collide about as
-often as real names do. A Zipf-like frequency over ~430 first names and ~4,000 surnames makes two
-random people share a full name about once in 150,000 pairs (a vocabulary of 119 x 120 names did
-once in 4,000, and its false positives were the generator's, not the matcher's). Real surnames
-form the head; a tail of plausible surnames is composed from each naming culture's own parts
-(Ash+ford, Berg+mann, Lind+qvist, Naka+mura), so rare names are rare as in a real CRM.
+rarely as real names do. A Zipf-like frequency over about 400 first names and 3,300 surnames
+does; the first vocabulary (119 x 120 names) made full-name twins about thirty times more common,
+and the matcher's false positives were the generator's (bench/FUZZY.md measures the rate). Real
+surnames form the head; a tail of plausible surnames is composed from each naming culture's own
+parts (Ash+ford, Berg+mann, Lind+qvist, Naka+mura), so rare names are rare as in a real CRM.
 
 Everything is fixed data or derived from it with a fixed seed: the lists do not depend on the
 generator's seed, and the generator keeps drawing one uniform per person per name (an index into

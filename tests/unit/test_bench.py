@@ -115,3 +115,16 @@ def test_render_states_targets() -> None:
     assert "ANN >= 50x faster than exact (at 1,000, 1,000,000 not run) | 100x | PASS" in md
     assert "build >= 250 rows/s at 1,000 (all texts generated) | 357 rows/s | PASS" in md
     assert "the machine was otherwise idle" in md
+
+
+def test_fuzzy_bench_runs_on_a_tiny_crm_and_writes_its_table(tmp_path: Path) -> None:
+    from bench import fuzzy_bench
+
+    out = tmp_path / "FUZZY.md"
+    args = ["--rows", "1500", "--per-kind", "20", "--dynamo-rows", "150", "--generate-rows", "0",
+            "--u-pairs", "2000"]  # fmt: skip
+    assert fuzzy_bench.main([*args, "--out", str(out)]) == 0
+    text = out.read_text()
+    for section in ("## Quality at the defaults", "## Latency per lead", "## Weights", "## Stores"):
+        assert section in text
+    assert "| nickname | 20 |" in text and "transact_write_items 1.00" in text

@@ -232,3 +232,21 @@ def test_a_retried_record_that_had_landed_is_not_its_own_duplicate(
     assert retried.hit is None and retried.status == "done"
     other = check.record(state, "L2")  # a different lead with that view is a duplicate
     assert other.hit is not None and other.hit.ref == "L1"
+
+
+def test_the_check_logs_the_shape_of_a_match_never_who(
+    store: SqliteDuplicateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    check = DuplicateCheck(store, KEY, 3600)
+    with caplog.at_level(logging.DEBUG):
+        who = LeadIdentity("Bill", "Johnson", "ACME SOFT", "555 123 4567", "US")
+        lead = CleanLead({}, "bill.johnson@gmail.com", None, who)
+        assert check.lookup(lead).hit is not None
+    (record,) = [r for r in caplog.records if r.getMessage() == "duplicate check"]
+    assert record.__dict__["matched_on"] == ["name:nickname", "company", "phone", "country"]
+    assert record.__dict__["identity_shape"] == "name+company+phone"
+    text = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records).lower()
+    for needle in ("bill", "johnson", "acme", "gmail", "1234567", "@"):
+        assert needle not in text, needle
