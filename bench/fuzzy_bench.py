@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--per-kind", type=int, default=3000, help="labelled leads per kind")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dynamo-rows", type=int, default=1000, help="CRM size of the moto run")
+    p.add_argument("--dynamo-per-kind", type=int, default=40, help="leads per kind on moto")
     p.add_argument("--u-pairs", type=int, default=U_PAIRS, help="random customer pairs for u")
     p.add_argument(
         "--generate-rows", type=int, default=1_000_000, help="time generating a CRM this big"
@@ -211,7 +212,7 @@ def pct(values: Sequence[float], q: float) -> float:
     return float(ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))])
 
 
-def dynamo_calls(rows: int, seed: int) -> dict[str, dict[str, float]]:
+def dynamo_calls(rows: int, per_kind: int, seed: int) -> dict[str, dict[str, float]]:
     """DynamoDB requests per lead (lookup + record) on moto, email-only vs email + fuzzy."""
     import boto3
     from moto import mock_aws
@@ -220,7 +221,7 @@ def dynamo_calls(rows: int, seed: int) -> dict[str, dict[str, float]]:
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws(), tempfile.TemporaryDirectory() as tmp:
-        w = make_world(rows, 40, seed, Path(tmp))
+        w = make_world(rows, per_kind, seed, Path(tmp))
         raw = boto3.client("dynamodb")
         for name, key in (("dups", "email_hash"), ("ident", "pk")):
             raw.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
@@ -293,6 +294,7 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
         "",
         f"Command: `nice -n 10 .venv/bin/python -m bench.fuzzy_bench --rows {args.rows} "
         f"--per-kind {args.per_kind} --seed {args.seed} --dynamo-rows {args.dynamo_rows} "
+        f"--dynamo-per-kind {args.dynamo_per_kind} "
         f"--generate-rows {args.generate_rows}`  ",
         f"Date: {datetime.now(UTC).isoformat(timespec='seconds')}; machine load (uptime): "
         f"{r['uptime']}; 2 shared cores: timings are medians measured side by side in one run.",
@@ -429,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
             "record": timed("record", lambda: record_times(w, 2000)),
             "um": timed("u/m", lambda: u_and_m(w, args.u_pairs)), "collision": name_collision(w),
             "sizes": item_sizes(w.blocks),
-            "dynamo": timed("dynamo", lambda: dynamo_calls(args.dynamo_rows, args.seed)),
+            "dynamo": timed("dynamo", lambda: dynamo_calls(
+                args.dynamo_rows, args.dynamo_per_kind, args.seed)),
             "generate": timed("generate", lambda: generation_seconds(args.generate_rows)),
             "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
         }  # fmt: skip

@@ -122,7 +122,7 @@ def test_fuzzy_bench_runs_on_a_tiny_crm_and_writes_its_table(tmp_path: Path) -> 
 
     out = tmp_path / "FUZZY.md"
     args = ["--rows", "1500", "--per-kind", "20", "--dynamo-rows", "150", "--generate-rows", "0",
-            "--u-pairs", "2000"]  # fmt: skip
+            "--u-pairs", "2000", "--dynamo-per-kind", "3"]  # fmt: skip
     assert fuzzy_bench.main([*args, "--out", str(out)]) == 0
     text = out.read_text()
     for section in ("## Quality at the defaults", "## Latency per lead", "## Weights", "## Stores"):

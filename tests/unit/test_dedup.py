@@ -240,11 +240,20 @@ def test_the_check_logs_the_shape_of_a_match_never_who(
     import logging
 
     check = DuplicateCheck(store, KEY, 3600)
-    with caplog.at_level(logging.DEBUG):
+    # On the module's logger itself: an earlier test may have given "leadgen" a level or a
+    # handler that does not propagate (Powertools in the Lambda tests).
+    logger = logging.getLogger("leadgen.serve.duplicate_check")
+    logger.addHandler(caplog.handler)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
         who = LeadIdentity("Bill", "Johnson", "ACME SOFT", "555 123 4567", "US")
         lead = CleanLead({}, "bill.johnson@gmail.com", None, who)
         assert check.lookup(lead).hit is not None
-    (record,) = [r for r in caplog.records if r.getMessage() == "duplicate check"]
+    finally:
+        logger.removeHandler(caplog.handler)
+        logger.setLevel(level)
+    record = next(r for r in caplog.records if r.getMessage() == "duplicate check")
     assert record.__dict__["matched_on"] == ["name:nickname", "company", "phone", "country"]
     assert record.__dict__["identity_shape"] == "name+company+phone"
     text = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records).lower()
