@@ -58,16 +58,29 @@ def on_demand_table(
     return table
 
 
-class DuplicateTable(Construct):
-    """The DynamoDB duplicate table."""
+class OnDemandTable(Construct):
+    """A DynamoDB table of the stack (see `on_demand_table`): subclasses name its key, TTL
+    attribute and frozen logical id."""
+
+    partition_key: str
+    ttl_attribute: str
+    logical_id: str
 
     def __init__(self, scope: Construct, construct_id: str, *, config: LeadgenConfig) -> None:
         super().__init__(scope, construct_id)
-        self.table = on_demand_table(self, PARTITION_KEY, TTL_ATTRIBUTE, TABLE_ID, config)
+        self.table = on_demand_table(
+            self, self.partition_key, self.ttl_attribute, self.logical_id, config
+        )
 
     @property
     def table_name(self) -> str:
         return self.table.table_name
+
+
+class DuplicateTable(OnDemandTable):
+    """The DynamoDB duplicate table."""
+
+    partition_key, ttl_attribute, logical_id = PARTITION_KEY, TTL_ATTRIBUTE, TABLE_ID
 
     def _grant(self, grantee: iam.IGrantable, actions: tuple[str, ...]) -> None:
         # The table has no indexes: the table ARN alone, no `index/*` wildcard.

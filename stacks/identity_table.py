@@ -14,10 +14,8 @@ build job writes and deletes customer blocks only (BatchWriteItem) and scans for
 from __future__ import annotations
 
 from aws_cdk import aws_iam as iam
-from constructs import Construct
 
-from stacks.config import LeadgenConfig
-from stacks.duplicate_table import on_demand_table
+from stacks.duplicate_table import OnDemandTable
 
 PARTITION_KEY = "pk"
 TTL_ATTRIBUTE = "expires_at"
@@ -35,16 +33,10 @@ SYNC_SCAN_ACTIONS: tuple[str, ...] = ("dynamodb:Scan",)
 SYNC_WRITE_ACTIONS: tuple[str, ...] = ("dynamodb:BatchWriteItem",)
 
 
-class IdentityTable(Construct):
+class IdentityTable(OnDemandTable):
     """The DynamoDB identity table."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: LeadgenConfig) -> None:
-        super().__init__(scope, construct_id)
-        self.table = on_demand_table(self, PARTITION_KEY, TTL_ATTRIBUTE, TABLE_ID, config)
-
-    @property
-    def table_name(self) -> str:
-        return self.table.table_name
+    partition_key, ttl_attribute, logical_id = PARTITION_KEY, TTL_ATTRIBUTE, TABLE_ID
 
     def _grant(
         self, grantee: iam.IGrantable, actions: tuple[str, ...], keys: tuple[str, ...] = ()

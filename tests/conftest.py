@@ -225,3 +225,15 @@ def blocks_of(key: str, *entries: Any) -> dict[str, list[Any]]:
         for k in block_keys(e.who):
             out.setdefault(block_hash(k, key), []).append(e)
     return out
+
+
+def create_table(dynamodb: Any, key: str = "email_hash", prefix: str = "dups") -> str:
+    """A new on-demand table keyed by `key` (the duplicate table; the identity table: "pk")."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name

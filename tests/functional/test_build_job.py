@@ -117,15 +117,9 @@ def put_parquet(s3: Any, key: str, table: pa.Table) -> str:
 
 
 def new_table(dynamodb: Any, key: str = "email_hash", prefix: str = "dups") -> str:
-    """A duplicate table (the identity table with key="pk")."""
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
+    from tests.conftest import create_table
+
+    return create_table(dynamodb, key, prefix)
 
 
 def scan(dynamodb: Any, table: str) -> dict[str, dict[str, str]]:

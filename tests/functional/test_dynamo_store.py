@@ -4,7 +4,6 @@ customer sync that never touches lead blocks."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +16,7 @@ from leadgen.serve.duplicate_check import DuplicateCheck
 from leadgen.serve.schemas import CleanLead, LeadIdentity
 from leadgen.stores.duplicates import LeadKeys
 from leadgen.stores.dynamo import DynamoDuplicateStore, dynamodb_client
-from tests.conftest import blocks_of
+from tests.conftest import blocks_of, create_table
 
 KEY = "dynamo-test-key"
 WILLIAM = identity_of("William", "Johnson", "william.johnson@acmesoft.com", "Acme Soft, Inc.",
@@ -27,14 +26,7 @@ WILLIAM = identity_of("William", "Johnson", "william.johnson@acmesoft.com", "Acm
 @pytest.fixture
 def tables(moto_server: str) -> Iterator[tuple[str, str]]:
     ddb = boto3.client("dynamodb", endpoint_url=moto_server)
-    names = (f"dups-{uuid.uuid4().hex[:6]}", f"ident-{uuid.uuid4().hex[:6]}")
-    for name, key in zip(names, ("email_hash", "pk"), strict=True):
-        ddb.create_table(
-            TableName=name,
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    names = (create_table(ddb), create_table(ddb, "pk", "ident"))
     yield names
     for name in names:
         ddb.delete_table(TableName=name)
