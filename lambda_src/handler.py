@@ -30,7 +30,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambda_src.observer import MetricsObserver
 from lambda_src.tracing import make_tracer
-from leadgen.config import ServiceConfig
+from leadgen.config import DEFAULT_MAX_BATCH, ServiceConfig
 from leadgen.errors import ArtifactError
 from leadgen.model.embedders import make_embedder
 from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Env, Metric
@@ -95,6 +95,11 @@ class Runtime:
     def loaded(self) -> bool:
         return self.service is not None and self.service.lifecycle.loaded
 
+    @property
+    def max_batch(self) -> int:
+        """MAX_BATCH_SIZE, documented in the API's schema (the default without a service)."""
+        return self.service.config.max_batch if self.service is not None else DEFAULT_MAX_BATCH
+
     def current(self) -> ScoringService:
         if self.service is None:
             raise ArtifactError(f"the scoring service is not configured ({self.init_error})")
@@ -119,7 +124,9 @@ class Runtime:
 
 
 runtime = Runtime()
-app = create_app(runtime.current, observer=MetricsObserver(metrics, logger))
+app = create_app(
+    runtime.current, observer=MetricsObserver(metrics, logger), max_batch=runtime.max_batch
+)
 
 
 @logger.inject_lambda_context(

@@ -35,6 +35,7 @@ EMBEDDERS = ("onnx", "hashing")
 TEXT_MODES = ("columns", "joint")
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 DEFAULT_ARTIFACTS = "artifacts"
+DEFAULT_MAX_BATCH = 100  # leads per /score_leads request (MAX_BATCH_SIZE)
 LAMBDA_CACHE_DIR = "/tmp/leadgen-artifacts"
 
 
@@ -283,7 +284,7 @@ class ServiceConfig:
     artifacts_uri: str
     cache_dir: Path = Path(LAMBDA_CACHE_DIR)
     refresh_seconds: float = 300.0
-    max_batch: int = 100
+    max_batch: int = DEFAULT_MAX_BATCH
     lead_ttl_days: int = 90
     dup_table: str | None = None
     email_hash_key: str = field(default="", repr=False)
@@ -316,7 +317,7 @@ class ServiceConfig:
             artifacts_uri=uri,
             cache_dir=Path(env(Env.CACHE_DIR, e) or default_cache),
             refresh_seconds=env_float(Env.REFRESH_SECONDS, 300.0, e),
-            max_batch=env_int(Env.MAX_BATCH_SIZE, 100, e),
+            max_batch=env_int(Env.MAX_BATCH_SIZE, DEFAULT_MAX_BATCH, e),
             lead_ttl_days=env_int(Env.LEAD_TTL_DAYS, 90, e),
             dup_table=env(Env.DUP_TABLE_NAME, e),
             email_hash_key=env(Env.EMAIL_HASH_KEY, e) or "",

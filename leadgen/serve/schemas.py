@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from leadgen.config import ColumnSpec
 from leadgen.errors import LeadValidationError
@@ -26,14 +26,29 @@ DuplicateCheckStatus = Literal["done", "skipped", "no_email"]
 
 
 # ---- requests --------------------------------------------------------------------------------
-class Options(BaseModel):
-    """Per-request options; unknown keys are refused so typos do not pass silently."""
+def _band(grade: str) -> Any:
+    return Field(default=None, ge=0, le=100, strict=True, description=f"floor of grade {grade}")
+
+
+class GradeBandsOption(BaseModel):
+    """Percentile floors of grades A, B, C (D is below C), 100 >= A >= B >= C >= 0; a grade left
+    out keeps the build's floor."""
 
     model_config = ConfigDict(extra="forbid")
-    grade_bands: dict[str, float] | None = Field(
+    A: float | None = _band("A")
+    B: float | None = _band("B")
+    C: float | None = _band("C")
+
+
+class Options(BaseModel):
+    """Per-request options; unknown keys are refused so typos do not pass silently. Values are
+    strict: `"5"` or `true` is not a number of neighbours."""
+
+    model_config = ConfigDict(extra="forbid")
+    grade_bands: GradeBandsOption | None = Field(
         default=None, description='Percentile floors of grades, e.g. {"A": 90, "B": 70, "C": 40}'
     )
-    neighbors: int = Field(5, ge=0, le=50, description="Neighbours returned per index")
+    neighbors: int = Field(5, ge=0, le=50, strict=True, description="Neighbours returned per index")
 
 
 LEAD_EXAMPLE: dict[str, Any] = {
@@ -65,8 +80,20 @@ class Lead(BaseModel):
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    leads: list[Lead] = Field(..., description="Leads to score (1..MAX_BATCH_SIZE)")
+    leads: list[Lead] = Field(..., min_length=1, description="Leads to score (1..MAX_BATCH_SIZE)")
     options: Options | None = None
+
+
+def batch_request_model(max_batch: int) -> type[BatchRequest]:
+    """BatchRequest with the deployment's MAX_BATCH_SIZE as the documented and enforced limit."""
+    leads = Field(
+        ..., min_length=1, max_length=max_batch, description=f"Leads to score (1..{max_batch})"
+    )
+    model: type[BatchRequest] = create_model(
+        "BatchRequest", __base__=BatchRequest, leads=(list[Lead], leads)
+    )
+    model.__doc__ = "Leads scored together; `options` apply to every one."
+    return model
 
 
 @dataclass(frozen=True)
@@ -82,7 +109,8 @@ def clean_lead(lead: Mapping[str, Any], spec: ColumnSpec, where: str = "") -> Cl
     """Check the feature columns of a lead (a parsed `Lead` dump or a raw mapping): text and
     categorical values are strings (numbers are accepted and stringified), numeric values are
     finite numbers; a wrong type is refused with the field named (`where` prefixes it, e.g.
-    'leads[3].'). Missing columns are allowed."""
+    'leads[3].'). Missing columns are allowed. Every string that flows on is valid Unicode (a lone
+    surrogate from a JSON escape would break the tokenizer and the email hash)."""
     features: dict[str, str | float | None] = {}
     for col in (*spec.text_cols, *spec.cat_cols):
         features[col] = _text_value(lead.get(col), where + col)
@@ -92,7 +120,10 @@ def clean_lead(lead: Mapping[str, Any], spec: ColumnSpec, where: str = "") -> Cl
     if email is not None and not isinstance(email, str):
         raise LeadValidationError(where + "email", "expected a string")
     lead_id = lead.get("lead_id")
-    return CleanLead(features, email or None, None if lead_id is None else str(lead_id))
+    if lead_id is not None and not isinstance(lead_id, str | int):
+        raise LeadValidationError(where + "lead_id", "expected a string")
+    ref = None if lead_id is None else _unicode(str(lead_id), where + "lead_id")
+    return CleanLead(features, _unicode(email, where + "email") or None, ref)
 
 
 def _text_value(v: Any, field: str) -> str | None:
@@ -102,7 +133,18 @@ def _text_value(v: Any, field: str) -> str | None:
         raise LeadValidationError(field, f"expected a string, got {type(v).__name__}")
     if isinstance(v, str) and len(v) > MAX_TEXT_CHARS:
         raise LeadValidationError(field, f"longer than {MAX_TEXT_CHARS} characters")
-    return str(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        raise LeadValidationError(field, "must be a finite number or a string")
+    return _unicode(str(v), field)
+
+
+def _unicode(v: str | None, field: str) -> str | None:
+    if v is not None and not v.isascii():
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise LeadValidationError(field, "not valid Unicode (a lone surrogate)") from None
+    return v
 
 
 def _number_value(v: Any, field: str) -> float | None:
@@ -110,9 +152,13 @@ def _number_value(v: Any, field: str) -> float | None:
         return None
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise LeadValidationError(field, f"expected a number, got {type(v).__name__}")
-    if not math.isfinite(float(v)):
+    try:
+        number = float(v)
+    except OverflowError:  # an int beyond float's range
+        number = math.inf
+    if not math.isfinite(number):
         raise LeadValidationError(field, "must be a finite number")
-    return float(v)
+    return number
 
 
 # ---- answers ---------------------------------------------------------------------------------
@@ -217,6 +263,11 @@ class Health(_Answer):
     customers: int
     k: int
     graded_on: str
+    fallback_from: str | None = Field(
+        default=None,
+        description="the version LATEST names when it could not be loaded at start-up and this "
+        "older verified version serves instead; null when LATEST's version serves",
+    )
 
 
 class ErrorBody(_Answer):
@@ -225,7 +276,7 @@ class ErrorBody(_Answer):
     error: str = Field(
         ...,
         description="invalid_json | invalid_body | validation_error | payload_too_large | "
-        "not_found | unavailable | internal_error",
+        "unsupported_media_type | not_found | method_not_allowed | unavailable | internal_error",
     )
     reason: str
     field: str | None = Field(

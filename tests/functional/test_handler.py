@@ -119,9 +119,16 @@ class Lambda:
         self._capsys = capsys
         self.output = ""
 
-    def __call__(self, method: str, path: str, body: Any = None) -> Answer:
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str | None = "application/json",
+    ) -> Answer:
         raw = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
-        event = http_v2_event(method, path, {"content-type": "application/json"}, raw)
+        headers = {"content-type": content_type} if content_type else {}
+        event = http_v2_event(method, path, headers, raw)
         resp = self.module.handler(event, Context())
         assert "traceback" not in (resp.get("body") or "").lower()
         return Answer(
@@ -528,10 +535,10 @@ BIG_BIO = "x" * (300 * 1024)
             "/score_lead",
             {**LEAD, "options": {"grade_bands": {"A": 90, "E": 10}}},
             422,
-            "options.grade_bands",
-            "unknown grade",
+            "options.grade_bands.E",
+            "Extra inputs",
         ),
-        ("/score_leads", {"leads": []}, 422, "leads", "at least one"),
+        ("/score_leads", {"leads": []}, 422, "leads", "at least 1 item"),
         ("/score_leads", {"leads": [LEAD] * 101}, 422, "leads", "at most 100"),
         (
             "/score_leads",
@@ -541,6 +548,17 @@ BIG_BIO = "x" * (300 * 1024)
             "expected a string",
         ),
         ("/score_lead", {**LEAD, "bio": BIG_BIO}, 413, "body", "at most 262144"),
+        ("/score_lead", b'{"bio": "caf\xe9"}', 400, "body", "not UTF-8"),
+        ("/score_lead", b"[" * 1000 + b"]" * 1000, 400, "body", "nested deeper than 32"),
+        ("/score_lead", b'{"company_size": ' + b"9" * 400 + b"}", 422, "company_size", "finite"),
+        ("/score_lead", b'{"bio": "\ud83d"}', 422, "bio", "Unicode"),
+        (
+            "/score_leads",
+            {"leads": [LEAD], "options": {"neighbors": "5"}},
+            422,
+            "options.neighbors",
+            "integer",
+        ),
     ],
     ids=[
         "invalid-json",
@@ -552,6 +570,11 @@ BIG_BIO = "x" * (300 * 1024)
         "oversized-batch",
         "wrong-type-in-batch",
         "oversized-body",
+        "non-utf8",
+        "deep-nesting",
+        "400-digit-int",
+        "lone-surrogate",
+        "neighbors-as-text",
     ],
 )
 def test_bad_requests_get_4xx_with_field_and_reason(
@@ -568,6 +591,47 @@ def test_bad_requests_get_4xx_with_field_and_reason(
     assert ans.status == status, ans.body
     assert ans.body["field"] == field
     assert reason in ans.body["reason"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("text/plain", 415),
+        ("application/xml", 415),
+        ("multipart/form-data; boundary=x", 415),
+        ("application/x-www-form-urlencoded", 415),
+        ("APPLICATION/JSON", 200),
+        ("Application/JSON; charset=UTF-8", 200),
+    ],
+)
+def test_media_types_through_the_handler(
+    artifacts_uri: str, start_lambda: Callable[..., Lambda], content_type: str, status: int
+) -> None:
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    ans = fn("POST", "/score_lead", LEAD, content_type=content_type)
+    assert ans.status == status, ans.body
+    if status == 415:
+        assert ans.body["error"] == "unsupported_media_type"
+        assert content_type.split(";")[0] in ans.body["reason"]
+    assert "ArtifactRefreshFailures" not in fn.metrics()
+
+
+def test_an_email_in_the_query_string_reaches_no_log_even_in_debug(
+    artifacts_uri: str,
+    start_lambda: Callable[..., Lambda],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for name in ("POWERTOOLS_EVENT_HANDLER_DEBUG", "POWERTOOLS_DEV", "POWERTOOLS_DEBUG"):
+        monkeypatch.setenv(name, "true")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    caplog.set_level(logging.DEBUG)
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    assert fn("GET", "/health?email=Query.Person@Example.org").status == 200
+    assert fn("POST", "/score_lead?email=Query.Person@Example.org", LEAD).status == 200
+    everything = fn.read_output() + "\n".join(r.getMessage() for r in caplog.records)
+    assert "/health" in everything or "scored" in everything  # there are logs to look at
+    assert "query.person" not in everything.lower()
 
 
 def test_an_unexpected_failure_is_an_opaque_500_with_the_detail_only_in_the_log(
