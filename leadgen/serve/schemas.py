@@ -12,14 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from leadgen.config import ColumnSpec
 from leadgen.errors import LeadValidationError
 
 MAX_TEXT_CHARS = 10_000
+# Numeric columns beyond this are refused: the model computes in float32 (max 3.4e38), and its
+# transforms of a value near that overflow into null scores instead of failing.
+MAX_ABS_NUMBER = 1e35
 CustomerId = int | str
 Grade = Literal["A", "B", "C", "D"]
 DuplicateCheckStatus = Literal["done", "skipped", "no_email"]
@@ -40,6 +43,15 @@ class GradeBandsOption(BaseModel):
     C: float | None = _band("C")
 
 
+def _integral(value: Any) -> Any:
+    """5.0 is the integer 5 (JSON Schema's `integer` is any number with no fraction)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A whole number, strictly: 5 or 5.0, never `true` or "5" (pydantic's lax mode takes both).
+WholeNumber = Annotated[int, BeforeValidator(_integral), Field(strict=True)]
+
+
 class Options(BaseModel):
     """Per-request options; unknown keys are refused so typos do not pass silently. Values are
     strict: `"5"` or `true` is not a number of neighbours."""
@@ -48,7 +60,7 @@ class Options(BaseModel):
     grade_bands: GradeBandsOption | None = Field(
         default=None, description='Percentile floors of grades, e.g. {"A": 90, "B": 70, "C": 40}'
     )
-    neighbors: int = Field(5, ge=0, le=50, strict=True, description="Neighbours returned per index")
+    neighbors: WholeNumber = Field(5, ge=0, le=50, description="Neighbours returned per index")
 
 
 LEAD_EXAMPLE: dict[str, Any] = {
@@ -66,13 +78,29 @@ LEAD_EXAMPLE: dict[str, Any] = {
 }
 
 
+def _document_columns(schema: dict[str, Any]) -> None:
+    """The feature columns of the default layout, typed as `clean_lead` checks them. Validation
+    itself is against the served version's columns (a build may configure others), so they are
+    documented here rather than declared as fields."""
+    spec = ColumnSpec()
+    text = {"type": "string", "maxLength": MAX_TEXT_CHARS}
+    for col in (*spec.text_cols, *spec.cat_cols):
+        schema["properties"][col] = {"anyOf": [text, {"type": "number"}, {"type": "null"}]}
+    number = {"type": "number", "minimum": -MAX_ABS_NUMBER, "maximum": MAX_ABS_NUMBER}
+    for col in spec.num_cols:
+        schema["properties"][col] = {"anyOf": [number, {"type": "null"}]}
+    schema["example"] = LEAD_EXAMPLE
+
+
 class Lead(BaseModel):
     """A lead: the configured CRM columns (text, categorical, numeric), optional email, lead_id.
 
     Columns are checked against the served version's column spec; missing ones are zero-filled,
-    other fields are ignored."""
+    other fields are ignored. The column properties documented are the default layout's: text
+    and categorical columns take a string (or a number, read as text), numeric ones a finite
+    number."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"example": LEAD_EXAMPLE})
+    model_config = ConfigDict(extra="allow", json_schema_extra=_document_columns)
     lead_id: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
     options: Options | None = None
@@ -158,6 +186,8 @@ def _number_value(v: Any, field: str) -> float | None:
         number = math.inf
     if not math.isfinite(number):
         raise LeadValidationError(field, "must be a finite number")
+    if abs(number) > MAX_ABS_NUMBER:
+        raise LeadValidationError(field, f"out of range (at most {MAX_ABS_NUMBER:g} either way)")
     return number
 
 

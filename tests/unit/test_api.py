@@ -196,7 +196,8 @@ def test_an_undeclared_method_is_405_with_allow(
     [
         ({"neighbors": True}, "options.neighbors"),
         ({"neighbors": "5"}, "options.neighbors"),
-        ({"neighbors": 5.0}, "options.neighbors"),
+        ({"neighbors": 5.5}, "options.neighbors"),
+        ({"neighbors": 51.0}, "options.neighbors"),
         ({"grade_bands": {"A": "90"}}, "options.grade_bands.A"),
         ({"grade_bands": {"E": 10}}, "options.grade_bands.E"),
         ({"grade_bands": {"A": 101}}, "options.grade_bands.A"),
@@ -226,3 +227,20 @@ def test_debug_settings_never_print_the_event(
     assert app.resolve(event, None)["statusCode"] == 200
     out = capsys.readouterr()
     assert "person@example.com" not in out.out + out.err
+
+
+def test_a_whole_float_is_a_number_of_neighbours(service: ScoringService) -> None:
+    """JSON Schema's `integer` includes 5.0: the document and the code agree."""
+    app = create_app(lambda: service)
+    status, body = _call(app, "POST", "/score_lead", {**LEAD, "options": {"neighbors": 3.0}})
+    assert status == 200 and len(body["neighbors"]["all"]) == 3
+
+
+@pytest.mark.parametrize("value", [3e38, -1e36])
+def test_a_number_beyond_float32_is_refused_not_scored_as_null(
+    service: ScoringService, value: float
+) -> None:
+    """float32 overflow in the transforms used to give null scores graded A."""
+    app = create_app(lambda: service)
+    status, body = _call(app, "POST", "/score_lead", {**LEAD, "company_size": value})
+    assert status == 422 and body["field"] == "company_size" and "range" in body["reason"]
