@@ -112,8 +112,9 @@ class Runtime:
             self.service.lifecycle.tick()
 
     def publish_artifact_age(self) -> None:
-        """ArtifactAgeSeconds on every invocation: a stalled index refresh raises an alarm.
-        Without a model, ArtifactUnavailable instead (each such invocation answered 503)."""
+        """ArtifactAgeSeconds on every invocation: a stalled index refresh raises an alarm;
+        ArtifactFallback while an older version serves because LATEST's was refused. Without a
+        model, ArtifactUnavailable instead (each such invocation answered 503)."""
         if self.service is None or not self.service.lifecycle.loaded:
             metrics.add_metric(name=Metric.ARTIFACT_UNAVAILABLE, unit=MetricUnit.Count, value=1)
             return
@@ -121,6 +122,9 @@ class Runtime:
         age = artifact_age_seconds(manifest.created_at)
         metrics.add_metric(name=Metric.ARTIFACT_AGE, unit=MetricUnit.Seconds, value=age)
         metrics.add_metadata(key="artifact_version", value=manifest.version)
+        if self.service.lifecycle.fallback_from is not None:
+            # LATEST's version was refused at start: an older verified one answers (alarmed).
+            metrics.add_metric(name=Metric.ARTIFACT_FALLBACK, unit=MetricUnit.Count, value=1)
 
 
 runtime = Runtime()

@@ -162,6 +162,12 @@ def _service(args: argparse.Namespace) -> Any:
     svc = ScoringService(cfg, make_embedder(cfg.embedder), dups)
     if not svc.lifecycle.start():
         raise ArtifactError(str(svc.lifecycle.error))
+    if svc.lifecycle.fallback_from is not None:
+        print(
+            f"warning: LATEST's version {svc.lifecycle.fallback_from} was refused; serving the "
+            f"older verified version {svc.scorer().version}",
+            file=sys.stderr,
+        )
     return svc
 
 

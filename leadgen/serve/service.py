@@ -58,6 +58,7 @@ class ScoringService:
             customers=m.customers,
             k=m.k,
             graded_on=scorer.bundle.head.headline_name,
+            fallback_from=self.lifecycle.fallback_from,
         )
 
     def score_leads(

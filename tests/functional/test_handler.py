@@ -8,6 +8,7 @@ handler, the service, the artifact store or the duplicate table is mocked: moto 
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import logging
@@ -34,6 +35,7 @@ from leadgen.stores.artifacts import LATEST, read_pointer, set_latest, upload_ve
 from leadgen.stores.blob import LocalStore, open_store
 from leadgen.stores.dynamo import DynamoDuplicateStore
 from tests.conftest import SAMPLE_LEAD, build_config, free_port, quiet_build
+from tests.faults import flip_byte
 
 BUCKET = "leadgen-handler-test"
 TABLE = "leadgen-handler-dups"
@@ -506,6 +508,30 @@ def test_no_artifacts_at_cold_start_answers_503_then_recovers(
     version = _publish_local_version(hashing_artifacts, empty)
     ans = fn("GET", "/health")
     assert ans.status == 200 and ans.body["artifact_version"] == version
+
+
+def test_a_corrupted_latest_at_cold_start_falls_back_to_an_older_verified_version(
+    aws: Aws, artifacts_uri: str, hashing_artifacts: Path, start_lambda: Callable[..., Lambda]
+) -> None:
+    """It used to answer 503 on every route although an intact older version was there."""
+    store = open_store(artifacts_uri)
+    local = _publish_local_version(hashing_artifacts, artifacts_uri)
+    store.upload_file(hashing_artifacts / local / "build_report.json", f"{local}/build_report.json")
+    old, new = sorted([aws.build.version, local])
+    sha = hashlib.sha256(store.read_bytes(f"{new}/manifest.json")).hexdigest()
+    set_latest(store, new, sha)
+    victim = f"{new}/index_all.faiss"
+    store.write_bytes(victim, flip_byte(store.read_bytes(victim)))
+
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    health = fn("GET", "/health")
+    assert health.status == 200, health.body
+    assert health.body["artifact_version"] == old and health.body["fallback_from"] == new
+    ans = fn("POST", "/score_lead", {**LEAD, "email": _new_email()})
+    assert ans.status == 200 and ans.body["artifact_version"] == old
+    output = fn.read_output()
+    assert _metrics_of(output)["ArtifactFallback"] == [1.0, 1.0]
+    assert any("refused artifact version" in b.get("message", "") for b in _json_lines(output))
 
 
 def test_misconfiguration_answers_503_instead_of_crash_looping(

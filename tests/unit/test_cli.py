@@ -204,3 +204,26 @@ def test_serve_on_an_impossible_port_is_one_line(hashing_artifacts: Path, port: 
     )
     assert_clean_error(out, "--port", port)
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_score_falls_back_to_an_older_verified_version(
+    hashing_artifacts: Path, tiny_crm: Path, tmp_path: Path
+) -> None:
+    """A corrupted LATEST version used to make `score` (and `serve`) exit although an intact
+    older version was there; now the older one answers and stderr says so."""
+    art = tmp_path / "art"
+    shutil.copytree(hashing_artifacts, art)
+    old = json.loads((art / "LATEST").read_text())["version"]
+    out = run(
+        *("build", "--input", str(tiny_crm), "--out", str(art), "--embedder", "hashing"),
+        "--quiet",
+    )
+    assert out.returncode == 0, out.stderr
+    new = json.loads((art / "LATEST").read_text())["version"]
+    corrupt_file(art / new / "index_all.faiss")
+    lead = tmp_path / "lead.json"
+    lead.write_text(json.dumps({"job_title": "CTO"}))
+    out = run(*("score", str(lead), "--artifacts", str(art), "--embedder", "hashing", "--no-dedup"))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["artifact_version"] == old
+    assert f"LATEST's version {new} was refused" in out.stderr and old in out.stderr
