@@ -237,10 +237,13 @@ class BuildConfig:
         """The build's settings from LEADGEN_* variables (the CodeBuild project sets them)."""
         e = os.environ if environ is None else environ
         base = cls()
+        keep = env_int(Env.KEEP_VERSIONS, base.keep_versions, e)
+        if keep < 1:  # named here: the variable is what the user has to fix
+            raise ConfigError(f"{Env.KEEP_VERSIONS} must be at least 1, got {keep}")
         return cls(
             input_path=env(Env.INPUT_PATH, e),
             artifacts_uri=env(Env.ARTIFACTS_URI, e) or DEFAULT_ARTIFACTS,
-            keep_versions=env_int(Env.KEEP_VERSIONS, base.keep_versions, e),
+            keep_versions=keep,
             dup_table=env(Env.DUP_TABLE_NAME, e),
             email_hash_key=env(Env.EMAIL_HASH_KEY, e) or "",
             columns=ColumnSpec(

@@ -21,6 +21,7 @@ from pathlib import Path
 
 PREFIX = "leadgen-build-"
 LOCK = ".lock"
+LOCKLESS_AGE = 24 * 3600  # seconds
 
 
 @contextmanager
@@ -52,8 +53,8 @@ def sweep_staging(root: Path | None = None) -> list[Path]:
 def _abandoned(path: Path) -> bool:
     try:
         fd = os.open(path / LOCK, os.O_RDWR)
-    except FileNotFoundError:  # killed before locking (or made by an older leadgen): unless
-        return time.time() - path.stat().st_mtime > 60  # it is being created right now
+    except FileNotFoundError:  # made by a leadgen without locks (or killed before locking): a
+        return time.time() - path.stat().st_mtime > LOCKLESS_AGE  # build of that age is dead
     except OSError:
         return False
     try:
