@@ -35,6 +35,7 @@ from leadgen.serve.schemas import (
     ErrorBody,
     Health,
     Lead,
+    Options,
     Score,
     batch_request_model,
     clean_lead,
@@ -77,7 +78,7 @@ def _add_routes(
     observer: Observer | None,
     max_batch: int | None,
 ) -> None:
-    def score(route: str, leads: list[Lead], options: Any) -> list[Score]:
+    def score(route: str, leads: list[Lead], options: Options | None) -> list[Score]:
         t0 = time.perf_counter()
         svc = service()
         scorer = svc.scorer()
@@ -116,7 +117,7 @@ def _add_routes(
     )
 
 
-def _bands(options: Any) -> GradeBands | None:
+def _bands(options: Options | None) -> GradeBands | None:
     if options is None or options.grade_bands is None:
         return None
     return GradeBands.from_json(options.grade_bands.model_dump(exclude_none=True))
