@@ -31,7 +31,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambda_src.observer import MetricsObserver
 from lambda_src.tracing import make_tracer
-from leadgen.config import ServiceConfig
+from leadgen.config import DEFAULT_MAX_BATCH, ServiceConfig
 from leadgen.errors import ArtifactError
 from leadgen.model.embedders import make_embedder
 from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Env, Metric
@@ -101,6 +101,11 @@ class Runtime:
     def loaded(self) -> bool:
         return self.service is not None and self.service.lifecycle.loaded
 
+    @property
+    def max_batch(self) -> int:
+        """MAX_BATCH_SIZE, documented in the API's schema (the default without a service)."""
+        return self.service.config.max_batch if self.service is not None else DEFAULT_MAX_BATCH
+
     def current(self) -> ScoringService:
         if self.service is None:
             raise ArtifactError(f"the scoring service is not configured ({self.init_error})")
@@ -113,8 +118,9 @@ class Runtime:
             self.service.lifecycle.tick()
 
     def publish_artifact_age(self) -> None:
-        """ArtifactAgeSeconds on every invocation: a stalled index refresh raises an alarm.
-        Without a model, ArtifactUnavailable instead (each such invocation answered 503)."""
+        """ArtifactAgeSeconds on every invocation: a stalled index refresh raises an alarm;
+        ArtifactFallback while an older version serves because LATEST's was refused. Without a
+        model, ArtifactUnavailable instead (each such invocation answered 503)."""
         if self.service is None or not self.service.lifecycle.loaded:
             metrics.add_metric(name=Metric.ARTIFACT_UNAVAILABLE, unit=MetricUnit.Count, value=1)
             return
@@ -122,10 +128,15 @@ class Runtime:
         age = artifact_age_seconds(manifest.created_at)
         metrics.add_metric(name=Metric.ARTIFACT_AGE, unit=MetricUnit.Seconds, value=age)
         metrics.add_metadata(key="artifact_version", value=manifest.version)
+        if self.service.lifecycle.fallback_from is not None:
+            # LATEST's version was refused at start: an older verified one answers (alarmed).
+            metrics.add_metric(name=Metric.ARTIFACT_FALLBACK, unit=MetricUnit.Count, value=1)
 
 
 runtime = Runtime()
-app = create_app(runtime.current, observer=MetricsObserver(metrics, logger))
+app = create_app(
+    runtime.current, observer=MetricsObserver(metrics, logger), max_batch=runtime.max_batch
+)
 
 
 @logger.inject_lambda_context(

@@ -8,6 +8,7 @@ becomes one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -178,19 +179,28 @@ def _service(args: argparse.Namespace) -> Any:
     svc = ScoringService(cfg, make_embedder(cfg.embedder), dups)
     if not svc.lifecycle.start():
         raise ArtifactError(str(svc.lifecycle.error))
+    if svc.lifecycle.fallback_from is not None:
+        print(
+            f"warning: LATEST's version {svc.lifecycle.fallback_from} was refused; serving the "
+            f"older verified version {svc.scorer().version}",
+            file=sys.stderr,
+        )
     return svc
 
 
 def _read_leads(path: str) -> tuple[list[dict[str, Any]], bool]:
-    """The leads of a JSON file ('-' = stdin): one object or a list; (leads, was_a_list)."""
+    """The leads of a JSON file ('-' = stdin): one object or a list; (leads, was_a_list). Read
+    with the API's body limits (UTF-8, nesting depth, no NaN), so a file fails like a request."""
+    from leadgen.serve.body import BodyError, decode_utf8, parse_json
+
     try:
-        raw = sys.stdin.read() if path == "-" else Path(path).read_text()
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
+        data = parse_json(decode_utf8(raw))
+    except BodyError as exc:
+        raise InputError(f"{path}: {exc.reason}") from None
     leads = data if isinstance(data, list) else [data]
     if not all(isinstance(x, dict) for x in leads):
         raise InputError(f"{path}: expected a JSON object (a lead) or a list of them")
@@ -220,8 +230,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from leadgen.serve.api import create_app
     from leadgen.serve.server import serve
 
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be between 0 and 65535, got {args.port}")
     svc = _service(args)
-    httpd = serve(create_app(lambda: svc), args.host, args.port, tick=svc.lifecycle.tick)
+    app = create_app(lambda: svc, max_batch=svc.config.max_batch)
+    try:
+        httpd = serve(app, args.host, args.port, tick=svc.lifecycle.tick)
+    except (OSError, ValueError) as exc:
+        reason = "address in use" if getattr(exc, "errno", None) == errno.EADDRINUSE else exc
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
     print(
         f"leadgen serving {svc.scorer().version} on http://{args.host}:{args.port} "
         "(POST /score_lead, POST /score_leads, GET /health)",

@@ -38,6 +38,7 @@ EMBEDDERS = ("onnx", "hashing")
 TEXT_MODES = ("columns", "joint")
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 DEFAULT_ARTIFACTS = "artifacts"
+DEFAULT_MAX_BATCH = 100  # leads per /score_leads request (MAX_BATCH_SIZE)
 LAMBDA_CACHE_DIR = "/tmp/leadgen-artifacts"
 
 
@@ -242,10 +243,13 @@ class BuildConfig:
         """The build's settings from LEADGEN_* variables (the CodeBuild project sets them)."""
         e = os.environ if environ is None else environ
         base = cls()
+        keep = env_int(Env.KEEP_VERSIONS, base.keep_versions, e)
+        if keep < 1:  # named here: the variable is what the user has to fix
+            raise ConfigError(f"{Env.KEEP_VERSIONS} must be at least 1, got {keep}")
         return cls(
             input_path=env(Env.INPUT_PATH, e),
             artifacts_uri=env(Env.ARTIFACTS_URI, e) or DEFAULT_ARTIFACTS,
-            keep_versions=env_int(Env.KEEP_VERSIONS, base.keep_versions, e),
+            keep_versions=keep,
             dup_table=env(Env.DUP_TABLE_NAME, e),
             identity_table=env(Env.IDENTITY_TABLE_NAME, e),
             email_hash_key=env(Env.EMAIL_HASH_KEY, e) or "",
@@ -291,7 +295,7 @@ class ServiceConfig:
     artifacts_uri: str
     cache_dir: Path = Path(LAMBDA_CACHE_DIR)
     refresh_seconds: float = 300.0
-    max_batch: int = 100
+    max_batch: int = DEFAULT_MAX_BATCH
     lead_ttl_days: int = 90
     dup_table: str | None = None
     identity_table: str | None = None  # DynamoDB blocks of the fuzzy check (None: exact only)
@@ -334,7 +338,7 @@ class ServiceConfig:
             artifacts_uri=uri,
             cache_dir=Path(env(Env.CACHE_DIR, e) or default_cache),
             refresh_seconds=env_float(Env.REFRESH_SECONDS, 300.0, e),
-            max_batch=env_int(Env.MAX_BATCH_SIZE, 100, e),
+            max_batch=env_int(Env.MAX_BATCH_SIZE, DEFAULT_MAX_BATCH, e),
             lead_ttl_days=env_int(Env.LEAD_TTL_DAYS, 90, e),
             dup_table=env(Env.DUP_TABLE_NAME, e),
             identity_table=env(Env.IDENTITY_TABLE_NAME, e),

@@ -25,6 +25,11 @@ class ArtifactError(LeadgenError):
     """An artifact that is missing, corrupted (checksum) or built by another embedder."""
 
 
+class StoreUnavailable(ArtifactError):
+    """The artifact store could not be read (network, throttling, timeout, access): the artifact
+    itself may be fine, so it is retried rather than refused."""
+
+
 class QualityGateError(LeadgenError):
     """The build's quality figures are below the floor: the version is not published."""
 

@@ -69,6 +69,7 @@ class Metric:
     ARTIFACT_AGE: Final = "ArtifactAgeSeconds"
     ARTIFACT_REFRESH_FAILURES: Final = "ArtifactRefreshFailures"
     ARTIFACT_UNAVAILABLE: Final = "ArtifactUnavailable"
+    ARTIFACT_FALLBACK: Final = "ArtifactFallback"  # LATEST refused at start; an older one serves
     SCORE_LATENCY: Final = "ScoreLatencyMs"
     LEADS_SCORED: Final = "LeadsScored"
     DUPLICATES: Final = "Duplicates"

@@ -133,7 +133,10 @@ class ArtifactStorage(Construct):
 
     # -- grants ---------------------------------------------------------------------------------
     def grant_read_artifacts(self, grantee: iam.IGrantable) -> None:
-        """Read the LATEST pointer and artifact versions (the scoring Lambda)."""
+        """Read the LATEST pointer and artifact versions (the scoring Lambda). s3:ListBucket
+        (under artifacts/ only) is used: when LATEST's version is refused at start-up the
+        function lists the versions to fall back to the newest older one that verifies
+        (leadgen.serve.lifecycle), and without it a missing key reads as 403, not 404."""
         iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["s3:GetObject"],

@@ -2,7 +2,8 @@
 
 Alarms: API 5xx, p99 API latency, Lambda errors and throttles (alias `live`), invocations
 spilling over provisioned concurrency, failed builds, missing successful builds, the age of the
-served artifact version (custom metric ArtifactAgeSeconds) and artifact refresh failures.
+served artifact version (custom metric ArtifactAgeSeconds), artifact refresh failures and a
+start-up fallback to an older version (ArtifactFallback).
 Custom metrics come from the Lambda's Powertools Metrics: namespace `Leadgen`, dimension
 `service=leadgen`. Their names, the namespace and the service come from leadgen.names, which the
 Lambda publishes with too.
@@ -241,6 +242,13 @@ class Monitoring(Construct):
             1,
             "The Lambda refused or failed to load a new artifact version (last good one serves).",
         )
+        self._alarm(
+            "ArtifactFallback",
+            custom_metric(Metric.ARTIFACT_FALLBACK, "Sum"),
+            1,
+            "LATEST's artifact version was refused at start-up: an older verified version serves "
+            "(GET /health names the refused one in fallback_from). Rebuild or fix the version.",
+        )
 
     # -- dashboard rows ------------------------------------------------------------------------
     @staticmethod
@@ -307,6 +315,7 @@ class Monitoring(Construct):
                 "Artifact age (s) / refresh failures",
                 custom_metric(Metric.ARTIFACT_AGE, "Maximum"),
                 custom_metric(Metric.ARTIFACT_REFRESH_FAILURES, "Sum"),
+                custom_metric(Metric.ARTIFACT_FALLBACK, "Sum"),
             ),
             graph(
                 "Index refresh builds",

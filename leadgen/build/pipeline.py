@@ -28,7 +28,7 @@ from leadgen.build.timer import StepHook, Timer
 from leadgen.config import BuildConfig
 from leadgen.errors import InputError, LeadgenError
 from leadgen.model import index as ix
-from leadgen.model.bundle import REPORT, Bundle, HighAttributes, Manifest
+from leadgen.model.bundle import Bundle, HighAttributes, Manifest
 from leadgen.model.embedders import Embedder, make_embedder
 from leadgen.model.features import embed_text
 from leadgen.model.head import Head
@@ -101,17 +101,23 @@ def build(
         indices = build_indices(fitted.space.vectors, table.labels, cfg, say)
     with timer.step("calibrate"):
         calibration, head = calibrate(fitted, table, indices, holdout, cfg, cal_rows, text_cal)
+    with timer.step("identity"):
+        blocks = customer_blocks(table, cfg.email_hash_key)
     manifest = _manifest(new_version_name(), started, cfg, emb, indices, holdout, table)
     bundle = _bundle(manifest, fitted, table, indices, calibration, head)
     del fitted
+    reports: list[dict[str, Any]] = []
+
+    def render(published: Published) -> bytes:
+        reports.append(
+            {**_report(manifest, published, cfg, timer, started), "identity": blocks.report}
+        )
+        return json.dumps(reports[-1], indent=2).encode()
+
     published = publish(
-        store, bundle, cfg, holdout.headline_figures, holdout.headline_scores, timer
+        store, bundle, cfg, holdout.headline_figures, holdout.headline_scores, timer, render
     )
-    with timer.step("identity"):
-        blocks = customer_blocks(table, cfg.email_hash_key)
-    report = _report(manifest, published, cfg, timer, started)
-    report["identity"] = blocks.report
-    store.write_bytes(f"{published.version}/{REPORT}", json.dumps(report, indent=2).encode())
+    report = reports[-1]
     prune(store, cfg.keep_versions, published.version, say)
     pairs = (
         customer_hash_pairs(table.emails, table.ids.tolist(), cfg.email_hash_key)

@@ -1,14 +1,16 @@
-"""Publishing a built bundle: write -> upload -> verify -> gate -> LATEST, or nothing at all.
+"""Publishing a built bundle: write -> upload -> verify -> gate -> report -> LATEST, or nothing.
 
 LATEST moves last, after the stored copy was read back and every checksum matched and the
 quality gate passed; on any failure (an exception, SIGTERM as one, a gate refusal) the uploaded
 version is removed and LATEST is untouched, so a reader never sees a version that was not meant.
+The build report is written just before LATEST: a version with a report is complete and
+verified, one without is a killed build's debris (what pruning and the serving fallback count
+on, leadgen.stores.artifacts.complete_versions). Staging happens in a locked folder that the
+next build sweeps if this one is killed (leadgen.build.staging).
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from leadgen.build.quality import Figures, gate
+from leadgen.build.staging import staging_dir
 from leadgen.build.timer import Timer
 from leadgen.config import BuildConfig
 from leadgen.errors import LeadgenError
-from leadgen.model.bundle import Bundle
+from leadgen.model.bundle import REPORT, Bundle
 from leadgen.stores.artifacts import (
     latest_version,
     prune_versions,
@@ -27,7 +30,7 @@ from leadgen.stores.artifacts import (
     upload_version,
     verify_remote,
 )
-from leadgen.stores.blob import Store
+from leadgen.stores.blob import LocalStore, Store
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,12 @@ def publish(
     headline: Figures,
     headline_scores: np.ndarray,
     timer: Timer,
+    report: Callable[[Published], bytes],
 ) -> Published:
+    """`report` renders build_report.json once the version is known to be good."""
     version = bundle.manifest.version
     previous = latest_version(store)
-    staging = Path(tempfile.mkdtemp(prefix="leadgen-build-"))
-    try:
+    with staging_dir(timer.say) as staging:
         vdir = staging / version
         vdir.mkdir()
         with timer.step("write"):
@@ -56,31 +60,40 @@ def publish(
         try:
             with timer.step("upload"):
                 upload_version(store, vdir, version)
-            with timer.step("verify"), tempfile.TemporaryDirectory() as scratch:
-                manifest_sha = verify_remote(store, version, Path(scratch))
+            with timer.step("verify"):
+                manifest_sha = verify_remote(store, version, staging / "verify")
             with timer.step("gate"):
                 gate(headline, cfg.min_auc, cfg.min_lift, headline_scores)
+            published = Published(version, manifest_sha, previous)
+            store.write_bytes(f"{version}/{REPORT}", report(published))
         except BaseException:
             _remove(store, version, timer.say)
             raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     set_latest(store, version, manifest_sha)
     timer.say(f"published {version} to {store.uri} (LATEST was {previous or 'unset'})")
-    return Published(version, manifest_sha, previous)
+    return published
 
 
 def prune(store: Store, keep: int, protect: str, say: Callable[[str], None]) -> list[str]:
-    """Drop versions beyond the newest `keep` (never `protect`); a failure only warns, since
-    the new version is already published."""
+    """Drop complete versions beyond the newest `keep` (never `protect`, the one just published)
+    and the debris of killed builds; a failure only warns, since the new version is published."""
     try:
-        pruned = prune_versions(store, keep, {protect})
-    except LeadgenError as exc:
+        pruned = prune_versions(store, keep, protect, before=protect)
+        if isinstance(store, LocalStore):
+            _sweep_temp_files(store.root)
+    except (LeadgenError, OSError) as exc:
         say(f"warning: pruning old versions failed: {exc}")
         return []
     if pruned:
-        say(f"pruned old versions: {', '.join(pruned)}")
+        say(f"pruned old versions and debris: {', '.join(pruned)}")
     return pruned
+
+
+def _sweep_temp_files(root: Path) -> None:
+    """The temp files of atomic writes (LocalStore) a killed build left beside LATEST."""
+    for tmp in root.glob(".tmp-*"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
 
 
 def _remove(store: Store, version: str, say: Callable[[str], None]) -> None:

@@ -2,8 +2,10 @@
 
 The Lambda handler resolves API Gateway HTTP API (v2) events with it, and the local server turns
 each HTTP request into the same kind of event, so both run exactly this code. Requests are
-validated here (pydantic, then the column spec: leadgen.serve.schemas); errors are 4xx with the
-field and the reason; an unexpected failure is a 500 with an opaque body (detail in the log).
+validated here: the body's media type, encoding, size and JSON limits first (leadgen.serve.body,
+before the resolver reads it), then pydantic, then the column spec (leadgen.serve.schemas).
+Errors are 4xx with the field and the reason (405 with `Allow` for a method a route does not
+declare); an unexpected failure is a 500 with an opaque body (detail in the log).
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from leadgen.config import GradeBands
+from leadgen.config import DEFAULT_MAX_BATCH, GradeBands
 from leadgen.errors import ArtifactError, ConfigError, LeadValidationError
-from leadgen.names import ROUTE_HEALTH, ROUTE_SCORE_LEAD, ROUTE_SCORE_LEADS
+from leadgen.names import ROUTE_HEALTH, ROUTE_SCORE_LEAD, ROUTE_SCORE_LEADS, ROUTES
+from leadgen.serve.body import MAX_BODY_BYTES, BodyError, check_event, parse_json
 from leadgen.serve.schemas import (
     BatchRequest,
     BatchResult,
@@ -31,13 +37,14 @@ from leadgen.serve.schemas import (
     Lead,
     Options,
     Score,
+    batch_request_model,
     clean_lead,
 )
 from leadgen.serve.service import ScoringService
 
 log = logging.getLogger(__name__)
-MAX_BODY_BYTES = 256 * 1024
 API_TITLE = "leadgen scoring API"
+JSON_HEADERS = {"Content-Type": content_types.APPLICATION_JSON}
 
 
 class Observer(Protocol):
@@ -52,11 +59,14 @@ def create_app(
     max_batch: int | None = None,
 ) -> APIGatewayHttpResolver:
     """Build the resolver. `service` is a zero-argument getter, so an adapter whose service could
-    not be configured still answers (503) instead of failing at import."""
+    not be configured still answers (503) instead of failing at import. `max_batch` is the
+    documented and enforced batch limit (default: the service's, at most DEFAULT_MAX_BATCH in
+    the document)."""
     # Powertools logs each route's arguments (the lead: email, bio) at DEBUG; raw emails must not
     # reach a log at any level (LOG_LEVEL=DEBUG, AWS_LAMBDA_LOG_LEVEL, POWERTOOLS_DEBUG, `-v`).
+    # debug=False: POWERTOOLS_EVENT_HANDLER_DEBUG / POWERTOOLS_DEV would print whole events.
     logging.getLogger("aws_lambda_powertools.event_handler").setLevel(logging.INFO)
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = _CheckedResolver(enable_validation=True, debug=False, json_body_deserializer=parse_json)
     _add_routes(app, service, observer, max_batch)
     _add_error_handlers(app)
     return app
@@ -69,7 +79,6 @@ def _add_routes(
     max_batch: int | None,
 ) -> None:
     def score(route: str, leads: list[Lead], options: Options | None) -> list[Score]:
-        _check_body_size(app)
         t0 = time.perf_counter()
         svc = service()
         scorer = svc.scorer()
@@ -92,28 +101,43 @@ def _add_routes(
     def score_lead(lead: Lead) -> Score:
         return score(ROUTE_SCORE_LEAD[1], [lead], lead.options)[0]
 
-    @app.post(ROUTE_SCORE_LEADS[1], summary="Score a batch of leads", responses=_responses(True))
     def score_leads(batch: BatchRequest) -> BatchResult:
         limit = max_batch if max_batch is not None else service().config.max_batch
-        if not batch.leads:
-            raise LeadValidationError("leads", "must contain at least one lead")
         if len(batch.leads) > limit:
             raise LeadValidationError(
                 "leads", f"{len(batch.leads)} leads; at most {limit} per batch"
             )
         return BatchResult(results=score(ROUTE_SCORE_LEADS[1], batch.leads, batch.options))
 
-
-def _check_body_size(app: APIGatewayHttpResolver) -> None:
-    size = len((app.current_event.body or "").encode())
-    if size > MAX_BODY_BYTES:
-        raise _TooLarge(size)
+    # The documented batch limit is the configured one: the model is made per app (annotated
+    # with the class itself, since a string annotation could not name a local class).
+    score_leads.__annotations__["batch"] = batch_request_model(max_batch or DEFAULT_MAX_BATCH)
+    app.post(ROUTE_SCORE_LEADS[1], summary="Score a batch of leads", responses=_responses(True))(
+        score_leads
+    )
 
 
 def _bands(options: Options | None) -> GradeBands | None:
     if options is None or options.grade_bands is None:
         return None
-    return GradeBands.from_json(options.grade_bands)
+    return GradeBands.from_json(options.grade_bands.model_dump(exclude_none=True))
+
+
+class _CheckedResolver(APIGatewayHttpResolver):
+    """The resolver with the body checked first (leadgen.serve.body): Powertools' own request
+    validation runs before any middleware and turns an unreadable body into a 500, and it reads
+    media types case-sensitively. A refused body is answered here, in the resolver's shape."""
+
+    def resolve(self, event: Any, context: Any) -> dict[str, Any]:
+        try:
+            checked = check_event(event)
+        except BodyError as exc:
+            return _error_dict(exc.status, exc.error, _body_field(exc), exc.reason)
+        return super().resolve(checked, context)
+
+
+def _body_field(exc: BodyError) -> str | None:
+    return None if exc.status == 415 else "body"
 
 
 def _add_error_handlers(app: APIGatewayHttpResolver) -> None:
@@ -137,17 +161,28 @@ def _add_error_handlers(app: APIGatewayHttpResolver) -> None:
     def on_config_invalid(exc: ConfigError) -> Response[str]:
         return _error(422, "validation_error", "options.grade_bands", str(exc))
 
-    @app.exception_handler(_TooLarge)
-    def on_too_large(exc: _TooLarge) -> Response[str]:
-        return _error(
-            413, "payload_too_large", "body", f"body is {exc.size} bytes; at most {MAX_BODY_BYTES}"
-        )
+    @app.exception_handler(BodyError)
+    def on_body(exc: BodyError) -> Response[str]:
+        return _error(exc.status, exc.error, _body_field(exc), exc.reason)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def on_media_type(exc: RequestUnsupportedContentType) -> Response[str]:
+        return _error(415, "unsupported_media_type", None, "send JSON (application/json)")
 
     # Registered explicitly: otherwise the catch-all below also catches Powertools' NotFoundError
     # and an unknown route becomes a 500.
     @app.not_found
     def on_not_found(exc: NotFoundError) -> Response[str]:
         event = app.current_event
+        allowed = sorted(m for m, path in ROUTES if path == event.path)
+        if allowed:
+            return _error(
+                405,
+                "method_not_allowed",
+                None,
+                f"{event.http_method} is not allowed on {event.path}: {', '.join(allowed)}",
+                {"Allow": ", ".join(allowed)},
+            )
         return _error(404, "not_found", None, f"no route {event.http_method} {event.path}")
 
     @app.exception_handler(ArtifactError)
@@ -169,27 +204,46 @@ def _responses(with_body: bool) -> dict[int, OpenAPIResponse]:
 
     out: dict[int, OpenAPIResponse] = {200: {"description": "Successful Response"}}
     if with_body:
-        out[400] = err("The body is not JSON, or not a JSON object")
+        out[400] = err("The body is not UTF-8 JSON, not a JSON object, or nested too deep")
         out[413] = err(f"The body is larger than {MAX_BODY_BYTES} bytes")
+        out[415] = err("The Content-Type is not JSON (application/json, UTF-8)")
     out[422] = err("A field has a wrong type or value: `field` names it, `reason` says why")
     out[500] = err("Unexpected failure: opaque, with an incident id (the detail is in the log)")
     out[503] = err("No usable artifact version is loaded")
     return out
 
 
-def _error(status: int, error: str, field: str | None, reason: str) -> Response[str]:
+def _error_body(error: str, field: str | None, reason: str) -> str:
     body: dict[str, Any] = {"error": error, "reason": reason}
     if field is not None:
         body["field"] = field
+    return json.dumps(body)
+
+
+def _error(
+    status: int,
+    error: str,
+    field: str | None,
+    reason: str,
+    headers: dict[str, str] | None = None,
+) -> Response[str]:
     return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body)
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=_error_body(error, field, reason),
+        headers=headers,
     )
 
 
-class _TooLarge(Exception):
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.size = size
+def _error_dict(status: int, error: str, field: str | None, reason: str) -> dict[str, Any]:
+    """An error answered before the resolver runs, in the shape it returns (HTTP API v2)."""
+    return {
+        "statusCode": status,
+        "body": _error_body(error, field, reason),
+        "isBase64Encoded": False,
+        "headers": dict(JSON_HEADERS),
+        "cookies": [],
+    }
 
 
 def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:

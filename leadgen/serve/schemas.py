@@ -12,29 +12,56 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from leadgen.config import ColumnSpec
 from leadgen.errors import LeadValidationError
 
 MAX_TEXT_CHARS = 10_000
 MAX_IDENTITY_CHARS = 200
+# Numeric columns beyond this are refused: the model computes in float32 (max 3.4e38), and its
+# transforms of a value near that overflow into null scores instead of failing.
+MAX_ABS_NUMBER = 1e35
 CustomerId = int | str
 Grade = Literal["A", "B", "C", "D"]
 DuplicateCheckStatus = Literal["done", "skipped", "no_email"]
 
 
 # ---- requests --------------------------------------------------------------------------------
-class Options(BaseModel):
-    """Per-request options; unknown keys are refused so typos do not pass silently."""
+def _band(grade: str) -> Any:
+    return Field(default=None, ge=0, le=100, strict=True, description=f"floor of grade {grade}")
+
+
+class GradeBandsOption(BaseModel):
+    """Percentile floors of grades A, B, C (D is below C), 100 >= A >= B >= C >= 0; a grade left
+    out keeps the build's floor."""
 
     model_config = ConfigDict(extra="forbid")
-    grade_bands: dict[str, float] | None = Field(
+    A: float | None = _band("A")
+    B: float | None = _band("B")
+    C: float | None = _band("C")
+
+
+def _integral(value: Any) -> Any:
+    """5.0 is the integer 5 (JSON Schema's `integer` is any number with no fraction)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A whole number, strictly: 5 or 5.0, never `true` or "5" (pydantic's lax mode takes both).
+WholeNumber = Annotated[int, BeforeValidator(_integral), Field(strict=True)]
+
+
+class Options(BaseModel):
+    """Per-request options; unknown keys are refused so typos do not pass silently. Values are
+    strict: `"5"` or `true` is not a number of neighbours."""
+
+    model_config = ConfigDict(extra="forbid")
+    grade_bands: GradeBandsOption | None = Field(
         default=None, description='Percentile floors of grades, e.g. {"A": 90, "B": 70, "C": 40}'
     )
-    neighbors: int = Field(5, ge=0, le=50, description="Neighbours returned per index")
+    neighbors: WholeNumber = Field(5, ge=0, le=50, description="Neighbours returned per index")
 
 
 LEAD_EXAMPLE: dict[str, Any] = {
@@ -54,13 +81,29 @@ LEAD_EXAMPLE: dict[str, Any] = {
 }
 
 
+def _document_columns(schema: dict[str, Any]) -> None:
+    """The feature columns of the default layout, typed as `clean_lead` checks them. Validation
+    itself is against the served version's columns (a build may configure others), so they are
+    documented here rather than declared as fields."""
+    spec = ColumnSpec()
+    text = {"type": "string", "maxLength": MAX_TEXT_CHARS}
+    for col in (*spec.text_cols, *spec.cat_cols):
+        schema["properties"][col] = {"anyOf": [text, {"type": "number"}, {"type": "null"}]}
+    number = {"type": "number", "minimum": -MAX_ABS_NUMBER, "maximum": MAX_ABS_NUMBER}
+    for col in spec.num_cols:
+        schema["properties"][col] = {"anyOf": [number, {"type": "null"}]}
+    schema["example"] = LEAD_EXAMPLE
+
+
 class Lead(BaseModel):
     """A lead: the configured CRM columns (text, categorical, numeric), optional email, lead_id.
 
     Columns are checked against the served version's column spec; missing ones are zero-filled,
-    other fields are ignored."""
+    other fields are ignored. The column properties documented are the default layout's: text
+    and categorical columns take a string (or a number, read as text), numeric ones a finite
+    number."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"example": LEAD_EXAMPLE})
+    model_config = ConfigDict(extra="allow", json_schema_extra=_document_columns)
     lead_id: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
     # Identity fields: what the fuzzy duplicate check compares (docs/duplicates.md).
@@ -73,8 +116,20 @@ class Lead(BaseModel):
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    leads: list[Lead] = Field(..., description="Leads to score (1..MAX_BATCH_SIZE)")
+    leads: list[Lead] = Field(..., min_length=1, description="Leads to score (1..MAX_BATCH_SIZE)")
     options: Options | None = None
+
+
+def batch_request_model(max_batch: int) -> type[BatchRequest]:
+    """BatchRequest with the deployment's MAX_BATCH_SIZE as the documented and enforced limit."""
+    leads = Field(
+        ..., min_length=1, max_length=max_batch, description=f"Leads to score (1..{max_batch})"
+    )
+    model: type[BatchRequest] = create_model(
+        "BatchRequest", __base__=BatchRequest, leads=(list[Lead], leads)
+    )
+    model.__doc__ = "Leads scored together; `options` apply to every one."
+    return model
 
 
 @dataclass(frozen=True)
@@ -102,7 +157,8 @@ def clean_lead(lead: Mapping[str, Any], spec: ColumnSpec, where: str = "") -> Cl
     """Check the feature columns of a lead (a parsed `Lead` dump or a raw mapping): text and
     categorical values are strings (numbers are accepted and stringified), numeric values are
     finite numbers; a wrong type is refused with the field named (`where` prefixes it, e.g.
-    'leads[3].'). Missing columns are allowed."""
+    'leads[3].'). Missing columns are allowed. Every string that flows on is valid Unicode (a lone
+    surrogate from a JSON escape would break the tokenizer and the email hash)."""
     features: dict[str, str | float | None] = {}
     for col in (*spec.text_cols, *spec.cat_cols):
         features[col] = _text_value(lead.get(col), where + col)
@@ -112,8 +168,11 @@ def clean_lead(lead: Mapping[str, Any], spec: ColumnSpec, where: str = "") -> Cl
     if email is not None and not isinstance(email, str):
         raise LeadValidationError(where + "email", "expected a string")
     lead_id = lead.get("lead_id")
+    if lead_id is not None and not isinstance(lead_id, str | int):
+        raise LeadValidationError(where + "lead_id", "expected a string")
+    ref = None if lead_id is None else _unicode(str(lead_id), where + "lead_id")
     who = LeadIdentity(**{f: _identity_value(lead.get(f), where + f) for f in _IDENTITY_FIELDS})
-    return CleanLead(features, email or None, None if lead_id is None else str(lead_id), who)
+    return CleanLead(features, _unicode(email, where + "email") or None, ref, who)
 
 
 _IDENTITY_FIELDS = ("first_name", "last_name", "company", "phone", "country")
@@ -126,7 +185,7 @@ def _identity_value(v: Any, field: str) -> str | None:
         return None
     if isinstance(v, bool) or not isinstance(v, str | int | float):
         raise LeadValidationError(field, f"expected a string, got {type(v).__name__}")
-    text = str(v)
+    text = _unicode(str(v), field) or ""
     if len(text) > MAX_IDENTITY_CHARS:
         raise LeadValidationError(field, f"longer than {MAX_IDENTITY_CHARS} characters")
     return text
@@ -139,7 +198,18 @@ def _text_value(v: Any, field: str) -> str | None:
         raise LeadValidationError(field, f"expected a string, got {type(v).__name__}")
     if isinstance(v, str) and len(v) > MAX_TEXT_CHARS:
         raise LeadValidationError(field, f"longer than {MAX_TEXT_CHARS} characters")
-    return str(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        raise LeadValidationError(field, "must be a finite number or a string")
+    return _unicode(str(v), field)
+
+
+def _unicode(v: str | None, field: str) -> str | None:
+    if v is not None and not v.isascii():
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise LeadValidationError(field, "not valid Unicode (a lone surrogate)") from None
+    return v
 
 
 def _number_value(v: Any, field: str) -> float | None:
@@ -147,9 +217,15 @@ def _number_value(v: Any, field: str) -> float | None:
         return None
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise LeadValidationError(field, f"expected a number, got {type(v).__name__}")
-    if not math.isfinite(float(v)):
+    try:
+        number = float(v)
+    except OverflowError:  # an int beyond float's range
+        number = math.inf
+    if not math.isfinite(number):
         raise LeadValidationError(field, "must be a finite number")
-    return float(v)
+    if abs(number) > MAX_ABS_NUMBER:
+        raise LeadValidationError(field, f"out of range (at most {MAX_ABS_NUMBER:g} either way)")
+    return number
 
 
 # ---- answers ---------------------------------------------------------------------------------
@@ -285,6 +361,11 @@ class Health(_Answer):
         "built with another email hash key: the duplicate check is skipped until a build with "
         "this key) | unverified (a version that records no key fingerprint)",
     )
+    fallback_from: str | None = Field(
+        default=None,
+        description="the version LATEST names when it could not be loaded at start-up and this "
+        "older verified version serves instead; null when LATEST's version serves",
+    )
 
 
 class ErrorBody(_Answer):
@@ -293,7 +374,7 @@ class ErrorBody(_Answer):
     error: str = Field(
         ...,
         description="invalid_json | invalid_body | validation_error | payload_too_large | "
-        "not_found | unavailable | internal_error",
+        "unsupported_media_type | not_found | method_not_allowed | unavailable | internal_error",
     )
     reason: str
     field: str | None = Field(

@@ -88,6 +88,7 @@ class ScoringService:
             k=m.k,
             graded_on=scorer.bundle.head.headline_name,
             duplicate_store=self.duplicate_store_status(scorer),
+            fallback_from=self.lifecycle.fallback_from,
         )
 
     def score_leads(

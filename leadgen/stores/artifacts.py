@@ -21,20 +21,35 @@ from pathlib import Path
 from typing import TypeVar
 
 from leadgen.errors import ArtifactError
-from leadgen.model.bundle import MANIFEST, Manifest
+from leadgen.model.bundle import MANIFEST, REPORT, Manifest
 from leadgen.model.checksums import sha256_bytes
 from leadgen.stores.blob import LocalStore, Store
 
 T = TypeVar("T")
 
 LATEST = "LATEST"
-_VERSION_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+# What `new_version_name` writes: UTC time, then 6 hex digits. Names sort by age.
+VERSION_RE = re.compile(r"\A\d{8}T\d{6}Z-[0-9a-f]{6}\Z")
 
 
 def new_version_name(now: datetime | None = None, salt: str = "") -> str:
     now = now or datetime.now(UTC)
     digest = hashlib.sha256(f"{now.isoformat()}{salt}{time.perf_counter_ns()}".encode()).hexdigest()
     return f"{now:%Y%m%dT%H%M%SZ}-{digest[:6]}"
+
+
+def is_version_name(name: str) -> bool:
+    return bool(VERSION_RE.match(name))
+
+
+def inside(root: Path, name: str) -> Path:
+    """root/name, resolved, for a valid version name only: never a path outside `root`."""
+    if not is_version_name(name):
+        raise ArtifactError(f"{name!r} is not a version name (YYYYMMDDTHHMMSSZ-xxxxxx)")
+    path = (root / name).resolve()
+    if path.parent != root.resolve():
+        raise ArtifactError(f"{root}/{name}: resolves outside {root}")
+    return path
 
 
 @dataclass(frozen=True)
@@ -51,9 +66,15 @@ class Pointer:
     def parse(cls, raw: bytes, where: str) -> Pointer:
         try:
             data = json.loads(raw)
-            return cls(version=str(data["version"]), manifest_sha256=str(data["manifest_sha256"]))
+            pointer = cls(str(data["version"]), str(data["manifest_sha256"]))
         except (ValueError, KeyError, TypeError):
             raise ArtifactError(f"{where}/{LATEST}: not a valid pointer") from None
+        if not is_version_name(pointer.version):
+            raise ArtifactError(
+                f"{where}/{LATEST}: {pointer.version[:80]!r} is not a version name "
+                "(YYYYMMDDTHHMMSSZ-xxxxxx); refused"
+            )
+        return pointer
 
 
 @dataclass(frozen=True)
@@ -103,10 +124,11 @@ def _fetch(store: Store, version: str, target: Path) -> FetchedVersion:
     """Download (if remote) every file of a version and check presence and sizes; no hashing
     yet. A local store is read in place."""
     if isinstance(store, LocalStore):
-        target = store.root / version
+        target = inside(store.root, version)
         if not (target / MANIFEST).is_file():
             raise ArtifactError(f"{target}: no {MANIFEST} (incomplete version)")
     else:
+        target = inside(target.parent, version)
         target.mkdir(parents=True, exist_ok=True)
         store.download_file(f"{version}/{MANIFEST}", target / MANIFEST)
     raw = (target / MANIFEST).read_bytes()
@@ -149,10 +171,39 @@ def open_version(
     return loaded
 
 
-def prune_versions(store: Store, keep: int, protect: set[str]) -> list[str]:
-    """Delete all but the `keep` newest versions; never one in `protect` (LATEST's)."""
-    versions = [v for v in store.list_dirs() if _VERSION_RE.match(v)]
-    doomed = [v for v in versions[: max(0, len(versions) - keep)] if v not in protect]
-    for v in doomed:
+def pointer_to(store: Store, version: str) -> Pointer:
+    """A pointer to a stored version as it is now (its manifest's sha256): how serving falls
+    back to an older version, which no LATEST names any more."""
+    if not is_version_name(version):
+        raise ArtifactError(f"{version!r} is not a version name")
+    return Pointer(version, sha256_bytes(store.read_bytes(f"{version}/{MANIFEST}")))
+
+
+def complete_versions(store: Store) -> list[str]:
+    """Versions whose publication got past the gate, oldest first: the manifest is uploaded
+    last of the files and the build report is written only after the stored copy verified and
+    the quality gate passed (leadgen.build.publish), so a version with both is complete and
+    verified; anything else under a version name is a killed build's debris."""
+    return [
+        v
+        for v in store.list_dirs()
+        if is_version_name(v) and store.exists(f"{v}/{MANIFEST}") and store.exists(f"{v}/{REPORT}")
+    ]
+
+
+def prune_versions(store: Store, keep: int, protect: str, before: str) -> list[str]:
+    """Delete all but the `keep` newest complete versions, never `protect` (LATEST's), and every
+    incomplete one older than `before` (this build's version: builds never overlap, the stack
+    sets a concurrency of 1, so an older incomplete version is a killed build's)."""
+    if keep < 1:
+        raise ArtifactError(f"keep versions must be at least 1, got {keep}")
+    complete = complete_versions(store)
+    doomed = [v for v in complete[: max(0, len(complete) - keep)] if v != protect]
+    debris = [
+        v
+        for v in store.list_dirs()
+        if is_version_name(v) and v not in complete and v < before and v != protect
+    ]
+    for v in sorted(doomed + debris):
         store.delete_prefix(v)
-    return doomed
+    return sorted(doomed + debris)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlparse
 
-from leadgen.errors import ArtifactError, InputError
+from leadgen.errors import ArtifactError, InputError, StoreUnavailable
 
 
 class Store(Protocol):
@@ -103,9 +103,9 @@ class S3Store:
     def read_bytes(self, key: str) -> bytes:
         try:
             obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-        except self.client.exceptions.NoSuchKey:
-            raise ArtifactError(f"s3://{self.bucket}/{self._key(key)}: not found") from None
-        return obj["Body"].read()  # type: ignore[no-any-return]
+            return obj["Body"].read()  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise _s3_error(exc, f"s3://{self.bucket}/{self._key(key)}") from None
 
     def write_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
@@ -114,31 +114,35 @@ class S3Store:
         self.client.upload_file(str(local), self.bucket, self._key(key))
 
     def download_file(self, key: str, local: Path) -> None:
-        from botocore.exceptions import ClientError
-
         local.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.client.download_file(self.bucket, self._key(key), str(local))
-        except ClientError as exc:
-            raise ArtifactError(f"s3://{self.bucket}/{self._key(key)}: {exc}") from None
+        except Exception as exc:
+            raise _s3_error(exc, f"s3://{self.bucket}/{self._key(key)}") from None
 
     def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
-
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
             return True
-        except ClientError:
+        except Exception as exc:
+            error = _s3_error(exc, f"s3://{self.bucket}/{self._key(key)}")
+            if isinstance(error, StoreUnavailable):
+                raise error from None
             return False
 
     def list_dirs(self) -> list[str]:
+        """The "folders" under the prefix (the scoring role's s3:ListBucket, for the start-up
+        fallback; the build's, for pruning)."""
         base = f"{self.prefix}/" if self.prefix else ""
         out: list[str] = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=base, Delimiter="/"
-        ):
-            for cp in page.get("CommonPrefixes", []):
-                out.append(cp["Prefix"][len(base) :].rstrip("/"))
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=base, Delimiter="/"
+            ):
+                for cp in page.get("CommonPrefixes", []):
+                    out.append(cp["Prefix"][len(base) :].rstrip("/"))
+        except Exception as exc:
+            raise _s3_error(exc, f"s3://{self.bucket}/{base}") from None
         return sorted(out)
 
     def delete_prefix(self, prefix: str) -> None:
@@ -149,6 +153,23 @@ class S3Store:
             keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
             if keys:
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+
+
+_MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
+
+
+def _s3_error(exc: Exception, where: str) -> ArtifactError:
+    """An S3 failure as a missing object (ArtifactError: the artifact is wrong) or as the store
+    being unavailable (StoreUnavailable: network, timeout, throttling, access; retry later)."""
+    if isinstance(exc, ArtifactError):
+        return exc
+    code = ""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = str(response.get("Error", {}).get("Code", ""))
+    if code in _MISSING:
+        return ArtifactError(f"{where}: not found")
+    return StoreUnavailable(f"{where}: {type(exc).__name__}: {exc}")
 
 
 def _write_atomic(path: Path, fill: Callable[[BinaryIO], object]) -> None:

@@ -693,3 +693,33 @@ def test_buildspec_runs_the_job_from_the_task_root() -> None:
     assert str(spec["version"]) == "0.2"
     commands = spec["phases"]["build"]["commands"]
     assert commands == ['cd "${LAMBDA_TASK_ROOT:-/var/task}"', "python -m build_job"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LEADGEN_KEEP_VERSIONS", "-1"),
+        ("LEADGEN_EMBEDDER", "bert"),
+        ("LEADGEN_MODEL_DIR", "/nonexistent/model"),
+        ("LEADGEN_NUM_COLS", "company_size,no_such_column"),
+    ],
+)
+def test_a_config_error_never_claims_latest_moved(
+    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table, variable: str, value: str
+) -> None:
+    """With a version already published, a run refused for its configuration must say LATEST
+    is as it was, never "LATEST is now V (was unset)"."""
+    prefix = f"config-error-{uuid.uuid4().hex[:6]}"
+    env = {
+        "LEADGEN_INPUT_PATH": put_parquet(s3, "exports/config-error.parquet", crm),
+        "ARTIFACTS_URI": artifacts(prefix),
+    }
+    published = run_ok(job_env, **env)
+    if variable == "LEADGEN_MODEL_DIR":
+        env["LEADGEN_EMBEDDER"] = "onnx"
+    result = run_job(job_env, **env, **{variable: value})
+    assert result.code != EXIT_OK, result.stderr
+    line = result.stderr.strip()
+    assert "is now" not in line and "was unset" not in line, line
+    assert "untouched" in line or f"unchanged ({published})" in line, line
+    assert latest(s3, prefix) == published

@@ -8,6 +8,7 @@ handler, the service, the artifact store or the duplicate table is mocked: moto 
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import logging
@@ -41,6 +42,7 @@ from tests.conftest import (
     nickname_lead,
     quiet_build,
 )
+from tests.faults import flip_byte
 
 BUCKET = "leadgen-handler-test"
 TABLE = "leadgen-handler-dups"
@@ -145,9 +147,16 @@ class Lambda:
         self._capsys = capsys
         self.output = ""
 
-    def __call__(self, method: str, path: str, body: Any = None) -> Answer:
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str | None = "application/json",
+    ) -> Answer:
         raw = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
-        event = http_v2_event(method, path, {"content-type": "application/json"}, raw)
+        headers = {"content-type": content_type} if content_type else {}
+        event = http_v2_event(method, path, headers, raw)
         resp = self.module.handler(event, Context())
         assert "traceback" not in (resp.get("body") or "").lower()
         return Answer(
@@ -653,6 +662,30 @@ def test_no_artifacts_at_cold_start_answers_503_then_recovers(
     assert ans.status == 200 and ans.body["artifact_version"] == version
 
 
+def test_a_corrupted_latest_at_cold_start_falls_back_to_an_older_verified_version(
+    aws: Aws, artifacts_uri: str, hashing_artifacts: Path, start_lambda: Callable[..., Lambda]
+) -> None:
+    """It used to answer 503 on every route although an intact older version was there."""
+    store = open_store(artifacts_uri)
+    local = _publish_local_version(hashing_artifacts, artifacts_uri)
+    store.upload_file(hashing_artifacts / local / "build_report.json", f"{local}/build_report.json")
+    old, new = sorted([aws.build.version, local])
+    sha = hashlib.sha256(store.read_bytes(f"{new}/manifest.json")).hexdigest()
+    set_latest(store, new, sha)
+    victim = f"{new}/index_all.faiss"
+    store.write_bytes(victim, flip_byte(store.read_bytes(victim)))
+
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    health = fn("GET", "/health")
+    assert health.status == 200, health.body
+    assert health.body["artifact_version"] == old and health.body["fallback_from"] == new
+    ans = fn("POST", "/score_lead", {**LEAD, "email": _new_email()})
+    assert ans.status == 200 and ans.body["artifact_version"] == old
+    output = fn.read_output()
+    assert _metrics_of(output)["ArtifactFallback"] == [1.0, 1.0]
+    assert any("refused artifact version" in b.get("message", "") for b in _json_lines(output))
+
+
 def test_misconfiguration_answers_503_instead_of_crash_looping(
     start_lambda: Callable[..., Lambda],
 ) -> None:
@@ -680,10 +713,10 @@ BIG_BIO = "x" * (300 * 1024)
             "/score_lead",
             {**LEAD, "options": {"grade_bands": {"A": 90, "E": 10}}},
             422,
-            "options.grade_bands",
-            "unknown grade",
+            "options.grade_bands.E",
+            "Extra inputs",
         ),
-        ("/score_leads", {"leads": []}, 422, "leads", "at least one"),
+        ("/score_leads", {"leads": []}, 422, "leads", "at least 1 item"),
         ("/score_leads", {"leads": [LEAD] * 101}, 422, "leads", "at most 100"),
         (
             "/score_leads",
@@ -693,6 +726,17 @@ BIG_BIO = "x" * (300 * 1024)
             "expected a string",
         ),
         ("/score_lead", {**LEAD, "bio": BIG_BIO}, 413, "body", "at most 262144"),
+        ("/score_lead", b'{"bio": "caf\xe9"}', 400, "body", "not UTF-8"),
+        ("/score_lead", b"[" * 1000 + b"]" * 1000, 400, "body", "nested deeper than 32"),
+        ("/score_lead", b'{"company_size": ' + b"9" * 400 + b"}", 422, "company_size", "finite"),
+        ("/score_lead", b'{"bio": "\ud83d"}', 422, "bio", "Unicode"),
+        (
+            "/score_leads",
+            {"leads": [LEAD], "options": {"neighbors": "5"}},
+            422,
+            "options.neighbors",
+            "integer",
+        ),
     ],
     ids=[
         "invalid-json",
@@ -704,6 +748,11 @@ BIG_BIO = "x" * (300 * 1024)
         "oversized-batch",
         "wrong-type-in-batch",
         "oversized-body",
+        "non-utf8",
+        "deep-nesting",
+        "400-digit-int",
+        "lone-surrogate",
+        "neighbors-as-text",
     ],
 )
 def test_bad_requests_get_4xx_with_field_and_reason(
@@ -720,6 +769,47 @@ def test_bad_requests_get_4xx_with_field_and_reason(
     assert ans.status == status, ans.body
     assert ans.body["field"] == field
     assert reason in ans.body["reason"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("text/plain", 415),
+        ("application/xml", 415),
+        ("multipart/form-data; boundary=x", 415),
+        ("application/x-www-form-urlencoded", 415),
+        ("APPLICATION/JSON", 200),
+        ("Application/JSON; charset=UTF-8", 200),
+    ],
+)
+def test_media_types_through_the_handler(
+    artifacts_uri: str, start_lambda: Callable[..., Lambda], content_type: str, status: int
+) -> None:
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    ans = fn("POST", "/score_lead", LEAD, content_type=content_type)
+    assert ans.status == status, ans.body
+    if status == 415:
+        assert ans.body["error"] == "unsupported_media_type"
+        assert content_type.split(";")[0] in ans.body["reason"]
+    assert "ArtifactRefreshFailures" not in fn.metrics()
+
+
+def test_an_email_in_the_query_string_reaches_no_log_even_in_debug(
+    artifacts_uri: str,
+    start_lambda: Callable[..., Lambda],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for name in ("POWERTOOLS_EVENT_HANDLER_DEBUG", "POWERTOOLS_DEV", "POWERTOOLS_DEBUG"):
+        monkeypatch.setenv(name, "true")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    caplog.set_level(logging.DEBUG)
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    assert fn("GET", "/health?email=Query.Person@Example.org").status == 200
+    assert fn("POST", "/score_lead?email=Query.Person@Example.org", LEAD).status == 200
+    everything = fn.read_output() + "\n".join(r.getMessage() for r in caplog.records)
+    assert "/health" in everything or "scored" in everything  # there are logs to look at
+    assert "query.person" not in everything.lower()
 
 
 def test_an_unexpected_failure_is_an_opaque_500_with_the_detail_only_in_the_log(

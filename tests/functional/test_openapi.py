@@ -58,8 +58,8 @@ def test_every_error_answer_is_documented_with_its_real_shape() -> None:
     assert "field" in error_schema["properties"]
     expected = {
         ("/health", "get"): {"200", "422", "500", "503"},
-        ("/score_lead", "post"): {"200", "400", "413", "422", "500", "503"},
-        ("/score_leads", "post"): {"200", "400", "413", "422", "500", "503"},
+        ("/score_lead", "post"): {"200", "400", "413", "415", "422", "500", "503"},
+        ("/score_leads", "post"): {"200", "400", "413", "415", "422", "500", "503"},
     }
     seen = {
         (p, m): set(op["responses"]) for p, ops in doc["paths"].items() for m, op in ops.items()
@@ -80,3 +80,19 @@ def test_the_http_api_routes_in_the_cdk_stack_are_the_documented_ones() -> None:
     declared = {(path, str(method.value).lower()) for path, method in ROUTES}
     documented = {(p, m) for p, ops in _committed()["paths"].items() for m in ops}
     assert declared == documented
+
+
+def test_requests_are_specified_tightly() -> None:
+    """What a client may send is what the code accepts: batch bounds, A/B/C bands in 0..100, a
+    whole number of neighbours (not `true`, not "5")."""
+    schemas = _committed()["components"]["schemas"]
+    leads = schemas["BatchRequest"]["properties"]["leads"]
+    assert (leads["minItems"], leads["maxItems"]) == (1, 100)
+    bands = schemas["GradeBandsOption"]
+    assert set(bands["properties"]) == {"A", "B", "C"} and bands["additionalProperties"] is False
+    for grade in "ABC":
+        number = bands["properties"][grade]["anyOf"][0]
+        assert (number["type"], number["minimum"], number["maximum"]) == ("number", 0, 100)
+    neighbors = schemas["Options"]["properties"]["neighbors"]
+    assert (neighbors["type"], neighbors["minimum"], neighbors["maximum"]) == ("integer", 0, 50)
+    assert schemas["Options"]["additionalProperties"] is False

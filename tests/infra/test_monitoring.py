@@ -32,6 +32,7 @@ EXPECTED_ALARMS = {
     "AWS/CodeBuild/SucceededBuilds",
     "Leadgen/ArtifactAgeSeconds",
     "Leadgen/ArtifactRefreshFailures",
+    "Leadgen/ArtifactFallback",
 }
 
 
@@ -136,3 +137,12 @@ def test_outputs(synth: Synth, which: str) -> None:
     assert outputs["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}
     project_id = next(iter(synth.resources(which, "AWS::CodeBuild::Project")))
     assert outputs["BuildProjectName"]["Value"] == {"Ref": project_id}
+
+
+def test_a_start_up_fallback_alarms(synth: Synth) -> None:
+    """The Lambda publishes ArtifactFallback on every invocation answered by an older version
+    because LATEST's was refused (lambda_src/handler.py): one is enough to alarm."""
+    fallback = _alarms(synth)["Leadgen/ArtifactFallback"]
+    assert fallback["Statistic"] == "Sum" and fallback["Threshold"] == 1
+    assert fallback["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert _dims(fallback) == {"service": "leadgen"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,95 @@ def test_rebuild_moves_latest_and_keeps_n_versions(
         assert read_pointer(LocalStore(art)).version == res.version
     kept = sorted(p.name for p in art.iterdir() if p.is_dir())
     assert kept == sorted(versions[-2:])
+
+
+# ---- retention counts complete versions; a build sweeps killed builds' debris -------------------
+def _half_written(art: Path, name: str, source: str) -> None:
+    """What a build killed mid-upload leaves: some files, no manifest (it is uploaded last)."""
+    (art / name).mkdir()
+    shutil.copy(art / source / "ids_all.npy", art / name / "ids_all.npy")
+    (art / name / ".tmp-abc123").write_bytes(b"partial")
+
+
+def test_pruning_counts_only_complete_versions_and_sweeps_debris(
+    hashing_artifacts: Path, tiny_crm: Path, tmp_path: Path
+) -> None:
+    art = _copy(hashing_artifacts, tmp_path)
+    good = read_pointer(LocalStore(art)).version
+    killed = [good[:-6] + "aaaaa1", good[:-6] + "aaaaa2"]  # two killed builds after it
+    for name in killed:
+        _half_written(art, name, good)
+    (art / ".tmp-latest1").write_bytes(b"{")  # a killed LATEST write
+    new = quiet_build(build_config(tiny_crm, art, keep_versions=2)).version
+    kept = sorted(p.name for p in art.iterdir() if p.is_dir())
+    assert kept == sorted([good, new])  # the good old version counts; the debris does not
+    assert not list(art.glob(".tmp-*"))
+
+
+def test_a_newer_incomplete_version_is_left_alone(
+    hashing_artifacts: Path, tiny_crm: Path, tmp_path: Path
+) -> None:
+    """Only debris older than the build is swept: a newer one could be a build still running."""
+    art = _copy(hashing_artifacts, tmp_path)
+    good = read_pointer(LocalStore(art)).version
+    future = "29991231T235959Z-ffffff"
+    _half_written(art, future, good)
+    new = quiet_build(build_config(tiny_crm, art, keep_versions=1)).version
+    assert sorted(p.name for p in art.iterdir() if p.is_dir()) == sorted([new, future])
+
+
+def test_staging_folders_of_killed_builds_are_swept_and_live_ones_kept(tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import subprocess
+    import sys
+
+    from leadgen.build.staging import LOCK, LOCKLESS_AGE, sweep_staging
+
+    dead, live, fresh, ancient = (tmp_path / f"leadgen-build-{n}" for n in "abcd")
+    for folder in (dead, live, fresh, ancient):
+        folder.mkdir()
+        (folder / "index_all.faiss").write_bytes(b"x" * 1000)
+    # `dead`: its build held the lock and was SIGKILLed (the kernel released the lock)
+    hold = (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(dead / LOCK)], stdout=subprocess.PIPE
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+    holder.kill()
+    holder.wait()
+    fd = os.open(live / LOCK, os.O_CREAT | os.O_RDWR)  # `live`: this process builds into it
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    old = time.time() - LOCKLESS_AGE - 60  # `ancient`: no lock (an older leadgen), long dead
+    os.utime(ancient, (old, old))
+    try:
+        removed = sweep_staging(tmp_path)
+    finally:
+        os.close(fd)
+    assert sorted(removed) == sorted([dead, ancient])
+    assert live.is_dir() and fresh.is_dir()
+
+
+@pytest.mark.parametrize("keep", ["0", "-1"])
+def test_keep_versions_below_one_is_refused(
+    hashing_artifacts: Path, tiny_crm: Path, tmp_path: Path, keep: str
+) -> None:
+    """`-1` used to delete every older version and `0` to mean 5."""
+    from tests.unit.test_cli import assert_clean_error, run
+
+    art = _copy(hashing_artifacts, tmp_path)
+    before = sorted(p.name for p in art.iterdir())
+    out = run(
+        *("build", "--input", str(tiny_crm), "--out", str(art), "--embedder", "hashing"),
+        *("--keep-versions", keep),
+    )
+    assert_clean_error(out, "keep versions", keep)
+    out = run(
+        *("build", "--input", str(tiny_crm), "--out", str(art), "--embedder", "hashing"),
+        env={"LEADGEN_KEEP_VERSIONS": keep},
+    )
+    assert_clean_error(out, "LEADGEN_KEEP_VERSIONS", keep)
+    assert sorted(p.name for p in art.iterdir()) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +156,74 @@ def test_score_prints_a_scored_lead(hashing_artifacts: Path, tmp_path: Path) -> 
     res = json.loads(out.stdout)
     assert res["grade"] in "ABCD" and res["duplicate"] is False
     assert "someone.new" not in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "needles"),
+    [
+        (b'{"company_size": ' + b"9" * 400 + b', "job_title": "CTO"}', ["company_size", "finite"]),
+        (b"[" * 1000 + b"]" * 1000, ["nested deeper"]),
+        (b'{"a":' * 1000 + b"1" + b"}" * 1000, ["nested deeper"]),
+        (b'{"job_title": "Caf\xe9 owner"}', ["not UTF-8"]),
+        (b'{"bio": "\\ud800"}', ["bio", "Unicode"]),
+        (b'{"company_size": NaN}', ["NaN"]),
+    ],
+    ids=["400-digit-int", "deep-array", "deep-object", "latin-1", "lone-surrogate", "nan"],
+)
+def test_score_hostile_lead_files_are_one_line(
+    hashing_artifacts: Path, tmp_path: Path, content: bytes, needles: list[str]
+) -> None:
+    lead = tmp_path / "lead.json"
+    lead.write_bytes(content)
+    out = run(
+        *("score", str(lead), "--artifacts", str(hashing_artifacts)),
+        *("--embedder", "hashing", "--no-dedup"),
+    )
+    assert_clean_error(out, "lead.json", *needles)
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_serve_on_a_port_in_use_is_one_line(hashing_artifacts: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run(
+            *("serve", "--artifacts", str(hashing_artifacts), "--embedder", "hashing"),
+            *("--no-dedup", "--port", str(port)),
+        )
+    assert_clean_error(out, f"127.0.0.1:{port}", "in use")
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_serve_on_an_impossible_port_is_one_line(hashing_artifacts: Path, port: str) -> None:
+    out = run(
+        *("serve", "--artifacts", str(hashing_artifacts), "--embedder", "hashing"),
+        *("--no-dedup", "--port", port),
+    )
+    assert_clean_error(out, "--port", port)
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_score_falls_back_to_an_older_verified_version(
+    hashing_artifacts: Path, tiny_crm: Path, tmp_path: Path
+) -> None:
+    """A corrupted LATEST version used to make `score` (and `serve`) exit although an intact
+    older version was there; now the older one answers and stderr says so."""
+    art = tmp_path / "art"
+    shutil.copytree(hashing_artifacts, art)
+    old = json.loads((art / "LATEST").read_text())["version"]
+    out = run(
+        *("build", "--input", str(tiny_crm), "--out", str(art), "--embedder", "hashing"),
+        "--quiet",
+    )
+    assert out.returncode == 0, out.stderr
+    new = json.loads((art / "LATEST").read_text())["version"]
+    corrupt_file(art / new / "index_all.faiss")
+    lead = tmp_path / "lead.json"
+    lead.write_text(json.dumps({"job_title": "CTO"}))
+    out = run(*("score", str(lead), "--artifacts", str(art), "--embedder", "hashing", "--no-dedup"))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["artifact_version"] == old
+    assert f"LATEST's version {new} was refused" in out.stderr and old in out.stderr

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
+import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -42,7 +46,9 @@ def base_url(
     dups.sync_identities(customer_blocks(crm, "").blocks)
     svc = ScoringService(cfg, HashingEmbedder(), dups)
     assert svc.lifecycle.start()
-    httpd = serve(create_app(lambda: svc), "127.0.0.1", 0, tick=svc.lifecycle.tick)
+    httpd = serve(
+        create_app(lambda: svc), "127.0.0.1", 0, tick=svc.lifecycle.tick, channel_timeout=2
+    )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -131,7 +137,7 @@ def test_same_new_lead_twice(base_url: str) -> None:
     [
         ("/score_lead", {"company_size": "huge"}, 422, "company_size"),
         ("/score_lead", {"email": 42}, 422, "email"),
-        ("/score_lead", {"options": {"grade_bands": {"Z": 1}}}, 422, "options.grade_bands"),
+        ("/score_lead", {"options": {"grade_bands": {"Z": 1}}}, 422, "options.grade_bands.Z"),
         ("/score_lead", {"options": {"colour": "red"}}, 422, "options.colour"),
         ("/score_leads", {"leads": []}, 422, "leads"),
         ("/score_leads", {"leads": [{}] * 6}, 422, "leads"),
@@ -156,3 +162,125 @@ def test_invalid_json_and_oversized_body(base_url: str) -> None:
     assert got == 400 and body["error"] == "invalid_json"
     got, body = call(base_url + "/score_lead", raw=json.dumps({"bio": "x" * 300_000}).encode())
     assert got == 413
+
+
+# ---- the HTTP layer: what API Gateway would do in front of the handler -------------------------
+def _port(base_url: str) -> int:
+    return int(base_url.rsplit(":", 1)[1])
+
+
+def raw_exchange(base_url: str, request: bytes, timeout: float = 10.0) -> bytes:
+    """Send raw bytes, read until the server closes or answers one response; b'' = no reply."""
+    with socket.create_connection(("127.0.0.1", _port(base_url)), timeout=timeout) as sock:
+        sock.sendall(request)
+        chunks: list[bytes] = []
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                data = b"".join(chunks)
+                head, sep, rest = data.partition(b"\r\n\r\n")
+                length = re.search(rb"(?i)content-length:\s*(\d+)", head)
+                if sep and length and len(rest) >= int(length.group(1)):
+                    break
+        except TimeoutError:
+            pass
+        return b"".join(chunks)
+
+
+def _status(reply: bytes) -> int:
+    assert reply, "no reply"
+    return int(reply.split(b" ", 2)[1])
+
+
+LEAD_BYTES = json.dumps({"job_title": "CTO", "industry": "Software"}).encode()
+
+
+@pytest.mark.parametrize("length", [b"abc", b"-1", b"5, 5"])
+def test_a_bad_content_length_gets_a_400_reply(base_url: str, length: bytes) -> None:
+    request = (
+        b"POST /score_lead HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + length + b"\r\n\r\n{}"
+    )
+    assert _status(raw_exchange(base_url, request)) == 400
+
+
+def test_two_content_lengths_are_refused(base_url: str) -> None:
+    request = (
+        b"POST /score_lead HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}"
+    )
+    assert _status(raw_exchange(base_url, request)) == 400
+
+
+def test_a_chunked_body_is_read(base_url: str) -> None:
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(part), part) for part in (LEAD_BYTES[:10], LEAD_BYTES[10:])
+    )
+    request = (
+        b"POST /score_lead HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks + b"0\r\n\r\n"
+    )
+    reply = raw_exchange(base_url, request)
+    assert _status(reply) == 200, reply[:300]
+    assert b'"grade"' in reply
+
+
+def test_a_short_body_holds_no_thread(base_url: str) -> None:
+    """A client that promises 100 bytes and sends 2 must not stop the others being answered."""
+    stalled = []
+    for _ in range(8):  # more than the server has worker threads
+        sock = socket.create_connection(("127.0.0.1", _port(base_url)), timeout=10)
+        sock.sendall(
+            b"POST /score_lead HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n{}"
+        )
+        stalled.append(sock)
+    try:
+        status, body = call(base_url + "/health")
+        assert status == 200 and body["status"] == "ok"
+        # ...and the stalled connections are closed by the server (its timeout here: 2 s).
+        t0 = time.monotonic()
+        for sock in stalled:
+            sock.settimeout(15)
+            assert sock.recv(1024) == b""  # EOF, not our own timeout
+        assert time.monotonic() - t0 < 15
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "TRACE", "OPTIONS"])
+def test_an_undeclared_method_is_a_json_405(base_url: str, method: str) -> None:
+    req = urllib.request.Request(base_url + "/score_lead", method=method)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 405
+    assert err.value.headers["Allow"] == "POST"
+    assert err.value.headers["Content-Type"] == "application/json"
+    assert json.loads(err.value.read())["error"] == "method_not_allowed"
+
+
+def test_the_server_header_names_no_python_version(base_url: str) -> None:
+    with urllib.request.urlopen(base_url + "/health", timeout=10) as resp:
+        server = resp.headers.get("Server", "")
+    assert "python" not in server.lower() and not re.search(r"\d+\.\d+", server), server
+
+
+def test_an_email_in_the_url_is_never_logged(
+    base_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for url in (
+        "/health?email=query.person@example.com",
+        "/score_lead?email=query.person@example.com",
+        "/query.person@example.com",
+    ):
+        try:
+            urllib.request.urlopen(base_url + url, timeout=10).read()
+        except urllib.error.HTTPError as err:
+            err.read()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "query.person" not in logged

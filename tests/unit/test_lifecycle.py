@@ -1,0 +1,304 @@
+"""The served version's lifecycle under faults: refused versions retried with backoff, a store
+outage told from a bad artifact, LATEST names validated, nothing deleted outside the cache, and
+the start-up fallback to the newest older version that verifies.
+
+Real builds, real files, real S3 (moto's server over HTTP); time is the lifecycle's injected
+clock, so backoffs are exact without sleeping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leadgen.model.bundle import REPORT
+from leadgen.model.embedders import HashingEmbedder
+from leadgen.serve.lifecycle import ModelLifecycle
+from leadgen.stores.artifacts import LATEST, read_pointer, upload_version
+from leadgen.stores.blob import LocalStore, S3Store
+from tests.conftest import build_config, quiet_build
+from tests.faults import corrupt_file
+
+
+@dataclass
+class Versions:
+    root: Path
+    old: str
+    new: str  # LATEST
+
+
+@pytest.fixture(scope="module")
+def versions(tiny_crm: Path, tmp_path_factory: pytest.TempPathFactory) -> Versions:
+    """Two published versions in one folder (two real builds, a second apart)."""
+    root = tmp_path_factory.mktemp("two-versions")
+    old = quiet_build(build_config(tiny_crm, root)).version
+    time.sleep(1.0 - time.time() % 1.0 + 0.01)  # version names have one-second resolution
+    new = quiet_build(build_config(tiny_crm, root)).version
+    assert old < new and read_pointer(LocalStore(root)).version == new
+    return Versions(root, old, new)
+
+
+@pytest.fixture
+def art(versions: Versions, tmp_path: Path) -> Versions:
+    root = tmp_path / "art"
+    shutil.copytree(versions.root, root)
+    return Versions(root, versions.old, versions.new)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def lifecycle(store: Any, cache: Path, clock: Clock, **kwargs: Any) -> ModelLifecycle:
+    kwargs.setdefault("refresh_seconds", 0)
+    return ModelLifecycle(store, cache, HashingEmbedder(), clock=clock, **kwargs)
+
+
+def point_latest_at(root: Path, version: str) -> None:
+    sha = read_pointer_of(root, version)
+    (root / LATEST).write_text(json.dumps({"version": version, "manifest_sha256": sha}))
+
+
+def read_pointer_of(root: Path, version: str) -> str:
+    from leadgen.model.checksums import sha256_bytes
+
+    return sha256_bytes((root / version / "manifest.json").read_bytes())
+
+
+# ---- a refused version is retried with backoff -------------------------------------------------
+def test_a_refused_version_is_retried_with_backoff_once_fixed(
+    art: Versions, tmp_path: Path
+) -> None:
+    point_latest_at(art.root, art.old)
+    clock = Clock()
+    lc = lifecycle(LocalStore(art.root), tmp_path / "cache", clock, refused_retry_seconds=60)
+    assert lc.start() and lc.current().version == art.old
+    victim = art.root / art.new / "ids_all.npy"
+    good = victim.read_bytes()
+    corrupt_file(victim)
+    point_latest_at(art.root, art.new)
+    lc.tick()
+    assert lc.current().version == art.old and lc.refused(art.new) and lc.failures == 1
+    victim.write_bytes(good)  # the files are fixed in place
+    clock.now += 59
+    lc.tick()
+    assert lc.current().version == art.old and lc.failures == 1  # not before its backoff
+    clock.now += 2
+    lc.tick()
+    assert lc.current().version == art.new and not lc.refused(art.new)
+
+
+def test_the_backoff_of_a_refused_version_doubles_and_is_capped(
+    art: Versions, tmp_path: Path
+) -> None:
+    point_latest_at(art.root, art.old)
+    clock = Clock()
+    lc = lifecycle(
+        LocalStore(art.root),
+        tmp_path / "cache",
+        clock,
+        refused_retry_seconds=10,
+        max_retry_seconds=35,
+    )
+    assert lc.start()
+    corrupt_file(art.root / art.new / "head.json")
+    point_latest_at(art.root, art.new)
+    attempts_at = []
+    for _ in range(200):  # 200 requests, one a second
+        before = lc.failures
+        lc.tick()
+        if lc.failures > before:
+            attempts_at.append(clock.now - 1000)
+        clock.now += 1
+    gaps = [b - a for a, b in itertools.pairwise(attempts_at)]
+    assert gaps[:3] == [10, 20, 35] and set(gaps[3:]) == {35}, attempts_at
+    assert lc.current().version == art.old
+
+
+# ---- a store outage is not a bad artifact ----------------------------------------------------
+@pytest.fixture(scope="module")
+def s3_versions(moto_server: str, versions: Versions) -> str:
+    import boto3
+
+    bucket = "leadgen-lifecycle-test"
+    boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=bucket)
+    store = S3Store(bucket, "art")
+    for version in (versions.old, versions.new):
+        upload_version(store, versions.root / version, version)
+        store.upload_file(versions.root / version / REPORT, f"{version}/{REPORT}")
+    store.write_bytes(LATEST, (versions.root / LATEST).read_bytes())
+    return bucket
+
+
+def _dead_s3() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    from tests.conftest import free_port
+
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",  # nothing listens: connection refused
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=1),
+    )
+
+
+def test_a_store_outage_is_retried_not_refused(
+    s3_versions: str, versions: Versions, tmp_path: Path
+) -> None:
+    import boto3
+
+    store = S3Store(s3_versions, "art", client=_dead_s3())
+    clock = Clock()
+    lc = lifecycle(store, tmp_path / "cache", clock, refresh_seconds=60, retry_seconds=5)
+    assert not lc.start()
+    assert "store unavailable" in str(lc.error) and not lc.refused(versions.new)
+    assert lc.fallback_from is None
+    clock.now += 5
+    lc.tick()  # the second outage doubles the wait: 10 s
+    clock.now += 9
+    store._client = boto3.client("s3")  # the network is back
+    lc.tick()
+    assert not lc.loaded  # still backing off
+    clock.now += 1
+    lc.tick()
+    assert lc.loaded and lc.current().version == versions.new and lc.failures == 2
+
+
+class FlakyS3(S3Store):
+    """S3 whose object downloads go to an endpoint that refuses connections while `down`."""
+
+    down = False
+
+    def download_file(self, key: str, local: Path) -> None:
+        if self.down:
+            S3Store(self.bucket, self.prefix, client=_dead_s3()).download_file(key, local)
+        super().download_file(key, local)
+
+
+def test_a_download_outage_during_a_refresh_is_retried_not_refused(
+    s3_versions: str, versions: Versions, tmp_path: Path
+) -> None:
+    """The old version serves; LATEST moves while downloads fail: the new version is tried again
+    once the store answers (it used to be refused for good)."""
+    store = FlakyS3(s3_versions, "art")
+    pointer = store.read_bytes(LATEST)
+    store.write_bytes(
+        LATEST,
+        json.dumps(
+            {"version": versions.old, "manifest_sha256": _sha(store, versions.old)}
+        ).encode(),
+    )
+    clock = Clock()
+    lc = lifecycle(store, tmp_path / "cache", clock, retry_seconds=5, refresh_seconds=60)
+    try:
+        assert lc.start() and lc.current().version == versions.old
+        store.write_bytes(LATEST, pointer)
+        store.down = True
+        clock.now += 60
+        lc.tick()
+        assert lc.current().version == versions.old and lc.failures == 1
+        assert not lc.refused(versions.new)
+        store.down = False
+        clock.now += 60
+        lc.tick()
+        assert lc.current().version == versions.new
+    finally:
+        store.write_bytes(LATEST, pointer)
+
+
+def _sha(store: S3Store, version: str) -> str:
+    from leadgen.model.checksums import sha256_bytes
+
+    return sha256_bytes(store.read_bytes(f"{version}/manifest.json"))
+
+
+def test_a_bad_artifact_in_s3_is_refused_and_an_older_one_serves(
+    s3_versions: str, versions: Versions, tmp_path: Path, moto_server: str
+) -> None:
+    import boto3
+
+    s3 = boto3.client("s3")
+    prefix = f"bad-{time.time_ns()}"
+    for obj in s3.list_objects_v2(Bucket=s3_versions, Prefix="art/")["Contents"]:
+        key = prefix + obj["Key"][len("art") :]
+        s3.copy_object(Bucket=s3_versions, Key=key, CopySource=f"{s3_versions}/{obj['Key']}")
+    key = f"{prefix}/{versions.new}/index_all.faiss"
+    body = s3.get_object(Bucket=s3_versions, Key=key)["Body"].read()
+    s3.put_object(Bucket=s3_versions, Key=key, Body=body[:-1] + bytes([body[-1] ^ 1]))
+    lc = lifecycle(S3Store(s3_versions, prefix), tmp_path / "cache", Clock())
+    assert lc.start()
+    assert lc.refused(versions.new) and lc.current().version == versions.old
+    assert lc.fallback_from == versions.new
+
+
+# ---- LATEST is validated; the cache cleanup stays in the cache ------------------------------
+@pytest.mark.parametrize("name", ["../elsewhere/{v}", "{v}/../../elsewhere/{v}", "/tmp/{v}", ""])
+def test_latest_naming_a_path_outside_the_artifacts_is_refused(
+    art: Versions, tmp_path: Path, name: str
+) -> None:
+    elsewhere = art.root.parent / "elsewhere"
+    shutil.copytree(art.root / art.new, elsewhere / art.new)
+    bad = name.format(v=art.new)
+    sha = read_pointer_of(art.root, art.new)
+    (art.root / LATEST).write_text(json.dumps({"version": bad, "manifest_sha256": sha}))
+    lc = lifecycle(LocalStore(art.root), tmp_path / "cache", Clock())
+    assert not lc.start()
+    assert "not a version name" in str(lc.error)
+
+
+def test_a_swap_never_deletes_outside_the_cache(art: Versions) -> None:
+    """A cache folder that is the local artifacts folder itself: the replaced version's files
+    are the store's, not a cache copy, and stay."""
+    point_latest_at(art.root, art.old)
+    lc = lifecycle(LocalStore(art.root), art.root, Clock())
+    assert lc.start()
+    point_latest_at(art.root, art.new)
+    lc.tick()
+    assert lc.current().version == art.new
+    assert (art.root / art.old / "manifest.json").is_file()
+
+
+# ---- the start-up fallback ------------------------------------------------------------------
+def test_start_up_falls_back_to_the_newest_older_version_that_verifies(
+    art: Versions, tmp_path: Path
+) -> None:
+    corrupt_file(art.root / art.new / "ids_high.npy")
+    # Debris that must not be chosen: a killed build's half-written folder between the two.
+    half = art.old[:-6] + "ffffff"
+    assert art.old < half < art.new
+    (art.root / half).mkdir()
+    shutil.copy(art.root / art.old / "ids_all.npy", art.root / half / "ids_all.npy")
+    clock = Clock()
+    lc = lifecycle(LocalStore(art.root), tmp_path / "cache", clock, refused_retry_seconds=30)
+    assert lc.start()
+    assert lc.current().version == art.old and lc.fallback_from == art.new
+    # LATEST's version is fixed: served after its backoff, and the fallback ends.
+    _restore(art, "ids_high.npy")
+    clock.now += 31
+    lc.tick()
+    assert lc.current().version == art.new and lc.fallback_from is None
+
+
+def _restore(art: Versions, name: str) -> None:
+    """Undo corrupt_file (it flips one bit in the middle)."""
+    corrupt_file(art.root / art.new / name)
+
+
+def test_no_fallback_without_an_older_complete_version(art: Versions, tmp_path: Path) -> None:
+    corrupt_file(art.root / art.new / "ids_high.npy")
+    (art.root / art.old / REPORT).unlink()  # the older one is not complete
+    lc = lifecycle(LocalStore(art.root), tmp_path / "cache", Clock())
+    assert not lc.start()
+    assert "checksum mismatch" in str(lc.error)
