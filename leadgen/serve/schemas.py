@@ -180,15 +180,15 @@ _IDENTITY_FIELDS = ("first_name", "last_name", "company", "phone", "country")
 
 def _identity_value(v: Any, field: str) -> str | None:
     """A string (numbers are stringified, as for categorical columns); anything else is refused
-    with the field."""
+    with the field. A value too long to be a name, company, phone or country is no identity
+    evidence: ignored, not refused (`country` is also a feature column, which allows long text;
+    the other fields' lengths are already capped by the request schema)."""
     if v is None or v == "":
         return None
     if isinstance(v, bool) or not isinstance(v, str | int | float):
         raise LeadValidationError(field, f"expected a string, got {type(v).__name__}")
     text = _unicode(str(v), field) or ""
-    if len(text) > MAX_IDENTITY_CHARS:
-        raise LeadValidationError(field, f"longer than {MAX_IDENTITY_CHARS} characters")
-    return text
+    return text if len(text) <= MAX_IDENTITY_CHARS else None
 
 
 def _text_value(v: Any, field: str) -> str | None:

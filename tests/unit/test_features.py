@@ -101,3 +101,13 @@ def test_column_mode_averages_distinct_column_embeddings() -> None:
     np.testing.assert_allclose(got[2], emb.embed([""])[0], atol=1e-6)
     joint = embed_text(cols, spec, 3, emb, "joint")
     np.testing.assert_allclose(joint[0], emb.embed(["CTO. Builds data platforms"])[0], atol=1e-6)
+
+
+def test_a_country_too_long_to_be_one_is_no_identity_evidence_but_still_a_feature() -> None:
+    """`country` is both a categorical column (long text allowed) and identity evidence: the
+    fuzzer's schema-valid 10,000-character country must score, not be refused."""
+    spec = ColumnSpec(text_cols=(), cat_cols=("country",), num_cols=())
+    clean = clean_lead({"country": "0" * 5000}, spec)
+    assert clean.features["country"] == "0" * 5000
+    assert clean.who.country is None
+    assert clean_lead({"country": "US"}, spec).who.country == "US"
