@@ -239,8 +239,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         reason = "address in use" if getattr(exc, "errno", None) == errno.EADDRINUSE else exc
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
-    print(
-        f"leadgen serving {svc.scorer().version} on http://{args.host}:{args.port} "
+    print(  # the bound port: --port 0 lets the OS pick a free one
+        f"leadgen serving {svc.scorer().version} on http://{args.host}:{httpd.port} "
         "(POST /score_lead, POST /score_leads, GET /health)",
         flush=True,
     )

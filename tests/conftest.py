@@ -5,8 +5,10 @@ Expensive things (model export, builds, the moto server) are built once per sess
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -23,10 +25,49 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 TINY_ROWS = 3000
 
 
-def free_port() -> int:
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say the test order's seed even under -q (pytest-randomly's header line is hidden then),
+    so any failure can be rerun in the same order."""
+    if config.pluginmanager.hasplugin("randomly"):
+        seed = config.getoption("randomly_seed")
+        shuffled = config.getoption("randomly_reorganize")
+        terminalreporter.write_line(
+            f"test order: --randomly-seed={seed}" + ("" if shuffled else " (not shuffled)")
+        )
+
+
+@contextlib.contextmanager
+def refused_endpoint() -> Iterator[str]:
+    """An http:// endpoint that refuses connections for as long as the block runs: a socket bound
+    to a port and never listening. Unlike a port that was free a moment ago, nobody else can take
+    it meanwhile and answer."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@contextlib.contextmanager
+def serving(httpd: Any) -> Iterator[int]:
+    """Run a leadgen.serve.server.LocalServer in a thread for the block; yields its port. Its
+    loop may be inside select() when shutdown closes the sockets (EBADF): that is the shutdown,
+    not a failure, and is not reported as an unhandled thread exception."""
+    stopping = threading.Event()
+
+    def loop() -> None:
+        try:
+            httpd.serve_forever()
+        except (OSError, ValueError):
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield int(httpd.port)
+    finally:
+        stopping.set()
+        httpd.shutdown()
+        thread.join(10)
 
 
 # A lead as a sales form would post it (no email: tests add their own), shared by the handler
@@ -54,12 +95,29 @@ def tiny_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def onnx_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real all-MiniLM-L6-v2 as shipped (int8), exported once to ONNX (uses the user cache
-    if already there)."""
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's own model cache, empty at first: the export and quantisation code runs in
+    every session (a warm ~/.cache/leadgen/models would skip it and hide a broken export). Tests
+    and subprocesses that make an ONNX embedder from settings point LEADGEN_MODEL_CACHE here."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def fp32_model_dir(model_cache: Path) -> Path:
+    """all-MiniLM-L6-v2 exported to ONNX by leadgen.model.export (torch), once per session."""
     from leadgen.model.export import ensure_onnx_model
 
-    return ensure_onnx_model(None, quantize=True)
+    return ensure_onnx_model(None, quantize=False, cache=model_cache)
+
+
+@pytest.fixture(scope="session")
+def onnx_model_dir(fp32_model_dir: Path, model_cache: Path) -> Path:
+    """The default model: that export quantised to int8, once per session."""
+    from leadgen.model.export import ensure_onnx_model
+
+    directory = ensure_onnx_model(None, quantize=True, cache=model_cache)
+    assert directory.parent == fp32_model_dir.parent  # the same cache, exported once
+    return directory
 
 
 @pytest.fixture(scope="session")
@@ -70,12 +128,11 @@ def onnx_embedder(onnx_model_dir: Path) -> Any:
 
 
 @pytest.fixture(scope="session")
-def fp32_embedder() -> Any:
+def fp32_embedder(fp32_model_dir: Path) -> Any:
     """The full-precision export: the one that must match torch."""
     from leadgen.model.embedders import OnnxEmbedder
-    from leadgen.model.export import ensure_onnx_model
 
-    return OnnxEmbedder(ensure_onnx_model(None, quantize=False))
+    return OnnxEmbedder(fp32_model_dir)
 
 
 HASHING = EmbedderSettings(kind="hashing")
@@ -134,47 +191,64 @@ def onnx_artifacts(
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """moto's server on 127.0.0.1 (real HTTP); boto3 and pyarrow are pointed at it via env."""
+    """moto's server on 127.0.0.1 (real HTTP), on a port the OS picks as it binds. Nothing is
+    put in os.environ here: tests that talk to it through the default clients ask for `moto_env`
+    (module fixtures use `moto_environment`), so no AWS_* variable outlives them."""
     from moto.server import ThreadedMotoServer
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in _AWS_ENV}
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ENDPOINT_URL_S3": endpoint,
-            "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
-        }
-    )
+    host, port = server.get_host_and_port()
     try:
-        yield endpoint
+        yield f"http://{host}:{port}"
     finally:
         server.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
-_AWS_ENV = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_ENDPOINT_URL_DYNAMODB",
-)
+def moto_variables(endpoint: str) -> dict[str, str]:
+    """The environment that points boto3, botocore and pyarrow at moto's server."""
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+    }
+
+
+def moto_client(service: str, endpoint: str) -> Any:
+    """A boto3 client of moto's server that needs nothing from os.environ."""
+    import boto3
+
+    env = moto_variables(endpoint)
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint,
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=env["AWS_SESSION_TOKEN"],
+    )
+
+
+@contextlib.contextmanager
+def moto_environment(endpoint: str) -> Iterator[None]:
+    """moto's variables in os.environ for the block only (module fixtures' setup)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in moto_variables(endpoint).items():
+            mp.setenv(name, value)
+        yield
+
+
+@pytest.fixture
+def moto_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """moto's variables in os.environ for one test (and its subprocesses), then restored."""
+    for name, value in moto_variables(moto_server).items():
+        monkeypatch.setenv(name, value)
+    return moto_server
 
 
 def known_person(crm: Path) -> dict[str, Any]:

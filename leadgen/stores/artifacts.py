@@ -28,14 +28,17 @@ from leadgen.stores.blob import LocalStore, Store
 T = TypeVar("T")
 
 LATEST = "LATEST"
-# What `new_version_name` writes: UTC time, then 6 hex digits. Names sort by age.
-VERSION_RE = re.compile(r"\A\d{8}T\d{6}Z-[0-9a-f]{6}\Z")
+# What `new_version_name` writes: UTC time to the millisecond, then 6 hex digits. Names sort by
+# age, even for two builds in one second. Names without the milliseconds (earlier releases)
+# stay valid, so a store published before keeps serving.
+VERSION_RE = re.compile(r"\A\d{8}T\d{6}(\d{3})?Z-[0-9a-f]{6}\Z")
+VERSION_FORMAT = "YYYYMMDDTHHMMSSmmmZ-xxxxxx"
 
 
 def new_version_name(now: datetime | None = None, salt: str = "") -> str:
     now = now or datetime.now(UTC)
     digest = hashlib.sha256(f"{now.isoformat()}{salt}{time.perf_counter_ns()}".encode()).hexdigest()
-    return f"{now:%Y%m%dT%H%M%SZ}-{digest[:6]}"
+    return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{digest[:6]}"
 
 
 def is_version_name(name: str) -> bool:
@@ -45,7 +48,7 @@ def is_version_name(name: str) -> bool:
 def inside(root: Path, name: str) -> Path:
     """root/name, resolved, for a valid version name only: never a path outside `root`."""
     if not is_version_name(name):
-        raise ArtifactError(f"{name!r} is not a version name (YYYYMMDDTHHMMSSZ-xxxxxx)")
+        raise ArtifactError(f"{name!r} is not a version name ({VERSION_FORMAT})")
     path = (root / name).resolve()
     if path.parent != root.resolve():
         raise ArtifactError(f"{root}/{name}: resolves outside {root}")
@@ -72,7 +75,7 @@ class Pointer:
         if not is_version_name(pointer.version):
             raise ArtifactError(
                 f"{where}/{LATEST}: {pointer.version[:80]!r} is not a version name "
-                "(YYYYMMDDTHHMMSSZ-xxxxxx); refused"
+                f"({VERSION_FORMAT}); refused"
             )
         return pointer
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,7 +31,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from build_job.job import EXIT_GATE, EXIT_INPUT, EXIT_OK, EXIT_UNEXPECTED, run
-from tests.conftest import Driver
+from tests.conftest import Driver, moto_client, moto_environment
 from tests.faults import FaultyStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,18 +66,14 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # ---- fixtures and helpers ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def s3(moto_server: str) -> Any:
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=moto_server)
+    client = moto_client("s3", moto_server)
     client.create_bucket(Bucket=BUCKET)
     return client
 
 
 @pytest.fixture(scope="module")
 def dynamodb(moto_server: str) -> Any:
-    import boto3
-
-    return boto3.client("dynamodb", endpoint_url=moto_server)
+    return moto_client("dynamodb", moto_server)
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +99,9 @@ def one_blas_thread() -> Iterator[None]:
 
 
 @pytest.fixture
-def job_env(monkeypatch: pytest.MonkeyPatch, moto_server: str) -> Iterator[pytest.MonkeyPatch]:
-    """A clean job environment: hashing embedder, nothing inherited from the developer's shell."""
+def job_env(monkeypatch: pytest.MonkeyPatch, moto_env: str) -> Iterator[pytest.MonkeyPatch]:
+    """A clean job environment: hashing embedder, nothing inherited from the developer's shell,
+    moto's variables for this test only."""
     for name in _JOB_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LEADGEN_EMBEDDER", "hashing")
@@ -198,17 +197,11 @@ def run_job(env: pytest.MonkeyPatch, fail_at: str | None = None, **variables: st
 
 
 def run_ok(env: pytest.MonkeyPatch, **variables: str) -> str:
-    """A successful run in a later second than the previous one (see _next_second)."""
-    _next_second()
+    """A successful run; its version (names have millisecond resolution: no sleeping between
+    builds to keep them in order)."""
     result = run_job(env, **variables)
     assert result.code == EXIT_OK, result.stderr
     return str(result.one("build_finished")["version"])
-
-
-def _next_second() -> None:
-    """Version names have one-second resolution plus a random suffix, so two builds within one
-    second would not sort by age; real builds take minutes, these tiny ones may not."""
-    time.sleep(1.0 - time.time() % 1.0 + 0.01)
 
 
 def assert_one_clear_line(result: JobRun, *needles: str) -> None:
@@ -338,13 +331,11 @@ def test_refresh_with_the_key_secret_syncs_the_identity_table_and_fuzzy_matches(
     """As deployed: the key comes from Secrets Manager by ARN, the customers' fuzzy blocks go to
     the identity table, the manifest records the key's fingerprint, and the service with the same
     key finds a customer under another email with a nickname."""
-    import boto3
-
     from leadgen.model.identity import key_fingerprint
     from tests.conftest import known_person, nickname_lead
 
     key = "job-test-hash-key-" + uuid.uuid4().hex
-    sm = boto3.client("secretsmanager", endpoint_url=moto_server)
+    sm = moto_client("secretsmanager", moto_server)
     arn = sm.create_secret(Name=f"hash-key-{uuid.uuid4().hex[:6]}", SecretString=key)["ARN"]
     table, identity = new_table(dynamodb), new_table(dynamodb, "pk", "ident")
     run = run_job(
@@ -426,7 +417,7 @@ def test_refresh_from_a_prefix_of_parts(
 def published(s3: Any, dynamodb: Any, crm: pa.Table, moto_server: str) -> dict[str, str]:
     """A prefix with one good version and a synced table, for the failure tests to try to break."""
     prefix, table = "failures", new_table(dynamodb)
-    with pytest.MonkeyPatch.context() as mp:
+    with moto_environment(moto_server), pytest.MonkeyPatch.context() as mp:
         for name in _JOB_VARS:
             mp.delenv(name, raising=False)
         result = run_job(
@@ -438,6 +429,21 @@ def published(s3: Any, dynamodb: Any, crm: pa.Table, moto_server: str) -> dict[s
         )
     assert result.code == EXIT_OK, result.stderr
     return {"prefix": prefix, "table": table, "version": result.one("build_finished")["version"]}
+
+
+def own_copy(s3: Any, published: dict[str, str]) -> str:
+    """A private copy of the published prefix (server-side copies): a test that moves LATEST or
+    leaves a version behind does it in its own prefix, whatever ran before it."""
+    prefix = f"{published['prefix']}-{uuid.uuid4().hex[:8]}"
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=BUCKET, Prefix=published["prefix"] + "/"
+    )
+    for page in pages:
+        for obj in page.get("Contents", []):
+            key = prefix + obj["Key"][len(published["prefix"]) :]
+            s3.copy_object(Bucket=BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": obj["Key"]})
+    assert latest(s3, prefix) == published["version"]
+    return prefix
 
 
 @pytest.mark.parametrize(
@@ -458,7 +464,7 @@ def test_failure_at_each_publish_step_leaves_latest_table_and_service(
     code: int,
     reason: str,
 ) -> None:
-    prefix, good = published["prefix"], published["version"]
+    prefix, good = own_copy(s3, published), published["version"]
     svc = service(artifacts(prefix), tmp_path / "cache")
     table_before = scan(dynamodb, published["table"])
 
@@ -486,7 +492,7 @@ def test_failure_at_each_publish_step_leaves_latest_table_and_service(
 def test_rerun_after_failures_succeeds(
     job_env: pytest.MonkeyPatch, s3: Any, published: dict[str, str]
 ) -> None:
-    prefix = published["prefix"]
+    prefix = own_copy(s3, published)
     # An interrupted build that got killed mid-upload (no cleanup): leftovers must not matter.
     s3.put_object(Bucket=BUCKET, Key=f"{prefix}/20000101T000000Z-abcdef/ids_all.npy", Body=b"x")
     result = run_job(
@@ -641,7 +647,7 @@ def _subprocess_env(**variables: str) -> dict[str, str]:
     return env
 
 
-def test_module_entry_point_gate_refusal_exits_3(s3: Any, crm: pa.Table) -> None:
+def test_module_entry_point_gate_refusal_exits_3(moto_env: str, s3: Any, crm: pa.Table) -> None:
     uri = put_parquet(s3, "exports/gate.parquet", crm)
     proc = subprocess.run(
         [sys.executable, "-m", "build_job"],
@@ -659,7 +665,26 @@ def test_module_entry_point_gate_refusal_exits_3(s3: Any, crm: pa.Table) -> None
     assert latest(s3, "gate") is None and version_dirs(s3, "gate") == []
 
 
-def test_module_entry_point_sigterm_mid_build_cleans_up(s3: Any, crm: pa.Table) -> None:
+def test_a_lift_below_its_floor_exits_3_and_leaves_latest(
+    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table
+) -> None:
+    """LEADGEN_MIN_LIFT as the stack sets it: a floor the holdout's lift@10% cannot reach (the
+    AUC floor is met) refuses the build like the AUC floor does."""
+    result = run_job(
+        job_env,
+        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/lift.parquet", crm),
+        ARTIFACTS_URI=artifacts("lift"),
+        LEADGEN_MIN_LIFT="1000",
+    )
+    assert result.code == EXIT_GATE
+    assert_one_clear_line(result, "quality gate", "lift@10%", "below the floor 1000.00")
+    assert result.one("build_failed")["step"] == "gate"
+    assert latest(s3, "lift") is None and version_dirs(s3, "lift") == []
+
+
+def test_module_entry_point_sigterm_mid_build_cleans_up(
+    moto_env: str, s3: Any, crm: pa.Table
+) -> None:
     uri = put_parquet(s3, "exports/sigterm.parquet", crm)
     proc = subprocess.Popen(
         [sys.executable, "-m", "build_job"],
@@ -669,26 +694,63 @@ def test_module_entry_point_sigterm_mid_build_cleans_up(s3: Any, crm: pa.Table) 
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    for line in proc.stdout:
-        lines.append(line)
-        event = json.loads(line)
-        if event["event"] == "build_step_start" and event["step"] == "holdout_quality":
-            proc.send_signal(signal.SIGTERM)
-            break
-        assert time.monotonic() < deadline
-    out, err = proc.communicate(timeout=60)
-    result = JobRun(proc.returncode, "".join(lines) + out, err)
+    out, err = Lines(proc.stdout), Lines(proc.stderr)
+    try:
+        while True:
+            line = out.next(deadline=time.monotonic() + 60)
+            assert line is not None, f"the build ended before the holdout step: {out.lines}"
+            event = json.loads(line)
+            if event["event"] == "build_step_start" and event["step"] == "holdout_quality":
+                proc.send_signal(signal.SIGTERM)
+                break
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()  # a hung child must not outlive the test
+    deadline = time.monotonic() + 30
+    result = JobRun(proc.returncode, out.rest(deadline), err.rest(deadline))
     assert result.code == EXIT_UNEXPECTED
     assert_one_clear_line(result, "interrupted (signal SIGTERM)", "LATEST unchanged (unset)")
     assert latest(s3, "sigterm") is None and version_dirs(s3, "sigterm") == []
 
 
+class Lines:
+    """A child's output lines, read by a thread: a deadline then holds even while the child
+    prints nothing (`for line in proc.stdout` blocks until the next line or EOF, and a deadline
+    checked between lines is never reached)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+
+        def pump() -> None:
+            for line in stream:
+                self._queue.put(line)
+            self._queue.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def next(self, deadline: float) -> str | None:
+        """The next line, None at EOF; fails the test at the deadline."""
+        try:
+            line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail(f"no output line before the deadline; so far: {self.lines[-5:]}")
+        if line is not None:
+            self.lines.append(line)
+        return line
+
+    def rest(self, deadline: float) -> str:
+        """Every line, up to EOF."""
+        while self.next(deadline) is not None:
+            pass
+        return "".join(self.lines)
+
+
 def test_buildspec_runs_the_job_from_the_task_root() -> None:
     """CodeBuild bypasses the image's entrypoint and starts outside the code directory."""
-    yaml = pytest.importorskip("yaml")
+    import yaml  # pinned in requirements-dev.txt: a missing PyYAML fails here, never skips
+
     spec = yaml.safe_load((REPO / "build_job" / "buildspec.yml").read_text())
     assert str(spec["version"]) == "0.2"
     commands = spec["phases"]["build"]["commands"]

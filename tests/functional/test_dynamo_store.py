@@ -8,7 +8,6 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from leadgen.model.identity import Entry, block_hash, email_hash, identity_of
@@ -16,7 +15,8 @@ from leadgen.serve.duplicate_check import DuplicateCheck
 from leadgen.serve.schemas import CleanLead, LeadIdentity
 from leadgen.stores.duplicates import LeadKeys
 from leadgen.stores.dynamo import DynamoDuplicateStore, dynamodb_client
-from tests.conftest import blocks_of, create_table
+from tests.conftest import blocks_of, create_table, moto_client
+from tests.faults import ThrottledDynamo
 
 KEY = "dynamo-test-key"
 WILLIAM = identity_of("William", "Johnson", "william.johnson@acmesoft.com", "Acme Soft, Inc.",
@@ -24,8 +24,8 @@ WILLIAM = identity_of("William", "Johnson", "william.johnson@acmesoft.com", "Acm
 
 
 @pytest.fixture
-def tables(moto_server: str) -> Iterator[tuple[str, str]]:
-    ddb = boto3.client("dynamodb", endpoint_url=moto_server)
+def tables(moto_env: str) -> Iterator[tuple[str, str]]:
+    ddb = moto_client("dynamodb", moto_env)
     names = (create_table(ddb), create_table(ddb, "pk", "ident"))
     yield names
     for name in names:
@@ -109,6 +109,65 @@ def test_customer_sync_writes_changed_blocks_only_and_never_touches_leads(
     check = DuplicateCheck(store, KEY, 3600)
     check.record(check.lookup(lead("Kwame", "Mensah", "k@initech.io", "Initech")), "L1")
     assert store.sync_identities({}) == {"blocks": 0, "written": 0, "removed": len(blocks)}
-    items = boto3.client("dynamodb", endpoint_url=moto_server).scan(TableName=tables[1])["Items"]
+    items = moto_client("dynamodb", moto_server).scan(TableName=tables[1])["Items"]
     assert items and all(item["pk"]["S"].startswith("l#") for item in items)
     assert not any("kwame" in item["pk"]["S"] or "initech" in item["pk"]["S"] for item in items)
+
+
+def test_an_expired_lead_is_no_duplicate_and_its_email_is_taken_again(
+    tables: tuple[str, str],
+) -> None:
+    """DynamoDB's TTL deletes expired items days late: until then an expired lead must neither
+    match (by email or fuzzily) nor block the next lead's conditional write."""
+    store, _ = counted_store(tables)
+    person = ("Kwame", "Mensah", "kwame@initech.io", "Initech")
+    expired = DuplicateCheck(store, KEY, -60)  # recorded already a minute past its expiry
+    assert expired.record(expired.lookup(lead(*person)), "L-old").hit is None
+    check = DuplicateCheck(store, KEY, 3600)
+    again = check.lookup(lead(*person))
+    assert again.hit is None and again.possible is None
+    assert check.record(again, "L-new") == again  # recorded, not skipped or matched
+    third = check.lookup(lead(*person))
+    assert third.hit is not None and (third.hit.how, third.hit.ref) == ("email", "L-new")
+
+
+def test_a_lead_who_became_a_customer_is_a_customer_after_the_sync(
+    tables: tuple[str, str], moto_server: str
+) -> None:
+    """The sync replaces the lead's email item whole: a customer, and no expiry left on it for
+    TTL to delete the customer by."""
+    store, _ = counted_store(tables)
+    check = DuplicateCheck(store, KEY, 3600)
+    state = check.lookup(lead("Ama", "Owusu", "ama@globex.io", "Globex"))
+    check.record(state, "L-ama")
+    h = email_hash("ama@globex.io", KEY)
+    assert h is not None and store.lookup(LeadKeys(h)).email.kind == "lead"  # type: ignore[union-attr]
+    assert store.sync_customers([(h, "777")]) == {"upserted": 1, "removed": 0}
+    hit = store.lookup(LeadKeys(h)).email
+    assert hit is not None and (hit.kind, hit.ref) == ("customer", "777")
+    item = moto_client("dynamodb", moto_server).get_item(
+        TableName=tables[0], Key={"email_hash": {"S": h}}
+    )["Item"]
+    assert "expires_at" not in item and item["kind"]["S"] == "customer"
+
+
+def test_throttled_batch_writes_and_reads_are_retried_until_done(tables: tuple[str, str]) -> None:
+    """BatchWriteItem and BatchGetItem answer "unprocessed" under throttling instead of failing:
+    the sync writes every customer and block anyway, and a lookup still finds them."""
+    throttled = ThrottledDynamo(dynamodb_client("batch"), times=3)
+    store = DynamoDuplicateStore(*tables, client=throttled)
+    pairs = [(email_hash(f"c{i}@acme.io", KEY) or "", str(i)) for i in range(60)]
+    assert store.sync_customers(pairs) == {"upserted": 60, "removed": 0}
+    blocks = blocks_of(KEY, Entry("100", "customer", WILLIAM))
+    assert store.sync_identities(blocks)["written"] == len(blocks)
+    assert throttled.throttled["batch_write_item"] == 3
+    for h, ref in pairs[::7]:
+        hit = store.lookup(LeadKeys(h)).email
+        assert hit is not None and hit.ref == ref
+    assert throttled.throttled["batch_get_item"] == 3
+    state = DuplicateCheck(store, KEY, 3600).lookup(
+        lead("Bill", "Johnson", "bill@gmail.com", "ACME SOFT")
+    )
+    assert state.hit is not None and state.hit.ref == "100"
+    plain = DynamoDuplicateStore(*tables)
+    assert {plain.lookup(LeadKeys(h)).email.ref for h, _ in pairs} == {r for _, r in pairs}  # type: ignore[union-attr]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SAMPLE_LEAD, free_port
+from tests.conftest import SAMPLE_LEAD
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("LEADGEN_FUZZ_EXAMPLES", "150"))
@@ -45,14 +46,13 @@ def server(hashing_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) ->
     tmp = tmp_path_factory.mktemp("fuzz")
     art = tmp / "art"
     shutil.copytree(hashing_artifacts, art)
-    port = free_port()
     log = tmp / "server.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LEADGEN_CACHE_DIR": str(tmp / "cache")}
     with log.open("w") as out:
         proc = subprocess.Popen(
             [
                 *(sys.executable, "-m", "leadgen", "-v", "serve", "--artifacts", str(art)),
-                *("--embedder", "hashing", "--port", str(port)),
+                *("--embedder", "hashing", "--port", "0"),  # the OS picks; the banner says
                 *("--dup-store", str(tmp / "dups.sqlite")),
             ],
             stdout=out,
@@ -60,25 +60,30 @@ def server(hashing_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) ->
             cwd=REPO,
             env=env,
         )
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc, log)
+        url = _wait_healthy(proc, log)
         yield Server(url, log)
     finally:
         proc.terminate()
         proc.wait(30)
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_healthy(proc: subprocess.Popen[bytes], log: Path) -> str:
+    """The server's URL, from its banner (it binds port 0), once /health answers 200."""
     deadline = time.monotonic() + 120
+    url = None
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()[-3000:]
+        found = re.search(r"serving \S+ on (http://127\.0\.0\.1:\d+) ", log.read_text())
+        url = found.group(1) if found else None
         try:
-            with urllib.request.urlopen(url + "/health", timeout=5) as resp:
-                if resp.status == 200:
-                    return
+            if url is not None:
+                with urllib.request.urlopen(url + "/health", timeout=5) as resp:
+                    if resp.status == 200:
+                        return url
         except OSError:
-            time.sleep(0.3)
+            pass
+        time.sleep(0.3)
     raise AssertionError("leadgen serve did not become healthy: " + log.read_text()[-3000:])
 
 
@@ -143,12 +148,23 @@ def test_the_server_log_holds_no_email(server: Server) -> None:
             {"Content-Type": "application/json"},
         ),
     ]
+
+    def lines() -> tuple[int, int]:
+        text = server.log.read_text()
+        return text.count("GET (undeclared path) "), text.count("POST /score_lead ")
+
+    before = lines()
     for req in sent:
         try:
             urllib.request.urlopen(req, timeout=30).read()
         except urllib.error.HTTPError as err:
             err.read()
-    time.sleep(0.5)
+    # Wait for this test's access lines (the server writes each before answering; stderr is
+    # line-buffered) rather than sleeping a guessed time: then the whole log is there to read.
+    deadline = time.monotonic() + 30
+    while lines()[0] <= before[0] or lines()[1] <= before[1]:
+        assert time.monotonic() < deadline, "the access log never showed the requests"
+        time.sleep(0.05)
     text = server.log.read_text().lower()
     assert "/health" in text  # the access log is there
     for needle in (email.lower(), "log.probe", "jane.doe@example.com"):

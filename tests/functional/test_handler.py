@@ -24,7 +24,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pyarrow.parquet as pq
 import pytest
 
@@ -33,16 +32,18 @@ from leadgen.model.identity import normalise_email
 from leadgen.serve.server import http_v2_event
 from leadgen.stores.artifacts import LATEST, read_pointer, set_latest, upload_version, verify_remote
 from leadgen.stores.blob import LocalStore, open_store
-from leadgen.stores.dynamo import DynamoDuplicateStore
+from leadgen.stores.dynamo import DynamoDuplicateStore, dynamodb_client
 from tests.conftest import (
     SAMPLE_LEAD,
     build_config,
-    free_port,
     known_person,
+    moto_client,
+    moto_environment,
     nickname_lead,
     quiet_build,
+    refused_endpoint,
 )
-from tests.faults import flip_byte
+from tests.faults import FailingWrites, flip_byte
 
 BUCKET = "leadgen-handler-test"
 TABLE = "leadgen-handler-dups"
@@ -64,12 +65,23 @@ class Aws:
     secret_arn: str  # the email hash key, as the stack hands it to the function
 
 
+@pytest.fixture(autouse=True)
+def _aws_env(moto_env: str) -> str:
+    """Every test here runs the function against moto: its variables, for the test only."""
+    return moto_env
+
+
 @pytest.fixture(scope="module")
 def aws(moto_server: str, tiny_crm: Path) -> Aws:
     """Bucket, duplicate and identity tables and the hash key's secret in moto, one hashing build
     into S3 with that key, customers synced to both tables (what the CodeBuild job does)."""
-    s3 = boto3.client("s3", endpoint_url=moto_server)
-    ddb = boto3.client("dynamodb", endpoint_url=moto_server)
+    with moto_environment(moto_server):
+        return _provision(moto_server, tiny_crm)
+
+
+def _provision(moto_server: str, tiny_crm: Path) -> Aws:
+    s3 = moto_client("s3", moto_server)
+    ddb = moto_client("dynamodb", moto_server)
     s3.create_bucket(Bucket=BUCKET)
     for name, key in ((TABLE, "email_hash"), (IDENTITY, "pk")):
         ddb.create_table(
@@ -78,7 +90,7 @@ def aws(moto_server: str, tiny_crm: Path) -> Aws:
             KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
             BillingMode="PAY_PER_REQUEST",
         )
-    sm = boto3.client("secretsmanager", endpoint_url=moto_server)
+    sm = moto_client("secretsmanager", moto_server)
     arn = sm.create_secret(Name="leadgen-hash-key", SecretString=HASH_KEY)["ARN"]
     cfg = build_config(tiny_crm, f"s3://{BUCKET}/artifacts", email_hash_key=HASH_KEY)
     result = quiet_build(cfg)
@@ -166,8 +178,10 @@ class Lambda:
         )
 
     def read_output(self) -> str:
-        """Everything the function wrote to stdout since the last call (logs + EMF metrics)."""
-        self.output = self._capsys.readouterr().out
+        """Everything the function wrote since the last call (logs + EMF metrics): stdout, then
+        stderr (Lambda ships both to CloudWatch Logs)."""
+        captured = self._capsys.readouterr()
+        self.output = captured.out + captured.err
         return self.output
 
     def metrics(self) -> dict[str, list[float]]:
@@ -407,7 +421,10 @@ def test_twenty_concurrent_submissions_of_one_email_give_one_non_duplicate(
     apps = []
     for i in range(n):
         cfg = ServiceConfig(artifacts_uri=str(hashing_artifacts), cache_dir=tmp_path / str(i))
-        svc = ScoringService(cfg, HashingEmbedder(), DynamoDuplicateStore(TABLE))
+        # The client the Lambda builds (lambda_src.handler.build_service): short timeouts, one
+        # retry. The batch profile's patient retries would hide a race lost to a timeout.
+        dups = DynamoDuplicateStore(TABLE, client=dynamodb_client("request"))
+        svc = ScoringService(cfg, HashingEmbedder(), dups)
         assert svc.lifecycle.start()
         apps.append(create_app(_getter(svc)))
     email = _new_email()
@@ -543,6 +560,30 @@ def test_a_version_built_with_another_hash_key_is_flagged_and_not_trusted(
     assert keyed("POST", "/score_lead", {**LEAD, "email": email}).body["duplicate"] is True
 
 
+def test_the_hash_key_must_be_the_one_the_build_used(
+    artifacts_uri: str, tiny_crm: Path, start_lambda: Callable[..., Lambda], moto_env: str
+) -> None:
+    """The build hashed customers with the stack's key: the function reading the same secret
+    finds a known customer (by email and fuzzily); one reading another key's secret must not
+    trust the table (every customer would come back new) and says so on /health."""
+    email, customer_id = _current_customer_with_gmail(tiny_crm)
+    person = known_person(tiny_crm)
+    same = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    assert same("GET", "/health").body["duplicate_store"] == "ok"
+    hit = same("POST", "/score_lead", {**LEAD, "email": email}).body
+    assert hit["duplicate"] is True and hit["customer_id"] == str(customer_id)
+    fuzzy = same("POST", "/score_lead", nickname_lead(person)).body
+    assert fuzzy["duplicate"] is True and fuzzy["duplicate_match"]["kind"] == "fuzzy"
+
+    sm = moto_client("secretsmanager", moto_env)
+    other = sm.create_secret(Name=f"other-key-{uuid.uuid4().hex[:6]}", SecretString="another")
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri, LEADGEN_EMAIL_HASH_KEY_SECRET_ARN=other["ARN"])
+    assert fn("GET", "/health").body["duplicate_store"] == "hash_key_mismatch"
+    ans = fn("POST", "/score_lead", {**LEAD, "email": email}).body
+    assert ans["duplicate"] is False and ans["duplicate_check"] == "skipped"
+    assert fn("POST", "/score_lead", nickname_lead(person)).body["duplicate_check"] == "skipped"
+
+
 def test_an_unreadable_hash_key_secret_answers_503_and_names_the_variable(
     aws: Aws, start_lambda: Callable[..., Lambda]
 ) -> None:
@@ -567,16 +608,40 @@ def test_dynamodb_unavailable_still_scores_and_says_skipped(
     assert fn.metrics()["DuplicateCheckSkipped"] == [1.0]
 
 
+def test_a_failed_record_answers_not_a_duplicate_and_says_skipped(
+    artifacts_uri: str, start_lambda: Callable[..., Lambda]
+) -> None:
+    """The lookup answered but the conditional write failed: the lead is scored, the answer
+    says the check was skipped (it was not recorded, so it cannot claim "done"), and the same
+    lead later is not found as its own duplicate."""
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    dups = fn.module.runtime.service.duplicates
+    healthy = dups.client
+    dups._client = failing = FailingWrites(healthy)
+    fn.read_output()
+    email = _new_email()
+    ans = fn("POST", "/score_lead", {**LEAD, "email": email, "lead_id": "unrecorded"})
+    assert ans.status == 200, ans.body
+    assert ans.body["duplicate"] is False and ans.body["duplicate_check"] == "skipped"
+    assert ans.body["grade"] in {"A", "B", "C", "D"} and failing.failed == 1
+    output = fn.read_output()
+    assert _metrics_of(output)["DuplicateCheckSkipped"] == [1.0]
+    assert "duplicate record skipped: ClientError" in output
+    dups._client = healthy
+    again = fn("POST", "/score_lead", {**LEAD, "email": email, "lead_id": "second"})
+    assert again.body["duplicate"] is False and again.body["duplicate_check"] == "done"
+
+
 def test_dynamodb_unreachable_costs_one_failed_call_per_batch(
     artifacts_uri: str, start_lambda: Callable[..., Lambda]
 ) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
-    fn = start_lambda(ARTIFACTS_URI=artifacts_uri, AWS_ENDPOINT_URL_DYNAMODB=dead)
-    fn.read_output()
-    leads = [{**LEAD, "email": _new_email()} for _ in range(5)]
-    t0 = time.perf_counter()
-    ans = fn("POST", "/score_leads", {"leads": leads})
-    elapsed = time.perf_counter() - t0
+    with refused_endpoint() as dead:
+        fn = start_lambda(ARTIFACTS_URI=artifacts_uri, AWS_ENDPOINT_URL_DYNAMODB=dead)
+        fn.read_output()
+        leads = [{**LEAD, "email": _new_email()} for _ in range(5)]
+        t0 = time.perf_counter()
+        ans = fn("POST", "/score_leads", {"leads": leads})
+        elapsed = time.perf_counter() - t0
     assert ans.status == 200, ans.body
     assert [r["duplicate_check"] for r in ans.body["results"]] == ["skipped"] * 5
     assert all(r["grade"] in {"A", "B", "C", "D"} for r in ans.body["results"])
@@ -835,33 +900,58 @@ def test_an_unexpected_failure_is_an_opaque_500_with_the_detail_only_in_the_log(
     assert errors[0]["correlation_id"] == ans.request_id
 
 
+@pytest.mark.parametrize("path", ["scored", "store_down", "internal_error"])
 def test_logs_never_contain_the_raw_email_or_bio(
+    path: str,
     artifacts_uri: str,
     start_lambda: Callable[..., Lambda],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """Not on stdout, not on stderr (Lambda ships both), not in any record's structured extras,
+    whether the lead is scored, the duplicate store is down, or the request fails with a 500."""
     # Even with event logging asked for by env, and every logger (boto's too) at DEBUG.
     monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="leadgen")
-    fn = start_lambda(ARTIFACTS_URI=artifacts_uri, DUP_TABLE_NAME=TABLE)
     email = f"Zelda.Q.Marker-{uuid.uuid4().hex[:6]}@Example.org"
     bio = "Collects antique zeppelin-telemetry-harmonicas and breeds axolotls."
     lead = {**LEAD, "email": email, "bio": bio, "first_name": "Zelda", "last_name": "Quorndike",
             "company": "Marmalade Dirigible Works GmbH", "phone": "+49 30 86753091"}  # fmt: skip
-    assert fn("POST", "/score_lead", lead).status == 200
-    assert fn("POST", "/score_leads", {"leads": [lead, {**lead, "email": 5}]}).status == 422
-    assert fn("POST", "/score_lead", lead).body["duplicate"] is True
-    again = {**lead, "email": "zq@gmail.com", "first_name": "ZELDA"}  # a fuzzy duplicate
-    assert fn("POST", "/score_lead", again).body["duplicate_match"]["kind"] == "fuzzy"
+    with refused_endpoint() as dead:
+        env = {"AWS_ENDPOINT_URL_DYNAMODB": dead} if path == "store_down" else {}
+        fn = start_lambda(ARTIFACTS_URI=artifacts_uri, DUP_TABLE_NAME=TABLE, **env)
+        marker = _drive_for_logs(fn, path, lead, monkeypatch)
     everything = fn.read_output() + "\n".join(
         f"{r.getMessage()} {r.__dict__}" for r in caplog.records
     )
-    assert "scored" in everything and "duplicate check" in everything  # logs to look at
+    assert marker in everything  # there are logs to look at
     for needle in (email, email.lower(), "zelda.q.marker", "zeppelin-telemetry", "axolotls",
                    "zq@gmail", "quorndike", "marmalade", "dirigible", "86753091"):  # fmt: skip
         assert needle.lower() not in everything.lower(), needle
+
+
+def _drive_for_logs(
+    fn: Lambda, path: str, lead: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Send `lead` down one path; returns a log marker the path must have written."""
+    if path == "internal_error":
+
+        def broken_score(*_a: Any, **_k: Any) -> Any:
+            raise RuntimeError("faiss exploded")
+
+        monkeypatch.setattr(fn.module.runtime.service.scorer(), "score", broken_score)
+        assert fn("POST", "/score_lead", lead).status == 500
+        return "faiss exploded"
+    assert fn("POST", "/score_lead", lead).status == 200
+    assert fn("POST", "/score_leads", {"leads": [lead, {**lead, "email": 5}]}).status == 422
+    if path == "store_down":
+        assert fn("POST", "/score_lead", lead).body["duplicate_check"] == "skipped"
+        return "duplicate lookup skipped"
+    assert fn("POST", "/score_lead", lead).body["duplicate"] is True
+    again = {**lead, "email": "zq@gmail.com", "first_name": "ZELDA"}  # a fuzzy duplicate
+    assert fn("POST", "/score_lead", again).body["duplicate_match"]["kind"] == "fuzzy"
+    return "duplicate check"
 
 
 # ---- the real ONNX embedder ------------------------------------------------------------------

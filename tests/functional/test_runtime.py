@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from leadgen.serve.server import http_v2_event
-from tests.conftest import SAMPLE_LEAD, free_port
+from tests.conftest import SAMPLE_LEAD
 
 REPO = Path(__file__).resolve().parents[2]
 RIE = Path(os.environ.get("LEADGEN_RIE") or REPO / ".cache" / "rie" / "aws-lambda-rie")
@@ -41,14 +41,20 @@ class Emulated:
     proc: subprocess.Popen[bytes]
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+def _wait_for_port(
+    port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float, retry: bool
+) -> bool:
+    """True once the RIE listens; False if it exited because a port was taken (and `retry`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"the RIE exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            text = log.read_text()
+            if retry and "address already in use" in text:
+                return False
+            pytest.fail(f"the RIE exited with {proc.returncode}:\n{text[-3000:]}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
+                return True
         time.sleep(0.02)
     pytest.fail(f"the RIE did not listen on {port} within {timeout}s")
 
@@ -60,7 +66,6 @@ def emulated(hashing_artifacts: Path, tmp_path: Path) -> Iterator[Emulated]:
             f"{RIE} is missing: run `bash lambda_src/fetch_rie.sh` (part of `make install-dev`) "
             f"or point LEADGEN_RIE at an aws-lambda-rie-{platform.machine()} binary"
         )
-    port, api_port = free_port(), free_port()
     log = tmp_path / "rie.log"
     # A clean environment: what the function configuration would set, nothing from the test
     # process (no moto endpoints, no credentials).
@@ -76,33 +81,53 @@ def emulated(hashing_artifacts: Path, tmp_path: Path) -> Iterator[Emulated]:
         "AWS_LAMBDA_FUNCTION_NAME": "leadgen-scoring",
         "AWS_REGION": "us-east-1",
     }
-    cmd = [
+    for attempt in range(3):
+        # The RIE takes ports, not port 0: pick two free ones; should another process take one
+        # before the RIE binds it, it exits at once and the next attempt picks others.
+        port, api_port = _free_ports(2)
+        with log.open("wb") as out:
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                _rie_command(port, api_port), cwd=REPO, env=env, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        try:
+            if _wait_for_port(port, proc, log, timeout=30, retry=attempt < 2):
+                yield Emulated(f"http://127.0.0.1:{port}{INVOKE_PATH}", started, log, proc)
+                return
+        finally:
+            _stop(proc)
+    pytest.fail("the RIE could not bind its ports")
+
+
+def _rie_command(port: int, api_port: int) -> list[str]:
+    return [
         str(RIE),
-        "--runtime-interface-emulator-address",
-        f"127.0.0.1:{port}",
-        "--runtime-api-address",
-        f"127.0.0.1:{api_port}",
-        sys.executable,
-        "-m",
-        "awslambdaric",
-        "lambda_src.handler.handler",
+        *("--runtime-interface-emulator-address", f"127.0.0.1:{port}"),
+        *("--runtime-api-address", f"127.0.0.1:{api_port}"),
+        *(sys.executable, "-m", "awslambdaric", "lambda_src.handler.handler"),
     ]
-    with log.open("wb") as out:
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
     try:
-        _wait_for_port(port, proc, log, timeout=30)
-        yield Emulated(f"http://127.0.0.1:{port}{INVOKE_PATH}", started, log, proc)
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the RIE and its runtime child, only ours
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        for s in socks:
+            s.close()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)  # the RIE and its runtime child, only ours
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 def _invoke(url: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -151,19 +176,34 @@ def test_the_handler_answers_under_the_runtime_interface_emulator(emulated: Emul
         f"warm p50 {latencies[49]:.1f} ms, p99 {latencies[98]:.1f} ms (HTTP round trip)"
     )
 
-    # What the runtime wrote to stdout is what CloudWatch Logs would receive.
+    # What the runtime wrote to stdout is what CloudWatch Logs would receive. The emulator
+    # copies it to the log asynchronously: wait until every invocation's lines are there (and
+    # only then stop it), so the exact counts below are of a complete log.
+    deadline = time.monotonic() + 30
+    while len(_scored(blobs := _blobs(emulated.log))) < 101:
+        assert time.monotonic() < deadline, f"{len(_scored(blobs))} scored lines of 101"
+        time.sleep(0.1)
     emulated.proc.send_signal(signal.SIGTERM)
     emulated.proc.wait(10)
+    blobs = _blobs(emulated.log)
+    cold_starts = [b for b in blobs if "ColdStart" in b]
+    assert len(cold_starts) == 1 and cold_starts[0]["function_name"] == "leadgen-scoring"
+    scored_logs = _scored(blobs)
+    assert len(scored_logs) == 101
+    assert scored_logs[0]["correlation_id"] == score_event["requestContext"]["requestId"]
+    assert sum(1 for b in blobs if "ArtifactAgeSeconds" in b) == 103  # one per invocation
+
+
+def _blobs(log: Path) -> list[dict[str, Any]]:
     blobs = []
-    for line in emulated.log.read_text().splitlines():
+    for line in log.read_text().splitlines():
         if line.startswith("{"):
             try:
                 blobs.append(json.loads(line))
             except ValueError:
                 continue
-    cold_starts = [b for b in blobs if "ColdStart" in b]
-    assert len(cold_starts) == 1 and cold_starts[0]["function_name"] == "leadgen-scoring"
-    scored_logs = [b for b in blobs if b.get("message") == "scored"]
-    assert len(scored_logs) == 101
-    assert scored_logs[0]["correlation_id"] == score_event["requestContext"]["requestId"]
-    assert sum(1 for b in blobs if "ArtifactAgeSeconds" in b) == 103  # one per invocation
+    return blobs
+
+
+def _scored(blobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [b for b in blobs if b.get("message") == "scored"]

@@ -116,11 +116,14 @@ def test_score_refuses_a_corrupted_artifact(hashing_artifacts: Path, tmp_path: P
 
 
 def test_score_refuses_another_embedder(
-    hashing_artifacts: Path, tmp_path: Path, onnx_model_dir: Path
+    hashing_artifacts: Path, tmp_path: Path, onnx_model_dir: Path, model_cache: Path
 ) -> None:
     lead = tmp_path / "lead.json"
     lead.write_text(json.dumps({"job_title": "CTO"}))
-    out = run("score", str(lead), "--artifacts", str(hashing_artifacts), "--embedder", "onnx")
+    out = run(
+        *("score", str(lead), "--artifacts", str(hashing_artifacts), "--embedder", "onnx"),
+        env={"LEADGEN_MODEL_CACHE": str(model_cache)},  # the session's export: none is redone
+    )
     assert_clean_error(out, "embedder mismatch", "hashing", "onnx:all-MiniLM-L6-v2")
 
 
@@ -154,7 +157,7 @@ def test_score_prints_a_scored_lead(hashing_artifacts: Path, tmp_path: Path) -> 
     )
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
-    assert res["grade"] in "ABCD" and res["duplicate"] is False
+    assert res["grade"] in {"A", "B", "C", "D"} and res["duplicate"] is False
     assert "someone.new" not in out.stdout + out.stderr
 
 
@@ -227,3 +230,45 @@ def test_score_falls_back_to_an_older_verified_version(
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["artifact_version"] == old
     assert f"LATEST's version {new} was refused" in out.stderr and old in out.stderr
+
+
+def test_build_with_a_value_column_labels_its_top_quantile(tiny_crm: Path, tmp_path: Path) -> None:
+    """`--value-col lifetime_value --value-quantile 0.8`: the high-value customers are exactly
+    the current ones at or above the 80th percentile of lifetime_value (not the boolean flag),
+    and the manifest records the rule serving reports."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    art = tmp_path / "art"
+    out = run(
+        *("build", "--input", str(tiny_crm), "--out", str(art), "--embedder", "hashing"),
+        *("--value-col", "lifetime_value", "--value-quantile", "0.8", "--quiet"),
+    )
+    assert out.returncode == 0, out.stderr
+    version = json.loads((art / "LATEST").read_text())["version"]
+    manifest = json.loads((art / version / "manifest.json").read_text())
+    assert manifest["high_value_rule"] == {"column": "lifetime_value", "quantile": 0.8}
+    rows = pq.read_table(tiny_crm, filters=[("is_current", "==", True)]).to_pylist()
+    ltv = np.array([r["lifetime_value"] for r in rows], dtype=float)
+    expected = int((ltv >= np.quantile(ltv, 0.8)).sum())
+    flagged = sum(bool(r["is_high_value"]) for r in rows)
+    assert manifest["rows"]["high_value"] == expected != flagged
+    assert abs(expected - 0.2 * len(rows)) <= 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "needles"),
+    [
+        (("--value-col", "lifetime_value", "--value-quantile", "1.5"), ("value quantile", "1.5")),
+        (("--value-col", "job_title"), ("value column 'job_title' must be numeric",)),
+    ],
+)
+def test_a_bad_value_rule_is_one_line(
+    tiny_crm: Path, tmp_path: Path, flags: tuple[str, ...], needles: tuple[str, ...]
+) -> None:
+    out = run(
+        *("build", "--input", str(tiny_crm), "--out", str(tmp_path / "a"), "--embedder", "hashing"),
+        *flags,
+    )
+    assert_clean_error(out, *needles)
+    assert not (tmp_path / "a" / "LATEST").exists()

@@ -12,6 +12,7 @@ import itertools
 import json
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,13 @@ from leadgen.model.embedders import HashingEmbedder
 from leadgen.serve.lifecycle import ModelLifecycle
 from leadgen.stores.artifacts import LATEST, read_pointer, upload_version
 from leadgen.stores.blob import LocalStore, S3Store
-from tests.conftest import build_config, quiet_build
+from tests.conftest import (
+    build_config,
+    moto_client,
+    moto_environment,
+    quiet_build,
+    refused_endpoint,
+)
 from tests.faults import corrupt_file
 
 
@@ -36,10 +43,10 @@ class Versions:
 
 @pytest.fixture(scope="module")
 def versions(tiny_crm: Path, tmp_path_factory: pytest.TempPathFactory) -> Versions:
-    """Two published versions in one folder (two real builds, a second apart)."""
+    """Two published versions in one folder (two real builds, back to back: version names have
+    millisecond resolution, so they sort by age without sleeping)."""
     root = tmp_path_factory.mktemp("two-versions")
     old = quiet_build(build_config(tiny_crm, root)).version
-    time.sleep(1.0 - time.time() % 1.0 + 0.01)  # version names have one-second resolution
     new = quiet_build(build_config(tiny_crm, root)).version
     assert old < new and read_pointer(LocalStore(root)).version == new
     return Versions(root, old, new)
@@ -128,38 +135,47 @@ def test_the_backoff_of_a_refused_version_doubles_and_is_capped(
 
 # ---- a store outage is not a bad artifact ----------------------------------------------------
 @pytest.fixture(scope="module")
-def s3_versions(moto_server: str, versions: Versions) -> str:
-    import boto3
-
+def s3_bucket(moto_server: str, versions: Versions) -> str:
     bucket = "leadgen-lifecycle-test"
-    boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket=bucket)
-    store = S3Store(bucket, "art")
-    for version in (versions.old, versions.new):
-        upload_version(store, versions.root / version, version)
-        store.upload_file(versions.root / version / REPORT, f"{version}/{REPORT}")
-    store.write_bytes(LATEST, (versions.root / LATEST).read_bytes())
+    moto_client("s3", moto_server).create_bucket(Bucket=bucket)
+    with moto_environment(moto_server):
+        store = S3Store(bucket, "art")
+        for version in (versions.old, versions.new):
+            upload_version(store, versions.root / version, version)
+            store.upload_file(versions.root / version / REPORT, f"{version}/{REPORT}")
+        store.write_bytes(LATEST, (versions.root / LATEST).read_bytes())
     return bucket
 
 
-def _dead_s3() -> Any:
+@pytest.fixture
+def s3_versions(s3_bucket: str, moto_env: str) -> str:
+    """The bucket, and moto's variables for this test (S3Store's default client reads them)."""
+    return s3_bucket
+
+
+@pytest.fixture(scope="module")
+def dead() -> Iterator[str]:
+    with refused_endpoint() as endpoint:
+        yield endpoint
+
+
+def _dead_s3(endpoint: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    from tests.conftest import free_port
-
     return boto3.client(
         "s3",
-        endpoint_url=f"http://127.0.0.1:{free_port()}",  # nothing listens: connection refused
+        endpoint_url=endpoint,  # nothing listens: connection refused
         config=Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=1),
     )
 
 
 def test_a_store_outage_is_retried_not_refused(
-    s3_versions: str, versions: Versions, tmp_path: Path
+    s3_versions: str, versions: Versions, tmp_path: Path, dead: str
 ) -> None:
     import boto3
 
-    store = S3Store(s3_versions, "art", client=_dead_s3())
+    store = S3Store(s3_versions, "art", client=_dead_s3(dead))
     clock = Clock()
     lc = lifecycle(store, tmp_path / "cache", clock, refresh_seconds=60, retry_seconds=5)
     assert not lc.start()
@@ -180,19 +196,21 @@ class FlakyS3(S3Store):
     """S3 whose object downloads go to an endpoint that refuses connections while `down`."""
 
     down = False
+    dead = ""
 
     def download_file(self, key: str, local: Path) -> None:
         if self.down:
-            S3Store(self.bucket, self.prefix, client=_dead_s3()).download_file(key, local)
+            S3Store(self.bucket, self.prefix, client=_dead_s3(self.dead)).download_file(key, local)
         super().download_file(key, local)
 
 
 def test_a_download_outage_during_a_refresh_is_retried_not_refused(
-    s3_versions: str, versions: Versions, tmp_path: Path
+    s3_versions: str, versions: Versions, tmp_path: Path, dead: str
 ) -> None:
     """The old version serves; LATEST moves while downloads fail: the new version is tried again
     once the store answers (it used to be refused for good)."""
     store = FlakyS3(s3_versions, "art")
+    store.dead = dead
     pointer = store.read_bytes(LATEST)
     store.write_bytes(
         LATEST,
@@ -302,3 +320,121 @@ def test_no_fallback_without_an_older_complete_version(art: Versions, tmp_path: 
     lc = lifecycle(LocalStore(art.root), tmp_path / "cache", Clock())
     assert not lc.start()
     assert "checksum mismatch" in str(lc.error)
+
+
+# ---- a new good version after a refused one; the cache; the first-load throttle; formats -----
+def clone_version(root: Path, source: str) -> str:
+    """A copy of `source` under a new (newer) version name, as a later build would publish it:
+    same files, its own manifest naming it."""
+    from leadgen.stores.artifacts import new_version_name
+
+    name = new_version_name()
+    shutil.copytree(root / source, root / name)
+    manifest = json.loads((root / name / "manifest.json").read_text())
+    (root / name / "manifest.json").write_text(json.dumps({**manifest, "version": name}))
+    assert source < name
+    return name
+
+
+def test_a_good_version_published_after_a_refused_one_is_served_at_once(
+    art: Versions, tmp_path: Path
+) -> None:
+    """The refused version's backoff holds that version only: the next build's LATEST is tried
+    on the next check, not after the backoff."""
+    point_latest_at(art.root, art.old)
+    clock = Clock()
+    lc = lifecycle(LocalStore(art.root), tmp_path / "cache", clock, refused_retry_seconds=600)
+    assert lc.start()
+    corrupt_file(art.root / art.new / "index_high.faiss")
+    point_latest_at(art.root, art.new)
+    lc.tick()
+    assert lc.refused(art.new) and lc.current().version == art.old
+    fixed = clone_version(art.root, art.old)  # the next build, intact
+    point_latest_at(art.root, fixed)
+    clock.now += 1
+    lc.tick()
+    assert lc.current().version == fixed and lc.fallback_from is None
+
+
+def own_prefix(bucket: str) -> str:
+    """A private copy of the bucket's `art/` prefix (server-side copies)."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    prefix = f"own-{time.time_ns()}"
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix="art/")["Contents"]:
+        key = prefix + obj["Key"][len("art") :]
+        s3.copy_object(Bucket=bucket, Key=key, CopySource=f"{bucket}/{obj['Key']}")
+    return prefix
+
+
+def test_a_swap_frees_the_replaced_version_from_the_cache(
+    s3_versions: str, versions: Versions, tmp_path: Path
+) -> None:
+    """Lambda's /tmp holds a few versions at most: the replaced one's download is deleted once
+    the new one serves."""
+    store = S3Store(s3_versions, own_prefix(s3_versions))
+    latest = store.read_bytes(LATEST)
+    store.write_bytes(
+        LATEST,
+        json.dumps(
+            {"version": versions.old, "manifest_sha256": _sha(store, versions.old)}
+        ).encode(),
+    )
+    cache = tmp_path / "cache"
+    lc = lifecycle(store, cache, Clock())
+    assert lc.start() and (cache / versions.old / "manifest.json").is_file()
+    store.write_bytes(LATEST, latest)
+    lc.tick()
+    assert lc.current().version == versions.new
+    assert (cache / versions.new / "manifest.json").is_file()
+    assert not (cache / versions.old).exists()
+
+
+class CountingStore(LocalStore):
+    """A local store that counts how often LATEST is read."""
+
+    reads = 0
+
+    def exists(self, key: str) -> bool:
+        if key == LATEST:
+            self.reads += 1
+        return super().exists(key)
+
+
+def test_a_failed_first_load_is_retried_at_most_every_retry_seconds(
+    versions: Versions, tmp_path: Path
+) -> None:
+    """No artifacts yet (a new stack before its first build): every request answers 503, but
+    the store is asked again only every `retry_seconds`, not once per request."""
+    root = tmp_path / "empty"
+    root.mkdir()
+    store = CountingStore(root)
+    clock = Clock()
+    lc = lifecycle(store, tmp_path / "cache", clock, refresh_seconds=300, retry_seconds=10)
+    assert not lc.start() and store.reads == 1
+    for _ in range(100):  # a burst of requests within the same instant
+        lc.tick()
+    assert store.reads == 1
+    clock.now += 9.9
+    lc.tick()
+    assert store.reads == 1
+    shutil.copytree(versions.root, root, dirs_exist_ok=True)  # the first build lands
+    clock.now += 0.2
+    lc.tick()
+    assert store.reads == 2 and lc.loaded and lc.current().version == versions.new
+
+
+def test_an_unknown_artifact_format_is_refused_by_name(art: Versions, tmp_path: Path) -> None:
+    """A version written by a newer release (another format) is refused, not misread; the older
+    version of a format this code reads serves instead."""
+    path = art.root / art.new / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "format_version": 2}))
+    point_latest_at(art.root, art.new)
+    failures: list[str] = []
+    lc = lifecycle(LocalStore(art.root), tmp_path / "cache", Clock(), on_failure=failures.append)
+    assert lc.start()
+    assert lc.refused(art.new) and lc.current().version == art.old
+    assert any(
+        "artifact format 2 is not supported (this code reads format 1)" in f for f in failures
+    )

@@ -40,3 +40,16 @@ def test_gate_refuses_nan_and_low_figures() -> None:
         gate(ok, 0.6, 1.2, np.array([0.1, np.nan]))
     with pytest.raises(QualityGateError, match="AUC 0.550 is below the floor 0.600"):
         gate(Figures(auc=0.55, lift10=3.0, lift20=2.0), 0.6, 1.2, np.zeros(3))
+
+
+def test_gate_refuses_a_lift_below_its_floor_and_nan_figures() -> None:
+    """The AUC alone can pass while the top of the ranking is no better than chance: the lift
+    floor refuses that; a NaN AUC or lift (a holdout without positives) is never a pass."""
+    good_auc_flat_top = Figures(auc=0.8, lift10=1.1, lift20=1.0)
+    with pytest.raises(QualityGateError, match=r"lift@10% 1\.10 is below the floor 1\.20"):
+        gate(good_auc_flat_top, 0.6, 1.2, np.zeros(3))
+    gate(good_auc_flat_top, 0.6, 1.1, np.zeros(3))  # at the floor passes
+    with pytest.raises(QualityGateError, match="AUC nan is below the floor"):
+        gate(Figures(auc=float("nan"), lift10=3.0, lift20=2.0), 0.6, 1.2, np.zeros(3))
+    with pytest.raises(QualityGateError, match="lift@10% nan is below the floor"):
+        gate(Figures(auc=0.8, lift10=float("nan"), lift20=2.0), 0.6, 1.2, np.zeros(3))

@@ -6,7 +6,6 @@ import json
 import logging
 import re
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +24,7 @@ from leadgen.serve.api import create_app
 from leadgen.serve.server import serve
 from leadgen.serve.service import ScoringService
 from leadgen.stores.duplicates import SqliteDuplicateStore
-from tests.conftest import known_person, nickname_lead
+from tests.conftest import known_person, nickname_lead, serving
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +48,8 @@ def base_url(
     httpd = serve(
         create_app(lambda: svc), "127.0.0.1", 0, tick=svc.lifecycle.tick, channel_timeout=2
     )
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serving(httpd) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def call(url: str, body: Any = None, raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
@@ -85,7 +82,7 @@ def test_score_lead_and_batch(base_url: str) -> None:
     }
     status, body = call(base_url + "/score_lead", lead)
     assert status == 200, body
-    assert body["grade"] in "ABCD" and body["duplicate"] is False
+    assert body["grade"] in {"A", "B", "C", "D"} and body["duplicate"] is False
     assert len(body["neighbors"]["high"]) == 5
     status, batch = call(
         base_url + "/score_leads",
@@ -118,7 +115,7 @@ def test_a_customer_under_another_email_with_a_nickname_is_a_fuzzy_duplicate(
     assert "name:nickname" in body["duplicate_match"]["matched_on"]
     colleague = {**nickname_lead(person), "first_name": "Xiomara", "last_name": "Quellwater"}
     status, body = call(base_url + "/score_lead", colleague)
-    assert status == 200 and body["duplicate"] is False and body["grade"] in "ABCD"
+    assert status == 200 and body["duplicate"] is False and body["grade"] in {"A", "B", "C", "D"}
     # the colleague is now a recorded lead: the same colleague again is its duplicate
     again = {**colleague, "email": "x.quellwater@gmail.com", "first_name": "XIOMARA"}
     second = call(base_url + "/score_lead", again)[1]
