@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from leadgen.config import GradeBands
 from tests.faults import corrupt_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,6 +159,7 @@ def test_score_prints_a_scored_lead(hashing_artifacts: Path, tmp_path: Path) -> 
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
     assert res["grade"] in {"A", "B", "C", "D"} and res["duplicate"] is False
+    assert res["grade"] == GradeBands().grade(res["percentile"])  # the build's default bands
     assert "someone.new" not in out.stdout + out.stderr
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from leadgen.build.identity import customer_blocks
 from leadgen.build.reader import read_crm
-from leadgen.config import ColumnSpec, HighValueRule, ServiceConfig
+from leadgen.config import ColumnSpec, GradeBands, HighValueRule, ServiceConfig
 from leadgen.model.embedders import HashingEmbedder
 from leadgen.model.identity import customer_hash_pairs
 from leadgen.serve.api import create_app
@@ -83,6 +83,7 @@ def test_score_lead_and_batch(base_url: str) -> None:
     status, body = call(base_url + "/score_lead", lead)
     assert status == 200, body
     assert body["grade"] in {"A", "B", "C", "D"} and body["duplicate"] is False
+    assert body["grade"] == GradeBands().grade(body["percentile"])  # the build's default bands
     assert len(body["neighbors"]["high"]) == 5
     status, batch = call(
         base_url + "/score_leads",
