@@ -28,6 +28,7 @@ from botocore.credentials import Credentials
 
 from leadgen.errors import ConfigError
 from leadgen.serve.client import region_for, signed_request
+from leadgen.serve.server import _headers
 from tests.conftest import SAMPLE_LEAD, serving
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,14 +81,6 @@ def refusal(method: str, target: str, headers: dict[str, str], body: bytes) -> s
 class Gateway:
     url: str
     verdicts: list[str | None] = field(default_factory=list)
-
-
-def _headers(environ: dict[str, Any]) -> dict[str, str]:
-    out = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k[:5] == "HTTP_"}
-    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        if environ.get(key):
-            out[key.replace("_", "-").lower()] = str(environ[key])
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -212,12 +212,7 @@ def test_a_download_outage_during_a_refresh_is_retried_not_refused(
     store = FlakyS3(s3_versions, "art")
     store.dead = dead
     pointer = store.read_bytes(LATEST)
-    store.write_bytes(
-        LATEST,
-        json.dumps(
-            {"version": versions.old, "manifest_sha256": _sha(store, versions.old)}
-        ).encode(),
-    )
+    point_s3_latest_at(store, versions.old)
     clock = Clock()
     lc = lifecycle(store, tmp_path / "cache", clock, retry_seconds=5, refresh_seconds=60)
     try:
@@ -234,6 +229,11 @@ def test_a_download_outage_during_a_refresh_is_retried_not_refused(
         assert lc.current().version == versions.new
     finally:
         store.write_bytes(LATEST, pointer)
+
+
+def point_s3_latest_at(store: S3Store, version: str) -> None:
+    pointer = {"version": version, "manifest_sha256": _sha(store, version)}
+    store.write_bytes(LATEST, json.dumps(pointer).encode())
 
 
 def _sha(store: S3Store, version: str) -> str:
@@ -375,12 +375,7 @@ def test_a_swap_frees_the_replaced_version_from_the_cache(
     the new one serves."""
     store = S3Store(s3_versions, own_prefix(s3_versions))
     latest = store.read_bytes(LATEST)
-    store.write_bytes(
-        LATEST,
-        json.dumps(
-            {"version": versions.old, "manifest_sha256": _sha(store, versions.old)}
-        ).encode(),
-    )
+    point_s3_latest_at(store, versions.old)
     cache = tmp_path / "cache"
     lc = lifecycle(store, cache, Clock())
     assert lc.start() and (cache / versions.old / "manifest.json").is_file()
