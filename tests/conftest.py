@@ -36,6 +36,16 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         )
 
 
+def free_port() -> int:
+    """A port that was free a moment ago, for a program that cannot bind port 0 itself (the
+    Lambda runtime emulator, the benchmark's child servers): another process may take it before
+    that program binds it, so the caller must retry on a bind failure. Servers of our own bind
+    port 0 instead (leadgen.serve.server.serve, `leadgen serve --port 0`, moto)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @contextlib.contextmanager
 def refused_endpoint() -> Iterator[str]:
     """An http:// endpoint that refuses connections for as long as the block runs: a socket bound

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from leadgen.serve.server import http_v2_event
-from tests.conftest import SAMPLE_LEAD
+from tests.conftest import SAMPLE_LEAD, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 RIE = Path(os.environ.get("LEADGEN_RIE") or REPO / ".cache" / "rie" / "aws-lambda-rie")
@@ -84,7 +84,7 @@ def emulated(hashing_artifacts: Path, tmp_path: Path) -> Iterator[Emulated]:
     for attempt in range(3):
         # The RIE takes ports, not port 0: pick two free ones; should another process take one
         # before the RIE binds it, it exits at once and the next attempt picks others.
-        port, api_port = _free_ports(2)
+        port, api_port = free_port(), free_port()
         with log.open("wb") as out:
             started = time.perf_counter()
             proc = subprocess.Popen(
@@ -107,17 +107,6 @@ def _rie_command(port: int, api_port: int) -> list[str]:
         *("--runtime-api-address", f"127.0.0.1:{api_port}"),
         *(sys.executable, "-m", "awslambdaric", "lambda_src.handler.handler"),
     ]
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
