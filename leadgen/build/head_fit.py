@@ -121,11 +121,11 @@ def _fit_head(
 ) -> HeadFit:
     n = len(y)
     features, target = fit_features(columns, n, spec, text, y, folds)
-    x_lr = features.linear(columns, n, text, target)
+    x_lr, x_trees = features.matrices(columns, n, text, target)
     c, lr_oof = lr_cv(x_lr, y, folds, seed, None if choice is None else choice.lr_c)
     coef, icpt = fit_lr(x_lr, y, c, seed)
     shape = None if choice is None else choice.shape
-    boosted = boost(features.trees(columns, n, text, target), y, folds, seed, shape)
+    boosted = boost(x_trees, y, folds, seed, shape)
     level1 = np.column_stack([lr_oof, boosted.oof])
     stacks = {"stack": stack_cv(level1, y, folds, seed)}
     if choice is None or choice.neighbours:

@@ -93,8 +93,8 @@ class Head:
     def level1(self, columns: Columns, n: int, text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(logistic regression logit, tree margin) of n rows: the stack's inputs."""
         assert self.features is not None and self.trees is not None
-        x = self.features.linear(columns, n, text)
-        _, raw = self.trees.shap(self.features.trees(columns, n, text))
+        x, x_trees = self.features.matrices(columns, n, text)
+        _, raw = self.trees.shap(x_trees)
         return x @ self.lr_coef + self.lr_intercept, raw
 
     def score(
@@ -107,9 +107,9 @@ class Head:
         a, b = self.platt
         w_lr, w_gb, w_nb = float(self.stack[0]), float(self.stack[1]), self.stack[2:]
         to_lr, to_gb = self._group_maps
-        x = self.features.linear(columns, n, text)
+        x, x_trees = self.features.matrices(columns, n, text)
         contrib = (a * w_lr) * (((x - self.lr_mean) * self.lr_coef) @ to_lr)
-        phi, _ = self.trees.shap(self.features.trees(columns, n, text))
+        phi, _ = self.trees.shap(x_trees)
         contrib += (a * w_gb) * (phi @ to_gb)
         base_value = self.stack_bias + w_lr * (
             self.lr_intercept + float(self.lr_mean @ self.lr_coef)

@@ -212,19 +212,26 @@ class HeadFeatures:
     def linear(
         self, columns: Columns, n: int, text: np.ndarray, target: np.ndarray | None = None
     ) -> np.ndarray:
-        own = self.encoder.transform(columns, n, target)
-        if not self.text_dims:
-            return own
-        return np.hstack([own, text.astype(np.float64) * self.text_scale])
+        return self.matrices(columns, n, text, target)[0]
 
     def trees(
         self, columns: Columns, n: int, text: np.ndarray, target: np.ndarray | None = None
     ) -> np.ndarray:
-        """float32, exactly what the trees were trained on (so split tests agree bit for bit)."""
+        return self.matrices(columns, n, text, target)[1]
+
+    def matrices(
+        self, columns: Columns, n: int, text: np.ndarray, target: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(linear model's float64 matrix, trees' float32 matrix): the trees get exactly what
+        they were trained on, so split tests agree bit for bit. One encoding for both."""
         own = self.encoder.transform(columns, n, target)
-        if self.text_dims and self.svd.size:
-            own = np.hstack([own, (text.astype(np.float64) - self.svd_mean) @ self.svd])
-        return own.astype(np.float32)
+        if not self.text_dims:
+            return own, own.astype(np.float32)
+        t = text.astype(np.float64)
+        linear = np.hstack([own, t * self.text_scale])
+        if self.svd.size:
+            own = np.hstack([own, (t - self.svd_mean) @ self.svd])
+        return linear, own.astype(np.float32)
 
     def linear_groups(self) -> list[str]:
         return [*self.encoder.groups, *([TEXT_GROUP] * (self.text_dims if self.text_dims else 0))]
