@@ -80,6 +80,23 @@ class HeadFit:
     why: str
 
 
+@dataclass
+class HeadData:
+    """The rows a head is fitted on (a stratified sample of at most HEAD_MAX_ROWS), their folds,
+    columns, text and labels, and their out-of-fold neighbour features once computed."""
+
+    rows: np.ndarray  # positions in the build's table
+    folds: np.ndarray
+    columns: dict[str, Any]
+    text: np.ndarray
+    labels: np.ndarray
+    nb: np.ndarray | None = None
+
+    @property
+    def positives(self) -> int:
+        return int(self.labels.sum())
+
+
 def stratified_folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Fold id per row, each fold with the table's positive rate."""
     rng = np.random.default_rng(seed)
@@ -92,33 +109,19 @@ def stratified_folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def fit_head(
-    columns: Columns,
-    spec: ColumnSpec,
-    text: np.ndarray,
-    y: np.ndarray,
-    folds: np.ndarray,
-    nb: np.ndarray,
-    seed: int,
-    choice: HeadChoice | None = None,
+    data: HeadData, spec: ColumnSpec, seed: int, choice: HeadChoice | None = None
 ) -> HeadFit:
-    """The head of these rows (`nb`: their out-of-fold neighbour features); with `choice`, the
-    hyper-parameters are not searched again. BLAS runs on one thread: every step of it is a
-    small matrix product (an lbfgs iteration, a scatter matrix), where thread hand-offs cost
-    more than the work, by an order of magnitude on a loaded 2-core machine."""
+    """The head of these rows (their out-of-fold neighbour features in `data.nb`); with
+    `choice`, the hyper-parameters are not searched again. BLAS runs on one thread: every step
+    of it is a small matrix product (an lbfgs iteration, a scatter matrix), where thread
+    hand-offs cost more than the work, by an order of magnitude on a loaded 2-core machine."""
     with threadpool_limits(limits=1, user_api="blas"):
-        return _fit_head(columns, spec, text, y, folds, nb, seed, choice)
+        return _fit(data, spec, seed, choice)
 
 
-def _fit_head(
-    columns: Columns,
-    spec: ColumnSpec,
-    text: np.ndarray,
-    y: np.ndarray,
-    folds: np.ndarray,
-    nb: np.ndarray,
-    seed: int,
-    choice: HeadChoice | None,
-) -> HeadFit:
+def _fit(data: HeadData, spec: ColumnSpec, seed: int, choice: HeadChoice | None) -> HeadFit:
+    assert data.nb is not None
+    columns, text, y, folds, nb = data.columns, data.text, data.labels, data.folds, data.nb
     n = len(y)
     features, target = fit_features(columns, n, spec, text, y, folds)
     x_lr, x_trees = features.matrices(columns, n, text, target)
@@ -295,23 +298,6 @@ def candidate_logits(
     return out
 
 
-@dataclass
-class HeadData:
-    """The rows a head is fitted on (a stratified sample of at most HEAD_MAX_ROWS), their folds,
-    columns, text and labels, and their out-of-fold neighbour features once computed."""
-
-    rows: np.ndarray  # positions in the build's table
-    folds: np.ndarray
-    columns: dict[str, Any]
-    text: np.ndarray
-    labels: np.ndarray
-    nb: np.ndarray | None = None
-
-    @property
-    def positives(self) -> int:
-        return int(self.labels.sum())
-
-
 def head_data(feats: Features, rows: np.ndarray, cfg: BuildConfig) -> HeadData:
     """The head's rows among `rows`; refit-mode neighbour features when they are few enough
     (above, the caller filters the indices it builds anyway: leadgen.build.neighbours)."""
@@ -356,8 +342,7 @@ def final_head(
         return Head(headline_name="contrast", reason=reason)
     if data.nb is None:
         data.nb = filtered(data, indices, labels, data.rows, vectors[data.rows], cfg.k)
-    fit = fit_head(data.columns, cfg.columns, data.text, data.labels, data.folds, data.nb,
-                   cfg.seed, choice)  # fmt: skip
+    fit = fit_head(data, cfg.columns, cfg.seed, choice)
     sample = sample_rows(len(fit.oof_p), cfg.calibration_max, cfg.seed + 3)
     fit.head.calibration = np.sort(fit.oof_p[sample])
     return fit.head

@@ -146,9 +146,7 @@ def _head_holdout(
 ) -> np.ndarray:
     """Fit the head on the training customers and score the holdout with every candidate;
     returns the customers' probabilities the holdout's grades are taken against."""
-    assert data.nb is not None
-    fit: HeadFit = fit_head(data.columns, cfg.columns, data.text, data.labels, data.folds,
-                            data.nb, cfg.seed)  # fmt: skip
+    fit: HeadFit = fit_head(data, cfg.columns, cfg.seed)
     sub = feats.table.subset(test)
     text = feats.text[test]
     for name, logit in candidate_logits(fit, sub.columns, len(test), text, nb_te).items():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from leadgen.build.boosting import SHAPES, boost
-from leadgen.build.head_fit import K_FOLDS, HeadFit, fit_head, stratified_folds
+from leadgen.build.head_fit import K_FOLDS, HeadData, HeadFit, fit_head, stratified_folds
 from leadgen.config import ColumnSpec
 from leadgen.model.calibration import sigmoid
 from leadgen.model.head import LOOKALIKE_GROUP, Head
@@ -57,7 +57,7 @@ def _table(n: int, seed: int) -> tuple[dict[str, Any], np.ndarray, np.ndarray, n
 def fitted() -> tuple[HeadFit, dict[str, Any], np.ndarray, np.ndarray]:
     columns, text, y, nb = _table(4000, 0)
     folds = stratified_folds(y, K_FOLDS, 1)
-    fit = fit_head(columns, SPEC, text, y, folds, nb, seed=0)
+    fit = fit_head(HeadData(np.arange(len(y)), folds, columns, text, y, nb), SPEC, seed=0)
     fit.head.calibration = np.array([float(y.mean())])  # the training rate, for one test
     new_cols, new_text, _, new_nb = _table(300, 1)
     return fit, new_cols, new_text, new_nb
@@ -196,3 +196,14 @@ def test_too_few_high_value_customers_grade_on_contrast_and_say_why(tmp_path: Pa
     assert "high-value customers to learn from" in res["graded_on_reason"]
     assert res["explanation"]["drivers"] == [] and res["explanation"]["drivers_base"] is None
     assert "high-value customers" in svc.health().model_dump()["graded_on_reason"]
+
+
+def test_a_version_of_the_previous_format_is_refused_with_a_clear_error() -> None:
+    """Format 1 had the linear head: its head.json cannot describe this one."""
+    from leadgen.errors import ArtifactError
+    from leadgen.model.bundle import FORMAT_VERSION, Manifest
+
+    assert FORMAT_VERSION == 2
+    raw = json.dumps({"format_version": 1, "version": "v1"}).encode()
+    with pytest.raises(ArtifactError, match=r"artifact format 1 is not supported.*rebuild"):
+        Manifest.from_bytes(raw, "v1/manifest.json")
