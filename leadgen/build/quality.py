@@ -1,7 +1,8 @@
 """Ranking-quality figures for the high-value label, and the gate that refuses bad builds.
 
 AUC and lift are computed in numpy (ties averaged) so the same code checks the build and the tests.
-Supervised baselines (scikit-learn) run at build time only; serving never imports sklearn.
+The supervised head (leadgen.build.head_fit) is fitted at build time only; serving never imports
+sklearn or lightgbm.
 """
 
 from __future__ import annotations
@@ -105,18 +106,6 @@ def stratified_holdout(labels: np.ndarray, fraction: float, max_rows: int, seed:
         if take:
             mask[rng.choice(pos, size=take, replace=False)] = True
     return mask
-
-
-def boosting_baseline(
-    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: int = 0
-) -> np.ndarray:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    model = HistGradientBoostingClassifier(
-        max_iter=200, learning_rate=0.1, early_stopping=True, random_state=seed
-    )
-    model.fit(x_train, y_train)
-    return np.asarray(model.predict_proba(x_test)[:, 1])
 
 
 def gate(headline: Figures, min_auc: float, min_lift: float, scores: np.ndarray) -> None:

@@ -23,8 +23,10 @@ from leadgen.model import index as ix
 from leadgen.model.checksums import sha256_bytes, sha256_files
 from leadgen.model.features import TabularTransform
 from leadgen.model.head import Head
+from leadgen.model.trees import TreeEnsemble
 
-FORMAT_VERSION = 1
+# 2: the head fitted on every customer (head.json + head_trees.npz); format 1 had a linear head.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 REPORT = "build_report.json"  # written beside the version after publishing (not checksummed)
 
@@ -39,6 +41,7 @@ class Files:
     CALIBRATION = "calibration.npy"
     TRANSFORM = "transform.json"
     HEAD = "head.json"
+    HEAD_TREES = "head_trees.npz"  # the head's tree ensemble (present when there is a head)
     HIGH_ATTRS = "high_attrs.npz"
     HIGH_VOCAB = "high_vocab.json"
 
@@ -109,7 +112,7 @@ class Manifest:
         if data.get("format_version") != FORMAT_VERSION:
             raise ArtifactError(
                 f"{where}: artifact format {data.get('format_version')} is not supported "
-                f"(this code reads format {FORMAT_VERSION})"
+                f"(this code reads format {FORMAT_VERSION}; rebuild the version with this code)"
             )
         try:
             return cls._from_json(data)
@@ -234,6 +237,9 @@ class Bundle:
         np.save(directory / Files.CALIBRATION, self.calibration.astype(np.float64))
         _write_json(directory / Files.TRANSFORM, self.transform.to_json())
         _write_json(directory / Files.HEAD, self.head.to_json())
+        if self.head.trees is not None:
+            with (directory / Files.HEAD_TREES).open("wb") as fh:
+                np.savez(fh, **self.head.trees.arrays())  # type: ignore[arg-type]
         attrs = self.high_attrs
         with (directory / Files.HIGH_ATTRS).open("wb") as fh:
             np.savez(fh, cat_codes=attrs.cat_codes, num=attrs.num, num_std=attrs.num_std)
@@ -253,7 +259,7 @@ class Bundle:
                 ids_all=np.load(directory / Files.IDS_ALL, allow_pickle=False),
                 ids_high=np.load(directory / Files.IDS_HIGH, allow_pickle=False),
                 calibration=np.load(directory / Files.CALIBRATION, allow_pickle=False),
-                head=Head.from_json(_read_json(directory / Files.HEAD)),
+                head=Head.from_json(_read_json(directory / Files.HEAD), _trees(directory)),
                 high_attrs=HighAttributes(
                     cat_codes=attrs["cat_codes"],
                     num=attrs["num"],
@@ -266,6 +272,14 @@ class Bundle:
         for name, index in (("all", bundle.index_all), ("high", bundle.index_high)):
             ix.apply_search_params(index, manifest.indices[name]["params"])
         return bundle
+
+
+def _trees(directory: Path) -> TreeEnsemble | None:
+    path = directory / Files.HEAD_TREES
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as arrays:
+        return TreeEnsemble.from_arrays({k: arrays[k] for k in arrays.files})
 
 
 def _write_json(path: Path, data: Any) -> None:

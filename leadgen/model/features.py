@@ -168,7 +168,7 @@ class TabularTransform:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Fit on customers; returns their tabular block (n, dims) and their z."""
         self.fit_frequencies(columns)
-        self.log_cols = [c for c in self.spec.num_cols if _heavy_tailed(columns.get(c))]
+        self.log_cols = [c for c in self.spec.num_cols if heavy_tailed(columns.get(c))]
         raw = self.raw_matrix(columns, n)
         with np.errstate(all="ignore"):
             mean = np.nanmean(raw, axis=0) if n else np.zeros(raw.shape[1])
@@ -240,7 +240,7 @@ class TabularTransform:
         )
 
 
-def _heavy_tailed(vals: Sequence[Any] | np.ndarray | None) -> bool:
+def heavy_tailed(vals: Sequence[Any] | np.ndarray | None) -> bool:
     """Non-negative and strongly right-skewed (company size, revenue): compared on a log scale,
     so that 10 vs 100 employees matters as much as 1,000 vs 10,000."""
     if vals is None:

@@ -66,3 +66,21 @@ def _mean(sims: np.ndarray) -> np.ndarray:
         return np.zeros(len(sims))
     with np.errstate(all="ignore"):
         return np.asarray(np.nanmean(sims, axis=1))
+
+
+def neighbour_features(
+    high: Neighbours, everyone: Neighbours, labels_all: np.ndarray | None
+) -> np.ndarray:
+    """(n, 4) [s_look, s_all, contrast, rate] of n queries: what the head's stack reads beside
+    the lead's own features. `rate` is the share of high-value customers among the k nearest of
+    everyone (`labels_all`: high-value flag per position of the `all` index; None: 0). Missing
+    values (no neighbours) are 0, as the build fills them."""
+    scores = KnnScores.of(high, everyone)
+    rate = np.zeros(len(everyone.pos))
+    if labels_all is not None and everyone.pos.size:
+        found = everyone.pos >= 0
+        hits = np.where(found, labels_all[np.clip(everyone.pos, 0, None)], False)
+        with np.errstate(all="ignore"):
+            rate = hits.sum(axis=1) / found.sum(axis=1)
+    out = np.column_stack([scores.s_look, scores.s_all, scores.contrast, rate])
+    return np.nan_to_num(out.astype(np.float64), nan=0.0)

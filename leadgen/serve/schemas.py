@@ -255,9 +255,9 @@ class SharedAttribute(_Answer):
 
 
 class Driver(_Answer):
-    feature: str
+    feature: str = Field(..., description='a configured column, "text" or "lookalike"')
     effect: Literal["raises", "lowers"]
-    contribution: float = Field(..., description="its part of the head's logit")
+    contribution: float = Field(..., description="its exact part of the logit of p_high_value")
 
 
 class Explanation(_Answer):
@@ -269,6 +269,14 @@ class Explanation(_Answer):
     )
     shared_attributes: list[SharedAttribute]
     drivers: list[Driver] = Field(..., description="columns driving p_high_value the most")
+    drivers_base: float | None = Field(
+        default=None,
+        description="the logit of p_high_value before any column's contribution: drivers_base "
+        "+ the drivers' contributions + drivers_rest = logit(p_high_value) exactly",
+    )
+    drivers_rest: float | None = Field(
+        default=None, description="the summed contributions of the columns not listed"
+    )
     summary: str
 
 
@@ -322,6 +330,11 @@ class Score(_Answer):
     graded_on: str | None = Field(
         default=None, description="the score the grade ranks: contrast | p_high_value"
     )
+    graded_on_reason: str | None = Field(
+        default=None,
+        description="why the grade ranks contrast (e.g. too few high-value customers to learn a "
+        "head); null when it ranks p_high_value",
+    )
     customer_id: str | None = Field(default=None, description="the known customer, for a duplicate")
     lead_ref: str | None = Field(
         default=None, description="this lead's reference, or the first one's"
@@ -347,6 +360,16 @@ class BatchResult(_Answer):
 DuplicateStoreStatus = Literal["ok", "disabled", "hash_key_mismatch", "unverified"]
 
 
+class GradeRow(_Answer):
+    """How one grade did on the build's holdout customers (scored like leads)."""
+
+    grade: Grade
+    min_percentile: float
+    customers: int = Field(..., description="holdout customers in this grade")
+    share: float | None = Field(..., description="their share of the holdout")
+    high_value_rate: float | None = Field(..., description="measured high-value rate among them")
+
+
 class Health(_Answer):
     status: Literal["ok"]
     artifact_version: str
@@ -355,6 +378,11 @@ class Health(_Answer):
     customers: int
     k: int
     graded_on: str
+    graded_on_reason: str | None = None
+    grades: list[GradeRow] = Field(
+        default_factory=list,
+        description="per grade, the build's holdout customers in it and their high-value rate",
+    )
     duplicate_store: DuplicateStoreStatus = Field(
         ...,
         description="ok | disabled (no store configured) | hash_key_mismatch (the version was "

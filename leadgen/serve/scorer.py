@@ -23,7 +23,8 @@ from leadgen.model.bundle import Bundle
 from leadgen.model.calibration import percentile_of
 from leadgen.model.embedders import Embedder, check_identity
 from leadgen.model.features import embed_text, vectorise
-from leadgen.model.knn import KnnScores, Neighbours, search_neighbours
+from leadgen.model.head import HeadOutput, top_drivers
+from leadgen.model.knn import KnnScores, Neighbours, neighbour_features, search_neighbours
 from leadgen.serve.schemas import (
     CleanLead,
     Driver,
@@ -48,6 +49,7 @@ class LeadScores:
     percentile: float
     grade: str
     graded_on: str
+    graded_on_reason: str | None
     neighbors: NeighbourLists
     explanation: Explanation
 
@@ -69,13 +71,21 @@ class Scorer:
         self._vocab_index = {
             c: {v: i for i, v in enumerate(vs)} for c, vs in bundle.high_attrs.vocab.items()
         }
+        # The head's `rate` feature reads the labels of a lead's nearest customers.
+        self._labels_all = (
+            np.isin(bundle.ids_all, bundle.ids_high) if bundle.head.uses_neighbours else None
+        )
+
+    def columns_and_text(self, leads: Sequence[CleanLead]) -> tuple[dict[str, Any], np.ndarray]:
+        """The leads' configured columns and their text block (what the head reads)."""
+        columns = {c: [lead.features.get(c) for lead in leads] for c in self.spec.all_cols}
+        m = self.manifest
+        return columns, embed_text(columns, self.spec, len(leads), self.embedder, m.text_mode)
 
     def vectorise(self, leads: Sequence[CleanLead]) -> tuple[np.ndarray, np.ndarray]:
         """(combined vectors, standardised tabular matrix z) of the leads."""
-        columns = {c: [lead.features.get(c) for lead in leads] for c in self.spec.all_cols}
-        m = self.manifest
-        text = embed_text(columns, self.spec, len(leads), self.embedder, m.text_mode)
-        return vectorise(text, self.bundle.transform, columns, m.w_text)
+        columns, text = self.columns_and_text(leads)
+        return vectorise(text, self.bundle.transform, columns, self.manifest.w_text)
 
     def score(
         self, leads: Sequence[CleanLead], bands: GradeBands | None = None, n_neighbors: int = 5
@@ -83,12 +93,15 @@ class Scorer:
         if not leads:
             return []
         b = self.bundle
-        vecs, z = self.vectorise(leads)
+        columns, text = self.columns_and_text(leads)
+        vecs, _ = vectorise(text, b.transform, columns, self.manifest.w_text)
         high = search_neighbours(b.index_high, b.ids_high, vecs, self.k)
         everyone = search_neighbours(b.index_all, b.ids_all, vecs, self.k)
         scores = KnnScores.of(high, everyone)
-        p_high = b.head.probability(vecs[:, : self.embedder.dim], z, scores)
-        headline = b.head.headline(scores, p_high)
+        nb = neighbour_features(high, everyone, self._labels_all)
+        head = b.head.score(columns, len(leads), text, nb)
+        p_high = head.p if head is not None else None
+        headline = p_high if p_high is not None else scores.contrast
         pct = b.head.percentile(headline, percentile_of(b.calibration, scores.contrast))
         grading = bands or self.manifest.grade_bands
         return [
@@ -101,26 +114,33 @@ class Scorer:
                 percentile=round(float(pct[r]), 2),
                 grade=grading.grade(float(pct[r])),
                 graded_on=b.head.headline_name,
+                graded_on_reason=b.head.reason or None,
                 neighbors=NeighbourLists(
                     high=_neighbours(b.ids_high, high, r, n_neighbors),
                     all=_neighbours(b.ids_all, everyone, r, n_neighbors),
                 ),
-                explanation=self._explain(lead, vecs[r], high.pos[r], z[r]),
+                explanation=self._explain(lead, vecs[r], high.pos[r], head, r),
             )
             for r, lead in enumerate(leads)
         ]
 
     # ---- explanation ---------------------------------------------------------------------------
     def _explain(
-        self, lead: CleanLead, vec: np.ndarray, pos_high: np.ndarray, z: np.ndarray
+        self,
+        lead: CleanLead,
+        vec: np.ndarray,
+        pos_high: np.ndarray,
+        head: HeadOutput | None,
+        r: int,
     ) -> Explanation:
         pos = pos_high[pos_high >= 0]
+        drivers = _drivers(head, r)
         if len(pos) == 0:
             return Explanation(
                 text_similarity=None,
                 tabular_similarity=None,
                 shared_attributes=[],
-                drivers=[],
+                **drivers,
                 summary="no high-value customers to compare with",
             )
         neigh = ix.reconstruct(self.bundle.index_high, pos)
@@ -129,12 +149,11 @@ class Scorer:
         tab_part = float(np.mean(neigh[:, d:] @ vec[d:])) if vec.shape[0] > d else 0.0
         shared = self._shared_categories(lead, pos) + self._shared_numbers(lead, pos)
         shared.sort(key=lambda s: -s.shared_by)
-        drivers = self.bundle.head.drivers(z, self.bundle.transform.columns)
         return Explanation(
             text_similarity=round(text_part, 4),
             tabular_similarity=round(tab_part, 4),
             shared_attributes=shared,
-            drivers=[Driver(**d) for d in drivers],
+            **drivers,
             summary=_summary(len(pos), text_part, tab_part, shared),
         )
 
@@ -181,6 +200,25 @@ class Scorer:
                     )
                 )
         return out
+
+
+TOP_DRIVERS = 5
+
+
+def _drivers(head: HeadOutput | None, r: int) -> dict[str, Any]:
+    """The columns moving lead r's p_high_value the most, and the base and the rest, so that
+    drivers_base + their contributions + drivers_rest is the logit of p_high_value exactly."""
+    if head is None:
+        return {"drivers": [], "drivers_base": None, "drivers_rest": None}
+    listed, rest = top_drivers(head.contributions[r], head.groups, TOP_DRIVERS)
+    return {
+        "drivers": [
+            Driver(feature=g, effect="raises" if c > 0 else "lowers", contribution=c)
+            for g, c in listed
+        ],
+        "drivers_base": float(head.base[r]),
+        "drivers_rest": rest,
+    }
 
 
 def _neighbours(ids: np.ndarray, found: Neighbours, r: int, n: int) -> list[Neighbour]:

@@ -21,7 +21,14 @@ from leadgen.model.identity import key_fingerprint
 from leadgen.model.matching import MatchConfig
 from leadgen.serve.duplicate_check import DuplicateCheck, DuplicateState, Found
 from leadgen.serve.lifecycle import FailureHook, ModelLifecycle
-from leadgen.serve.schemas import CleanLead, Duplicate, DuplicateStoreStatus, Health, Score
+from leadgen.serve.schemas import (
+    CleanLead,
+    Duplicate,
+    DuplicateStoreStatus,
+    GradeRow,
+    Health,
+    Score,
+)
 from leadgen.serve.scorer import LeadScores, Scorer
 from leadgen.stores.blob import Store, open_store
 from leadgen.stores.duplicates import DuplicateStore
@@ -87,6 +94,8 @@ class ScoringService:
             customers=m.customers,
             k=m.k,
             graded_on=scorer.bundle.head.headline_name,
+            graded_on_reason=scorer.bundle.head.reason or None,
+            grades=[GradeRow(**g) for g in m.quality.get("grades", [])],
             duplicate_store=self.duplicate_store_status(scorer),
             fallback_from=self.lifecycle.fallback_from,
         )

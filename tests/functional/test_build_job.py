@@ -263,8 +263,8 @@ def test_refresh_publishes_syncs_table_and_service_follows(
     v1 = first.one("build_finished")["version"]
     assert latest(s3, prefix) == v1
     assert first.steps() == [
-        "read", "embedder", "embed", "holdout_quality", "fit", "index", "calibrate", "identity",
-        "write", "upload", "verify", "gate", "dedup_sync",
+        "read", "embedder", "embed", "holdout_quality", "fit", "index", "head", "calibrate",
+        "identity", "write", "upload", "verify", "gate", "dedup_sync",
     ]  # fmt: skip
     assert all(isinstance(e["seconds"], float) for e in first.events if e["event"] == "build_step")
     # no IDENTITY_TABLE_NAME: said, not silently skipped

@@ -117,5 +117,6 @@ def test_quality_on_generated_data_is_clearly_above_chance(onnx_artifacts: Path)
     scores = manifest["quality"]["scores"]
     assert scores["knn"]["auc"] > 0.7
     assert manifest["quality"]["headline"]["auc"] > 0.75
-    assert scores["logistic_regression"]["auc"] > 0.7  # the baseline is recorded beside it
+    assert scores["logistic_regression"]["auc"] > 0.7  # the candidates are recorded beside it
     assert manifest["quality"]["headline"]["lift@10%"] > 2.0
+    assert manifest["quality"]["headline"]["score"] == "p_high_value"
