@@ -229,7 +229,7 @@ class BuildConfig:
     high_value: HighValueRule = field(default_factory=HighValueRule)
     keys: KeyColumns = field(default_factory=KeyColumns)
     input_format: str = "auto"  # auto (by extension) | parquet | csv
-    max_non_numeric: float = 0.01  # share of non-numbers in a numeric column that fails the build
+    max_non_numeric: float = 0.05  # share of non-numbers in a numeric column that fails the build
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
     k: int = 20
     w_text: float = 0.7
