@@ -221,6 +221,32 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score_file(args: argparse.Namespace) -> int:
+    from leadgen.serve.bulk import bulk_service, score_file
+    from leadgen.stores.duplicates import SqliteDuplicateStore
+
+    if not 1 <= args.batch_rows <= 100_000:
+        raise ConfigError(f"--batch-rows must be in [1, 100000], got {args.batch_rows}")
+    cfg = service_config(args)
+    dup_path = _dup_store_path(cfg.artifacts_uri, args.dup_store)
+    dups = SqliteDuplicateStore(dup_path) if dup_path and not args.no_dedup else None
+    summary = score_file(
+        bulk_service(cfg, dups),
+        args.leads,
+        args.out,
+        rejects=args.rejects,
+        fmt=args.format,
+        out_format=args.out_format,
+        email_col=args.email_col,
+        id_col=args.id_col,
+        batch_rows=args.batch_rows,
+        neighbours=args.neighbours,
+        progress=not args.quiet,
+    )
+    print("\n".join(summary.lines()))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from leadgen.serve.api import create_app
     from leadgen.serve.server import serve
@@ -400,6 +426,27 @@ def _serving_parsers(sub: Any) -> None:
         s.set_defaults(func=func)
 
 
+def _score_file_parser(sub: Any) -> None:
+    f = sub.add_parser(
+        "score-file", help="score a lead file (CSV or parquet, local or s3://) in bulk"
+    )
+    f.add_argument("leads", help="CSV(.gz) or parquet lead file, local or s3://")
+    f.add_argument("--out", required=True, help="scored file: .parquet, .csv or .csv.gz, or s3://")
+    f.add_argument("--rejects", help="rows that fail validation (default: OUT with .rejects)")
+    f.add_argument("--artifacts", help=f"folder or s3:// (ARTIFACTS_URI, {DEFAULT_ARTIFACTS})")
+    f.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="of LEADS")
+    f.add_argument("--out-format", choices=INPUT_FORMATS, default="auto", help="of OUT")
+    f.add_argument("--email-col", help="default: the build's email column, or 'email'")
+    f.add_argument("--id-col", help="the lead's own id (default: the build's id column)")
+    f.add_argument("--batch-rows", type=int, default=1_000, help="leads per batch (memory)")
+    f.add_argument("--neighbours", type=int, default=3, help="top neighbour ids per lead")
+    _embedder_flags(f)
+    f.add_argument("--dup-store", help="SQLite duplicate store (default <artifacts>/...)")
+    f.add_argument("--no-dedup", action="store_true")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    f.set_defaults(func=cmd_score_file, refresh_seconds=None)
+
+
 def _tool_parsers(sub: Any) -> None:
     i = sub.add_parser(
         "inspect", help="profile a CRM export and suggest the build command that fits it"
@@ -434,6 +481,7 @@ def parser() -> argparse.ArgumentParser:
     _data_parser(sub)
     _build_parser(sub)
     _serving_parsers(sub)
+    _score_file_parser(sub)
     _tool_parsers(sub)
     return p
 
