@@ -70,6 +70,7 @@ class CachedEmbedder:
         self.inner, self.capacity = inner, capacity
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.hits = self.misses = 0
+        self.seconds = 0.0  # time spent in the inner embedder
 
     @property
     def dim(self) -> int:
@@ -83,7 +84,9 @@ class CachedEmbedder:
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         self.misses += len(missing)
         self.hits += len(texts) - len(missing)
+        t0 = time.perf_counter()
         fresh = dict(zip(missing, self.inner.embed(missing), strict=True)) if missing else {}
+        self.seconds += time.perf_counter() - t0
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
             vec = fresh.get(text)
