@@ -438,7 +438,7 @@ def _score_file_parser(sub: Any) -> None:
     f.add_argument("--out-format", choices=INPUT_FORMATS, default="auto", help="of OUT")
     f.add_argument("--email-col", help="default: the build's email column, or 'email'")
     f.add_argument("--id-col", help="the lead's own id (default: the build's id column)")
-    f.add_argument("--batch-rows", type=int, default=1_000, help="leads per batch (memory)")
+    f.add_argument("--batch-rows", type=int, default=2_000, help="leads per batch (memory)")
     f.add_argument("--neighbours", type=int, default=3, help="top neighbour ids per lead")
     _embedder_flags(f)
     f.add_argument("--dup-store", help="SQLite duplicate store (default <artifacts>/...)")

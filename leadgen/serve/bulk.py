@@ -220,7 +220,7 @@ def score_file(
     out_format: str = "auto",
     email_col: str | None = None,
     id_col: str | None = None,
-    batch_rows: int = 1_000,
+    batch_rows: int = 2_000,
     neighbours: int = 3,
     progress: bool = True,
 ) -> BulkSummary:

@@ -69,6 +69,10 @@ def test_bad_context_fails_the_synth_with_a_clear_message(
         ({"high_value_col": None}, "exactly one"),
         ({"text_cols": ("bio",), "cat_cols": ("bio",)}, "repeated"),
         ({"missing_build_days": 8}, "missing_build_days"),
+        ({"bulk_timeout_minutes": 1}, "bulk_timeout_minutes"),
+        ({"input_key": "crm.csv"}, "input_key"),
+        ({"input_format": "xlsx"}, "input_format"),
+        ({"value_col": "arr", "high_value_col": None, "high_value_values": ("won",)}, "go with"),
     ],
 )
 def test_invalid_environment_values_are_rejected(change: dict[str, Any], message: str) -> None:
