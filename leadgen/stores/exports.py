@@ -357,6 +357,7 @@ class TableWriter:
             if self.path.startswith("s3://"):
                 _upload(Path(self._tmp), self.path, self.metadata, self.format)
             else:
+                os.chmod(self._tmp, umask_mode())  # mkstemp's 0600 is not what a user expects
                 os.replace(self._tmp, self.path)
         finally:
             Path(self._tmp).unlink(missing_ok=True)
@@ -374,6 +375,13 @@ class TableWriter:
         if self._sink is not None:
             self._sink.close()
             self._sink = None
+
+
+def umask_mode() -> int:
+    """The mode a plainly created file gets (0666 less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _upload(local: Path, uri: str, metadata: Mapping[str, str], fmt: str) -> None:

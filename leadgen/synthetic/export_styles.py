@@ -24,6 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadgen.stores.exports import umask_mode
+
 STYLES = ("salesforce", "hubspot")
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -185,6 +187,7 @@ def write_csv(table: pa.Table, path: str | Path) -> None:
                 pcsv.write_csv(table, sink)
         else:
             pcsv.write_csv(table, tmp)
+        os.chmod(tmp, umask_mode())  # mkstemp's 0600 is not what a user expects
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -116,6 +116,9 @@ def test_a_csv_lead_file_is_scored_with_every_column_kept(
     assert all(len(t.split(";")) == 3 for t in new["top_neighbours"].to_pylist())
     assert all(e.startswith("similarity to the") for e in new["explanation"].to_pylist())
     assert "outcomes: scored" in summary and "rejected 3" in summary and "grades:" in summary
+    from leadgen.stores.exports import umask_mode
+
+    assert out.stat().st_mode & 0o777 == umask_mode()  # not the temporary file's 0600
 
 
 def test_scores_are_the_apis_own(built: dict[str, Path], tmp_path: Path) -> None:
