@@ -94,3 +94,33 @@ def test_value_quantile_rule_and_external_input() -> None:
 def test_provisioned_concurrency_can_be_disabled() -> None:
     cfg: LeadgenConfig = replace(ENVIRONMENTS["dev"], provisioned_min=0, provisioned_max=1)
     assert cfg.provisioned_min == 0
+
+
+def test_the_exports_own_names_reach_the_build_environment() -> None:
+    """A CRM's CSV configured in stacks/config.py: its names go to the build job as LEADGEN_*."""
+    from stacks.index_refresh import export_environment
+
+    assert export_environment(ENVIRONMENTS["dev"]) == {
+        "LEADGEN_INPUT_FORMAT": "auto",
+        "LEADGEN_ID_COL": "customer_id",
+    }
+    crm = replace(
+        ENVIRONMENTS["dev"],
+        input_key="input/accounts.csv",
+        input_format="csv",
+        id_col="Id",
+        email_col="Email",
+        current_col="Is Current",
+        high_value_col="StageName",
+        high_value_values=("Closed Won", "customer"),
+    )
+    assert export_environment(crm) == {
+        "LEADGEN_INPUT_FORMAT": "csv",
+        "LEADGEN_ID_COL": "Id",
+        "LEADGEN_EMAIL_COL": "Email",
+        "LEADGEN_CURRENT_COL": "Is Current",
+        "LEADGEN_HIGH_VALUE_VALUES": "Closed Won,customer",
+    }
+    assert config_from_context({"input_key": "input/accounts.csv"}.get).input_key == (
+        "input/accounts.csv"
+    )
