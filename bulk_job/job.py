@@ -18,14 +18,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import unquote_plus
 
 from build_job.job import THREAD_WAIT_DEFAULTS
-from build_job.logs import JsonLog, install_logging, one_line
+from build_job.logs import JsonLog, install_logging, one_line, report_failure
 from leadgen.config import ServiceConfig, env
 from leadgen.errors import ArtifactError, ConfigError, InputError, LeadgenError
 from leadgen.names import SCORE_REQUESTS_PREFIX, SCORED_PREFIX, Env
@@ -147,18 +146,17 @@ def _failed(exc: BaseException, log: JsonLog, err: TextIO, started: float) -> in
     )
     expected = isinstance(exc, LeadgenError | KeyboardInterrupt)
     message = one_line(str(exc) if expected else f"unexpected {type(exc).__name__}: {exc}")
-    fields: dict[str, Any] = {
-        "exit_code": code,
-        "error": type(exc).__name__,
-        "message": message,
-        "seconds_total": round(time.perf_counter() - started, 3),
-    }
-    if not expected:
-        fields["traceback"] = "".join(traceback.format_exception(exc))
-    log.event("bulk_failed", level="ERROR", **fields)
-    err.write(f"error: {message} (no scored file written)\n")
-    err.flush()
-    return code
+    return report_failure(
+        log,
+        err,
+        "bulk_failed",
+        exc,
+        code=code,
+        message=message,
+        suffix="no scored file written",
+        expected=expected,
+        seconds_total=round(time.perf_counter() - started, 3),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

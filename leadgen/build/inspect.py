@@ -46,7 +46,9 @@ _SKIP_NAME = re.compile(
     re.IGNORECASE,
 )
 _VALUE_NAME = re.compile(r"revenue|value|ltv|amount|arr\b|mrr\b|spend|price", re.IGNORECASE)
-_LABEL_NAME = re.compile(r"stage|status|lifecycle|type|tier|segment|won|high.?value", re.I)
+_LABEL_NAME = re.compile(
+    r"stage|status|lifecycle|type|tier|segment|won|high.?value|convert|customer|paying", re.I
+)
 
 
 @dataclass

@@ -15,26 +15,23 @@ import pytest
 import yaml
 
 from tests.infra.conftest import REPO_ROOT, Synth
+from tests.infra.test_iam import IMAGE_PROJECT_ACTIONS
 
 EVENT = json.loads((REPO_ROOT / "events" / "s3_object_created.json").read_text())
 
 
-def _bulk_project(synth: Synth, which: str = "dev") -> tuple[str, dict[str, Any]]:
-    (found,) = [
-        (k, v)
-        for k, v in synth.resources(which, "AWS::CodeBuild::Project").items()
-        if k.startswith("BulkScoring")
-    ]
+def _bulk(synth: Synth, which: str, type_: str) -> tuple[str, dict[str, Any]]:
+    """(logical id, resource) of the one bulk scoring resource of that type."""
+    (found,) = [(k, v) for k, v in synth.resources(which, type_).items() if k.startswith("Bulk")]
     return found
+
+
+def _bulk_project(synth: Synth, which: str = "dev") -> tuple[str, dict[str, Any]]:
+    return _bulk(synth, which, "AWS::CodeBuild::Project")
 
 
 def _rule(synth: Synth, which: str = "dev") -> tuple[str, dict[str, Any]]:
-    (found,) = [
-        (k, v)
-        for k, v in synth.resources(which, "AWS::Events::Rule").items()
-        if k.startswith("BulkScoring")
-    ]
-    return found
+    return _bulk(synth, which, "AWS::Events::Rule")
 
 
 def json_path(document: Any, path: str) -> Any:
@@ -202,20 +199,7 @@ def test_the_bulk_role_reads_requests_and_artifacts_writes_scored_looks_up(
         ({"dynamodb:GetItem"}, {"Fn::GetAtt": ["DuplicateTable", "Arn"]})
     ]
     others = set().union(*(_actions(s) for s in statements)) - set(by_action) - {"dynamodb:GetItem"}
-    assert others == {  # pulling the image, its logs, CodeBuild's report-group defaults
-        "ecr:BatchCheckLayerAvailability",
-        "ecr:BatchGetImage",
-        "ecr:GetDownloadUrlForLayer",
-        "ecr:GetAuthorizationToken",
-        "logs:CreateLogGroup",
-        "logs:CreateLogStream",
-        "logs:PutLogEvents",
-        "codebuild:BatchPutCodeCoverages",
-        "codebuild:BatchPutTestCases",
-        "codebuild:CreateReport",
-        "codebuild:CreateReportGroup",
-        "codebuild:UpdateReport",
-    }
+    assert others == IMAGE_PROJECT_ACTIONS  # the image, its logs, CodeBuild's defaults
 
 
 def test_no_other_role_touches_score_requests_or_scored(synth: Synth) -> None:

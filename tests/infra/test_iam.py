@@ -64,6 +64,23 @@ def _all_actions(statements: list[dict[str, Any]]) -> set[str]:
 SCORING_DYNAMODB_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem"}  # lookup, conditional put
 SYNC_DYNAMODB_ACTIONS = {"dynamodb:Scan", "dynamodb:BatchWriteItem"}  # stale scan, puts + deletes
 BULK_DYNAMODB_ACTIONS = {"dynamodb:GetItem"}  # lookups only: bulk rows are never recorded
+# Every CodeBuild project on the serving image: pull the image (GetAuthorizationToken: Resource
+# "*", see above), write its logs, and CodeBuild's default grants for its own log group and
+# report groups.
+IMAGE_PROJECT_ACTIONS = {
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:GetAuthorizationToken",
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "codebuild:BatchPutCodeCoverages",
+    "codebuild:BatchPutTestCases",
+    "codebuild:CreateReport",
+    "codebuild:CreateReportGroup",
+    "codebuild:UpdateReport",
+}
 # The artifact bucket's prefixes a role may hold object permissions on (stacks/artifact_storage.py).
 OBJECT_PREFIXES = ("artifacts", "input", "score-requests", "scored")
 
@@ -147,20 +164,7 @@ def test_build_job_reads_input_writes_artifacts_and_syncs_the_table(synth: Synth
 def test_build_job_role_has_exactly_these_actions(synth: Synth, which: str) -> None:
     statements = _role_statements(synth, which, "IndexRefreshProjectRole")
     assert _all_actions(statements) == {
-        # pull the serving image (GetAuthorizationToken: Resource "*", see above)
-        "ecr:BatchCheckLayerAvailability",
-        "ecr:BatchGetImage",
-        "ecr:GetDownloadUrlForLayer",
-        "ecr:GetAuthorizationToken",
-        # build logs; CodeBuild's default grants for its own log group and report groups
-        "logs:CreateLogGroup",
-        "logs:CreateLogStream",
-        "logs:PutLogEvents",
-        "codebuild:BatchPutCodeCoverages",
-        "codebuild:BatchPutTestCases",
-        "codebuild:CreateReport",
-        "codebuild:CreateReportGroup",
-        "codebuild:UpdateReport",
+        *IMAGE_PROJECT_ACTIONS,
         # read the input, publish and prune artifact versions
         "s3:GetObject",
         "s3:ListBucket",
