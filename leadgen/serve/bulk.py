@@ -31,7 +31,7 @@ import numpy as np
 from leadgen.config import ServiceConfig
 from leadgen.errors import ArtifactError, InputError, LeadValidationError
 from leadgen.model.embedders import Embedder
-from leadgen.names import DEFAULT_EMAIL_COL
+from leadgen.names import DEFAULT_EMAIL_COL, GRADES
 from leadgen.serve.schemas import CleanLead, Score, clean_lead
 from leadgen.serve.scorer import Scorer
 from leadgen.serve.service import ScoringService
@@ -135,6 +135,8 @@ def bulk_service(
 # ---- the run -----------------------------------------------------------------------------------
 @dataclass
 class BulkSummary:
+    """What a run did, for the printed summary and the job's bulk_finished line."""
+
     source: str
     out: str
     rejects: str
@@ -152,7 +154,7 @@ class BulkSummary:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
     def lines(self) -> list[str]:
-        grades = "  ".join(f"{g} {self.grades.get(g, 0):,}" for g in ("A", "B", "C", "D"))
+        grades = "  ".join(f"{g} {self.grades.get(g, 0):,}" for g in GRADES)
         outcomes = ", ".join(
             f"{k} {self.outcomes.get(k, 0):,}" for k in ("scored", "duplicate", "rejected")
         )
@@ -186,6 +188,7 @@ class BulkSummary:
             "outcomes": dict(self.outcomes),
             "grades": dict(self.grades),
             "rejected_by_field": dict(self.reject_fields),
+            "columns_not_in_file": self.missing_features,
             "seconds": round(self.seconds, 3),
             "leads_per_second": round(self.rate, 1),
         }
