@@ -252,7 +252,11 @@ def test_the_text_cache_embeds_each_distinct_text_once_and_stays_bounded() -> No
     assert inner.embedded == ["a b", "c d", "e f"]  # from the cache
     cached.embed(["g h"])  # evicts the least recently used ("a b")
     cached.embed(["a b"])
-    assert inner.embedded[-2:] == ["g h", "a b"] and len(cached._cache) == 3
+    assert inner.embedded[-2:] == ["g h", "a b"] and len(cached._slots) == 3
+    np.testing.assert_array_equal(
+        cached.embed(["a b", "g h", "e f", "c d"]),
+        HashingEmbedder().embed(["a b", "g h", "e f", "c d"]),
+    )  # rows reused after evictions still hold their own text's vector
 
 
 @pytest.mark.parametrize(
