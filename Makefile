@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 DEMO_DIR := .demo
 DEMO_PORT ?= 8000
 
-.PHONY: help install install-dev demo data build serve score test lint typecheck unit functional infra synth bench bench-build bench-server bench-real build-job openapi clean
+.PHONY: help install install-dev demo data build serve score test lint typecheck unit functional infra synth bench bench-build bench-server bench-real bench-bulk build-job openapi clean
 
 help:
 	@echo "make demo   - install, generate CRM data, build artifacts, serve locally, score an example lead"
@@ -101,6 +101,9 @@ bench-server: install-dev
 # Real public tables (issue 12): data from package archives cached in .cache/bench-data.
 bench-real: install-dev
 	$(PY) -m bench.quality_real
+
+bench-bulk: install-dev
+	$(PY) -m bench.bulk_bench
 
 # The CodeBuild job, locally: env in, a verified version out (LATEST moved last).
 build-job: $(VENV)/.installed-run

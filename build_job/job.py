@@ -21,13 +21,12 @@ import os
 import signal
 import sys
 import time
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TextIO
 
-from build_job.logs import JsonLog, install_logging, one_line
+from build_job.logs import JsonLog, install_logging, one_line, report_failure
 from leadgen.config import BuildConfig, env
 from leadgen.errors import ConfigError, InputError, LeadgenError, QualityGateError
 from leadgen.names import Env
@@ -136,6 +135,8 @@ def _run(log: JsonLog, progress: _Progress, store: Store | None, started: float)
         keep_versions=cfg.keep_versions,
         embedder=cfg.embedder.kind,
         columns=cfg.columns.to_json(),
+        key_columns={"id": cfg.keys.id, "email": cfg.keys.email, "current": cfg.keys.current},
+        input_format=cfg.input_format,
         high_value_rule=cfg.high_value.to_json(),
         latest=progress.previous,
     )
@@ -269,21 +270,20 @@ def _failed(
         context = f"build failed{where}; LATEST {latest}"
     else:
         context = f"version {progress.published} is published"
-    fields: dict[str, Any] = {
-        "exit_code": code,
-        "error": type(exc).__name__,
-        "step": progress.step,
-        "message": message,
-        "context": context,
-        "published": progress.published,
-        "seconds_total": round(time.perf_counter() - started, 3),
-    }
-    if not expected:
-        fields["traceback"] = "".join(traceback.format_exception(exc))
-    log.event("build_failed", level="ERROR", **fields)
-    err.write(f"error: {message} ({context})\n")
-    err.flush()
-    return code
+    return report_failure(
+        log,
+        err,
+        "build_failed",
+        exc,
+        code=code,
+        message=message,
+        suffix=context,
+        expected=expected,
+        step=progress.step,
+        context=context,
+        published=progress.published,
+        seconds_total=round(time.perf_counter() - started, 3),
+    )
 
 
 def _latest_after_failure(progress: _Progress) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import traceback
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -86,3 +87,31 @@ def install_logging(log: JsonLog, level: int = logging.WARNING) -> None:
     root.addHandler(JsonLogHandler(log))
     root.setLevel(level)
     logging.captureWarnings(True)
+
+
+def report_failure(
+    log: JsonLog,
+    err: TextIO,
+    event: str,
+    exc: BaseException,
+    *,
+    code: int,
+    message: str,
+    suffix: str,
+    expected: bool,
+    **fields: Any,
+) -> int:
+    """A job's failure: one ERROR event (with the traceback only when unexpected) and one line
+    `error: MESSAGE (SUFFIX)` on stderr, what CodeBuild's console shows; returns `code`."""
+    record: dict[str, Any] = {
+        "exit_code": code,
+        "error": type(exc).__name__,
+        **fields,
+        "message": message,
+    }
+    if not expected:
+        record["traceback"] = "".join(traceback.format_exception(exc))
+    log.event(event, level="ERROR", **record)
+    err.write(f"error: {message} ({suffix})\n")
+    err.flush()
+    return code

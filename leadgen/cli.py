@@ -1,4 +1,5 @@
-"""`python -m leadgen COMMAND`: data, build, export-model, score, serve, openapi, client.
+"""`python -m leadgen COMMAND`: data, inspect, build, score, score-file, serve, export-model,
+openapi, client.
 
 A thin adapter: read the runtime's configuration from the environment (BuildConfig.from_env,
 ServiceConfig.from_env), overlay the flags given, call the core, print. Every LeadgenError
@@ -21,12 +22,14 @@ from leadgen.config import (
     DEFAULT_ARTIFACTS,
     EMBEDDERS,
     INDEX_TYPES,
+    INPUT_FORMATS,
     PRECISIONS,
     TEXT_MODES,
     BuildConfig,
     ColumnSpec,
     EmbedderSettings,
     GradeBands,
+    KeyColumns,
     ServiceConfig,
     high_value_rule,
     split_cols,
@@ -59,14 +62,23 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         num_cols=_cols(args.num_cols, cols.num_cols),
     )
     rule = base.high_value
+    values = split_cols(args.high_value_values)
     if args.value_col or args.high_value_col:
         quantile = args.value_quantile if args.value_quantile is not None else 0.9
-        rule = high_value_rule(args.high_value_col, args.value_col, quantile)
+        keep = rule.values if rule.quantile is None else ()
+        rule = high_value_rule(args.high_value_col, args.value_col, quantile, values or keep)
     elif args.value_quantile is not None and rule.quantile is not None:
         rule = replace(rule, quantile=args.value_quantile)
+    elif values is not None:
+        rule = replace(rule, values=values)
+    keys: KeyColumns = _overlay(
+        base.keys, id=args.id_col, email=args.email_col, current=args.current_col
+    )
     cfg: BuildConfig = _overlay(
         base,
         input_path=args.input,
+        input_format=args.format,
+        max_non_numeric=args.max_non_numeric,
         artifacts_uri=args.out,
         keep_versions=args.keep_versions,
         k=args.k,
@@ -82,7 +94,11 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         text_mode=args.text_mode,
     )
     return replace(
-        cfg, columns=columns, high_value=rule, embedder=embedder_settings(cfg.embedder, args)
+        cfg,
+        columns=columns,
+        high_value=rule,
+        keys=keys,
+        embedder=embedder_settings(cfg.embedder, args),
     )
 
 
@@ -111,6 +127,7 @@ def _dup_store_path(artifacts: str, explicit: str | None) -> str | None:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from leadgen.synthetic.crm import generate_crm, write_crm
+    from leadgen.synthetic.export_styles import crm_export, write_csv
 
     if not 1 <= args.rows <= 1_000_000:
         raise ConfigError(f"--rows must be between 1 and 1000000, got {args.rows}")
@@ -121,7 +138,12 @@ def cmd_data(args: argparse.Namespace) -> int:
         label_noise=args.label_noise,
         high_value_rate=args.high_value_rate,
     )
-    write_crm(table, args.out)
+    if args.style != "plain":
+        table = crm_export(table, args.style, seed=args.seed)
+    fmt = args.format
+    if fmt == "auto":
+        fmt = "csv" if args.out.lower().endswith((".csv", ".csv.gz")) else "parquet"
+    (write_csv if fmt == "csv" else write_crm)(table, args.out)
     print(f"wrote {table.num_rows} rows ({args.rows} current customers) to {args.out}")
     return 0
 
@@ -226,6 +248,32 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score_file(args: argparse.Namespace) -> int:
+    from leadgen.serve.bulk import bulk_service, score_file
+    from leadgen.stores.duplicates import SqliteDuplicateStore
+
+    if not 1 <= args.batch_rows <= 100_000:
+        raise ConfigError(f"--batch-rows must be in [1, 100000], got {args.batch_rows}")
+    cfg = service_config(args)
+    dup_path = _dup_store_path(cfg.artifacts_uri, args.dup_store)
+    dups = SqliteDuplicateStore(dup_path) if dup_path and not args.no_dedup else None
+    summary = score_file(
+        bulk_service(cfg, dups),
+        args.leads,
+        args.out,
+        rejects=args.rejects,
+        fmt=args.format,
+        out_format=args.out_format,
+        email_col=args.email_col,
+        id_col=args.id_col,
+        batch_rows=args.batch_rows,
+        neighbours=args.neighbours,
+        progress=not args.quiet,
+    )
+    print("\n".join(summary.lines()))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from leadgen.serve.api import create_app
     from leadgen.serve.server import serve
@@ -250,6 +298,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pass
     finally:
         httpd.server_close()
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from leadgen.build.inspect import inspect_export
+
+    if args.rows is not None and args.rows < 1:
+        raise ConfigError(f"--rows must be at least 1, got {args.rows}")
+    print(inspect_export(args.export, args.format, args.rows).render())
     return 0
 
 
@@ -289,8 +346,16 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 
 def _data_parser(sub: Any) -> None:
-    d = sub.add_parser("data", help="generate a synthetic CRM parquet")
-    d.add_argument("--out", default="data/crm.parquet")
+    d = sub.add_parser("data", help="generate a synthetic CRM (parquet, or a CRM-like CSV)")
+    d.add_argument("--out", default="data/crm.parquet", help="a .parquet, .csv or .csv.gz path")
+    d.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="by extension")
+    d.add_argument(
+        "--style",
+        choices=("plain", "salesforce", "hubspot"),
+        default="plain",
+        help="plain: the generated table; salesforce/hubspot: current rows as that CRM exports "
+        "them (its column names, text ids, a stage label, '1,234', empty cells)",
+    )
     d.add_argument("--rows", type=int, default=20_000, help="current customers (<= 1,000,000)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--noise-cols", type=int, default=0, help="irrelevant numeric+categorical cols")
@@ -312,16 +377,32 @@ def _embedder_flags(p: argparse.ArgumentParser, kind: bool = True) -> None:
 
 def _build_parser(sub: Any) -> None:
     b = sub.add_parser("build", help="build and publish an artifact version")
-    b.add_argument("--input", "--input-path", dest="input", help="parquet file/folder, or s3://")
+    b.add_argument(
+        "--input", "--input-path", dest="input", help="parquet file/folder or CSV(.gz), or s3://"
+    )
     b.add_argument(
         "--out", help=f"artifact folder or s3://bucket/prefix ($ARTIFACTS_URI, {DEFAULT_ARTIFACTS})"
     )
+    _export_flags(b)
     b.add_argument("--text-cols", help="comma-separated (LEADGEN_TEXT_COLS)")
     b.add_argument("--cat-cols", help="comma-separated (LEADGEN_CAT_COLS)")
-    b.add_argument("--num-cols", help="comma-separated (LEADGEN_NUM_COLS)")
-    b.add_argument("--high-value-col", help="boolean column (LEADGEN_HIGH_VALUE_COL)")
+    b.add_argument("--num-cols", help="comma-separated, parsed as numbers (LEADGEN_NUM_COLS)")
+    b.add_argument(
+        "--high-value-col", help="flag or stage column (LEADGEN_HIGH_VALUE_COL, is_high_value)"
+    )
+    b.add_argument(
+        "--high-value-values",
+        help='values meaning high value, any case, e.g. "Closed Won,customer" '
+        "(LEADGEN_HIGH_VALUE_VALUES; default: a true/false flag)",
+    )
     b.add_argument("--value-col", help="numeric value column (LEADGEN_VALUE_COL)")
     b.add_argument("--value-quantile", type=float, help="top share above it is high-value (0.9)")
+    b.add_argument(
+        "--max-non-numeric",
+        type=float,
+        help="share of non-numbers in a numeric column that fails the build "
+        "(LEADGEN_MAX_NON_NUMERIC, 0.05)",
+    )
     _embedder_flags(b)
     b.add_argument("--k", type=int)
     b.add_argument("--w-text", type=float, help="weight of the text block (0..1, 0.7)")
@@ -348,6 +429,18 @@ def _build_parser(sub: Any) -> None:
     b.set_defaults(func=cmd_build)
 
 
+def _export_flags(p: argparse.ArgumentParser) -> None:
+    """How to read an export: its format and the columns that are not features."""
+    p.add_argument(
+        "--format", choices=INPUT_FORMATS, help="input format (LEADGEN_INPUT_FORMAT; by extension)"
+    )
+    p.add_argument("--id-col", help="customer id column, text or integer (LEADGEN_ID_COL)")
+    p.add_argument("--email-col", help="email column (LEADGEN_EMAIL_COL; 'email' if present)")
+    p.add_argument(
+        "--current-col", help="SCD2 current-row flag (LEADGEN_CURRENT_COL; 'is_current' if present)"
+    )
+
+
 def _serving_parsers(sub: Any) -> None:
     for name, func, helptext in (
         ("score", cmd_score, "score a lead JSON file ('-' = stdin)"),
@@ -367,7 +460,36 @@ def _serving_parsers(sub: Any) -> None:
         s.set_defaults(func=func)
 
 
+def _score_file_parser(sub: Any) -> None:
+    f = sub.add_parser(
+        "score-file", help="score a lead file (CSV or parquet, local or s3://) in bulk"
+    )
+    f.add_argument("leads", help="CSV(.gz) or parquet lead file, local or s3://")
+    f.add_argument("--out", required=True, help="scored file: .parquet, .csv or .csv.gz, or s3://")
+    f.add_argument("--rejects", help="rows that fail validation (default: OUT with .rejects)")
+    f.add_argument("--artifacts", help=f"folder or s3:// (ARTIFACTS_URI, {DEFAULT_ARTIFACTS})")
+    f.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="of LEADS")
+    f.add_argument("--out-format", choices=INPUT_FORMATS, default="auto", help="of OUT")
+    f.add_argument("--email-col", help="default: the build's email column, or 'email'")
+    f.add_argument("--id-col", help="the lead's own id (default: the build's id column)")
+    f.add_argument("--batch-rows", type=int, default=2_000, help="leads per batch (memory)")
+    f.add_argument("--neighbours", type=int, default=3, help="top neighbour ids per lead")
+    _embedder_flags(f)
+    f.add_argument("--dup-store", help="SQLite duplicate store (default <artifacts>/...)")
+    f.add_argument("--no-dedup", action="store_true")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    f.set_defaults(func=cmd_score_file, refresh_seconds=None)
+
+
 def _tool_parsers(sub: Any) -> None:
+    i = sub.add_parser(
+        "inspect", help="profile a CRM export and suggest the build command that fits it"
+    )
+    i.add_argument("export", help="parquet file/folder or CSV(.gz), local or s3://")
+    i.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="by extension")
+    i.add_argument("--rows", type=int, default=200_000, help="inspect the first N rows (200,000)")
+    i.set_defaults(func=cmd_inspect)
+
     e = sub.add_parser("export-model", help="export a sentence-transformers model to ONNX")
     e.add_argument("--out", help="target directory (default: the cache)")
     e.add_argument("--text-prefix", default="", help="e.g. 'query: ' for E5 models")
@@ -393,6 +515,7 @@ def parser() -> argparse.ArgumentParser:
     _data_parser(sub)
     _build_parser(sub)
     _serving_parsers(sub)
+    _score_file_parser(sub)
     _tool_parsers(sub)
     return p
 

@@ -18,17 +18,15 @@ from typing import Any
 from leadgen.errors import ConfigError
 from leadgen.names import (
     DEFAULT_CAT_COLS,
+    DEFAULT_CURRENT_COL,
+    DEFAULT_EMAIL_COL,
     DEFAULT_HIGH_VALUE_COL,
+    DEFAULT_ID_COL,
     DEFAULT_NUM_COLS,
     DEFAULT_TEXT_COLS,
     Env,
 )
 
-# Columns of the export that are not features: the customer id, the email (duplicate check) and
-# the SCD2 "current row" flag.
-ID_COL = "customer_id"
-EMAIL_COL = "email"
-CURRENT_COL = "is_current"
 # Read when present, for the fuzzy duplicate check (with the email): never features unless
 # configured as such (country usually is).
 IDENTITY_COLS = ("first_name", "last_name", "company", "phone", "country")
@@ -37,6 +35,7 @@ PRECISIONS = ("int8", "fp32")
 EMBEDDERS = ("onnx", "hashing")
 TEXT_MODES = ("columns", "joint")
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
+INPUT_FORMATS = ("auto", "parquet", "csv")
 DEFAULT_ARTIFACTS = "artifacts"
 DEFAULT_MAX_BATCH = 100  # leads per /score_leads request (MAX_BATCH_SIZE)
 LAMBDA_CACHE_DIR = "/tmp/leadgen-artifacts"
@@ -83,18 +82,48 @@ class ColumnSpec:
 
 
 @dataclass(frozen=True)
+class KeyColumns:
+    """The export's columns that are not features, by the export's own names: the customer id
+    (kept as given in every output), the email (duplicate check) and the SCD2 "current row" flag.
+    email/current None: the default name is used when the export has it; a name given must exist."""
+
+    id: str = DEFAULT_ID_COL
+    email: str | None = None
+    current: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ConfigError("the id column name is empty (--id-col)")
+
+    @property
+    def email_name(self) -> str:
+        return self.email or DEFAULT_EMAIL_COL
+
+    @property
+    def current_name(self) -> str:
+        return self.current or DEFAULT_CURRENT_COL
+
+
+@dataclass(frozen=True)
 class HighValueRule:
-    """High-value customers: a boolean column, or the top quantile of a value column."""
+    """High-value customers: a flag column (boolean, 0/1, or text matched case-insensitively
+    against `values`, e.g. StageName "Closed Won"), or the top quantile of a value column."""
 
     column: str = DEFAULT_HIGH_VALUE_COL
     quantile: float | None = None  # set => `column` is numeric, top (1-quantile) are high
+    values: tuple[str, ...] = ()  # text values meaning high value; () = a true/false flag
 
     def __post_init__(self) -> None:
         if self.quantile is not None and not 0.0 < self.quantile < 1.0:
             raise ConfigError(f"value quantile must be in (0, 1), got {self.quantile}")
+        if self.quantile is not None and self.values:
+            raise ConfigError("--high-value-values go with --high-value-col, not --value-col")
 
     def to_json(self) -> dict[str, Any]:
-        return {"column": self.column, "quantile": self.quantile}
+        out: dict[str, Any] = {"column": self.column, "quantile": self.quantile}
+        if self.values:
+            out["values"] = list(self.values)
+        return out
 
 
 @dataclass(frozen=True)
@@ -204,6 +233,9 @@ class BuildConfig:
     email_hash_key_secret_arn: str | None = None  # the key's secret (read by the adapter)
     columns: ColumnSpec = field(default_factory=ColumnSpec)
     high_value: HighValueRule = field(default_factory=HighValueRule)
+    keys: KeyColumns = field(default_factory=KeyColumns)
+    input_format: str = "auto"  # auto (by extension) | parquet | csv
+    max_non_numeric: float = 0.05  # share of non-numbers in a numeric column that fails the build
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
     k: int = 20
     w_text: float = 0.7
@@ -236,6 +268,12 @@ class BuildConfig:
             raise ConfigError(f"holdout fraction must be in (0, 0.5), got {self.holdout_fraction}")
         if self.keep_versions < 1:
             raise ConfigError(f"keep versions must be at least 1, got {self.keep_versions}")
+        if self.input_format not in INPUT_FORMATS:
+            raise ConfigError(f"input format must be auto|parquet|csv, got {self.input_format!r}")
+        if not 0.0 <= self.max_non_numeric <= 1.0:
+            raise ConfigError(
+                f"max non-numeric share must be in [0, 1], got {self.max_non_numeric}"
+            )
         _one_hash_key_source(self.email_hash_key, self.email_hash_key_secret_arn)
 
     @classmethod
@@ -263,7 +301,15 @@ class BuildConfig:
                 env(Env.HIGH_VALUE_COL, e),
                 env(Env.VALUE_COL, e),
                 env_float(Env.VALUE_QUANTILE, 0.9, e),
+                split_cols(env(Env.HIGH_VALUE_VALUES, e)),
             ),
+            keys=KeyColumns(
+                id=env(Env.ID_COL, e) or DEFAULT_ID_COL,
+                email=env(Env.EMAIL_COL, e),
+                current=env(Env.CURRENT_COL, e),
+            ),
+            input_format=env(Env.INPUT_FORMAT, e) or base.input_format,
+            max_non_numeric=env_float(Env.MAX_NON_NUMERIC, base.max_non_numeric, e),
             embedder=EmbedderSettings.from_env(e),
             ann_recall=env_float(Env.ANN_RECALL, base.ann_recall, e),
             min_auc=env_float(Env.MIN_AUC, base.min_auc, e),
@@ -280,12 +326,15 @@ def _cols_or_default(value: str | None, default: tuple[str, ...]) -> tuple[str, 
 
 
 def high_value_rule(
-    high_value_col: str | None, value_col: str | None, quantile: float
+    high_value_col: str | None,
+    value_col: str | None,
+    quantile: float,
+    values: tuple[str, ...] | None = None,
 ) -> HighValueRule:
-    """A value column (top quantile) wins over a boolean column; neither = the default flag."""
+    """A value column (top quantile) wins over a flag column; neither = the default flag."""
     if value_col:
         return HighValueRule(column=value_col, quantile=quantile)
-    return HighValueRule(column=high_value_col or DEFAULT_HIGH_VALUE_COL)
+    return HighValueRule(column=high_value_col or DEFAULT_HIGH_VALUE_COL, values=values or ())
 
 
 @dataclass(frozen=True)

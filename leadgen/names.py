@@ -58,6 +58,16 @@ class Env:
     MIN_LIFT: Final = "LEADGEN_MIN_LIFT"
     GRADE_BANDS: Final = "LEADGEN_GRADE_BANDS"
     KEEP_VERSIONS: Final = "LEADGEN_KEEP_VERSIONS"
+    # the export's own column names and format (issue 13)
+    INPUT_FORMAT: Final = "LEADGEN_INPUT_FORMAT"
+    ID_COL: Final = "LEADGEN_ID_COL"
+    EMAIL_COL: Final = "LEADGEN_EMAIL_COL"
+    CURRENT_COL: Final = "LEADGEN_CURRENT_COL"
+    HIGH_VALUE_VALUES: Final = "LEADGEN_HIGH_VALUE_VALUES"
+    MAX_NON_NUMERIC: Final = "LEADGEN_MAX_NON_NUMERIC"
+    # bulk scoring job: the uploaded lead file (from the EventBridge event, via CodeBuild)
+    SCORE_REQUEST_BUCKET: Final = "LEADGEN_SCORE_REQUEST_BUCKET"
+    SCORE_REQUEST_KEY: Final = "LEADGEN_SCORE_REQUEST_KEY"
     # Powertools
     POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
     POWERTOOLS_METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
@@ -91,3 +101,11 @@ DEFAULT_TEXT_COLS: Final = ("job_title", "bio")
 DEFAULT_CAT_COLS: Final = ("industry", "country")
 DEFAULT_NUM_COLS: Final = ("company_size", "web_activity_score", "email_engagement_score")
 DEFAULT_HIGH_VALUE_COL: Final = "is_high_value"
+DEFAULT_ID_COL: Final = "customer_id"
+DEFAULT_EMAIL_COL: Final = "email"
+DEFAULT_CURRENT_COL: Final = "is_current"
+
+# -- bulk scoring in AWS: lead files uploaded under SCORE_REQUESTS_PREFIX/ of the artifact bucket
+# are scored into SCORED_PREFIX/<name>.parquet (the rule's pattern and the job's output key) -------
+SCORE_REQUESTS_PREFIX: Final = "score-requests"
+SCORED_PREFIX: Final = "scored"

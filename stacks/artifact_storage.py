@@ -4,10 +4,13 @@ Layout of the bucket:
     artifacts/VERSION/...   immutable artifact versions written by the build job
     artifacts/LATEST        the pointer, written last by the build job, polled by the Lambda
     input/crm.parquet       the default CRM export location read by the build job
+    score-requests/NAME.csv lead files to score: an upload starts the bulk scoring job
+    scored/NAME.parquet     its results (+ NAME.rejects.parquet)
 
-Versioned, SSE-S3, TLS only, public access blocked, server access logs to a second bucket.
-Grants are per prefix: the Lambda can only read artifacts/, the build job reads input/ and
-reads/writes/prunes artifacts/.
+Versioned, SSE-S3, TLS only, public access blocked, server access logs to a second bucket, S3
+events to EventBridge (the bulk scoring rule listens for score-requests/ uploads). Grants are per
+prefix: the Lambda can only read artifacts/, the build job reads input/ and reads/writes/prunes
+artifacts/, the bulk job reads score-requests/ and artifacts/ and writes scored/.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from leadgen.names import SCORE_REQUESTS_PREFIX, SCORED_PREFIX
 from stacks.config import DEFAULT_INPUT_KEY, LeadgenConfig
 
 ARTIFACTS_PREFIX = "artifacts"
@@ -39,6 +43,16 @@ class ArtifactStorage(Construct):
         super().__init__(scope, construct_id)
         self.access_log_bucket = self._access_log_bucket(config)
         self.bucket = self._artifact_bucket(config)
+        self.input_key = config.input_key
+        # S3 -> EventBridge as the bucket's own property: no notification custom resource (and
+        # no Lambda of CDK's) is needed for the bulk scoring rule to see uploads.
+        cfn = self.bucket.node.default_child
+        assert isinstance(cfn, s3.CfnBucket)
+        cfn.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+            event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(
+                event_bridge_enabled=True
+            )
+        )
 
     def _access_log_bucket(self, config: LeadgenConfig) -> s3.Bucket:
         # No AwsSolutions-S1 finding here: cdk-nag recognises the S3 log-delivery bucket policy.
@@ -118,7 +132,7 @@ class ArtifactStorage(Construct):
 
     @property
     def default_input_uri(self) -> str:
-        return f"s3://{self.bucket.bucket_name}/{DEFAULT_INPUT_KEY}"
+        return f"s3://{self.bucket.bucket_name}/{self.input_key}"
 
     def _objects(self, prefix: str) -> str:
         return self.bucket.arn_for_objects(f"{prefix}/*")
@@ -166,3 +180,20 @@ class ArtifactStorage(Construct):
             resource_arns=[self._objects(INPUT_PREFIX)],
         )
         self._list(grantee, INPUT_PREFIX)
+
+    def grant_read_score_requests(self, grantee: iam.IGrantable) -> None:
+        """Read uploaded lead files under score-requests/ (the bulk job; the key comes from the
+        event, so no listing)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:GetObject"],
+            resource_arns=[self._objects(SCORE_REQUESTS_PREFIX)],
+        )
+
+    def grant_write_scored(self, grantee: iam.IGrantable) -> None:
+        """Write scored files under scored/ (one streamed, possibly multipart, upload each)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+            resource_arns=[self._objects(SCORED_PREFIX)],
+        )

@@ -7,6 +7,7 @@ from the CDK context without editing code (all optional, all strings as `-c` giv
     -c auth=iam|jwt            (default iam)
     -c jwt_issuer=https://...  -c jwt_audience=aud1,aud2   (required with auth=jwt)
     -c input_path=s3://bucket/key.parquet   (default: s3://<artifact bucket>/input/crm.parquet)
+    -c input_key=input/accounts.csv         (another key in the artifact bucket, under input/)
     -c alarm_email=ops@example.com          (subscribes the address to the alarm topic)
     -c account=123456789012 -c region=eu-west-1   (optional; else the CLI's default env)
 
@@ -26,6 +27,7 @@ from aws_cdk import aws_logs as logs
 from leadgen.names import (
     DEFAULT_CAT_COLS,
     DEFAULT_HIGH_VALUE_COL,
+    DEFAULT_ID_COL,
     DEFAULT_NUM_COLS,
     DEFAULT_TEXT_COLS,
 )
@@ -82,9 +84,20 @@ class LeadgenConfig:
     high_value_col: str | None = DEFAULT_HIGH_VALUE_COL  # boolean column, or ...
     value_col: str | None = None  # ... a numeric column whose top quantile is high-value
     value_quantile: float = 0.9
+    # the export's own names (a CRM's CSV: Id / Email / StageName = "Closed Won", ...)
+    input_key: str = DEFAULT_INPUT_KEY  # used when input_path is None
+    input_format: str = "auto"  # auto (by extension) | parquet | csv
+    id_col: str = DEFAULT_ID_COL
+    email_col: str | None = None  # None: "email" when the export has it
+    current_col: str | None = None  # None: "is_current" when the export has it
+    high_value_values: tuple[str, ...] = ()  # () = a true/false flag column
     keep_versions: int = 5
     build_compute: BuildCompute = "SMALL"
     build_timeout_minutes: int = 60
+
+    # -- bulk scoring (uploads under score-requests/ -> CodeBuild -> scored/) -------------------
+    bulk_compute: BuildCompute = "SMALL"
+    bulk_timeout_minutes: int = 120
 
     # -- storage, logs, lifecycle ---------------------------------------------------------------
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
@@ -144,6 +157,14 @@ class LeadgenConfig:
             raise ConfigError("keep_versions must be >= 2 (the served one and a fallback)")
         if not 5 <= self.build_timeout_minutes <= 480:
             raise ConfigError("build_timeout_minutes must be in [5, 480]")
+        if not 5 <= self.bulk_timeout_minutes <= 480:
+            raise ConfigError("bulk_timeout_minutes must be in [5, 480]")
+        if not self.input_key.startswith("input/") or self.input_key.endswith("/"):
+            raise ConfigError(f"input_key must be a key under input/, got {self.input_key!r}")
+        if self.input_format not in ("auto", "parquet", "csv"):
+            raise ConfigError(f"input_format must be auto|parquet|csv, got {self.input_format!r}")
+        if self.high_value_values and self.value_col is not None:
+            raise ConfigError("high_value_values go with high_value_col, not value_col")
         if not 1 <= self.missing_build_days <= 7:
             raise ConfigError("missing_build_days must be in [1, 7] (CloudWatch: 7 days max)")
 
@@ -219,6 +240,9 @@ def config_from_context(get: Callable[[str], Any]) -> LeadgenConfig:
     input_path = text("input_path")
     if input_path is not None:
         overrides["input_path"] = input_path
+    input_key = text("input_key")
+    if input_key is not None:
+        overrides["input_key"] = input_key
     email = text("alarm_email")
     if email is not None:
         overrides["alarm_email"] = email

@@ -50,8 +50,12 @@ class IdentityTable(OnDemandTable):
             )
         )
 
-    def grant_scoring(self, grantee: iam.IGrantable) -> None:
+    def grant_lookup(self, grantee: iam.IGrantable) -> None:
+        """Lookups only (bulk scoring never records a row)."""
         self._grant(grantee, SCORING_READ_ACTIONS, (CUSTOMER_KEYS, LEAD_KEYS))
+
+    def grant_scoring(self, grantee: iam.IGrantable) -> None:
+        self.grant_lookup(grantee)
         self._grant(grantee, SCORING_WRITE_ACTIONS, (LEAD_KEYS,))
 
     def grant_sync(self, grantee: iam.IGrantable) -> None:

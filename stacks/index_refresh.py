@@ -105,6 +105,19 @@ def build_environment(
     else:
         assert config.high_value_col is not None  # exactly one rule: validated by LeadgenConfig
         environment[Env.HIGH_VALUE_COL] = config.high_value_col
+    environment.update(export_environment(config))
+    return environment
+
+
+def export_environment(config: LeadgenConfig) -> dict[str, str]:
+    """How to read the export: its format and its own names for the non-feature columns."""
+    environment = {Env.INPUT_FORMAT: config.input_format, Env.ID_COL: config.id_col}
+    optional = {
+        Env.EMAIL_COL: config.email_col,
+        Env.CURRENT_COL: config.current_col,
+        Env.HIGH_VALUE_VALUES: ",".join(config.high_value_values) or None,
+    }
+    environment.update({name: value for name, value in optional.items() if value})
     return environment
 
 
@@ -134,36 +147,25 @@ class IndexRefresh(Construct):
         self._grant(role, config, storage, table)
         identity.grant_sync(role)
         hash_key.grant_read(role)
-        self._acknowledge_project()
+        acknowledge_image_project(self.project, role)
         self._acknowledge_role(role, config)
         self.rule = self._schedule(config)
 
     def _project(
         self, config: LeadgenConfig, image: LeadgenImage, environment: dict[str, str]
     ) -> codebuild.Project:
-        return codebuild.Project(
+        return image_project(
             self,
             "Project",
             description="leadgen: build FAISS indices from the CRM export, publish an artifact "
             "version, sync the duplicate table",
-            build_spec=codebuild.BuildSpec.from_object(load_buildspec()),
-            environment=codebuild.BuildEnvironment(
-                build_image=codebuild.LinuxArmBuildImage.from_ecr_repository(
-                    image.repository, image.tag
-                ),
-                compute_type=BUILD_COMPUTE[config.build_compute],
-                privileged=False,
-            ),
-            environment_variables={
-                name: codebuild.BuildEnvironmentVariable(value=value)
-                for name, value in sorted(environment.items())
-            },
-            timeout=Duration.minutes(config.build_timeout_minutes),
-            queued_timeout=Duration.hours(1),
+            buildspec=load_buildspec(),
+            image=image,
+            compute=config.build_compute,
+            timeout_minutes=config.build_timeout_minutes,
+            environment=environment,
+            log_group=self.log_group,
             concurrent_build_limit=1,  # two builds racing to move LATEST gain nothing
-            logging=codebuild.LoggingOptions(
-                cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=self.log_group)
-            ),
         )
 
     def _grant(
@@ -195,20 +197,6 @@ class IndexRefresh(Construct):
         )
 
     # -- cdk-nag acknowledgements, each for its reason -----------------------------------------
-    def _acknowledge_project(self) -> None:
-        acknowledge(
-            self.project,
-            "AwsSolutions-CB4",
-            "The project produces no CodeBuild artifacts or caches (NoArtifacts); its outputs go "
-            "to the SSE-S3 artifact bucket and the encrypted table, and its logs to a log group.",
-        )
-        acknowledge(
-            self.project,
-            "AwsSolutions-CB5",
-            "A custom image is deliberate: the build runs in the serving image so leads and "
-            "customers are embedded by identical code and model (see the module docstring).",
-        )
-
     def _acknowledge_role(self, role: iam.IRole, config: LeadgenConfig) -> None:
         """Acknowledge the wildcard resources of the build role, each for its reason."""
         acknowledge(
@@ -218,13 +206,6 @@ class IndexRefresh(Construct):
             "and prunes old ones, only below the artifacts/ prefix of the artifact bucket.",
         )
         self._acknowledge_input(role, config)
-        self._acknowledge_codebuild_defaults(role)
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken (pulling the build image) supports no resource-level "
-            "permissions; AWS requires Resource '*' for it.",
-        )
 
     def _acknowledge_input(self, role: iam.IRole, config: LeadgenConfig) -> None:
         if config.input_path is None:
@@ -243,26 +224,6 @@ class IndexRefresh(Construct):
                 "to that key and what lies below it.",
             )
 
-    def _acknowledge_codebuild_defaults(self, role: iam.IRole) -> None:
-        """CDK's own grants to every project, named after the project's logical id."""
-        project_id = Stack.of(self).resolve(
-            typing.cast(codebuild.CfnProject, self.project.node.default_child).logical_id
-        )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:"
-            f"<AWS::AccountId>:log-group:/aws/codebuild/<{project_id}>:*]",
-            "CDK's default CodeBuild grant for this project's own default log group; log "
-            "streams are named per build, so AWS requires the ':*' stream wildcard.",
-        )
-        acknowledge(
-            role,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:"
-            f"<AWS::AccountId>:report-group/<{project_id}>-*]",
-            "CDK's default CodeBuild grant for test report groups named after this project "
-            "only; the build job creates none, and the grant cannot be removed.",
-        )
-
     def _grant_external(self, role: iam.IRole, config: LeadgenConfig) -> None:
         """Read an input path outside the artifact bucket (key and anything below it)."""
         location = config.input_location
@@ -280,3 +241,88 @@ class IndexRefresh(Construct):
             resource_arns=[bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{key}*"]}},
         )
+
+
+# -- a CodeBuild project on the serving image (index refresh; bulk scoring reuses it) ------------
+def image_project(
+    scope: Construct,
+    construct_id: str,
+    *,
+    description: str,
+    buildspec: dict[str, Any],
+    image: LeadgenImage,
+    compute: str,
+    timeout_minutes: int,
+    environment: dict[str, str],
+    log_group: Any,
+    concurrent_build_limit: int | None = None,
+) -> codebuild.Project:
+    """A project that runs `buildspec` in the serving image (see the module docstring), with no
+    source and no artifacts, logging to `log_group`."""
+    return codebuild.Project(
+        scope,
+        construct_id,
+        description=description,
+        build_spec=codebuild.BuildSpec.from_object(buildspec),
+        environment=codebuild.BuildEnvironment(
+            build_image=codebuild.LinuxArmBuildImage.from_ecr_repository(
+                image.repository, image.tag
+            ),
+            compute_type=BUILD_COMPUTE[compute],
+            privileged=False,
+        ),
+        environment_variables={
+            name: codebuild.BuildEnvironmentVariable(value=value)
+            for name, value in sorted(environment.items())
+        },
+        timeout=Duration.minutes(timeout_minutes),
+        queued_timeout=Duration.hours(1),
+        concurrent_build_limit=concurrent_build_limit,
+        logging=codebuild.LoggingOptions(
+            cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=log_group)
+        ),
+    )
+
+
+def acknowledge_image_project(project: codebuild.Project, role: iam.IRole) -> None:
+    """What every serving-image project is acknowledged for, each with its reason."""
+    acknowledge(
+        project,
+        "AwsSolutions-CB4",
+        "The project produces no CodeBuild artifacts or caches (NoArtifacts); its outputs go "
+        "to the SSE-S3 artifact bucket and the encrypted table, and its logs to a log group.",
+    )
+    acknowledge(
+        project,
+        "AwsSolutions-CB5",
+        "A custom image is deliberate: the build runs in the serving image so leads and "
+        "customers are embedded by identical code and model (see the module docstring).",
+    )
+    _acknowledge_codebuild_defaults(project, role)
+    acknowledge(
+        role,
+        "AwsSolutions-IAM5[Resource::*]",
+        "ecr:GetAuthorizationToken (pulling the build image) supports no resource-level "
+        "permissions; AWS requires Resource '*' for it.",
+    )
+
+
+def _acknowledge_codebuild_defaults(project: codebuild.Project, role: iam.IRole) -> None:
+    """CDK's own grants to every project, named after the project's logical id."""
+    project_id = Stack.of(project).resolve(
+        typing.cast(codebuild.CfnProject, project.node.default_child).logical_id
+    )
+    acknowledge(
+        role,
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:"
+        f"<AWS::AccountId>:log-group:/aws/codebuild/<{project_id}>:*]",
+        "CDK's default CodeBuild grant for this project's own default log group; log "
+        "streams are named per build, so AWS requires the ':*' stream wildcard.",
+    )
+    acknowledge(
+        role,
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:"
+        f"<AWS::AccountId>:report-group/<{project_id}>-*]",
+        "CDK's default CodeBuild grant for test report groups named after this project "
+        "only; the job creates none, and the grant cannot be removed.",
+    )

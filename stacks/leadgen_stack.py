@@ -1,5 +1,5 @@
-"""The leadgen Stack: storage, duplicate tables and hash key, scoring API, index refresh and
-monitoring."""
+"""The leadgen Stack: storage, duplicate tables and hash key, scoring API, index refresh, bulk
+scoring and monitoring."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from aws_cdk import App, CfnOutput, Environment, Stack, Tags
 from constructs import Construct
 
 from stacks.artifact_storage import ArtifactStorage
+from stacks.bulk_scoring import BulkScoring, DuplicateTables
 from stacks.config import LeadgenConfig, config_from_context
 from stacks.container_image import LeadgenImage
 from stacks.duplicate_table import DuplicateTable
@@ -61,6 +62,14 @@ class LeadgenStack(Stack):
             identity=self.identity,
             hash_key=self.hash_key,
         )
+        self.bulk = BulkScoring(
+            self,
+            "BulkScoring",
+            config=config,
+            image=self.image,
+            storage=self.storage,
+            tables=DuplicateTables(self.duplicates, self.identity, self.hash_key),
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -70,6 +79,7 @@ class LeadgenStack(Stack):
             alias=self.scoring.alias,
             project=self.refresh.project,
             provisioned=self.scoring.scaling is not None,
+            bulk=(self.bulk.project, self.bulk.rule),
         )
 
         self._outputs()
@@ -86,6 +96,12 @@ class LeadgenStack(Stack):
         CfnOutput(self, "DuplicateTableName", value=self.duplicates.table_name)
         CfnOutput(self, "IdentityTableName", value=self.identity.table_name)
         CfnOutput(self, "BuildProjectName", value=self.refresh.project.project_name)
+        CfnOutput(
+            self,
+            "BulkScoringProjectName",
+            value=self.bulk.project.project_name,
+            description="Scores lead files uploaded under score-requests/ into scored/",
+        )
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
 
 

@@ -2,8 +2,9 @@
 
 Alarms: API 5xx, p99 API latency, Lambda errors and throttles (alias `live`), invocations
 spilling over provisioned concurrency, failed builds, missing successful builds, the age of the
-served artifact version (custom metric ArtifactAgeSeconds), artifact refresh failures and a
-start-up fallback to an older version (ArtifactFallback).
+served artifact version (custom metric ArtifactAgeSeconds), artifact refresh failures, a
+start-up fallback to an older version (ArtifactFallback), and bulk scoring: failed runs and
+uploads whose run could not be started (the rule's failed invocations).
 Custom metrics come from the Lambda's Powertools Metrics: namespace `Leadgen`, dimension
 `service=leadgen`. Their names, the namespace and the service come from leadgen.names, which the
 Lambda publishes with too.
@@ -16,6 +17,7 @@ from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -56,6 +58,17 @@ def graph(title: str, *metrics: cloudwatch.IMetric, width: int = 8) -> cloudwatc
     return cloudwatch.GraphWidget(title=title, left=list(metrics), width=width, height=6)
 
 
+def rule_failed_invocations(rule: events.Rule) -> cloudwatch.Metric:
+    """EventBridge targets (here: StartBuild) the rule could not invoke, after its retries."""
+    return cloudwatch.Metric(
+        namespace="AWS/Events",
+        metric_name="FailedInvocations",
+        dimensions_map={"RuleName": rule.rule_name},
+        statistic="Sum",
+        period=FIVE_MINUTES,
+    )
+
+
 def spillover_metric(alias: lambda_.Alias) -> cloudwatch.Metric:
     """Invocations the provisioned concurrency of `alias` could not take (cold starts)."""
     return alias.metric(
@@ -77,6 +90,7 @@ class Monitoring(Construct):
         alias: lambda_.Alias,
         project: codebuild.Project,
         provisioned: bool,
+        bulk: tuple[codebuild.Project, events.Rule] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = self._topic_key(config)
@@ -88,6 +102,8 @@ class Monitoring(Construct):
         self._lambda_alarms(alias, provisioned)
         self._build_alarms(config, project)
         self._artifact_alarms(config)
+        if bulk is not None:
+            self._bulk_alarms(*bulk)
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
@@ -96,6 +112,7 @@ class Monitoring(Construct):
                 self._api_row(api),
                 self._lambda_row(function, alias),
                 self._data_row(project),
+                *([self._bulk_row(*bulk)] if bulk is not None else []),
                 [
                     cloudwatch.AlarmStatusWidget(
                         title="Alarms", alarms=list(self.alarms.values()), width=24, height=4
@@ -250,6 +267,21 @@ class Monitoring(Construct):
             "(GET /health names the refused one in fallback_from). Rebuild or fix the version.",
         )
 
+    def _bulk_alarms(self, project: codebuild.Project, rule: events.Rule) -> None:
+        """A lead file that was not scored: the run failed, or could not even start."""
+        self._alarm(
+            "BulkScoringFailed",
+            project.metric_failed_builds(period=FIVE_MINUTES, statistic="Sum"),
+            1,
+            "A bulk scoring run failed: no scored file was written (its log says why).",
+        )
+        self._alarm(
+            "BulkScoringNotStarted",
+            rule_failed_invocations(rule),
+            1,
+            "An upload under score-requests/ could not start its bulk scoring run.",
+        )
+
     # -- dashboard rows ------------------------------------------------------------------------
     @staticmethod
     def _api_row(api: apigwv2.HttpApi) -> list[cloudwatch.IWidget]:
@@ -299,6 +331,23 @@ class Monitoring(Construct):
                 "Function duration (ms)",
                 function.metric_duration(period=FIVE_MINUTES, statistic="p50"),
                 function.metric_duration(period=FIVE_MINUTES, statistic="p99"),
+            ),
+        ]
+
+    @staticmethod
+    def _bulk_row(project: codebuild.Project, rule: events.Rule) -> list[cloudwatch.IWidget]:
+        return [
+            graph(
+                "Bulk scoring runs",
+                project.metric_succeeded_builds(period=Duration.hours(1)),
+                project.metric_failed_builds(period=Duration.hours(1)),
+                rule_failed_invocations(rule),
+                width=12,
+            ),
+            graph(
+                "Bulk scoring duration (s)",
+                project.metric_duration(period=Duration.hours(1), statistic="Maximum"),
+                width=12,
             ),
         ]
 

@@ -133,12 +133,21 @@ def read_table(cfg: BuildConfig, say: Callable[[str], None]) -> CrmTable:
     """The export's current customers, refused when too small or one-sided to learn from."""
     if not cfg.input_path:
         raise InputError("no input: pass --input PATH (or set LEADGEN_INPUT_PATH)")
-    table = read_crm(cfg.input_path, cfg.columns, cfg.high_value)
+    table = read_crm(
+        cfg.input_path,
+        cfg.columns,
+        cfg.high_value,
+        cfg.keys,
+        fmt=cfg.input_format,
+        max_non_numeric=cfg.max_non_numeric,
+    )
     n, n_pos = len(table), int(table.labels.sum())
     say(
         f"read {table.rows_read} rows: {n} current customers, {n_pos} high-value; "
         f"dropped {table.dropped}"
     )
+    for warning in table.warnings:
+        say(f"warning: {warning}")
     if n < MIN_ROWS:
         raise InputError(
             f"{cfg.input_path}: only {n} current customers; at least {MIN_ROWS} needed"
@@ -146,7 +155,8 @@ def read_table(cfg: BuildConfig, say: Callable[[str], None]) -> CrmTable:
     if n_pos < MIN_POSITIVES or n - n_pos < MIN_POSITIVES:
         raise InputError(
             f"{cfg.input_path}: {n_pos} high-value of {n} customers; need at least "
-            f"{MIN_POSITIVES} of each class (check --high-value-col / --value-col)"
+            f"{MIN_POSITIVES} of each class (check --high-value-col / --high-value-values / "
+            "--value-col)"
         )
     return table
 
@@ -237,8 +247,11 @@ def _manifest(
             "current_customers": len(table),
             "high_value": int(table.labels.sum()),
             "dropped": table.dropped,
+            **({"non_numeric": table.non_numeric} if table.non_numeric else {}),
+            **({"warnings": table.warnings} if table.warnings else {}),
         },
         hash_key_fingerprint=key_fingerprint(cfg.email_hash_key),
+        key_columns={"id": cfg.keys.id, "email": table.email_col},
     )
 
 

@@ -1,33 +1,49 @@
-"""Reading the CRM export: a parquet file, a folder/prefix of parts or a partitioned dataset,
-locally or on S3, streamed in record batches and reduced to the columns the build needs.
+"""Reading the CRM export into the columns the build needs.
 
-SCD2 history rows (is_current false) are dropped, as are rows without an id and repeated ids; every
-drop is counted with its reason for the build report.
+The export is parquet (a file, parts or a partitioned dataset) or CSV / CSV.gz, local or on S3
+(leadgen.stores.exports opens and streams it). Its columns keep the CRM's own names: which one is
+the id, the email, the SCD2 "current" flag and the high-value label is configuration (KeyColumns,
+HighValueRule), and a configured column that is missing is named with the closest existing ones.
+
+SCD2 history rows (current flag false) are dropped, as are rows without an id or a label and
+repeated ids; every drop is counted with its reason for the build report. Ids are kept as given:
+integers stay integers, text ids (Salesforce's "0015g00000XyZ...", a CSV's "00123") stay text.
+Numeric columns accept numbers as exports spell them ("1,234"); values that are not numbers are
+counted per column with an example row, and above `max_non_numeric` of a column the build stops
+with one line naming it. A numeric column with no value at all, and a text column that is not
+text (binary that is not UTF-8, lists), are refused by name instead of being built on.
 """
 
 from __future__ import annotations
 
-import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from leadgen.config import (
-    CURRENT_COL,
-    EMAIL_COL,
-    ID_COL,
-    IDENTITY_COLS,
-    ColumnSpec,
-    HighValueRule,
-)
+from leadgen.config import IDENTITY_COLS, ColumnSpec, HighValueRule, KeyColumns
 from leadgen.errors import InputError
+from leadgen.stores.exports import (
+    Export,
+    is_numeric_type,
+    is_text_type,
+    missing_column,
+    open_export,
+    parse_numbers,
+    shown_value,
+)
+
+TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
+FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
+DROP_REASONS = ("not_current", "missing_id", "duplicate_id", "missing_label", "non_numeric_values")
 
 
 @dataclass
 class CrmTable:
-    """Current customers, column-wise: strings as lists, numbers as float64 arrays."""
+    """Current customers, column-wise: strings as lists, numbers as float64 arrays; ids int64 or
+    fixed-width unicode (the export's own ids; no object arrays, so they save without pickles)."""
 
     ids: np.ndarray
     columns: dict[str, Any]
@@ -35,9 +51,12 @@ class CrmTable:
     emails: list[str | None] | None
     rows_read: int
     dropped: dict[str, int] = field(default_factory=dict)
+    non_numeric: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    email_col: str | None = None  # the export's email column, when it has one
     # The identity columns present in the export (first_name, last_name, company, phone,
     # country): what the fuzzy duplicate entries are made of. Not features.
-    identity: dict[str, list[Any]] = field(default_factory=dict)
+    identity: dict[str, list[str | None]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -50,144 +69,103 @@ class CrmTable:
         return CrmTable(self.ids[idx], cols, self.labels[idx], emails, len(idx))
 
 
-def _filesystem(path: str) -> tuple[Any, str]:
-    if path.startswith("s3://"):
-        from pyarrow import fs
+@dataclass(frozen=True)
+class _Roles:
+    """The export's column for each role (email/current None when the export has none)."""
 
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        kwargs: dict[str, Any] = {}
-        if endpoint:
-            scheme, _, host = endpoint.partition("://")
-            kwargs.update(endpoint_override=host, scheme=scheme)
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        if region:
-            kwargs["region"] = region
-        return fs.S3FileSystem(**kwargs), path[len("s3://") :]
-    return None, path
-
-
-def open_dataset(path: str) -> Any:
-    """A pyarrow dataset over a file, a folder of parts or a hive-partitioned tree."""
-    import pyarrow.dataset as ds
-
-    filesystem, location = _filesystem(path)
-    _check_files(path, filesystem, location)
-    try:
-        dataset = ds.dataset(location, filesystem=filesystem, format="parquet", partitioning="hive")
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read as parquet ({_first_line(exc)})") from None
-    if not dataset.files:
-        raise InputError(f"{path}: no parquet files found")
-    return dataset
-
-
-def _check_files(path: str, filesystem: Any, location: str) -> None:
-    """Name the usual broken exports before pyarrow meets them with a cryptic message: a missing
-    file/object/prefix, and zero-byte files (an export that failed half-way) even among good
-    parts, since building from part of a table would publish a silently smaller index."""
-    from pyarrow import fs
-
-    filesystem = filesystem or fs.LocalFileSystem()
-    try:
-        info = filesystem.get_file_info(location)
-        if info.type == fs.FileType.NotFound:
-            raise InputError(f"{path}: not found (no such file, object or prefix)")
-        if info.type == fs.FileType.File:
-            files = [info]
-        else:
-            listing = filesystem.get_file_info(fs.FileSelector(location, recursive=True))
-            files = [
-                f
-                for f in listing
-                if f.type == fs.FileType.File and not _hidden(f.path, location.rstrip("/"))
-            ]
-    except OSError as exc:
-        raise InputError(f"{path}: cannot access ({_first_line(exc)})") from None
-    scheme = "s3://" if path.startswith("s3://") else ""
-    empty = [scheme + f.path for f in files if f.size == 0]
-    if empty:
-        more = f" and {len(empty) - 1} more" if len(empty) > 1 else ""
-        raise InputError(
-            f"{path}: empty file (0 bytes): {empty[0]}{more}; a parquet file is never empty "
-            "(a failed or interrupted export?)"
-        )
-
-
-def _hidden(file_path: str, base: str) -> bool:
-    """pyarrow datasets skip names starting with '.' or '_' (_SUCCESS, .crc); so do we."""
-    rel = file_path[len(base) :] if file_path.startswith(base) else file_path
-    return any(part.startswith((".", "_")) for part in rel.split("/") if part)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    id: str
+    email: str | None
+    current: str | None
+    wanted: list[str]
 
 
 def read_crm(
     path: str,
     spec: ColumnSpec,
     rule: HighValueRule,
+    keys: KeyColumns | None = None,
+    *,
+    fmt: str = "auto",
+    max_non_numeric: float = 0.05,
     batch_rows: int = 65_536,
     progress: Callable[[int], None] | None = None,
 ) -> CrmTable:
     """Stream the export batch by batch, keeping only the needed columns of current rows."""
-    dataset = open_dataset(path)
-    wanted = _wanted_columns(dataset.schema, spec, rule, path)
-    scan = _scan(dataset, wanted, path, batch_rows, progress)
-    ids, keep_pos = _unique_ids(scan, rule, path)
-    columns: dict[str, Any] = {}
+    export = open_export(path, fmt)
+    roles = _roles(export, spec, rule, keys or KeyColumns())
+    scan = _scan(export, roles, batch_rows, progress)
+    ids, keep_pos = _unique_ids(scan, roles.id, rule, path)
+    table = CrmTable(ids[keep_pos], {}, np.zeros(0, bool), None, scan.rows_read, scan.dropped)
     for c in (*spec.text_cols, *spec.cat_cols):
-        vals = scan.column(c).to_pylist()
-        columns[c] = [None if vals[i] is None else str(vals[i]) for i in keep_pos]
+        texts = _texts(scan.column(c), c, path, table.warnings)
+        table.columns[c] = [texts[i] for i in keep_pos]
     for c in spec.num_cols:
-        values, bad = _numbers(scan.column(c))
-        scan.dropped["non_numeric_values"] += int(bad[keep_pos].sum()) if len(bad) else 0
-        columns[c] = values[keep_pos]
-    labels = _labels(scan.column(rule.column), rule, path)[keep_pos]
-    emails = None
-    if EMAIL_COL in scan.parts:
-        ev = scan.column(EMAIL_COL).to_pylist()
-        emails = [ev[i] for i in keep_pos]
-    identity = {c: _strings_at(scan.column(c), keep_pos) for c in IDENTITY_COLS if c in scan.parts}
-    return CrmTable(ids[keep_pos], columns, labels, emails, scan.rows_read, scan.dropped, identity)
+        table.columns[c] = _numeric(scan, c, keep_pos, max_non_numeric, table, path)
+    table.labels = _labels(scan.column(rule.column), rule, path)[keep_pos]
+    if roles.email is not None:
+        emails = _texts(scan.column(roles.email), roles.email, path, table.warnings)
+        table.emails = [emails[i] for i in keep_pos]
+        table.email_col = roles.email
+    for c in IDENTITY_COLS:
+        if c in scan.parts:
+            texts = _texts(scan.column(c), c, path, table.warnings)
+            table.identity[c] = [texts[i] for i in keep_pos]
+    return table
 
 
-def _strings_at(arr: Any, positions: np.ndarray) -> list[str | None]:
-    values = arr.to_pylist()
-    return [None if values[i] is None else str(values[i]) for i in positions]
-
-
-def _wanted_columns(schema: Any, spec: ColumnSpec, rule: HighValueRule, path: str) -> list[str]:
-    """The columns to read; a configured column that is missing or of the wrong kind is an
-    error naming it."""
-    import pyarrow as pa
-
-    names = set(schema.names)
-    required = [ID_COL, *spec.all_cols, rule.column]
-    missing = [c for c in dict.fromkeys(required) if c not in names]
+def _roles(export: Export, spec: ColumnSpec, rule: HighValueRule, keys: KeyColumns) -> _Roles:
+    """Check every configured column exists (naming the missing ones with the closest existing
+    names) and has a usable type; the columns to read."""
+    names, path = export.names, export.path
+    label_flag = "--value-col" if rule.quantile is not None else "--high-value-col"
+    required = [
+        (keys.id, "--id-col"),
+        *((c, "--text-cols") for c in spec.text_cols),
+        *((c, "--cat-cols") for c in spec.cat_cols),
+        *((c, "--num-cols") for c in spec.num_cols),
+        (rule.column, label_flag),
+        *([(keys.email, "--email-col")] if keys.email else []),
+        *([(keys.current, "--current-col")] if keys.current else []),
+    ]
+    missing = [missing_column(path, c, role, names) for c, role in required if c not in names]
     if missing:
         raise InputError(
-            f"{path}: column(s) {', '.join(repr(c) for c in missing)} not found "
-            f"(available: {', '.join(sorted(names))})"
+            "; ".join([str(missing[0]), *(str(m).split(": ", 1)[1] for m in missing[1:])])
         )
+    schema = export.schema
     for col in spec.num_cols:
         kind = schema.field(col).type
-        if not _numeric_or_null(kind) and not pa.types.is_string(kind):
+        if not is_numeric_type(kind) and not is_text_type(kind):
             raise InputError(f"{path}: numeric column {col!r} has type {kind}")
-    optional = [c for c in (EMAIL_COL, *IDENTITY_COLS) if c in names]
-    wanted = list(dict.fromkeys([*required, *optional]))
-    if CURRENT_COL in names:
-        wanted.append(CURRENT_COL)
-    return wanted
+    for col in (*spec.text_cols, *spec.cat_cols):
+        _check_text_type(schema.field(col).type, col, path)
+    email = keys.email_name if keys.email_name in names else None
+    current = keys.current_name if keys.current_name in names else None
+    identity = [c for c in IDENTITY_COLS if c in names]
+    wanted = [keys.id, *spec.all_cols, rule.column, *(c for c in (email, current) if c), *identity]
+    return _Roles(keys.id, email, current, list(dict.fromkeys(wanted)))
+
+
+def _check_text_type(kind: Any, col: str, path: str) -> None:
+    """A text or categorical column must hold scalars: a list or struct would be embedded as its
+    Python repr ("[1, 2]"), which means nothing to the model."""
+    import pyarrow as pa
+
+    value_type = kind.value_type if pa.types.is_dictionary(kind) else kind
+    if pa.types.is_nested(value_type):
+        raise InputError(
+            f"{path}: text/categorical column {col!r} has type {kind}; it must hold text values"
+        )
 
 
 @dataclass
 class _Scan:
-    """The current rows of the wanted columns, as chunks, and what was dropped on the way."""
+    """The current rows of the wanted columns, as chunks, their row numbers in the export, and
+    what was dropped on the way."""
 
     schema: Any
     parts: dict[str, list[Any]]
+    row_numbers: list[np.ndarray]
     rows_read: int
     dropped: dict[str, int]
 
@@ -196,110 +174,197 @@ class _Scan:
 
         return pa.chunked_array(self.parts[name], type=self.schema.field(name).type)
 
+    def row_number(self, pos: int) -> int:
+        """The 1-based data row (after the header) of the pos-th current row."""
+        return int(np.concatenate(self.row_numbers)[pos]) + 1
+
 
 def _scan(
-    dataset: Any,
-    wanted: list[str],
-    path: str,
-    batch_rows: int,
-    progress: Callable[[int], None] | None,
+    export: Export, roles: _Roles, batch_rows: int, progress: Callable[[int], None] | None
 ) -> _Scan:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    reasons = ("not_current", "missing_id", "duplicate_id", "missing_label", "non_numeric_values")
-    scan = _Scan(dataset.schema, {c: [] for c in wanted}, 0, dict.fromkeys(reasons, 0))
-    try:
-        for batch in dataset.scanner(columns=wanted, batch_size=batch_rows).to_batches():
-            scan.rows_read += batch.num_rows
-            if CURRENT_COL in scan.parts:
-                kept = batch.filter(pc.fill_null(batch.column(CURRENT_COL), False))
-                scan.dropped["not_current"] += batch.num_rows - kept.num_rows
-                batch = kept
-            for c in wanted:
-                scan.parts[c].append(batch.column(c))
-            if progress is not None:
-                progress(batch.num_rows)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise InputError(f"{path}: read failed ({_first_line(exc)})") from None
+    scan = _Scan(
+        export.schema, {c: [] for c in roles.wanted}, [], 0, dict.fromkeys(DROP_REASONS, 0)
+    )
+    for batch in export.batches(roles.wanted, batch_rows):
+        start = scan.rows_read
+        scan.rows_read += batch.num_rows
+        rows = np.arange(start, scan.rows_read, dtype=np.int64)
+        if roles.current is not None:
+            keep = _flags(batch.column(roles.current), roles.current, export.path)
+            scan.dropped["not_current"] += batch.num_rows - int(keep.sum())
+            batch, rows = batch.filter(keep), rows[keep]
+        for c in roles.wanted:
+            scan.parts[c].append(batch.column(c))
+        scan.row_numbers.append(rows)
+        if progress is not None:
+            progress(batch.num_rows)
     if scan.rows_read == 0:
-        raise InputError(f"{path}: the export has no rows")
+        raise InputError(f"{export.path}: the export has no rows")
     return scan
 
 
-def _unique_ids(scan: _Scan, rule: HighValueRule, path: str) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, positions kept): rows without an id or a label are dropped, and of a repeated id
-    the first occurrence is kept (a broken export, reported not fatal)."""
+def _flags(arr: Any, col: str, path: str) -> np.ndarray:
+    """A true/false column as booleans: booleans, numbers (non-zero = true) or text such as
+    true/false, yes/no, 1/0 (any case); missing = false. Other text is an error naming it."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    ids_arr = scan.column(ID_COL)
-    if not pa.types.is_integer(ids_arr.type):
-        raise InputError(f"{path}: id column {ID_COL!r} must be integer, is {ids_arr.type}")
-    ids = ids_arr.to_numpy(zero_copy_only=False)
-    valid = ~np.asarray(pc.is_null(ids_arr).to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_boolean(arr.type):
+        return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
+    if is_numeric_type(arr.type):
+        values, _ = parse_numbers(arr)
+        return np.nan_to_num(values, nan=0.0) != 0
+    words = [None if v is None else str(v).strip().lower() for v in arr.to_pylist()]
+    unknown = {w for w in words if w and w not in TRUE_WORDS | FALSE_WORDS}
+    if unknown:
+        raise InputError(
+            f"{path}: column {col!r} must be true/false (yes/no, 1/0), found "
+            f"{', '.join(shown_value(u) for u in sorted(unknown)[:3])}"
+        )
+    return np.array([w in TRUE_WORDS for w in words], dtype=bool)
+
+
+def _unique_ids(
+    scan: _Scan, id_col: str, rule: HighValueRule, path: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, positions kept): rows without an id or a label are dropped, and of a repeated id
+    the first occurrence is kept (a broken export, reported not fatal)."""
+    import pyarrow.compute as pc
+
+    ids, valid = _id_values(scan.column(id_col), id_col, path)
     scan.dropped["missing_id"] = int((~valid).sum())
     labels_raw = scan.column(rule.column)
     label_null = np.asarray(pc.is_null(labels_raw).to_numpy(zero_copy_only=False), dtype=bool)
     scan.dropped["missing_label"] = int((label_null & valid).sum())
     valid &= ~label_null
-    ids = np.where(valid, np.nan_to_num(ids.astype(np.float64), nan=-1), -1).astype(np.int64)
     _, first = np.unique(ids[valid], return_index=True)
     keep_pos = np.flatnonzero(valid)[np.sort(first)]
     scan.dropped["duplicate_id"] = int(valid.sum() - len(keep_pos))
     return ids, keep_pos
 
 
-def _numbers(arr: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(float64 values, which were present but not a number): strings that do not parse become
-    missing (zero-filled), counted for the report."""
+def _id_values(arr: Any, id_col: str, path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, present): integers as int64, text as a fixed-width unicode array, trimmed (an empty
+    cell is a missing id). Whole-number floats (a pandas export with a gap) are integers."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        raw = arr.to_pylist()
-        values = np.array([_to_float(v) for v in raw], dtype=np.float64)
-        bad = np.array([v is not None and np.isnan(x) for v, x in zip(raw, values, strict=True)])
-        return values, bad
-    return arr.to_numpy(zero_copy_only=False).astype(np.float64), np.zeros(0, dtype=bool)
-
-
-def _to_float(v: Any) -> float:
-    if v is None:
-        return float("nan")
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return float("nan")
+    present = ~np.asarray(pc.is_null(arr).to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+        raw = np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False))
+        if pa.types.is_floating(arr.type) and not np.all(raw[present] == np.round(raw[present])):
+            raise InputError(f"{path}: id column {id_col!r} holds fractional numbers")
+        return np.where(present, np.nan_to_num(raw, nan=-1), -1).astype(np.int64), present
+    if not is_text_type(arr.type):
+        raise InputError(f"{path}: id column {id_col!r} must hold integers or text, is {arr.type}")
+    text = [None if v is None else v.strip() for v in arr.to_pylist()]
+    present &= np.array([bool(t) for t in text], dtype=bool)
+    return np.array([t or "" for t in text], dtype=str), present
 
 
-def _numeric_or_null(t: Any) -> bool:
+def _texts(arr: Any, col: str, path: str, warnings: list[str]) -> list[str | None]:
+    """A text/categorical column's values as str (None = missing). Binary that is UTF-8 text is
+    decoded (with a warning naming the column); binary that is not is refused, never embedded as
+    its Python repr "b'...'"."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    return bool(
-        pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_null(t)
-        or pa.types.is_boolean(t)
-        or pa.types.is_decimal(t)
-    )
+    if pa.types.is_dictionary(arr.type):
+        arr = pc.cast(arr, arr.type.value_type)
+    if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+        try:
+            arr = pc.cast(arr, pa.string())
+        except pa.ArrowInvalid:
+            raise InputError(
+                f"{path}: text column {col!r} holds binary data that is not UTF-8 text"
+            ) from None
+        warnings.append(f"text column {col!r} is stored as binary; decoded as UTF-8 text")
+    if is_text_type(arr.type):
+        return list(arr.to_pylist())
+    return [None if v is None else str(v) for v in arr.to_pylist()]
+
+
+def _numeric(
+    scan: _Scan,
+    col: str,
+    keep_pos: np.ndarray,
+    max_share: float,
+    table: CrmTable,
+    path: str,
+) -> np.ndarray:
+    """A numeric column of the kept rows; non-numbers become missing and are counted (the build
+    fails above `max_share`); a column with no number at all is refused."""
+    values, bad = parse_numbers(scan.column(col))
+    values, bad = values[keep_pos], bad[keep_pos]
+    n_bad, n = int(bad.sum()), len(keep_pos)
+    if n_bad:
+        first = int(keep_pos[np.flatnonzero(bad)[0]])
+        example = scan.column(col)[first].as_py()
+        row = scan.row_number(first)
+        share = n_bad / max(n, 1)
+        table.dropped["non_numeric_values"] += n_bad
+        table.non_numeric[col] = {"count": n_bad, "share": round(share, 4), "example_row": row}
+        where = (
+            f"{n_bad} of {n} values ({share:.1%}) are not numbers "
+            f"(e.g. row {row}: {shown_value(example)})"
+        )
+        if share > max_share:
+            raise InputError(
+                f"{path}: numeric column {col!r}: {where}, above the {max_share:.0%} allowed "
+                "(--max-non-numeric); wrong column, or numbers in another locale?"
+            )
+        table.warnings.append(f"numeric column {col!r}: {where}; they count as missing")
+    if n and not np.isfinite(values).any():
+        raise InputError(
+            f"{path}: numeric column {col!r} has no numbers (all {n} current rows are empty); "
+            "remove it from --num-cols"
+        )
+    return values
 
 
 def _labels(arr: Any, rule: HighValueRule, path: str) -> np.ndarray:
+    """High-value flags: the top quantile of a value column, or a flag column."""
+    if rule.quantile is not None:
+        try:
+            vals, _ = parse_numbers(arr)
+        except TypeError:
+            raise InputError(
+                f"{path}: value column {rule.column!r} must be numeric, is {arr.type}"
+            ) from None
+        if not np.isfinite(vals).any():
+            raise InputError(f"{path}: value column {rule.column!r} has no numbers")
+        threshold = np.nanquantile(vals, rule.quantile)
+        return np.asarray(vals >= threshold, dtype=bool) & ~np.isnan(vals)
+    return _flag_labels(arr, rule, path)
+
+
+def _flag_labels(arr: Any, rule: HighValueRule, path: str) -> np.ndarray:
+    """A boolean column as is; text or numbers against `rule.values` (case-insensitive); without
+    values, text/numbers must be a true/false flag. Anything else names the column and shows its
+    most common values, which is what --high-value-values needs."""
     import pyarrow as pa
 
-    if rule.quantile is None:
-        if pa.types.is_boolean(arr.type):
-            return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
-        if pa.types.is_integer(arr.type):
-            vals = arr.to_numpy(zero_copy_only=False)
-            if set(np.unique(vals[~np.isnan(vals.astype(float))]).tolist()) <= {0, 1}:
-                return np.asarray(vals == 1, dtype=bool)
+    if pa.types.is_boolean(arr.type):
+        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
+    if not (
+        is_text_type(arr.type) or pa.types.is_integer(arr.type) or pa.types.is_dictionary(arr.type)
+    ):
         raise InputError(
-            f"{path}: high-value column {rule.column!r} must be boolean (or 0/1); for a numeric "
-            "value column use --value-col with --value-quantile"
+            f"{path}: high-value column {rule.column!r} has type {arr.type}; for a numeric value "
+            "column use --value-col with --value-quantile"
         )
-    if not _numeric_or_null(arr.type):
-        raise InputError(f"{path}: value column {rule.column!r} must be numeric, is {arr.type}")
-    vals = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
-    threshold = np.nanquantile(vals, rule.quantile)
-    return np.asarray(vals >= threshold, dtype=bool) & ~np.isnan(vals)
+    words = [None if v is None else str(v).strip().lower() for v in arr.to_pylist()]
+    if rule.values:
+        wanted = {v.strip().lower() for v in rule.values}
+        return np.array([w in wanted for w in words], dtype=bool)
+    seen = {w for w in words if w is not None}
+    if seen <= TRUE_WORDS | FALSE_WORDS:
+        return np.array([w in TRUE_WORDS for w in words], dtype=bool)
+    common = ", ".join(
+        f"{shown_value(v)} ({c})" for v, c in Counter(w for w in words if w).most_common(5)
+    )
+    raise InputError(
+        f"{path}: high-value column {rule.column!r} is not a true/false flag (most common values: "
+        f"{common}); say which values mean high value with --high-value-values, e.g. "
+        '"Closed Won", or use --value-col for a numeric value column'
+    )

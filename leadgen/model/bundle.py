@@ -4,7 +4,7 @@ The build writes a `Bundle` into a version directory and serving loads it back f
 else spells a file name or a manifest key. The manifest records the settings serving must
 reproduce (columns, k, text weight, text mode, grade bands, embedder identity, index parameters)
 and the sha256 and size of every file, so a truncated, corrupted or tampered file is refused.
-Everything is JSON or .npy/.npz/.faiss: no pickles.
+Everything is JSON or .npy/.npz/.faiss: no pickles (text customer ids are fixed-width unicode).
 """
 
 from __future__ import annotations
@@ -73,6 +73,9 @@ class Manifest:
     # leadgen.model.identity.key_fingerprint of the email hash key the build hashed customers
     # with (never the key); None in versions built before it was recorded.
     hash_key_fingerprint: str | None = None
+    # The export's id and email column names (bulk scoring reads lead files by them); older
+    # manifests have none: the defaults of leadgen.names apply.
+    key_columns: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def customers(self) -> int:
@@ -95,6 +98,7 @@ class Manifest:
             "rows": self.rows,
             "files": {n: {"sha256": f.sha256, "size": f.size} for n, f in self.files.items()},
             "hash_key_fingerprint": self.hash_key_fingerprint,
+            **({"key_columns": self.key_columns} if self.key_columns else {}),
         }
 
     def to_bytes(self) -> bytes:
@@ -140,6 +144,7 @@ class Manifest:
             },
             format_version=int(data["format_version"]),
             hash_key_fingerprint=data.get("hash_key_fingerprint"),
+            key_columns=dict(data.get("key_columns", {})),
         )
 
     def seal(self, directory: Path) -> tuple[Manifest, str]:
@@ -232,8 +237,8 @@ class Bundle:
         """Write every file and seal the manifest; returns it and its sha256."""
         ix.save_index(self.index_all, directory / Files.INDEX_ALL)
         ix.save_index(self.index_high, directory / Files.INDEX_HIGH)
-        np.save(directory / Files.IDS_ALL, self.ids_all.astype(np.int64))
-        np.save(directory / Files.IDS_HIGH, self.ids_high.astype(np.int64))
+        np.save(directory / Files.IDS_ALL, _ids(self.ids_all))
+        np.save(directory / Files.IDS_HIGH, _ids(self.ids_high))
         np.save(directory / Files.CALIBRATION, self.calibration.astype(np.float64))
         _write_json(directory / Files.TRANSFORM, self.transform.to_json())
         _write_json(directory / Files.HEAD, self.head.to_json())
@@ -280,6 +285,12 @@ def _trees(directory: Path) -> TreeEnsemble | None:
         return None
     with np.load(path, allow_pickle=False) as arrays:
         return TreeEnsemble.from_arrays({k: arrays[k] for k in arrays.files})
+
+
+def _ids(ids: np.ndarray) -> np.ndarray:
+    """Customer ids as the export gave them: int64, or fixed-width unicode for text ids (both
+    load with allow_pickle=False; an object array would need a pickle)."""
+    return ids if ids.dtype.kind == "U" else ids.astype(np.int64)
 
 
 def _write_json(path: Path, data: Any) -> None:

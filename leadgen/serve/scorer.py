@@ -104,104 +104,178 @@ class Scorer:
         headline = p_high if p_high is not None else scores.contrast
         pct = b.head.percentile(headline, percentile_of(b.calibration, scores.contrast))
         grading = bands or self.manifest.grade_bands
+        explanations = self._explanations(leads, vecs, high.pos, head)
+        # Whole columns to Python at once: per-element numpy scalars were a bulk run's hot spot.
+        s_look, s_all = _floats(scores.s_look), _floats(scores.s_all)
+        s_novel, contrast = _floats(scores.s_novel), _floats(scores.contrast)
+        p_list = _floats(p_high) if p_high is not None else [None] * len(leads)
+        pct_list = np.asarray(pct, dtype=np.float64).tolist()
+        near_high = _neighbour_lists(b.ids_high, high, n_neighbors)
+        near_all = _neighbour_lists(b.ids_all, everyone, n_neighbors)
         return [
             LeadScores(
-                s_look=_f(scores.s_look[r]),
-                s_all=_f(scores.s_all[r]),
-                s_novel=_f(scores.s_novel[r]),
-                contrast=_f(scores.contrast[r]),
-                p_high_value=_f(p_high[r]) if p_high is not None else None,
-                percentile=round(float(pct[r]), 2),
-                grade=grading.grade(float(pct[r])),
+                s_look=s_look[r],
+                s_all=s_all[r],
+                s_novel=s_novel[r],
+                contrast=contrast[r],
+                p_high_value=p_list[r],
+                percentile=round(pct_list[r], 2),
+                grade=grading.grade(pct_list[r]),
                 graded_on=b.head.headline_name,
                 graded_on_reason=b.head.reason or None,
-                neighbors=NeighbourLists(
-                    high=_neighbours(b.ids_high, high, r, n_neighbors),
-                    all=_neighbours(b.ids_all, everyone, r, n_neighbors),
-                ),
-                explanation=self._explain(lead, vecs[r], high.pos[r], head, r),
+                neighbors=NeighbourLists(high=near_high[r], all=near_all[r]),
+                explanation=explanations[r],
             )
-            for r, lead in enumerate(leads)
+            for r in range(len(leads))
         ]
 
     # ---- explanation ---------------------------------------------------------------------------
-    def _explain(
+    def _explanations(
         self,
-        lead: CleanLead,
-        vec: np.ndarray,
+        leads: Sequence[CleanLead],
+        vecs: np.ndarray,
         pos_high: np.ndarray,
         head: HeadOutput | None,
-        r: int,
-    ) -> Explanation:
-        pos = pos_high[pos_high >= 0]
-        drivers = _drivers(head, r)
-        if len(pos) == 0:
-            return Explanation(
-                text_similarity=None,
-                tabular_similarity=None,
-                shared_attributes=[],
-                **drivers,
-                summary="no high-value customers to compare with",
-            )
-        neigh = ix.reconstruct(self.bundle.index_high, pos)
-        d = self.embedder.dim
-        text_part = float(np.mean(neigh[:, :d] @ vec[:d]))
-        tab_part = float(np.mean(neigh[:, d:] @ vec[d:])) if vec.shape[0] > d else 0.0
-        shared = self._shared_categories(lead, pos) + self._shared_numbers(lead, pos)
-        shared.sort(key=lambda s: -s.shared_by)
-        return Explanation(
-            text_similarity=round(text_part, 4),
-            tabular_similarity=round(tab_part, 4),
-            shared_attributes=shared,
-            **drivers,
-            summary=_summary(len(pos), text_part, tab_part, shared),
-        )
-
-    def _shared_categories(self, lead: CleanLead, pos: np.ndarray) -> list[SharedAttribute]:
-        codes = self.bundle.high_attrs.cat_codes
+    ) -> list[Explanation]:
+        """The explanation of every lead, computed for the whole batch at once (a bulk run scores
+        thousands of leads per batch; per-lead Python loops were most of its time)."""
+        valid = pos_high >= 0
+        safe = np.where(valid, pos_high, 0)
+        text_part, tab_part = self._split(vecs, safe, valid)
+        shared = self._shared(leads, safe, valid)
         out = []
-        for j, col in enumerate(self.spec.cat_cols):
-            v = lead.features.get(col)
-            code = self._vocab_index.get(col, {}).get(str(v).strip()) if v is not None else None
-            if code is None:
-                continue
-            count = int((codes[pos, j] == code).sum())
-            if count * 2 >= len(pos):
+        for r, found in enumerate(valid.sum(axis=1).tolist()):
+            drivers = _drivers(head, r)
+            if found == 0:
                 out.append(
-                    SharedAttribute(
-                        attribute=col, value=str(v).strip(), shared_by=count, of=len(pos)
+                    Explanation(
+                        text_similarity=None,
+                        tabular_similarity=None,
+                        shared_attributes=[],
+                        **drivers,
+                        summary="no high-value customers to compare with",
                     )
                 )
+                continue
+            out.append(
+                Explanation(
+                    text_similarity=round(text_part[r], 4),
+                    tabular_similarity=round(tab_part[r], 4),
+                    shared_attributes=shared[r],
+                    **drivers,
+                    summary=_summary(found, text_part[r], tab_part[r], shared[r]),
+                )
+            )
         return out
 
-    def _shared_numbers(self, lead: CleanLead, pos: np.ndarray) -> list[SharedAttribute]:
+    def _split(
+        self, vecs: np.ndarray, safe: np.ndarray, valid: np.ndarray
+    ) -> tuple[list[float], list[float]]:
+        """Mean similarity to the found high-value neighbours, split into its text part and its
+        tabular part (they add up to s_look); in slices, so the gathered neighbour vectors stay a
+        few MB whatever the batch size."""
+        d, n = self.embedder.dim, len(vecs)
+        text, tab = np.zeros(n), np.zeros(n)
+        count = np.maximum(valid.sum(axis=1), 1)
+        for start in range(0, n, _SLICE):
+            rows = slice(start, start + _SLICE)
+            block = safe[rows]
+            neigh = ix.reconstruct(self.bundle.index_high, block.ravel())
+            neigh = neigh.reshape(*block.shape, -1)
+            mask = valid[rows]
+            t = np.einsum("rkd,rd->rk", neigh[:, :, :d], vecs[rows, :d])
+            text[rows] = (t * mask).sum(axis=1) / count[rows]
+            if neigh.shape[2] > d:
+                b = np.einsum("rkd,rd->rk", neigh[:, :, d:], vecs[rows, d:])
+                tab[rows] = (b * mask).sum(axis=1) / count[rows]
+        return text.tolist(), tab.tolist()
+
+    def _shared(
+        self, leads: Sequence[CleanLead], safe: np.ndarray, valid: np.ndarray
+    ) -> list[list[SharedAttribute]]:
+        """Attributes each lead shares with at least half of its high-value neighbours,
+        categorical first then numeric, most shared first."""
+        cats = self._shared_categories(leads, safe, valid)
+        nums = self._shared_numbers(leads, safe, valid)
+        out = []
+        for c, m in zip(cats, nums, strict=True):
+            both = c + m
+            both.sort(key=lambda s: -s.shared_by)
+            out.append(both)
+        return out
+
+    def _shared_categories(
+        self, leads: Sequence[CleanLead], safe: np.ndarray, valid: np.ndarray
+    ) -> list[list[SharedAttribute]]:
+        cols = self.spec.cat_cols
+        found = valid.sum(axis=1)
+        out: list[list[SharedAttribute]] = [[] for _ in leads]
+        if not cols:
+            return out
+        lead_codes = np.array(
+            [[self._code(col, lead.features.get(col)) for col in cols] for lead in leads],
+            dtype=np.int64,
+        ).reshape(len(leads), len(cols))
+        neigh = self.bundle.high_attrs.cat_codes[safe]  # (n, k, n_cat)
+        counts = ((neigh == lead_codes[:, None, :]) & valid[:, :, None]).sum(axis=1)
+        for r, j in zip(
+            *np.nonzero((counts * 2 >= found[:, None]) & (lead_codes >= 0)), strict=True
+        ):
+            value = str(leads[r].features.get(cols[j])).strip()
+            out[r].append(
+                SharedAttribute(
+                    attribute=cols[j], value=value, shared_by=int(counts[r, j]), of=int(found[r])
+                )
+            )
+        return out
+
+    def _code(self, col: str, value: Any) -> int:
+        """The lead's category code in the high-value vocabulary; -2 = none (never matches)."""
+        if value is None:
+            return -2
+        code = self._vocab_index.get(col, {}).get(str(value).strip())
+        return -2 if code is None else code
+
+    def _shared_numbers(
+        self, leads: Sequence[CleanLead], safe: np.ndarray, valid: np.ndarray
+    ) -> list[list[SharedAttribute]]:
         """Numeric columns within half a customer standard deviation of most high-value
         neighbours; heavy-tailed columns are compared on a log scale (TabularTransform.log_cols)."""
         attrs = self.bundle.high_attrs
-        out = []
-        for j, col in enumerate(self.spec.num_cols):
-            v = lead.features.get(col)
-            if v is None or attrs.num.shape[1] <= j:
-                continue
-            logged = col in self.bundle.transform.log_cols
-            lead_v = math.log1p(max(float(v), 0.0)) if logged else float(v)
-            neigh_v = np.log1p(np.clip(attrs.num[pos, j], 0, None)) if logged else attrs.num[pos, j]
-            tol = 0.5 * float(attrs.num_std[j]) if attrs.num_std[j] > 0 else 0.0
-            count = int((np.abs(neigh_v - lead_v) <= tol).sum())
-            if count * 2 >= len(pos):
-                out.append(
-                    SharedAttribute(
-                        attribute=col,
-                        value=float(v),
-                        shared_by=count,
-                        of=len(pos),
-                        within_factor=round(math.exp(tol), 3) if logged else None,
-                        within=None if logged else round(tol, 4),
-                    )
+        cols = self.spec.num_cols[: attrs.num.shape[1]]
+        found = valid.sum(axis=1)
+        out: list[list[SharedAttribute]] = [[] for _ in leads]
+        if not cols:
+            return out
+        raw = np.array(
+            [[_num(lead.features.get(c)) for c in cols] for lead in leads], dtype=np.float64
+        ).reshape(len(leads), len(cols))
+        logged = np.array([c in self.bundle.transform.log_cols for c in cols])
+        lead_v = np.where(logged, np.log1p(np.clip(raw, 0.0, None)), raw).astype(np.float32)
+        neigh = attrs.num[safe][:, :, : len(cols)]  # (n, k, n_num) float32
+        neigh = np.where(logged, np.log1p(np.clip(neigh, 0, None)), neigh).astype(np.float32)
+        std = attrs.num_std[: len(cols)]
+        tol = np.where(std > 0, 0.5 * std, 0.0).astype(np.float32)
+        with np.errstate(invalid="ignore"):
+            close = (np.abs(neigh - lead_v[:, None, :]) <= tol) & valid[:, :, None]
+        counts = close.sum(axis=1)
+        hits = (counts * 2 >= found[:, None]) & ~np.isnan(raw)
+        for r, j in zip(*np.nonzero(hits), strict=True):
+            t = float(tol[j])
+            out[r].append(
+                SharedAttribute(
+                    attribute=cols[j],
+                    value=float(raw[r, j]),
+                    shared_by=int(counts[r, j]),
+                    of=int(found[r]),
+                    within_factor=round(math.exp(t), 3) if logged[j] else None,
+                    within=None if logged[j] else round(t, 4),
                 )
+            )
         return out
 
 
+_SLICE = 256  # leads per slice of gathered neighbour vectors
 TOP_DRIVERS = 5
 
 
@@ -221,11 +295,22 @@ def _drivers(head: HeadOutput | None, r: int) -> dict[str, Any]:
     }
 
 
-def _neighbours(ids: np.ndarray, found: Neighbours, r: int, n: int) -> list[Neighbour]:
+def _num(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _neighbour_lists(ids: np.ndarray, found: Neighbours, n: int) -> list[list[Neighbour]]:
+    """The first `n` neighbours of every query, with the customers' ids as exported."""
+    pos = found.pos[:, :n]
+    id_rows = ids[np.clip(pos, 0, None)].tolist() if len(ids) else [[] for _ in pos]
+    sim_rows = _float_rows(found.sims[:, :n])
     return [
-        Neighbour(customer_id=ids[p].item(), similarity=_f(s))
-        for s, p in zip(found.sims[r][:n], found.pos[r][:n], strict=True)
-        if p >= 0
+        [
+            Neighbour(customer_id=i, similarity=s)
+            for i, s, p in zip(i_row, s_row, p_row, strict=False)
+            if p >= 0
+        ]
+        for i_row, s_row, p_row in zip(id_rows, sim_rows, pos.tolist(), strict=True)
     ]
 
 
@@ -242,6 +327,14 @@ def _summary(n: int, text_part: float, tab_part: float, shared: list[SharedAttri
     return summary
 
 
-def _f(x: Any) -> float | None:
-    v = float(x)
-    return None if math.isnan(v) else round(v, 6)
+def _floats(values: Any) -> list[float | None]:
+    """Scores as answered: rounded to 6 decimals, NaN (nothing to compare with) as null."""
+    return [
+        None if math.isnan(v) else round(v, 6)
+        for v in np.asarray(values, dtype=np.float64).tolist()
+    ]
+
+
+def _float_rows(values: np.ndarray) -> list[list[float | None]]:
+    rows = np.asarray(values, dtype=np.float64).tolist()
+    return [[None if math.isnan(v) else round(v, 6) for v in row] for row in rows]

@@ -181,7 +181,9 @@ def test_everything_copied_from_the_context_exists_and_is_not_ignored(
             if copy.startswith("--from"):
                 continue
             sources += copy.split()[:-1]
-    assert {"leadgen/", "lambda_src/", "build_job/", "requirements.txt"} <= set(sources)
+    assert {"leadgen/", "lambda_src/", "build_job/", "bulk_job/", "requirements.txt"} <= set(
+        sources
+    )
     for src in sources:
         assert (REPO / src).exists(), src
         assert not _excluded(src, patterns), f"{src} is excluded by .dockerignore"

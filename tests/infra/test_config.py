@@ -71,6 +71,10 @@ def test_bad_context_fails_the_synth_with_a_clear_message(
         ({"high_value_col": None}, "exactly one"),
         ({"text_cols": ("bio",), "cat_cols": ("bio",)}, "repeated"),
         ({"missing_build_days": 8}, "missing_build_days"),
+        ({"bulk_timeout_minutes": 1}, "bulk_timeout_minutes"),
+        ({"input_key": "crm.csv"}, "input_key"),
+        ({"input_format": "xlsx"}, "input_format"),
+        ({"value_col": "arr", "high_value_col": None, "high_value_values": ("won",)}, "go with"),
     ],
 )
 def test_invalid_environment_values_are_rejected(change: dict[str, Any], message: str) -> None:
@@ -146,3 +150,33 @@ def test_app_py_fails_on_a_warning_level_nag_finding(
     err = capsys.readouterr().err
     assert "cdk-nag: 1 unacknowledged cdk-nag finding(s)" in err, err
     assert "AwsSolutions-DDB3" in err and "WarningOnly/NoPitr" in err
+
+
+def test_the_exports_own_names_reach_the_build_environment() -> None:
+    """A CRM's CSV configured in stacks/config.py: its names go to the build job as LEADGEN_*."""
+    from stacks.index_refresh import export_environment
+
+    assert export_environment(ENVIRONMENTS["dev"]) == {
+        "LEADGEN_INPUT_FORMAT": "auto",
+        "LEADGEN_ID_COL": "customer_id",
+    }
+    crm = replace(
+        ENVIRONMENTS["dev"],
+        input_key="input/accounts.csv",
+        input_format="csv",
+        id_col="Id",
+        email_col="Email",
+        current_col="Is Current",
+        high_value_col="StageName",
+        high_value_values=("Closed Won", "customer"),
+    )
+    assert export_environment(crm) == {
+        "LEADGEN_INPUT_FORMAT": "csv",
+        "LEADGEN_ID_COL": "Id",
+        "LEADGEN_EMAIL_COL": "Email",
+        "LEADGEN_CURRENT_COL": "Is Current",
+        "LEADGEN_HIGH_VALUE_VALUES": "Closed Won,customer",
+    }
+    assert config_from_context({"input_key": "input/accounts.csv"}.get).input_key == (
+        "input/accounts.csv"
+    )

@@ -73,11 +73,36 @@ SYNC_DYNAMODB_ACTIONS = {  # stale scans, puts + deletes
     "DuplicateTable": {"dynamodb:Scan", "dynamodb:BatchWriteItem"},
     "IdentityTable": {"dynamodb:Scan", "dynamodb:BatchWriteItem"},
 }
+BULK_DYNAMODB_ACTIONS = {  # lookups only: bulk rows are never recorded
+    "DuplicateTable": {"dynamodb:BatchGetItem"},
+    "IdentityTable": {"dynamodb:BatchGetItem"},
+}
 SECRET = {"Ref": "EmailHashKeySecret"}
 
 
 def _union(by_table: dict[str, set[str]]) -> set[str]:
     return set().union(*by_table.values())
+
+
+# Every CodeBuild project on the serving image: pull the image (GetAuthorizationToken: Resource
+# "*", see above), write its logs, and CodeBuild's default grants for its own log group and
+# report groups.
+IMAGE_PROJECT_ACTIONS = {
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:GetAuthorizationToken",
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "codebuild:BatchPutCodeCoverages",
+    "codebuild:BatchPutTestCases",
+    "codebuild:CreateReport",
+    "codebuild:CreateReportGroup",
+    "codebuild:UpdateReport",
+}
+# The artifact bucket's prefixes a role may hold object permissions on (stacks/artifact_storage.py).
+OBJECT_PREFIXES = ("artifacts", "input", "score-requests", "scored")
 
 
 @pytest.mark.parametrize("which", ["dev", "prod"])
@@ -111,10 +136,12 @@ def test_s3_and_dynamodb_grants_name_the_bucket_and_table(synth: Synth, which: s
             if "s3:ListBucket" in _actions(statement):
                 assert statement["Resource"] == {"Fn::GetAtt": ["ArtifactBucket", "Arn"]}
                 assert "s3:prefix" in statement["Condition"]["StringLike"]
-            else:  # object actions: only below a prefix
-                assert resources.endswith('"/artifacts/*"]]}') or resources.endswith(
-                    '"/input/*"]]}'
-                ), resources
+            else:  # object actions: only below a prefix (CDK may merge grants into a list)
+                listed = statement["Resource"]
+                for resource in listed if isinstance(listed, list) else [listed]:
+                    assert json.dumps(resource).endswith(
+                        tuple(f'"/{p}/*"]]}}' for p in OBJECT_PREFIXES)
+                    ), resources
 
 
 @pytest.mark.parametrize("which", ["dev", "prod"])
@@ -160,20 +187,7 @@ def test_build_job_reads_input_writes_artifacts_and_syncs_the_table(synth: Synth
 def test_build_job_role_has_exactly_these_actions(synth: Synth, which: str) -> None:
     statements = _role_statements(synth, which, "IndexRefreshProjectRole")
     assert _all_actions(statements) == {
-        # pull the serving image (GetAuthorizationToken: Resource "*", see above)
-        "ecr:BatchCheckLayerAvailability",
-        "ecr:BatchGetImage",
-        "ecr:GetDownloadUrlForLayer",
-        "ecr:GetAuthorizationToken",
-        # build logs; CodeBuild's default grants for its own log group and report groups
-        "logs:CreateLogGroup",
-        "logs:CreateLogStream",
-        "logs:PutLogEvents",
-        "codebuild:BatchPutCodeCoverages",
-        "codebuild:BatchPutTestCases",
-        "codebuild:CreateReport",
-        "codebuild:CreateReportGroup",
-        "codebuild:UpdateReport",
+        *IMAGE_PROJECT_ACTIONS,
         # read the input, publish and prune artifact versions
         "s3:GetObject",
         "s3:ListBucket",
@@ -194,6 +208,7 @@ def test_build_job_role_has_exactly_these_actions(synth: Synth, which: str) -> N
         for role, actions in (
             ("ScoringApiFunctionRole", SCORING_DYNAMODB_ACTIONS),
             ("IndexRefreshProjectRole", SYNC_DYNAMODB_ACTIONS),
+            ("BulkScoringProjectRole", BULK_DYNAMODB_ACTIONS),
         )
     ],
 )
@@ -212,7 +227,9 @@ def test_dynamodb_actions_are_exactly_the_calls_made(
         s
         for owner, s in _statements(synth, which)
         if any(a.startswith("dynamodb:") for a in _actions(s))
-        and not owner.startswith(("ScoringApiFunctionRole", "IndexRefreshProjectRole"))
+        and not owner.startswith(
+            ("ScoringApiFunctionRole", "IndexRefreshProjectRole", "BulkScoringProjectRole")
+        )
     ]
     assert other == []
 
@@ -223,6 +240,7 @@ def test_dynamodb_actions_are_exactly_the_calls_made(
         ("ScoringApiFunctionRole", {"dynamodb:BatchGetItem"}, ["c#*", "l#*"]),
         ("ScoringApiFunctionRole", {"dynamodb:UpdateItem"}, ["l#*"]),  # never a customer block
         ("IndexRefreshProjectRole", {"dynamodb:BatchWriteItem"}, ["c#*"]),  # never a lead block
+        ("BulkScoringProjectRole", {"dynamodb:BatchGetItem"}, ["c#*", "l#*"]),  # reads only
     ],
 )
 def test_identity_table_writes_are_confined_to_their_item_family(
@@ -239,7 +257,9 @@ def test_identity_table_writes_are_confined_to_their_item_family(
 
 
 @pytest.mark.parametrize("which", ["dev", "prod"])
-def test_the_hash_key_is_a_secret_only_the_two_runtimes_read(synth: Synth, which: str) -> None:
+def test_the_hash_key_is_a_secret_only_the_runtimes_that_hash_read(
+    synth: Synth, which: str
+) -> None:
     secret = synth.resources(which)["EmailHashKeySecret"]
     assert secret["Type"] == "AWS::SecretsManager::Secret"
     generated = secret["Properties"]["GenerateSecretString"]
@@ -251,7 +271,11 @@ def test_the_hash_key_is_a_secret_only_the_two_runtimes_read(synth: Synth, which
         for owner, s in _statements(synth, which)
         if any(a.startswith("secretsmanager:") for a in _actions(s))
     }
-    assert readers == {"ScoringApiFunctionRole", "IndexRefreshProjectRole"}
+    assert readers == {
+        "ScoringApiFunctionRole",
+        "IndexRefreshProjectRole",
+        "BulkScoringProjectRole",
+    }
     for owner, statement in _statements(synth, which):
         if any(a.startswith("secretsmanager:") for a in _actions(statement)):
             assert _actions(statement) == {"secretsmanager:GetSecretValue"}, owner

@@ -15,7 +15,12 @@ BUILDSPEC = REPO_ROOT / "build_job" / "buildspec.yml"
 
 
 def _project(synth: Synth, which: str = "dev") -> tuple[str, dict[str, Any]]:
-    projects = synth.resources(which, "AWS::CodeBuild::Project")
+    """The index refresh project (the other is bulk scoring: tests/infra/test_bulk_scoring.py)."""
+    projects = {
+        k: v
+        for k, v in synth.resources(which, "AWS::CodeBuild::Project").items()
+        if k.startswith("IndexRefresh")
+    }
     assert len(projects) == 1
     ((logical_id, project),) = projects.items()
     return logical_id, project
@@ -120,7 +125,9 @@ def test_build_environment_from_config(synth: Synth) -> None:
 
 def test_schedule_starts_the_build_project(synth: Synth) -> None:
     project_id, _ = _project(synth)
-    rules = synth.resources("dev", "AWS::Events::Rule")
+    rules = {
+        k: v for k, v in synth.resources("dev", "AWS::Events::Rule").items() if "Schedule" in k
+    }
     assert len(rules) == 1
     (rule,) = rules.values()
     props = rule["Properties"]
@@ -143,5 +150,7 @@ def test_schedule_starts_the_build_project(synth: Synth) -> None:
             "Resource": {"Fn::GetAtt": [project_id, "Arn"]},
         }
     ]
-    (prod_rule,) = synth.resources("prod", "AWS::Events::Rule").values()
+    (prod_rule,) = [
+        r for k, r in synth.resources("prod", "AWS::Events::Rule").items() if "Schedule" in k
+    ]
     assert prod_rule["Properties"]["ScheduleExpression"] == "cron(0 2 * * ? *)"

@@ -10,12 +10,19 @@ from tests.infra.conftest import Synth
 
 
 def _alarms(synth: Synth, which: str = "dev") -> dict[str, dict[str, Any]]:
-    """Alarms keyed by (namespace, metric name)."""
+    """Alarms keyed by namespace/metric name; bulk scoring's as 'bulk:' namespace/metric."""
     out: dict[str, dict[str, Any]] = {}
-    for alarm in synth.resources(which, "AWS::CloudWatch::Alarm").values():
+    for logical_id, alarm in synth.resources(which, "AWS::CloudWatch::Alarm").items():
         props = alarm["Properties"]
-        out[f"{props['Namespace']}/{props['MetricName']}"] = props
+        prefix = "bulk:" if "BulkScoring" in logical_id else ""
+        out[f"{prefix}{props['Namespace']}/{props['MetricName']}"] = props
     return out
+
+
+def _index_project(synth: Synth, which: str = "dev") -> str:
+    projects = synth.resources(which, "AWS::CodeBuild::Project")
+    (project_id,) = [k for k in projects if k.startswith("IndexRefresh")]
+    return project_id
 
 
 def _dims(props: dict[str, Any]) -> dict[str, Any]:
@@ -33,6 +40,8 @@ EXPECTED_ALARMS = {
     "Leadgen/ArtifactAgeSeconds",
     "Leadgen/ArtifactRefreshFailures",
     "Leadgen/ArtifactFallback",
+    "bulk:AWS/CodeBuild/FailedBuilds",
+    "bulk:AWS/Events/FailedInvocations",
 }
 
 
@@ -65,7 +74,7 @@ def test_api_alarms(synth: Synth) -> None:
 
 
 def test_build_alarms_failed_and_missing(synth: Synth) -> None:
-    project_id = next(iter(synth.resources("dev", "AWS::CodeBuild::Project")))
+    project_id = _index_project(synth)
     alarms = _alarms(synth)
     failed = alarms["AWS/CodeBuild/FailedBuilds"]
     assert _dims(failed) == {"ProjectName": {"Ref": project_id}}
@@ -129,14 +138,14 @@ def test_outputs(synth: Synth, which: str) -> None:
         "DuplicateTableName",
         "IdentityTableName",
         "BuildProjectName",
+        "BulkScoringProjectName",
         "AlarmTopicArn",
     }
     assert outputs["ArtifactBucketName"]["Value"] == {"Ref": "ArtifactBucket"}
     assert outputs["DuplicateTableName"]["Value"] == {"Ref": "DuplicateTable"}
     assert outputs["IdentityTableName"]["Value"] == {"Ref": "IdentityTable"}
     assert outputs["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}
-    project_id = next(iter(synth.resources(which, "AWS::CodeBuild::Project")))
-    assert outputs["BuildProjectName"]["Value"] == {"Ref": project_id}
+    assert outputs["BuildProjectName"]["Value"] == {"Ref": _index_project(synth, which)}
 
 
 def test_a_start_up_fallback_alarms(synth: Synth) -> None:

@@ -18,6 +18,7 @@ FROZEN_LOGICAL_IDS: dict[str, str] = {
     "ScoringFunctionLogGroup": "AWS::Logs::LogGroup",
     "ApiAccessLogGroup": "AWS::Logs::LogGroup",
     "BuildLogGroup": "AWS::Logs::LogGroup",
+    "BulkScoringLogGroup": "AWS::Logs::LogGroup",
     "AlarmTopic": "AWS::SNS::Topic",
     "AlarmTopicKey": "AWS::KMS::Key",
     "IdentityTable": "AWS::DynamoDB::Table",
@@ -153,6 +154,11 @@ def test_identity_table(synth: Synth) -> None:
 @pytest.mark.parametrize(("which", "days"), [("dev", 30), ("prod", 365)])
 def test_log_groups_have_retention(synth: Synth, which: str, days: int) -> None:
     groups = synth.resources(which, "AWS::Logs::LogGroup")
-    assert set(groups) == {"ScoringFunctionLogGroup", "ApiAccessLogGroup", "BuildLogGroup"}
+    assert set(groups) == {
+        "ScoringFunctionLogGroup",
+        "ApiAccessLogGroup",
+        "BuildLogGroup",
+        "BulkScoringLogGroup",
+    }
     for group in groups.values():
         assert group["Properties"]["RetentionInDays"] == days

@@ -128,3 +128,27 @@ def test_fuzzy_bench_runs_on_a_tiny_crm_and_writes_its_table(tmp_path: Path) -> 
     for section in ("## Quality at the defaults", "## Latency per lead", "## Weights", "## Stores"):
         assert section in text
     assert "| nickname | 20 |" in text and "transact_write_items 1.00" in text
+
+
+def test_bulk_bench_renders_the_pairs_and_the_memory_runs() -> None:
+    from bench.bulk_bench import render as render_bulk
+
+    machine = {"nproc": 2, "cpu": "x", "loadavg": [1.0, 1.0, 1.0]}
+    embed = {"leads": 1000, "texts": 600, "seconds": 9.0, "cpu_seconds": 8.0}
+    score = {"leads": 1000, "seconds": 10.0, "cpu_seconds": 9.0, "embed_seconds": 8.5,
+             "texts_embedded": 600}  # fmt: skip
+    memory = [{**score, "file_mb": 1.0, "peak_rss_mb": 200.0}]
+    md = render_bulk(
+        {
+            "started": "2026-01-01T00:00:00+00:00",
+            "args": {"customers": 500, "repeats": 1},
+            "machine_before": machine,
+            "machine_after": machine,
+            "uptime_after": "up 1 day, load average: 1.00, 1.00, 1.00",
+            "throughput": {"embed": [embed], "score": [score]},
+            "memory": memory,
+        }
+    )
+    assert "| **score-file / embedder alone** | | **90%** (wall) | **89%** (CPU) |" in md
+    assert "| 1 | 9.0 (8.0) | 10.0 (9.0) | 90% | 89% |" in md
+    assert "| 1,000 | 1 | 600 | 10.0 | 100 | 200 |" in md

@@ -102,7 +102,9 @@ def test_missing_configured_column_is_named_with_the_available_ones(
     tmp_path: Path, crm: pa.Table
 ) -> None:
     pq.write_table(crm.drop_columns(["bio"]), tmp_path / "crm.parquet")
-    with pytest.raises(InputError, match=r"column\(s\) 'bio' not found \(available: .*job_title"):
+    with pytest.raises(
+        InputError, match=r"column 'bio' not found \(--text-cols\); columns: .*job_ti"
+    ):
         read(tmp_path / "crm.parquet")
     pq.write_table(crm, tmp_path / "crm.parquet")
     spec = ColumnSpec(num_cols=("company_size", "annual_revenue"))

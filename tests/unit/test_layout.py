@@ -27,6 +27,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "leadgen.config": ("leadgen.build", "leadgen.serve", "leadgen.model", "leadgen.stores"),
     "lambda_src": ("leadgen.build", "leadgen.synthetic"),
     "build_job": ("leadgen.serve", "leadgen.synthetic"),
+    "bulk_job": ("leadgen.build", "leadgen.synthetic"),
 }
 
 
@@ -48,7 +49,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def _sources() -> list[Path]:
-    dirs = ("leadgen", "lambda_src", "build_job", "stacks")
+    dirs = ("leadgen", "lambda_src", "build_job", "bulk_job", "stacks")
     return [*sorted(p for d in dirs for p in (REPO / d).rglob("*.py")), REPO / "app.py"]
 
 

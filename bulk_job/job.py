@@ -1,0 +1,180 @@
+"""The bulk scoring job: one uploaded lead file in, the scored file and its rejects out.
+
+1. The object: LEADGEN_SCORE_REQUEST_BUCKET / LEADGEN_SCORE_REQUEST_KEY, which the EventBridge
+   rule's target input sets on each build from the S3 "Object Created" event. S3 events may carry
+   the key URL-encoded ("my+leads.csv"): if that object does not exist, the decoded key is used.
+2. `leadgen.serve.bulk.score_file` against the artifact version LATEST names (ARTIFACTS_URI),
+   duplicates looked up in the email and identity tables (read-only; emails hashed with the key
+   from LEADGEN_EMAIL_HASH_KEY_SECRET_ARN), into SCORED_PREFIX/<name>.parquet and
+   SCORED_PREFIX/<name>.rejects.parquet of the same bucket, each with the artifact version in its
+   object metadata. Both appear whole or not at all.
+3. One JSON line per event (bulk_started, bulk_finished with the counts per outcome and grade, or
+   bulk_failed with one clear message). Exit codes: 0 scored (a "folder" placeholder object is
+   skipped, also 0); 2 a bad file, configuration or no artifact version yet (fix, upload again);
+   1 anything else.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+from urllib.parse import unquote_plus
+
+from build_job.job import THREAD_WAIT_DEFAULTS
+from build_job.logs import JsonLog, install_logging, one_line, report_failure
+from leadgen.config import ServiceConfig, env
+from leadgen.errors import ArtifactError, ConfigError, InputError, LeadgenError
+from leadgen.names import SCORE_REQUESTS_PREFIX, SCORED_PREFIX, Env
+from leadgen.stores.secrets import with_hash_key
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_INPUT = 2
+LEAD_FILE_SUFFIXES = (".csv.gz", ".csv", ".parquet")
+
+
+@dataclass(frozen=True)
+class Request:
+    """The uploaded object and where its results go (same bucket)."""
+
+    bucket: str
+    key: str
+
+    @property
+    def name(self) -> str:
+        """score-requests/team/leads.csv -> team/leads"""
+        rel = self.key[len(SCORE_REQUESTS_PREFIX) + 1 :]
+        for suffix in LEAD_FILE_SUFFIXES:
+            if rel.lower().endswith(suffix):
+                return rel[: -len(suffix)]
+        return rel
+
+    @property
+    def source(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def scored(self) -> str:
+        return f"s3://{self.bucket}/{SCORED_PREFIX}/{self.name}.parquet"
+
+    @property
+    def rejects(self) -> str:
+        return f"s3://{self.bucket}/{SCORED_PREFIX}/{self.name}.rejects.parquet"
+
+
+def request_from_env(environ: Mapping[str, str]) -> Request:
+    bucket = env(Env.SCORE_REQUEST_BUCKET, environ)
+    key = env(Env.SCORE_REQUEST_KEY, environ)
+    if bucket is None or key is None:
+        raise ConfigError(
+            f"{Env.SCORE_REQUEST_BUCKET} and {Env.SCORE_REQUEST_KEY} must be set (the EventBridge "
+            "rule sets them from the uploaded object)"
+        )
+    if not key.startswith(SCORE_REQUESTS_PREFIX + "/"):
+        raise ConfigError(f"s3://{bucket}/{key}: not under {SCORE_REQUESTS_PREFIX}/")
+    return Request(bucket, key)
+
+
+def resolve(request: Request, client: Any) -> Request:
+    """The key as given if that object exists, else its URL-decoded form (S3 event keys may be
+    encoded); a key that is not a lead file is an InputError naming it."""
+    from botocore.exceptions import ClientError
+
+    decoded = Request(request.bucket, unquote_plus(request.key))
+    for candidate in dict.fromkeys([request, decoded]):
+        try:
+            client.head_object(Bucket=candidate.bucket, Key=candidate.key)
+        except ClientError:
+            continue
+        if not candidate.key.lower().endswith(LEAD_FILE_SUFFIXES):
+            raise InputError(
+                f"{candidate.source}: not a lead file (expected {', '.join(LEAD_FILE_SUFFIXES)})"
+            )
+        return candidate
+    raise InputError(f"{request.source}: not found (deleted after the upload?)")
+
+
+def run(stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """One job run; returns the exit code."""
+    log = JsonLog(stdout or sys.stdout)
+    started = time.perf_counter()
+    try:
+        summary = _run(log)
+    except BaseException as exc:  # every failure becomes one line and an exit code
+        return _failed(exc, log, stderr or sys.stderr, started)
+    if summary is not None:
+        log.event("bulk_finished", **summary, seconds_total=round(time.perf_counter() - started, 3))
+    return EXIT_OK
+
+
+def _run(log: JsonLog) -> dict[str, Any] | None:
+    from leadgen.serve.bulk import bulk_service, score_file
+    from leadgen.stores.blob import s3_client
+
+    request = request_from_env(os.environ)
+    if request.key.endswith("/"):
+        log.event("bulk_skipped", key=request.key, reason="a folder placeholder, not a file")
+        return None
+    cfg = ServiceConfig.from_env()
+    request = resolve(request, s3_client())
+    log.event(
+        "bulk_started",
+        source=request.source,
+        out=request.scored,
+        rejects=request.rejects,
+        artifacts=cfg.artifacts_uri,
+        table=cfg.dup_table,
+    )
+    cfg = with_hash_key(cfg)  # the key the customers' emails were hashed with
+    duplicates = None
+    if cfg.dup_table:
+        from leadgen.stores.dynamo import DynamoDuplicateStore
+
+        duplicates = DynamoDuplicateStore(cfg.dup_table, cfg.identity_table)
+    service = bulk_service(cfg, duplicates)
+    summary = score_file(
+        service, request.source, request.scored, rejects=request.rejects, progress=False
+    )
+    return summary.to_json()
+
+
+def _failed(exc: BaseException, log: JsonLog, err: TextIO, started: float) -> int:
+    # no artifact version yet (build first) is also the user's to fix: 2, like a bad file
+    code = (
+        EXIT_INPUT if isinstance(exc, InputError | ConfigError | ArtifactError) else EXIT_UNEXPECTED
+    )
+    expected = isinstance(exc, LeadgenError | KeyboardInterrupt)
+    message = one_line(str(exc) if expected else f"unexpected {type(exc).__name__}: {exc}")
+    return report_failure(
+        log,
+        err,
+        "bulk_failed",
+        exc,
+        code=code,
+        message=message,
+        suffix="no scored file written",
+        expected=expected,
+        seconds_total=round(time.perf_counter() - started, 3),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bulk_job`: takes no arguments, only the environment (set by the stack and the
+    EventBridge rule)."""
+    import argparse
+
+    argparse.ArgumentParser(
+        prog="python -m bulk_job",
+        description="Score the lead file LEADGEN_SCORE_REQUEST_BUCKET/KEY (under "
+        f"{SCORE_REQUESTS_PREFIX}/) against ARTIFACTS_URI into {SCORED_PREFIX}/NAME.parquet.",
+    ).parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for name, value in THREAD_WAIT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    install_logging(JsonLog(sys.stdout))
+    return run()

@@ -1,0 +1,468 @@
+"""Bulk scoring: a lead file in (CSV or parquet, local or s3://), the same file scored out.
+
+The first thing a sales-ops team does after a build is score the leads it already has, then load
+the result back into the CRM. `score_file` streams the file in batches through the same scoring
+service as the API (ScoringService + schemas.clean_lead: one definition of a valid lead and of
+every score), keeps every input column and appends the scores, the grade, the duplicate flag, the
+nearest high-value customers' ids and a one-line explanation. Memory is bounded by the batch
+size, not the file: batches are read, scored and written one at a time, and the text cache is
+capped. A row that fails validation is written to the rejects file with the field and the reason;
+it never stops the run. Outputs appear whole or not at all (leadgen.stores.exports.TableWriter).
+
+Duplicates are looked up (known customers, leads the API recorded) but bulk rows are not
+recorded: re-running a file after a new build gives every row its scores again instead of
+marking it a duplicate of itself.
+
+The CLI (`leadgen score-file`) and the S3-triggered job (`python -m bulk_job`) call this; the
+Lambda never imports it (pyarrow, tqdm).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from leadgen.config import ServiceConfig
+from leadgen.errors import ArtifactError, InputError, LeadValidationError
+from leadgen.model.embedders import Embedder
+from leadgen.model.identity import Entry, Identity
+from leadgen.names import DEFAULT_EMAIL_COL, GRADES
+from leadgen.serve.schemas import CleanLead, Score, clean_lead
+from leadgen.serve.scorer import Scorer
+from leadgen.serve.service import ScoringService
+from leadgen.stores.duplicates import DuplicateStore, Known, LeadKeys, Recorded
+from leadgen.stores.exports import (
+    Export,
+    TableWriter,
+    missing_column,
+    open_export,
+    parse_numbers,
+    shown_value,
+)
+
+SCORE_COLUMNS = ("s_look", "s_all", "s_novel", "contrast", "p_high_value", "percentile")
+OUTPUT_COLUMNS = (
+    *SCORE_COLUMNS,
+    "grade",
+    "duplicate",
+    "duplicate_ref",
+    "top_neighbours",
+    "explanation",
+)
+REJECT_COLUMNS = ("reject_field", "reject_reason")
+LEAD_ID_COL = "lead_id"
+# Distinct texts whose vectors are kept between batches: lead files repeat titles and
+# descriptions, and a capped cache keeps memory independent of the file's length.
+TEXT_CACHE = 50_000
+
+
+# ---- the service a bulk run uses ---------------------------------------------------------------
+class CachedEmbedder:
+    """An embedder that remembers the vectors of the last `capacity` distinct texts (LRU): each
+    distinct text of a lead file is embedded once while it stays in the cache.
+
+    The vectors live in one preallocated (capacity, dim) matrix, each text owning a row: caching
+    rows of the embedder's output arrays instead kept every batch's whole array alive as long as
+    one of its texts stayed cached, and memory grew with the file (bench/BULK.md)."""
+
+    def __init__(self, inner: Embedder, capacity: int = TEXT_CACHE) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self.inner, self.capacity = inner, capacity
+        self._slots: OrderedDict[str, int] = OrderedDict()  # text -> row, least recent first
+        self._vectors: np.ndarray | None = None  # pages are only touched as rows are filled
+        self.hits = self.misses = 0
+        self.seconds = 0.0  # time spent in the inner embedder
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return self.inner.identity
+
+    def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._slots))
+        self.misses += len(missing)
+        self.hits += len(texts) - len(missing)
+        t0 = time.perf_counter()
+        fresh = self.inner.embed(missing) if missing else np.zeros((0, self.dim), np.float32)
+        self.seconds += time.perf_counter() - t0
+        fresh_row = {text: i for i, text in enumerate(missing)}
+        vectors = self._matrix()
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            row = fresh_row.get(text)
+            if row is None:
+                self._slots.move_to_end(text)
+                out[i] = vectors[self._slots[text]]
+            else:
+                out[i] = fresh[row]
+        for text, row in fresh_row.items():
+            vectors[self._slot_for(text)] = fresh[row]
+        return out
+
+    def _matrix(self) -> np.ndarray:
+        if self._vectors is None:
+            self._vectors = np.empty((self.capacity, self.dim), dtype=np.float32)
+        return self._vectors
+
+    def _slot_for(self, text: str) -> int:
+        """A free row, or the least recently used text's."""
+        if len(self._slots) < self.capacity:
+            slot = len(self._slots)
+        else:
+            _, slot = self._slots.popitem(last=False)
+        self._slots[text] = slot
+        return slot
+
+
+class LookupOnly:
+    """A duplicate store seen read-only: lookups pass through (email and fuzzy), bulk rows are
+    never recorded (a bulk file is not a stream of new leads to remember)."""
+
+    def __init__(self, store: DuplicateStore) -> None:
+        self.store = store
+
+    def lookup(self, keys: LeadKeys) -> Known:
+        return self.store.lookup(keys)
+
+    def record_lead(
+        self, keys: LeadKeys, ref: str, who: Identity, ttl_seconds: int, seen: Mapping[str, int]
+    ) -> Recorded:
+        return Recorded()
+
+    def sync_customers(self, pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
+        raise RuntimeError("bulk scoring never writes to the duplicate store")
+
+    def sync_identities(self, blocks: Mapping[str, Sequence[Entry]]) -> dict[str, int]:
+        raise RuntimeError("bulk scoring never writes to the duplicate store")
+
+
+def bulk_service(
+    config: ServiceConfig, duplicates: DuplicateStore | None, embedder: Embedder | None = None
+) -> ScoringService:
+    """A started scoring service for one bulk run: the configured embedder behind a text cache,
+    the duplicate store read-only; a version that cannot be loaded is an ArtifactError now (a
+    bulk run has no later request to retry on)."""
+    from leadgen.model.embedders import make_embedder
+
+    cached = CachedEmbedder(embedder or make_embedder(config.embedder))
+    svc = ScoringService(config, cached, LookupOnly(duplicates) if duplicates else None)
+    if not svc.lifecycle.start():
+        raise ArtifactError(str(svc.lifecycle.error))
+    return svc
+
+
+# ---- the run -----------------------------------------------------------------------------------
+@dataclass
+class BulkSummary:
+    """What a run did, for the printed summary and the job's bulk_finished line."""
+
+    source: str
+    out: str
+    rejects: str
+    artifact_version: str
+    rows: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)  # scored / duplicate / rejected
+    grades: Counter[str] = field(default_factory=Counter)
+    reject_fields: Counter[str] = field(default_factory=Counter)
+    replaced_columns: list[str] = field(default_factory=list)
+    missing_features: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def lines(self) -> list[str]:
+        grades = "  ".join(f"{g} {self.grades.get(g, 0):,}" for g in GRADES)
+        outcomes = ", ".join(
+            f"{k} {self.outcomes.get(k, 0):,}" for k in ("scored", "duplicate", "rejected")
+        )
+        out = [
+            f"scored {self.source}: {self.rows:,} leads in {self.seconds:.1f} s "
+            f"({self.rate:,.0f} leads/s) with artifact version {self.artifact_version}",
+            f"  outcomes: {outcomes}",
+            f"  grades:   {grades}",
+            f"  wrote {self.out} and {self.rejects} ({self.outcomes.get('rejected', 0):,} rows)",
+        ]
+        if self.reject_fields:
+            out.append(
+                "  rejected by field: "
+                + ", ".join(f"{k} {v:,}" for k, v in self.reject_fields.most_common(5))
+            )
+        if self.missing_features:
+            out.append(
+                "  columns not in the file (scored as missing): " + ", ".join(self.missing_features)
+            )
+        if self.replaced_columns:
+            out.append("  replaced the input's own " + ", ".join(self.replaced_columns))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "out": self.out,
+            "rejects": self.rejects,
+            "artifact_version": self.artifact_version,
+            "rows": self.rows,
+            "outcomes": dict(self.outcomes),
+            "grades": dict(self.grades),
+            "rejected_by_field": dict(self.reject_fields),
+            "columns_not_in_file": self.missing_features,
+            "seconds": round(self.seconds, 3),
+            "leads_per_second": round(self.rate, 1),
+        }
+
+
+def rejects_path(out: str) -> str:
+    """`scored/leads.parquet` -> `scored/leads.rejects.parquet` (also .csv, .csv.gz)."""
+    head, _, name = out.rpartition("/")
+    stem, dot, ext = name.partition(".")
+    rejected = f"{stem}.rejects{dot}{ext}" if dot else f"{name}.rejects"
+    return f"{head}/{rejected}" if head else rejected
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Which file columns feed the lead (by the build's names) and which pass through."""
+
+    features: tuple[str, ...]  # spec columns present in the file
+    numeric: tuple[str, ...]
+    email: str | None
+    lead_id: str | None
+    passthrough: tuple[str, ...]
+
+
+def score_file(
+    service: ScoringService,
+    source: str,
+    out: str,
+    *,
+    rejects: str | None = None,
+    fmt: str = "auto",
+    out_format: str = "auto",
+    email_col: str | None = None,
+    id_col: str | None = None,
+    batch_rows: int = 2_000,
+    neighbours: int = 3,
+    progress: bool = True,
+) -> BulkSummary:
+    """Score every lead of `source` into `out` (+ the rejects file); see the module doc."""
+    started = time.perf_counter()
+    scorer = service.scorer()  # one version for the whole file
+    export = open_export(source, fmt)
+    layout = _layout(export, scorer, email_col, id_col)
+    summary = BulkSummary(source, out, rejects or rejects_path(out), scorer.version)
+    summary.replaced_columns = [c for c in OUTPUT_COLUMNS if c in export.names]
+    summary.missing_features = [c for c in scorer.spec.all_cols if c not in layout.features]
+    writers = _writers(export, layout, out, summary.rejects, out_format, scorer.version)
+    try:
+        with _progress_bar(export, progress) as bar:
+            for batch in _chunks(export, batch_rows):
+                _score_batch(service, scorer, batch, layout, writers, summary, neighbours)
+                bar.update(batch.num_rows)
+        writers[1].commit()  # rejects first: the scored file appearing means the run is complete
+        writers[0].commit()
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _layout(export: Export, scorer: Scorer, email_col: str | None, id_col: str | None) -> _Layout:
+    names = set(export.names)
+    spec = scorer.spec
+    features = tuple(c for c in spec.all_cols if c in names)
+    if not features:
+        raise InputError(
+            f"{export.path}: none of the model's columns is in the file "
+            f"(expected some of {', '.join(repr(c) for c in spec.all_cols)}); "
+            f"it has {', '.join(repr(c) for c in export.names[:10])}"
+        )
+    for col, flag in ((email_col, "--email-col"), (id_col, "--id-col")):
+        if col is not None and col not in names:
+            raise missing_column(export.path, col, flag, export.names)
+    keys = scorer.manifest.key_columns
+    email = email_col or next(
+        (c for c in (keys.get("email"), DEFAULT_EMAIL_COL) if c and c in names), None
+    )
+    lead_id = id_col or next((c for c in (keys.get("id"), LEAD_ID_COL) if c and c in names), None)
+    numeric = tuple(c for c in spec.num_cols if c in names)
+    passthrough = tuple(c for c in export.names if c not in OUTPUT_COLUMNS)
+    return _Layout(features, numeric, email, lead_id, passthrough)
+
+
+def _writers(
+    export: Export, layout: _Layout, out: str, rejects: str, out_format: str, version: str
+) -> tuple[TableWriter, TableWriter]:
+    import pyarrow as pa
+
+    base = [export.schema.field(c) for c in layout.passthrough]
+    scored = pa.schema([*base, *_output_fields()])
+    rejected = pa.schema([*base, *(pa.field(c, pa.string()) for c in REJECT_COLUMNS)])
+    meta = {"artifact-version": version}
+    first = TableWriter(out, scored, out_format, meta)
+    try:
+        return first, TableWriter(rejects, rejected, out_format, meta)
+    except BaseException:
+        first.abort()
+        raise
+
+
+def _output_fields() -> list[Any]:
+    import pyarrow as pa
+
+    return [
+        *(pa.field(c, pa.float64()) for c in SCORE_COLUMNS),
+        pa.field("grade", pa.string()),
+        pa.field("duplicate", pa.bool_()),
+        pa.field("duplicate_ref", pa.string()),
+        pa.field("top_neighbours", pa.string()),
+        pa.field("explanation", pa.string()),
+    ]
+
+
+def _chunks(export: Export, batch_rows: int) -> Iterator[Any]:
+    """The file's record batches cut to at most `batch_rows` rows (CSV blocks vary in size)."""
+    for batch in export.batches(None, batch_rows):
+        for start in range(0, batch.num_rows, batch_rows):
+            yield batch.slice(start, batch_rows)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _progress_bar(export: Export, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=export.count_rows(), unit="lead", desc="score-file", mininterval=1.0)
+
+
+# ---- one batch ---------------------------------------------------------------------------------
+def _score_batch(
+    service: ScoringService,
+    scorer: Scorer,
+    batch: Any,
+    layout: _Layout,
+    writers: tuple[TableWriter, TableWriter],
+    summary: BulkSummary,
+    neighbours: int,
+) -> None:
+    leads, problems = _leads(batch, layout, scorer)
+    good = [i for i in range(batch.num_rows) if i not in problems]
+    scores = service.score_leads([leads[i] for i in good], scorer=scorer, n_neighbors=neighbours)
+    writers[0].write(_scored_batch(batch, layout, good, scores))
+    if problems:
+        writers[1].write(_rejected_batch(batch, layout, problems))
+    summary.rows += batch.num_rows
+    summary.outcomes["rejected"] += len(problems)
+    summary.reject_fields.update(f for f, _ in problems.values())
+    for s in scores:
+        summary.outcomes["duplicate" if s.duplicate else "scored"] += 1
+        if s.grade is not None:
+            summary.grades[s.grade] += 1
+
+
+def _leads(
+    batch: Any, layout: _Layout, scorer: Scorer
+) -> tuple[dict[int, CleanLead], dict[int, tuple[str, str]]]:
+    """Each row as a clean lead, or its (field, reason): numbers parsed as exports spell them,
+    then the API's own validation (clean_lead) with the field named."""
+    columns: dict[str, list[Any]] = {}
+    problems: dict[int, tuple[str, str]] = {}
+    for col in layout.features:
+        arr = batch.column(col)
+        if col in layout.numeric:
+            values, bad = _numbers(arr, col)
+            for row in np.flatnonzero(bad).tolist():
+                problems.setdefault(row, (col, f"not a number: {shown_value(arr[row].as_py())}"))
+            columns[col] = [None if math.isnan(v) else v for v in values.tolist()]
+        else:
+            columns[col] = arr.to_pylist()
+    for key, source in (("email", layout.email), ("lead_id", layout.lead_id)):
+        if source is not None:
+            values = batch.column(source).to_pylist()
+            columns[key] = [None if v is None else str(v) for v in values]
+    leads: dict[int, CleanLead] = {}
+    for i in range(batch.num_rows):
+        if i in problems:
+            continue
+        try:
+            leads[i] = clean_lead({k: v[i] for k, v in columns.items()}, scorer.spec)
+        except LeadValidationError as exc:
+            problems[i] = (exc.field, exc.reason)
+    return leads, problems
+
+
+def _numbers(arr: Any, col: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return parse_numbers(arr)
+    except TypeError:
+        raise InputError(f"numeric column {col!r} has type {arr.type}") from None
+
+
+def _scored_batch(batch: Any, layout: _Layout, good: list[int], scores: list[Score]) -> Any:
+    import pyarrow as pa
+
+    rows = batch.select(list(layout.passthrough)).take(pa.array(good, pa.int64()))
+    appended = [
+        *([getattr(s, c) for s in scores] for c in SCORE_COLUMNS),
+        [s.grade for s in scores],
+        [s.duplicate for s in scores],
+        [_duplicate_ref(s) for s in scores],
+        [_top_ids(s) for s in scores],
+        [s.explanation.summary if s.explanation else _duplicate_note(s) for s in scores],
+    ]
+    fields = _output_fields()
+    arrays = [*rows.columns, *(pa.array(v, f.type) for v, f in zip(appended, fields, strict=True))]
+    return pa.record_batch(arrays, schema=pa.schema([*rows.schema, *fields]))
+
+
+def _rejected_batch(batch: Any, layout: _Layout, problems: dict[int, tuple[str, str]]) -> Any:
+    import pyarrow as pa
+
+    order = sorted(problems)
+    rows = batch.select(list(layout.passthrough)).take(pa.array(order, pa.int64()))
+    field_names = pa.array([problems[i][0] for i in order], pa.string())
+    reasons = pa.array([problems[i][1] for i in order], pa.string())
+    names = [*rows.schema.names, *REJECT_COLUMNS]
+    return pa.record_batch([*rows.columns, field_names, reasons], names=names)
+
+
+def _duplicate_ref(score: Score) -> str | None:
+    if not score.duplicate:
+        return None
+    return score.customer_id or score.lead_ref
+
+
+def _duplicate_note(score: Score) -> str | None:
+    if score.duplicate:
+        return f"already known ({score.duplicate_of}): not scored"
+    return None
+
+
+def _top_ids(score: Score) -> str | None:
+    if score.neighbors is None:
+        return None
+    return ";".join(str(n.customer_id) for n in score.neighbors.high) or None

@@ -1,0 +1,235 @@
+"""Bulk scoring in AWS, end to end against moto's server over real HTTP (S3 + DynamoDB).
+
+A Salesforce-like CSV on S3 is built by the index build job configured only through LEADGEN_*
+variables (its own id/email/stage names); the duplicate table is synced. Then a lead CSV is
+uploaded under score-requests/ and `python -m bulk_job` runs with exactly the environment the
+EventBridge rule would give its build: REQUEST_FIELDS (the paths the synthesised rule's input
+transformer uses, tests/infra/test_bulk_scoring.py) applied to the sample S3 event, plus the
+project's own variables. The scored file, its rejects and their metadata are checked in S3.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BUCKET = "leadgen-bulk-job-test"
+EVENT = json.loads((REPO / "events" / "s3_object_created.json").read_text())
+UPLOADED_KEY = "score-requests/q3 leads.csv"  # the event carries it URL-encoded: q3+leads.csv
+CUSTOMERS = 1000
+LEADS = 400
+_VARS = ("LEADGEN_", "ARTIFACTS_URI", "DUP_TABLE_NAME")
+
+
+@pytest.fixture(scope="module")
+def aws(moto_server: str) -> dict[str, Any]:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=moto_server)
+    s3.create_bucket(Bucket=BUCKET)
+    ddb = boto3.client("dynamodb", endpoint_url=moto_server)
+    ddb.create_table(
+        TableName="dups-bulk",
+        KeySchema=[{"AttributeName": "email_hash", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "email_hash", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return {"s3": s3, "table": "dups-bulk"}
+
+
+def put_csv(s3: Any, key: str, table: pa.Table) -> None:
+    buf = io.BytesIO()
+    pcsv.write_csv(table, buf)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=buf.getvalue())
+
+
+def clean_env(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None:
+    for name in list(os.environ):
+        if name.startswith(_VARS):
+            monkeypatch.delenv(name)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(scope="module")
+def published(aws: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The index build job on a CSV export in S3, configured by the export's own names."""
+    from build_job.job import EXIT_OK, run
+    from leadgen.synthetic.crm import generate_crm
+    from leadgen.synthetic.export_styles import SALESFORCE, crm_export
+
+    accounts = crm_export(generate_crm(rows=CUSTOMERS, seed=21), "salesforce")
+    put_csv(aws["s3"], "input/accounts.csv", accounts)
+    flags = SALESFORCE.build_flags
+    with pytest.MonkeyPatch.context() as mp:
+        clean_env(
+            mp,
+            LEADGEN_INPUT_PATH=f"s3://{BUCKET}/input/accounts.csv",
+            ARTIFACTS_URI=f"s3://{BUCKET}/artifacts",
+            DUP_TABLE_NAME=aws["table"],
+            LEADGEN_EMBEDDER="hashing",
+            LEADGEN_ID_COL=flags["--id-col"],
+            LEADGEN_EMAIL_COL=flags["--email-col"],
+            LEADGEN_TEXT_COLS=flags["--text-cols"],
+            LEADGEN_CAT_COLS=flags["--cat-cols"],
+            LEADGEN_NUM_COLS=flags["--num-cols"],
+            LEADGEN_HIGH_VALUE_COL=flags["--high-value-col"],
+            LEADGEN_HIGH_VALUE_VALUES=flags["--high-value-values"],
+        )
+        out, err = io.StringIO(), io.StringIO()
+        assert run(stdout=out, stderr=err) == EXIT_OK, err.getvalue()
+    latest = json.loads(aws["s3"].get_object(Bucket=BUCKET, Key="artifacts/LATEST")["Body"].read())
+    yield {"accounts": accounts, "version": latest["version"]}
+
+
+def rule_environment(key: str) -> dict[str, str]:
+    """What the rule gives the build for an upload of `key` (S3 URL-encodes it in the event),
+    plus the project's own variables (stacks/bulk_scoring.bulk_environment)."""
+    from stacks.bulk_scoring import REQUEST_FIELDS
+
+    event = json.loads(json.dumps(EVENT))
+    event["detail"]["bucket"]["name"] = BUCKET
+    event["detail"]["object"]["key"] = key.replace(" ", "+")
+    env = {}
+    for name, path in REQUEST_FIELDS.items():
+        value: Any = event
+        for part in path.removeprefix("$.").split("."):
+            value = value[part]
+        env[name] = value
+    return {**env, "ARTIFACTS_URI": f"s3://{BUCKET}/artifacts", "LEADGEN_EMBEDDER": "hashing"}
+
+
+def leads_with_bad_rows(accounts: pa.Table) -> pa.Table:
+    from leadgen.synthetic.crm import generate_crm
+    from leadgen.synthetic.export_styles import crm_export
+
+    leads = crm_export(generate_crm(rows=LEADS, seed=22), "salesforce")
+    known = accounts.filter(pa.compute.is_valid(accounts["Email"])).slice(0, 5)
+    rows = known.to_pylist() + leads.to_pylist()
+    rows[10]["Number of Employees"] = "lots"
+    rows[11]["Web Activity Score"] = "n/a"
+    return pa.Table.from_pylist(rows, leads.schema)
+
+
+def known_ids(accounts: pa.Table, leads: pa.Table) -> dict[str, str]:
+    """lead Id -> the customer Id whose (normalised) email it has: what the table knows."""
+    from leadgen.model.identity import email_hash
+
+    customers: dict[str, str] = {}
+    for row in accounts.to_pylist():
+        h = email_hash(row["Email"]) if row["Email"] else None
+        if h is not None:
+            customers.setdefault(h, row["Id"])
+    out = {}
+    for row in leads.to_pylist()[:10] + leads.to_pylist()[12:]:  # rows 10, 11 are rejected
+        h = email_hash(row["Email"]) if row["Email"] else None
+        if h in customers:
+            out[row["Id"]] = customers[h]
+    return out
+
+
+def run_bulk(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> tuple[int, list[Any], str]:
+    from bulk_job.job import run
+
+    clean_env(monkeypatch, **env)
+    out, err = io.StringIO(), io.StringIO()
+    code = run(stdout=out, stderr=err)
+    return code, [json.loads(line) for line in out.getvalue().splitlines()], err.getvalue()
+
+
+def test_an_upload_is_scored_into_scored_with_rejects_and_the_version(
+    aws: dict[str, Any], published: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    s3 = aws["s3"]
+    leads = leads_with_bad_rows(published["accounts"])
+    put_csv(s3, UPLOADED_KEY, leads)
+    env = {**rule_environment(UPLOADED_KEY), "DUP_TABLE_NAME": aws["table"]}
+    assert env["LEADGEN_SCORE_REQUEST_KEY"] == "score-requests/q3+leads.csv"
+    code, events, err = run_bulk(monkeypatch, env)
+    assert code == 0, err
+    assert [e["event"] for e in events] == ["bulk_started", "bulk_finished"]
+    finished = events[-1]
+    known = known_ids(published["accounts"], leads)
+    assert len(known) >= 5  # the five customers put in, and any lead sharing a mailbox
+    assert finished["rows"] == LEADS + 5
+    assert finished["outcomes"] == {
+        "scored": LEADS + 5 - 2 - len(known),
+        "duplicate": len(known),
+        "rejected": 2,
+    }
+    assert finished["artifact_version"] == published["version"]
+
+    scored = s3.get_object(Bucket=BUCKET, Key="scored/q3 leads.parquet")
+    assert scored["Metadata"] == {"artifact-version": published["version"]}
+    table = pq.read_table(io.BytesIO(scored["Body"].read()))
+    assert table.num_rows == LEADS + 3
+    assert table.column_names[: len(leads.column_names)] == leads.column_names
+    dup = table.filter(table["duplicate"]).to_pylist()
+    # the known customers, by their Salesforce ids, found in DynamoDB
+    assert {r["Id"]: r["duplicate_ref"] for r in dup} == known
+
+    rejects = s3.get_object(Bucket=BUCKET, Key="scored/q3 leads.rejects.parquet")
+    assert rejects["Metadata"] == {"artifact-version": published["version"]}
+    rejected = pq.read_table(io.BytesIO(rejects["Body"].read())).to_pylist()
+    assert [(r["reject_field"], r["reject_reason"]) for r in rejected] == [
+        ("Number of Employees", "not a number: 'lots'"),
+        ("Web Activity Score", "not a number: 'n/a'"),
+    ]
+
+
+def test_a_folder_placeholder_is_skipped(
+    aws: dict[str, Any], published: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, events, _ = run_bulk(monkeypatch, rule_environment("score-requests/"))
+    assert code == 0 and [e["event"] for e in events] == ["bulk_skipped"]
+
+
+def _keys(s3: Any, prefix: str) -> list[str]:
+    found = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
+    return sorted(o["Key"] for o in found)
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "needles"),
+    [
+        ("score-requests/leads.xlsx", b"PK\x03\x04", ["not a lead file", "leads.xlsx"]),
+        ("score-requests/other.csv", b"name,phone\nAda,1\n", ["none of the model's columns"]),
+    ],
+)
+def test_a_bad_upload_fails_in_one_line_and_writes_nothing(
+    aws: dict[str, Any], published: dict[str, Any], key: str, body: bytes, needles: list[str]
+) -> None:
+    """Through the real entry point (`python -m bulk_job`), as CodeBuild runs it."""
+    s3 = aws["s3"]
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    before = _keys(s3, "scored/")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_VARS)}
+    env.update(rule_environment(key), PYTHONPATH=str(REPO))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bulk_job"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stdout
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    failed = [json.loads(line) for line in proc.stdout.splitlines()][-1]
+    assert failed["event"] == "bulk_failed" and failed["exit_code"] == 2
+    assert _keys(s3, "scored/") == before
