@@ -1,7 +1,9 @@
-"""Bulk scoring in AWS, end to end against moto's server over real HTTP (S3 + DynamoDB).
+"""Bulk scoring in AWS, end to end against moto's server over real HTTP (S3, DynamoDB, Secrets
+Manager).
 
 A Salesforce-like CSV on S3 is built by the index build job configured only through LEADGEN_*
-variables (its own id/email/stage names); the duplicate table is synced. Then a lead CSV is
+variables (its own id/email/stage names); the duplicate and identity tables are synced with the
+email hash key read from its secret, as deployed. Then a lead CSV is
 uploaded under score-requests/ and `python -m bulk_job` runs with exactly the environment the
 EventBridge rule would give its build: REQUEST_FIELDS (the paths the synthesised rule's input
 transformer uses, tests/infra/test_bulk_scoring.py) applied to the sample S3 event, plus the
@@ -30,23 +32,27 @@ EVENT = json.loads((REPO / "events" / "s3_object_created.json").read_text())
 UPLOADED_KEY = "score-requests/q3 leads.csv"  # the event carries it URL-encoded: q3+leads.csv
 CUSTOMERS = 1000
 LEADS = 400
-_VARS = ("LEADGEN_", "ARTIFACTS_URI", "DUP_TABLE_NAME")
+_VARS = ("LEADGEN_", "ARTIFACTS_URI", "DUP_TABLE_NAME", "IDENTITY_TABLE_NAME")
+HASH_KEY = "bulk-test-hash-key-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
 def aws(moto_server: str) -> dict[str, Any]:
-    import boto3
+    """The bucket, both duplicate tables and the hash key's secret: the stack's environment for
+    both projects (stacks/index_refresh.build_environment, stacks/bulk_scoring.bulk_environment)."""
+    from tests.conftest import create_table, moto_client
 
-    s3 = boto3.client("s3", endpoint_url=moto_server)
+    s3 = moto_client("s3", moto_server)
     s3.create_bucket(Bucket=BUCKET)
-    ddb = boto3.client("dynamodb", endpoint_url=moto_server)
-    ddb.create_table(
-        TableName="dups-bulk",
-        KeySchema=[{"AttributeName": "email_hash", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "email_hash", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return {"s3": s3, "table": "dups-bulk"}
+    ddb = moto_client("dynamodb", moto_server)
+    sm = moto_client("secretsmanager", moto_server)
+    arn = sm.create_secret(Name="bulk-hash-key", SecretString=HASH_KEY)["ARN"]
+    tables = {
+        "DUP_TABLE_NAME": create_table(ddb),
+        "IDENTITY_TABLE_NAME": create_table(ddb, "pk", "ident"),
+        "LEADGEN_EMAIL_HASH_KEY_SECRET_ARN": arn,
+    }
+    return {"s3": s3, "tables": tables, "endpoint": moto_server}
 
 
 def put_csv(s3: Any, key: str, table: pa.Table) -> None:
@@ -73,12 +79,14 @@ def published(aws: dict[str, Any]) -> Iterator[dict[str, Any]]:
     accounts = crm_export(generate_crm(rows=CUSTOMERS, seed=21), "salesforce")
     put_csv(aws["s3"], "input/accounts.csv", accounts)
     flags = SALESFORCE.build_flags
-    with pytest.MonkeyPatch.context() as mp:
+    from tests.conftest import moto_environment
+
+    with moto_environment(aws["endpoint"]), pytest.MonkeyPatch.context() as mp:
         clean_env(
             mp,
+            **aws["tables"],
             LEADGEN_INPUT_PATH=f"s3://{BUCKET}/input/accounts.csv",
             ARTIFACTS_URI=f"s3://{BUCKET}/artifacts",
-            DUP_TABLE_NAME=aws["table"],
             LEADGEN_EMBEDDER="hashing",
             LEADGEN_ID_COL=flags["--id-col"],
             LEADGEN_EMAIL_COL=flags["--email-col"],
@@ -129,12 +137,12 @@ def known_ids(accounts: pa.Table, leads: pa.Table) -> dict[str, str]:
 
     customers: dict[str, str] = {}
     for row in accounts.to_pylist():
-        h = email_hash(row["Email"]) if row["Email"] else None
+        h = email_hash(row["Email"], HASH_KEY) if row["Email"] else None
         if h is not None:
             customers.setdefault(h, row["Id"])
     out = {}
     for row in leads.to_pylist()[:10] + leads.to_pylist()[12:]:  # rows 10, 11 are rejected
-        h = email_hash(row["Email"]) if row["Email"] else None
+        h = email_hash(row["Email"], HASH_KEY) if row["Email"] else None
         if h in customers:
             out[row["Id"]] = customers[h]
     return out
@@ -150,12 +158,16 @@ def run_bulk(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> tuple[int,
 
 
 def test_an_upload_is_scored_into_scored_with_rejects_and_the_version(
-    aws: dict[str, Any], published: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    aws: dict[str, Any],
+    published: dict[str, Any],
+    moto_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     s3 = aws["s3"]
     leads = leads_with_bad_rows(published["accounts"])
     put_csv(s3, UPLOADED_KEY, leads)
-    env = {**rule_environment(UPLOADED_KEY), "DUP_TABLE_NAME": aws["table"]}
+    env = {**rule_environment(UPLOADED_KEY), **aws["tables"]}
     assert env["LEADGEN_SCORE_REQUEST_KEY"] == "score-requests/q3+leads.csv"
     code, events, err = run_bulk(monkeypatch, env)
     assert code == 0, err
@@ -190,7 +202,7 @@ def test_an_upload_is_scored_into_scored_with_rejects_and_the_version(
 
 
 def test_a_folder_placeholder_is_skipped(
-    aws: dict[str, Any], published: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    aws: dict[str, Any], published: dict[str, Any], moto_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, events, _ = run_bulk(monkeypatch, rule_environment("score-requests/"))
     assert code == 0 and [e["event"] for e in events] == ["bulk_skipped"]
@@ -209,7 +221,12 @@ def _keys(s3: Any, prefix: str) -> list[str]:
     ],
 )
 def test_a_bad_upload_fails_in_one_line_and_writes_nothing(
-    aws: dict[str, Any], published: dict[str, Any], key: str, body: bytes, needles: list[str]
+    aws: dict[str, Any],
+    published: dict[str, Any],
+    moto_env: str,
+    key: str,
+    body: bytes,
+    needles: list[str],
 ) -> None:
     """Through the real entry point (`python -m bulk_job`), as CodeBuild runs it."""
     s3 = aws["s3"]

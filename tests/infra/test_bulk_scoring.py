@@ -143,6 +143,8 @@ def test_the_project_runs_the_bulk_job_in_the_serving_image(synth: Synth, which:
     assert env == {
         "ARTIFACTS_URI": {"Fn::Join": ["", ["s3://", {"Ref": "ArtifactBucket"}, "/artifacts"]]},
         "DUP_TABLE_NAME": {"Ref": "DuplicateTable"},
+        "IDENTITY_TABLE_NAME": {"Ref": "IdentityTable"},
+        "LEADGEN_EMAIL_HASH_KEY_SECRET_ARN": {"Ref": "EmailHashKeySecret"},
         "LEADGEN_EMBEDDER": "onnx",
     }
 
@@ -195,10 +197,17 @@ def test_the_bulk_role_reads_requests_and_artifacts_writes_scored_looks_up(
     (listing,) = [s for s in s3 if "s3:ListBucket" in _actions(s)]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["artifacts", "artifacts/*"]}}
     ddb = [s for s in statements if any(a.startswith("dynamodb:") for a in _actions(s))]
-    assert [(_actions(s), s["Resource"]) for s in ddb] == [
-        ({"dynamodb:GetItem"}, {"Fn::GetAtt": ["DuplicateTable", "Arn"]})
+    # lookups in both tables (the identity table's only under the customer and lead families)
+    assert sorted((sorted(_actions(s)), s["Resource"]["Fn::GetAtt"][0]) for s in ddb) == [
+        (["dynamodb:BatchGetItem"], "DuplicateTable"),
+        (["dynamodb:BatchGetItem"], "IdentityTable"),
     ]
-    others = set().union(*(_actions(s) for s in statements)) - set(by_action) - {"dynamodb:GetItem"}
+    secrets = [s for s in statements if any(a.startswith("secretsmanager:") for a in _actions(s))]
+    assert [(_actions(s), s["Resource"]) for s in secrets] == [
+        ({"secretsmanager:GetSecretValue"}, {"Ref": "EmailHashKeySecret"})
+    ]
+    others = set().union(*(_actions(s) for s in statements)) - set(by_action)
+    others -= {"dynamodb:BatchGetItem", "secretsmanager:GetSecretValue"}
     assert others == IMAGE_PROJECT_ACTIONS  # the image, its logs, CodeBuild's defaults
 
 
