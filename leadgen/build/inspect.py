@@ -45,6 +45,9 @@ _SKIP_NAME = re.compile(
     r"name|phone|mobile|fax|street|address|zip|postal|url|website|linkedin|twitter|owner",
     re.IGNORECASE,
 )
+# The organisation a person works for: read by the fuzzy duplicate check (leadgen.config
+# IDENTITY_COLS), but as a feature its spellings name a company rather than describe it.
+_ORG_NAME = re.compile(r"\bcompany\b|\borgani[sz]ation\b|\baccount name\b", re.IGNORECASE)
 _VALUE_NAME = re.compile(r"revenue|value|ltv|amount|arr\b|mrr\b|spend|price", re.IGNORECASE)
 _LABEL_NAME = re.compile(
     r"stage|status|lifecycle|type|tier|segment|won|high.?value|convert|customer|paying", re.I
@@ -285,6 +288,11 @@ def _feature_role(p: ColumnProfile, rows: int) -> None:
         return
     if _SKIP_NAME.search(p.name):
         p.reason = "personal or contact detail"
+        return
+    if _ORG_NAME.search(p.name):
+        p.reason = (
+            "a company name (the duplicate check reads it; as a feature it names, not describes)"
+        )
         return
     if _VALUE_NAME.search(p.name) and p.kind in ("integer", "number"):
         p.reason = "value/outcome column: as a feature it may leak the label"

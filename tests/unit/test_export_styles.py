@@ -48,13 +48,14 @@ def test_hubspot_shape_and_blanks(crm: pa.Table) -> None:
 
 
 def test_deterministic_and_company_phone_carried_through(crm: pa.Table) -> None:
-    """Columns another generator adds (company, phone) keep their CRM names."""
+    """The contact columns (company, phone) keep their values under the CRM's names."""
     assert crm_export(crm, "salesforce", seed=1).equals(crm_export(crm, "salesforce", seed=1))
-    extra = crm.append_column("company", pa.array(["Acme"] * crm.num_rows)).append_column(
-        "phone", pa.array(["+1 555 0100"] * crm.num_rows)
-    )
-    out = crm_export(extra, "salesforce")
-    assert out["Company"][0].as_py() == "Acme" and out["Phone"][0].as_py() == "+1 555 0100"
+    assert {"company", "phone"} <= set(crm.column_names)
+    out = crm_export(crm, "salesforce")
+    assert "company" not in out.column_names and "phone" not in out.column_names
+    pairs = set(zip(crm["company"].to_pylist(), crm["phone"].to_pylist(), strict=True))
+    carried = list(zip(out["Company"].to_pylist(), out["Phone"].to_pylist(), strict=True))
+    assert len(set(carried)) > 0.9 * out.num_rows and set(carried) <= pairs
 
 
 def test_build_flags_name_existing_columns(crm: pa.Table) -> None:
