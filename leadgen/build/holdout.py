@@ -47,6 +47,8 @@ class HoldoutResult:
     headline: str  # "p_high_value" | "contrast"
     headline_source: str  # which of `figures` the headline is
     headline_scores: np.ndarray = field(repr=False)
+    # the held-out rows (build/served.py scores them again through the published indices)
+    test_rows: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def headline_figures(self) -> Figures:
@@ -112,6 +114,7 @@ def evaluate_holdout(
         headline="p_high_value" if blend_better else "contrast",
         headline_source="blend" if blend_better else knn_key,
         headline_scores=p_blend if blend_better else best_contrast,
+        test_rows=test,
     )
 
 

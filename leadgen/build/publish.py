@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from leadgen.build.capacity import ServingRequirements
 from leadgen.build.quality import Figures, gate
 from leadgen.build.timer import Timer
 from leadgen.config import BuildConfig
@@ -35,6 +36,7 @@ class Published:
     version: str
     manifest_sha256: str
     previous: str | None  # LATEST's version before this one
+    requirements: ServingRequirements  # what serving it needs (build_report.json)
 
 
 def publish(
@@ -53,6 +55,9 @@ def publish(
         vdir.mkdir()
         with timer.step("write"):
             bundle.write(vdir)
+        requirements = ServingRequirements.of(sum(p.stat().st_size for p in vdir.iterdir()))
+        # Before the upload: a version the deployed function cannot hold is never published.
+        requirements.check(cfg.function_memory_mb, cfg.function_tmp_mb)
         try:
             with timer.step("upload"):
                 upload_version(store, vdir, version)
@@ -67,7 +72,7 @@ def publish(
         shutil.rmtree(staging, ignore_errors=True)
     set_latest(store, version, manifest_sha)
     timer.say(f"published {version} to {store.uri} (LATEST was {previous or 'unset'})")
-    return Published(version, manifest_sha, previous)
+    return Published(version, manifest_sha, previous, requirements)
 
 
 def prune(store: Store, keep: int, protect: str, say: Callable[[str], None]) -> list[str]:

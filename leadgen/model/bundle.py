@@ -19,10 +19,10 @@ import numpy as np
 
 from leadgen.config import ColumnSpec, GradeBands
 from leadgen.errors import ArtifactError
-from leadgen.model import index as ix
 from leadgen.model.checksums import sha256_bytes, sha256_files
 from leadgen.model.features import TabularTransform
 from leadgen.model.head import Head
+from leadgen.model.vector_index import DEFAULT_BACKEND, VectorIndex, backend
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -212,8 +212,8 @@ class Bundle:
 
     manifest: Manifest
     transform: TabularTransform
-    index_all: Any
-    index_high: Any
+    index_all: VectorIndex
+    index_high: VectorIndex
     ids_all: np.ndarray
     ids_high: np.ndarray
     calibration: np.ndarray  # sorted leave-one-out contrasts of customers
@@ -222,8 +222,8 @@ class Bundle:
 
     def write(self, directory: Path) -> tuple[Manifest, str]:
         """Write every file and seal the manifest; returns it and its sha256."""
-        ix.save_index(self.index_all, directory / Files.INDEX_ALL)
-        ix.save_index(self.index_high, directory / Files.INDEX_HIGH)
+        self.index_all.write(directory / Files.INDEX_ALL)
+        self.index_high.write(directory / Files.INDEX_HIGH)
         np.save(directory / Files.IDS_ALL, self.ids_all.astype(np.int64))
         np.save(directory / Files.IDS_HIGH, self.ids_high.astype(np.int64))
         np.save(directory / Files.CALIBRATION, self.calibration.astype(np.float64))
@@ -243,8 +243,8 @@ class Bundle:
             bundle = cls(
                 manifest=manifest,
                 transform=TabularTransform.from_json(_read_json(directory / Files.TRANSFORM)),
-                index_all=ix.load_index(directory / Files.INDEX_ALL),
-                index_high=ix.load_index(directory / Files.INDEX_HIGH),
+                index_all=_load_index(directory / Files.INDEX_ALL, manifest.indices["all"]),
+                index_high=_load_index(directory / Files.INDEX_HIGH, manifest.indices["high"]),
                 ids_all=np.load(directory / Files.IDS_ALL, allow_pickle=False),
                 ids_high=np.load(directory / Files.IDS_HIGH, allow_pickle=False),
                 calibration=np.load(directory / Files.CALIBRATION, allow_pickle=False),
@@ -258,9 +258,12 @@ class Bundle:
             )
         except (OSError, KeyError, ValueError) as exc:
             raise ArtifactError(f"{directory}: cannot load artifact ({exc})") from None
-        for name, index in (("all", bundle.index_all), ("high", bundle.index_high)):
-            ix.apply_search_params(index, manifest.indices[name]["params"])
         return bundle
+
+
+def _load_index(path: Path, entry: Mapping[str, Any]) -> VectorIndex:
+    """Open an index with the backend its manifest entry names, search parameters applied."""
+    return backend(str(entry.get("backend", DEFAULT_BACKEND))).load(path, entry)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from leadgen.config import GradeBands
-from leadgen.model import index as ix
 from leadgen.model.bundle import Bundle
 from leadgen.model.calibration import percentile_of
 from leadgen.model.embedders import Embedder, check_identity
@@ -123,7 +122,7 @@ class Scorer:
                 drivers=[],
                 summary="no high-value customers to compare with",
             )
-        neigh = ix.reconstruct(self.bundle.index_high, pos)
+        neigh = self.bundle.index_high.reconstruct(pos)
         d = self.embedder.dim
         text_part = float(np.mean(neigh[:, :d] @ vec[:d]))
         tab_part = float(np.mean(neigh[:, d:] @ vec[d:])) if vec.shape[0] > d else 0.0

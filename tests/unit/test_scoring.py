@@ -42,7 +42,7 @@ def score(model: Scorer, leads: list[CleanLead], **kwargs: Any) -> list[dict[str
 
 
 def _all_vectors(index: Any) -> np.ndarray:
-    return index.reconstruct_n(0, index.ntotal)
+    return np.asarray(index.reconstruct(np.arange(index.size)))
 
 
 def test_scores_match_brute_force(model: Scorer) -> None:
