@@ -26,10 +26,11 @@ from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from leadgen.names import Env
+from leadgen.names import LIVE_ALIAS, Env
 from stacks.artifact_storage import (
     ARTIFACTS_PREFIX,
     INPUT_PREFIX,
@@ -77,10 +78,25 @@ BUILD_COMPUTE: dict[str, codebuild.ComputeType] = {
 }
 
 
+# What the build job calls on the scoring function to roll a new artifact version out to it
+# (leadgen/stores/function.py): exactly these, on that function and its `live` alias only.
+ROLLOUT_ACTIONS = (
+    "lambda:GetFunctionConfiguration",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:PublishVersion",
+    "lambda:GetAlias",
+    "lambda:UpdateAlias",
+)
+
+
 def build_environment(
-    config: LeadgenConfig, storage: ArtifactStorage, table: DuplicateTable
+    config: LeadgenConfig,
+    storage: ArtifactStorage,
+    table: DuplicateTable,
+    function: lambda_.IFunction | None = None,
 ) -> dict[str, str]:
-    """The build job's settings (leadgen.names.Env): input, columns, outputs, high-value rule."""
+    """The build job's settings (leadgen.names.Env): input, columns, outputs, high-value rule,
+    and the scoring function it rolls out to, with the memory and /tmp a version must fit."""
     environment: dict[str, str] = {
         Env.INPUT_PATH: config.input_path or storage.default_input_uri,
         Env.TEXT_COLS: ",".join(config.text_cols),
@@ -90,7 +106,11 @@ def build_environment(
         Env.DUP_TABLE_NAME: table.table_name,
         Env.KEEP_VERSIONS: str(config.keep_versions),
         Env.EMBEDDER: config.embedder,
+        Env.FUNCTION_MEMORY_MB: str(config.memory_mb),
+        Env.FUNCTION_TMP_MB: str(config.ephemeral_storage_mib),
     }
+    if function is not None:
+        environment[Env.FUNCTION_NAME] = function.function_name
     if config.value_col is not None:
         environment[Env.VALUE_COL] = config.value_col
         environment[Env.VALUE_QUANTILE] = str(config.value_quantile)
@@ -98,6 +118,16 @@ def build_environment(
         assert config.high_value_col is not None  # exactly one rule: validated by LeadgenConfig
         environment[Env.HIGH_VALUE_COL] = config.high_value_col
     return environment
+
+
+def grant_rollout(role: iam.IRole, function: lambda_.IFunction) -> None:
+    """The roll-out's calls, on the scoring function and its `live` alias (no other function,
+    no other alias, no version deletion, no code change)."""
+    iam.Grant.add_to_principal(
+        grantee=role,
+        actions=list(ROLLOUT_ACTIONS),
+        resource_arns=[function.function_arn, f"{function.function_arn}:{LIVE_ALIAS}"],
+    )
 
 
 class IndexRefresh(Construct):
@@ -112,15 +142,20 @@ class IndexRefresh(Construct):
         image: LeadgenImage,
         storage: ArtifactStorage,
         table: DuplicateTable,
+        function: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = frozen_log_group(
             self, "BuildLogs", config=config, logical_id=BUILD_LOG_GROUP_ID
         )
-        self.project = self._project(config, image, build_environment(config, storage, table))
+        self.project = self._project(
+            config, image, build_environment(config, storage, table, function)
+        )
         role = self.project.role
         assert role is not None
         self._grant(role, config, storage, table)
+        if function is not None:
+            grant_rollout(role, function)
         self._acknowledge_project()
         self._acknowledge_role(role, config)
         self.rule = self._schedule(config)

@@ -51,6 +51,7 @@ class LeadgenStack(Stack):
             image=self.image,
             storage=self.storage,
             table=self.duplicates,
+            function=self.scoring.function,
         )
         self.monitoring = Monitoring(
             self,

@@ -19,6 +19,7 @@ from pathlib import Path
 from leadgen.errors import ArtifactError
 from leadgen.model.bundle import Bundle
 from leadgen.model.embedders import Embedder
+from leadgen.serve.refresh import BackgroundRefresh
 from leadgen.serve.scorer import Scorer
 from leadgen.stores.artifacts import FetchedVersion, Pointer, open_version, read_pointer
 from leadgen.stores.blob import Store
@@ -26,6 +27,7 @@ from leadgen.stores.blob import Store
 log = logging.getLogger(__name__)
 
 FailureHook = Callable[[str], None]
+PointerSource = Callable[[Store], Pointer]
 
 
 class ModelLifecycle:
@@ -39,6 +41,7 @@ class ModelLifecycle:
         refresh_seconds: float,
         retry_seconds: float = 10.0,
         on_failure: FailureHook | None = None,
+        pointer_source: PointerSource = read_pointer,
     ) -> None:
         self.store = store
         self.cache_dir = cache_dir
@@ -53,6 +56,9 @@ class ModelLifecycle:
         self._pointer: Pointer | None = None
         self._next_check = 0.0
         self._refused: set[str] = set()
+        # LATEST, or the artifact version this function version is pinned to (no refresh then)
+        self._read_pointer = pointer_source
+        self._refresh = BackgroundRefresh()
 
     # ---- reading ---------------------------------------------------------------------------------
     @property
@@ -75,19 +81,27 @@ class ModelLifecycle:
 
     def tick(self) -> None:
         """Once per request: retry the first load or look for a new LATEST, if due. Never blocks
-        on another thread's load: that request keeps the version it has."""
+        on another thread's load: that request keeps the version it has. With a version loaded,
+        the check and any load run in the background (leadgen.serve.refresh)."""
         now = time.monotonic()
         if now < self._next_check or not self._lock.acquire(blocking=False):
+            return
+        if self.loaded:
+            self._refresh.start(lambda: self._check(now), release=self._lock)
             return
         try:
             self._check(now)
         finally:
             self._lock.release()
 
+    def wait_refresh(self, timeout: float | None = None) -> bool:
+        """Block until a background refresh is over (tests, shutdown); False on timeout."""
+        return self._refresh.wait(timeout)
+
     def _check(self, now: float) -> None:
         self._next_check = now + (self.refresh_seconds if self.loaded else self.retry_seconds)
         try:
-            pointer = read_pointer(self.store)
+            pointer = self._read_pointer(self.store)
         except Exception as exc:
             self._fail(f"cannot read the LATEST pointer: {exc}")
             return
@@ -113,7 +127,8 @@ class ModelLifecycle:
             extra={"version": pointer.version, "previous": old.version if old else None},
         )
         if old is not None:
-            self._free(old)
+            self._free(old.version)
+        self._free(scorer.version)  # loaded and verified: its files are no longer read
 
     def _fail(self, message: str) -> None:
         self.failures += 1
@@ -123,8 +138,9 @@ class ModelLifecycle:
         if self._on_failure is not None:
             self._on_failure(message)
 
-    def _free(self, old: Scorer) -> None:
-        """Delete a replaced remote version's files from the cache (Lambda /tmp is small)."""
-        directory = self.cache_dir / old.version
+    def _free(self, version: str) -> None:
+        """Delete a remote version's files from the cache once they are loaded (Lambda /tmp is
+        small: a refresh then needs room for one version, not two)."""
+        directory = self.cache_dir / version
         if directory.is_dir() and directory.resolve().parent == self.cache_dir.resolve():
             shutil.rmtree(directory, ignore_errors=True)
