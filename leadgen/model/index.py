@@ -47,7 +47,7 @@ CEILING_MARGIN = 0.01
 DEFAULT_RECALL_TARGET = 0.96
 RECALL_QUERIES = 500
 PCA_SAMPLE = 50_000
-CHUNK_ROWS = 50_000  # rows per block of exact scoring and of adding to a graph
+CHUNK_ROWS = 100_000  # rows per block transformed for exact scoring, or added to a graph
 # Below this many queries a search runs on the calling thread only. Serving searches one lead (or
 # a small batch): an OpenMP team costs more than it saves there, and its spinning workers fight the
 # ONNX Runtime threads for the same cores (bench/RESULTS.md measured it inside the handler).
@@ -241,19 +241,23 @@ def overlap(truth: np.ndarray, got: np.ndarray) -> float:
 def exact_top_k(
     base: np.ndarray, queries: np.ndarray, k: int, transform: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact inner-product top-k of `queries` over `base` (rows transformed by `transform` block
-    by block, if given), without copying `base`: at 1M customers it is gigabytes."""
-    best_s = np.full((len(queries), k), -np.inf, dtype=np.float32)
-    best_p = np.full((len(queries), k), -1, dtype=np.int64)
+    """Exact inner-product top-k of `queries` over `base` (FAISS's brute force: BLAS blocks
+    and a heap, no copy of `base`, which is gigabytes at 1M customers). With `transform`, the
+    rows are transformed block by block and the blocks' results merged."""
+    import faiss
+
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    k = max(1, min(k, len(base)))
+    if transform is None:
+        xb = np.ascontiguousarray(base, dtype=np.float32)
+        return faiss.knn(q, xb, k, metric=faiss.METRIC_INNER_PRODUCT)  # type: ignore[no-any-return]
+    best_s = np.full((len(q), k), -np.inf, dtype=np.float32)
+    best_p = np.full((len(q), k), -1, dtype=np.int64)
     for start in range(0, len(base), CHUNK_ROWS):
-        block = np.asarray(base[start : start + CHUNK_ROWS], dtype=np.float32)
-        if transform is not None:
-            block = transform(block)
-        sims = queries @ block.T
-        kk = min(k, sims.shape[1])
-        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        s = np.concatenate([best_s, np.take_along_axis(sims, top, axis=1)], axis=1)
-        p = np.concatenate([best_p, top + start], axis=1)
+        block = np.ascontiguousarray(transform(base[start : start + CHUNK_ROWS]))
+        sims, pos = faiss.knn(q, block, min(k, len(block)), metric=faiss.METRIC_INNER_PRODUCT)
+        s = np.concatenate([best_s, sims], axis=1)
+        p = np.concatenate([best_p, pos + start], axis=1)
         keep = np.argsort(-s, axis=1, kind="stable")[:, :k]
         best_s, best_p = np.take_along_axis(s, keep, axis=1), np.take_along_axis(p, keep, axis=1)
     return best_s, best_p
@@ -266,26 +270,40 @@ def _hnsw(
     `text_dims` is given and some rung of TEXT_DIMS_LADDER clears the target, else float32."""
     import faiss
 
-    dim = vectors.shape[1]
     plan = _compact_plan(vectors, probe, target, text_dims) if text_dims else None
     params: dict[str, Any] = {"efConstruction": HNSW_EF_CONSTRUCTION}
-    raw: Any
-    inner: Any
     if plan is None:
-        raw = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        raw = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        raw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        _add(raw, vectors, 0, probe.base)
         params.update({"M": HNSW_M, "storage": "float32"})
-        inner = raw
-    else:
-        rotation, kept, tried = plan
-        fp16: Any = faiss.ScalarQuantizer.QT_fp16
-        inner = faiss.IndexHNSWSQ(rotation.shape[0], fp16, COMPACT_M, faiss.METRIC_INNER_PRODUCT)
-        raw = faiss.IndexPreTransform(_linear(rotation), inner)
-        params.update({"M": COMPACT_M, "storage": "float16", "text_dims": kept})
-        params.update({"stored_dim": int(rotation.shape[0]), "text_dims_recall": tried})
-    inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    raw.train(np.ascontiguousarray(vectors[: min(len(vectors), PCA_SAMPLE)], dtype=np.float32))
-    _add(raw, vectors, 0, probe.base)
-    return raw, params
+        return raw, params
+    rotation, kept, tried = plan
+    params.update({"M": COMPACT_M, "storage": "float16", "text_dims": kept})
+    params.update({"stored_dim": int(rotation.shape[0]), "text_dims_recall": tried})
+    return _compact_graph(vectors, rotation, probe.base), params
+
+
+def _compact_graph(vectors: np.ndarray, rotation: np.ndarray, stop: int) -> Any:
+    """HNSW over rows [0, stop) rotated, stored as float16. The graph is built over float32
+    copies of the rotated rows (FAISS links them several times faster than float16 ones:
+    bench/REFRESH.md), then handed to float16 storage, which is what is kept."""
+    import faiss
+
+    dim = rotation.shape[0]
+    graph = faiss.IndexHNSWFlat(dim, COMPACT_M, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    _add(faiss.IndexPreTransform(_linear(rotation), graph), vectors, 0, stop)
+    fp16: Any = faiss.ScalarQuantizer.QT_fp16
+    compact = faiss.IndexHNSWSQ(dim, fp16, COMPACT_M, faiss.METRIC_INNER_PRODUCT)
+    compact.hnsw = graph.hnsw
+    for start in range(0, graph.ntotal, CHUNK_ROWS):
+        compact.storage.add(
+            graph.storage.reconstruct_n(start, min(CHUNK_ROWS, graph.ntotal - start))
+        )
+    compact.ntotal = graph.ntotal
+    del graph
+    return faiss.IndexPreTransform(_linear(rotation), compact)
 
 
 def _compact_plan(

@@ -65,7 +65,10 @@ class KnnScores:
 
 
 def _mean(sims: np.ndarray) -> np.ndarray:
+    """Row means over the neighbours found (NaN slots are missing ones; NaN if none)."""
     if not sims.size:
         return np.zeros(len(sims))
+    found = ~np.isnan(sims)
     with np.errstate(all="ignore"):
-        return np.asarray(np.nanmean(sims, axis=1))
+        mean = np.where(found, sims, 0).sum(axis=1) / found.sum(axis=1)
+    return mean.astype(sims.dtype, copy=False)
