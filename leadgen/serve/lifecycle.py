@@ -3,8 +3,10 @@
 One owner for the question "which version answers this request". Adapters call `tick()` once per
 request (it checks LATEST at most every `refresh_seconds`, or retries a failed first load at most
 every `retry_seconds`) and then read `current()`, which does no I/O. A new version is fetched,
-verified and loaded before it replaces the old one; a version that fails is refused, reported
-through `on_failure`, and the last good one keeps serving.
+verified and loaded before it replaces the old one, in the background once one is served
+(leadgen.serve.refresh); a version that fails is refused, reported through `on_failure`, and the
+last good one keeps serving. A pointer source other than LATEST (a function version pinned to an
+artifact version, leadgen.stores.function) never changes, so such an environment never refreshes.
 """
 
 from __future__ import annotations

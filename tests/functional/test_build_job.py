@@ -455,25 +455,42 @@ def test_retention_keeps_n_versions_and_never_latest(
     assert v1 not in version_dirs(s3, prefix) and v2 not in version_dirs(s3, prefix)
 
 
-def test_table_sync_failure_after_publish_is_reported_not_hidden(
-    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table
+@pytest.mark.parametrize(
+    ("step", "variable", "value", "key", "cause", "said"),
+    [
+        ("sync", "DUP_TABLE_NAME", "no-such-table", "duplicate_sync",
+         "ResourceNotFoundException", "re-syncs"),
+        ("rollout", "LEADGEN_FUNCTION_NAME", "no-such-function", "rollout",
+         "no-such-function", "function roll-out failed"),
+    ],
+)  # fmt: skip
+def test_a_step_after_publish_failing_is_reported_not_hidden(
+    job_env: pytest.MonkeyPatch,
+    s3: Any,
+    crm: pa.Table,
+    step: str,
+    variable: str,
+    value: str,
+    key: str,
+    cause: str,
+    said: str,
 ) -> None:
-    """LATEST has moved when the sync runs: the job says so, records it, and exits 1."""
+    """LATEST has moved when the roll-out and the sync run: the job says so, records it in the
+    report, and exits 1."""
+    prefix = f"{step}-fails"
     result = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/sync-fails.parquet", crm),
-        ARTIFACTS_URI=artifacts("sync-fails"),
-        DUP_TABLE_NAME="no-such-table",
+        LEADGEN_INPUT_PATH=put_parquet(s3, f"exports/{prefix}.parquet", crm),
+        ARTIFACTS_URI=artifacts(prefix),
+        **{variable: value},
     )
     assert result.code == EXIT_UNEXPECTED
-    version = latest(s3, "sync-fails")
+    version = latest(s3, prefix)
     assert version is not None
-    assert_one_clear_line(
-        result, f"published {version} (LATEST moved)", "ResourceNotFoundException", "re-syncs"
-    )
+    assert_one_clear_line(result, f"published {version} (LATEST moved)", cause, said)
     assert result.one("build_failed")["published"] == version
-    sync = report(s3, "sync-fails", version)["duplicate_sync"]
-    assert sync["status"] == "failed" and "ResourceNotFoundException" in sync["error"]
+    recorded = report(s3, prefix, version)[key]
+    assert recorded["status"] == "failed" and cause in recorded["error"]
 
 
 # ---- the scoring function follows, and a version it cannot hold is refused ---------------------
@@ -530,26 +547,6 @@ def test_each_build_rolls_the_function_out_to_a_version_pinned_to_it(
     # the stack's own version is untouched: it still follows LATEST
     stack_env = lam.get_function_configuration(FunctionName=name, Qualifier=stack_version)
     assert "LEADGEN_ARTIFACT_PIN" not in stack_env["Environment"]["Variables"]
-
-
-def test_a_failed_roll_out_is_reported_after_latest_moved(
-    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table
-) -> None:
-    result = run_job(
-        job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/rollout-fails.parquet", crm),
-        ARTIFACTS_URI=artifacts("rollout-fails"),
-        LEADGEN_FUNCTION_NAME="no-such-function",
-    )
-    assert result.code == EXIT_UNEXPECTED
-    version = latest(s3, "rollout-fails")
-    assert version is not None
-    assert_one_clear_line(
-        result, f"published {version} (LATEST moved)", "function roll-out failed",
-        "no-such-function",
-    )  # fmt: skip
-    rollout = report(s3, "rollout-fails", version)["rollout"]
-    assert rollout["status"] == "failed" and "no-such-function" in rollout["error"]
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -25,34 +23,18 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bench.refresh_bench import BUCKET, moto_server, renamed_copy, upload
 from leadgen.serve.server import http_v2_event
 from tests.conftest import SAMPLE_LEAD, build_config, quiet_build
 
 ROWS = 100_000
-BUCKET = "leadgen-refresh-test"
 
 
 @pytest.fixture(scope="module")
-def moto_process() -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+def moto_process() -> Iterator[dict[str, str]]:
+    """moto's server in its own process, the AWS variables pointing at it meanwhile."""
+    with moto_server() as env:
+        yield env
 
 
 @pytest.fixture(scope="module")
@@ -63,46 +45,6 @@ def big_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_crm(generate_crm(rows=ROWS, seed=5), work / "crm.parquet")
     quiet_build(build_config(work / "crm.parquet", work / "artifacts"))
     return work / "artifacts"
-
-
-def _aws_env(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_S3": endpoint,
-    }.items():  # fmt: skip
-        monkeypatch.setenv(key, value)
-
-
-def _upload_with_a_renamed_copy(local: Path) -> tuple[str, str, bytes]:
-    """Upload LATEST's version to s3://BUCKET/big, and the same files under a new name (manifest
-    re-sealed); returns (old version, new version, the LATEST body naming the new one)."""
-    import dataclasses
-
-    import boto3
-
-    from leadgen.model.bundle import MANIFEST, Manifest
-    from leadgen.model.checksums import sha256_bytes
-    from leadgen.stores.artifacts import (
-        Pointer,
-        new_version_name,
-        read_pointer,
-        set_latest,
-        upload_version,
-    )
-    from leadgen.stores.blob import LocalStore, S3Store
-
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
-    old = read_pointer(LocalStore(local))
-    store = S3Store(BUCKET, "big")
-    upload_version(store, local / old.version, old.version)
-    set_latest(store, old.version, old.manifest_sha256)
-    new = new_version_name(salt="renamed")
-    manifest = Manifest.from_bytes((local / old.version / MANIFEST).read_bytes(), MANIFEST)
-    upload_version(store, local / old.version, new)  # same files ...
-    raw = dataclasses.replace(manifest, version=new).to_bytes()
-    store.write_bytes(f"{new}/{MANIFEST}", raw)  # ... under a manifest of the new name
-    return old.version, new, Pointer(new, sha256_bytes(raw)).to_bytes()
 
 
 def _call(module: Any, body: dict[str, Any]) -> tuple[float, int, str]:
@@ -136,13 +78,13 @@ class _Context:
 
 def test_a_refresh_at_100k_keeps_answering_from_the_loaded_version(
     monkeypatch: pytest.MonkeyPatch,
-    moto_process: str,
+    moto_process: dict[str, str],
     big_artifacts: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _aws_env(monkeypatch, moto_process)
-    old, new, latest_body = _upload_with_a_renamed_copy(big_artifacts)
+    old, _ = upload(str(big_artifacts), "big")
+    new, _, latest_body = renamed_copy("big", old)
     for key, value in {
         "ARTIFACTS_URI": f"s3://{BUCKET}/big", "LEADGEN_EMBEDDER": "hashing",
         "LEADGEN_CACHE_DIR": str(tmp_path / "lambda-tmp"), "REFRESH_SECONDS": "0",
