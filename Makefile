@@ -21,7 +21,7 @@ help:
 	@echo "make demo   - install, generate CRM data, build artifacts, serve locally, score an example lead"
 	@echo "make test   - install dev dependencies, lint, typecheck, run every test (unit, functional, infra)"
 	@echo "make synth  - synthesise the CDK stack (cdk-nag checked) into cdk.out/"
-	@echo "make bench  - run the benchmark suite and write bench/RESULTS.md"
+	@echo "make bench  - run the benchmark suite: bench/RESULTS.md and bench/REFRESH.md"
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +90,7 @@ openapi: $(VENV)/.installed-dev
 
 bench: install-dev
 	$(PY) -m bench
+	$(PY) -m bench.refresh_bench
 
 bench-build: install-dev
 	$(PY) -m bench.build_bench

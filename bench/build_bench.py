@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = Path(__file__).resolve().parent / "build_results.md"
 BUCKET = "leadgen-build-bench"
 STEP_ORDER = (
-    "read", "embedder", "embed", "holdout_quality", "fit", "index", "calibrate", "write",
+    "read", "embedder", "embed", "holdout_quality", "fit", "index", "calibrate", "serving_quality",
+    "write",
     "upload", "verify", "gate", "dedup_sync",
 )  # fmt: skip
 

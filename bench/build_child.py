@@ -131,7 +131,12 @@ def task_build(args: dict[str, Any]) -> dict[str, Any]:
         embedder = RecordingEmbedder(inner)
     out_uri = str(work / "artifacts")
     messages: list[str] = []
-    cfg = BuildConfig(input_path=str(crm), artifacts_uri=out_uri, seed=0)
+    cfg = BuildConfig(
+        input_path=str(crm),
+        artifacts_uri=out_uri,
+        seed=0,
+        index_compression=args.get("index_compression", "auto"),
+    )
     result = build(cfg, embedder, progress=False, say=messages.append)
     if isinstance(embedder, RecordingEmbedder) and args.get("save_memo"):
         np.savez(
@@ -157,6 +162,9 @@ def task_build(args: dict[str, Any]) -> dict[str, Any]:
         "artifact_files": {p.name: p.stat().st_size for p in sorted(vdir.iterdir())},
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "headline": rep.get("quality", {}).get("headline"),
+        "serving_path": rep.get("quality", {}).get("serving_path"),
+        "serving_requirements": rep.get("serving_requirements"),
+        "index_compression": cfg.index_compression,
     }
 
 

@@ -18,6 +18,15 @@ def main() -> None:
         from bench import build_child
 
         result = build_child.task_build(args) if task == "build" else build_child.task_embed(args)
+    elif task in ("env_init", "serve_loop", "inprocess_refresh"):
+        from bench import refresh_child
+
+        fn = {
+            "env_init": refresh_child.task_env_init,
+            "serve_loop": refresh_child.task_serve_loop,
+            "inprocess_refresh": refresh_child.task_inprocess_refresh,
+        }[task]
+        result = fn(args)
     elif task in ("cold", "warm", "search"):
         from bench import serving_bench
 

@@ -85,7 +85,7 @@ def make_reference_artifacts(artifacts_uri: str, target: Path) -> str:
         path = dst / file
         index = faiss.read_index(str(path))
         flat = faiss.IndexFlatIP(index.d)
-        if index.ntotal:
+        if index.ntotal:  # a compact index reconstructs its own (compressed) vectors
             flat.add(index.reconstruct_n(0, index.ntotal))
         faiss.write_index(flat, str(path))
         manifest.indices[name].update({"kind": "flat", "params": {}})
@@ -190,9 +190,33 @@ def task_warm(args: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _uncompressed(uri: str | None, ids: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """The customers' uncompressed vectors, from the same CRM built with compression "none"
+    (its float32 indices hold them exactly), or None without such a build."""
+    if not uri:
+        return None
+    from leadgen.model.bundle import Bundle
+    from leadgen.stores.artifacts import fetch_version, read_pointer
+    from leadgen.stores.blob import open_store
+
+    store = open_store(uri)
+    fetched = fetch_version(store, read_pointer(store), Path(uri) / ".bench-cache")
+    ref = Bundle.load(fetched.directory, fetched.manifest)
+    out = {}
+    for name, index, ref_ids in (
+        ("all", ref.index_all, ref.ids_all),
+        ("high", ref.index_high, ref.ids_high),
+    ):
+        if not np.array_equal(ref_ids, ids[name]):
+            raise RuntimeError(f"reference build {uri} has other customers in {name}")
+        out[name] = index.reconstruct(np.arange(index.size))
+    return out
+
+
 def task_search(args: dict[str, Any]) -> dict[str, Any]:
-    """Recall@k of the stored indices against exact search for real lead vectors, latency of
-    both at batch 1, and the resident memory the loaded artifacts add."""
+    """Recall@k of the stored indices against exact search over the uncompressed vectors (from
+    `reference_uri`, the same CRM built uncompressed, else the index's own vectors) for real lead
+    vectors, latency of both at batch 1, and the resident memory the loaded artifacts add."""
     import faiss
 
     from leadgen.model.bundle import Bundle
@@ -218,18 +242,21 @@ def task_search(args: dict[str, Any]) -> dict[str, Any]:
     leads = [clean_lead(example_lead(30_000 + i), model.spec) for i in range(n_q)]
     vecs, _ = model.vectorise(leads)
     vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+    b = model.bundle
+    ref = _uncompressed(args.get("reference_uri"), {"all": b.ids_all, "high": b.ids_high})
     out: dict[str, Any] = {
         "artifact_rss_delta_bytes": rss1 - rss0,
         "artifact_load_seconds": round(load_seconds, 3),
         "dim": int(vecs.shape[1]),
         "k": k,
         "queries": n_q,
+        "truth": "uncompressed build" if ref else "the index's own vectors",
         "indices": {},
     }
-    for name, index in (("all", model.bundle.index_all), ("high", model.bundle.index_high)):
-        n = int(index.ntotal)
-        exact = faiss.IndexFlatIP(index.d)
-        exact.add(index.reconstruct_n(0, n))
+    for name, index in (("all", b.index_all), ("high", b.index_high)):
+        n = index.size
+        exact = faiss.IndexFlatIP(vecs.shape[1])
+        exact.add(ref[name] if ref else index.reconstruct(np.arange(n)))
         kk = min(k, n)
         _, truth = exact.search(vecs, kk)
         _, got = index.search(vecs, kk)
@@ -243,6 +270,7 @@ def task_search(args: dict[str, Any]) -> dict[str, Any]:
             t = time.perf_counter()
             exact.search(q, kk)
             exact_ms.append(1000 * (time.perf_counter() - t))
+        del exact
         out["indices"][name] = {
             "kind": indices[name]["kind"],
             "params": indices[name]["params"],

@@ -3,15 +3,19 @@
 Order matters and is the whole point of this module:
 1. `leadgen.build.build` reads the export, builds, uploads, verifies checksums, runs the quality
    gate and only then moves LATEST; on any failure it removes the uploaded version and raises.
-2. Only after LATEST has moved is the duplicate table synced with the customers of that version,
-   so a failed build never changes what the Lambda answers (indices or duplicates).
-3. The build report beside the artifacts is rewritten with the sync counts, and a final summary
-   line is logged.
+2. Only after LATEST has moved is the scoring function rolled out to the new version (when
+   LEADGEN_FUNCTION_NAME is set: a function version pinned to it, the `live` alias moved, so
+   provisioned concurrency loads it before traffic shifts: leadgen.stores.function), and then the
+   duplicate table synced with its customers, so a failed build never changes what the Lambda
+   answers (indices or duplicates).
+3. The build report beside the artifacts is rewritten with the roll-out and the sync counts, and
+   a final summary line is logged.
 
-Exit codes (CodeBuild fails the build on any non-zero): 0 published and synced; 2 input or
-configuration error (fix the export or the env vars, rerun); 3 quality gate refusal (the new
-version was not published); 1 anything else, including a published version whose table sync
-failed (the next build re-syncs). Expected failures print one line, never a traceback.
+Exit codes (CodeBuild fails the build on any non-zero): 0 published, rolled out and synced; 2
+input or configuration error (fix the export or the env vars, rerun); 3 quality gate refusal and
+4 capacity refusal (the version needs more memory or /tmp than the deployed function has): the new
+version was not published; 1 anything else, including a published version whose roll-out or table
+sync failed (the next build retries both). Expected failures print one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any, TextIO
 
 from build_job.logs import JsonLog, install_logging, one_line, report_failure
 from leadgen.config import BuildConfig, env
-from leadgen.errors import ConfigError, InputError, LeadgenError, QualityGateError
+from leadgen.errors import CapacityError, ConfigError, InputError, LeadgenError, QualityGateError
 from leadgen.names import Env
 from leadgen.stores.blob import Store
 
@@ -36,6 +40,7 @@ EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_INPUT = 2
 EXIT_GATE = 3
+EXIT_CAPACITY = 4
 # Idle BLAS/OpenMP worker threads sleep instead of spinning. The build alternates numpy (OpenBLAS
 # threads), scikit-learn and faiss (OpenMP threads) and ONNX Runtime (already non-spinning): a
 # pool still spinning after its call steals the cores the next library's pool needs, which made
@@ -51,7 +56,8 @@ class Terminated(BaseException):
 
 
 class SyncError(LeadgenError):
-    """The version was published but the duplicate table could not be synced."""
+    """The version was published but the duplicate table could not be synced (or the function
+    could not be rolled out to it)."""
 
 
 def job_config(environ: dict[str, str] | None = None) -> BuildConfig:
@@ -94,6 +100,8 @@ class _Progress:
 def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, QualityGateError):
         return EXIT_GATE
+    if isinstance(exc, CapacityError):
+        return EXIT_CAPACITY
     if isinstance(exc, InputError | ConfigError):
         return EXIT_INPUT
     return EXIT_UNEXPECTED
@@ -144,27 +152,69 @@ def _run(log: JsonLog, progress: _Progress, store: Store | None, started: float)
     progress.published = result.version
     report = result.report
     n_customers = int(report["rows"]["current_customers"])
-    sync_error: str | None = None
-    try:
-        report["duplicate_sync"] = sync_duplicates(
-            cfg.dup_table, result.customer_pairs, n_customers, progress
-        )
-        report["identity_sync"] = sync_identities(cfg, result, progress)
-    except Exception as exc:
-        sync_error = one_line(f"{type(exc).__name__}: {exc}")
-        report.setdefault("duplicate_sync", {"status": "failed", "error": sync_error})
-        report["identity_sync"] = {"status": "failed", "error": sync_error}
+    errors: list[str] = []
+    report["rollout"] = _after_publish(
+        "function roll-out", errors, lambda: roll_out_function(cfg, store, result.version, progress)
+    )
+    report["duplicate_sync"] = _after_publish(
+        "duplicate table sync",
+        errors,
+        lambda: sync_duplicates(cfg.dup_table, result.customer_pairs, n_customers, progress),
+    )
+    report["identity_sync"] = _after_publish(
+        "identity table sync", errors, lambda: sync_identities(cfg, result, progress)
+    )
     report["job"] = {
         "previous_version": progress.previous,
         "seconds_total": round(time.perf_counter() - started, 3),
     }
     store.write_bytes(f"{result.version}/{REPORT}", json.dumps(report, indent=2).encode())
-    if sync_error is not None:
+    if errors:
         raise SyncError(
-            f"published {result.version} (LATEST moved), but the duplicate table sync failed: "
-            f"{sync_error}; the next build re-syncs"
+            f"published {result.version} (LATEST moved), but {'; '.join(errors)}; "
+            "the next build re-syncs the tables and rolls the function out again"
         )
     return summary_fields(report)
+
+
+def _after_publish(what: str, errors: list[str], step: Any) -> dict[str, Any]:
+    """Run a step that follows publishing; a failure is recorded (and reported at the end), so
+    the steps after it still run against the version LATEST now names."""
+    try:
+        result: dict[str, Any] = step()
+        return result
+    except Exception as exc:
+        error = one_line(f"{type(exc).__name__}: {exc}")
+        errors.append(f"the {what} failed: {error}")
+        return {"status": "failed", "error": error}
+
+
+def roll_out_function(
+    cfg: BuildConfig, store: Store, version: str, progress: _Progress
+) -> dict[str, Any]:
+    """Move the scoring function to the version just published (leadgen.stores.function); skipped
+    when no function is configured (a local run)."""
+    if cfg.function_name is None:
+        progress.log.event("rollout_skipped", reason=f"{Env.FUNCTION_NAME} is not set")
+        return {"status": "skipped", "reason": f"{Env.FUNCTION_NAME} is not set"}
+    from leadgen.stores.artifacts import read_pointer
+    from leadgen.stores.function import roll_out
+
+    pointer = read_pointer(store)
+    if pointer.version != version:
+        raise LeadgenError(f"LATEST names {pointer.version}, not {version}: not rolling out")
+    progress.on_step("rollout", None)
+    done = roll_out(cfg.function_name, pointer)
+    progress.log.event(
+        "build_step",
+        level="INFO" if done.shifted else "WARNING",
+        step="rollout",
+        seconds=done.seconds,
+        function_version=done.function_version,
+        previous_function_version=done.previous_version,
+        shifted=done.shifted,
+    )
+    return {"status": "ok" if done.shifted else "shifting", **done.to_json()}
 
 
 def sync_duplicates(
@@ -245,8 +295,10 @@ def summary_fields(report: dict[str, Any]) -> dict[str, Any]:
         "headline": quality,
         "gate": report.get("gate"),
         "steps_seconds": report.get("steps_seconds"),
+        "rollout": report.get("rollout"),
         "duplicate_sync": report.get("duplicate_sync"),
         "identity_sync": report.get("identity_sync"),
+        "serving_requirements": report.get("serving_requirements"),
         "seconds_total": report.get("job", {}).get("seconds_total"),
         "exit_code": EXIT_OK,
     }

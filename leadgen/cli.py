@@ -21,6 +21,7 @@ from typing import Any
 from leadgen.config import (
     DEFAULT_ARTIFACTS,
     EMBEDDERS,
+    INDEX_COMPRESSIONS,
     INDEX_TYPES,
     INPUT_FORMATS,
     PRECISIONS,
@@ -84,6 +85,7 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         k=args.k,
         w_text=args.w_text,
         index_type=args.index_type,
+        index_compression=args.index_compression,
         ann_threshold=args.ann_threshold,
         ann_recall=args.ann_recall,
         min_auc=args.min_auc,
@@ -407,11 +409,18 @@ def _build_parser(sub: Any) -> None:
     b.add_argument("--k", type=int)
     b.add_argument("--w-text", type=float, help="weight of the text block (0..1, 0.7)")
     b.add_argument("--index-type", choices=INDEX_TYPES)
+    b.add_argument(
+        "--index-compression",
+        choices=INDEX_COMPRESSIONS,
+        help="HNSW storage: compact, chosen per build (auto) or float32 (none) "
+        "(LEADGEN_INDEX_COMPRESSION, auto)",
+    )
     b.add_argument("--ann-threshold", type=int, help="ANN at or above this size (50000)")
     b.add_argument(
         "--ann-recall",
         type=float,
-        help="HNSW recall@k target: efSearch is the smallest meeting it (LEADGEN_ANN_RECALL, 0.99)",
+        help="ANN recall@k target against exact search over the uncompressed vectors: storage "
+        "and efSearch are the smallest meeting it (LEADGEN_ANN_RECALL, 0.96)",
     )
     b.add_argument("--min-auc", type=float, help="quality gate floor (LEADGEN_MIN_AUC, 0.6)")
     b.add_argument("--min-lift", type=float, help="gate floor, lift@10%% (LEADGEN_MIN_LIFT, 1.2)")

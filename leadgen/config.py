@@ -36,6 +36,7 @@ EMBEDDERS = ("onnx", "hashing")
 TEXT_MODES = ("columns", "joint")
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 INPUT_FORMATS = ("auto", "parquet", "csv")
+INDEX_COMPRESSIONS = ("auto", "none")
 DEFAULT_ARTIFACTS = "artifacts"
 DEFAULT_MAX_BATCH = 100  # leads per /score_leads request (MAX_BATCH_SIZE)
 LAMBDA_CACHE_DIR = "/tmp/leadgen-artifacts"
@@ -229,6 +230,7 @@ class BuildConfig:
     keep_versions: int = 5
     dup_table: str | None = None  # the build job syncs customers into it
     identity_table: str | None = None  # ... and their fuzzy-match blocks into this one
+    function_name: str | None = None  # the build job rolls this scoring function out to it
     email_hash_key: str = field(default="", repr=False)
     email_hash_key_secret_arn: str | None = None  # the key's secret (read by the adapter)
     columns: ColumnSpec = field(default_factory=ColumnSpec)
@@ -241,8 +243,17 @@ class BuildConfig:
     w_text: float = 0.7
     tab_dims: int = 32
     index_type: str = "auto"  # auto | flat | hnsw | ivf
+    # auto: HNSW stores the compact form (reduced text block, float16) chosen per build to meet
+    # ann_recall; none: full float32 vectors (leadgen.model.index)
+    index_compression: str = "auto"
     ann_threshold: int = 50_000
-    ann_recall: float = 0.99  # HNSW efSearch: the smallest meeting this recall@k at build time
+    # recall@k of held-back customers against exact search over the uncompressed vectors:
+    # the compact form and HNSW efSearch are the smallest meeting it (leadgen.model.index)
+    ann_recall: float = 0.96
+    # The deployed function's memory and /tmp (set by the stack): a version needing more is
+    # refused before LATEST moves (leadgen.build.capacity). None: not checked.
+    function_memory_mb: int | None = None
+    function_tmp_mb: int | None = None
     holdout_fraction: float = 0.1
     holdout_max: int = 2_000
     calibration_max: int = 5_000
@@ -258,6 +269,13 @@ class BuildConfig:
             raise ConfigError(f"text mode must be 'columns' or 'joint', got {self.text_mode!r}")
         if self.index_type not in INDEX_TYPES:
             raise ConfigError(f"index type must be auto|flat|hnsw|ivf, got {self.index_type!r}")
+        if self.index_compression not in INDEX_COMPRESSIONS:
+            raise ConfigError(
+                f"index compression must be auto|none, got {self.index_compression!r}"
+            )
+        for name, limit in (("memory", self.function_memory_mb), ("/tmp", self.function_tmp_mb)):
+            if limit is not None and limit <= 0:
+                raise ConfigError(f"the function's {name} must be a positive MB count, got {limit}")
         if not 1 <= self.k <= 1000:
             raise ConfigError(f"k must be in [1, 1000], got {self.k}")
         if not 0.5 <= self.ann_recall <= 1.0:
@@ -290,6 +308,7 @@ class BuildConfig:
             keep_versions=keep,
             dup_table=env(Env.DUP_TABLE_NAME, e),
             identity_table=env(Env.IDENTITY_TABLE_NAME, e),
+            function_name=env(Env.FUNCTION_NAME, e),
             email_hash_key=env(Env.EMAIL_HASH_KEY, e) or "",
             email_hash_key_secret_arn=env(Env.EMAIL_HASH_KEY_SECRET_ARN, e),
             columns=ColumnSpec(
@@ -312,11 +331,18 @@ class BuildConfig:
             max_non_numeric=env_float(Env.MAX_NON_NUMERIC, base.max_non_numeric, e),
             embedder=EmbedderSettings.from_env(e),
             ann_recall=env_float(Env.ANN_RECALL, base.ann_recall, e),
+            index_compression=env(Env.INDEX_COMPRESSION, e) or base.index_compression,
+            function_memory_mb=_env_int_or_none(Env.FUNCTION_MEMORY_MB, e),
+            function_tmp_mb=_env_int_or_none(Env.FUNCTION_TMP_MB, e),
             min_auc=env_float(Env.MIN_AUC, base.min_auc, e),
             min_lift=env_float(Env.MIN_LIFT, base.min_lift, e),
             grade_bands=GradeBands.parse(env(Env.GRADE_BANDS, e)),
             text_mode=env(Env.TEXT_MODE, e) or base.text_mode,
         )
+
+
+def _env_int_or_none(name: str, environ: Mapping[str, str]) -> int | None:
+    return None if env(name, environ) is None else env_int(name, 0, environ)
 
 
 def _cols_or_default(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -353,6 +379,8 @@ class ServiceConfig:
     fuzzy_threshold: float = 0.95  # a fuzzy match at or above it is a duplicate (not scored)
     possible_threshold: float = 0.60  # from here up to it: possible_duplicate (scored)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
+    # VERSION@MANIFEST_SHA256: serve that artifact version, never LATEST (leadgen.stores.function)
+    artifact_pin: str | None = None
 
     def __post_init__(self) -> None:
         _one_hash_key_source(self.email_hash_key, self.email_hash_key_secret_arn)
@@ -396,6 +424,7 @@ class ServiceConfig:
             fuzzy_threshold=env_float(Env.FUZZY_THRESHOLD, 0.95, e),
             possible_threshold=env_float(Env.POSSIBLE_THRESHOLD, 0.60, e),
             embedder=EmbedderSettings.from_env(e),
+            artifact_pin=env(Env.ARTIFACT_PIN, e),
         )
 
 

@@ -36,6 +36,12 @@ class QualityGateError(LeadgenError):
     exit_code = 3
 
 
+class CapacityError(LeadgenError):
+    """The version needs more memory or /tmp than the deployed function has: not published."""
+
+    exit_code = 4
+
+
 class LeadValidationError(LeadgenError):
     """A lead whose field has a wrong type or value; ``field`` names it for a 4xx answer."""
 

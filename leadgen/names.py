@@ -20,6 +20,9 @@ ROUTE_SCORE_LEADS: Final = ("POST", "/score_leads")
 ROUTE_HEALTH: Final = ("GET", "/health")
 ROUTES: Final = (ROUTE_SCORE_LEAD, ROUTE_SCORE_LEADS, ROUTE_HEALTH)
 
+# -- the scoring function's alias: the HTTP API invokes it, the build job moves it ----------------
+LIVE_ALIAS: Final = "live"
+
 
 class Env:
     """Environment variables read by the runtimes (serving, build job, CLI) and set by the stack."""
@@ -44,6 +47,9 @@ class Env:
     LEAD_TTL_DAYS: Final = "LEAD_TTL_DAYS"
     FUZZY_THRESHOLD: Final = "LEADGEN_FUZZY_THRESHOLD"  # fuzzy match -> duplicate: true
     POSSIBLE_THRESHOLD: Final = "LEADGEN_POSSIBLE_THRESHOLD"  # -> possible_duplicate
+    # VERSION@MANIFEST_SHA256: the artifact version this function version serves, set by the
+    # build job when it publishes a function version (unset: follow LATEST)
+    ARTIFACT_PIN: Final = "LEADGEN_ARTIFACT_PIN"
     # build
     INPUT_PATH: Final = "LEADGEN_INPUT_PATH"
     TEXT_COLS: Final = "LEADGEN_TEXT_COLS"
@@ -54,6 +60,11 @@ class Env:
     VALUE_QUANTILE: Final = "LEADGEN_VALUE_QUANTILE"
     TEXT_MODE: Final = "LEADGEN_TEXT_MODE"
     ANN_RECALL: Final = "LEADGEN_ANN_RECALL"
+    INDEX_COMPRESSION: Final = "LEADGEN_INDEX_COMPRESSION"
+    # the deployed scoring function, as the build job sees it (stacks/index_refresh.py sets them)
+    FUNCTION_NAME: Final = "LEADGEN_FUNCTION_NAME"
+    FUNCTION_MEMORY_MB: Final = "LEADGEN_FUNCTION_MEMORY_MB"
+    FUNCTION_TMP_MB: Final = "LEADGEN_FUNCTION_TMP_MB"
     MIN_AUC: Final = "LEADGEN_MIN_AUC"
     MIN_LIFT: Final = "LEADGEN_MIN_LIFT"
     GRADE_BANDS: Final = "LEADGEN_GRADE_BANDS"

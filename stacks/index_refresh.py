@@ -26,10 +26,11 @@ from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from leadgen.names import Env
+from leadgen.names import LIVE_ALIAS, Env
 from stacks.artifact_storage import (
     ARTIFACTS_PREFIX,
     INPUT_PREFIX,
@@ -79,14 +80,27 @@ BUILD_COMPUTE: dict[str, codebuild.ComputeType] = {
 }
 
 
+# What the build job calls on the scoring function to roll a new artifact version out to it
+# (leadgen/stores/function.py): exactly these, on that function and its `live` alias only.
+ROLLOUT_ACTIONS = (
+    "lambda:GetFunctionConfiguration",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:PublishVersion",
+    "lambda:GetAlias",
+    "lambda:UpdateAlias",
+)
+
+
 def build_environment(
     config: LeadgenConfig,
     storage: ArtifactStorage,
     table: DuplicateTable,
     identity: IdentityTable,
     hash_key: EmailHashKey,
+    function: lambda_.IFunction | None = None,
 ) -> dict[str, str]:
-    """The build job's settings (leadgen.names.Env): input, columns, outputs, high-value rule."""
+    """The build job's settings (leadgen.names.Env): input, columns, outputs, high-value rule,
+    and the scoring function it rolls out to, with the memory and /tmp a version must fit."""
     environment: dict[str, str] = {
         Env.INPUT_PATH: config.input_path or storage.default_input_uri,
         Env.TEXT_COLS: ",".join(config.text_cols),
@@ -98,7 +112,11 @@ def build_environment(
         Env.EMAIL_HASH_KEY_SECRET_ARN: hash_key.secret_arn,
         Env.KEEP_VERSIONS: str(config.keep_versions),
         Env.EMBEDDER: config.embedder,
+        Env.FUNCTION_MEMORY_MB: str(config.memory_mb),
+        Env.FUNCTION_TMP_MB: str(config.ephemeral_storage_mib),
     }
+    if function is not None:
+        environment[Env.FUNCTION_NAME] = function.function_name
     if config.value_col is not None:
         environment[Env.VALUE_COL] = config.value_col
         environment[Env.VALUE_QUANTILE] = str(config.value_quantile)
@@ -121,6 +139,16 @@ def export_environment(config: LeadgenConfig) -> dict[str, str]:
     return environment
 
 
+def grant_rollout(role: iam.IRole, function: lambda_.IFunction) -> None:
+    """The roll-out's calls, on the scoring function and its `live` alias (no other function,
+    no other alias, no version deletion, no code change)."""
+    iam.Grant.add_to_principal(
+        grantee=role,
+        actions=list(ROLLOUT_ACTIONS),
+        resource_arns=[function.function_arn, f"{function.function_arn}:{LIVE_ALIAS}"],
+    )
+
+
 class IndexRefresh(Construct):
     """CodeBuild index-build project + EventBridge schedule."""
 
@@ -135,18 +163,21 @@ class IndexRefresh(Construct):
         table: DuplicateTable,
         identity: IdentityTable,
         hash_key: EmailHashKey,
+        function: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = frozen_log_group(
             self, "BuildLogs", config=config, logical_id=BUILD_LOG_GROUP_ID
         )
-        environment = build_environment(config, storage, table, identity, hash_key)
+        environment = build_environment(config, storage, table, identity, hash_key, function)
         self.project = self._project(config, image, environment)
         role = self.project.role
         assert role is not None
         self._grant(role, config, storage, table)
         identity.grant_sync(role)
         hash_key.grant_read(role)
+        if function is not None:
+            grant_rollout(role, function)
         acknowledge_image_project(self.project, role)
         self._acknowledge_role(role, config)
         self.rule = self._schedule(config)

@@ -61,6 +61,7 @@ class LeadgenStack(Stack):
             table=self.duplicates,
             identity=self.identity,
             hash_key=self.hash_key,
+            function=self.scoring.function,
         )
         self.bulk = BulkScoring(
             self,

@@ -26,7 +26,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Env
+from leadgen.names import LIVE_ALIAS, METRICS_NAMESPACE, SERVICE_NAME, Env
 from leadgen.names import ROUTES as SERVED_ROUTES
 from stacks.artifact_storage import ARTIFACTS_PREFIX, ArtifactStorage, nag_objects_resource
 from stacks.config import LeadgenConfig
@@ -38,7 +38,7 @@ from stacks.log_groups import frozen_log_group
 from stacks.nag import acknowledge
 
 HANDLER_CMD = "lambda_src.handler.handler"
-ALIAS_NAME = "live"
+ALIAS_NAME = LIVE_ALIAS  # the build job moves it too (leadgen.stores.function)
 # The routes the runtime serves (leadgen.names.ROUTES) as (path, CDK method) pairs.
 ROUTES: tuple[tuple[str, apigwv2.HttpMethod], ...] = tuple(
     (path, apigwv2.HttpMethod[method]) for method, path in SERVED_ROUTES

@@ -163,19 +163,24 @@ def quiet_build(cfg: BuildConfig, embedder: Any = None, **kwargs: Any) -> Any:
 
 class Driver:
     """A scoring service driven the way a front end drives it: one lifecycle tick per call (a
-    refresh when due), then leads validated against the served version, then scored."""
+    refresh when due, loaded in the background: the driver waits for it, so each call sees the
+    version LATEST names), then leads validated against the served version, then scored."""
 
     def __init__(self, service: Any) -> None:
         self.service = service
 
-    def version(self) -> str:
+    def _tick(self) -> None:
         self.service.lifecycle.tick()
+        assert self.service.lifecycle.wait_refresh(60), "a background refresh did not finish"
+
+    def version(self) -> str:
+        self._tick()
         return str(self.service.scorer().version)
 
     def score(self, *leads: dict[str, Any]) -> list[dict[str, Any]]:
         from leadgen.serve.schemas import clean_lead
 
-        self.service.lifecycle.tick()
+        self._tick()
         scorer = self.service.scorer()
         clean = [clean_lead(lead, scorer.spec) for lead in leads]
         return [r.model_dump(mode="json") for r in self.service.score_leads(clean, scorer=scorer)]

@@ -35,6 +35,7 @@ from leadgen.config import BuildConfig
 from leadgen.model import index as ix
 from leadgen.model.calibration import percentile_of, sigmoid
 from leadgen.model.knn import neighbour_features, search_neighbours
+from leadgen.model.vector_index import choose_kind
 
 HEADLINE = "p_high_value"
 
@@ -55,6 +56,8 @@ class HoldoutResult:
     choice: HeadChoice | None = None
     head: dict[str, Any] = field(default_factory=dict)  # cv figures, choice, why
     grades: list[dict[str, Any]] = field(default_factory=list)
+    # the held-out rows (build/served.py scores them again through the published indices)
+    test_rows: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def rows(self) -> int:
@@ -111,6 +114,7 @@ def evaluate_holdout(
     data, nb_te = _neighbours(feats, train, test, cfg, weights)
     scores["knn_learned" if weights is not None else "knn"] = nb_te[:, 2]
     result = HoldoutResult(y_te, scores, {}, weights, column_weights, "contrast", "knn")
+    result.test_rows = test
     if weights is not None:
         result.headline_source = "knn_learned"
     if data.positives < MIN_POSITIVES:
@@ -199,7 +203,7 @@ def _neighbours(
     space = fit_space(feats, train, cfg, weights)
     held = apply_space(space.transform, feats, test, cfg)
     y, ids = feats.table.labels[train], feats.table.ids[train]
-    kind = ix.choose_kind(len(train), cfg.index_type, cfg.ann_threshold)
+    kind = choose_kind(len(train), cfg.index_type, cfg.ann_threshold)
     idx_all, _ = ix.build_index(space.vectors, kind, cfg.k, cfg.seed, measure_recall=False)
     idx_high, _ = ix.build_index(
         np.ascontiguousarray(space.vectors[y]), kind, cfg.k, cfg.seed, measure_recall=False

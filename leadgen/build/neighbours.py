@@ -23,6 +23,7 @@ from leadgen.build.fitting import Features, apply_space, fit_space_learned
 from leadgen.config import BuildConfig
 from leadgen.model import index as ix
 from leadgen.model.knn import Neighbours, neighbour_features, search_neighbours
+from leadgen.model.vector_index import VectorIndex
 
 REFIT_MAX_ROWS = 50_000
 _FILTER_SLACK = 8
@@ -82,7 +83,7 @@ def oof_filter(
 
 
 def _kept(
-    index: Any,
+    index: VectorIndex,
     queries: np.ndarray,
     kk: int,
     own: np.ndarray,
@@ -92,7 +93,7 @@ def _kept(
 ) -> tuple[Neighbours, np.ndarray]:
     """The first k neighbours outside the query's fold, positions in the index's own order;
     and whether each row found k of them (or the index has no more)."""
-    sims, pos = ix.search(index, queries, kk)
+    sims, pos = index.search(queries, kk)
     customer = pos if to_customer is None else np.where(pos >= 0, to_customer[pos], -1)
     keep = (pos >= 0) & (folds[np.clip(customer, 0, None)] != own)
     keep &= np.cumsum(keep, axis=1) <= k
@@ -101,5 +102,5 @@ def _kept(
     for r in range(len(queries)):
         s, p = sims[r][keep[r]], pos[r][keep[r]]
         out_s[r, : len(s)], out_p[r, : len(p)] = s, p
-    enough = (keep.sum(axis=1) >= k) | (pos.shape[1] >= int(index.ntotal))
+    enough = (keep.sum(axis=1) >= k) | (pos.shape[1] >= index.size)
     return Neighbours(out_s, out_p), enough

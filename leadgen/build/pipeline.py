@@ -26,16 +26,17 @@ from leadgen.build.holdout import HoldoutResult, evaluate_holdout
 from leadgen.build.identity import CustomerBlocks, customer_blocks
 from leadgen.build.publish import Published, prune, publish
 from leadgen.build.reader import CrmTable, read_crm
+from leadgen.build.served import serving_path_quality
 from leadgen.build.timer import StepHook, Timer
 from leadgen.config import BuildConfig
 from leadgen.errors import InputError, LeadgenError
-from leadgen.model import index as ix
 from leadgen.model.bundle import Bundle, HighAttributes, Manifest
 from leadgen.model.embedders import Embedder, make_embedder
 from leadgen.model.features import embed_text
 from leadgen.model.head import Head
 from leadgen.model.identity import customer_hash_pairs, key_fingerprint
 from leadgen.model.knn import KnnScores, search_neighbours
+from leadgen.model.vector_index import IndexInfo, IndexSpec, VectorIndex, backend, choose_kind
 from leadgen.stores.artifacts import new_version_name
 from leadgen.stores.blob import Store, open_store
 
@@ -62,9 +63,9 @@ class Fitted:
 
 @dataclass
 class Indices:
-    all: Any
-    high: Any
-    info: dict[str, ix.IndexInfo]
+    all: VectorIndex
+    high: VectorIndex
+    info: dict[str, IndexInfo]
 
 
 def build(
@@ -96,16 +97,22 @@ def build(
     # Past the fit only the head's rows of text are used (kept in fitted.head_rows): the (n, d)
     # text matrix is dropped before the index step, the build's memory peak.
     cal_rows = sample_rows(len(table), cfg.calibration_max, cfg.seed + 3)
+    text_held = text[holdout.test_rows]
     del feats, text
     with timer.step("index"):
-        indices = build_indices(fitted.space.vectors, table.labels, cfg, say)
+        indices = build_indices(fitted.space.vectors, table.labels, cfg, say, emb.dim)
     with timer.step("head"):
         head = fit_final_head(fitted, indices, holdout, table, cfg)
     with timer.step("calibrate"):
         calibration = calibrate(fitted, table, indices, cfg, cal_rows)
+    with timer.step("serving_quality"):
+        served = serving_path_quality(
+            fitted.space, table, indices, head, cfg.k, holdout.test_rows, text_held
+        )
+    say("holdout through the published indices: " + json.dumps(served))
     with timer.step("identity"):
         blocks = customer_blocks(table, cfg.email_hash_key)
-    manifest = _manifest(new_version_name(), started, cfg, emb, indices, holdout, table)
+    manifest = _manifest(new_version_name(), started, cfg, emb, indices, holdout, table, served)
     bundle = _bundle(manifest, fitted, table, indices, calibration, head)
     del fitted
     reports: list[dict[str, Any]] = []
@@ -181,28 +188,36 @@ def fit_final_head(
 
 
 def build_indices(
-    vectors: np.ndarray, labels: np.ndarray, cfg: BuildConfig, say: Callable[[str], None]
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    cfg: BuildConfig,
+    say: Callable[[str], None],
+    text_dims: int | None = None,
 ) -> Indices:
-    """`all` over every customer and `high` over the high-value ones; exact or ANN by size."""
-    n, n_pos = len(vectors), int(labels.sum())
-    index_all, info_all = ix.build_index(
-        vectors,
-        ix.choose_kind(n, cfg.index_type, cfg.ann_threshold),
-        cfg.k,
-        cfg.seed,
-        recall_target=cfg.ann_recall,
+    """`all` over every customer and `high` over the high-value ones; exact or ANN by size,
+    compact or not by `cfg.index_compression` (the vectors' first `text_dims` are the text)."""
+    engine = backend()
+
+    def spec(n: int) -> IndexSpec:
+        return IndexSpec(
+            kind=choose_kind(n, cfg.index_type, cfg.ann_threshold),
+            k=cfg.k,
+            seed=cfg.seed,
+            recall_target=cfg.ann_recall,
+            text_dims=text_dims,
+            compression=cfg.index_compression,
+        )
+
+    index_all, info_all = engine.build(vectors, spec(len(vectors)))
+    index_high, info_high = engine.build(
+        np.ascontiguousarray(vectors[labels]), spec(int(labels.sum()))
     )
-    index_high, info_high = ix.build_index(
-        np.ascontiguousarray(vectors[labels]),
-        ix.choose_kind(n_pos, cfg.index_type, cfg.ann_threshold),
-        cfg.k,
-        cfg.seed,
-        recall_target=cfg.ann_recall,
-    )
-    say(
-        f"index all: {info_all.kind} recall@{cfg.k}={info_all.recall_at_k}; "
-        f"high: {info_high.kind} recall@{cfg.k}={info_high.recall_at_k}"
-    )
+    for name, info in (("all", info_all), ("high", info_high)):
+        say(
+            f"index {name}: {info.kind} ({info.params.get('storage', 'float32')}, "
+            f"text dims {info.params.get('text_dims', text_dims)}) recall@{cfg.k}="
+            f"{info.recall_at_k}"
+        )
     return Indices(index_all, index_high, {"all": info_all, "high": info_high})
 
 
@@ -229,6 +244,7 @@ def _manifest(
     indices: Indices,
     holdout: HoldoutResult,
     table: CrmTable,
+    served: dict[str, Any],
 ) -> Manifest:
     return Manifest(
         version=version,
@@ -241,7 +257,7 @@ def _manifest(
         text_mode=cfg.text_mode,
         grade_bands=cfg.grade_bands,
         indices={name: info.to_json() for name, info in indices.info.items()},
-        quality=holdout.to_json(),
+        quality={**holdout.to_json(), "serving_path": served},
         rows={
             "read": table.rows_read,
             "current_customers": len(table),
@@ -294,6 +310,7 @@ def _report(
         "indices": manifest.indices,
         "quality": manifest.quality,
         "gate": {"min_auc": cfg.min_auc, "min_lift@10%": cfg.min_lift},
+        "serving_requirements": published.requirements.to_json(),
         "published": True,
         "previous_version": published.previous,
         "steps_seconds": timer.steps,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from leadgen.build.capacity import ServingRequirements
 from leadgen.build.quality import Figures, gate
 from leadgen.build.staging import staging_dir
 from leadgen.build.timer import Timer
@@ -38,6 +39,7 @@ class Published:
     version: str
     manifest_sha256: str
     previous: str | None  # LATEST's version before this one
+    requirements: ServingRequirements  # what serving it needs (build_report.json)
 
 
 def publish(
@@ -57,6 +59,9 @@ def publish(
         vdir.mkdir()
         with timer.step("write"):
             bundle.write(vdir)
+        requirements = ServingRequirements.of(sum(p.stat().st_size for p in vdir.iterdir()))
+        # Before the upload: a version the deployed function cannot hold is never published.
+        requirements.check(cfg.function_memory_mb, cfg.function_tmp_mb)
         try:
             with timer.step("upload"):
                 upload_version(store, vdir, version)
@@ -64,7 +69,7 @@ def publish(
                 manifest_sha = verify_remote(store, version, staging / "verify")
             with timer.step("gate"):
                 gate(headline, cfg.min_auc, cfg.min_lift, headline_scores)
-            published = Published(version, manifest_sha, previous)
+            published = Published(version, manifest_sha, previous, requirements)
             store.write_bytes(f"{version}/{REPORT}", report(published))
         except BaseException:
             _remove(store, version, timer.say)

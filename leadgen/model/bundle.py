@@ -19,11 +19,11 @@ import numpy as np
 
 from leadgen.config import ColumnSpec, GradeBands
 from leadgen.errors import ArtifactError
-from leadgen.model import index as ix
 from leadgen.model.checksums import sha256_bytes, sha256_files
 from leadgen.model.features import TabularTransform
 from leadgen.model.head import Head
 from leadgen.model.trees import TreeEnsemble
+from leadgen.model.vector_index import DEFAULT_BACKEND, VectorIndex, backend
 
 # 2: the head fitted on every customer (head.json + head_trees.npz); format 1 had a linear head.
 FORMAT_VERSION = 2
@@ -225,8 +225,8 @@ class Bundle:
 
     manifest: Manifest
     transform: TabularTransform
-    index_all: Any
-    index_high: Any
+    index_all: VectorIndex
+    index_high: VectorIndex
     ids_all: np.ndarray
     ids_high: np.ndarray
     calibration: np.ndarray  # sorted leave-one-out contrasts of customers
@@ -235,8 +235,8 @@ class Bundle:
 
     def write(self, directory: Path) -> tuple[Manifest, str]:
         """Write every file and seal the manifest; returns it and its sha256."""
-        ix.save_index(self.index_all, directory / Files.INDEX_ALL)
-        ix.save_index(self.index_high, directory / Files.INDEX_HIGH)
+        self.index_all.write(directory / Files.INDEX_ALL)
+        self.index_high.write(directory / Files.INDEX_HIGH)
         np.save(directory / Files.IDS_ALL, _ids(self.ids_all))
         np.save(directory / Files.IDS_HIGH, _ids(self.ids_high))
         np.save(directory / Files.CALIBRATION, self.calibration.astype(np.float64))
@@ -259,8 +259,8 @@ class Bundle:
             bundle = cls(
                 manifest=manifest,
                 transform=TabularTransform.from_json(_read_json(directory / Files.TRANSFORM)),
-                index_all=ix.load_index(directory / Files.INDEX_ALL),
-                index_high=ix.load_index(directory / Files.INDEX_HIGH),
+                index_all=_load_index(directory / Files.INDEX_ALL, manifest.indices["all"]),
+                index_high=_load_index(directory / Files.INDEX_HIGH, manifest.indices["high"]),
                 ids_all=np.load(directory / Files.IDS_ALL, allow_pickle=False),
                 ids_high=np.load(directory / Files.IDS_HIGH, allow_pickle=False),
                 calibration=np.load(directory / Files.CALIBRATION, allow_pickle=False),
@@ -274,8 +274,6 @@ class Bundle:
             )
         except (OSError, KeyError, ValueError) as exc:
             raise ArtifactError(f"{directory}: cannot load artifact ({exc})") from None
-        for name, index in (("all", bundle.index_all), ("high", bundle.index_high)):
-            ix.apply_search_params(index, manifest.indices[name]["params"])
         return bundle
 
 
@@ -291,6 +289,11 @@ def _ids(ids: np.ndarray) -> np.ndarray:
     """Customer ids as the export gave them: int64, or fixed-width unicode for text ids (both
     load with allow_pickle=False; an object array would need a pickle)."""
     return ids if ids.dtype.kind == "U" else ids.astype(np.int64)
+
+
+def _load_index(path: Path, entry: Mapping[str, Any]) -> VectorIndex:
+    """Open an index with the backend its manifest entry names, search parameters applied."""
+    return backend(str(entry.get("backend", DEFAULT_BACKEND))).load(path, entry)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -13,7 +13,7 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 # Texts per task when a per-text model embeds many texts on the worker pool: large enough that
 # the pool's overhead is noise, small enough that both cores stay busy to the end.
 _CHUNK = 64
+_SERIAL_TOKENIZE = 16
 
 
 class Embedder(Protocol):
@@ -170,7 +171,13 @@ class OnnxEmbedder:
         }
 
     def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        return [e.ids for e in self._tokenizer.encode_batch([self._prefix + t for t in texts])]
+        """Token ids per text (the same either way). A request's few texts are encoded one by
+        one: encode_batch's thread pool costs more than it saves below a handful of texts
+        (bench/RESULTS.md, "Where the time goes")."""
+        prefixed = [self._prefix + t for t in texts]
+        if len(prefixed) <= _SERIAL_TOKENIZE:
+            return [self._tokenizer.encode(t).ids for t in prefixed]
+        return [e.ids for e in self._tokenizer.encode_batch(prefixed)]
 
     def _run(self, rows: Sequence[list[int]]) -> np.ndarray:
         """Pad token rows to the batch's longest, run the model, pool, normalise."""
@@ -202,6 +209,23 @@ class OnnxEmbedder:
             self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="leadgen-embed")
         return self._pool
 
+    def _parallel_runs(self, tokens: list[list[int]], chunks: list[range]) -> Iterator[np.ndarray]:
+        """Each chunk's vectors, in order, computed on the worker pool. When there are no more
+        chunks than workers (a request's title and bio), the first runs on the calling thread,
+        which would otherwise only wait: one hand-off fewer per request."""
+
+        def run(rng: range) -> np.ndarray:
+            return self._run_each([tokens[i] for i in rng])
+
+        pool = self._workers_pool()
+        if len(chunks) > self._workers:
+            yield from pool.map(run, chunks)
+            return
+        rest = [pool.submit(run, rng) for rng in chunks[1:]]
+        yield run(chunks[0])
+        for future in rest:
+            yield future.result()
+
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         uniq, inverse = _unique(texts)
         if not uniq:
@@ -224,9 +248,7 @@ class OnnxEmbedder:
                 if bar is not None:
                     bar.update(len(tokens))
             else:
-                work = self._workers_pool().map(
-                    lambda rng: self._run_each([tokens[i] for i in rng]), chunks
-                )
+                work = self._parallel_runs(tokens, chunks)
                 for rng, vecs in zip(chunks, work, strict=True):
                     out[rng.start : rng.stop] = vecs
                     if bar is not None:

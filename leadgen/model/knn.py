@@ -8,11 +8,10 @@ held-out and leave-one-out customers, serving for leads: one definition for both
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from leadgen.model import index as ix
+from leadgen.model.vector_index import VectorIndex
 
 
 @dataclass(frozen=True)
@@ -24,11 +23,15 @@ class Neighbours:
 
 
 def search_neighbours(
-    index: Any, ids: np.ndarray, queries: np.ndarray, k: int, exclude_ids: np.ndarray | None = None
+    index: VectorIndex,
+    ids: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    exclude_ids: np.ndarray | None = None,
 ) -> Neighbours:
     """Top-k neighbours; with `exclude_ids`, each query's own id is left out (leave-one-out)."""
     extra = 1 if exclude_ids is not None else 0
-    sims, pos = ix.search(index, queries, k + extra)
+    sims, pos = index.search(queries, k + extra)
     out_s = np.full((len(queries), k), np.nan, dtype=np.float32)
     out_p = np.full((len(queries), k), -1, dtype=np.int64)
     for r in range(len(queries)):
@@ -62,10 +65,13 @@ class KnnScores:
 
 
 def _mean(sims: np.ndarray) -> np.ndarray:
+    """Row means over the neighbours found (NaN slots are missing ones; NaN if none)."""
     if not sims.size:
         return np.zeros(len(sims))
+    found = ~np.isnan(sims)
     with np.errstate(all="ignore"):
-        return np.asarray(np.nanmean(sims, axis=1))
+        mean = np.where(found, sims, 0).sum(axis=1) / found.sum(axis=1)
+    return mean.astype(sims.dtype, copy=False)
 
 
 def neighbour_features(

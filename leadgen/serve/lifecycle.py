@@ -3,8 +3,10 @@
 One owner for the question "which version answers this request". Adapters call `tick()` once per
 request (it checks LATEST at most every `refresh_seconds`, or retries a failed first load at most
 every `retry_seconds`) and then read `current()`, which does no I/O. A new version is fetched,
-verified and loaded before it replaces the old one; a version that fails is reported through
-`on_failure`, and the last good one keeps serving.
+verified and loaded before it replaces the old one, in the background once one is served
+(leadgen.serve.refresh); a version that fails is reported through `on_failure`, and the last good
+one keeps serving. A pointer source other than LATEST (a function version pinned to an artifact
+version, leadgen.stores.function) never changes, so such an environment never refreshes.
 
 Failures are of two kinds, told apart by the error (leadgen.errors.StoreUnavailable):
 - the store could not be read (network, timeout, throttling): nothing is refused; the next check
@@ -30,6 +32,7 @@ from pathlib import Path
 from leadgen.errors import ArtifactError, StoreUnavailable
 from leadgen.model.bundle import Bundle
 from leadgen.model.embedders import Embedder
+from leadgen.serve.refresh import BackgroundRefresh
 from leadgen.serve.scorer import Scorer
 from leadgen.stores.artifacts import (
     FetchedVersion,
@@ -45,6 +48,7 @@ from leadgen.stores.blob import LocalStore, Store
 log = logging.getLogger(__name__)
 
 FailureHook = Callable[[str], None]
+PointerSource = Callable[[Store], Pointer]
 RETRY_SECONDS = 10.0
 REFUSED_RETRY_SECONDS = 60.0
 MAX_RETRY_SECONDS = 900.0
@@ -70,6 +74,7 @@ class ModelLifecycle:
         refused_retry_seconds: float = REFUSED_RETRY_SECONDS,
         max_retry_seconds: float = MAX_RETRY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        pointer_source: PointerSource = read_pointer,
     ) -> None:
         self.store = store
         self.cache_dir = cache_dir
@@ -89,6 +94,9 @@ class ModelLifecycle:
         self._next_check = 0.0
         self._unavailable = 0  # consecutive failures to read the store
         self._refused: dict[Pointer, _Refusal] = {}
+        # LATEST, or the artifact version this function version is pinned to (no refresh then)
+        self._read_pointer = pointer_source
+        self._refresh = BackgroundRefresh()
 
     # ---- reading ---------------------------------------------------------------------------------
     @property
@@ -114,19 +122,27 @@ class ModelLifecycle:
 
     def tick(self) -> None:
         """Once per request: retry the first load or look for a new LATEST, if due. Never blocks
-        on another thread's load: that request keeps the version it has."""
+        on another thread's load: that request keeps the version it has. With a version loaded,
+        the check and any load run in the background (leadgen.serve.refresh)."""
         now = self._clock()
         if now < self._next_check or not self._lock.acquire(blocking=False):
+            return
+        if self.loaded:
+            self._refresh.start(lambda: self._check(now), release=self._lock)
             return
         try:
             self._check(now)
         finally:
             self._lock.release()
 
+    def wait_refresh(self, timeout: float | None = None) -> bool:
+        """Block until a background refresh is over (tests, shutdown); False on timeout."""
+        return self._refresh.wait(timeout)
+
     def _check(self, now: float) -> None:
         self._next_check = now + (self.refresh_seconds if self.loaded else self.retry_seconds)
         try:
-            pointer = read_pointer(self.store)
+            pointer = self._read_pointer(self.store)
         except Exception as exc:
             self._fail(f"cannot read the {self.store.uri} LATEST pointer: {exc}", exc, now)
             return
@@ -179,7 +195,8 @@ class ModelLifecycle:
             extra={"version": pointer.version, "previous": old.version if old else None},
         )
         if old is not None and old.version != scorer.version:
-            self._free(old)
+            self._free(old.version)
+        self._free(scorer.version)  # loaded and verified: its files are no longer read
 
     def _fail(
         self, message: str, exc: Exception, now: float, pointer: Pointer | None = None
@@ -211,13 +228,14 @@ class ModelLifecycle:
     def _backoff(self, base: float, attempts: int) -> float:
         return float(min(base * 2 ** min(attempts - 1, 30), self.max_retry_seconds))
 
-    def _free(self, old: Scorer) -> None:
-        """Delete a replaced remote version's files from the cache (Lambda /tmp is small); a
-        local store is read in place and never touched."""
+    def _free(self, version: str) -> None:
+        """Delete a remote version's files from the cache once loaded (Lambda /tmp is small: a
+        refresh then needs room for one version, not two); a local store is read in place and
+        never touched."""
         if isinstance(self.store, LocalStore):
             return
         try:
-            directory = inside(self.cache_dir, old.version)
+            directory = inside(self.cache_dir, version)
         except ArtifactError:
             return
         if directory.is_dir() and not directory.is_symlink():

@@ -30,8 +30,10 @@ from leadgen.serve.schemas import (
     Score,
 )
 from leadgen.serve.scorer import LeadScores, Scorer
+from leadgen.stores.artifacts import read_pointer
 from leadgen.stores.blob import Store, open_store
 from leadgen.stores.duplicates import DuplicateStore
+from leadgen.stores.function import parse_pin
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +48,14 @@ class ScoringService:
         on_refresh_failure: FailureHook | None = None,
     ) -> None:
         self.config = config
+        pin = parse_pin(config.artifact_pin) if config.artifact_pin else None
         self.lifecycle = ModelLifecycle(
             store or open_store(config.artifacts_uri),
             config.cache_dir,
             embedder,
             config.refresh_seconds,
             on_failure=on_refresh_failure,
+            pointer_source=(lambda _store: pin) if pin else read_pointer,
         )
         self.duplicates = duplicates
         self.match = MatchConfig(config.fuzzy_threshold, config.possible_threshold)

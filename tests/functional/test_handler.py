@@ -655,16 +655,56 @@ def test_dynamodb_unreachable_costs_one_failed_call_per_batch(
 # ---- artifact refresh ----------------------------------------------------------------------
 
 
-def test_a_new_version_is_served_from_the_next_request(
-    aws: Aws, artifacts_uri: str, hashing_artifacts: Path, start_lambda: Callable[..., Lambda]
+def test_a_new_version_is_loaded_off_the_request_path_then_served(
+    aws: Aws,
+    artifacts_uri: str,
+    hashing_artifacts: Path,
+    start_lambda: Callable[..., Lambda],
+    tmp_path: Path,
 ) -> None:
     fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
     assert fn("GET", "/health").body["artifact_version"] == aws.build.version
+    cache = tmp_path / "lambda-tmp"
+    assert not (cache / aws.build.version).exists()  # loaded: its files left /tmp at once
     new_version = _publish_local_version(hashing_artifacts, artifacts_uri)
     assert new_version != aws.build.version
+    # The request that notices the new LATEST is answered by the version already loaded ...
     ans = fn("POST", "/score_lead", {**LEAD, "email": _new_email()})
-    assert ans.status == 200 and ans.body["artifact_version"] == new_version
+    assert ans.status == 200 and ans.body["artifact_version"] == aws.build.version
+    # ... while the new one loads in the background; the requests after the swap get it.
+    assert _lifecycle(fn).wait_refresh(60)
     assert fn("GET", "/health").body["artifact_version"] == new_version
+    assert not cache.exists() or not any(cache.iterdir())  # neither version left files behind
+
+
+def test_a_pinned_function_version_serves_its_artifact_version_only(
+    aws: Aws, artifacts_uri: str, hashing_artifacts: Path, start_lambda: Callable[..., Lambda]
+) -> None:
+    """What the build job's roll-out publishes: a function version pinned to one artifact
+    version never reads LATEST, so it never loads a second version in the same environment."""
+    pointer = read_pointer(open_store(artifacts_uri))
+    pin = f"{pointer.version}@{pointer.manifest_sha256}"
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri, LEADGEN_ARTIFACT_PIN=pin)
+    assert fn("GET", "/health").body["artifact_version"] == aws.build.version
+    _publish_local_version(hashing_artifacts, artifacts_uri)
+    for _ in range(2):
+        ans = fn("POST", "/score_lead", {**LEAD, "email": _new_email()})
+        assert ans.status == 200 and ans.body["artifact_version"] == aws.build.version
+        assert _lifecycle(fn).wait_refresh(60)
+    assert fn("GET", "/health").body["artifact_version"] == aws.build.version
+
+
+def test_a_malformed_pin_answers_503_naming_the_variable(
+    artifacts_uri: str, start_lambda: Callable[..., Lambda]
+) -> None:
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri, LEADGEN_ARTIFACT_PIN="not-a-pin")
+    ans = fn("GET", "/health")
+    assert ans.status == 503
+    assert "LEADGEN_ARTIFACT_PIN must be VERSION@MANIFEST_SHA256" in fn.read_output()
+
+
+def _lifecycle(fn: Lambda) -> Any:
+    return fn.module.runtime.service.lifecycle
 
 
 def test_refresh_waits_for_refresh_seconds(
@@ -697,6 +737,9 @@ def test_a_corrupted_version_is_refused_and_the_old_one_keeps_serving(
     ans = fn("POST", "/score_lead", {**LEAD, "email": _new_email()})
     assert ans.status == 200, ans.body
     assert ans.body["artifact_version"] == aws.build.version
+    assert _lifecycle(fn).wait_refresh(60)  # the refresh ran, and failed, in the background
+    ans = fn("POST", "/score_lead", {**LEAD, "email": _new_email()})
+    assert ans.status == 200 and ans.body["artifact_version"] == aws.build.version
     output = fn.read_output()
     assert _metrics_of(output)["ArtifactRefreshFailures"] == [1.0]
     logs = _json_lines(output)

@@ -197,7 +197,45 @@ def test_build_job_role_has_exactly_these_actions(synth: Synth, which: str) -> N
         *_union(SYNC_DYNAMODB_ACTIONS),
         # the email hash key (one secret)
         "secretsmanager:GetSecretValue",
+        # roll the scoring function out to the new version (leadgen/stores/function.py)
+        *ROLLOUT_ACTIONS,
     }
+
+
+# Exactly what leadgen/stores/function.py calls: no code change, no version deletion, no policy.
+ROLLOUT_ACTIONS = {
+    "lambda:GetFunctionConfiguration",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:PublishVersion",
+    "lambda:GetAlias",
+    "lambda:UpdateAlias",
+}
+
+
+@pytest.mark.parametrize("which", ["dev", "prod"])
+def test_the_build_job_rolls_out_to_the_scoring_function_and_its_alias_only(
+    synth: Synth, which: str
+) -> None:
+    statements = _role_statements(synth, which, "IndexRefreshProjectRole")
+    lam = [s for s in statements if any(a.startswith("lambda:") for a in _actions(s))]
+    assert len(lam) == 1 and _actions(lam[0]) == ROLLOUT_ACTIONS
+    (function_id,) = [
+        k
+        for k, v in synth.resources(which, "AWS::Lambda::Function").items()
+        if v["Properties"].get("PackageType") == "Image"
+    ]
+    function_arn = {"Fn::GetAtt": [function_id, "Arn"]}
+    assert lam[0]["Resource"] == [
+        function_arn,
+        {"Fn::Join": ["", [function_arn, ":live"]]},
+    ]
+    # and no other role may touch a Lambda function's configuration, versions or aliases
+    others = [
+        owner
+        for owner, s in _statements(synth, which)
+        if _actions(s) & ROLLOUT_ACTIONS and not owner.startswith("IndexRefreshProjectRole")
+    ]
+    assert others == []
 
 
 @pytest.mark.parametrize(

@@ -123,6 +123,27 @@ def test_build_environment_from_config(synth: Synth) -> None:
     assert _env(prod)["LEADGEN_INPUT_PATH"] == "s3://crm-exports-example/leadgen/crm.parquet"
 
 
+@pytest.mark.parametrize(("which", "memory"), [("dev", "2048"), ("prod", "3008")])
+def test_the_build_job_knows_the_function_it_rolls_out_to_and_its_size(
+    synth: Synth, which: str, memory: str
+) -> None:
+    """The job refuses a version the deployed function cannot hold (leadgen/build/capacity.py),
+    so it is told the function's memory and /tmp, from the same config the function is made of;
+    and the function's own environment pins no artifact version (only the job does)."""
+    _, project = _project(synth, which)
+    env = _env(project)
+    (function_id, function) = next(
+        (k, v)
+        for k, v in synth.resources(which, "AWS::Lambda::Function").items()
+        if v["Properties"].get("PackageType") == "Image"
+    )
+    assert env["LEADGEN_FUNCTION_NAME"] == {"Ref": function_id}
+    assert env["LEADGEN_FUNCTION_MEMORY_MB"] == memory == str(function["Properties"]["MemorySize"])
+    storage = function["Properties"]["EphemeralStorage"]["Size"]
+    assert env["LEADGEN_FUNCTION_TMP_MB"] == str(storage) == "2048"
+    assert "LEADGEN_ARTIFACT_PIN" not in function["Properties"]["Environment"]["Variables"]
+
+
 def test_schedule_starts_the_build_project(synth: Synth) -> None:
     project_id, _ = _project(synth)
     rules = {

@@ -152,3 +152,49 @@ def test_bulk_bench_renders_the_pairs_and_the_memory_runs() -> None:
     assert "| **score-file / embedder alone** | | **90%** (wall) | **89%** (CPU) |" in md
     assert "| 1 | 9.0 (8.0) | 10.0 (9.0) | 90% | 89% |" in md
     assert "| 1,000 | 1 | 600 | 10.0 | 100 | 200 |" in md
+
+
+def _fake_refresh() -> dict[str, Any]:
+    lat = {"n": 30, "p50": 5.0, "p99": 9.0, "max": 9.5}
+    new_env = {
+        "loaded": True, "init_seconds": 2.0, "main_started_at": 100.5, "first_scored_at": 103.0,
+        "spawned_at": 100.0, "peak_rss_bytes": 400 * 2**20, "rss_after_init_bytes": 380 * 2**20,
+        "peak_tmp_bytes": 100 * 2**20, "killed": False,
+    }  # fmt: skip
+    build = {
+        "artifact_bytes": 100 * 2**20, "bytes_per_customer": 524.3,
+        "indices": {"all": {"kind": "hnsw", "params": {"storage": "float16", "M": 16,
+                                                       "text_dims": 160, "efSearch": 64}}},
+        "serving_path": {"auc_served": 0.801, "auc_exact": 0.803, "auc_delta": -0.002},
+    }  # fmt: skip
+    size = {
+        "builds": {"compact": build,
+                   "uncompressed": {**build, "serving_path": {"auc_served": 0.8}}},
+        "search": {"compact": {"indices": {"all": {"recall_at_k_leads": 0.9647, "ms_p50": 0.6}}}},
+        "refresh": {"compact": {
+            "version_bytes": 100 * 2**20,
+            "base": {"rss_after_init_bytes": 280 * 2**20},
+            "new_environment": [new_env],
+            "alias_shift": {"new_init_seconds": 2.0, "steady_ms": lat, "during_ms": lat},
+            "in_process": {"killed": True, "rss_at_kill_bytes": 3100 * 2**20},
+        }},
+    }  # fmt: skip
+    return {
+        "command": "python -m bench.refresh_bench", "started_at": "2026-01-01T00:00:00+00:00",
+        "machine": {"nproc": 2, "ram_gb": 8, "cpu": "x", "python": "3.11", "loadavg": [0, 0, 0]},
+        "versions": {"numpy": "2"}, "limit_mb": 3008, "sizes": {"200000": size},
+    }  # fmt: skip
+
+
+def test_refresh_render_puts_compact_and_uncompressed_side_by_side() -> None:
+    from bench.refresh_report import render as render_refresh
+
+    md = render_refresh(_fake_refresh())
+    assert "| 200,000 | compact | 100 | 524 | hnsw float16 M=16, text dims 160, ef 64 |" in md
+    assert "0.9647" in md and "0.8010 / 0.8030 / -0.0020" in md
+    assert "compact 0.8010 vs uncompressed 0.8000: delta +0.0010" in md
+    # new environment: peak 400, loaded 380, base 280 -> one version 100 MB, (400-280)/100 = 1.2
+    assert (
+        "| new environment (AWS) | 400 | 380 | 280 | 100 | 1.05 | 1.20 | 100 | 1.00 | yes |" in md
+    )
+    assert "| in-process | killed at 3,100 |" in md

@@ -65,7 +65,9 @@ def call(method, path, body=None):
 lead, latest, pointer = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 got = {"score": call("POST", "/score_lead", lead), "health": call("GET", "/health")}
 with open(latest, "w") as f:
-    f.write(pointer)  # the next build lands: the next invocation swaps to it
+    f.write(pointer)  # the next build lands: the next invocation loads it in the background
+got["during"] = call("POST", "/score_leads", {"leads": [lead]})
+assert h.runtime.service.lifecycle.wait_refresh(60)
 got["refreshed"] = call("POST", "/score_leads", {"leads": [lead]})
 got["bad"] = [m for m in json.loads(sys.argv[4]) if m in sys.modules]
 print("PROBE " + json.dumps(got))
@@ -117,6 +119,7 @@ def test_serving_needs_no_torch(onnx_model_dir: Path, onnx_artifacts: Path, tmp_
     got = json.loads(line[len("PROBE ") :])
     assert got["score"][0] == 200 and got["score"][1]["artifact_version"] == old, got
     assert got["health"][0] == 200 and got["health"][1]["embedder"]["kind"] == "onnx", got
+    assert got["during"][1]["results"][0]["artifact_version"] == old, got  # never held
     assert got["refreshed"][0] == 200, got
     assert got["refreshed"][1]["results"][0]["artifact_version"] == new, got
     assert got["bad"] == [], got

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from leadgen.model.bundle import REPORT
+from leadgen.model.bundle import FORMAT_VERSION, REPORT
 from leadgen.model.embedders import HashingEmbedder
 from leadgen.serve.lifecycle import ModelLifecycle
 from leadgen.stores.artifacts import LATEST, read_pointer, upload_version
@@ -32,6 +32,12 @@ from tests.conftest import (
     refused_endpoint,
 )
 from tests.faults import corrupt_file
+
+
+def tick(lc: ModelLifecycle) -> None:
+    """One request's tick, and its background refresh (if it started one) run to the end."""
+    lc.tick()
+    assert lc.wait_refresh(60), "a background refresh did not finish"
 
 
 @dataclass
@@ -95,14 +101,14 @@ def test_a_refused_version_is_retried_with_backoff_once_fixed(
     good = victim.read_bytes()
     corrupt_file(victim)
     point_latest_at(art.root, art.new)
-    lc.tick()
+    tick(lc)
     assert lc.current().version == art.old and lc.refused(art.new) and lc.failures == 1
     victim.write_bytes(good)  # the files are fixed in place
     clock.now += 59
-    lc.tick()
+    tick(lc)
     assert lc.current().version == art.old and lc.failures == 1  # not before its backoff
     clock.now += 2
-    lc.tick()
+    tick(lc)
     assert lc.current().version == art.new and not lc.refused(art.new)
 
 
@@ -124,7 +130,7 @@ def test_the_backoff_of_a_refused_version_doubles_and_is_capped(
     attempts_at = []
     for _ in range(200):  # 200 requests, one a second
         before = lc.failures
-        lc.tick()
+        tick(lc)
         if lc.failures > before:
             attempts_at.append(clock.now - 1000)
         clock.now += 1
@@ -182,13 +188,13 @@ def test_a_store_outage_is_retried_not_refused(
     assert "store unavailable" in str(lc.error) and not lc.refused(versions.new)
     assert lc.fallback_from is None
     clock.now += 5
-    lc.tick()  # the second outage doubles the wait: 10 s
+    tick(lc)  # the second outage doubles the wait: 10 s
     clock.now += 9
     store._client = boto3.client("s3")  # the network is back
-    lc.tick()
+    tick(lc)
     assert not lc.loaded  # still backing off
     clock.now += 1
-    lc.tick()
+    tick(lc)
     assert lc.loaded and lc.current().version == versions.new and lc.failures == 2
 
 
@@ -220,12 +226,12 @@ def test_a_download_outage_during_a_refresh_is_retried_not_refused(
         store.write_bytes(LATEST, pointer)
         store.down = True
         clock.now += 60
-        lc.tick()
+        tick(lc)
         assert lc.current().version == versions.old and lc.failures == 1
         assert not lc.refused(versions.new)
         store.down = False
         clock.now += 60
-        lc.tick()
+        tick(lc)
         assert lc.current().version == versions.new
     finally:
         store.write_bytes(LATEST, pointer)
@@ -283,7 +289,7 @@ def test_a_swap_never_deletes_outside_the_cache(art: Versions) -> None:
     lc = lifecycle(LocalStore(art.root), art.root, Clock())
     assert lc.start()
     point_latest_at(art.root, art.new)
-    lc.tick()
+    tick(lc)
     assert lc.current().version == art.new
     assert (art.root / art.old / "manifest.json").is_file()
 
@@ -305,7 +311,7 @@ def test_start_up_falls_back_to_the_newest_older_version_that_verifies(
     # LATEST's version is fixed: served after its backoff, and the fallback ends.
     _restore(art, "ids_high.npy")
     clock.now += 31
-    lc.tick()
+    tick(lc)
     assert lc.current().version == art.new and lc.fallback_from is None
 
 
@@ -347,12 +353,12 @@ def test_a_good_version_published_after_a_refused_one_is_served_at_once(
     assert lc.start()
     corrupt_file(art.root / art.new / "index_high.faiss")
     point_latest_at(art.root, art.new)
-    lc.tick()
+    tick(lc)
     assert lc.refused(art.new) and lc.current().version == art.old
     fixed = clone_version(art.root, art.old)  # the next build, intact
     point_latest_at(art.root, fixed)
     clock.now += 1
-    lc.tick()
+    tick(lc)
     assert lc.current().version == fixed and lc.fallback_from is None
 
 
@@ -368,22 +374,22 @@ def own_prefix(bucket: str) -> str:
     return prefix
 
 
-def test_a_swap_frees_the_replaced_version_from_the_cache(
+def test_a_loaded_version_leaves_the_cache(
     s3_versions: str, versions: Versions, tmp_path: Path
 ) -> None:
-    """Lambda's /tmp holds a few versions at most: the replaced one's download is deleted once
-    the new one serves."""
+    """Lambda's /tmp is small: a version's download is deleted once it is loaded and verified
+    (everything is in memory), so a refresh needs room for one version, not two."""
     store = S3Store(s3_versions, own_prefix(s3_versions))
     latest = store.read_bytes(LATEST)
     point_s3_latest_at(store, versions.old)
     cache = tmp_path / "cache"
     lc = lifecycle(store, cache, Clock())
-    assert lc.start() and (cache / versions.old / "manifest.json").is_file()
-    store.write_bytes(LATEST, latest)
-    lc.tick()
-    assert lc.current().version == versions.new
-    assert (cache / versions.new / "manifest.json").is_file()
+    assert lc.start() and lc.current().version == versions.old
     assert not (cache / versions.old).exists()
+    store.write_bytes(LATEST, latest)
+    tick(lc)
+    assert lc.current().version == versions.new
+    assert not (cache / versions.new).exists() and not (cache / versions.old).exists()
 
 
 class CountingStore(LocalStore):
@@ -409,14 +415,14 @@ def test_a_failed_first_load_is_retried_at_most_every_retry_seconds(
     lc = lifecycle(store, tmp_path / "cache", clock, refresh_seconds=300, retry_seconds=10)
     assert not lc.start() and store.reads == 1
     for _ in range(100):  # a burst of requests within the same instant
-        lc.tick()
+        tick(lc)
     assert store.reads == 1
     clock.now += 9.9
-    lc.tick()
+    tick(lc)
     assert store.reads == 1
     shutil.copytree(versions.root, root, dirs_exist_ok=True)  # the first build lands
     clock.now += 0.2
-    lc.tick()
+    tick(lc)
     assert store.reads == 2 and lc.loaded and lc.current().version == versions.new
 
 
@@ -424,12 +430,14 @@ def test_an_unknown_artifact_format_is_refused_by_name(art: Versions, tmp_path: 
     """A version written by a newer release (another format) is refused, not misread; the older
     version of a format this code reads serves instead."""
     path = art.root / art.new / "manifest.json"
-    path.write_text(json.dumps({**json.loads(path.read_text()), "format_version": 2}))
+    newer = FORMAT_VERSION + 1
+    path.write_text(json.dumps({**json.loads(path.read_text()), "format_version": newer}))
     point_latest_at(art.root, art.new)
     failures: list[str] = []
     lc = lifecycle(LocalStore(art.root), tmp_path / "cache", Clock(), on_failure=failures.append)
     assert lc.start()
     assert lc.refused(art.new) and lc.current().version == art.old
     assert any(
-        "artifact format 2 is not supported (this code reads format 1)" in f for f in failures
+        f"artifact format {newer} is not supported (this code reads format {FORMAT_VERSION};" in f
+        for f in failures
     )

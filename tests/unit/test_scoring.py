@@ -42,7 +42,7 @@ def score(model: Scorer, leads: list[CleanLead], **kwargs: Any) -> list[dict[str
 
 
 def _all_vectors(index: Any) -> np.ndarray:
-    return index.reconstruct_n(0, index.ntotal)
+    return np.asarray(index.reconstruct(np.arange(index.size)))
 
 
 def test_scores_match_brute_force(model: Scorer) -> None:
@@ -120,3 +120,43 @@ def test_quality_on_generated_data_is_clearly_above_chance(onnx_artifacts: Path)
     assert scores["logistic_regression"]["auc"] > 0.7  # the candidates are recorded beside it
     assert manifest["quality"]["headline"]["lift@10%"] > 2.0
     assert manifest["quality"]["headline"]["score"] == "p_high_value"
+
+
+@pytest.fixture(scope="module")
+def compact_model(
+    tiny_crm: Path, onnx_embedder: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Scorer:
+    """The tiny CRM with ANN indices (threshold lowered): compact storage, as shipped at scale."""
+    from leadgen.config import EmbedderSettings
+    from tests.conftest import build_config, quiet_build
+
+    out = tmp_path_factory.mktemp("art-compact")
+    cfg = build_config(tiny_crm, out, embedder=EmbedderSettings(), ann_threshold=200)
+    quiet_build(cfg, onnx_embedder)
+    store = LocalStore(out)
+    fetched = fetch_version(store, read_pointer(store), tmp_path_factory.mktemp("c"))
+    return Scorer(Bundle.load(fetched.directory, fetched.manifest), onnx_embedder)
+
+
+def test_compact_indices_score_and_explain_exactly_what_they_store(compact_model: Scorer) -> None:
+    m = compact_model.manifest
+    for name in ("all", "high"):
+        params = m.indices[name]["params"]
+        assert m.indices[name]["kind"] == "hnsw" and params["storage"] == "float16"
+        assert params["text_dims"] < compact_model.embedder.dim
+    served = m.quality["serving_path"]
+    assert served["rows"] > 0 and abs(served["auc_delta"]) < 0.02
+    one = lead(compact_model, 7)
+    res = score(compact_model, [one], n_neighbors=20)[0]
+    vec, _ = compact_model.vectorise([one])
+    b = compact_model.bundle
+    pos = np.array([list(b.ids_high).index(n["customer_id"]) for n in res["neighbors"]["high"]])
+    stored = b.index_high.reconstruct(pos) @ vec[0]
+    np.testing.assert_allclose(
+        [n["similarity"] for n in res["neighbors"]["high"]], stored, atol=1e-5
+    )
+    assert res["s_look"] == pytest.approx(float(stored.mean()), abs=1e-5)
+    exp = res["explanation"]
+    assert exp["text_similarity"] + exp["tabular_similarity"] == pytest.approx(
+        res["s_look"], abs=2e-4
+    )

@@ -1,0 +1,111 @@
+"""The customer index as the build and serving use it: one interface, engines behind it.
+
+The pipeline (indices, calibration), the holdout and the scorer only call the methods below, so
+where the vectors live is a backend's business: FAISS in-process (leadgen.model.index) today, a
+managed vector engine (docs/scale.md) tomorrow, added as another backend here rather than by
+rewriting the scorer or the pipeline. A version's manifest names the backend of each index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from leadgen.errors import ArtifactError
+
+DEFAULT_BACKEND = "faiss"
+
+
+class VectorIndex(Protocol):
+    """Customers' vectors, searchable by inner product (vectors are unit: it is the cosine)."""
+
+    @property
+    def size(self) -> int: ...
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(similarities, positions) of the top-k per query, k capped at the size; a position
+        of -1 means no result."""
+        ...
+
+    def reconstruct(self, positions: np.ndarray) -> np.ndarray:
+        """The vectors at `positions` in the query space, exactly as the index scores them: a
+        query's inner product with one is the similarity `search` returned, so the explanation's
+        text/tabular split adds up to the served score even when storage is compressed."""
+        ...
+
+    def write(self, path: Path) -> None:
+        """Persist into one file of the version (the bundle checksums it)."""
+        ...
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """What the build asks of an index. `text_dims` is the size of the text block at the front
+    of each vector (a compact index may reduce it); `compression` is "auto" (the backend picks
+    the smallest storage meeting `recall_target`) or "none"."""
+
+    kind: str  # flat | hnsw | ivf
+    k: int = 20
+    seed: int = 0
+    recall_target: float = 0.96
+    text_dims: int | None = None
+    compression: str = "none"
+    measure_recall: bool = True
+
+
+@dataclass
+class IndexInfo:
+    """What was built and measured, recorded in the manifest (`indices`)."""
+
+    kind: str
+    size: int
+    dim: int
+    params: dict[str, Any]
+    recall_at_k: float | None = None
+    recall_queries: int = 0
+    build_seconds: float = 0.0
+    backend: str = DEFAULT_BACKEND
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "kind": self.kind,
+            "size": self.size,
+            "dim": self.dim,
+            "params": self.params,
+            "recall_at_k": self.recall_at_k,
+            "recall_queries": self.recall_queries,
+            "build_seconds": round(self.build_seconds, 3),
+            **self.extra,
+        }
+
+
+class IndexBackend(Protocol):
+    """Builds indices at build time and opens them at serving time."""
+
+    name: str
+
+    def build(self, vectors: np.ndarray, spec: IndexSpec) -> tuple[VectorIndex, IndexInfo]: ...
+
+    def load(self, path: Path, entry: Mapping[str, Any]) -> VectorIndex: ...
+
+
+def choose_kind(n: int, requested: str, threshold: int) -> str:
+    """Exact below `threshold` customers (fast enough, and exact), approximate above it."""
+    if requested != "auto":
+        return requested
+    return "flat" if n < threshold else "hnsw"
+
+
+def backend(name: str = DEFAULT_BACKEND) -> IndexBackend:
+    """The backend a manifest entry names (imported on demand: serving pays for one engine)."""
+    if name == DEFAULT_BACKEND:
+        from leadgen.model.index import FAISS
+
+        return FAISS
+    raise ArtifactError(f"index backend {name!r} is not available in this build of leadgen")
