@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 DEMO_DIR := .demo
 DEMO_PORT ?= 8000
 
-.PHONY: help install install-dev demo data build serve score test lint typecheck unit functional infra synth bench bench-build bench-server bench-real build-job openapi clean
+.PHONY: help install install-dev browser demo data build serve score test lint typecheck unit functional infra synth bench bench-build bench-server bench-real build-job openapi clean
 
 help:
 	@echo "make demo   - install, generate CRM data, build artifacts, serve locally, score an example lead"
@@ -44,7 +44,12 @@ install: $(VENV)/.installed-run
 .cache/rie/aws-lambda-rie: lambda_src/fetch_rie.sh | $(VENV)/.installed-dev
 	bash lambda_src/fetch_rie.sh $(PY)
 
-install-dev: $(VENV)/.installed-dev node_modules/.installed .cache/rie/aws-lambda-rie
+install-dev: $(VENV)/.installed-dev node_modules/.installed .cache/rie/aws-lambda-rie browser
+
+# The report page test (tests/functional/test_report_page.py) renders report.html in Debian's
+# headless chromium; it fails, never skips, without it.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 # ---- the demo: embedded default, no AWS, no Docker ------------------------------------------
 demo: $(VENV)/.installed-run

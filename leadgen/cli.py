@@ -76,6 +76,7 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         ann_recall=args.ann_recall,
         min_auc=args.min_auc,
         min_lift=args.min_lift,
+        max_psi=args.max_psi,
         grade_bands=GradeBands.parse(args.grade_bands) if args.grade_bands else None,
         seed=args.seed,
         learn_weights=False if args.no_learn_weights else None,
@@ -334,6 +335,11 @@ def _build_parser(sub: Any) -> None:
     )
     b.add_argument("--min-auc", type=float, help="quality gate floor (LEADGEN_MIN_AUC, 0.6)")
     b.add_argument("--min-lift", type=float, help="gate floor, lift@10%% (LEADGEN_MIN_LIFT, 1.2)")
+    b.add_argument(
+        "--max-psi",
+        type=float,
+        help="gate: refuse a version whose column PSI vs the previous exceeds it (LEADGEN_MAX_PSI)",
+    )
     b.add_argument("--grade-bands", help="e.g. A=90,B=70,C=40 (LEADGEN_GRADE_BANDS)")
     b.add_argument("--dup-store", help="SQLite duplicate store (default <out>/duplicates.sqlite)")
     b.add_argument("--keep-versions", type=int, help="versions kept (LEADGEN_KEEP_VERSIONS, 5)")

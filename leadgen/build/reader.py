@@ -38,6 +38,8 @@ class CrmTable:
     # The identity columns present in the export (first_name, last_name, company, phone,
     # country): what the fuzzy duplicate entries are made of. Not features.
     identity: dict[str, list[Any]] = field(default_factory=dict)
+    # The export's arrow type of each feature column, for the report ("double", "string").
+    types: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -150,7 +152,10 @@ def read_crm(
         ev = scan.column(EMAIL_COL).to_pylist()
         emails = [ev[i] for i in keep_pos]
     identity = {c: _strings_at(scan.column(c), keep_pos) for c in IDENTITY_COLS if c in scan.parts}
-    return CrmTable(ids[keep_pos], columns, labels, emails, scan.rows_read, scan.dropped, identity)
+    types = {c: str(dataset.schema.field(c).type) for c in spec.all_cols}
+    return CrmTable(
+        ids[keep_pos], columns, labels, emails, scan.rows_read, scan.dropped, identity, types
+    )
 
 
 def _strings_at(arr: Any, positions: np.ndarray) -> list[str | None]:

@@ -174,6 +174,24 @@ def open_version(
     return loaded
 
 
+def read_version_file(store: Store, version: str, name: str) -> bytes | None:
+    """One file of a stored version, checked against its manifest's sha256; None when the
+    manifest does not list it (a version built before the file existed). How the next build
+    reads the previous profile and `leadgen report` fetches a report, without the rest."""
+    if not is_version_name(version):
+        raise ArtifactError(f"{version!r} is not a version name ({VERSION_FORMAT})")
+    if not store.exists(f"{version}/{MANIFEST}"):
+        raise ArtifactError(f"{store.uri}: no version {version}")
+    raw = store.read_bytes(f"{version}/{MANIFEST}")
+    entry = Manifest.from_bytes(raw, f"{version}/{MANIFEST}").files.get(name)
+    if entry is None:
+        return None
+    data = store.read_bytes(f"{version}/{name}")
+    if sha256_bytes(data) != entry.sha256:
+        raise ArtifactError(f"{version}/{name}: checksum mismatch (corrupted or tampered)")
+    return data
+
+
 def pointer_to(store: Store, version: str) -> Pointer:
     """A pointer to a stored version as it is now (its manifest's sha256): how serving falls
     back to an older version, which no LATEST names any more."""
