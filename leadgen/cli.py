@@ -1,4 +1,4 @@
-"""`python -m leadgen COMMAND`: data, build, export-model, score, serve, openapi, client.
+"""`python -m leadgen COMMAND`: data, build, report, export-model, score, serve, openapi, client.
 
 A thin adapter: read the runtime's configuration from the environment (BuildConfig.from_env,
 ServiceConfig.from_env), overlay the flags given, call the core, print. Every LeadgenError
@@ -32,6 +32,7 @@ from leadgen.config import (
     split_cols,
 )
 from leadgen.errors import ConfigError, InputError, LeadgenError
+from leadgen.names import Env
 
 LOCAL_CACHE = Path.home() / ".cache" / "leadgen" / "artifacts"
 
@@ -289,6 +290,33 @@ def cmd_client(args: argparse.Namespace) -> int:
     return score_remote(args)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print (and with --open, show) where a version's report.html is on this machine."""
+    from leadgen.stores.artifacts import report_path
+    from leadgen.stores.blob import open_store
+
+    uri = args.artifacts or os.environ.get(Env.ARTIFACTS_URI) or DEFAULT_ARTIFACTS
+    if not uri.startswith("s3://") and not Path(uri).is_dir():
+        raise ConfigError(f"{uri}: no such artifact folder")
+    path = report_path(open_store(uri), args.version, LOCAL_CACHE.parent / "reports")
+    print(path)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+    return 0
+
+
+def _report_parser(sub: Any) -> None:
+    r = sub.add_parser("report", help="print the local path of a version's report.html")
+    r.add_argument(
+        "artifacts", nargs="?", help=f"folder or s3:// (ARTIFACTS_URI, {DEFAULT_ARTIFACTS})"
+    )
+    r.add_argument("--version", help="a version name (default: LATEST's)")
+    r.add_argument("--open", action="store_true", help="open it in the web browser")
+    r.set_defaults(func=cmd_report)
+
+
 def _data_parser(sub: Any) -> None:
     d = sub.add_parser("data", help="generate a synthetic CRM parquet")
     d.add_argument("--out", default="data/crm.parquet")
@@ -398,6 +426,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _data_parser(sub)
     _build_parser(sub)
+    _report_parser(sub)
     _serving_parsers(sub)
     _tool_parsers(sub)
     return p

@@ -98,6 +98,9 @@ class LeadgenConfig:
     p99_latency_ms: int = 1500
     max_artifact_age_hours: int = 50  # the served artifact version is older than this
     missing_build_days: int = 2  # no successful build for this many consecutive days
+    # a build's largest column PSI against the previous version (leadgen.build.drift): above
+    # 0.25 reads as a population change
+    drift_psi_threshold: float = 0.25
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,15}", self.env_name):
@@ -144,6 +147,10 @@ class LeadgenConfig:
             raise ConfigError("keep_versions must be >= 2 (the served one and a fallback)")
         if not 5 <= self.build_timeout_minutes <= 480:
             raise ConfigError("build_timeout_minutes must be in [5, 480]")
+        if not self.drift_psi_threshold > 0:
+            raise ConfigError(
+                f"drift_psi_threshold must be above 0, got {self.drift_psi_threshold}"
+            )
         if not 1 <= self.missing_build_days <= 7:
             raise ConfigError("missing_build_days must be in [1, 7] (CloudWatch: 7 days max)")
 

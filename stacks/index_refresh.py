@@ -29,7 +29,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from leadgen.names import Env
+from leadgen.names import METRICS_NAMESPACE, Env
 from stacks.artifact_storage import (
     ARTIFACTS_PREFIX,
     INPUT_PREFIX,
@@ -180,6 +180,18 @@ class IndexRefresh(Construct):
             self._grant_external(role, config)
         storage.grant_publish_artifacts(role)
         table.grant_sync(role)
+        self._grant_drift_metrics(role)
+
+    @staticmethod
+    def _grant_drift_metrics(role: iam.IRole) -> None:
+        """Put the drift metrics (build_job/metrics.py), in the project's namespace only:
+        PutMetricData has no resource-level permissions, the namespace condition is the limit."""
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=["cloudwatch:PutMetricData"],
+            resource_arns=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+        )
 
     def _schedule(self, config: LeadgenConfig) -> events.Rule:
         return events.Rule(
@@ -222,8 +234,9 @@ class IndexRefresh(Construct):
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken (pulling the build image) supports no resource-level "
-            "permissions; AWS requires Resource '*' for it.",
+            "ecr:GetAuthorizationToken (pulling the build image) and cloudwatch:PutMetricData "
+            "(the drift metrics, limited to the project's namespace by a condition) support no "
+            "resource-level permissions; AWS requires Resource '*' for them.",
         )
 
     def _acknowledge_input(self, role: iam.IRole, config: LeadgenConfig) -> None:

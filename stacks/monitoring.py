@@ -2,8 +2,10 @@
 
 Alarms: API 5xx, p99 API latency, Lambda errors and throttles (alias `live`), invocations
 spilling over provisioned concurrency, failed builds, missing successful builds, the age of the
-served artifact version (custom metric ArtifactAgeSeconds), artifact refresh failures and a
-start-up fallback to an older version (ArtifactFallback).
+served artifact version (custom metric ArtifactAgeSeconds), artifact refresh failures, a
+start-up fallback to an older version (ArtifactFallback), and data drift: a build whose largest
+column PSI against the previous version passes `drift_psi_threshold` (DriftMaxColumnPsi, put by
+the build job, build_job/metrics.py).
 Custom metrics come from the Lambda's Powertools Metrics: namespace `Leadgen`, dimension
 `service=leadgen`. Their names, the namespace and the service come from leadgen.names, which the
 Lambda publishes with too.
@@ -88,6 +90,7 @@ class Monitoring(Construct):
         self._lambda_alarms(alias, provisioned)
         self._build_alarms(config, project)
         self._artifact_alarms(config)
+        self._drift_alarm(config)
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
@@ -250,6 +253,18 @@ class Monitoring(Construct):
             "(GET /health names the refused one in fallback_from). Rebuild or fix the version.",
         )
 
+    def _drift_alarm(self, config: LeadgenConfig) -> None:
+        """The build job's drift figures; no datapoint (no build, a first version) is fine."""
+        self._alarm(
+            "DriftMaxColumnPsi",
+            custom_metric(Metric.DRIFT_MAX_PSI, "Maximum", period=Duration.hours(1)),
+            config.drift_psi_threshold,
+            f"A build's largest column PSI against the previous version passed "
+            f"{config.drift_psi_threshold}: the CRM data changed. Read the drift section of the "
+            "version's report.html (python -m leadgen report) before trusting its grades.",
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        )
+
     # -- dashboard rows ------------------------------------------------------------------------
     @staticmethod
     def _api_row(api: apigwv2.HttpApi) -> list[cloudwatch.IWidget]:
@@ -322,5 +337,6 @@ class Monitoring(Construct):
                 project.metric_succeeded_builds(period=Duration.hours(1)),
                 project.metric_failed_builds(period=Duration.hours(1)),
                 project.metric_duration(period=Duration.hours(1), statistic="Maximum"),
+                custom_metric(Metric.DRIFT_MAX_PSI, "Maximum", period=Duration.hours(1)),
             ),
         ]

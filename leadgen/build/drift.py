@@ -30,6 +30,7 @@ import numpy as np
 
 from leadgen.build.reader import CrmTable
 from leadgen.config import ColumnSpec
+from leadgen.names import Metric
 
 PROFILE_FORMAT = 1
 PROFILE_CATEGORIES = 20
@@ -225,3 +226,16 @@ def compare(
         "score": _score_drift(previous["score"], holdout_scores, current["score"]["name"]),
         "grade_change": _grade_change(previous.get("grades"), current.get("grades")),
     }
+
+
+def metric_values(found: dict[str, Any]) -> dict[str, float]:
+    """The drift as CloudWatch metric values (leadgen.names.Metric), none for a first version:
+    max column PSI, label-rate change (signed, current minus previous), headline-score PSI."""
+    if found.get("first_version"):
+        return {}
+    out = {
+        Metric.DRIFT_MAX_PSI: found.get("max_psi"),
+        Metric.DRIFT_LABEL_RATE_CHANGE: found.get("label_rate", {}).get("change"),
+        Metric.DRIFT_SCORE_SHIFT: found.get("score", {}).get("psi"),
+    }
+    return {name: float(v) for name, v in out.items() if v is not None}

@@ -755,6 +755,8 @@ def test_buildspec_runs_the_job_from_the_task_root() -> None:
     assert str(spec["version"]) == "0.2"
     commands = spec["phases"]["build"]["commands"]
     assert commands == ['cd "${LAMBDA_TASK_ROOT:-/var/task}"', "python -m build_job"]
+    # the build-only packages (lambda_src/Dockerfile), never on the serving function's path
+    assert spec["env"]["variables"]["PYTHONPATH"] == "/opt/build-python"
 
 
 @pytest.mark.parametrize(
