@@ -26,12 +26,13 @@ help:
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-# Runtime + model export (torch CPU wheel, only used to export the encoder to ONNX once).
-$(VENV)/.installed-run: requirements.txt requirements-export.txt | $(BIN)/activate
-	$(PIP) install -r requirements.txt -r requirements-export.txt
+# Runtime + model export (torch CPU wheel, only used to export the encoder to ONNX once) + the
+# build's extras (matplotlib for report.html): a laptop runs builds as well as serving.
+$(VENV)/.installed-run: requirements.txt requirements-export.txt requirements-build.txt | $(BIN)/activate
+	$(PIP) install -r requirements.txt -r requirements-export.txt -r requirements-build.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-export.txt requirements-dev.txt | $(BIN)/activate
+$(VENV)/.installed-dev: requirements.txt requirements-export.txt requirements-build.txt requirements-dev.txt | $(BIN)/activate
 	$(PIP) install -r requirements-dev.txt
 	touch $(VENV)/.installed-run $@
 
