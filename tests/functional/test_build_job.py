@@ -264,7 +264,7 @@ def test_refresh_publishes_syncs_table_and_service_follows(
     assert latest(s3, prefix) == v1
     assert first.steps() == [
         "read", "embedder", "embed", "holdout_quality", "fit", "index", "head", "calibrate",
-        "identity", "write", "upload", "verify", "gate", "dedup_sync",
+        "identity", "drift", "render", "write", "upload", "verify", "gate", "dedup_sync",
     ]  # fmt: skip
     assert all(isinstance(e["seconds"], float) for e in first.events if e["event"] == "build_step")
     # no IDENTITY_TABLE_NAME: said, not silently skipped
@@ -645,6 +645,57 @@ def _subprocess_env(**variables: str) -> dict[str, str]:
     env.update({"LEADGEN_EMBEDDER": "hashing", "PYTHONPATH": str(REPO), **variables})
     env.update({name: "1" for name in _THREAD_VARS})
     return env
+
+
+def test_drift_is_logged_and_put_as_cloudwatch_metrics(
+    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table, moto_server: str
+) -> None:
+    """A first version puts nothing; the next, on an export whose company sizes tripled, logs
+    its drift and puts the three figures, read back from CloudWatch (moto, over HTTP)."""
+    from datetime import UTC, datetime, timedelta
+
+    from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Metric
+
+    prefix = f"drift-{uuid.uuid4().hex[:6]}"
+    first = run_job(
+        job_env,
+        LEADGEN_INPUT_PATH=put_parquet(s3, f"exports/{prefix}-1.parquet", crm),
+        ARTIFACTS_URI=artifacts(prefix),
+    )
+    assert first.code == EXIT_OK, first.stderr
+    assert first.one("drift")["first_version"] is True
+    v1 = first.one("build_finished")["version"]
+    assert report(s3, prefix, v1)["drift_metrics"] == {"status": "put", "values": {}}
+
+    size = crm.schema.get_field_index("company_size")
+    bigger = crm.set_column(
+        size, "company_size", pc.multiply(crm["company_size"], 3).cast(crm.schema.field(size).type)
+    )
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    second = run_job(
+        job_env, LEADGEN_INPUT_PATH=put_parquet(s3, f"exports/{prefix}-2.parquet", bigger)
+    )
+    assert second.code == EXIT_OK, second.stderr
+    logged = second.one("drift")
+    assert logged["previous_version"] == v1 and logged["max_psi_column"] == "company_size"
+    rep = report(s3, prefix, second.one("build_finished")["version"])
+    put = rep["drift_metrics"]["values"]
+    assert put[Metric.DRIFT_MAX_PSI] == rep["drift"]["max_psi"] == logged["max_psi"] > 0.25
+    assert put[Metric.DRIFT_LABEL_RATE_CHANGE] == rep["drift"]["label_rate"]["change"]
+    assert put[Metric.DRIFT_SCORE_SHIFT] == rep["drift"]["score"]["psi"]
+
+    cloudwatch = moto_client("cloudwatch", moto_server)
+    for name, value in put.items():
+        stats = cloudwatch.get_metric_statistics(
+            Namespace=METRICS_NAMESPACE,
+            MetricName=name,
+            Dimensions=[{"Name": "service", "Value": SERVICE_NAME}],
+            StartTime=since,
+            EndTime=datetime.now(UTC) + timedelta(seconds=1),
+            Period=60,
+            Statistics=["Maximum", "SampleCount"],
+        )["Datapoints"]
+        assert [(p["SampleCount"], p["Maximum"]) for p in stats] == [(1.0, value)], name
 
 
 def test_module_entry_point_gate_refusal_exits_3(moto_env: str, s3: Any, crm: pa.Table) -> None:
