@@ -191,6 +191,7 @@ ENVIRONMENTS: dict[str, LeadgenConfig] = {
         access_log_days=365,
         max_artifact_age_hours=26,
         missing_build_days=1,
+        drift_psi_threshold=0.2,
     ),
 }
 

@@ -71,6 +71,7 @@ def test_bad_context_fails_the_synth_with_a_clear_message(
         ({"high_value_col": None}, "exactly one"),
         ({"text_cols": ("bio",), "cat_cols": ("bio",)}, "repeated"),
         ({"missing_build_days": 8}, "missing_build_days"),
+        ({"drift_psi_threshold": 0.0}, "drift_psi_threshold"),
     ],
 )
 def test_invalid_environment_values_are_rejected(change: dict[str, Any], message: str) -> None:
