@@ -648,10 +648,14 @@ def _subprocess_env(**variables: str) -> dict[str, str]:
 
 
 def test_drift_is_logged_and_put_as_cloudwatch_metrics(
-    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table, moto_server: str
+    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table, moto_server: str, tmp_path: Path
 ) -> None:
     """A first version puts nothing; the next, on an export whose company sizes tripled, logs
-    its drift and puts the three figures, read back from CloudWatch (moto, over HTTP)."""
+    its drift and puts the three figures, read back from CloudWatch (moto, over HTTP). Its
+    report.html is what `leadgen report s3://...` downloads."""
+    from leadgen.stores.artifacts import report_path
+    from leadgen.stores.blob import open_store
+
     from datetime import UTC, datetime, timedelta
 
     from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Metric
@@ -678,7 +682,8 @@ def test_drift_is_logged_and_put_as_cloudwatch_metrics(
     assert second.code == EXIT_OK, second.stderr
     logged = second.one("drift")
     assert logged["previous_version"] == v1 and logged["max_psi_column"] == "company_size"
-    rep = report(s3, prefix, second.one("build_finished")["version"])
+    v2 = second.one("build_finished")["version"]
+    rep = report(s3, prefix, v2)
     put = rep["drift_metrics"]["values"]
     assert put[Metric.DRIFT_MAX_PSI] == rep["drift"]["max_psi"] == logged["max_psi"] > 0.25
     assert put[Metric.DRIFT_LABEL_RATE_CHANGE] == rep["drift"]["label_rate"]["change"]
@@ -696,6 +701,11 @@ def test_drift_is_logged_and_put_as_cloudwatch_metrics(
             Statistics=["Maximum", "SampleCount"],
         )["Datapoints"]
         assert [(p["SampleCount"], p["Maximum"]) for p in stats] == [(1.0, value)], name
+
+    page = report_path(open_store(artifacts(prefix)), None, tmp_path / "cache")
+    assert page == tmp_path / "cache" / v2 / "report.html"
+    stored = s3.get_object(Bucket=BUCKET, Key=f"{prefix}/{v2}/report.html")["Body"].read()
+    assert page.read_bytes() == stored and b"Drift since" in stored
 
 
 def test_module_entry_point_gate_refusal_exits_3(moto_env: str, s3: Any, crm: pa.Table) -> None:
