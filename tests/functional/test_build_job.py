@@ -653,12 +653,11 @@ def test_drift_is_logged_and_put_as_cloudwatch_metrics(
     """A first version puts nothing; the next, on an export whose company sizes tripled, logs
     its drift and puts the three figures, read back from CloudWatch (moto, over HTTP). Its
     report.html is what `leadgen report s3://...` downloads."""
-    from leadgen.stores.artifacts import report_path
-    from leadgen.stores.blob import open_store
-
     from datetime import UTC, datetime, timedelta
 
     from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Metric
+    from leadgen.stores.artifacts import report_path
+    from leadgen.stores.blob import open_store
 
     prefix = f"drift-{uuid.uuid4().hex[:6]}"
     first = run_job(
