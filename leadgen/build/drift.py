@@ -16,12 +16,14 @@ next build reads only that file of the previous version, never its data, and com
   PSI over the previous holdout's score deciles and its mean shift, and the share of customers
   (present in both versions with a grade) whose grade changed.
 
-Customer ids in the profile are the CRM's numeric ids, sorted; no email, name or text value is
-stored (category values are: they are the column's vocabulary, already in high_vocab.json).
+Customer ids in the profile are 64-bit blake2b keys of the ids (`id_keys`), sorted; no email,
+name or text value is stored (category values are: the column's vocabulary, already in
+high_vocab.json).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -102,6 +104,18 @@ def score_profile(scores: np.ndarray) -> dict[str, Any]:
     }
 
 
+def id_keys(ids: np.ndarray) -> np.ndarray:
+    """A customer id (an int or the export's own string id) as a 64-bit key: blake2b of its
+    text, the same in every version; the profile stores these, never the ids."""
+    return np.array(
+        [
+            int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8).digest(), "big")
+            for i in ids
+        ],
+        dtype=np.uint64,
+    )
+
+
 def profile(
     table: CrmTable,
     spec: ColumnSpec,
@@ -124,9 +138,10 @@ def profile(
     }
     if grades is not None:
         ids, letters = grades
-        order = np.argsort(ids, kind="stable")
+        keys = id_keys(ids)
+        order = np.argsort(keys, kind="stable")
         out["grades"] = {
-            "ids": [int(i) for i in ids[order]],
+            "ids": [int(k) for k in keys[order]],
             "grades": "".join(letters[i] for i in order),
         }
     return out
@@ -157,7 +172,7 @@ def _grade_change(prev: dict[str, Any] | None, cur: dict[str, Any] | None) -> di
     """Share of the customers graded in both versions whose grade differs."""
     if not prev or not cur:
         return {"customers_compared": 0, "changed_share": None}
-    p_ids, c_ids = np.asarray(prev["ids"], dtype=np.int64), np.asarray(cur["ids"], dtype=np.int64)
+    p_ids, c_ids = np.asarray(prev["ids"], dtype=np.uint64), np.asarray(cur["ids"], dtype=np.uint64)
     common, pi, ci = np.intersect1d(p_ids, c_ids, assume_unique=True, return_indices=True)
     if not len(common):
         return {"customers_compared": 0, "changed_share": None}

@@ -98,7 +98,11 @@ def test_a_column_going_missing_is_drift() -> None:
 def test_grade_change_share_over_customers_in_both() -> None:
     t = sample(0, n=4)
     before = drift.profile(t, SPEC, "p", np.zeros(4), (np.array([4, 1, 2, 3]), "ABCD"))
-    assert before["grades"] == {"ids": [1, 2, 3, 4], "grades": "BCDA"}
+    keys = drift.id_keys(np.array([4, 1, 2, 3]))
+    assert before["grades"]["ids"] == sorted(int(k) for k in keys)
+    assert (
+        "".join(sorted("ABCD", key=lambda g: keys["ABCD".index(g)])) == before["grades"]["grades"]
+    )
     now = drift.profile(t, SPEC, "p", np.zeros(4), (np.array([1, 2, 3, 9]), "BCAA"))
     found = drift.compare(before, "v1", t, now, np.zeros(4))
     assert found["grade_change"] == {"customers_compared": 3, "changed_share": pytest.approx(1 / 3)}
@@ -127,3 +131,11 @@ def test_metric_values_are_the_three_headline_figures() -> None:
         Metric.DRIFT_SCORE_SHIFT,
     }
     assert values[Metric.DRIFT_MAX_PSI] == found["max_psi"] > 0.25
+
+
+def test_string_ids_are_keyed_like_in_any_version() -> None:
+    """Exports may carry their own string ids: the same id gets the same key in every build."""
+    keys = drift.id_keys(np.array(["C-001", "C-002"]))
+    assert keys.dtype == np.uint64 and keys[0] != keys[1]
+    assert (drift.id_keys(np.array(["C-002"])) == keys[1:]).all()
+    assert drift.id_keys(np.array([7]))[0] == drift.id_keys(np.array(["7"]))[0]
