@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -106,18 +107,37 @@ class Numbers(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.values: dict[str, str] = {}
+        self.shown: dict[str, str] = {}  # the text a person reads, per data-key
         self.sources: list[str] = []
         self.text: list[str] = []
+        self._open: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if a.get("data-key") is not None:
-            self.values[str(a["data-key"])] = str(a.get("data-value") or "")
+            self._open = str(a["data-key"])
+            self.values[self._open] = str(a.get("data-value") or "")
+            self.shown[self._open] = ""
         self.sources += [str(a[k]) for k in ("src", "href") if a.get(k)]
         assert tag != "script", "the report must need no script"
 
+    def handle_endtag(self, tag: str) -> None:
+        self._open = None
+
     def handle_data(self, data: str) -> None:
         self.text.append(data)
+        if self._open is not None:
+            self.shown[self._open] += data
+
+
+def shown_value(text: str) -> float | None:
+    """What a person reads, as a number: "n/a", "1,234", "12.50%", "0.8627", "-2.2e-05"."""
+    text = text.strip()
+    if text == "n/a":
+        return None
+    if text.endswith("%"):
+        return float(text[:-1]) / 100
+    return float(text.replace(",", ""))
 
 
 def lookup(report: dict[str, Any], key: str) -> Any:
@@ -161,6 +181,10 @@ def test_the_second_report_shows_the_drift_and_agrees_with_the_json(
     for key, raw in numbers.values.items():
         want = lookup(report, key)
         assert (json.loads(raw) if raw else None) == want, key
+        read = shown_value(numbers.shown[key])  # rounded for display, never another number
+        assert (read is None) == (want is None), key
+        if want is not None:
+            assert math.isclose(read or 0.0, want, rel_tol=1e-3, abs_tol=1e-4), (key, read, want)
     text = " ".join(numbers.text)
     assert f"Drift since {builds['v1']}" in text and "company_size changed population" in text
     assert_loads_cleanly(numbers, shot, log)
