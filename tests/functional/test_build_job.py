@@ -707,6 +707,32 @@ def test_drift_is_logged_and_put_as_cloudwatch_metrics(
     assert page.read_bytes() == stored and b"Drift since" in stored
 
 
+def test_a_failed_metric_put_warns_and_the_version_stays_published(
+    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table
+) -> None:
+    """CloudWatch refusing connections after LATEST moved: a warning line and the report say
+    so; the build still succeeds (the version is published and the tables synced)."""
+    from tests.conftest import refused_endpoint
+
+    prefix = f"drift-down-{uuid.uuid4().hex[:6]}"
+    env = {
+        "LEADGEN_INPUT_PATH": put_parquet(s3, f"exports/{prefix}.parquet", crm),
+        "ARTIFACTS_URI": artifacts(prefix),
+    }
+    v1 = run_ok(job_env, **env)
+    with refused_endpoint() as dead:
+        job_env.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", dead)
+        job_env.setenv("AWS_MAX_ATTEMPTS", "1")
+        second = run_job(job_env, **env)
+    assert second.code == EXIT_OK, second.stderr
+    v2 = second.one("build_finished")["version"]
+    assert latest(s3, prefix) == v2 != v1
+    warning = second.one("drift_metrics_failed")
+    assert warning["level"] == "WARNING" and "Could not connect" in warning["error"]
+    assert report(s3, prefix, v2)["drift_metrics"]["status"] == "failed"
+    assert second.one("drift")["previous_version"] == v1
+
+
 def test_module_entry_point_gate_refusal_exits_3(moto_env: str, s3: Any, crm: pa.Table) -> None:
     uri = put_parquet(s3, "exports/gate.parquet", crm)
     proc = subprocess.run(

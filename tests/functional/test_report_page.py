@@ -232,3 +232,25 @@ def test_max_psi_refuses_a_drifted_version_and_latest_stays(
     assert "'company_size' drifted" in err and "LATEST unchanged" in err
     assert latest_version(LocalStore(out)) == builds["v2"]
     assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_a_build_without_a_head_reports_the_contrast_and_no_grade_change(
+    tmp_path: Path,
+) -> None:
+    """Too few high-value customers for a head: the page says why, shows no reliability curve,
+    and the drift's grade-change share is "n/a" (grades are measured from the head)."""
+    from leadgen.synthetic.crm import generate_crm, write_crm
+
+    crm = tmp_path / "crm.parquet"
+    write_crm(generate_crm(rows=300, seed=3, high_value_rate=0.07), crm)
+    out = tmp_path / "artifacts"
+    cfg = build_config(crm, out, min_auc=0.0, min_lift=0.0)
+    quiet_build(cfg)
+    version = quiet_build(cfg).version
+    numbers, shot, log, report = page_of({"out": out}, version, tmp_path)
+    assert report["quality"]["headline"]["score"] == "contrast"
+    assert report["drift"]["grade_change"] == {"customers_compared": 0, "changed_share": None}
+    text = " ".join(numbers.text)
+    assert "No supervised head" in text and "not a probability" in text
+    assert numbers.shown["drift.grade_change.changed_share"].strip() == "n/a"
+    assert_loads_cleanly(numbers, shot, log)
