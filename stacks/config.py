@@ -8,6 +8,7 @@ from the CDK context without editing code (all optional, all strings as `-c` giv
     -c jwt_issuer=https://...  -c jwt_audience=aud1,aud2   (required with auth=jwt)
     -c input_path=s3://bucket/key.parquet   (default: s3://<artifact bucket>/input/crm.parquet)
     -c alarm_email=ops@example.com          (subscribes the address to the alarm topic)
+    -c max_psi=1.0                          (the build refuses a version drifted beyond it)
     -c account=123456789012 -c region=eu-west-1   (optional; else the CLI's default env)
 
 Nothing here calls AWS: the synth is offline and deterministic.
@@ -83,6 +84,9 @@ class LeadgenConfig:
     value_col: str | None = None  # ... a numeric column whose top quantile is high-value
     value_quantile: float = 0.9
     keep_versions: int = 5
+    # the build's drift gate (LEADGEN_MAX_PSI): None publishes whatever the drift, which the
+    # drift alarm below still reports
+    max_psi: float | None = None
     build_compute: BuildCompute = "SMALL"
     build_timeout_minutes: int = 60
 
@@ -147,6 +151,8 @@ class LeadgenConfig:
             raise ConfigError("keep_versions must be >= 2 (the served one and a fallback)")
         if not 5 <= self.build_timeout_minutes <= 480:
             raise ConfigError("build_timeout_minutes must be in [5, 480]")
+        if self.max_psi is not None and not self.max_psi > 0:
+            raise ConfigError(f"max_psi must be above 0, got {self.max_psi}")
         if not self.drift_psi_threshold > 0:
             raise ConfigError(
                 f"drift_psi_threshold must be above 0, got {self.drift_psi_threshold}"
@@ -230,4 +236,10 @@ def config_from_context(get: Callable[[str], Any]) -> LeadgenConfig:
     email = text("alarm_email")
     if email is not None:
         overrides["alarm_email"] = email
+    max_psi = text("max_psi")
+    if max_psi is not None:
+        try:
+            overrides["max_psi"] = float(max_psi)
+        except ValueError:
+            raise ConfigError(f"max_psi must be a number, got {max_psi!r}") from None
     return replace(base, **overrides)

@@ -99,6 +99,8 @@ def build_environment(
         Env.KEEP_VERSIONS: str(config.keep_versions),
         Env.EMBEDDER: config.embedder,
     }
+    if config.max_psi is not None:
+        environment[Env.MAX_PSI] = str(config.max_psi)
     if config.value_col is not None:
         environment[Env.VALUE_COL] = config.value_col
         environment[Env.VALUE_QUANTILE] = str(config.value_quantile)
