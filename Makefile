@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 DEMO_DIR := .demo
 DEMO_PORT ?= 8000
 
-.PHONY: help install install-dev demo data build serve score test lint typecheck unit functional infra synth bench bench-build bench-server bench-real bench-bulk build-job openapi clean
+.PHONY: help install install-dev browser demo data build serve score test lint typecheck unit functional infra synth bench bench-build bench-server bench-real bench-bulk build-job openapi clean
 
 help:
 	@echo "make demo   - install, generate CRM data, build artifacts, serve locally, score an example lead"
@@ -26,12 +26,13 @@ help:
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-# Runtime + model export (torch CPU wheel, only used to export the encoder to ONNX once).
-$(VENV)/.installed-run: requirements.txt requirements-export.txt | $(BIN)/activate
-	$(PIP) install -r requirements.txt -r requirements-export.txt
+# Runtime + model export (torch CPU wheel, only used to export the encoder to ONNX once) + the
+# build's extras (matplotlib for report.html): a laptop runs builds as well as serving.
+$(VENV)/.installed-run: requirements.txt requirements-export.txt requirements-build.txt | $(BIN)/activate
+	$(PIP) install -r requirements.txt -r requirements-export.txt -r requirements-build.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-export.txt requirements-dev.txt | $(BIN)/activate
+$(VENV)/.installed-dev: requirements.txt requirements-export.txt requirements-build.txt requirements-dev.txt | $(BIN)/activate
 	$(PIP) install -r requirements-dev.txt
 	touch $(VENV)/.installed-run $@
 
@@ -44,7 +45,12 @@ install: $(VENV)/.installed-run
 .cache/rie/aws-lambda-rie: lambda_src/fetch_rie.sh | $(VENV)/.installed-dev
 	bash lambda_src/fetch_rie.sh $(PY)
 
-install-dev: $(VENV)/.installed-dev node_modules/.installed .cache/rie/aws-lambda-rie
+install-dev: $(VENV)/.installed-dev node_modules/.installed .cache/rie/aws-lambda-rie browser
+
+# The report page test (tests/functional/test_report_page.py) renders report.html in Debian's
+# headless chromium; it fails, never skips, without it.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 # ---- the demo: embedded default, no AWS, no Docker ------------------------------------------
 demo: $(VENV)/.installed-run

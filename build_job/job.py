@@ -6,10 +6,12 @@ Order matters and is the whole point of this module:
 2. Only after LATEST has moved is the scoring function rolled out to the new version (when
    LEADGEN_FUNCTION_NAME is set: a function version pinned to it, the `live` alias moved, so
    provisioned concurrency loads it before traffic shifts: leadgen.stores.function), and then the
-   duplicate table synced with its customers, so a failed build never changes what the Lambda
+   duplicate tables synced with its customers, so a failed build never changes what the Lambda
    answers (indices or duplicates).
-3. The build report beside the artifacts is rewritten with the roll-out and the sync counts, and
-   a final summary line is logged.
+3. The drift against the previous version is logged and put as CloudWatch metrics
+   (build_job.metrics; a failed put only warns), the build report beside the artifacts is
+   rewritten with the roll-out, the drift metrics and the sync counts, and a final summary line
+   is logged.
 
 Exit codes (CodeBuild fails the build on any non-zero): 0 published, rolled out and synced; 2
 input or configuration error (fix the export or the env vars, rerun); 3 quality gate refusal and
@@ -151,6 +153,7 @@ def _run(log: JsonLog, progress: _Progress, store: Store | None, started: float)
     result = build(cfg, progress=False, say=log.say, on_step=progress.on_step, store=store)
     progress.published = result.version
     report = result.report
+    report["drift_metrics"] = report_drift(log, report.get("drift") or {})
     n_customers = int(report["rows"]["current_customers"])
     errors: list[str] = []
     report["rollout"] = _after_publish(
@@ -215,6 +218,21 @@ def roll_out_function(
         shifted=done.shifted,
     )
     return {"status": "ok" if done.shifted else "shifting", **done.to_json()}
+
+
+def report_drift(log: JsonLog, drift: dict[str, Any]) -> dict[str, Any]:
+    """Log the drift summary and put it as CloudWatch metrics. The version is published by
+    now, so a failed put is a warning in the log and the report, never a failed build."""
+    from build_job.metrics import put_drift_metrics
+    from leadgen.build.report_files import summary
+
+    log.event("drift", **summary(drift))
+    try:
+        return {"status": "put", "values": put_drift_metrics(drift)}
+    except Exception as exc:
+        error = one_line(f"{type(exc).__name__}: {exc}")
+        log.event("drift_metrics_failed", level="WARNING", error=error)
+        return {"status": "failed", "error": error}
 
 
 def sync_duplicates(
@@ -294,6 +312,7 @@ def summary_fields(report: dict[str, Any]) -> dict[str, Any]:
         },
         "headline": quality,
         "gate": report.get("gate"),
+        "drift_metrics": report.get("drift_metrics"),
         "steps_seconds": report.get("steps_seconds"),
         "rollout": report.get("rollout"),
         "duplicate_sync": report.get("duplicate_sync"),

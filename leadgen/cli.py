@@ -1,5 +1,5 @@
-"""`python -m leadgen COMMAND`: data, inspect, build, score, score-file, serve, export-model,
-openapi, client.
+"""`python -m leadgen COMMAND`: data, inspect, build, report, score, score-file, serve,
+export-model, openapi, client.
 
 A thin adapter: read the runtime's configuration from the environment (BuildConfig.from_env,
 ServiceConfig.from_env), overlay the flags given, call the core, print. Every LeadgenError
@@ -36,6 +36,7 @@ from leadgen.config import (
     split_cols,
 )
 from leadgen.errors import ConfigError, InputError, LeadgenError
+from leadgen.names import Env
 
 LOCAL_CACHE = Path.home() / ".cache" / "leadgen" / "artifacts"
 
@@ -90,6 +91,7 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         ann_recall=args.ann_recall,
         min_auc=args.min_auc,
         min_lift=args.min_lift,
+        max_psi=args.max_psi,
         grade_bands=GradeBands.parse(args.grade_bands) if args.grade_bands else None,
         seed=args.seed,
         learn_weights=False if args.no_learn_weights else None,
@@ -347,6 +349,33 @@ def cmd_client(args: argparse.Namespace) -> int:
     return score_remote(args)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print (and with --open, show) where a version's report.html is on this machine."""
+    from leadgen.stores.artifacts import report_path
+    from leadgen.stores.blob import open_store
+
+    uri = args.artifacts or os.environ.get(Env.ARTIFACTS_URI) or DEFAULT_ARTIFACTS
+    if not uri.startswith("s3://") and not Path(uri).is_dir():
+        raise ConfigError(f"{uri}: no such artifact folder")
+    path = report_path(open_store(uri), args.version, LOCAL_CACHE.parent / "reports")
+    print(path)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+    return 0
+
+
+def _report_parser(sub: Any) -> None:
+    r = sub.add_parser("report", help="print the local path of a version's report.html")
+    r.add_argument(
+        "artifacts", nargs="?", help=f"folder or s3:// (ARTIFACTS_URI, {DEFAULT_ARTIFACTS})"
+    )
+    r.add_argument("--version", help="a version name (default: LATEST's)")
+    r.add_argument("--open", action="store_true", help="open it in the web browser")
+    r.set_defaults(func=cmd_report)
+
+
 def _data_parser(sub: Any) -> None:
     d = sub.add_parser("data", help="generate a synthetic CRM (parquet, or a CRM-like CSV)")
     d.add_argument("--out", default="data/crm.parquet", help="a .parquet, .csv or .csv.gz path")
@@ -424,6 +453,11 @@ def _build_parser(sub: Any) -> None:
     )
     b.add_argument("--min-auc", type=float, help="quality gate floor (LEADGEN_MIN_AUC, 0.6)")
     b.add_argument("--min-lift", type=float, help="gate floor, lift@10%% (LEADGEN_MIN_LIFT, 1.2)")
+    b.add_argument(
+        "--max-psi",
+        type=float,
+        help="gate: refuse a version whose column PSI vs the previous exceeds it (LEADGEN_MAX_PSI)",
+    )
     b.add_argument("--grade-bands", help="e.g. A=90,B=70,C=40 (LEADGEN_GRADE_BANDS)")
     b.add_argument("--dup-store", help="SQLite duplicate store (default <out>/duplicates.sqlite)")
     b.add_argument("--keep-versions", type=int, help="versions kept (LEADGEN_KEEP_VERSIONS, 5)")
@@ -523,6 +557,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _data_parser(sub)
     _build_parser(sub)
+    _report_parser(sub)
     _serving_parsers(sub)
     _score_file_parser(sub)
     _tool_parsers(sub)

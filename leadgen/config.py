@@ -259,6 +259,7 @@ class BuildConfig:
     calibration_max: int = 5_000
     min_auc: float = 0.6
     min_lift: float = 1.2
+    max_psi: float | None = None  # gate: largest column PSI against the previous version
     grade_bands: GradeBands = field(default_factory=GradeBands)
     seed: int = 0
     learn_weights: bool = True
@@ -292,6 +293,8 @@ class BuildConfig:
             raise ConfigError(
                 f"max non-numeric share must be in [0, 1], got {self.max_non_numeric}"
             )
+        if self.max_psi is not None and not self.max_psi > 0:
+            raise ConfigError(f"max PSI must be above 0, got {self.max_psi}")
         _one_hash_key_source(self.email_hash_key, self.email_hash_key_secret_arn)
 
     @classmethod
@@ -336,6 +339,7 @@ class BuildConfig:
             function_tmp_mb=_env_int_or_none(Env.FUNCTION_TMP_MB, e),
             min_auc=env_float(Env.MIN_AUC, base.min_auc, e),
             min_lift=env_float(Env.MIN_LIFT, base.min_lift, e),
+            max_psi=env_float(Env.MAX_PSI, 0.0, e) if env(Env.MAX_PSI, e) else None,
             grade_bands=GradeBands.parse(env(Env.GRADE_BANDS, e)),
             text_mode=env(Env.TEXT_MODE, e) or base.text_mode,
         )

@@ -67,6 +67,7 @@ class Env:
     FUNCTION_TMP_MB: Final = "LEADGEN_FUNCTION_TMP_MB"
     MIN_AUC: Final = "LEADGEN_MIN_AUC"
     MIN_LIFT: Final = "LEADGEN_MIN_LIFT"
+    MAX_PSI: Final = "LEADGEN_MAX_PSI"  # gate: refuse a version drifted beyond this column PSI
     GRADE_BANDS: Final = "LEADGEN_GRADE_BANDS"
     KEEP_VERSIONS: Final = "LEADGEN_KEEP_VERSIONS"
     # the export's own column names and format (issue 13)
@@ -85,7 +86,8 @@ class Env:
 
 
 class Metric:
-    """Custom metrics the Lambda publishes (namespace METRICS_NAMESPACE, dimension service)."""
+    """Custom metrics the Lambda and the build job publish (namespace METRICS_NAMESPACE, dimension
+    service)."""
 
     ARTIFACT_AGE: Final = "ArtifactAgeSeconds"
     ARTIFACT_REFRESH_FAILURES: Final = "ArtifactRefreshFailures"
@@ -98,6 +100,10 @@ class Metric:
     FUZZY_DUPLICATES: Final = "FuzzyDuplicates"  # the part of Duplicates found by fuzzy matching
     POSSIBLE_DUPLICATES: Final = "PossibleDuplicates"
     COLD_START: Final = "ColdStart"  # published by Powertools itself
+    # the build job's drift against the previous version (dimension service; leadgen.build.drift)
+    DRIFT_MAX_PSI: Final = "DriftMaxColumnPsi"
+    DRIFT_LABEL_RATE_CHANGE: Final = "DriftLabelRateChange"
+    DRIFT_SCORE_SHIFT: Final = "DriftScorePsi"
 
     @staticmethod
     def grade(grade: str) -> str:

@@ -14,6 +14,8 @@ echo "==> 2/4 building artifacts (ONNX all-MiniLM-L6-v2; exported once and cache
 # below is new on every run instead of a duplicate of the previous run's submission.
 rm -f "$DIR/artifacts/duplicates.sqlite"
 "$PY" -m leadgen build --input "$DIR/crm.parquet" --out "$DIR/artifacts"
+echo "==> the build's report (data, quality, model, drift since the previous build):"
+echo "    $("$PY" -m leadgen report "$DIR/artifacts")"
 
 echo "==> 3/4 starting the scoring API on 127.0.0.1:$PORT"
 "$PY" -c "from leadgen.synthetic.crm import example_lead; import json; print(json.dumps(example_lead(), indent=2))" > "$DIR/lead.json"

@@ -9,6 +9,7 @@ from the CDK context without editing code (all optional, all strings as `-c` giv
     -c input_path=s3://bucket/key.parquet   (default: s3://<artifact bucket>/input/crm.parquet)
     -c input_key=input/accounts.csv         (another key in the artifact bucket, under input/)
     -c alarm_email=ops@example.com          (subscribes the address to the alarm topic)
+    -c max_psi=1.0                          (the build refuses a version drifted beyond it)
     -c account=123456789012 -c region=eu-west-1   (optional; else the CLI's default env)
 
 Nothing here calls AWS: the synth is offline and deterministic.
@@ -92,6 +93,9 @@ class LeadgenConfig:
     current_col: str | None = None  # None: "is_current" when the export has it
     high_value_values: tuple[str, ...] = ()  # () = a true/false flag column
     keep_versions: int = 5
+    # the build's drift gate (LEADGEN_MAX_PSI): None publishes whatever the drift, which the
+    # drift alarm below still reports
+    max_psi: float | None = None
     build_compute: BuildCompute = "SMALL"
     build_timeout_minutes: int = 60
 
@@ -111,6 +115,9 @@ class LeadgenConfig:
     p99_latency_ms: int = 1500
     max_artifact_age_hours: int = 50  # the served artifact version is older than this
     missing_build_days: int = 2  # no successful build for this many consecutive days
+    # a build's largest column PSI against the previous version (leadgen.build.drift): above
+    # 0.25 reads as a population change
+    drift_psi_threshold: float = 0.25
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,15}", self.env_name):
@@ -165,6 +172,12 @@ class LeadgenConfig:
             raise ConfigError(f"input_format must be auto|parquet|csv, got {self.input_format!r}")
         if self.high_value_values and self.value_col is not None:
             raise ConfigError("high_value_values go with high_value_col, not value_col")
+        if self.max_psi is not None and not self.max_psi > 0:
+            raise ConfigError(f"max_psi must be above 0, got {self.max_psi}")
+        if not self.drift_psi_threshold > 0:
+            raise ConfigError(
+                f"drift_psi_threshold must be above 0, got {self.drift_psi_threshold}"
+            )
         if not 1 <= self.missing_build_days <= 7:
             raise ConfigError("missing_build_days must be in [1, 7] (CloudWatch: 7 days max)")
 
@@ -205,6 +218,7 @@ ENVIRONMENTS: dict[str, LeadgenConfig] = {
         access_log_days=365,
         max_artifact_age_hours=26,
         missing_build_days=1,
+        drift_psi_threshold=0.2,
     ),
 }
 
@@ -246,4 +260,10 @@ def config_from_context(get: Callable[[str], Any]) -> LeadgenConfig:
     email = text("alarm_email")
     if email is not None:
         overrides["alarm_email"] = email
+    max_psi = text("max_psi")
+    if max_psi is not None:
+        try:
+            overrides["max_psi"] = float(max_psi)
+        except ValueError:
+            raise ConfigError(f"max_psi must be a number, got {max_psi!r}") from None
     return replace(base, **overrides)

@@ -30,7 +30,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from leadgen.names import LIVE_ALIAS, Env
+from leadgen.names import LIVE_ALIAS, METRICS_NAMESPACE, Env
 from stacks.artifact_storage import (
     ARTIFACTS_PREFIX,
     INPUT_PREFIX,
@@ -117,6 +117,8 @@ def build_environment(
     }
     if function is not None:
         environment[Env.FUNCTION_NAME] = function.function_name
+    if config.max_psi is not None:
+        environment[Env.MAX_PSI] = str(config.max_psi)
     if config.value_col is not None:
         environment[Env.VALUE_COL] = config.value_col
         environment[Env.VALUE_QUANTILE] = str(config.value_quantile)
@@ -178,7 +180,13 @@ class IndexRefresh(Construct):
         hash_key.grant_read(role)
         if function is not None:
             grant_rollout(role, function)
-        acknowledge_image_project(self.project, role)
+        acknowledge_image_project(
+            self.project,
+            role,
+            "ecr:GetAuthorizationToken (pulling the build image) and cloudwatch:PutMetricData "
+            "(the drift metrics, limited to the project's namespace by a condition) support no "
+            "resource-level permissions; AWS requires Resource '*' for them.",
+        )
         self._acknowledge_role(role, config)
         self.rule = self._schedule(config)
 
@@ -213,6 +221,18 @@ class IndexRefresh(Construct):
             self._grant_external(role, config)
         storage.grant_publish_artifacts(role)
         table.grant_sync(role)
+        self._grant_drift_metrics(role)
+
+    @staticmethod
+    def _grant_drift_metrics(role: iam.IRole) -> None:
+        """Put the drift metrics (build_job/metrics.py), in the project's namespace only:
+        PutMetricData has no resource-level permissions, the namespace condition is the limit."""
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=["cloudwatch:PutMetricData"],
+            resource_arns=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+        )
 
     def _schedule(self, config: LeadgenConfig) -> events.Rule:
         return events.Rule(
@@ -315,8 +335,17 @@ def image_project(
     )
 
 
-def acknowledge_image_project(project: codebuild.Project, role: iam.IRole) -> None:
-    """What every serving-image project is acknowledged for, each with its reason."""
+IMAGE_PULL_STAR = (
+    "ecr:GetAuthorizationToken (pulling the build image) supports no resource-level "
+    "permissions; AWS requires Resource '*' for it."
+)
+
+
+def acknowledge_image_project(
+    project: codebuild.Project, role: iam.IRole, star_reason: str = IMAGE_PULL_STAR
+) -> None:
+    """What every serving-image project is acknowledged for, each with its reason (`star_reason`:
+    why the role holds Resource '*' statements)."""
     acknowledge(
         project,
         "AwsSolutions-CB4",
@@ -330,12 +359,7 @@ def acknowledge_image_project(project: codebuild.Project, role: iam.IRole) -> No
         "customers are embedded by identical code and model (see the module docstring).",
     )
     _acknowledge_codebuild_defaults(project, role)
-    acknowledge(
-        role,
-        "AwsSolutions-IAM5[Resource::*]",
-        "ecr:GetAuthorizationToken (pulling the build image) supports no resource-level "
-        "permissions; AWS requires Resource '*' for it.",
-    )
+    acknowledge(role, "AwsSolutions-IAM5[Resource::*]", star_reason)
 
 
 def _acknowledge_codebuild_defaults(project: codebuild.Project, role: iam.IRole) -> None:

@@ -3,8 +3,10 @@
 Alarms: API 5xx, p99 API latency, Lambda errors and throttles (alias `live`), invocations
 spilling over provisioned concurrency, failed builds, missing successful builds, the age of the
 served artifact version (custom metric ArtifactAgeSeconds), artifact refresh failures, a
-start-up fallback to an older version (ArtifactFallback), and bulk scoring: failed runs and
-uploads whose run could not be started (the rule's failed invocations).
+start-up fallback to an older version (ArtifactFallback), data drift: a build whose largest
+column PSI against the previous version passes `drift_psi_threshold` (DriftMaxColumnPsi, put by
+the build job, build_job/metrics.py), and bulk scoring: failed runs and uploads whose run could
+not be started (the rule's failed invocations).
 Custom metrics come from the Lambda's Powertools Metrics: namespace `Leadgen`, dimension
 `service=leadgen`. Their names, the namespace and the service come from leadgen.names, which the
 Lambda publishes with too.
@@ -104,6 +106,7 @@ class Monitoring(Construct):
         self._artifact_alarms(config)
         if bulk is not None:
             self._bulk_alarms(*bulk)
+        self._drift_alarm(config)
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
@@ -282,6 +285,18 @@ class Monitoring(Construct):
             "An upload under score-requests/ could not start its bulk scoring run.",
         )
 
+    def _drift_alarm(self, config: LeadgenConfig) -> None:
+        """The build job's drift figures; no datapoint (no build, a first version) is fine."""
+        self._alarm(
+            "DriftMaxColumnPsi",
+            custom_metric(Metric.DRIFT_MAX_PSI, "Maximum", period=Duration.hours(1)),
+            config.drift_psi_threshold,
+            f"A build's largest column PSI against the previous version passed "
+            f"{config.drift_psi_threshold}: the CRM data changed. Read the drift section of the "
+            "version's report.html (python -m leadgen report) before trusting its grades.",
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        )
+
     # -- dashboard rows ------------------------------------------------------------------------
     @staticmethod
     def _api_row(api: apigwv2.HttpApi) -> list[cloudwatch.IWidget]:
@@ -371,5 +386,6 @@ class Monitoring(Construct):
                 project.metric_succeeded_builds(period=Duration.hours(1)),
                 project.metric_failed_builds(period=Duration.hours(1)),
                 project.metric_duration(period=Duration.hours(1), statistic="Maximum"),
+                custom_metric(Metric.DRIFT_MAX_PSI, "Maximum", period=Duration.hours(1)),
             ),
         ]

@@ -91,6 +91,7 @@ class HeadData:
     text: np.ndarray
     labels: np.ndarray
     nb: np.ndarray | None = None
+    oof_p: np.ndarray | None = None  # the final head's out-of-fold p (each customer's grade)
 
     @property
     def positives(self) -> int:
@@ -343,6 +344,7 @@ def final_head(
     if data.nb is None:
         data.nb = filtered(data, indices, labels, data.rows, vectors[data.rows], cfg.k)
     fit = fit_head(data, cfg.columns, cfg.seed, choice)
+    data.oof_p = fit.oof_p
     sample = sample_rows(len(fit.oof_p), cfg.calibration_max, cfg.seed + 3)
     fit.head.calibration = np.sort(fit.oof_p[sample])
     return fit.head

@@ -3,7 +3,8 @@
 Steps, each timed for the build report: read -> embed -> holdout quality (kNN, learned kNN, and
 the supervised head's candidates, all fitted on the other customers) -> fit the space on
 everything -> indices (flat or ANN, recall measured) -> the head on every customer -> leave-one-out
-calibration -> publish (write, upload, verify, gate, LATEST) -> prune.
+calibration -> identity blocks -> profile and drift against LATEST's profile (leadgen.build.drift)
+-> render report.html -> publish (write, upload, verify, gate, report, LATEST) -> prune.
 Any failure before LATEST moves leaves it untouched. Each step is one function over small typed
 results; `build` only sequences them.
 """
@@ -20,17 +21,19 @@ from typing import Any
 import numpy as np
 
 from leadgen import __version__
+from leadgen.build import report_html
 from leadgen.build.fitting import Features, Space, fit_space, sample_rows
 from leadgen.build.head_fit import HeadData, final_head, head_data
 from leadgen.build.holdout import HoldoutResult, evaluate_holdout
 from leadgen.build.identity import CustomerBlocks, customer_blocks
 from leadgen.build.publish import Published, prune, publish
 from leadgen.build.reader import CrmTable, read_crm
+from leadgen.build.report_files import Grades, customer_grades, data_facts, profile_and_drift
 from leadgen.build.served import serving_path_quality
 from leadgen.build.timer import StepHook, Timer
 from leadgen.config import BuildConfig
 from leadgen.errors import InputError, LeadgenError
-from leadgen.model.bundle import Bundle, HighAttributes, Manifest
+from leadgen.model.bundle import Bundle, Files, HighAttributes, Manifest
 from leadgen.model.embedders import Embedder, make_embedder
 from leadgen.model.features import embed_text
 from leadgen.model.head import Head
@@ -102,7 +105,7 @@ def build(
     with timer.step("index"):
         indices = build_indices(fitted.space.vectors, table.labels, cfg, say, emb.dim)
     with timer.step("head"):
-        head = fit_final_head(fitted, indices, holdout, table, cfg)
+        head, grades = fit_final_head(fitted, indices, holdout, table, cfg)
     with timer.step("calibrate"):
         calibration = calibrate(fitted, table, indices, cfg, cal_rows)
     with timer.step("serving_quality"):
@@ -112,19 +115,43 @@ def build(
     say("holdout through the published indices: " + json.dumps(served))
     with timer.step("identity"):
         blocks = customer_blocks(table, cfg.email_hash_key)
+    with timer.step("drift"):
+        profiled = profile_and_drift(store, table, cfg, holdout, grades, say)
     manifest = _manifest(new_version_name(), started, cfg, emb, indices, holdout, table, served)
+    body = {
+        **_report(manifest, cfg, started, profiled.drift["previous_version"]),
+        "data": data_facts(table, cfg, profiled.profile),
+        "drift": profiled.drift,
+        "identity": blocks.report,
+    }
     bundle = _bundle(manifest, fitted, table, indices, calibration, head)
+    bundle.profile = profiled.profile
+    with timer.step("render"):
+        bundle.report_html = report_html.render(body, holdout.labels, holdout.scores)
     del fitted
     reports: list[dict[str, Any]] = []
 
     def render(published: Published) -> bytes:
+        finished = {"finished_at": datetime.now(UTC).isoformat(), "steps_seconds": timer.steps}
         reports.append(
-            {**_report(manifest, published, cfg, timer, started), "identity": blocks.report}
+            {
+                **body,
+                **finished,
+                "previous_version": published.previous,
+                "serving_requirements": published.requirements.to_json(),
+            }
         )
         return json.dumps(reports[-1], indent=2).encode()
 
     published = publish(
-        store, bundle, cfg, holdout.headline_figures, holdout.headline_scores, timer, render
+        store,
+        bundle,
+        cfg,
+        holdout.headline_figures,
+        holdout.headline_scores,
+        timer,
+        render,
+        profiled.drift,
     )
     report = reports[-1]
     prune(store, cfg.keep_versions, published.version, say)
@@ -178,13 +205,15 @@ def fit_final(feats: Features, cfg: BuildConfig, holdout: HoldoutResult) -> Fitt
 
 def fit_final_head(
     fitted: Fitted, indices: Indices, holdout: HoldoutResult, table: CrmTable, cfg: BuildConfig
-) -> Head:
-    """The published head, with the holdout's choice; its rows are released once fitted."""
+) -> tuple[Head, Grades | None]:
+    """The published head, with the holdout's choice, and each of its customers' grade (for the
+    drift's grade-change share); its rows are released once fitted."""
     data, fitted.head_rows = fitted.head_rows, None
     pair = (indices.all, indices.high)
-    return final_head(
+    head = final_head(
         data, holdout.choice, holdout.reason, pair, table.labels, fitted.space.vectors, cfg
     )
+    return head, customer_grades(data, head, table, cfg.grade_bands)
 
 
 def build_indices(
@@ -296,22 +325,21 @@ def _bundle(
 
 
 def _report(
-    manifest: Manifest, published: Published, cfg: BuildConfig, timer: Timer, started: datetime
+    manifest: Manifest, cfg: BuildConfig, started: datetime, previous: str | None
 ) -> dict[str, Any]:
-    """build_report.json: what was read, built and measured, and how long each step took."""
+    """build_report.json: what was read, built and measured (the step times and the previous
+    version as LATEST named it when publishing are added by `build`'s render)."""
     return {
         "version": manifest.version,
         "created_at": started.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
         "leadgen_version": __version__,
         "input": cfg.input_path,
         "rows": manifest.rows,
         "embedder": manifest.embedder,
         "indices": manifest.indices,
         "quality": manifest.quality,
-        "gate": {"min_auc": cfg.min_auc, "min_lift@10%": cfg.min_lift},
-        "serving_requirements": published.requirements.to_json(),
+        "gate": {"min_auc": cfg.min_auc, "min_lift@10%": cfg.min_lift, "max_psi": cfg.max_psi},
         "published": True,
-        "previous_version": published.previous,
-        "steps_seconds": timer.steps,
+        "previous_version": previous,
+        "report_html": Files.REPORT_HTML,
     }

@@ -11,14 +11,15 @@ next build sweeps if this one is killed (leadgen.build.staging).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from leadgen.build.capacity import ServingRequirements
-from leadgen.build.quality import Figures, gate
+from leadgen.build.quality import Figures, drift_gate, gate
 from leadgen.build.staging import staging_dir
 from leadgen.build.timer import Timer
 from leadgen.config import BuildConfig
@@ -50,8 +51,10 @@ def publish(
     headline_scores: np.ndarray,
     timer: Timer,
     report: Callable[[Published], bytes],
+    drift: Mapping[str, Any] | None = None,
 ) -> Published:
-    """`report` renders build_report.json once the version is known to be good."""
+    """`report` renders build_report.json once the version is known to be good; `drift` (against
+    the previous version, leadgen.build.drift) is refused above cfg.max_psi."""
     version = bundle.manifest.version
     previous = latest_version(store)
     with staging_dir(timer.say) as staging:
@@ -69,6 +72,7 @@ def publish(
                 manifest_sha = verify_remote(store, version, staging / "verify")
             with timer.step("gate"):
                 gate(headline, cfg.min_auc, cfg.min_lift, headline_scores)
+                drift_gate(drift or {}, cfg.max_psi)
             published = Published(version, manifest_sha, previous, requirements)
             store.write_bytes(f"{version}/{REPORT}", report(published))
         except BaseException:

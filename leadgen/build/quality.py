@@ -8,6 +8,7 @@ sklearn or lightgbm.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,3 +123,16 @@ def gate(headline: Figures, min_auc: float, min_lift: float, scores: np.ndarray)
             f"quality gate: holdout lift@10% {headline.lift10:.2f} is below the floor "
             f"{min_lift:.2f}; not publishing (LATEST unchanged)"
         )
+
+
+def drift_gate(drift: Mapping[str, Any], max_psi: float | None) -> None:
+    """Refuse a version whose largest column PSI against the previous version is above
+    `max_psi` (off when None; a first version has nothing to drift from)."""
+    psi = drift.get("max_psi")
+    if max_psi is None or psi is None or psi <= max_psi:
+        return
+    raise QualityGateError(
+        f"quality gate: column {drift.get('max_psi_column')!r} drifted from "
+        f"{drift.get('previous_version')} with PSI {psi:.3f}, above the limit {max_psi:.3f} "
+        "(--max-psi / LEADGEN_MAX_PSI); not publishing (LATEST unchanged)"
+    )

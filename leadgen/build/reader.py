@@ -57,6 +57,8 @@ class CrmTable:
     # The identity columns present in the export (first_name, last_name, company, phone,
     # country): what the fuzzy duplicate entries are made of. Not features.
     identity: dict[str, list[str | None]] = field(default_factory=dict)
+    # The export's arrow type of each feature column, for the report ("double", "string").
+    types: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -110,6 +112,7 @@ def read_crm(
         if c in scan.parts:
             texts = _texts(scan.column(c), c, path, table.warnings)
             table.identity[c] = [texts[i] for i in keep_pos]
+    table.types = {c: str(export.schema.field(c).type) for c in spec.all_cols}
     return table
 
 

@@ -44,6 +44,10 @@ class Files:
     HEAD_TREES = "head_trees.npz"  # the head's tree ensemble (present when there is a head)
     HIGH_ATTRS = "high_attrs.npz"
     HIGH_VOCAB = "high_vocab.json"
+    # Written by the build for people and the next build, never loaded by serving (but verified
+    # with the rest): the self-contained HTML report and the profile drift is measured against.
+    REPORT_HTML = "report.html"
+    PROFILE = "profile.json"
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,8 @@ class Bundle:
     calibration: np.ndarray  # sorted leave-one-out contrasts of customers
     head: Head
     high_attrs: HighAttributes
+    profile: dict[str, Any] | None = None  # leadgen.build.drift.profile
+    report_html: bytes | None = None  # leadgen.build.report_html.render
 
     def write(self, directory: Path) -> tuple[Manifest, str]:
         """Write every file and seal the manifest; returns it and its sha256."""
@@ -249,6 +255,10 @@ class Bundle:
         with (directory / Files.HIGH_ATTRS).open("wb") as fh:
             np.savez(fh, cat_codes=attrs.cat_codes, num=attrs.num, num_std=attrs.num_std)
         _write_json(directory / Files.HIGH_VOCAB, attrs.vocab)
+        if self.profile is not None:
+            _write_json(directory / Files.PROFILE, self.profile)
+        if self.report_html is not None:
+            (directory / Files.REPORT_HTML).write_bytes(self.report_html)
         return self.manifest.seal(directory)
 
     @classmethod

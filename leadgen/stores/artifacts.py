@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import TypeVar
 
 from leadgen.errors import ArtifactError
-from leadgen.model.bundle import MANIFEST, REPORT, Manifest
+from leadgen.model.bundle import MANIFEST, REPORT, Files, Manifest
 from leadgen.model.checksums import sha256_bytes
 from leadgen.stores.blob import LocalStore, Store
 
 T = TypeVar("T")
 
 LATEST = "LATEST"
+REPORT_HTML = Files.REPORT_HTML
 # What `new_version_name` writes: UTC time to the millisecond, then 6 hex digits. Names sort by
 # age, even for two builds in one second. Names without the milliseconds (earlier releases)
 # stay valid, so a store published before keeps serving.
@@ -172,6 +173,41 @@ def open_version(
             raise
         verified.result()
     return loaded
+
+
+def read_version_file(store: Store, version: str, name: str) -> bytes | None:
+    """One file of a stored version, checked against its manifest's sha256; None when the
+    manifest does not list it (a version built before the file existed). How the next build
+    reads the previous profile and `leadgen report` fetches a report, without the rest."""
+    if not is_version_name(version):
+        raise ArtifactError(f"{version!r} is not a version name ({VERSION_FORMAT})")
+    if not store.exists(f"{version}/{MANIFEST}"):
+        raise ArtifactError(f"{store.uri}: no version {version}")
+    raw = store.read_bytes(f"{version}/{MANIFEST}")
+    entry = Manifest.from_bytes(raw, f"{version}/{MANIFEST}").files.get(name)
+    if entry is None:
+        return None
+    data = store.read_bytes(f"{version}/{name}")
+    if sha256_bytes(data) != entry.sha256:
+        raise ArtifactError(f"{version}/{name}: checksum mismatch (corrupted or tampered)")
+    return data
+
+
+def report_path(store: Store, version: str | None, cache_dir: Path) -> Path:
+    """A local path of a version's report.html (LATEST's when `version` is None): in place for
+    a local store, downloaded under `cache_dir` from S3; its checksum checked either way."""
+    version = version or read_pointer(store).version
+    data = read_version_file(store, version, REPORT_HTML)
+    if data is None:
+        raise ArtifactError(
+            f"{store.uri}/{version}: no {REPORT_HTML} in this version (built before reports)"
+        )
+    if isinstance(store, LocalStore):
+        return inside(store.root, version) / REPORT_HTML
+    target = inside(cache_dir, version) / REPORT_HTML
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return target
 
 
 def pointer_to(store: Store, version: str) -> Pointer:

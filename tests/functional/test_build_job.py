@@ -268,7 +268,8 @@ def test_refresh_publishes_syncs_table_and_service_follows(
     assert latest(s3, prefix) == v1
     assert first.steps() == [
         "read", "embedder", "embed", "holdout_quality", "fit", "index", "head", "calibrate",
-        "serving_quality", "identity", "write", "upload", "verify", "gate", "dedup_sync",
+        "serving_quality", "identity", "drift", "render", "write", "upload", "verify", "gate",
+        "dedup_sync",
     ]  # fmt: skip
     assert all(isinstance(e["seconds"], float) for e in first.events if e["event"] == "build_step")
     # no IDENTITY_TABLE_NAME: said, not silently skipped
@@ -750,6 +751,92 @@ def _subprocess_env(**variables: str) -> dict[str, str]:
     return env
 
 
+def test_drift_is_logged_and_put_as_cloudwatch_metrics(
+    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table, moto_server: str, tmp_path: Path
+) -> None:
+    """A first version puts nothing; the next, on an export whose company sizes tripled, logs
+    its drift and puts the three figures, read back from CloudWatch (moto, over HTTP). Its
+    report.html is what `leadgen report s3://...` downloads."""
+    from datetime import UTC, datetime, timedelta
+
+    from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Metric
+    from leadgen.stores.artifacts import report_path
+    from leadgen.stores.blob import open_store
+
+    prefix = f"drift-{uuid.uuid4().hex[:6]}"
+    first = run_job(
+        job_env,
+        LEADGEN_INPUT_PATH=put_parquet(s3, f"exports/{prefix}-1.parquet", crm),
+        ARTIFACTS_URI=artifacts(prefix),
+    )
+    assert first.code == EXIT_OK, first.stderr
+    assert first.one("drift")["first_version"] is True
+    v1 = first.one("build_finished")["version"]
+    assert report(s3, prefix, v1)["drift_metrics"] == {"status": "put", "values": {}}
+
+    size = crm.schema.get_field_index("company_size")
+    bigger = crm.set_column(
+        size, "company_size", pc.multiply(crm["company_size"], 3).cast(crm.schema.field(size).type)
+    )
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    second = run_job(
+        job_env, LEADGEN_INPUT_PATH=put_parquet(s3, f"exports/{prefix}-2.parquet", bigger)
+    )
+    assert second.code == EXIT_OK, second.stderr
+    logged = second.one("drift")
+    assert logged["previous_version"] == v1 and logged["max_psi_column"] == "company_size"
+    v2 = second.one("build_finished")["version"]
+    rep = report(s3, prefix, v2)
+    put = rep["drift_metrics"]["values"]
+    assert put[Metric.DRIFT_MAX_PSI] == rep["drift"]["max_psi"] == logged["max_psi"] > 0.25
+    assert put[Metric.DRIFT_LABEL_RATE_CHANGE] == rep["drift"]["label_rate"]["change"]
+    assert put[Metric.DRIFT_SCORE_SHIFT] == rep["drift"]["score"]["psi"]
+
+    cloudwatch = moto_client("cloudwatch", moto_server)
+    for name, value in put.items():
+        stats = cloudwatch.get_metric_statistics(
+            Namespace=METRICS_NAMESPACE,
+            MetricName=name,
+            Dimensions=[{"Name": "service", "Value": SERVICE_NAME}],
+            StartTime=since,
+            EndTime=datetime.now(UTC) + timedelta(seconds=1),
+            Period=60,
+            Statistics=["Maximum", "SampleCount"],
+        )["Datapoints"]
+        assert [(p["SampleCount"], p["Maximum"]) for p in stats] == [(1.0, value)], name
+
+    page = report_path(open_store(artifacts(prefix)), None, tmp_path / "cache")
+    assert page == tmp_path / "cache" / v2 / "report.html"
+    stored = s3.get_object(Bucket=BUCKET, Key=f"{prefix}/{v2}/report.html")["Body"].read()
+    assert page.read_bytes() == stored and b"Drift since" in stored
+
+
+def test_a_failed_metric_put_warns_and_the_version_stays_published(
+    job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table
+) -> None:
+    """CloudWatch refusing connections after LATEST moved: a warning line and the report say
+    so; the build still succeeds (the version is published and the tables synced)."""
+    from tests.conftest import refused_endpoint
+
+    prefix = f"drift-down-{uuid.uuid4().hex[:6]}"
+    env = {
+        "LEADGEN_INPUT_PATH": put_parquet(s3, f"exports/{prefix}.parquet", crm),
+        "ARTIFACTS_URI": artifacts(prefix),
+    }
+    v1 = run_ok(job_env, **env)
+    with refused_endpoint() as dead:
+        job_env.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", dead)
+        job_env.setenv("AWS_MAX_ATTEMPTS", "1")
+        second = run_job(job_env, **env)
+    assert second.code == EXIT_OK, second.stderr
+    v2 = second.one("build_finished")["version"]
+    assert latest(s3, prefix) == v2 != v1
+    warning = second.one("drift_metrics_failed")
+    assert warning["level"] == "WARNING" and "Could not connect" in warning["error"]
+    assert report(s3, prefix, v2)["drift_metrics"]["status"] == "failed"
+    assert second.one("drift")["previous_version"] == v1
+
+
 def test_module_entry_point_gate_refusal_exits_3(moto_env: str, s3: Any, crm: pa.Table) -> None:
     uri = put_parquet(s3, "exports/gate.parquet", crm)
     proc = subprocess.run(
@@ -858,6 +945,8 @@ def test_buildspec_runs_the_job_from_the_task_root() -> None:
     assert str(spec["version"]) == "0.2"
     commands = spec["phases"]["build"]["commands"]
     assert commands == ['cd "${LAMBDA_TASK_ROOT:-/var/task}"', "python -m build_job"]
+    # the build-only packages (lambda_src/Dockerfile), never on the serving function's path
+    assert spec["env"]["variables"]["PYTHONPATH"] == "/opt/build-python"
 
 
 @pytest.mark.parametrize(

@@ -117,11 +117,15 @@ def test_runtime_stage_has_no_torch_and_only_the_runtime_requirements(
         assert "requirements-export" not in run and "sentence-transformers" not in run
         assert "pip install torch" not in run.lower()
     installs = [r for r in runtime.args("RUN") if "pip install" in r]
-    assert installs and all("requirements.txt" in r for r in installs)
+    serving = [r for r in installs if "requirements-build" not in r]
+    assert serving and all("requirements.txt" in r for r in serving)
     # Into the task root (first on the function's sys.path), so the pinned SDK is the one used.
-    assert all('--target "${LAMBDA_TASK_ROOT}"' in r for r in installs)
+    assert all('--target "${LAMBDA_TASK_ROOT}"' in r for r in serving)
+    # The build job's extras (matplotlib) go to a folder only the buildspec puts on its path.
+    build_only = [r for r in installs if "requirements-build" in r]
+    assert build_only and all("--target /opt/build-python" in r for r in build_only)
     runtime_reqs = (REPO / "requirements.txt").read_text().lower()
-    for heavy in ("torch", "sentence-transformers", "transformers"):
+    for heavy in ("torch", "sentence-transformers", "transformers", "matplotlib"):
         assert not re.search(rf"^{heavy}\b", runtime_reqs, re.MULTILINE), heavy
 
 

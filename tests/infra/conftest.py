@@ -30,6 +30,7 @@ PROD_JWT_CONTEXT: dict[str, str] = {
     "jwt_audience": "leadgen-client, crm-sync",
     "input_path": "s3://crm-exports-example/leadgen/crm.parquet",
     "alarm_email": "ops@example.com",
+    "max_psi": "1.0",
 }
 
 

@@ -52,6 +52,8 @@ def test_jwt_from_context() -> None:
         ({"auth": "jwt", "jwt_issuer": "http://insecure", "jwt_audience": "a"}, "jwt_issuer"),
         ({"auth": "basic"}, "auth must be"),
         ({"input_path": "/local/crm.parquet"}, "input_path"),
+        ({"max_psi": "high"}, "max_psi must be a number"),
+        ({"max_psi": "-1"}, "max_psi must be above 0"),
     ],
 )
 def test_bad_context_fails_the_synth_with_a_clear_message(
@@ -75,6 +77,7 @@ def test_bad_context_fails_the_synth_with_a_clear_message(
         ({"input_key": "crm.csv"}, "input_key"),
         ({"input_format": "xlsx"}, "input_format"),
         ({"value_col": "arr", "high_value_col": None, "high_value_values": ("won",)}, "go with"),
+        ({"drift_psi_threshold": 0.0}, "drift_psi_threshold"),
     ],
 )
 def test_invalid_environment_values_are_rejected(change: dict[str, Any], message: str) -> None:

@@ -1,8 +1,9 @@
 """Least privilege: identity policies are scoped to the bucket prefixes and the table.
 
 Resource "*" is allowed only for actions that support no resource-level permissions:
-X-Ray trace upload and ECR's GetAuthorizationToken. KMS key policies always use "*" (the key
-itself) and are checked separately.
+X-Ray trace upload, ECR's GetAuthorizationToken and CloudWatch's PutMetricData (the build job's
+drift metrics, held to the project's namespace by a condition). KMS key policies always use "*"
+(the key itself) and are checked separately.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ STAR_RESOURCE_ACTIONS = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "ecr:GetAuthorizationToken",
+    "cloudwatch:PutMetricData",
 }
 
 
@@ -199,6 +201,8 @@ def test_build_job_role_has_exactly_these_actions(synth: Synth, which: str) -> N
         "secretsmanager:GetSecretValue",
         # roll the scoring function out to the new version (leadgen/stores/function.py)
         *ROLLOUT_ACTIONS,
+        # the drift metrics (build_job/metrics.py), in the project's namespace only
+        "cloudwatch:PutMetricData",
     }
 
 
@@ -236,6 +240,24 @@ def test_the_build_job_rolls_out_to_the_scoring_function_and_its_alias_only(
         if _actions(s) & ROLLOUT_ACTIONS and not owner.startswith("IndexRefreshProjectRole")
     ]
     assert others == []
+
+
+@pytest.mark.parametrize("which", ["dev", "prod"])
+def test_drift_metrics_are_put_in_the_project_namespace_only(synth: Synth, which: str) -> None:
+    """PutMetricData has no resources: the cloudwatch:namespace condition is its only limit, and
+    only the build job may put (the Lambda publishes through EMF log lines)."""
+    from leadgen.names import METRICS_NAMESPACE
+
+    puts = [
+        (owner, s)
+        for owner, s in _statements(synth, which)
+        if "cloudwatch:PutMetricData" in _actions(s)
+    ]
+    assert len(puts) == 1, puts
+    owner, statement = puts[0]
+    assert owner.startswith("IndexRefreshProjectRole"), owner
+    assert _actions(statement) == {"cloudwatch:PutMetricData"}
+    assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}}
 
 
 @pytest.mark.parametrize(

@@ -118,9 +118,12 @@ def test_build_environment_from_config(synth: Synth) -> None:
     assert "LEADGEN_EMAIL_HASH_KEY" not in env
     assert env["LEADGEN_KEEP_VERSIONS"] == "5"
     assert env["LEADGEN_EMBEDDER"] == "onnx"
-    # prod reads the CRM export from the path given with -c input_path=...
+    assert "LEADGEN_MAX_PSI" not in env  # no drift gate unless configured
+    # prod reads the CRM export from the path given with -c input_path=..., and gates drift
+    # with -c max_psi=1.0
     _, prod = _project(synth, "prod")
     assert _env(prod)["LEADGEN_INPUT_PATH"] == "s3://crm-exports-example/leadgen/crm.parquet"
+    assert _env(prod)["LEADGEN_MAX_PSI"] == "1.0"
 
 
 @pytest.mark.parametrize(("which", "memory"), [("dev", "2048"), ("prod", "3008")])

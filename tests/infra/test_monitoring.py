@@ -42,6 +42,7 @@ EXPECTED_ALARMS = {
     "Leadgen/ArtifactFallback",
     "bulk:AWS/CodeBuild/FailedBuilds",
     "bulk:AWS/Events/FailedInvocations",
+    "Leadgen/DriftMaxColumnPsi",
 }
 
 
@@ -124,6 +125,7 @@ def test_dashboard_shows_the_custom_metrics(synth: Synth) -> None:
         "LeadsScored",
         "ProvisionedConcurrencyUtilization",
         "FailedBuilds",
+        "DriftMaxColumnPsi",
     ):
         assert metric in body, metric
 
@@ -155,3 +157,20 @@ def test_a_start_up_fallback_alarms(synth: Synth) -> None:
     assert fallback["Statistic"] == "Sum" and fallback["Threshold"] == 1
     assert fallback["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert _dims(fallback) == {"service": "leadgen"}
+
+
+@pytest.mark.parametrize("which", ["dev", "prod"])
+def test_drift_alarms_above_the_configured_psi(synth: Synth, which: str) -> None:
+    """The build job puts DriftMaxColumnPsi once per build (build_job/metrics.py): one value
+    above the environment's drift_psi_threshold alarms; no build, or a first version, does not."""
+    from leadgen.names import Metric
+    from stacks.config import ENVIRONMENTS
+
+    drift = _alarms(synth, which)[f"Leadgen/{Metric.DRIFT_MAX_PSI}"]
+    # per environment (prod is stricter), so a threshold typed into the alarm fails here
+    assert ENVIRONMENTS["dev"].drift_psi_threshold != ENVIRONMENTS["prod"].drift_psi_threshold
+    assert drift["Threshold"] == ENVIRONMENTS[which].drift_psi_threshold
+    assert drift["ComparisonOperator"] == "GreaterThanThreshold"
+    assert drift["Statistic"] == "Maximum" and drift["Period"] == 3600
+    assert drift["EvaluationPeriods"] == 1 and drift["TreatMissingData"] == "notBreaching"
+    assert _dims(drift) == {"service": "leadgen"}
