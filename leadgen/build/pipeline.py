@@ -129,14 +129,34 @@ def build(
     with timer.step("render"):
         bundle.report_html = report_html.render(body, holdout.labels, holdout.scores)
     del fitted
+    published, report = publish_with_report(store, bundle, cfg, holdout, timer, body)
+    prune(store, cfg.keep_versions, published.version, say)
+    pairs = (
+        customer_hash_pairs(table.emails, table.ids.tolist(), cfg.email_hash_key)
+        if table.emails
+        else []
+    )
+    return BuildResult(published.version, report, pairs, blocks)
+
+
+def publish_with_report(
+    store: Store,
+    bundle: Bundle,
+    cfg: BuildConfig,
+    holdout: HoldoutResult,
+    timer: Timer,
+    body: dict[str, Any],
+) -> tuple[Published, dict[str, Any]]:
+    """Publish the bundle; build_report.json is `body` completed once the version is known to be
+    good (step times, LATEST's previous version, what serving it needs), written before LATEST."""
     reports: list[dict[str, Any]] = []
 
     def render(published: Published) -> bytes:
-        finished = {"finished_at": datetime.now(UTC).isoformat(), "steps_seconds": timer.steps}
         reports.append(
             {
                 **body,
-                **finished,
+                "finished_at": datetime.now(UTC).isoformat(),
+                "steps_seconds": timer.steps,
                 "previous_version": published.previous,
                 "serving_requirements": published.requirements.to_json(),
             }
@@ -151,16 +171,9 @@ def build(
         holdout.headline_scores,
         timer,
         render,
-        profiled.drift,
+        body.get("drift"),
     )
-    report = reports[-1]
-    prune(store, cfg.keep_versions, published.version, say)
-    pairs = (
-        customer_hash_pairs(table.emails, table.ids.tolist(), cfg.email_hash_key)
-        if table.emails
-        else []
-    )
-    return BuildResult(published.version, report, pairs, blocks)
+    return published, reports[-1]
 
 
 def read_table(cfg: BuildConfig, say: Callable[[str], None]) -> CrmTable:

@@ -1,5 +1,5 @@
-"""A refresh at 30k customers through the Lambda handler, against moto's server: the request that
-notices a new LATEST is not the one that pays for it. (30k with the ANN threshold lowered, so the
+"""A refresh at 12k customers through the Lambda handler, against moto's server: the request that
+notices a new LATEST is not the one that pays for it. (12k with the ANN threshold lowered, so the
 indices are compact HNSW as shipped at scale, while the build fits in the suite's time; 100k and
 1M are bench/REFRESH.md's.)
 
@@ -29,7 +29,7 @@ from bench.refresh_bench import BUCKET, moto_server, renamed_copy, upload
 from leadgen.serve.server import http_v2_event
 from tests.conftest import SAMPLE_LEAD, build_config, quiet_build
 
-ROWS = 30_000
+ROWS = 12_000
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def big_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     work = tmp_path_factory.mktemp("refresh-100k")
     write_crm(generate_crm(rows=ROWS, seed=5), work / "crm.parquet")
-    quiet_build(build_config(work / "crm.parquet", work / "artifacts", ann_threshold=10_000))
+    quiet_build(build_config(work / "crm.parquet", work / "artifacts", ann_threshold=4_000))
     return work / "artifacts"
 
 
