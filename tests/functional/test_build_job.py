@@ -576,10 +576,8 @@ def test_a_step_after_publish_failing_is_reported_not_hidden(
 def lambda_fn(moto_server: str) -> Any:
     """The scoring function as `cdk deploy` leaves it in moto: an image function whose template
     environment pins nothing, one version published by the stack, alias `live` on it."""
-    import boto3
-
-    iam = boto3.client("iam", endpoint_url=moto_server)
-    lam = boto3.client("lambda", endpoint_url=moto_server)
+    iam = moto_client("iam", moto_server)
+    lam = moto_client("lambda", moto_server)
     role = iam.create_role(RoleName="leadgen-scoring", AssumeRolePolicyDocument="{}")["Role"]
     name = f"leadgen-scoring-{uuid.uuid4().hex[:6]}"
     lam.create_function(
