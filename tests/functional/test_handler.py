@@ -251,6 +251,13 @@ def start_lambda(
             module = importlib.reload(sys.modules["lambda_src.handler"])
         else:
             module = importlib.import_module("lambda_src.handler")
+        # Powertools configures the "leadgen" logger once per process and skips it on later
+        # inits, so a quieter level an earlier cold start set (another test's
+        # POWERTOOLS_LOG_LEVEL) would stick: each cold start here logs at least what its
+        # environment says, as in Lambda (a test's caplog may ask for more).
+        wanted = logging.getLevelName(os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper())
+        current = logging.getLogger("leadgen").level or wanted
+        module.logger.setLevel(min(current, wanted))
         return Lambda(module, capsys)
 
     yield start
