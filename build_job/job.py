@@ -395,7 +395,6 @@ def _sigterm_raises() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """`python -m build_job`: takes no arguments, only the environment (set by the CDK stack)."""
     import argparse
-    import os
 
     argparse.ArgumentParser(
         prog="python -m build_job",
@@ -404,9 +403,15 @@ def main(argv: list[str] | None = None) -> int:
         "the environment (LEADGEN_* column vars, LEADGEN_KEEP_VERSIONS, LEADGEN_EMBEDDER, "
         "LEADGEN_MODEL_DIR, LEADGEN_EMAIL_HASH_KEY_SECRET_ARN).",
     ).parse_args(argv)
+    prepare_job_process()
+    return run()
+
+
+def prepare_job_process() -> None:
+    """What a CodeBuild job process sets before any work (both jobs): offline model files, the
+    thread-wait defaults measured for the build (bench/build_results.md), JSON log lines."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     for name, value in THREAD_WAIT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     install_logging(JsonLog(sys.stdout))
-    return run()

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import unquote_plus
 
-from build_job.job import THREAD_WAIT_DEFAULTS
-from build_job.logs import JsonLog, install_logging, one_line, report_failure
+from build_job.job import prepare_job_process
+from build_job.logs import JsonLog, one_line, report_failure
 from leadgen.config import ServiceConfig, env
 from leadgen.errors import ArtifactError, ConfigError, InputError, LeadgenError
 from leadgen.names import SCORE_REQUESTS_PREFIX, SCORED_PREFIX, Env
@@ -172,9 +172,5 @@ def main(argv: list[str] | None = None) -> int:
         description="Score the lead file LEADGEN_SCORE_REQUEST_BUCKET/KEY (under "
         f"{SCORE_REQUESTS_PREFIX}/) against ARTIFACTS_URI into {SCORED_PREFIX}/NAME.parquet.",
     ).parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    for name, value in THREAD_WAIT_DEFAULTS.items():
-        os.environ.setdefault(name, value)
-    install_logging(JsonLog(sys.stdout))
+    prepare_job_process()
     return run()
