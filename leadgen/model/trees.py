@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -51,22 +52,31 @@ class TreeEnsemble:
         n = len(x)
         phi = np.zeros((n, self.n_features))
         step = max(1, _CHUNK_ELEMENTS // max(1, self.slot_feature.size))
-        weights = 1 << np.arange(self.depth)
-        leaf = np.arange(self.leaves)
-        feats = self.slot_feature.astype(np.intp)
+        feats, first_row, rows2d, bit = self._layout
         for start in range(0, n, step):
             xs = x[start : start + step]
-            xv = xs[:, feats]  # (c, L, D)
-            pattern = ((xv > self.slot_lo) & (xv <= self.slot_hi)) @ weights  # (c, L)
-            values = self.table[leaf[None, :], pattern]  # (c, L, D)
-            rows = np.arange(len(xs))[:, None, None] * self.n_features
-            flat = np.bincount(
-                (rows + feats[None]).ravel(),
-                weights=values.ravel(),
-                minlength=len(xs) * self.n_features,
-            )
+            xv = np.take(xs, feats, axis=1)  # (c, L, D)
+            inside = (xv > self.slot_lo) & (xv <= self.slot_hi)
+            pattern = inside @ bit  # (c, L)
+            # One row of the (L * 2^D, D) table per leaf: np.take on a 2-D view reads each
+            # leaf's D values contiguously, cheaper than indexing the 3-D table by two arrays.
+            values = np.take(rows2d, first_row + pattern, axis=0)  # (c, L, D)
+            if len(xs) == 1:  # a request's lead: no per-row offsets to add
+                index = feats.ravel()
+            else:
+                index = (np.arange(len(xs))[:, None, None] * self.n_features + feats[None]).ravel()
+            flat = np.bincount(index, weights=values.ravel(), minlength=len(xs) * self.n_features)
             phi[start : start + len(xs)] = flat.reshape(len(xs), self.n_features)
         return phi, self.base_value + phi.sum(axis=1)
+
+    @cached_property
+    def _layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(slot features as indices, each leaf's first row in the 2-D table, the 2-D table, the
+        slots' bit weights): computed once per loaded version, not per request."""
+        feats = self.slot_feature.astype(np.intp)
+        first_row = np.arange(self.leaves, dtype=np.intp) * (1 << self.depth)
+        bit = 1 << np.arange(self.depth, dtype=np.intp)
+        return feats, first_row, self.table.reshape(-1, self.depth), bit
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays the bundle stores (one .npz, no pickles)."""
