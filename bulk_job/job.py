@@ -29,12 +29,13 @@ from build_job.logs import JsonLog, one_line, report_failure
 from leadgen.config import ServiceConfig, env
 from leadgen.errors import ArtifactError, ConfigError, InputError, LeadgenError
 from leadgen.names import SCORE_REQUESTS_PREFIX, SCORED_PREFIX, Env
+from leadgen.serve.bulk import rejects_path
+from leadgen.stores.exports import TABLE_SUFFIXES, split_suffix
 from leadgen.stores.secrets import with_hash_key
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_INPUT = 2
-LEAD_FILE_SUFFIXES = (".csv.gz", ".csv", ".parquet")
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,7 @@ class Request:
     @property
     def name(self) -> str:
         """score-requests/team/leads.csv -> team/leads"""
-        rel = self.key[len(SCORE_REQUESTS_PREFIX) + 1 :]
-        for suffix in LEAD_FILE_SUFFIXES:
-            if rel.lower().endswith(suffix):
-                return rel[: -len(suffix)]
-        return rel
+        return split_suffix(self.key[len(SCORE_REQUESTS_PREFIX) + 1 :])[0]
 
     @property
     def source(self) -> str:
@@ -63,7 +60,7 @@ class Request:
 
     @property
     def rejects(self) -> str:
-        return f"s3://{self.bucket}/{SCORED_PREFIX}/{self.name}.rejects.parquet"
+        return rejects_path(self.scored)  # where score_file writes them
 
 
 def request_from_env(environ: Mapping[str, str]) -> Request:
@@ -90,9 +87,9 @@ def resolve(request: Request, client: Any) -> Request:
             client.head_object(Bucket=candidate.bucket, Key=candidate.key)
         except ClientError:
             continue
-        if not candidate.key.lower().endswith(LEAD_FILE_SUFFIXES):
+        if not split_suffix(candidate.key)[1]:
             raise InputError(
-                f"{candidate.source}: not a lead file (expected {', '.join(LEAD_FILE_SUFFIXES)})"
+                f"{candidate.source}: not a lead file (expected {', '.join(TABLE_SUFFIXES)})"
             )
         return candidate
     raise InputError(f"{request.source}: not found (deleted after the upload?)")
@@ -130,15 +127,11 @@ def _run(log: JsonLog) -> dict[str, Any] | None:
         table=cfg.dup_table,
     )
     cfg = with_hash_key(cfg)  # the key the customers' emails were hashed with
-    duplicates = None
-    if cfg.dup_table:
-        from leadgen.stores.dynamo import DynamoDuplicateStore
+    from leadgen.stores.dynamo import configured_store
 
-        duplicates = DynamoDuplicateStore(cfg.dup_table, cfg.identity_table)
+    duplicates = configured_store(cfg.dup_table, cfg.identity_table, "batch")
     service = bulk_service(cfg, duplicates)
-    summary = score_file(
-        service, request.source, request.scored, rejects=request.rejects, progress=False
-    )
+    summary = score_file(service, request.source, request.scored, progress=False)
     return summary.to_json()
 
 

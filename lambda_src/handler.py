@@ -37,7 +37,7 @@ from leadgen.model.embedders import make_embedder
 from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Env, Metric
 from leadgen.serve.api import create_app
 from leadgen.serve.service import ScoringService, artifact_age_seconds
-from leadgen.stores.dynamo import DynamoDuplicateStore, dynamodb_client
+from leadgen.stores.dynamo import configured_store
 from leadgen.stores.secrets import with_hash_key
 
 # The core logs under "leadgen.*": naming the Powertools logger "leadgen" makes those records
@@ -61,11 +61,7 @@ def build_service(config: ServiceConfig) -> ScoringService:
     the wrong key). The duplicate tables' client uses the request profile (short timeouts, one
     retry), created here so its setup stays out of the first request."""
     config = with_hash_key(config)
-    duplicates = None
-    if config.dup_table:
-        duplicates = DynamoDuplicateStore(
-            config.dup_table, config.identity_table, client=dynamodb_client("request")
-        )
+    duplicates = configured_store(config.dup_table, config.identity_table, "request")
     return ScoringService(
         config,
         make_embedder(config.embedder),

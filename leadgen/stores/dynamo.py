@@ -76,6 +76,17 @@ def dynamodb_client(profile: Literal["request", "batch"] = "batch") -> Any:
     return boto3.client("dynamodb", config=Config(**_CLIENT_PROFILES[profile]))
 
 
+def configured_store(
+    dup_table: str | None, identity_table: str | None, profile: Literal["request", "batch"]
+) -> DynamoDuplicateStore | None:
+    """The duplicate tables a runtime is configured with, as one store (None without
+    DUP_TABLE_NAME). Its client is made here, so its setup stays out of the first request; the
+    scoring Lambda asks for the request profile (short timeouts, one retry)."""
+    if not dup_table:
+        return None
+    return DynamoDuplicateStore(dup_table, identity_table, client=dynamodb_client(profile))
+
+
 class DynamoDuplicateStore:
     def __init__(
         self, table_name: str, identity_table: str | None = None, client: Any = None

@@ -250,3 +250,15 @@ def test_a_bad_upload_fails_in_one_line_and_writes_nothing(
     failed = [json.loads(line) for line in proc.stdout.splitlines()][-1]
     assert failed["event"] == "bulk_failed" and failed["exit_code"] == 2
     assert _keys(s3, "scored/") == before
+
+
+def test_an_upload_name_keeps_its_dots_and_its_rejects_sit_beside_the_scored_file() -> None:
+    """The job names outputs with the core's rules (leadgen.stores.exports.split_suffix,
+    leadgen.serve.bulk.rejects_path): a dotted name is not cut at its first dot, and .tsv.gz is a
+    lead file as it is for `leadgen score-file`."""
+    from bulk_job.job import Request
+
+    req = Request("b", "score-requests/team/q3.leads.tsv.gz")
+    assert req.name == "team/q3.leads"
+    assert req.scored == "s3://b/scored/team/q3.leads.parquet"
+    assert req.rejects == "s3://b/scored/team/q3.leads.rejects.parquet"
