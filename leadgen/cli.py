@@ -256,8 +256,6 @@ def cmd_score_file(args: argparse.Namespace) -> int:
     from leadgen.serve.bulk import bulk_service, score_file
     from leadgen.stores.duplicates import SqliteDuplicateStore
 
-    if not 1 <= args.batch_rows <= 100_000:
-        raise ConfigError(f"--batch-rows must be in [1, 100000], got {args.batch_rows}")
     cfg = service_config(args)
     dup_path = _dup_store_path(cfg.artifacts_uri, args.dup_store)
     dups = SqliteDuplicateStore(dup_path) if dup_path and not args.no_dedup else None

@@ -20,6 +20,7 @@ Lambda never imports it (pyarrow, tqdm).
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -44,6 +45,7 @@ from leadgen.stores.exports import (
     open_export,
     parse_numbers,
     shown_value,
+    split_suffix,
 )
 
 SCORE_COLUMNS = ("s_look", "s_all", "s_novel", "contrast", "p_high_value", "percentile")
@@ -224,10 +226,11 @@ class BulkSummary:
 
 
 def rejects_path(out: str) -> str:
-    """`scored/leads.parquet` -> `scored/leads.rejects.parquet` (also .csv, .csv.gz)."""
+    """`scored/leads.parquet` -> `scored/leads.rejects.parquet` (also .csv, .csv.gz, .tsv; a
+    dotted name keeps its dots: `q3.leads.csv` -> `q3.leads.rejects.csv`)."""
     head, _, name = out.rpartition("/")
-    stem, dot, ext = name.partition(".")
-    rejected = f"{stem}.rejects{dot}{ext}" if dot else f"{name}.rejects"
+    stem, suffix = split_suffix(name)
+    rejected = f"{stem}.rejects{suffix}" if suffix else f"{name}.rejects"
     return f"{head}/{rejected}" if head else rejected
 
 
@@ -258,6 +261,7 @@ def score_file(
 ) -> BulkSummary:
     """Score every lead of `source` into `out` (+ the rejects file); see the module doc."""
     started = time.perf_counter()
+    _check_run(source, out, rejects or rejects_path(out), batch_rows, neighbours)
     scorer = service.scorer()  # one version for the whole file
     export = open_export(source, fmt)
     layout = _layout(export, scorer, email_col, id_col)
@@ -278,6 +282,22 @@ def score_file(
         raise
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _check_run(source: str, out: str, rejects: str, batch_rows: int, neighbours: int) -> None:
+    """Settings a run must refuse before it reads anything: an output that would overwrite the
+    lead file (it is read while the output is written), batch and neighbour counts out of range."""
+
+    def where(path: str) -> str:
+        return path if path.startswith("s3://") else os.path.realpath(path)
+
+    for name, path in (("--out", out), ("--rejects", rejects)):
+        if where(path) == where(source):
+            raise InputError(f"{name} {path} is the lead file itself: write the scores elsewhere")
+    if not 1 <= batch_rows <= 100_000:
+        raise InputError(f"--batch-rows must be in [1, 100000], got {batch_rows}")
+    if not 0 <= neighbours <= 100:
+        raise InputError(f"--neighbours must be in [0, 100], got {neighbours}")
 
 
 def _layout(export: Export, scorer: Scorer, email_col: str | None, id_col: str | None) -> _Layout:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ from leadgen.errors import InputError
 
 FORMATS = ("auto", "parquet", "csv")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
+# Every ending a lead or export file may have, longest first so ".csv.gz" wins over ".csv".
+TABLE_SUFFIXES = (".csv.gz", ".tsv.gz", ".csv", ".tsv", ".parquet")
 # Bytes per CSV block: the reader's unit of streaming (and of memory), a few thousand CRM rows.
 CSV_BLOCK_BYTES = 1 << 20
 
@@ -42,6 +45,15 @@ def detect_format(path: str, fmt: str = "auto") -> str:
     if fmt != "auto":
         return fmt
     return "csv" if path.lower().endswith(CSV_SUFFIXES) else "parquet"
+
+
+def split_suffix(name: str) -> tuple[str, str]:
+    """(stem, known table ending) of a file name: "q3.leads.csv.gz" -> ("q3.leads", ".csv.gz");
+    ending "" when the name has none of TABLE_SUFFIXES (any case)."""
+    for suffix in TABLE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)], name[-len(suffix) :]
+    return name, ""
 
 
 def filesystem(path: str) -> tuple[Any, str]:
@@ -108,7 +120,7 @@ def open_export(path: str, fmt: str = "auto") -> Export:
     kind = detect_format(path, fmt)
     if kind == "parquet":
         dataset = open_dataset(path)
-        return Export(path, kind, dataset.schema, dataset)
+        return Export(path, kind, _unique_names(path, dataset.schema), dataset)
     import pyarrow as pa
 
     fs_, location = filesystem(path)
@@ -120,7 +132,17 @@ def open_export(path: str, fmt: str = "auto") -> Export:
             names = reader.schema.names
     except (OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"{path}: cannot read as CSV ({_csv_hint(exc)})") from None
-    return Export(path, kind, pa.schema([(n, pa.string()) for n in names]))
+    return Export(path, kind, _unique_names(path, pa.schema([(n, pa.string()) for n in names])))
+
+
+def _unique_names(path: str, schema: Any) -> Any:
+    """A header naming a column twice cannot be read by name: refused, naming it."""
+    counts = Counter(schema.names)
+    twice = sorted(n for n, c in counts.items() if c > 1)
+    if twice:
+        listed = ", ".join(repr(n) for n in twice[:5])
+        raise InputError(f"{path}: column {listed} appears more than once in the header")
+    return schema
 
 
 class _CsvBatches:

@@ -25,7 +25,7 @@ from typing import Any
 
 from leadgen.errors import ConfigError, LeadgenError
 from leadgen.names import LIVE_ALIAS, Env
-from leadgen.stores.artifacts import Pointer
+from leadgen.stores.artifacts import Pointer, is_version_name
 
 DESCRIPTION_PREFIX = "leadgen artifact "
 UPDATE_POLL_SECONDS = 2.0
@@ -59,8 +59,10 @@ def pin_of(pointer: Pointer) -> str:
 def parse_pin(text: str) -> Pointer:
     """The pointer a pin names (what the environment loads instead of reading LATEST)."""
     version, sep, sha = text.strip().partition("@")
-    if not sep or not version or len(sha) != 64:
-        raise ConfigError(f"{Env.ARTIFACT_PIN} must be VERSION@MANIFEST_SHA256, got {text!r}")
+    hex_sha = len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)
+    # The version becomes a store key and a cache folder: only names a build writes (as LATEST's).
+    if not sep or not is_version_name(version) or not hex_sha:
+        raise ConfigError(f"{Env.ARTIFACT_PIN} must be VERSION@MANIFEST_SHA256, got {text[:120]!r}")
     return Pointer(version=version, manifest_sha256=sha)
 
 

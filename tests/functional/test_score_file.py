@@ -231,6 +231,37 @@ def test_a_file_without_the_models_columns_is_one_clear_error(
     assert not (tmp_path / "o.csv").exists()
 
 
+@pytest.mark.parametrize(
+    ("case", "needle"),
+    [
+        ("duplicate_header", "'job_title' appears more than once in the header"),
+        ("out_is_input", "is the lead file itself"),
+        ("negative_neighbours", "--neighbours must be in [0, 100]"),
+    ],
+)
+def test_a_run_that_cannot_be_right_is_refused_in_one_line_before_writing(
+    built: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    needle: str,
+) -> None:
+    """A header naming a column twice (unreadable by name), an output over the lead file (it is
+    read while the output is written), a negative neighbour count: one line, input untouched."""
+    leads = tmp_path / "leads.csv"
+    header = "job_title,job_title,bio" if case == "duplicate_header" else "job_title,bio"
+    leads.write_text(f"{header}\nSales,Likes golf\n" if case != "duplicate_header" else
+                     f"{header}\nSales,Ops,Likes golf\n")  # fmt: skip
+    before = leads.read_bytes()
+    out = leads if case == "out_is_input" else tmp_path / "o.csv"
+    extra = ["--neighbours", "-1"] if case == "negative_neighbours" else []
+    assert score_file(built, leads, out, *extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and needle in err[-1], err
+    assert leads.read_bytes() == before
+    assert not (tmp_path / "o.csv").exists()
+
+
 def test_the_text_cache_embeds_each_distinct_text_once_and_stays_bounded() -> None:
     from leadgen.model.embedders import HashingEmbedder
 
@@ -265,6 +296,8 @@ def test_the_text_cache_embeds_each_distinct_text_once_and_stays_bounded() -> No
         ("scored.parquet", "scored.rejects.parquet"),
         ("s3://b/scored/leads.csv.gz", "s3://b/scored/leads.rejects.csv.gz"),
         ("dir/out", "dir/out.rejects"),
+        ("s3://b/scored/q3.leads.csv", "s3://b/scored/q3.leads.rejects.csv"),
+        ("team.v2/leads.tsv.gz", "team.v2/leads.rejects.tsv.gz"),
     ],
 )
 def test_rejects_path(out: str, expected: str) -> None:

@@ -45,6 +45,8 @@ def test_a_failing_refresh_still_releases_the_lock() -> None:
 def test_a_pin_names_a_version_and_its_manifest() -> None:
     pointer = Pointer("20260101T000000Z-abcdef", "a" * 64)
     assert parse_pin(pin_of(pointer)) == pointer
-    for bad in ("", "no-at-sign", "v@short", "@" + "a" * 64):
+    bad_pins = ("", "no-at-sign", "v@short", "@" + "a" * 64, "../../etc@" + "a" * 64,
+                "20260101T000000Z-abcdef@" + "z" * 64)  # fmt: skip
+    for bad in bad_pins:  # the version becomes a store key and a cache folder
         with pytest.raises(ConfigError, match="LEADGEN_ARTIFACT_PIN"):
             parse_pin(bad)
