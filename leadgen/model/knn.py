@@ -75,13 +75,17 @@ def _mean(sims: np.ndarray) -> np.ndarray:
 
 
 def neighbour_features(
-    high: Neighbours, everyone: Neighbours, labels_all: np.ndarray | None
+    high: Neighbours,
+    everyone: Neighbours,
+    labels_all: np.ndarray | None,
+    scores: KnnScores | None = None,
 ) -> np.ndarray:
     """(n, 4) [s_look, s_all, contrast, rate] of n queries: what the head's stack reads beside
     the lead's own features. `rate` is the share of high-value customers among the k nearest of
     everyone (`labels_all`: high-value flag per position of the `all` index; None: 0). Missing
-    values (no neighbours) are 0, as the build fills them."""
-    scores = KnnScores.of(high, everyone)
+    values (no neighbours) are 0, as the build fills them. `scores`: KnnScores.of(high, everyone)
+    when the caller has it already (the scorer does, per request)."""
+    scores = scores or KnnScores.of(high, everyone)
     rate = np.zeros(len(everyone.pos))
     if labels_all is not None and everyone.pos.size:
         found = everyone.pos >= 0

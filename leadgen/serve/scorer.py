@@ -108,7 +108,7 @@ class Scorer:
         vecs, _ = vectorise(text, b.transform, columns, self.manifest.w_text)
         high, everyone = self._search(vecs)
         scores = KnnScores.of(high, everyone)
-        nb = neighbour_features(high, everyone, self._labels_all)
+        nb = neighbour_features(high, everyone, self._labels_all, scores)
         head = b.head.score(columns, len(leads), text, nb)
         p_high = head.p if head is not None else None
         headline = p_high if p_high is not None else scores.contrast
