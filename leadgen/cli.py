@@ -67,7 +67,7 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
     values = split_cols(args.high_value_values)
     if args.value_col or args.high_value_col:
         quantile = args.value_quantile if args.value_quantile is not None else 0.9
-        keep = rule.values if rule.quantile is None else ()
+        keep = rule.values if rule.quantile is None and not args.value_col else ()
         rule = high_value_rule(args.high_value_col, args.value_col, quantile, values or keep)
     elif args.value_quantile is not None and rule.quantile is not None:
         rule = replace(rule, quantile=args.value_quantile)

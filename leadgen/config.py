@@ -361,9 +361,10 @@ def high_value_rule(
     quantile: float,
     values: tuple[str, ...] | None = None,
 ) -> HighValueRule:
-    """A value column (top quantile) wins over a flag column; neither = the default flag."""
+    """A value column (top quantile) wins over a flag column; neither = the default flag. Values
+    with a value column are refused by HighValueRule (they were dropped without a word)."""
     if value_col:
-        return HighValueRule(column=value_col, quantile=quantile)
+        return HighValueRule(column=value_col, quantile=quantile, values=values or ())
     return HighValueRule(column=high_value_col or DEFAULT_HIGH_VALUE_COL, values=values or ())
 
 

@@ -263,6 +263,10 @@ def test_build_with_a_value_column_labels_its_top_quantile(tiny_crm: Path, tmp_p
     [
         (("--value-col", "lifetime_value", "--value-quantile", "1.5"), ("value quantile", "1.5")),
         (("--value-col", "job_title"), ("value column 'job_title' has no numbers",)),
+        (
+            ("--value-col", "lifetime_value", "--high-value-values", "won"),
+            ("--high-value-values go with --high-value-col",),
+        ),
     ],
 )
 def test_a_bad_value_rule_is_one_line(
