@@ -23,7 +23,6 @@ from leadgen.config import (
     EMBEDDERS,
     INDEX_COMPRESSIONS,
     INDEX_TYPES,
-    INPUT_FORMATS,
     PRECISIONS,
     TEXT_MODES,
     BuildConfig,
@@ -36,7 +35,7 @@ from leadgen.config import (
     split_cols,
 )
 from leadgen.errors import ConfigError, InputError, LeadgenError
-from leadgen.names import Env
+from leadgen.names import INPUT_FORMATS, Env
 
 LOCAL_CACHE = Path.home() / ".cache" / "leadgen" / "artifacts"
 
@@ -130,6 +129,7 @@ def _dup_store_path(artifacts: str, explicit: str | None) -> str | None:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    from leadgen.stores.exports import detect_format
     from leadgen.synthetic.crm import generate_crm, write_crm
     from leadgen.synthetic.export_styles import crm_export, write_csv
 
@@ -144,9 +144,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     )
     if args.style != "plain":
         table = crm_export(table, args.style, seed=args.seed)
-    fmt = args.format
-    if fmt == "auto":
-        fmt = "csv" if args.out.lower().endswith((".csv", ".csv.gz")) else "parquet"
+    fmt = detect_format(args.out, args.format)
     (write_csv if fmt == "csv" else write_crm)(table, args.out)
     print(f"wrote {table.num_rows} rows ({args.rows} current customers) to {args.out}")
     return 0
@@ -380,7 +378,7 @@ def _data_parser(sub: Any) -> None:
     d.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="by extension")
     d.add_argument(
         "--style",
-        choices=("plain", "salesforce", "hubspot"),
+        choices=("plain", "salesforce", "hubspot"),  # leadgen.synthetic.export_styles.STYLES
         default="plain",
         help="plain: the generated table; salesforce/hubspot: current rows as that CRM exports "
         "them (its column names, text ids, a stage label, '1,234', empty cells)",

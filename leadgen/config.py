@@ -24,6 +24,7 @@ from leadgen.names import (
     DEFAULT_ID_COL,
     DEFAULT_NUM_COLS,
     DEFAULT_TEXT_COLS,
+    INPUT_FORMATS,
     Env,
 )
 
@@ -35,7 +36,6 @@ PRECISIONS = ("int8", "fp32")
 EMBEDDERS = ("onnx", "hashing")
 TEXT_MODES = ("columns", "joint")
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
-INPUT_FORMATS = ("auto", "parquet", "csv")
 INDEX_COMPRESSIONS = ("auto", "none")
 DEFAULT_ARTIFACTS = "artifacts"
 DEFAULT_MAX_BATCH = 100  # leads per /score_leads request (MAX_BATCH_SIZE)

@@ -121,6 +121,8 @@ DEFAULT_HIGH_VALUE_COL: Final = "is_high_value"
 DEFAULT_ID_COL: Final = "customer_id"
 DEFAULT_EMAIL_COL: Final = "email"
 DEFAULT_CURRENT_COL: Final = "is_current"
+# How an export is read: by its extension, or as said (LEADGEN_INPUT_FORMAT, --format, the stack).
+INPUT_FORMATS: Final = ("auto", "parquet", "csv")
 
 # -- bulk scoring in AWS: lead files uploaded under SCORE_REQUESTS_PREFIX/ of the artifact bucket
 # are scored into SCORED_PREFIX/<name>.parquet (the rule's pattern and the job's output key) -------

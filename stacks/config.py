@@ -31,6 +31,7 @@ from leadgen.names import (
     DEFAULT_ID_COL,
     DEFAULT_NUM_COLS,
     DEFAULT_TEXT_COLS,
+    INPUT_FORMATS,
 )
 
 AuthMode = Literal["iam", "jwt"]
@@ -168,8 +169,10 @@ class LeadgenConfig:
             raise ConfigError("bulk_timeout_minutes must be in [5, 480]")
         if not self.input_key.startswith("input/") or self.input_key.endswith("/"):
             raise ConfigError(f"input_key must be a key under input/, got {self.input_key!r}")
-        if self.input_format not in ("auto", "parquet", "csv"):
-            raise ConfigError(f"input_format must be auto|parquet|csv, got {self.input_format!r}")
+        if self.input_format not in INPUT_FORMATS:
+            raise ConfigError(
+                f"input_format must be {'|'.join(INPUT_FORMATS)}, got {self.input_format!r}"
+            )
         if self.high_value_values and self.value_col is not None:
             raise ConfigError("high_value_values go with high_value_col, not value_col")
         if self.max_psi is not None and not self.max_psi > 0:

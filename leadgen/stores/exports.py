@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from leadgen.errors import InputError
+from leadgen.names import INPUT_FORMATS
 
-FORMATS = ("auto", "parquet", "csv")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
 # Every ending a lead or export file may have, longest first so ".csv.gz" wins over ".csv".
 TABLE_SUFFIXES = (".csv.gz", ".tsv.gz", ".csv", ".tsv", ".parquet")
@@ -40,8 +40,8 @@ CSV_BLOCK_BYTES = 1 << 20
 
 def detect_format(path: str, fmt: str = "auto") -> str:
     """'csv' or 'parquet': the explicit format, else the extension (.csv, .csv.gz; else parquet)."""
-    if fmt not in FORMATS:
-        raise InputError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt not in INPUT_FORMATS:
+        raise InputError(f"format must be one of {', '.join(INPUT_FORMATS)}, got {fmt!r}")
     if fmt != "auto":
         return fmt
     return "csv" if path.lower().endswith(CSV_SUFFIXES) else "parquet"
