@@ -174,7 +174,8 @@ def _formatted(name: str, column: Any) -> pa.Array[Any]:
 
 
 def write_csv(table: pa.Table, path: str | Path) -> None:
-    """Write `table` as CSV (gzip for .gz) atomically: a reader sees the old file or the new one."""
+    """Write `table` as CSV (gzip for .gz; tab-separated for .tsv, as the reader reads it)
+    atomically: a reader sees the old file or the new one."""
     import pyarrow.csv as pcsv
 
     target = Path(path)
@@ -182,11 +183,13 @@ def write_csv(table: pa.Table, path: str | Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
+        tab = target.name.lower().removesuffix(".gz").endswith(".tsv")
+        options = pcsv.WriteOptions(delimiter="\t" if tab else ",")
         if target.name.endswith(".gz"):
             with pa.CompressedOutputStream(tmp, "gzip") as sink:
-                pcsv.write_csv(table, sink)
+                pcsv.write_csv(table, sink, options)
         else:
-            pcsv.write_csv(table, tmp)
+            pcsv.write_csv(table, tmp, options)
         os.chmod(tmp, umask_mode())  # mkstemp's 0600 is not what a user expects
         os.replace(tmp, target)
     except BaseException:
