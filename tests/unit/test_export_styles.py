@@ -83,3 +83,13 @@ def test_write_csv_is_atomic(tmp_path: Path, crm: pa.Table) -> None:
         write_csv(pa.table({"a": pa.array([[1]])}), target)  # lists cannot be CSV
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]
+
+
+def test_a_tsv_written_by_data_reads_back_by_name(tmp_path: Path) -> None:
+    """`.tsv` is tab-separated both ways (the reader splits .tsv on tabs)."""
+    from leadgen.stores.exports import open_export
+
+    out = tmp_path / "contacts.tsv"
+    assert main(["data", "--style", "hubspot", "--out", str(out), "--rows", "300"]) == 0
+    assert "\t" in out.read_text().splitlines()[0]
+    assert {"Record ID", "Lifecycle Stage"} <= set(open_export(str(out)).names)
