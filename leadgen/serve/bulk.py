@@ -179,6 +179,8 @@ class BulkSummary:
     replaced_columns: list[str] = field(default_factory=list)
     missing_features: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # LATEST's version, when it was refused and an older verified one scored the file instead
+    fallback_from: str | None = None
 
     @property
     def rate(self) -> float:
@@ -207,6 +209,11 @@ class BulkSummary:
             )
         if self.replaced_columns:
             out.append("  replaced the input's own " + ", ".join(self.replaced_columns))
+        if self.fallback_from:
+            out.append(
+                f"  warning: LATEST's version {self.fallback_from} was refused; scored with the "
+                f"older verified version {self.artifact_version}"
+            )
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -220,6 +227,7 @@ class BulkSummary:
             "grades": dict(self.grades),
             "rejected_by_field": dict(self.reject_fields),
             "columns_not_in_file": self.missing_features,
+            "fallback_from": self.fallback_from,
             "seconds": round(self.seconds, 3),
             "leads_per_second": round(self.rate, 1),
         }
@@ -266,6 +274,7 @@ def score_file(
     export = open_export(source, fmt)
     layout = _layout(export, scorer, email_col, id_col)
     summary = BulkSummary(source, out, rejects or rejects_path(out), scorer.version)
+    summary.fallback_from = service.lifecycle.fallback_from
     summary.replaced_columns = [c for c in OUTPUT_COLUMNS if c in export.names]
     summary.missing_features = [c for c in scorer.spec.all_cols if c not in layout.features]
     writers = _writers(export, layout, out, summary.rejects, out_format, scorer.version)

@@ -232,6 +232,19 @@ def test_score_falls_back_to_an_older_verified_version(
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["artifact_version"] == old
     assert f"LATEST's version {new} was refused" in out.stderr and old in out.stderr
+    # score-file too (and so the bulk job, whose bulk_finished line carries the summary)
+    leads = tmp_path / "leads.csv"
+    leads.write_text("job_title,bio\nCTO,Likes golf\n")
+    scored = tmp_path / "scored.csv"
+    out = run(
+        *("score-file", str(leads), "--artifacts", str(art), "--embedder", "hashing"),
+        *("--no-dedup", "--quiet", "--out", str(scored)),
+    )
+    assert out.returncode == 0, out.stderr
+    said = out.stdout + out.stderr
+    assert (
+        f"LATEST's version {new} was refused; scored with the older verified version {old}" in said
+    )
 
 
 def test_build_with_a_value_column_labels_its_top_quantile(tiny_crm: Path, tmp_path: Path) -> None:
