@@ -128,6 +128,22 @@ def _dup_store_path(artifacts: str, explicit: str | None) -> str | None:
     return str(Path(artifacts) / "duplicates.sqlite")
 
 
+def _dup_store(artifacts: str, args: argparse.Namespace) -> Any:
+    """The local duplicate store (None with --no-dedup or S3 artifacts without --dup-store).
+    A local artifacts folder that does not exist is refused here, before the store's file
+    would be created in it and leave a folder holding only an empty database."""
+    from leadgen.errors import ArtifactError
+    from leadgen.stores.duplicates import SqliteDuplicateStore
+
+    if not artifacts.startswith("s3://") and not Path(artifacts).is_dir():
+        raise ArtifactError(
+            f"{artifacts}: no such artifacts folder (build one with `leadgen build --out "
+            f"{artifacts}`)"
+        )
+    path = _dup_store_path(artifacts, args.dup_store)
+    return SqliteDuplicateStore(path) if path and not args.no_dedup else None
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from leadgen.stores.exports import detect_format
     from leadgen.synthetic.crm import generate_crm, write_crm
@@ -194,12 +210,10 @@ def _service(args: argparse.Namespace) -> Any:
     from leadgen.errors import ArtifactError
     from leadgen.model.embedders import make_embedder
     from leadgen.serve.service import ScoringService
-    from leadgen.stores.duplicates import SqliteDuplicateStore
     from leadgen.stores.secrets import with_hash_key
 
     cfg = with_hash_key(service_config(args))
-    dup_path = _dup_store_path(cfg.artifacts_uri, args.dup_store)
-    dups = SqliteDuplicateStore(dup_path) if dup_path and not args.no_dedup else None
+    dups = _dup_store(cfg.artifacts_uri, args)
     svc = ScoringService(cfg, make_embedder(cfg.embedder), dups)
     if not svc.lifecycle.start():
         raise ArtifactError(str(svc.lifecycle.error))
@@ -252,11 +266,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_score_file(args: argparse.Namespace) -> int:
     from leadgen.serve.bulk import bulk_service, score_file
-    from leadgen.stores.duplicates import SqliteDuplicateStore
 
     cfg = service_config(args)
-    dup_path = _dup_store_path(cfg.artifacts_uri, args.dup_store)
-    dups = SqliteDuplicateStore(dup_path) if dup_path and not args.no_dedup else None
+    dups = _dup_store(cfg.artifacts_uri, args)
     summary = score_file(
         bulk_service(cfg, dups),
         args.leads,

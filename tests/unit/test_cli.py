@@ -105,6 +105,25 @@ def test_score_missing_and_invalid_lead_file(hashing_artifacts: Path, tmp_path: 
     assert_clean_error(out, "bad.json", "not valid JSON")
 
 
+def test_missing_artifacts_folder_is_refused_and_not_created(tmp_path: Path) -> None:
+    """score, score-file and serve name the folder; none leaves a folder with an empty
+    duplicates.sqlite behind (the local store used to be opened before the load failed)."""
+    lead = tmp_path / "lead.json"
+    lead.write_text(json.dumps({"job_title": "CTO"}))
+    leads = tmp_path / "leads.csv"
+    leads.write_text("job_title\nCTO\n")
+    missing = tmp_path / "no-artifacts"
+    for args in (
+        ("score", str(lead)),
+        ("score-file", str(leads), "--out", str(tmp_path / "scored.csv")),
+        ("serve", "--port", "0"),
+    ):
+        out = run(*args, "--artifacts", str(missing), "--embedder", "hashing")
+        assert_clean_error(out, str(missing), "no such artifacts folder")
+        assert not missing.exists(), args
+    assert not (tmp_path / "scored.csv").exists()
+
+
 def test_score_refuses_a_corrupted_artifact(hashing_artifacts: Path, tmp_path: Path) -> None:
     art = tmp_path / "art"
     shutil.copytree(hashing_artifacts, art)
