@@ -39,6 +39,10 @@ INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 INDEX_COMPRESSIONS = ("auto", "none")
 DEFAULT_ARTIFACTS = "artifacts"
 DEFAULT_MAX_BATCH = 100  # leads per /score_leads request (MAX_BATCH_SIZE)
+# Distinct lead texts whose vectors the service keeps (leadgen.model.text_cache): job titles
+# repeat across leads. 4096 float32 rows of 384 dims are 6 MB, inside the capacity headroom.
+DEFAULT_TEXT_CACHE = 4096
+MAX_TEXT_CACHE = 1_000_000
 LAMBDA_CACHE_DIR = "/tmp/leadgen-artifacts"
 
 
@@ -376,6 +380,7 @@ class ServiceConfig:
     cache_dir: Path = Path(LAMBDA_CACHE_DIR)
     refresh_seconds: float = 300.0
     max_batch: int = DEFAULT_MAX_BATCH
+    text_cache: int = DEFAULT_TEXT_CACHE
     lead_ttl_days: int = 90
     dup_table: str | None = None
     identity_table: str | None = None  # DynamoDB blocks of the fuzzy check (None: exact only)
@@ -400,6 +405,10 @@ class ServiceConfig:
             raise ConfigError(f"max batch size must be in [1, 10000], got {self.max_batch}")
         if self.lead_ttl_days < 1:
             raise ConfigError(f"lead TTL must be at least 1 day, got {self.lead_ttl_days}")
+        if not 0 <= self.text_cache <= MAX_TEXT_CACHE:
+            raise ConfigError(
+                f"{Env.TEXT_CACHE} must be in [0, {MAX_TEXT_CACHE}] (0: off), got {self.text_cache}"
+            )
 
     @classmethod
     def from_env(
@@ -421,6 +430,7 @@ class ServiceConfig:
             cache_dir=Path(env(Env.CACHE_DIR, e) or default_cache),
             refresh_seconds=env_float(Env.REFRESH_SECONDS, 300.0, e),
             max_batch=env_int(Env.MAX_BATCH_SIZE, DEFAULT_MAX_BATCH, e),
+            text_cache=env_int(Env.TEXT_CACHE, DEFAULT_TEXT_CACHE, e),
             lead_ttl_days=env_int(Env.LEAD_TTL_DAYS, 90, e),
             dup_table=env(Env.DUP_TABLE_NAME, e),
             identity_table=env(Env.IDENTITY_TABLE_NAME, e),

@@ -45,6 +45,7 @@ class Env:
     REFRESH_SECONDS: Final = "REFRESH_SECONDS"
     MAX_BATCH_SIZE: Final = "MAX_BATCH_SIZE"
     LEAD_TTL_DAYS: Final = "LEAD_TTL_DAYS"
+    TEXT_CACHE: Final = "LEADGEN_TEXT_CACHE"  # distinct lead texts whose vectors are kept (0: off)
     FUZZY_THRESHOLD: Final = "LEADGEN_FUZZY_THRESHOLD"  # fuzzy match -> duplicate: true
     POSSIBLE_THRESHOLD: Final = "LEADGEN_POSSIBLE_THRESHOLD"  # -> possible_duplicate
     # VERSION@MANIFEST_SHA256: the artifact version this function version serves, set by the

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +33,7 @@ from leadgen.config import ServiceConfig
 from leadgen.errors import ArtifactError, InputError, LeadValidationError
 from leadgen.model.embedders import Embedder
 from leadgen.model.identity import Entry, Identity
+from leadgen.model.text_cache import CachedEmbedder
 from leadgen.names import DEFAULT_EMAIL_COL, GRADES
 from leadgen.serve.schemas import CleanLead, Score, clean_lead
 from leadgen.serve.scorer import Scorer
@@ -65,67 +66,6 @@ TEXT_CACHE = 50_000
 
 
 # ---- the service a bulk run uses ---------------------------------------------------------------
-class CachedEmbedder:
-    """An embedder that remembers the vectors of the last `capacity` distinct texts (LRU): each
-    distinct text of a lead file is embedded once while it stays in the cache.
-
-    The vectors live in one preallocated (capacity, dim) matrix, each text owning a row: caching
-    rows of the embedder's output arrays instead kept every batch's whole array alive as long as
-    one of its texts stayed cached, and memory grew with the file (bench/BULK.md)."""
-
-    def __init__(self, inner: Embedder, capacity: int = TEXT_CACHE) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity must be at least 1, got {capacity}")
-        self.inner, self.capacity = inner, capacity
-        self._slots: OrderedDict[str, int] = OrderedDict()  # text -> row, least recent first
-        self._vectors: np.ndarray | None = None  # pages are only touched as rows are filled
-        self.hits = self.misses = 0
-        self.seconds = 0.0  # time spent in the inner embedder
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def identity(self) -> dict[str, Any]:
-        return self.inner.identity
-
-    def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._slots))
-        self.misses += len(missing)
-        self.hits += len(texts) - len(missing)
-        t0 = time.perf_counter()
-        fresh = self.inner.embed(missing) if missing else np.zeros((0, self.dim), np.float32)
-        self.seconds += time.perf_counter() - t0
-        fresh_row = {text: i for i, text in enumerate(missing)}
-        vectors = self._matrix()
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            row = fresh_row.get(text)
-            if row is None:
-                self._slots.move_to_end(text)
-                out[i] = vectors[self._slots[text]]
-            else:
-                out[i] = fresh[row]
-        for text, row in fresh_row.items():
-            vectors[self._slot_for(text)] = fresh[row]
-        return out
-
-    def _matrix(self) -> np.ndarray:
-        if self._vectors is None:
-            self._vectors = np.empty((self.capacity, self.dim), dtype=np.float32)
-        return self._vectors
-
-    def _slot_for(self, text: str) -> int:
-        """A free row, or the least recently used text's."""
-        if len(self._slots) < self.capacity:
-            slot = len(self._slots)
-        else:
-            _, slot = self._slots.popitem(last=False)
-        self._slots[text] = slot
-        return slot
-
-
 class LookupOnly:
     """A duplicate store seen read-only: lookups pass through (email and fuzzy), bulk rows are
     never recorded (a bulk file is not a stream of new leads to remember)."""
@@ -156,7 +96,7 @@ def bulk_service(
     bulk run has no later request to retry on)."""
     from leadgen.model.embedders import make_embedder
 
-    cached = CachedEmbedder(embedder or make_embedder(config.embedder))
+    cached = CachedEmbedder(embedder or make_embedder(config.embedder), TEXT_CACHE)
     svc = ScoringService(config, cached, LookupOnly(duplicates) if duplicates else None)
     if not svc.lifecycle.start():
         raise ArtifactError(str(svc.lifecycle.error))

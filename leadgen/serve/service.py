@@ -19,6 +19,7 @@ from leadgen.config import GradeBands, ServiceConfig
 from leadgen.model.embedders import Embedder
 from leadgen.model.identity import key_fingerprint
 from leadgen.model.matching import MatchConfig
+from leadgen.model.text_cache import CachedEmbedder
 from leadgen.serve.duplicate_check import DuplicateCheck, DuplicateState, Found
 from leadgen.serve.lifecycle import FailureHook, ModelLifecycle
 from leadgen.serve.schemas import (
@@ -48,6 +49,8 @@ class ScoringService:
         on_refresh_failure: FailureHook | None = None,
     ) -> None:
         self.config = config
+        if config.text_cache and not isinstance(embedder, CachedEmbedder):
+            embedder = CachedEmbedder(embedder, config.text_cache)
         pin = parse_pin(config.artifact_pin) if config.artifact_pin else None
         self.lifecycle = ModelLifecycle(
             store or open_store(config.artifacts_uri),

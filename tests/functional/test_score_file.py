@@ -19,7 +19,8 @@ import pytest
 
 from leadgen.cli import main
 from leadgen.errors import InputError
-from leadgen.serve.bulk import OUTPUT_COLUMNS, CachedEmbedder, rejects_path
+from leadgen.model.text_cache import CachedEmbedder
+from leadgen.serve.bulk import OUTPUT_COLUMNS, rejects_path
 from tests.conftest import Driver
 
 CUSTOMERS = 1500
