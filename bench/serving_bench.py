@@ -159,7 +159,8 @@ def task_cold(args: dict[str, Any]) -> dict[str, Any]:
 
 def task_warm(args: dict[str, Any]) -> dict[str, Any]:
     """Per-lead latency of the handler: /score_lead one by one, /score_leads in batches."""
-    singles = lead_events(int(args["calls"]) + 10, start=20_000)
+    warmup = int(args.get("warmup", 10))
+    singles = lead_events(int(args["calls"]) + warmup, start=20_000)
     batches = {b: lead_events(int(n), batch=b, start=50_000 * b) for b, n in args["batches"]}
     import faiss  # noqa: F401  (imported by the handler anyway: keep it out of the RSS delta)
     import onnxruntime  # noqa: F401
@@ -168,10 +169,10 @@ def task_warm(args: dict[str, Any]) -> dict[str, Any]:
     call = _ours() if args["which"] == "ours" else _reference(args["model_dir"])
     rss1 = rss_bytes()
     ctx = _Context()
-    for ev in singles[:10]:
+    for ev in singles[:warmup]:
         _check(call(ev, ctx))
     lat = []
-    for ev in singles[10:]:
+    for ev in singles[warmup:]:
         t = time.perf_counter()
         _check(call(ev, ctx))
         lat.append(time.perf_counter() - t)
@@ -187,7 +188,21 @@ def task_warm(args: dict[str, Any]) -> dict[str, Any]:
             _check(call(ev, ctx))
             per.append((time.perf_counter() - t) / b)
         out[f"batch{b}_per_lead_ms"] = [round(1000 * x, 3) for x in per]
-    return out
+    return {**out, **_text_cache_counts(args["which"])}
+
+
+def _text_cache_counts(which: str) -> dict[str, int]:
+    """Hits and misses of the handler's text cache (leadgen.model.text_cache), if it has one."""
+    if which != "ours":
+        return {}
+    from lambda_src.handler import runtime
+    from leadgen.model.text_cache import CachedEmbedder
+
+    svc = runtime.service
+    embedder = svc.lifecycle.current().embedder if svc is not None else None
+    if not isinstance(embedder, CachedEmbedder):
+        return {}
+    return {"text_cache_hits": embedder.hits, "text_cache_misses": embedder.misses}
 
 
 def _uncompressed(uri: str | None, ids: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:

@@ -198,3 +198,22 @@ def test_refresh_render_puts_compact_and_uncompressed_side_by_side() -> None:
         "| new environment (AWS) | 400 | 380 | 280 | 100 | 1.05 | 1.20 | 100 | 1.00 | yes |" in md
     )
     assert "| in-process | killed at 3,100 |" in md
+
+
+def test_warm_bench_renders_each_variant_with_its_rounds_and_hit_rate() -> None:
+    from bench.warm_bench import _variants, render
+
+    assert _variants("text cache=4096;no text cache=0") == [
+        ("text cache", "4096"),
+        ("no text cache", "0"),
+    ]
+    runs = [
+        {"single_ms": [4.0, 5.0, 6.0], "rss_bytes": 300 * 2**20, "text_cache_hits": 3,
+         "text_cache_misses": 1},
+        {"single_ms": [5.0, 6.0, 7.0], "rss_bytes": 310 * 2**20, "text_cache_hits": 1,
+         "text_cache_misses": 3},
+    ]  # fmt: skip
+    text = render({"cells": [{"art": "a1", "label": "text cache", "runs": runs}]}, "--x")
+    row = next(line for line in text.splitlines() if line.startswith("| a1 "))
+    assert "| text cache | 5.50 |" in row  # pooled median of the six calls
+    assert "5.50 (5.0, 6.0)" in row and "| 50% |" in row and "| 310 |" in row
