@@ -101,6 +101,24 @@ def _auc_vs_uncompressed(res: dict[str, Any]) -> list[str]:
     return out
 
 
+def _build_table(res: dict[str, Any]) -> list[str]:
+    """What each build cost (one child process on the shared 2 cores; the three slowest steps)."""
+    rows = [
+        "| customers | build | wall s (sum of steps) | slowest steps s | peak RSS MB |",
+        "|---|---|---|---|---|",
+    ]
+    for n, entry in sorted(res["sizes"].items(), key=lambda kv: int(kv[0])):
+        for label, b in entry.get("builds", {}).items():
+            steps: dict[str, float] = b.get("steps_seconds") or {}
+            top = sorted(steps.items(), key=lambda kv: -kv[1])[:3]
+            rows.append(
+                f"| {int(n):,} | {label} | {sum(steps.values()):,.0f} | "
+                + ", ".join(f"{k} {v:,.0f}" for k, v in top)
+                + f" | {_mb(b.get('peak_rss_bytes'))} |"
+            )
+    return rows
+
+
 def _refresh_table(res: dict[str, Any]) -> list[str]:
     rows = [
         f"| customers | build | path | peak RSS MB | RSS loaded MB | base MB | one version MB | "
@@ -223,6 +241,10 @@ def render(res: dict[str, Any]) -> str:
         *_size_table(res),
         "",
         *_auc_vs_uncompressed(res),
+        "",
+        "## Builds",
+        "",
+        *_build_table(res),
         "",
         "## Refresh memory and /tmp",
         "",
