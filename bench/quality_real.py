@@ -16,7 +16,7 @@ ISLP (Caravan, Default, OJ: the development tables; Wage, College, Carseats), py
 (Ecdat, plm, COUNT, Zelig, car, MASS) and statsmodels (Fair); scikit-learn ships BreastCancer.
 Column roles follow the data's meaning and were fixed before any result was seen.
 
-    .venv/bin/python -m bench.quality_real                  # every table, 5 splits, ~15 min on 2 cores
+    .venv/bin/python -m bench.quality_real              # every table, 5 splits, ~15 min on 2 cores
     .venv/bin/python -m bench.quality_real --tables OJ,Default
 """
 

@@ -312,9 +312,9 @@ def run_size(rows: int, args: argparse.Namespace, model_dir: str, res: dict[str,
         save(res, args)
     with moto_server():
         for label in LABELS:
-            entry.setdefault("refresh", {})[label] = _refresh_parts(
-                rows, label, builds[label], args, model_dir, work
-            )
+            out: dict[str, Any] = {}
+            entry.setdefault("refresh", {})[label] = out  # parts appear as they are measured
+            _refresh_parts(rows, label, builds[label], args, model_dir, work, out, res)
             save(res, args)
 
 
@@ -325,26 +325,36 @@ def _refresh_parts(
     args: argparse.Namespace,
     model_dir: str,
     work: Path,
-) -> dict[str, Any]:
+    out: dict[str, Any],
+    res: dict[str, Any],
+) -> None:
+    """Every refresh measurement of one build into `out`, saved after each; a part that fails
+    is recorded under `errors` and the others still run."""
     prefix = f"n{rows}-{label}"
     version, pin = upload(built["artifacts_uri"], prefix)
-    out: dict[str, Any] = {"version_bytes": built["artifact_bytes"]}
-    say(f"[{rows}] {label}: base environment (nothing loaded)")
-    base = new_environment(model_dir, prefix, f"missing@{'0' * 64}", work / "cache-base",
-                           args.limit_mb, requests=0)  # fmt: skip
-    out["base"] = base
-    say(f"[{rows}] {label}: new environment (the AWS refresh), x3")
-    runs = [new_environment(model_dir, prefix, pin, work / "cache-new", args.limit_mb)
-            for _ in range(3)]  # fmt: skip
-    out["new_environment"] = runs
-    _, new_pin, _ = renamed_copy(prefix, version)
-    say(f"[{rows}] {label}: old environment serving while a new one initialises")
-    out["alias_shift"] = old_serves_while_new_inits(
-        model_dir, prefix, pin, new_pin, work, args.limit_mb
-    )
-    say(f"[{rows}] {label}: in-process refresh")
-    out["in_process"] = in_process(model_dir, prefix, version, work, args.limit_mb, args.steady)
-    return out
+    out["version_bytes"] = built["artifact_bytes"]
+    parts: list[tuple[str, str, Any]] = [
+        ("base", "base environment (nothing loaded)",
+         lambda: new_environment(model_dir, prefix, f"missing@{'0' * 64}", work / "cache-base",
+                                 args.limit_mb, requests=0)),
+        ("new_environment", "new environment (the AWS refresh), x3",
+         lambda: [new_environment(model_dir, prefix, pin, work / "cache-new", args.limit_mb)
+                  for _ in range(3)]),
+        ("alias_shift", "old environment serving while a new one initialises",
+         lambda: old_serves_while_new_inits(model_dir, prefix, pin,
+                                            renamed_copy(prefix, version)[1], work,
+                                            args.limit_mb)),
+        ("in_process", "in-process refresh",
+         lambda: in_process(model_dir, prefix, version, work, args.limit_mb, args.steady)),
+    ]  # fmt: skip
+    for key, what, measure in parts:
+        say(f"[{rows}] {label}: {what}")
+        try:
+            out[key] = measure()
+        except Exception as exc:  # keep the other parts; say what failed
+            out.setdefault("errors", {})[key] = str(exc)[-2000:]
+            say(f"[{rows}] {label}: {key} FAILED: {str(exc)[-300:]}")
+        save(res, args)
 
 
 def _build_summary(b: dict[str, Any], rows: int) -> dict[str, Any]:
@@ -371,6 +381,19 @@ def save(res: dict[str, Any], args: argparse.Namespace) -> None:
     Path(args.out).write_text(render(res))
 
 
+def _other_sizes(args: argparse.Namespace) -> dict[str, Any]:
+    """The previous run's results in this workdir for sizes this run does not measure, so
+    `--sizes 1000000` after `--sizes 100000` renders both (each row says what it is)."""
+    saved = Path(args.workdir) / "refresh_results.json"
+    if not saved.exists():
+        return {}
+    run = {str(int(s)) for s in args.sizes.split(",") if s.strip()}
+    prev = json.loads(saved.read_text())
+    sizes: dict[str, Any] = prev.get("sizes", {})
+    origin = f"`{prev.get('command')}` started {prev.get('started_at')}"
+    return {n: {"measured_by": origin, **e} for n, e in sizes.items() if n not in run}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
@@ -380,7 +403,7 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine(),
         "versions": versions(),
         "limit_mb": args.limit_mb,
-        "sizes": {},
+        "sizes": _other_sizes(args),
     }
     model_dir = onnx_model_dir()
     for rows in (int(s) for s in args.sizes.split(",") if s.strip()):

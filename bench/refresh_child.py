@@ -12,6 +12,7 @@ cache directory, sampled every 10 ms by a thread.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import threading
 import time
@@ -147,8 +148,8 @@ def task_inprocess_refresh(args: dict[str, Any]) -> dict[str, Any]:
     import lambda_src.handler as handler_module
 
     cache = Path(os.environ["LEADGEN_CACHE_DIR"])
-    events = lead_events(int(args["steady"]) * 3 + 400, start=60_000)
-    calls = iter(events)
+    # distinct leads for as long as the phases last (a large version loads for many requests)
+    calls = (lead_events(1, start=60_000 + i)[0] for i in itertools.count())
     steady = [_call(handler_module.handler, next(calls))[0] for _ in range(int(args["steady"]))]
     rss_before = _status("VmRSS")
     reset_peak()

@@ -238,6 +238,12 @@ def render(res: dict[str, Any]) -> str:
         "",
         "## Size, recall and quality: compact (what ships) vs uncompressed (before)",
         "",
+        *[
+            f"{int(n):,} customers: kept from an earlier run in this workdir, {e['measured_by']}."
+            for n, e in res["sizes"].items()
+            if e.get("measured_by")
+        ],
+        "",
         *_size_table(res),
         "",
         *_auc_vs_uncompressed(res),
@@ -259,6 +265,12 @@ def render(res: dict[str, Any]) -> str:
         *_capacity_table(res),
         "",
         *[f"- {n}: {e['error'][:300]}" for n, e in res["sizes"].items() if e.get("error")],
+        *[
+            f"- {int(n):,} {label}: {part} failed: {msg[-300:]}"
+            for n, e in res["sizes"].items()
+            for label, r in e.get("refresh", {}).items()
+            for part, msg in r.get("errors", {}).items()
+        ],
         METHOD,
     ]
     return "\n".join(lines) + "\n"
