@@ -29,7 +29,8 @@ METHOD = """
   artifact version pinned (`LEADGEN_ARTIFACT_PIN`), i.e. Lambda's init phase: download from moto's
   server (a separate process), checksum verification beside the load, files deleted once loaded.
   "base" is the same init pinned to a version that does not exist (nothing loaded); one loaded
-  version = RSS after init minus base. Peak = VmHWM of the process; /tmp = bytes under the cache
+  version = RSS after init minus base. Peak = the larger of VmHWM after init and the watchdog's
+  peak RSS while the environment then answered requests; /tmp = bytes under the cache
   directory, sampled every 10 ms.
 - Memory limit: every child runs under a watchdog that kills it when its resident memory passes the
   limit (the prod function's 3,008 MB), as Lambda ends an environment that exceeds its memory;
@@ -133,7 +134,7 @@ def _refresh_table(res: dict[str, Any]) -> list[str]:
             new = [x for x in r.get("new_environment", []) if not x.get("killed")]
             killed_new = len(r.get("new_environment", [])) - len(new)
             if new:
-                peak = max(x["peak_rss_bytes"] for x in new)
+                peak = max(_env_peak(x) for x in new)
                 loaded = statistics.median(x["rss_after_init_bytes"] for x in new)
                 tmp = max(x["peak_tmp_bytes"] for x in new)
                 rows.append(_refresh_row(n, label, "new environment (AWS)", peak, loaded, base,
@@ -147,6 +148,12 @@ def _refresh_table(res: dict[str, Any]) -> list[str]:
                                          ip["rss_before_bytes"], base, ip["peak_tmp_bytes"],
                                          version, True))  # fmt: skip
     return rows
+
+
+def _env_peak(run: dict[str, Any]) -> float:
+    """A new environment's peak over its whole life: the high-water mark of its init, or the
+    watchdog's peak once it has answered requests (their buffers and caches come after init)."""
+    return float(max(run["peak_rss_bytes"], run.get("watchdog_peak_bytes") or 0))
 
 
 def _refresh_row(
@@ -216,7 +223,7 @@ def _capacity_table(res: dict[str, Any]) -> list[str]:
             cold = statistics.median(x["first_scored_at"] - x["spawned_at"] for x in new)
             rows.append(
                 f"| {int(n):,} | {label} | {_mb(r['version_bytes'])} | "
-                f"{_mb(max(x['peak_rss_bytes'] for x in new))} / {model.memory_mb:,} | "
+                f"{_mb(max(_env_peak(x) for x in new))} / {model.memory_mb:,} | "
                 f"{_mb(max(x['peak_tmp_bytes'] for x in new))} / {model.tmp_mb:,} | "
                 f"{_f(cold)} / {model.cold_start_s:.2f} |"
             )
