@@ -106,7 +106,7 @@ class Scorer:
         b = self.bundle
         columns, text = self.columns_and_text(leads)
         vecs, _ = vectorise(text, b.transform, columns, self.manifest.w_text)
-        high, everyone = self._search(vecs)
+        high, everyone, stored = self._search(vecs)
         scores = KnnScores.of(high, everyone)
         nb = neighbour_features(high, everyone, self._labels_all, scores)
         head = b.head.score(columns, len(leads), text, nb)
@@ -114,7 +114,7 @@ class Scorer:
         headline = p_high if p_high is not None else scores.contrast
         pct = b.head.percentile(headline, percentile_of(b.calibration, scores.contrast))
         grading = bands or self.manifest.grade_bands
-        explanations = self._explanations(leads, vecs, high.pos, head)
+        explanations = self._explanations(leads, vecs, high.pos, head, stored)
         # Whole columns to Python at once: per-element numpy scalars were a bulk run's hot spot.
         s_look, s_all = _floats(scores.s_look), _floats(scores.s_all)
         s_novel, contrast = _floats(scores.s_novel), _floats(scores.contrast)
@@ -139,17 +139,30 @@ class Scorer:
             for r in range(len(leads))
         ]
 
-    def _search(self, vecs: np.ndarray) -> tuple[Neighbours, Neighbours]:
-        """Neighbours in `high` and in `all`. A request's few leads search both at once, `high`
-        on a helper thread (FAISS releases the GIL): one search's time instead of two
-        (bench/RESULTS.md); a batch large enough for FAISS's own threads searches them in turn."""
+    def _search(self, vecs: np.ndarray) -> tuple[Neighbours, Neighbours, np.ndarray | None]:
+        """Neighbours in `high` and in `all`, and for a request's few leads the stored vectors of
+        the `high` ones. Those leads search both at once, `high` on a helper thread (FAISS
+        releases the GIL), which then gathers the vectors the explanation needs while `all`, the
+        larger index, is still being searched: one search's time instead of two
+        (bench/RESULTS.md, bench/WARM.md). A batch large enough for FAISS's own threads searches
+        them in turn, and the explanation gathers its vectors slice by slice."""
         b = self.bundle
         if len(vecs) >= PARALLEL_SEARCH_BELOW:
             high = search_neighbours(b.index_high, b.ids_high, vecs, self.k)
-            return high, search_neighbours(b.index_all, b.ids_all, vecs, self.k)
-        pending = _helper().submit(search_neighbours, b.index_high, b.ids_high, vecs, self.k)
+            return high, search_neighbours(b.index_all, b.ids_all, vecs, self.k), None
+        pending = _helper().submit(self._high_and_stored, vecs)
         everyone = search_neighbours(b.index_all, b.ids_all, vecs, self.k)
-        return pending.result(), everyone
+        high, stored = pending.result()
+        return high, everyone, stored
+
+    def _high_and_stored(self, vecs: np.ndarray) -> tuple[Neighbours, np.ndarray]:
+        high = search_neighbours(self.bundle.index_high, self.bundle.ids_high, vecs, self.k)
+        return high, self._stored_high(np.where(high.pos >= 0, high.pos, 0))
+
+    def _stored_high(self, positions: np.ndarray) -> np.ndarray:
+        """(*positions.shape, dim): the vectors the `high` index holds at these positions."""
+        flat = self.bundle.index_high.reconstruct(positions.ravel())
+        return flat.reshape(*positions.shape, -1)
 
     def _explanations(
         self,
@@ -157,12 +170,14 @@ class Scorer:
         vecs: np.ndarray,
         pos_high: np.ndarray,
         head: HeadOutput | None,
+        stored: np.ndarray | None = None,
     ) -> list[Explanation]:
         """The explanation of every lead, computed for the whole batch at once (a bulk run scores
-        thousands of leads per batch; per-lead Python loops were most of its time)."""
+        thousands of leads per batch; per-lead Python loops were most of its time). `stored`:
+        the high-value neighbours' vectors when the search already gathered them."""
         valid = pos_high >= 0
         safe = np.where(valid, pos_high, 0)
-        text_part, tab_part = self._split(vecs, safe, valid)
+        text_part, tab_part = self._split(vecs, safe, valid, stored)
         shared = self._shared(leads, safe, valid)
         out = []
         for r, found in enumerate(valid.sum(axis=1).tolist()):
@@ -190,7 +205,7 @@ class Scorer:
         return out
 
     def _split(
-        self, vecs: np.ndarray, safe: np.ndarray, valid: np.ndarray
+        self, vecs: np.ndarray, safe: np.ndarray, valid: np.ndarray, stored: np.ndarray | None
     ) -> tuple[list[float], list[float]]:
         """Mean similarity to the found high-value neighbours, split into its text part and its
         tabular part (they add up to s_look); in slices, so the gathered neighbour vectors stay a
@@ -200,9 +215,7 @@ class Scorer:
         count = np.maximum(valid.sum(axis=1), 1)
         for start in range(0, n, _SLICE):
             rows = slice(start, start + _SLICE)
-            block = safe[rows]
-            neigh = self.bundle.index_high.reconstruct(block.ravel())
-            neigh = neigh.reshape(*block.shape, -1)
+            neigh = stored[rows] if stored is not None else self._stored_high(safe[rows])
             mask = valid[rows]
             t = np.einsum("rkd,rd->rk", neigh[:, :, :d], vecs[rows, :d])
             text[rows] = (t * mask).sum(axis=1) / count[rows]

@@ -73,6 +73,21 @@ def test_explanation_splits_similarity_exactly(model: Scorer) -> None:
         assert shared["shared_by"] * 2 >= shared["of"]
 
 
+def test_a_lead_alone_and_in_a_large_batch_get_the_same_explanation(model: Scorer) -> None:
+    """Alone, a lead's neighbour vectors are gathered beside the `all` search; in a batch of
+    PARALLEL_SEARCH_BELOW or more, slice by slice afterwards: the two must agree."""
+    from leadgen.serve.scorer import PARALLEL_SEARCH_BELOW
+
+    leads = [lead(model, s) for s in range(PARALLEL_SEARCH_BELOW + 5)]
+    batch = score(model, leads)
+    for i in (0, 3, len(leads) - 1):
+        alone = score(model, [leads[i]])[0]
+        for key in ("text_similarity", "tabular_similarity"):
+            want = batch[i]["explanation"][key]
+            assert alone["explanation"][key] == pytest.approx(want, abs=1e-6)
+        assert alone["explanation"]["summary"] == batch[i]["explanation"]["summary"]
+
+
 def test_percentile_and_grade_are_monotone_in_the_headline(model: Scorer) -> None:
     results = score(model, [lead(model, s) for s in range(30)])
     key = "p_high_value" if model.bundle.head.headline_name == "p_high_value" else "contrast"
