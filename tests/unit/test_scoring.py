@@ -82,6 +82,7 @@ def test_a_lead_alone_and_in_a_large_batch_get_the_same_explanation(model: Score
     batch = score(model, leads)
     for i in (0, 3, len(leads) - 1):
         alone = score(model, [leads[i]])[0]
+        assert alone["explanation"]["text_similarity"] is not None  # it has neighbours to explain
         for key in ("text_similarity", "tabular_similarity"):
             want = batch[i]["explanation"][key]
             assert alone["explanation"][key] == pytest.approx(want, abs=1e-6)

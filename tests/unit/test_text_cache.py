@@ -46,6 +46,25 @@ def test_concurrent_lookups_with_evictions_return_each_texts_own_vector() -> Non
     assert len(cached._slots) == 16
 
 
+def test_long_texts_are_not_kept_by_the_cache() -> None:
+    """A lead's text may be 10,000 characters: the cache keeps a digest per text, so what it
+    holds is its vector matrix, not the texts (4,096 long bios would outweigh the vectors)."""
+    import tracemalloc
+
+    cached = CachedEmbedder(HashingEmbedder(), capacity=200)
+    cached.embed(["warm up the matrix"])
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for i in range(100):
+        texts = [f"{i:03d} " + "long bio about b2b sales " * 400]  # ~10,000 characters
+        cached.embed(texts)
+        del texts
+    grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    tracemalloc.stop()
+    assert len(cached._slots) == 101
+    assert grown < 200_000, grown  # the 100 texts alone are ~1 MB
+
+
 def test_cached_onnx_vectors_equal_fresh_ones(onnx_model_dir: Path, model_cache: Path) -> None:
     """The shipped int8 model embeds each text on its own, so a title cached from one request
     is exactly what another request with other texts would have computed."""
