@@ -34,10 +34,16 @@ LIBS = (
 )
 
 
-def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a measured child: repo on the path, quiet Powertools, no X-Ray."""
+def child_env(
+    extra: dict[str, str] | None = None, code: Path | None = None, clean: bool = False
+) -> dict[str, str]:
+    """The environment of a measured child: repo on the path, quiet Powertools, no X-Ray.
+    `code`: another revision's tree, alone on the path (side-by-side runs); `clean`: without
+    this shell's LEADGEN_* and AWS_* settings, so every revision gets the same ones."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    if clean:
+        env = {k: v for k, v in env.items() if not k.startswith(("LEADGEN_", "AWS_"))}
+    env["PYTHONPATH"] = str(code) if code else str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon on a laptop
     env.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     env.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LeadgenBench")

@@ -25,23 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import child_env
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).with_name("HEAD.md")
 
 
 def _env(code: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADGEN_", "AWS_"))}
-    env.update(
-        PYTHONPATH=str(code),
-        HF_HUB_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
-        POWERTOOLS_TRACE_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="WARNING",
-        POWERTOOLS_METRICS_NAMESPACE="LeadgenBench",
-        LEADGEN_EMBEDDER="hashing",
-    )
-    env.update(extra or {})
-    return env
+    return child_env({"LEADGEN_EMBEDDER": "hashing", **(extra or {})}, code=code, clean=True)
 
 
 def unpack(ref: str, target: Path) -> Path:

@@ -45,9 +45,7 @@ def export(rev: str, dest: Path) -> str:
 
 
 def _env(tree: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = child_env(extra)
-    env["PYTHONPATH"] = str(tree)  # this revision's code only
-    return env
+    return child_env(extra, code=tree)  # this revision's code only
 
 
 def leadgen(tree: Path, *args: str) -> None:
