@@ -110,7 +110,7 @@ def make_crm(rows: int, seed: int, pool_rows: int | None) -> tuple[Any, int]:
 
 
 def task_build(args: dict[str, Any]) -> dict[str, Any]:
-    from leadgen.build.pipeline import build
+    from leadgen.builder.pipeline import build
     from leadgen.config import BuildConfig
     from leadgen.model.embedders import OnnxEmbedder
     from leadgen.synthetic.crm import write_crm

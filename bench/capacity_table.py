@@ -4,7 +4,7 @@
 
 Artifact bytes per customer are the ones bench/refresh_bench.py measured (the compact build) at
 the nearest measured size (state which in the output); memory, /tmp and cold start come from
-leadgen/build/capacity.py, whose constants the same benchmark measured; cold start is the model's
+leadgen/builder/capacity.py, whose constants the same benchmark measured; cold start is the model's
 download + load + verification rate through moto's server, scaled by size. Monthly cost is the
 fixed part at the dev and prod settings of stacks/config.py (provisioned concurrency, ephemeral
 storage, S3 storage of the kept versions, the daily build), at the list prices below; requests are
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from leadgen.build.capacity import MB, ServingRequirements
+from leadgen.builder.capacity import MB, ServingRequirements
 
 # us-east-1 list prices assumed (check current pricing): Lambda arm64 provisioned concurrency per
 # GB-second, ephemeral storage above 512 MB per GB-second, S3 Standard per GB-month, CodeBuild

@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from leadgen.build.identity import customer_blocks
-from leadgen.build.reader import read_crm
+from leadgen.builder.identity import customer_blocks
+from leadgen.builder.reader import read_crm
 from leadgen.config import ColumnSpec, HighValueRule
 from leadgen.model.identity import Entry, customer_hash_pairs, email_hash
 from leadgen.model.matching import MatchConfig, compare

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from leadgen.build.pipeline import build
+from leadgen.builder.pipeline import build
 from leadgen.config import BuildConfig, EmbedderSettings
 from leadgen.synthetic.crm import generate_crm, spec_with_noise, write_crm
 

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from leadgen.build.quality import lift_at, roc_auc
+from leadgen.builder.quality import lift_at, roc_auc
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "bench-data"

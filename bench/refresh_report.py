@@ -16,7 +16,7 @@ MB = 1024 * 1024
 METHOD = """
 ## How it is measured
 
-- Builds: `leadgen.build.build` in a child process on the generated CRM (`bench/build_child.py`,
+- Builds: `leadgen.builder.build` in a child process on the generated CRM (`bench/build_child.py`,
   texts from a 20k-row pool above 20k rows, as in bench/RESULTS.md), once with
   `index_compression=auto` (what ships: the compact HNSW chosen per build,
   `leadgen/model/index.py`) and once with `none` (float32 HNSW, M=32, as before).
@@ -24,7 +24,7 @@ METHOD = """
   build's indices, against exact search over the uncompressed vectors (the `none` build's float32
   indices reconstruct them exactly). AUC: the build's holdout (2,000 customers held out of the
   fit) scored through the published indices and through exact search over the uncompressed vectors
-  (`quality.serving_path` of the manifest, `leadgen/build/served.py`).
+  (`quality.serving_path` of the manifest, `leadgen/builder/served.py`).
 - Refresh, the AWS way: a new environment is a fresh process importing the Lambda handler with the
   artifact version pinned (`LEADGEN_ARTIFACT_PIN`), i.e. Lambda's init phase: download from moto's
   server (a separate process), checksum verification beside the load, files deleted once loaded.
@@ -207,7 +207,7 @@ def _latency_table(res: dict[str, Any]) -> list[str]:
 
 
 def _capacity_table(res: dict[str, Any]) -> list[str]:
-    from leadgen.build.capacity import ServingRequirements
+    from leadgen.builder.capacity import ServingRequirements
 
     rows = [
         "| customers | build | version MB | memory MB: measured peak / model (with headroom) | "
@@ -267,7 +267,7 @@ def render(res: dict[str, Any]) -> str:
         "",
         *_latency_table(res),
         "",
-        "## Capacity model (leadgen/build/capacity.py) against these runs",
+        "## Capacity model (leadgen/builder/capacity.py) against these runs",
         "",
         *_capacity_table(res),
         "",

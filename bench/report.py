@@ -188,7 +188,7 @@ def render(res: dict[str, Any]) -> str:
     lines += [
         "## How it is measured",
         "",
-        "- Build: `leadgen.build.build` in a fresh child process on a generated CRM "
+        "- Build: `leadgen.builder.build` in a fresh child process on a generated CRM "
         "(`generate_crm(rows)`: rows current customers + 10% SCD2 history rows); rows/s = current "
         "customers / step seconds (from `report.steps_seconds`); featurise = read + fit (tabular "
         "transform and the logistic head); peak memory = ru_maxrss of that child. The embedder "

@@ -142,7 +142,7 @@ def _fire(url: str, clients: int) -> dict[str, Any]:
 
 
 def build_artifacts(out: Path) -> str:
-    from leadgen.build.pipeline import build
+    from leadgen.builder.pipeline import build
     from leadgen.config import BuildConfig, EmbedderSettings
     from leadgen.synthetic.crm import generate_crm, write_crm
 

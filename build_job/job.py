@@ -1,7 +1,7 @@
 """The build job: environment in, one published artifact version and a synced duplicate table out.
 
 Order matters and is the whole point of this module:
-1. `leadgen.build.build` reads the export, builds, uploads, verifies checksums, runs the quality
+1. `leadgen.builder.build` reads the export, builds, uploads, verifies checksums, runs the quality
    gate and only then moves LATEST; on any failure it removes the uploaded version and raises.
 2. Only after LATEST has moved is the scoring function rolled out to the new version (when
    LEADGEN_FUNCTION_NAME is set: a function version pinned to it, the `live` alias moved, so
@@ -128,7 +128,7 @@ def run(
 
 
 def _run(log: JsonLog, progress: _Progress, store: Store | None, started: float) -> dict[str, Any]:
-    from leadgen.build.pipeline import build
+    from leadgen.builder.pipeline import build
     from leadgen.model.bundle import REPORT
     from leadgen.stores.artifacts import latest_version
     from leadgen.stores.blob import open_store
@@ -224,7 +224,7 @@ def report_drift(log: JsonLog, drift: dict[str, Any]) -> dict[str, Any]:
     """Log the drift summary and put it as CloudWatch metrics. The version is published by
     now, so a failed put is a warning in the log and the report, never a failed build."""
     from build_job.metrics import put_drift_metrics
-    from leadgen.build.report_files import summary
+    from leadgen.builder.report_files import summary
 
     log.event("drift", **summary(drift))
     try:

@@ -55,7 +55,7 @@ class JsonLog:
         self._stream.flush()
 
     def say(self, message: str) -> None:
-        """The core's free-text progress lines (`say=` of leadgen.build.build)."""
+        """The core's free-text progress lines (`say=` of leadgen.builder.build)."""
         level = "WARNING" if message.lower().startswith("warning") else "INFO"
         self.event("build_log", level=level, message=one_line(message))
 

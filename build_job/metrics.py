@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from leadgen.build.drift import metric_values
+from leadgen.builder.drift import metric_values
 from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME
 
 

@@ -167,7 +167,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from leadgen.build.pipeline import build
+    from leadgen.builder.pipeline import build
     from leadgen.stores.secrets import with_hash_key
 
     cfg = with_hash_key(build_config(args))
@@ -314,7 +314,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from leadgen.build.inspect import inspect_export
+    from leadgen.builder.inspect import inspect_export
 
     if args.rows is not None and args.rows < 1:
         raise ConfigError(f"--rows must be at least 1, got {args.rows}")

@@ -255,7 +255,7 @@ class BuildConfig:
     # the compact form and HNSW efSearch are the smallest meeting it (leadgen.model.index)
     ann_recall: float = 0.96
     # The deployed function's memory and /tmp (set by the stack): a version needing more is
-    # refused before LATEST moves (leadgen.build.capacity). None: not checked.
+    # refused before LATEST moves (leadgen.builder.capacity). None: not checked.
     function_memory_mb: int | None = None
     function_tmp_mb: int | None = None
     holdout_fraction: float = 0.1

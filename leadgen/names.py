@@ -101,7 +101,7 @@ class Metric:
     FUZZY_DUPLICATES: Final = "FuzzyDuplicates"  # the part of Duplicates found by fuzzy matching
     POSSIBLE_DUPLICATES: Final = "PossibleDuplicates"
     COLD_START: Final = "ColdStart"  # published by Powertools itself
-    # the build job's drift against the previous version (dimension service; leadgen.build.drift)
+    # the build job's drift against the previous version (dimension service; leadgen.builder.drift)
     DRIFT_MAX_PSI: Final = "DriftMaxColumnPsi"
     DRIFT_LABEL_RATE_CHANGE: Final = "DriftLabelRateChange"
     DRIFT_SCORE_SHIFT: Final = "DriftScorePsi"

@@ -116,7 +116,7 @@ class LeadgenConfig:
     p99_latency_ms: int = 1500
     max_artifact_age_hours: int = 50  # the served artifact version is older than this
     missing_build_days: int = 2  # no successful build for this many consecutive days
-    # a build's largest column PSI against the previous version (leadgen.build.drift): above
+    # a build's largest column PSI against the previous version (leadgen.builder.drift): above
     # 0.25 reads as a population change
     drift_psi_threshold: float = 0.25
 

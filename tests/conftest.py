@@ -156,7 +156,7 @@ def build_config(input_path: Path | str, out: Path | str, **settings: Any) -> Bu
 
 
 def quiet_build(cfg: BuildConfig, embedder: Any = None, **kwargs: Any) -> Any:
-    from leadgen.build.pipeline import build
+    from leadgen.builder.pipeline import build
 
     return build(cfg, embedder, progress=False, say=lambda _m: None, **kwargs)
 

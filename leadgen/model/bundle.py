@@ -236,8 +236,8 @@ class Bundle:
     calibration: np.ndarray  # sorted leave-one-out contrasts of customers
     head: Head
     high_attrs: HighAttributes
-    profile: dict[str, Any] | None = None  # leadgen.build.drift.profile
-    report_html: bytes | None = None  # leadgen.build.report_html.render
+    profile: dict[str, Any] | None = None  # leadgen.builder.drift.profile
+    report_html: bytes | None = None  # leadgen.builder.report_html.render
 
     def write(self, directory: Path) -> tuple[Manifest, str]:
         """Write every file and seal the manifest; returns it and its sha256."""

@@ -1,6 +1,6 @@
 """The supervised head: p_high_value of a lead, and the exact drivers of it.
 
-The build (leadgen.build.head_fit) fits, on every customer with K-fold cross-fitting, a logistic
+The build (leadgen.builder.head_fit) fits, on every customer with K-fold cross-fitting, a logistic
 regression on the head's own features (leadgen.model.head_features) and a small boosted tree
 ensemble on them (leadgen.model.trees), stacks their logits (plus, when cross-validation says it
 helps, the lead's neighbour features: s_look, s_all, contrast, rate) and calibrates the stack

@@ -106,7 +106,7 @@ class FaissIndex:
 
 class ExactScan:
     """Exact search over an array, without copying it: the yardstick a compressed index is
-    measured against (build/served.py). Not persisted: build-time only."""
+    measured against (builder/served.py). Not persisted: build-time only."""
 
     def __init__(self, vectors: np.ndarray) -> None:
         self.vectors = vectors

@@ -1,7 +1,7 @@
 """A boosted tree ensemble as plain arrays: its raw score and exact TreeSHAP with numpy only.
 
 Serving must not import LightGBM, and ONNX would give the score but not the drivers. So the build
-exports the trees (leadgen.build.boosting) into per-leaf arrays: every root-to-leaf path reduced
+exports the trees (leadgen.builder.boosting) into per-leaf arrays: every root-to-leaf path reduced
 to its distinct features, each with the interval (lo, hi] a row must fall in to follow the path
 and the cover ratio r of the path's splits on it. Paths are padded to D slots with null players
 (always satisfied, r = 1), which change no Shapley value.

@@ -221,7 +221,7 @@ def pointer_to(store: Store, version: str) -> Pointer:
 def complete_versions(store: Store) -> list[str]:
     """Versions whose publication got past the gate, oldest first: the manifest is uploaded
     last of the files and the build report is written only after the stored copy verified and
-    the quality gate passed (leadgen.build.publish), so a version with both is complete and
+    the quality gate passed (leadgen.builder.publish), so a version with both is complete and
     verified; anything else under a version name is a killed build's debris."""
     return [
         v

@@ -27,7 +27,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from leadgen.build.pipeline import BuildResult
+from leadgen.builder.pipeline import BuildResult
 from leadgen.model.identity import normalise_email
 from leadgen.serve.server import http_v2_event
 from leadgen.stores.artifacts import LATEST, read_pointer, set_latest, upload_version, verify_remote
@@ -269,7 +269,8 @@ def start_lambda(
 
 def _publish_local_version(local_root: Path, uri: str) -> str:
     """Publish a version built by a real build (the session's local hashing build) into `uri`
-    with the same primitives as `leadgen.build.pipeline`: upload, verify remotely, then move LATEST.
+    with the same primitives as `leadgen.builder.pipeline`: upload, verify remotely, then move
+    LATEST.
     Saves a second ~10 s build per test; the version is new to `uri` all the same."""
     version = read_pointer(LocalStore(local_root)).version
     store = open_store(uri)

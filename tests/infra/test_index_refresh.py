@@ -130,7 +130,7 @@ def test_build_environment_from_config(synth: Synth) -> None:
 def test_the_build_job_knows_the_function_it_rolls_out_to_and_its_size(
     synth: Synth, which: str, memory: str
 ) -> None:
-    """The job refuses a version the deployed function cannot hold (leadgen/build/capacity.py),
+    """The job refuses a version the deployed function cannot hold (leadgen/builder/capacity.py),
     so it is told the function's memory and /tmp, from the same config the function is made of;
     and the function's own environment pins no artifact version (only the job does)."""
     _, project = _project(synth, which)

@@ -27,7 +27,7 @@ CDK_SOURCES = [*sorted((REPO_ROOT / "stacks").glob("*.py")), REPO_ROOT / "app.py
 
 def _imported_modules(path: Path) -> Iterator[tuple[int, str]]:
     """(line, module) of every absolute import in `path`; `from a import b` yields a.b too, so
-    `from leadgen import build` is caught like `import leadgen.build`."""
+    `from leadgen import build` is caught like `import leadgen.builder`."""
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             yield from ((node.lineno, alias.name) for alias in node.names)
@@ -74,7 +74,7 @@ def test_cdk_code_does_use_leadgen_names() -> None:
         ("from leadgen import names\n", True),
         ("import leadgen\n", True),  # the package alone: stdlib only (checked below)
         ("import json\nimport aws_cdk\n", True),
-        ("import leadgen.build\n", False),
+        ("import leadgen.builder\n", False),
         ("from leadgen.serve.service import Service\n", False),
         ("from leadgen import config\n", False),
         ("import leadgen.names.x, leadgen.stores\n", False),

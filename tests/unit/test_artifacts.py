@@ -169,7 +169,7 @@ def test_staging_folders_of_killed_builds_are_swept_and_live_ones_kept(tmp_path:
     import subprocess
     import sys
 
-    from leadgen.build.staging import LOCK, LOCKLESS_AGE, sweep_staging
+    from leadgen.builder.staging import LOCK, LOCKLESS_AGE, sweep_staging
 
     dead, live, fresh, ancient = (tmp_path / f"leadgen-build-{n}" for n in "abcd")
     for folder in (dead, live, fresh, ancient):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from leadgen.build.capacity import MB, ServingRequirements
+from leadgen.builder.capacity import MB, ServingRequirements
 from leadgen.errors import CapacityError
 from leadgen.stores.artifacts import read_pointer
 from leadgen.stores.blob import LocalStore

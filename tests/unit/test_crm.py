@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from leadgen.build.reader import read_crm
+from leadgen.builder.reader import read_crm
 from leadgen.config import ColumnSpec, HighValueRule
 from leadgen.errors import InputError
 

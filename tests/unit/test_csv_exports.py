@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from leadgen.build.reader import read_crm
+from leadgen.builder.reader import read_crm
 from leadgen.config import BuildConfig, ColumnSpec, HighValueRule, KeyColumns
 from leadgen.errors import ConfigError, InputError
 from leadgen.stores.exports import closest, parse_numbers

@@ -1,4 +1,4 @@
-"""Drift between versions (leadgen.build.drift): PSI's binning, the profile, the comparison."""
+"""Drift between versions (leadgen.builder.drift): PSI's binning, the profile, the comparison."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from leadgen.build import drift
-from leadgen.build.reader import CrmTable
+from leadgen.builder import drift
+from leadgen.builder.reader import CrmTable
 from leadgen.config import ColumnSpec
 from leadgen.names import Metric
 

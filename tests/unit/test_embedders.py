@@ -78,7 +78,7 @@ print("PROBE " + json.dumps(got))
 # Imported by the build only. Each costs cold start (torch ~4 s, scipy/sklearn/pyarrow/pandas
 # 0.1-1 s) and image size; the X-Ray SDK is ~0.25 s with tracing off.
 BUILD_ONLY = ("torch", "sentence_transformers", "transformers", "pandas", "sklearn", "scipy",
-              "pyarrow", "tqdm", "aws_xray_sdk.core", "matplotlib", "lightgbm", "leadgen.build",
+              "pyarrow", "tqdm", "aws_xray_sdk.core", "matplotlib", "lightgbm", "leadgen.builder",
               "leadgen.synthetic")  # fmt: skip
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from leadgen.build.boosting import SHAPES, boost
-from leadgen.build.head_fit import K_FOLDS, HeadData, HeadFit, fit_head, stratified_folds
+from leadgen.builder.boosting import SHAPES, boost
+from leadgen.builder.head_fit import K_FOLDS, HeadData, HeadFit, fit_head, stratified_folds
 from leadgen.config import ColumnSpec
 from leadgen.model.calibration import sigmoid
 from leadgen.model.head import LOOKALIKE_GROUP, Head

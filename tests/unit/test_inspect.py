@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from leadgen.build.inspect import inspect_export
+from leadgen.builder.inspect import inspect_export
 from leadgen.synthetic.crm import generate_crm
 
 

@@ -1,7 +1,7 @@
 """The layout is a rule, not a habit: which layer may import which, and how long a function is.
 
 leadgen/ has two runtimes that must not know each other: serving (leadgen.serve, in the Lambda)
-and the build (leadgen.build, in CodeBuild). Both sit on what they share (leadgen.model: features,
+and the build (leadgen.builder, in CodeBuild). Both sit on what they share (leadgen.model: features,
 embedders, indices, kNN scores, head, the artifact bundle) and on leadgen.stores (blob storage,
 artifact versions, duplicate stores). The synthetic CRM generator (leadgen.synthetic) is for
 tests, the demo and benchmarks: nothing in a runtime imports it (the image does not carry it).
@@ -20,14 +20,14 @@ MAX_FUNCTION_LINES = 80
 
 # layer -> the leadgen subpackages it must not import
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "leadgen.serve": ("leadgen.build", "leadgen.synthetic"),
-    "leadgen.build": ("leadgen.serve", "leadgen.synthetic"),
-    "leadgen.model": ("leadgen.build", "leadgen.serve", "leadgen.stores", "leadgen.synthetic"),
-    "leadgen.stores": ("leadgen.build", "leadgen.serve", "leadgen.synthetic"),
-    "leadgen.config": ("leadgen.build", "leadgen.serve", "leadgen.model", "leadgen.stores"),
-    "lambda_src": ("leadgen.build", "leadgen.synthetic"),
+    "leadgen.serve": ("leadgen.builder", "leadgen.synthetic"),
+    "leadgen.builder": ("leadgen.serve", "leadgen.synthetic"),
+    "leadgen.model": ("leadgen.builder", "leadgen.serve", "leadgen.stores", "leadgen.synthetic"),
+    "leadgen.stores": ("leadgen.builder", "leadgen.serve", "leadgen.synthetic"),
+    "leadgen.config": ("leadgen.builder", "leadgen.serve", "leadgen.model", "leadgen.stores"),
+    "lambda_src": ("leadgen.builder", "leadgen.synthetic"),
     "build_job": ("leadgen.serve", "leadgen.synthetic"),
-    "bulk_job": ("leadgen.build", "leadgen.synthetic"),
+    "bulk_job": ("leadgen.builder", "leadgen.synthetic"),
 }
 
 
@@ -62,8 +62,10 @@ def violations(module: str, imports: set[str]) -> list[str]:
 
 
 def test_the_rule_catches_a_crossing() -> None:
-    assert violations("leadgen.serve.api", {"leadgen.build.pipeline"}) == ["leadgen.build.pipeline"]
-    assert violations("leadgen.build.holdout", {"leadgen.serve.scorer.Scorer"})
+    assert violations("leadgen.serve.api", {"leadgen.builder.pipeline"}) == [
+        "leadgen.builder.pipeline"
+    ]
+    assert violations("leadgen.builder.holdout", {"leadgen.serve.scorer.Scorer"})
     assert violations("leadgen.model.bundle", {"leadgen.model.index"}) == []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leadgen.build.quality import Figures, gate, lift_at, roc_auc, stratified_holdout
+from leadgen.builder.quality import Figures, gate, lift_at, roc_auc, stratified_holdout
 from leadgen.errors import QualityGateError
 
 

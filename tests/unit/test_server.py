@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from leadgen.build.identity import customer_blocks
-from leadgen.build.reader import read_crm
+from leadgen.builder.identity import customer_blocks
+from leadgen.builder.reader import read_crm
 from leadgen.config import ColumnSpec, GradeBands, HighValueRule, ServiceConfig
 from leadgen.model.embedders import HashingEmbedder
 from leadgen.model.identity import customer_hash_pairs

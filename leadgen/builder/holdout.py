@@ -6,7 +6,7 @@ the head's candidates (logistic regression, gradient boosting, their stack with 
 neighbour features), all fitted on the training customers only. The headline is the head's
 calibrated p_high_value (the chosen stack), or the kNN contrast when there are too few
 high-value customers to learn from; its holdout figures are the ones the quality gate reads.
-The report (leadgen.build.report) adds calibration, grades and score distributions.
+The report (leadgen.builder.report) adds calibration, grades and score distributions.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from leadgen.build import report
-from leadgen.build.fitting import Features, apply_space, fit_space, learn_weights
-from leadgen.build.head_fit import (
+from leadgen.builder import report
+from leadgen.builder.fitting import Features, apply_space, fit_space, learn_weights
+from leadgen.builder.head_fit import (
     MIN_POSITIVES,
     HeadChoice,
     HeadData,
@@ -29,8 +29,8 @@ from leadgen.build.head_fit import (
     fit_head,
     head_data,
 )
-from leadgen.build.neighbours import features_against
-from leadgen.build.quality import Figures, figures, stratified_holdout
+from leadgen.builder.neighbours import features_against
+from leadgen.builder.quality import Figures, figures, stratified_holdout
 from leadgen.config import BuildConfig
 from leadgen.model import index as ix
 from leadgen.model.calibration import percentile_of, sigmoid
@@ -56,7 +56,7 @@ class HoldoutResult:
     choice: HeadChoice | None = None
     head: dict[str, Any] = field(default_factory=dict)  # cv figures, choice, why
     grades: list[dict[str, Any]] = field(default_factory=list)
-    # the held-out rows (build/served.py scores them again through the published indices)
+    # the held-out rows (builder/served.py scores them again through the published indices)
     test_rows: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
 
     @property

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from leadgen.build.quality import calibration_error
+from leadgen.builder.quality import calibration_error
 from leadgen.config import GradeBands
 
 RELIABILITY_BINS = 10

@@ -1,7 +1,7 @@
 """Ranking-quality figures for the high-value label, and the gate that refuses bad builds.
 
 AUC and lift are computed in numpy (ties averaged) so the same code checks the build and the tests.
-The supervised head (leadgen.build.head_fit) is fitted at build time only; serving never imports
+The supervised head (leadgen.builder.head_fit) is fitted at build time only; serving never imports
 sklearn or lightgbm.
 """
 

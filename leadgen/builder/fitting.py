@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from leadgen.build.reader import CrmTable
+from leadgen.builder.reader import CrmTable
 from leadgen.config import BuildConfig
 from leadgen.model.features import TabularTransform, combine, vectorise
 

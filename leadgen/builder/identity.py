@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadgen.build.reader import CrmTable
+from leadgen.builder.reader import CrmTable
 from leadgen.model.identity import (
     Entry,
     Identity,

@@ -1,6 +1,6 @@
 """What a build adds to its version for people and for the next build: the profile
-(leadgen.build.drift), the drift against the previous published version, the data facts of the
-report, and the rendered report.html (leadgen.build.report_html). All of it goes into the Bundle,
+(leadgen.builder.drift), the drift against the previous published version, the data facts of the
+report, and the rendered report.html (leadgen.builder.report_html). All of it goes into the Bundle,
 so it is checksummed and verified with the version before LATEST moves.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from leadgen.build import drift
-from leadgen.build.head_fit import HeadData
-from leadgen.build.holdout import HoldoutResult
-from leadgen.build.reader import CrmTable
+from leadgen.builder import drift
+from leadgen.builder.head_fit import HeadData
+from leadgen.builder.holdout import HoldoutResult
+from leadgen.builder.reader import CrmTable
 from leadgen.config import BuildConfig, GradeBands
 from leadgen.errors import ArtifactError
 from leadgen.model.bundle import Files

@@ -6,7 +6,7 @@ curves), so the page and the JSON cannot disagree: every number shown carries `d
 dotted path in build_report.json; a list item is addressed by its "grade" or "column") and
 `data-value` (the JSON value), which tests/functional/test_report_page.py reads back from the
 DOM headless Chromium produced. Templates are plain strings; every value is html-escaped; charts
-are inline PNGs (leadgen.build.charts); there is no script and no external resource.
+are inline PNGs (leadgen.builder.charts); there is no script and no external resource.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from leadgen.build import charts
+from leadgen.builder import charts
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:16px 24px;

@@ -2,12 +2,12 @@
 
 Method (bench/QUALITY_REAL.md measures it on real tables against the models a user would write):
   1. K stratified folds with a fixed seed, shared by the out-of-fold neighbour features
-     (leadgen.build.neighbours), every candidate's out-of-fold predictions and the stacker's:
+     (leadgen.builder.neighbours), every candidate's out-of-fold predictions and the stacker's:
      no row's own label reaches its own features or the choice of model.
   2. Own features (leadgen.model.head_features): the encoder is fitted on all rows; target
      encodings are cross-fitted over the folds for the rows themselves.
   3. Level 1: a logistic regression (C from a small grid by out-of-fold AUC) and LightGBM
-     (leadgen.build.boosting). Each is refitted on all rows; their out-of-fold logits stay.
+     (leadgen.builder.boosting). Each is refitted on all rows; their out-of-fold logits stay.
   4. Stack (always: a single model chosen on a noisy CV picked the wrong one on unseen tables):
      a logistic regression on the out-of-fold [lr, gb] logits, plus the four neighbour
      features when they raise its out-of-fold AUC by more than NEIGHBOUR_GAIN.
@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from leadgen.build.boosting import SHAPES, Boosted, boost
-from leadgen.build.fitting import Features, sample_rows
-from leadgen.build.neighbours import REFIT_MAX_ROWS, oof_filter, oof_refit
-from leadgen.build.quality import roc_auc
+from leadgen.builder.boosting import SHAPES, Boosted, boost
+from leadgen.builder.fitting import Features, sample_rows
+from leadgen.builder.neighbours import REFIT_MAX_ROWS, oof_filter, oof_refit
+from leadgen.builder.quality import roc_auc
 from leadgen.config import BuildConfig, ColumnSpec
 from leadgen.model.calibration import sigmoid
 from leadgen.model.head import NEIGHBOUR_FEATURES, Head
@@ -301,7 +301,7 @@ def candidate_logits(
 
 def head_data(feats: Features, rows: np.ndarray, cfg: BuildConfig) -> HeadData:
     """The head's rows among `rows`; refit-mode neighbour features when they are few enough
-    (above, the caller filters the indices it builds anyway: leadgen.build.neighbours)."""
+    (above, the caller filters the indices it builds anyway: leadgen.builder.neighbours)."""
     y_all = feats.table.labels
     rows = rows[_stratified_sample(y_all[rows], HEAD_MAX_ROWS, cfg.seed + 5)]
     folds = stratified_folds(y_all[rows], K_FOLDS, cfg.seed + 1)

@@ -3,7 +3,7 @@
 Steps, each timed for the build report: read -> embed -> holdout quality (kNN, learned kNN, and
 the supervised head's candidates, all fitted on the other customers) -> fit the space on
 everything -> indices (flat or ANN, recall measured) -> the head on every customer -> leave-one-out
-calibration -> identity blocks -> profile and drift against LATEST's profile (leadgen.build.drift)
+calibration -> identity blocks -> profile and drift against LATEST's profile (leadgen.builder.drift)
 -> render report.html -> publish (write, upload, verify, gate, report, LATEST) -> prune.
 Any failure before LATEST moves leaves it untouched. Each step is one function over small typed
 results; `build` only sequences them.
@@ -21,16 +21,16 @@ from typing import Any
 import numpy as np
 
 from leadgen import __version__
-from leadgen.build import report_html
-from leadgen.build.fitting import Features, Space, fit_space, sample_rows
-from leadgen.build.head_fit import HeadData, final_head, head_data
-from leadgen.build.holdout import HoldoutResult, evaluate_holdout
-from leadgen.build.identity import CustomerBlocks, customer_blocks
-from leadgen.build.publish import Published, prune, publish
-from leadgen.build.reader import CrmTable, read_crm
-from leadgen.build.report_files import Grades, customer_grades, data_facts, profile_and_drift
-from leadgen.build.served import serving_path_quality
-from leadgen.build.timer import StepHook, Timer
+from leadgen.builder import report_html
+from leadgen.builder.fitting import Features, Space, fit_space, sample_rows
+from leadgen.builder.head_fit import HeadData, final_head, head_data
+from leadgen.builder.holdout import HoldoutResult, evaluate_holdout
+from leadgen.builder.identity import CustomerBlocks, customer_blocks
+from leadgen.builder.publish import Published, prune, publish
+from leadgen.builder.reader import CrmTable, read_crm
+from leadgen.builder.report_files import Grades, customer_grades, data_facts, profile_and_drift
+from leadgen.builder.served import serving_path_quality
+from leadgen.builder.timer import StepHook, Timer
 from leadgen.config import BuildConfig
 from leadgen.errors import InputError, LeadgenError
 from leadgen.model.bundle import Bundle, Files, HighAttributes, Manifest

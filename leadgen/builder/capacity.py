@@ -83,5 +83,5 @@ class ServingRequirements:
             "memory_mb": self.memory_mb,
             "tmp_mb": self.tmp_mb,
             "expected_cold_start_s": self.cold_start_s,
-            "model": "leadgen.build.capacity (constants measured by bench/refresh_bench.py)",
+            "model": "leadgen.builder.capacity (constants measured by bench/refresh_bench.py)",
         }

@@ -6,7 +6,7 @@ version is removed and LATEST is untouched, so a reader never sees a version tha
 The build report is written just before LATEST: a version with a report is complete and
 verified, one without is a killed build's debris (what pruning and the serving fallback count
 on, leadgen.stores.artifacts.complete_versions). Staging happens in a locked folder that the
-next build sweeps if this one is killed (leadgen.build.staging).
+next build sweeps if this one is killed (leadgen.builder.staging).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from leadgen.build.capacity import ServingRequirements
-from leadgen.build.quality import Figures, drift_gate, gate
-from leadgen.build.staging import staging_dir
-from leadgen.build.timer import Timer
+from leadgen.builder.capacity import ServingRequirements
+from leadgen.builder.quality import Figures, drift_gate, gate
+from leadgen.builder.staging import staging_dir
+from leadgen.builder.timer import Timer
 from leadgen.config import BuildConfig
 from leadgen.errors import LeadgenError
 from leadgen.model.bundle import REPORT, Bundle
@@ -54,7 +54,7 @@ def publish(
     drift: Mapping[str, Any] | None = None,
 ) -> Published:
     """`report` renders build_report.json once the version is known to be good; `drift` (against
-    the previous version, leadgen.build.drift) is refused above cfg.max_psi."""
+    the previous version, leadgen.builder.drift) is refused above cfg.max_psi."""
     version = bundle.manifest.version
     previous = latest_version(store)
     with staging_dir(timer.say) as staging:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from leadgen.build.reader import CrmTable
+from leadgen.builder.reader import CrmTable
 from leadgen.config import ColumnSpec
 from leadgen.names import Metric
 

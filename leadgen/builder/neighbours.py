@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from leadgen.build.fitting import Features, apply_space, fit_space_learned
+from leadgen.builder.fitting import Features, apply_space, fit_space_learned
 from leadgen.config import BuildConfig
 from leadgen.model import index as ix
 from leadgen.model.knn import Neighbours, neighbour_features, search_neighbours
