@@ -19,7 +19,7 @@ METHOD = """
 - Builds: `leadgen.builder.build` in a child process on the generated CRM (`bench/build_child.py`,
   texts from a 20k-row pool above 20k rows, as in bench/RESULTS.md), once with
   `index_compression=auto` (what ships: the compact HNSW chosen per build,
-  `leadgen/model/index.py`) and once with `none` (float32 HNSW, M=32, as before).
+  `leadgen/model/faiss_index.py`) and once with `none` (float32 HNSW, M=32, as before).
 - Recall: 300 generated leads (`example_lead`) vectorised by the served model, searched in each
   build's indices, against exact search over the uncompressed vectors (the `none` build's float32
   indices reconstruct them exactly). AUC: the build's holdout (2,000 customers held out of the

@@ -248,11 +248,11 @@ class BuildConfig:
     tab_dims: int = 32
     index_type: str = "auto"  # auto | flat | hnsw | ivf
     # auto: HNSW stores the compact form (reduced text block, float16) chosen per build to meet
-    # ann_recall; none: full float32 vectors (leadgen.model.index)
+    # ann_recall; none: full float32 vectors (leadgen.model.faiss_index)
     index_compression: str = "auto"
     ann_threshold: int = 50_000
     # recall@k of held-back customers against exact search over the uncompressed vectors:
-    # the compact form and HNSW efSearch are the smallest meeting it (leadgen.model.index)
+    # the compact form and HNSW efSearch are the smallest meeting it (leadgen.model.faiss_index)
     ann_recall: float = 0.96
     # The deployed function's memory and /tmp (set by the stack): a version needing more is
     # refused before LATEST moves (leadgen.builder.capacity). None: not checked.

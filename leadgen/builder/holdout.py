@@ -32,7 +32,7 @@ from leadgen.builder.head_fit import (
 from leadgen.builder.neighbours import features_against
 from leadgen.builder.quality import Figures, figures, stratified_holdout
 from leadgen.config import BuildConfig
-from leadgen.model import index as ix
+from leadgen.model import faiss_index as ix
 from leadgen.model.calibration import percentile_of, sigmoid
 from leadgen.model.knn import neighbour_features, search_neighbours
 from leadgen.model.vector_index import choose_kind

@@ -21,7 +21,7 @@ import numpy as np
 
 from leadgen.builder.fitting import Features, apply_space, fit_space_learned
 from leadgen.config import BuildConfig
-from leadgen.model import index as ix
+from leadgen.model import faiss_index as ix
 from leadgen.model.knn import Neighbours, neighbour_features, search_neighbours
 from leadgen.model.vector_index import VectorIndex
 

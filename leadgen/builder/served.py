@@ -1,7 +1,7 @@
 """The holdout scored the way serving scores it: through the published indices.
 
 The holdout (builder/holdout.py) measures the method with exact indices. The published indices may
-be approximate and compressed (leadgen.model.index), so this step scores the same held-out
+be approximate and compressed (leadgen.model.faiss_index), so this step scores the same held-out
 customers through them, each leaving itself out, and through exact search over the uncompressed
 vectors, and records the headline's AUC both ways: their difference is what the index costs.
 """
@@ -15,8 +15,8 @@ import numpy as np
 from leadgen.builder.fitting import Space
 from leadgen.builder.quality import roc_auc
 from leadgen.builder.reader import CrmTable
+from leadgen.model.faiss_index import ExactScan
 from leadgen.model.head import Head
-from leadgen.model.index import ExactScan
 from leadgen.model.knn import KnnScores, neighbour_features, search_neighbours
 from leadgen.model.vector_index import IndexInfo, VectorIndex
 

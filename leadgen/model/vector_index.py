@@ -1,9 +1,9 @@
 """The customer index as the build and serving use it: one interface, engines behind it.
 
 The pipeline (indices, calibration), the holdout and the scorer only call the methods below, so
-where the vectors live is a backend's business: FAISS in-process (leadgen.model.index) today, a
-managed vector engine (docs/scale.md) tomorrow, added as another backend here rather than by
-rewriting the scorer or the pipeline. A version's manifest names the backend of each index.
+where the vectors live is a backend's business: FAISS in-process (leadgen.model.faiss_index)
+today, a managed vector engine (docs/scale.md) tomorrow, added as another backend here rather
+than by rewriting the scorer or the pipeline. A version's manifest names the backend of each index.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def choose_kind(n: int, requested: str, threshold: int) -> str:
 def backend(name: str = DEFAULT_BACKEND) -> IndexBackend:
     """The backend a manifest entry names (imported on demand: serving pays for one engine)."""
     if name == DEFAULT_BACKEND:
-        from leadgen.model.index import FAISS
+        from leadgen.model.faiss_index import FAISS
 
         return FAISS
     raise ArtifactError(f"index backend {name!r} is not available in this build of leadgen")

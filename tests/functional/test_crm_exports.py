@@ -146,7 +146,7 @@ def test_text_ids_round_trip_through_the_bundle_without_pickles(salesforce: dict
 def test_leave_one_out_excludes_a_customer_by_its_text_id() -> None:
     """The calibration scores each customer against the others: with text ids the exclusion
     compares strings, and must still drop exactly the customer itself."""
-    from leadgen.model import index as ix
+    from leadgen.model import faiss_index as ix
     from leadgen.model.knn import search_neighbours
 
     rng = np.random.default_rng(0)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from leadgen.model import index as ix
+from leadgen.model import faiss_index as ix
 from leadgen.model.vector_index import IndexSpec, backend, choose_kind
 
 

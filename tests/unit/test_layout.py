@@ -66,7 +66,7 @@ def test_the_rule_catches_a_crossing() -> None:
         "leadgen.builder.pipeline"
     ]
     assert violations("leadgen.builder.holdout", {"leadgen.serve.scorer.Scorer"})
-    assert violations("leadgen.model.bundle", {"leadgen.model.index"}) == []
+    assert violations("leadgen.model.bundle", {"leadgen.model.faiss_index"}) == []
 
 
 def test_no_runtime_imports_across_the_serve_build_boundary() -> None:
