@@ -38,8 +38,9 @@ from leadgen.model.embedders import Embedder, make_embedder
 from leadgen.model.features import embed_text
 from leadgen.model.head import Head
 from leadgen.model.identity import customer_hash_pairs, key_fingerprint
+from leadgen.model.index_backends import backend
 from leadgen.model.knn import KnnScores, search_neighbours
-from leadgen.model.vector_index import IndexInfo, IndexSpec, VectorIndex, backend, choose_kind
+from leadgen.model.vector_index import IndexInfo, IndexSpec, VectorIndex, choose_kind
 from leadgen.stores.artifacts import new_version_name
 from leadgen.stores.blob import Store, open_store
 

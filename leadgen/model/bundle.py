@@ -22,8 +22,9 @@ from leadgen.errors import ArtifactError
 from leadgen.model.checksums import sha256_bytes, sha256_files
 from leadgen.model.features import TabularTransform
 from leadgen.model.head import Head
+from leadgen.model.index_backends import backend
 from leadgen.model.trees import TreeEnsemble
-from leadgen.model.vector_index import DEFAULT_BACKEND, VectorIndex, backend
+from leadgen.model.vector_index import DEFAULT_BACKEND, VectorIndex
 
 # 2: the head fitted on every customer (head.json + head_trees.npz); format 1 had a linear head.
 FORMAT_VERSION = 2

@@ -2,8 +2,9 @@
 
 The pipeline (indices, calibration), the holdout and the scorer only call the methods below, so
 where the vectors live is a backend's business: FAISS in-process (leadgen.model.faiss_index)
-today, a managed vector engine (docs/scale.md) tomorrow, added as another backend here rather
-than by rewriting the scorer or the pipeline. A version's manifest names the backend of each index.
+today, a managed vector engine (docs/scale.md) tomorrow, added as another backend (registered in
+leadgen.model.index_backends) rather than by rewriting the scorer or the pipeline. A version's
+manifest names the backend of each index. This module imports no backend.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-
-from leadgen.errors import ArtifactError
 
 DEFAULT_BACKEND = "faiss"
 
@@ -100,12 +99,3 @@ def choose_kind(n: int, requested: str, threshold: int) -> str:
     if requested != "auto":
         return requested
     return "flat" if n < threshold else "hnsw"
-
-
-def backend(name: str = DEFAULT_BACKEND) -> IndexBackend:
-    """The backend a manifest entry names (imported on demand: serving pays for one engine)."""
-    if name == DEFAULT_BACKEND:
-        from leadgen.model.faiss_index import FAISS
-
-        return FAISS
-    raise ArtifactError(f"index backend {name!r} is not available in this build of leadgen")

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from leadgen.model import faiss_index as ix
-from leadgen.model.vector_index import IndexSpec, backend, choose_kind
+from leadgen.model.index_backends import backend
+from leadgen.model.vector_index import IndexSpec, choose_kind
 
 
 def _clustered(n: int, d: int = 32, seed: int = 0) -> np.ndarray:
