@@ -32,10 +32,10 @@ from leadgen.builder.head_fit import (
 from leadgen.builder.neighbours import features_against
 from leadgen.builder.quality import Figures, figures, stratified_holdout
 from leadgen.config import BuildConfig
-from leadgen.model import faiss_index as ix
 from leadgen.model.calibration import percentile_of, sigmoid
+from leadgen.model.index_backends import backend
 from leadgen.model.knn import neighbour_features, search_neighbours
-from leadgen.model.vector_index import choose_kind
+from leadgen.model.vector_index import IndexSpec, choose_kind
 
 HEADLINE = "p_high_value"
 
@@ -204,10 +204,9 @@ def _neighbours(
     held = apply_space(space.transform, feats, test, cfg)
     y, ids = feats.table.labels[train], feats.table.ids[train]
     kind = choose_kind(len(train), cfg.index_type, cfg.ann_threshold)
-    idx_all, _ = ix.build_index(space.vectors, kind, cfg.k, cfg.seed, measure_recall=False)
-    idx_high, _ = ix.build_index(
-        np.ascontiguousarray(space.vectors[y]), kind, cfg.k, cfg.seed, measure_recall=False
-    )
+    spec = IndexSpec(kind=kind, k=cfg.k, seed=cfg.seed, measure_recall=False)
+    idx_all, _ = backend().build(space.vectors, spec)
+    idx_high, _ = backend().build(np.ascontiguousarray(space.vectors[y]), spec)
     high = search_neighbours(idx_high, ids[y], held.vectors, cfg.k)
     everyone = search_neighbours(idx_all, ids, held.vectors, cfg.k)
     nb_te = neighbour_features(high, everyone, y)

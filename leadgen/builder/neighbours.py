@@ -21,9 +21,9 @@ import numpy as np
 
 from leadgen.builder.fitting import Features, apply_space, fit_space_learned
 from leadgen.config import BuildConfig
-from leadgen.model import faiss_index as ix
+from leadgen.model.index_backends import backend
 from leadgen.model.knn import Neighbours, neighbour_features, search_neighbours
-from leadgen.model.vector_index import VectorIndex
+from leadgen.model.vector_index import IndexSpec, VectorIndex
 
 REFIT_MAX_ROWS = 50_000
 _FILTER_SLACK = 8
@@ -33,8 +33,9 @@ def features_against(
     vectors: np.ndarray, labels: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int
 ) -> np.ndarray:
     """Neighbour features of queries that are not among `vectors` (exact indices over them)."""
-    idx_all, _ = ix.build_index(vectors, "flat")
-    idx_high, _ = ix.build_index(np.ascontiguousarray(vectors[labels]), "flat")
+    flat = IndexSpec(kind="flat")
+    idx_all, _ = backend().build(vectors, flat)
+    idx_high, _ = backend().build(np.ascontiguousarray(vectors[labels]), flat)
     high = search_neighbours(idx_high, ids[labels], queries, k)
     everyone = search_neighbours(idx_all, ids, queries, k)
     return neighbour_features(high, everyone, labels)

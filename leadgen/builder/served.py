@@ -15,8 +15,8 @@ import numpy as np
 from leadgen.builder.fitting import Space
 from leadgen.builder.quality import roc_auc
 from leadgen.builder.reader import CrmTable
-from leadgen.model.faiss_index import ExactScan
 from leadgen.model.head import Head
+from leadgen.model.index_backends import backend
 from leadgen.model.knn import KnnScores, neighbour_features, search_neighbours
 from leadgen.model.vector_index import IndexInfo, VectorIndex
 
@@ -46,7 +46,8 @@ def serving_path_quality(
         exact = served  # exact indices over the uncompressed vectors: nothing to compare
     else:
         high_rows = np.flatnonzero(table.labels)
-        yardstick = (ExactScan(space.vectors), ExactScan(space.vectors[high_rows]))
+        engine = backend()
+        yardstick = (engine.exact(space.vectors), engine.exact(space.vectors[high_rows]))
         exact = _headline(space, table, yardstick, head, k, rows, text_rows)
     auc_served, auc_exact = roc_auc(y, served), roc_auc(y, exact)
     return {

@@ -106,7 +106,7 @@ class FaissIndex:
 
 class ExactScan:
     """Exact search over an array, without copying it: the yardstick a compressed index is
-    measured against (builder/served.py). Not persisted: build-time only."""
+    measured against (FaissBackend.exact). Not persisted: build-time only."""
 
     def __init__(self, vectors: np.ndarray) -> None:
         self.vectors = vectors
@@ -147,6 +147,9 @@ class FaissBackend:
         index = load_index(path)
         index.apply_params(entry.get("params", {}))
         return index
+
+    def exact(self, vectors: np.ndarray) -> ExactScan:
+        return ExactScan(vectors)
 
 
 FAISS = FaissBackend()

@@ -93,6 +93,11 @@ class IndexBackend(Protocol):
 
     def load(self, path: Path, entry: Mapping[str, Any]) -> VectorIndex: ...
 
+    def exact(self, vectors: np.ndarray) -> VectorIndex:
+        """Exact search over `vectors` as they are, without copying them and never persisted:
+        the yardstick an approximate or compressed index is measured against."""
+        ...
+
 
 def choose_kind(n: int, requested: str, threshold: int) -> str:
     """Exact below `threshold` customers (fast enough, and exact), approximate above it."""

@@ -84,3 +84,18 @@ def test_no_function_is_over_80_lines(path: Path) -> None:
             if lines > MAX_FUNCTION_LINES:
                 too_long.append(f"{node.name} (line {node.lineno}): {lines} lines")
     assert too_long == []
+
+
+def _importers(name: str) -> set[str]:
+    return {
+        _module(p)
+        for p in _sources()
+        if any(i == name or i.startswith(name + ".") for i in _imports(p))
+    }
+
+
+def test_only_the_faiss_backend_imports_faiss_and_only_the_registry_imports_it() -> None:
+    """Every FAISS call sits behind the index seam (leadgen.model.vector_index): the build and
+    serving ask leadgen.model.index_backends for a backend, never for FAISS by name."""
+    assert _importers("faiss") == {"leadgen.model.faiss_index"}
+    assert _importers("leadgen.model.faiss_index") == {"leadgen.model.index_backends"}
