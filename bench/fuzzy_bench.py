@@ -29,7 +29,7 @@ from typing import Any
 from leadgen.builder.identity import customer_blocks
 from leadgen.builder.reader import read_crm
 from leadgen.config import ColumnSpec, HighValueRule
-from leadgen.model.identity import Entry, customer_hash_pairs, email_hash
+from leadgen.duplicates.normalise import Entry, customer_hash_pairs, email_hash
 from leadgen.model.matching import MatchConfig, compare
 from leadgen.serve.duplicate_check import DuplicateCheck, DuplicateState
 from leadgen.serve.schemas import CleanLead, LeadIdentity

@@ -271,7 +271,7 @@ def known_person(crm: Path) -> dict[str, Any]:
     nickname, a mailbox of their own, and nobody else of that name at that company."""
     import pyarrow.parquet as pq
 
-    from leadgen.model.identity import identity_of, normalise_email
+    from leadgen.duplicates.normalise import identity_of, normalise_email
     from leadgen.synthetic.names import NICKNAMES
 
     rows = [r for r in pq.read_table(crm).to_pylist() if r["is_current"]]
@@ -307,7 +307,7 @@ def nickname_lead(person: dict[str, Any]) -> dict[str, Any]:
 
 def blocks_of(key: str, *entries: Any) -> dict[str, list[Any]]:
     """Customer entries under their hashed blocking keys, as the build makes them."""
-    from leadgen.model.identity import block_hash, block_keys
+    from leadgen.duplicates.normalise import block_hash, block_keys
 
     out: dict[str, list[Any]] = {}
     for e in entries:

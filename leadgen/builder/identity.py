@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leadgen.builder.reader import CrmTable
-from leadgen.model.identity import (
+from leadgen.duplicates.normalise import (
     Entry,
     Identity,
     block_hash,

@@ -32,12 +32,12 @@ from leadgen.builder.report_files import Grades, customer_grades, data_facts, pr
 from leadgen.builder.served import serving_path_quality
 from leadgen.builder.timer import StepHook, Timer
 from leadgen.config import BuildConfig
+from leadgen.duplicates.normalise import customer_hash_pairs, key_fingerprint
 from leadgen.errors import InputError, LeadgenError
 from leadgen.model.bundle import Bundle, Files, HighAttributes, Manifest
 from leadgen.model.embedders import Embedder, make_embedder
 from leadgen.model.features import embed_text
 from leadgen.model.head import Head
-from leadgen.model.identity import customer_hash_pairs, key_fingerprint
 from leadgen.model.index_backends import backend
 from leadgen.model.knn import KnnScores, search_neighbours
 from leadgen.model.vector_index import IndexInfo, IndexSpec, VectorIndex, choose_kind

@@ -75,7 +75,7 @@ class Manifest:
     rows: dict[str, Any]
     files: dict[str, FileEntry] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
-    # leadgen.model.identity.key_fingerprint of the email hash key the build hashed customers
+    # leadgen.duplicates.normalise.key_fingerprint of the email hash key the build hashed customers
     # with (never the key); None in versions built before it was recorded.
     hash_key_fingerprint: str | None = None
     # The export's id and email column names (bulk scoring reads lead files by them); older

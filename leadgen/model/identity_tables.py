@@ -1,4 +1,4 @@
-"""The word lists behind identity normalisation (leadgen.model.identity), kept apart from the logic.
+"""The word lists behind identity normalisation (leadgen.duplicates.normalise), not its logic.
 
 Each list answers one question the normalisers ask: which first names are one person's
 (nicknames), which words of a company name are its legal form or a generic descriptor, which

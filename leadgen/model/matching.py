@@ -34,7 +34,7 @@ from typing import Final, Literal
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
-from leadgen.model.identity import Entry, EntryKind, Identity, first_groups
+from leadgen.duplicates.normalise import Entry, EntryKind, Identity, first_groups
 
 NameLevel = Literal["exact", "nickname", "typo", "swapped", "surname_only", "first_only", "none"]
 OrgLevel = Literal["domain", "company", "company_similar", "different", "unknown"]

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 
 from leadgen.config import ServiceConfig
+from leadgen.duplicates.normalise import Entry, Identity
 from leadgen.errors import ArtifactError, InputError, LeadValidationError
 from leadgen.model.embedders import Embedder
-from leadgen.model.identity import Entry, Identity
 from leadgen.model.text_cache import CachedEmbedder
 from leadgen.names import DEFAULT_EMAIL_COL, GRADES
 from leadgen.serve.schemas import CleanLead, Score, clean_lead

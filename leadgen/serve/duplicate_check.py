@@ -1,7 +1,7 @@
 """The duplicate check of one request: lookup -> state -> record.
 
 Before scoring, each lead is looked up once (one store round trip): by its email hash (exact)
-and by the hashed blocking keys of its identity (fuzzy, leadgen.model.identity). A known email
+and by the hashed blocking keys of its identity (fuzzy, leadgen.duplicates.normalise). A known email
 is a duplicate; otherwise the candidates the keys fetched are compared (leadgen.model.matching):
 a match at or above the threshold is a fuzzy duplicate, one in the band below it a "possible"
 duplicate that is still scored. Duplicates are answered without being embedded.
@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from leadgen.model.identity import Identity, block_hash, block_keys, email_hash, identity_of
+from leadgen.duplicates.normalise import Identity, block_hash, block_keys, email_hash, identity_of
 from leadgen.model.matching import Match, MatchConfig, best_match
 from leadgen.serve.schemas import CleanLead, DuplicateCheckStatus
 from leadgen.stores.duplicates import DuplicateHit, DuplicateStore, Known, LeadKeys, Recorded

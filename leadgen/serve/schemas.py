@@ -134,7 +134,8 @@ def batch_request_model(max_batch: int) -> type[BatchRequest]:
 
 @dataclass(frozen=True)
 class LeadIdentity:
-    """Who the lead says it is, as typed (normalised by leadgen.model.identity; never logged)."""
+    """Who the lead says it is, as typed (normalised by leadgen.duplicates.normalise; never
+    logged)."""
 
     first_name: str | None = None
     last_name: str | None = None

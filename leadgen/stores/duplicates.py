@@ -2,7 +2,7 @@
 
 One interface, two stores: SQLite here for a laptop, DynamoDB (stores.dynamo) in AWS, with the
 same semantics. A lead is known by its email hash (exact) and by its identity entries under
-hashed blocking keys (fuzzy, leadgen.model.identity). `lookup` answers both in one round trip.
+hashed blocking keys (fuzzy, leadgen.duplicates.normalise). `lookup` answers both in one round trip.
 `record_lead` is conditional: it writes the lead only if its email is still free AND none of its
 lead blocks changed since the lookup; otherwise it says what changed, and the caller re-matches.
 So of concurrent submissions of one person (exact or near) exactly one is recorded as new. Only
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from leadgen.model.identity import Entry, Identity
+from leadgen.duplicates.normalise import Entry, Identity
 
 # Live lead entries one lead block holds at most: a block beyond it takes no new leads (they are
 # still found through their other keys), which bounds a DynamoDB item and a lookup's cost.

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from leadgen.model.identity import Entry, Identity
+from leadgen.duplicates.normalise import Entry, Identity
 from leadgen.stores.duplicates import (
     LEAD_BLOCK_CAP,
     DuplicateHit,

@@ -26,7 +26,7 @@ from typing import Any, Final
 import numpy as np
 import pyarrow as pa
 
-from leadgen.model.identity import normalise_email
+from leadgen.duplicates.normalise import normalise_email
 from leadgen.synthetic import contacts as ct
 from leadgen.synthetic.crm import _COUNTRIES, _INDUSTRIES, CrmTruth
 from leadgen.synthetic.names import (

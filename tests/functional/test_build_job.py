@@ -135,7 +135,7 @@ def scan(dynamodb: Any, table: str) -> dict[str, dict[str, str]]:
 
 def expected_pairs(table: pa.Table) -> list[tuple[str, str]]:
     """(hash, customer id) the way the build derives them: current rows, export order."""
-    from leadgen.model.identity import customer_hash_pairs
+    from leadgen.duplicates.normalise import customer_hash_pairs
 
     cur = table.filter(pc.field("is_current"))
     ids: list[int] = cur["customer_id"].to_numpy().tolist()
@@ -243,13 +243,13 @@ def lead_with_email(email: str) -> dict[str, Any]:
 def test_refresh_publishes_syncs_table_and_service_follows(
     job_env: pytest.MonkeyPatch, s3: Any, dynamodb: Any, crm: pa.Table, tmp_path: Path
 ) -> None:
-    from leadgen.model.identity import email_hash
+    from leadgen.duplicates.normalise import email_hash
     from leadgen.stores.dynamo import DynamoDuplicateStore
 
     prefix, table = "refresh", new_table(dynamodb)
     lead_hash = email_hash("someone.new@example.org")
     assert lead_hash is not None
-    from leadgen.model.identity import Identity
+    from leadgen.duplicates.normalise import Identity
     from leadgen.stores.duplicates import LeadKeys
 
     DynamoDuplicateStore(table).record_lead(
@@ -336,7 +336,7 @@ def test_refresh_with_the_key_secret_syncs_the_identity_table_and_fuzzy_matches(
     """As deployed: the key comes from Secrets Manager by ARN, the customers' fuzzy blocks go to
     the identity table, the manifest records the key's fingerprint, and the service with the same
     key finds a customer under another email with a nickname."""
-    from leadgen.model.identity import key_fingerprint
+    from leadgen.duplicates.normalise import key_fingerprint
     from tests.conftest import known_person, nickname_lead
 
     key = "job-test-hash-key-" + uuid.uuid4().hex

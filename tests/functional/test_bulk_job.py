@@ -133,7 +133,7 @@ def leads_with_bad_rows(accounts: pa.Table) -> pa.Table:
 
 def known_ids(accounts: pa.Table, leads: pa.Table) -> dict[str, str]:
     """lead Id -> the customer Id whose (normalised) email it has: what the table knows."""
-    from leadgen.model.identity import email_hash
+    from leadgen.duplicates.normalise import email_hash
 
     customers: dict[str, str] = {}
     for row in accounts.to_pylist():

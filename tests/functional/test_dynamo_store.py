@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from leadgen.model.identity import Entry, block_hash, email_hash, identity_of
+from leadgen.duplicates.normalise import Entry, block_hash, email_hash, identity_of
 from leadgen.serve.duplicate_check import DuplicateCheck
 from leadgen.serve.schemas import CleanLead, LeadIdentity
 from leadgen.stores.duplicates import LeadKeys

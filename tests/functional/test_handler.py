@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from leadgen.builder.pipeline import BuildResult
-from leadgen.model.identity import normalise_email
+from leadgen.duplicates.normalise import normalise_email
 from leadgen.serve.server import http_v2_event
 from leadgen.stores.artifacts import LATEST, read_pointer, set_latest, upload_version, verify_remote
 from leadgen.stores.blob import LocalStore, open_store

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from leadgen.model.identity import (
+from leadgen.duplicates.normalise import (
     Entry,
     Identity,
     block_hash,

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from leadgen.model.identity import Company, identity_of, normalise_email, phone_key
+from leadgen.duplicates.normalise import Company, identity_of, normalise_email, phone_key
 from leadgen.synthetic import contacts as ct
 from leadgen.synthetic.crm import generate_crm, generate_crm_with_truth
 from leadgen.synthetic.identity import DUP_KINDS, NEG_KINDS, generate_reentries, one_letter_typo

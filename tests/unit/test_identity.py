@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadgen.model.identity import (
+from leadgen.duplicates.normalise import (
     Company,
     Entry,
     block_hash,

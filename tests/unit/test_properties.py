@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leadgen.config import ColumnSpec
+from leadgen.duplicates.normalise import email_hash, normalise_email
 from leadgen.errors import LeadValidationError
-from leadgen.model.identity import email_hash, normalise_email
 from leadgen.serve.body import BodyError, parse_json
 from leadgen.serve.schemas import MAX_ABS_NUMBER, MAX_TEXT_CHARS, clean_lead
 

@@ -18,8 +18,8 @@ import pytest
 from leadgen.builder.identity import customer_blocks
 from leadgen.builder.reader import read_crm
 from leadgen.config import ColumnSpec, GradeBands, HighValueRule, ServiceConfig
+from leadgen.duplicates.normalise import customer_hash_pairs
 from leadgen.model.embedders import HashingEmbedder
-from leadgen.model.identity import customer_hash_pairs
 from leadgen.serve.api import create_app
 from leadgen.serve.server import serve
 from leadgen.serve.service import ScoringService
