@@ -14,7 +14,7 @@ person, u = when they are two people. The evidence adds up and becomes one confi
 
 and `matched_on` lists the comparisons that counted for the match. rapidfuzz does the string
 work (OSA distance for one-edit typos, token-set ratio for similar company names); nicknames are
-a table (leadgen.model.identity_tables). The weights are fixed here and reviewed with the u and m
+a table (leadgen.duplicates.word_lists). The weights are fixed here and reviewed with the u and m
 that bench/fuzzy_bench.py measures on generated data (bench/FUZZY.md); they are not refitted
 silently on every build.
 
