@@ -29,8 +29,8 @@ from typing import Any
 from leadgen.builder.identity import customer_blocks
 from leadgen.builder.reader import read_crm
 from leadgen.config import ColumnSpec, HighValueRule
+from leadgen.duplicates.matching import MatchConfig, compare
 from leadgen.duplicates.normalise import Entry, customer_hash_pairs, email_hash
-from leadgen.model.matching import MatchConfig, compare
 from leadgen.serve.duplicate_check import DuplicateCheck, DuplicateState
 from leadgen.serve.schemas import CleanLead, LeadIdentity
 from leadgen.stores.duplicates import LeadKeys, SqliteDuplicateStore
@@ -374,7 +374,7 @@ def _weights_lines(
         "",
         "u: share of random customer pairs at the level; m: share of labelled duplicate pairs. "
         "The fixed weights deliberately differ where independence fails (see "
-        "leadgen/model/matching.py): nickname and typo capped under exact, surname-only made "
+        "leadgen/duplicates/matching.py): nickname and typo capped under exact, surname-only made "
         "the colleague signature, a shared number a switchboard. Prior "
         f"{match.prior:+.1f} bits.",
         "",

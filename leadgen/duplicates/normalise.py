@@ -5,7 +5,7 @@ Build (customers) and serving (leads) must agree to the byte, so both call this 
 hashes are stored as keys or logged: the email hash (an HMAC with LEADGEN_EMAIL_HASH_KEY, which
 a dictionary of addresses cannot reverse) and the hashed blocking keys. The normalised identity
 fields are what a comparison needs; they are stored (encrypted at rest) but never logged.
-The word lists live in leadgen.duplicates.word_lists; the comparison in leadgen.model.matching.
+The word lists live in leadgen.duplicates.word_lists; the comparison in leadgen.duplicates.matching.
 """
 
 from __future__ import annotations

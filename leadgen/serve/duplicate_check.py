@@ -1,10 +1,11 @@
 """The duplicate check of one request: lookup -> state -> record.
 
 Before scoring, each lead is looked up once (one store round trip): by its email hash (exact)
-and by the hashed blocking keys of its identity (fuzzy, leadgen.duplicates.normalise). A known email
-is a duplicate; otherwise the candidates the keys fetched are compared (leadgen.model.matching):
-a match at or above the threshold is a fuzzy duplicate, one in the band below it a "possible"
-duplicate that is still scored. Duplicates are answered without being embedded.
+and by the hashed blocking keys of its identity (fuzzy, leadgen.duplicates.normalise). A known
+email is a duplicate; otherwise the candidates the keys fetched are compared
+(leadgen.duplicates.matching): a match at or above the threshold is a fuzzy duplicate, one in the
+band below it a "possible" duplicate that is still scored. Duplicates are answered without being
+embedded.
 
 After scoring, the new lead is recorded with a conditional write: it is written only if its email
 is still free and nobody recorded a lead in its blocks since the lookup. Otherwise the lead is
@@ -24,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from leadgen.duplicates.matching import Match, MatchConfig, best_match
 from leadgen.duplicates.normalise import Identity, block_hash, block_keys, email_hash, identity_of
-from leadgen.model.matching import Match, MatchConfig, best_match
 from leadgen.serve.schemas import CleanLead, DuplicateCheckStatus
 from leadgen.stores.duplicates import DuplicateHit, DuplicateStore, Known, LeadKeys, Recorded
 

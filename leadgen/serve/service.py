@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from leadgen.config import GradeBands, ServiceConfig
+from leadgen.duplicates.matching import MatchConfig
 from leadgen.duplicates.normalise import key_fingerprint
 from leadgen.model.embedders import Embedder
-from leadgen.model.matching import MatchConfig
 from leadgen.model.text_cache import CachedEmbedder
 from leadgen.serve.duplicate_check import DuplicateCheck, DuplicateState, Found
 from leadgen.serve.lifecycle import FailureHook, ModelLifecycle

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from leadgen.duplicates.matching import MatchConfig, best_match, compare
 from leadgen.duplicates.normalise import (
     Company,
     Entry,
@@ -21,7 +22,6 @@ from leadgen.duplicates.normalise import (
     phone_key,
     sound,
 )
-from leadgen.model.matching import MatchConfig, best_match, compare
 
 
 @pytest.mark.parametrize(
