@@ -253,7 +253,7 @@ def sync_duplicates(
             "dedup_sync_skipped", level="WARNING", reason="DUP_TABLE_NAME is not set"
         )
         return {**counts, "status": "skipped", "reason": "DUP_TABLE_NAME is not set"}
-    from leadgen.stores.duplicates import sync_customer_hashes
+    from leadgen.duplicates.sqlite_store import sync_customer_hashes
     from leadgen.stores.dynamo import DynamoDuplicateStore
 
     progress.on_step("dedup_sync", None)
@@ -281,7 +281,7 @@ def sync_identities(cfg: BuildConfig, result: Any, progress: _Progress) -> dict[
         reason = "IDENTITY_TABLE_NAME (or DUP_TABLE_NAME) is not set"
         progress.log.event("identity_sync_skipped", level="WARNING", reason=reason)
         return {**counts, "status": "skipped", "reason": reason}
-    from leadgen.stores.duplicates import sync_customer_identities
+    from leadgen.duplicates.sqlite_store import sync_customer_identities
     from leadgen.stores.dynamo import DynamoDuplicateStore
 
     progress.on_step("identity_sync", None)

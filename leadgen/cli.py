@@ -132,8 +132,8 @@ def _dup_store(artifacts: str, args: argparse.Namespace) -> Any:
     """The local duplicate store (None with --no-dedup or S3 artifacts without --dup-store).
     A local artifacts folder that does not exist is refused here, before the store's file
     would be created in it and leave a folder holding only an empty database."""
+    from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
     from leadgen.errors import ArtifactError
-    from leadgen.stores.duplicates import SqliteDuplicateStore
 
     if not artifacts.startswith("s3://") and not Path(artifacts).is_dir():
         raise ArtifactError(
@@ -185,7 +185,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def _sync_local_store(path: str, result: Any) -> None:
     """The customers' email hashes and fuzzy-match entries into the local SQLite store."""
-    from leadgen.stores.duplicates import (
+    from leadgen.duplicates.sqlite_store import (
         SqliteDuplicateStore,
         sync_customer_hashes,
         sync_customer_identities,

@@ -31,6 +31,7 @@ import numpy as np
 
 from leadgen.config import ServiceConfig
 from leadgen.duplicates.normalise import Entry, Identity
+from leadgen.duplicates.sqlite_store import DuplicateStore, Known, LeadKeys, Recorded
 from leadgen.errors import ArtifactError, InputError, LeadValidationError
 from leadgen.model.embedders import Embedder
 from leadgen.model.text_cache import CachedEmbedder
@@ -38,7 +39,6 @@ from leadgen.names import DEFAULT_EMAIL_COL, GRADES
 from leadgen.serve.schemas import CleanLead, Score, clean_lead
 from leadgen.serve.scorer import Scorer
 from leadgen.serve.service import ScoringService
-from leadgen.stores.duplicates import DuplicateStore, Known, LeadKeys, Recorded
 from leadgen.stores.exports import (
     Export,
     TableWriter,

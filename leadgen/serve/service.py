@@ -18,6 +18,7 @@ from typing import Any
 from leadgen.config import GradeBands, ServiceConfig
 from leadgen.duplicates.matching import MatchConfig
 from leadgen.duplicates.normalise import key_fingerprint
+from leadgen.duplicates.sqlite_store import DuplicateStore
 from leadgen.model.embedders import Embedder
 from leadgen.model.text_cache import CachedEmbedder
 from leadgen.serve.duplicate_check import DuplicateCheck, DuplicateState, Found
@@ -33,7 +34,6 @@ from leadgen.serve.schemas import (
 from leadgen.serve.scorer import LeadScores, Scorer
 from leadgen.stores.artifacts import read_pointer
 from leadgen.stores.blob import Store, open_store
-from leadgen.stores.duplicates import DuplicateStore
 from leadgen.stores.function import parse_pin
 
 log = logging.getLogger(__name__)

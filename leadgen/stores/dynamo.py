@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from leadgen.duplicates.normalise import Entry, Identity
-from leadgen.stores.duplicates import (
+from leadgen.duplicates.sqlite_store import (
     LEAD_BLOCK_CAP,
     DuplicateHit,
     Known,

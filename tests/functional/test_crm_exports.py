@@ -93,9 +93,9 @@ def salesforce(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def service(out: Path, tmp_path: Path) -> Driver:
     from leadgen.config import EmbedderSettings, ServiceConfig
+    from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
     from leadgen.model.embedders import HashingEmbedder
     from leadgen.serve.service import ScoringService
-    from leadgen.stores.duplicates import SqliteDuplicateStore
 
     cfg = ServiceConfig(
         str(out), cache_dir=tmp_path / "cache", embedder=EmbedderSettings(kind="hashing")

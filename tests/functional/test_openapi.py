@@ -142,9 +142,9 @@ def _raw(body: Any) -> bytes | None:
 @pytest.fixture(scope="module")
 def live(hashing_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     from leadgen.config import ServiceConfig
+    from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
     from leadgen.model.embedders import HashingEmbedder
     from leadgen.serve.service import ScoringService
-    from leadgen.stores.duplicates import SqliteDuplicateStore
 
     tmp = tmp_path_factory.mktemp("contract")
     cfg = ServiceConfig(artifacts_uri=str(hashing_artifacts), cache_dir=tmp / "cache")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from leadgen.duplicates import sqlite_store as dups
 from leadgen.duplicates.normalise import (
     Entry,
     Identity,
@@ -18,15 +19,14 @@ from leadgen.duplicates.normalise import (
     identity_of,
     normalise_email,
 )
-from leadgen.serve.duplicate_check import DuplicateCheck
-from leadgen.serve.schemas import CleanLead, LeadIdentity
-from leadgen.stores import duplicates as dups
-from leadgen.stores.duplicates import (
+from leadgen.duplicates.sqlite_store import (
     LeadKeys,
     SqliteDuplicateStore,
     sync_customer_hashes,
     sync_customer_identities,
 )
+from leadgen.serve.duplicate_check import DuplicateCheck
+from leadgen.serve.schemas import CleanLead, LeadIdentity
 from tests.conftest import blocks_of
 
 NOBODY = Identity("", "")

@@ -19,11 +19,11 @@ from leadgen.builder.identity import customer_blocks
 from leadgen.builder.reader import read_crm
 from leadgen.config import ColumnSpec, GradeBands, HighValueRule, ServiceConfig
 from leadgen.duplicates.normalise import customer_hash_pairs
+from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
 from leadgen.model.embedders import HashingEmbedder
 from leadgen.serve.api import create_app
 from leadgen.serve.server import serve
 from leadgen.serve.service import ScoringService
-from leadgen.stores.duplicates import SqliteDuplicateStore
 from tests.conftest import known_person, nickname_lead, serving
 
 
