@@ -29,12 +29,12 @@ from typing import Any
 from leadgen.builder.identity import customer_blocks
 from leadgen.builder.reader import read_crm
 from leadgen.config import ColumnSpec, HighValueRule
+from leadgen.duplicates.dynamo_store import customer_block_item
 from leadgen.duplicates.matching import MatchConfig, compare
 from leadgen.duplicates.normalise import Entry, customer_hash_pairs, email_hash
 from leadgen.duplicates.sqlite_store import LeadKeys, SqliteDuplicateStore
 from leadgen.serve.duplicate_check import DuplicateCheck, DuplicateState
 from leadgen.serve.schemas import CleanLead, LeadIdentity
-from leadgen.stores.dynamo import customer_block_item
 from leadgen.synthetic.crm import CrmTruth, generate_crm_with_truth, write_crm
 from leadgen.synthetic.identity import DUP_KINDS, NEG_KINDS, generate_reentries
 
@@ -217,7 +217,7 @@ def dynamo_calls(rows: int, per_kind: int, seed: int) -> dict[str, dict[str, flo
     import boto3
     from moto import mock_aws
 
-    from leadgen.stores.dynamo import DynamoDuplicateStore
+    from leadgen.duplicates.dynamo_store import DynamoDuplicateStore
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws(), tempfile.TemporaryDirectory() as tmp:

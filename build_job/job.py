@@ -253,8 +253,8 @@ def sync_duplicates(
             "dedup_sync_skipped", level="WARNING", reason="DUP_TABLE_NAME is not set"
         )
         return {**counts, "status": "skipped", "reason": "DUP_TABLE_NAME is not set"}
+    from leadgen.duplicates.dynamo_store import DynamoDuplicateStore
     from leadgen.duplicates.sqlite_store import sync_customer_hashes
-    from leadgen.stores.dynamo import DynamoDuplicateStore
 
     progress.on_step("dedup_sync", None)
     t0 = time.perf_counter()
@@ -281,8 +281,8 @@ def sync_identities(cfg: BuildConfig, result: Any, progress: _Progress) -> dict[
         reason = "IDENTITY_TABLE_NAME (or DUP_TABLE_NAME) is not set"
         progress.log.event("identity_sync_skipped", level="WARNING", reason=reason)
         return {**counts, "status": "skipped", "reason": reason}
+    from leadgen.duplicates.dynamo_store import DynamoDuplicateStore
     from leadgen.duplicates.sqlite_store import sync_customer_identities
-    from leadgen.stores.dynamo import DynamoDuplicateStore
 
     progress.on_step("identity_sync", None)
     t0 = time.perf_counter()

@@ -127,7 +127,7 @@ def _run(log: JsonLog) -> dict[str, Any] | None:
         table=cfg.dup_table,
     )
     cfg = with_hash_key(cfg)  # the key the customers' emails were hashed with
-    from leadgen.stores.dynamo import configured_store
+    from leadgen.duplicates.dynamo_store import configured_store
 
     duplicates = configured_store(cfg.dup_table, cfg.identity_table, "batch")
     service = bulk_service(cfg, duplicates)

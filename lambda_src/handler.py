@@ -32,12 +32,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambda_src.observer import MetricsObserver
 from lambda_src.tracing import make_tracer
 from leadgen.config import DEFAULT_MAX_BATCH, ServiceConfig
+from leadgen.duplicates.dynamo_store import configured_store
 from leadgen.errors import ArtifactError
 from leadgen.model.embedders import make_embedder
 from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Env, Metric
 from leadgen.serve.api import create_app
 from leadgen.serve.service import ScoringService, artifact_age_seconds
-from leadgen.stores.dynamo import configured_store
 from leadgen.stores.secrets import with_hash_key
 
 # The core logs under "leadgen.*": naming the Powertools logger "leadgen" makes those records

@@ -18,7 +18,7 @@ TTL_ATTRIBUTE = "expires_at"
 # Frozen CloudFormation logical id: replacing the table loses its data. Never change it.
 TABLE_ID = "DuplicateTable"
 
-# Exactly the calls the code makes (leadgen/stores/dynamo.py), nothing "just in case".
+# Exactly the calls the code makes (leadgen/duplicates/dynamo_store.py), nothing "just in case".
 # The scoring Lambda: BatchGetItem to look a hash up (with the lead's identity blocks, one call),
 # PutItem (conditional; alone or inside TransactWriteItems) to record a scored lead.
 SCORING_ACTIONS: tuple[str, ...] = (

@@ -19,13 +19,14 @@ from stacks.duplicate_table import OnDemandTable
 
 PARTITION_KEY = "pk"
 TTL_ATTRIBUTE = "expires_at"
-CUSTOMER_KEYS, LEAD_KEYS = "c#*", "l#*"  # leadgen.stores.dynamo CUSTOMER / LEAD prefixes
+CUSTOMER_KEYS, LEAD_KEYS = "c#*", "l#*"  # leadgen.duplicates.dynamo_store CUSTOMER / LEAD prefixes
 
 # Frozen CloudFormation logical id: replacing the table loses the lead blocks. Never change it.
 TABLE_ID = "IdentityTable"
 
-# Exactly the calls the code makes (leadgen/stores/dynamo.py): a lookup is one BatchGetItem; a
-# record is one TransactWriteItems, authorised per action (its Update of a lead block).
+# Exactly the calls the code makes (leadgen/duplicates/dynamo_store.py): a lookup is one
+# BatchGetItem; a record is one TransactWriteItems, authorised per action (its Update of a lead
+# block).
 SCORING_READ_ACTIONS: tuple[str, ...] = ("dynamodb:BatchGetItem",)
 SCORING_WRITE_ACTIONS: tuple[str, ...] = ("dynamodb:UpdateItem",)
 # The build job's sync: a Scan of customer blocks (pk, digest), BatchWriteItem puts and deletes.

@@ -1,8 +1,9 @@
 """Duplicate stores: who is already known (customers, recently scored leads).
 
-One interface, two stores: SQLite here for a laptop, DynamoDB (stores.dynamo) in AWS, with the
-same semantics. A lead is known by its email hash (exact) and by its identity entries under
-hashed blocking keys (fuzzy, leadgen.duplicates.normalise). `lookup` answers both in one round trip.
+One interface, two stores: SQLite here for a laptop, DynamoDB (leadgen.duplicates.dynamo_store)
+in AWS, with the same semantics. A lead is known by its email hash (exact) and by its identity
+entries under hashed blocking keys (fuzzy, leadgen.duplicates.normalise). `lookup` answers both
+in one round trip.
 `record_lead` is conditional: it writes the lead only if its email is still free AND none of its
 lead blocks changed since the lookup; otherwise it says what changed, and the caller re-matches.
 So of concurrent submissions of one person (exact or near) exactly one is recorded as new. Only

@@ -222,9 +222,9 @@ def service(
 ) -> Driver:
     """The Lambda's core (the handler is a thin adapter over it), re-checking LATEST every call."""
     from leadgen.config import ServiceConfig
+    from leadgen.duplicates.dynamo_store import DynamoDuplicateStore
     from leadgen.model.embedders import HashingEmbedder
     from leadgen.serve.service import ScoringService
-    from leadgen.stores.dynamo import DynamoDuplicateStore
 
     cfg = ServiceConfig(artifacts_uri=uri, cache_dir=cache, refresh_seconds=0, email_hash_key=key)
     dups = DynamoDuplicateStore(table, identity) if table else None
@@ -243,8 +243,8 @@ def lead_with_email(email: str) -> dict[str, Any]:
 def test_refresh_publishes_syncs_table_and_service_follows(
     job_env: pytest.MonkeyPatch, s3: Any, dynamodb: Any, crm: pa.Table, tmp_path: Path
 ) -> None:
+    from leadgen.duplicates.dynamo_store import DynamoDuplicateStore
     from leadgen.duplicates.normalise import email_hash
-    from leadgen.stores.dynamo import DynamoDuplicateStore
 
     prefix, table = "refresh", new_table(dynamodb)
     lead_hash = email_hash("someone.new@example.org")

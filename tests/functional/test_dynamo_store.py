@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from leadgen.duplicates.dynamo_store import DynamoDuplicateStore, dynamodb_client
 from leadgen.duplicates.normalise import Entry, block_hash, email_hash, identity_of
 from leadgen.duplicates.sqlite_store import LeadKeys
 from leadgen.serve.duplicate_check import DuplicateCheck
 from leadgen.serve.schemas import CleanLead, LeadIdentity
-from leadgen.stores.dynamo import DynamoDuplicateStore, dynamodb_client
 from tests.conftest import blocks_of, create_table, moto_client
 from tests.faults import ThrottledDynamo
 

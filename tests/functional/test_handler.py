@@ -28,11 +28,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from leadgen.builder.pipeline import BuildResult
+from leadgen.duplicates.dynamo_store import DynamoDuplicateStore, dynamodb_client
 from leadgen.duplicates.normalise import normalise_email
 from leadgen.serve.server import http_v2_event
 from leadgen.stores.artifacts import LATEST, read_pointer, set_latest, upload_version, verify_remote
 from leadgen.stores.blob import LocalStore, open_store
-from leadgen.stores.dynamo import DynamoDuplicateStore, dynamodb_client
 from tests.conftest import (
     SAMPLE_LEAD,
     build_config,

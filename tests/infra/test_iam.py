@@ -61,8 +61,8 @@ def _all_actions(statements: list[dict[str, Any]]) -> set[str]:
     return set().union(*(_actions(s) for s in statements))
 
 
-# Exactly what the code calls (leadgen/stores/dynamo.py), per table. Literal sets on purpose:
-# adding an action to stacks/duplicate_table.py or identity_table.py must fail here and be
+# Exactly what the code calls (leadgen/duplicates/dynamo_store.py), per table. Literal sets on
+# purpose: adding an action to stacks/duplicate_table.py or identity_table.py must fail here and be
 # argued for in review. A lookup is one BatchGetItem over both tables; a record one PutItem, or
 # one TransactWriteItems authorised as its PutItem (email) and UpdateItem (lead blocks).
 DUP_TABLE = {"Fn::GetAtt": ["DuplicateTable", "Arn"]}

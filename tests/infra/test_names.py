@@ -78,7 +78,7 @@ def test_cdk_code_does_use_leadgen_names() -> None:
         ("from leadgen.serve.service import Service\n", False),
         ("from leadgen import config\n", False),
         ("import leadgen.names.x, leadgen.stores\n", False),
-        ("def f():\n    from leadgen.stores import dynamo\n", False),
+        ("def f():\n    from leadgen.duplicates import dynamo_store\n", False),
     ],
 )
 def test_the_import_rule_itself(tmp_path: Path, source: str, allowed: bool) -> None:
