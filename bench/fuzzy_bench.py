@@ -29,11 +29,11 @@ from typing import Any
 from leadgen.builder.identity import customer_blocks
 from leadgen.builder.reader import read_crm
 from leadgen.config import ColumnSpec, HighValueRule
+from leadgen.duplicates.check import DuplicateCheck, DuplicateState
 from leadgen.duplicates.dynamo_store import customer_block_item
 from leadgen.duplicates.matching import MatchConfig, compare
 from leadgen.duplicates.normalise import Entry, customer_hash_pairs, email_hash
 from leadgen.duplicates.sqlite_store import LeadKeys, SqliteDuplicateStore
-from leadgen.serve.duplicate_check import DuplicateCheck, DuplicateState
 from leadgen.serve.schemas import CleanLead, LeadIdentity
 from leadgen.synthetic.crm import CrmTruth, generate_crm_with_truth, write_crm
 from leadgen.synthetic.identity import DUP_KINDS, NEG_KINDS, generate_reentries

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from leadgen.config import ColumnSpec
+from leadgen.duplicates.check import DuplicateCheckStatus
 from leadgen.errors import LeadValidationError
 
 MAX_TEXT_CHARS = 10_000
@@ -26,7 +27,6 @@ MAX_IDENTITY_CHARS = 200
 MAX_ABS_NUMBER = 1e35
 CustomerId = int | str
 Grade = Literal["A", "B", "C", "D"]
-DuplicateCheckStatus = Literal["done", "skipped", "no_email"]
 
 
 # ---- requests --------------------------------------------------------------------------------

@@ -16,12 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from leadgen.config import GradeBands, ServiceConfig
+from leadgen.duplicates.check import DuplicateCheck, DuplicateState, Found
 from leadgen.duplicates.matching import MatchConfig
 from leadgen.duplicates.normalise import key_fingerprint
 from leadgen.duplicates.sqlite_store import DuplicateStore
 from leadgen.model.embedders import Embedder
 from leadgen.model.text_cache import CachedEmbedder
-from leadgen.serve.duplicate_check import DuplicateCheck, DuplicateState, Found
 from leadgen.serve.lifecycle import FailureHook, ModelLifecycle
 from leadgen.serve.schemas import (
     CleanLead,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from leadgen.duplicates import sqlite_store as dups
+from leadgen.duplicates.check import DuplicateCheck
 from leadgen.duplicates.normalise import (
     Entry,
     Identity,
@@ -25,7 +26,6 @@ from leadgen.duplicates.sqlite_store import (
     sync_customer_hashes,
     sync_customer_identities,
 )
-from leadgen.serve.duplicate_check import DuplicateCheck
 from leadgen.serve.schemas import CleanLead, LeadIdentity
 from tests.conftest import blocks_of
 
@@ -242,7 +242,7 @@ def test_the_check_logs_the_shape_of_a_match_never_who(
     check = DuplicateCheck(store, KEY, 3600)
     # On the module's logger itself: an earlier test may have given "leadgen" a level or a
     # handler that does not propagate (Powertools in the Lambda tests).
-    logger = logging.getLogger("leadgen.serve.duplicate_check")
+    logger = logging.getLogger("leadgen.duplicates.check")
     logger.addHandler(caplog.handler)
     level = logger.level
     logger.setLevel(logging.DEBUG)

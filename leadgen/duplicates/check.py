@@ -23,16 +23,41 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 from leadgen.duplicates.matching import Match, MatchConfig, best_match
 from leadgen.duplicates.normalise import Identity, block_hash, block_keys, email_hash, identity_of
 from leadgen.duplicates.sqlite_store import DuplicateHit, DuplicateStore, Known, LeadKeys, Recorded
-from leadgen.serve.schemas import CleanLead, DuplicateCheckStatus
 
 log = logging.getLogger(__name__)
 # Conditional writes a lead may lose to changing blocks before it is reported unrecorded.
 RECORD_ATTEMPTS = 3
+# Whether the store answered ("done"), could not be asked ("skipped") or had nothing to look up.
+DuplicateCheckStatus = Literal["done", "skipped", "no_email"]
+
+
+class Contact(Protocol):
+    """Who a lead says it is, as typed (leadgen.serve.schemas.LeadIdentity)."""
+
+    @property
+    def first_name(self) -> str | None: ...
+    @property
+    def last_name(self) -> str | None: ...
+    @property
+    def company(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def country(self) -> str | None: ...
+
+
+class Lead(Protocol):
+    """What the check reads of a validated lead (leadgen.serve.schemas.CleanLead)."""
+
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def who(self) -> Contact: ...
 
 
 @dataclass(frozen=True)
@@ -84,14 +109,14 @@ class DuplicateCheck:
         self._match = match or MatchConfig()
         self._down = store is None
 
-    def keys_of(self, lead: CleanLead) -> tuple[LeadKeys, Identity]:
+    def keys_of(self, lead: Lead) -> tuple[LeadKeys, Identity]:
         w = lead.who
         who = identity_of(w.first_name, w.last_name, lead.email, w.company, w.phone, w.country)
         email = email_hash(lead.email, self._hash_key) if lead.email else None
         blocks = tuple(block_hash(k, self._hash_key) for k in block_keys(who))
         return LeadKeys(email, blocks), who
 
-    def lookup(self, lead: CleanLead) -> DuplicateState:
+    def lookup(self, lead: Lead) -> DuplicateState:
         keys, who = self.keys_of(lead)
         if keys.email_hash is None and not keys.blocks:
             return DuplicateState(keys, who, "no_email")
