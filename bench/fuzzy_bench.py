@@ -26,10 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from leadgen.builder.identity import customer_blocks
 from leadgen.builder.reader import read_crm
 from leadgen.config import ColumnSpec, HighValueRule
 from leadgen.duplicates.check import DuplicateCheck, DuplicateState
+from leadgen.duplicates.customer_entries import customer_blocks
 from leadgen.duplicates.dynamo_store import customer_block_item
 from leadgen.duplicates.matching import MatchConfig, compare
 from leadgen.duplicates.normalise import Entry, customer_hash_pairs, email_hash

@@ -25,13 +25,13 @@ from leadgen.builder import report_html
 from leadgen.builder.fitting import Features, Space, fit_space, sample_rows
 from leadgen.builder.head_fit import HeadData, final_head, head_data
 from leadgen.builder.holdout import HoldoutResult, evaluate_holdout
-from leadgen.builder.identity import CustomerBlocks, customer_blocks
 from leadgen.builder.publish import Published, prune, publish
 from leadgen.builder.reader import CrmTable, read_crm
 from leadgen.builder.report_files import Grades, customer_grades, data_facts, profile_and_drift
 from leadgen.builder.served import serving_path_quality
 from leadgen.builder.timer import StepHook, Timer
 from leadgen.config import BuildConfig
+from leadgen.duplicates.customer_entries import CustomerBlocks, customer_blocks
 from leadgen.duplicates.normalise import customer_hash_pairs, key_fingerprint
 from leadgen.errors import InputError, LeadgenError
 from leadgen.model.bundle import Bundle, Files, HighAttributes, Manifest

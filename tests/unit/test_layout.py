@@ -22,8 +22,20 @@ MAX_FUNCTION_LINES = 80
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "leadgen.serve": ("leadgen.builder", "leadgen.synthetic"),
     "leadgen.builder": ("leadgen.serve", "leadgen.synthetic"),
-    "leadgen.model": ("leadgen.builder", "leadgen.serve", "leadgen.stores", "leadgen.synthetic"),
-    "leadgen.stores": ("leadgen.builder", "leadgen.serve", "leadgen.synthetic"),
+    "leadgen.model": (
+        "leadgen.builder",
+        "leadgen.serve",
+        "leadgen.stores",
+        "leadgen.duplicates",
+        "leadgen.synthetic",
+    ),
+    "leadgen.duplicates": ("leadgen.builder", "leadgen.serve", "leadgen.synthetic"),
+    "leadgen.stores": (
+        "leadgen.builder",
+        "leadgen.serve",
+        "leadgen.duplicates",
+        "leadgen.synthetic",
+    ),
     "leadgen.config": ("leadgen.builder", "leadgen.serve", "leadgen.model", "leadgen.stores"),
     "lambda_src": ("leadgen.builder", "leadgen.synthetic"),
     "build_job": ("leadgen.serve", "leadgen.synthetic"),

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from leadgen.builder.identity import customer_blocks
 from leadgen.builder.reader import read_crm
 from leadgen.config import ColumnSpec, GradeBands, HighValueRule, ServiceConfig
+from leadgen.duplicates.customer_entries import customer_blocks
 from leadgen.duplicates.normalise import customer_hash_pairs
 from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
 from leadgen.model.embedders import HashingEmbedder

@@ -10,11 +10,12 @@ counts the different names giving its phone key: 1 is a personal number, more a 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from leadgen.builder.reader import CrmTable
+import numpy as np
+
 from leadgen.duplicates.normalise import (
     Entry,
     Identity,
@@ -29,6 +30,19 @@ from leadgen.duplicates.normalise import (
 MAX_BLOCK_ENTRIES = 1000
 
 
+class Customers(Protocol):
+    """The export's current customers as the build read them (leadgen.builder.reader.CrmTable):
+    ids, emails and the identity columns present (first_name, last_name, company, ...)."""
+
+    @property
+    def ids(self) -> np.ndarray: ...
+    @property
+    def emails(self) -> Sequence[str | None] | None: ...
+    @property
+    def identity(self) -> Mapping[str, Sequence[str | None]]: ...
+    def __len__(self) -> int: ...
+
+
 @dataclass
 class CustomerBlocks:
     """Hashed block key -> the customer entries under it, and counts for the build report."""
@@ -37,7 +51,7 @@ class CustomerBlocks:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def customer_blocks(table: CrmTable, hash_key: str) -> CustomerBlocks:
+def customer_blocks(table: Customers, hash_key: str) -> CustomerBlocks:
     """The blocks of the export's current customers; empty without name columns."""
     cols = table.identity
     if "first_name" not in cols or "last_name" not in cols:
@@ -63,7 +77,7 @@ def customer_blocks(table: CrmTable, hash_key: str) -> CustomerBlocks:
     return CustomerBlocks(blocks, report)
 
 
-def _people(table: CrmTable) -> tuple[list[tuple[str, Identity]], int, int]:
+def _people(table: Customers) -> tuple[list[tuple[str, Identity]], int, int]:
     """(customer id, identity) per person, and how many rows were skipped and merged."""
     people: list[tuple[str, Identity]] = []
     mailboxes: set[str] = set()
@@ -83,7 +97,7 @@ def _people(table: CrmTable) -> tuple[list[tuple[str, Identity]], int, int]:
     return people, skipped, merged
 
 
-def _rows(table: CrmTable) -> Iterator[tuple[str, str | None, Identity]]:
+def _rows(table: Customers) -> Iterator[tuple[str, str | None, Identity]]:
     cols = table.identity
     n = len(table)
 
