@@ -33,7 +33,8 @@ from leadgen.duplicates.customer_entries import customer_blocks
 from leadgen.duplicates.dynamo_store import customer_block_item
 from leadgen.duplicates.matching import MatchConfig, compare
 from leadgen.duplicates.normalise import Entry, customer_hash_pairs, email_hash
-from leadgen.duplicates.sqlite_store import LeadKeys, SqliteDuplicateStore
+from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
+from leadgen.duplicates.store import LeadKeys
 from leadgen.serve.schemas import CleanLead, LeadIdentity
 from leadgen.synthetic.crm import CrmTruth, generate_crm_with_truth, write_crm
 from leadgen.synthetic.identity import DUP_KINDS, NEG_KINDS, generate_reentries

@@ -254,7 +254,7 @@ def sync_duplicates(
         )
         return {**counts, "status": "skipped", "reason": "DUP_TABLE_NAME is not set"}
     from leadgen.duplicates.dynamo_store import DynamoDuplicateStore
-    from leadgen.duplicates.sqlite_store import sync_customer_hashes
+    from leadgen.duplicates.store import sync_customer_hashes
 
     progress.on_step("dedup_sync", None)
     t0 = time.perf_counter()
@@ -282,7 +282,7 @@ def sync_identities(cfg: BuildConfig, result: Any, progress: _Progress) -> dict[
         progress.log.event("identity_sync_skipped", level="WARNING", reason=reason)
         return {**counts, "status": "skipped", "reason": reason}
     from leadgen.duplicates.dynamo_store import DynamoDuplicateStore
-    from leadgen.duplicates.sqlite_store import sync_customer_identities
+    from leadgen.duplicates.store import sync_customer_identities
 
     progress.on_step("identity_sync", None)
     t0 = time.perf_counter()

@@ -185,11 +185,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def _sync_local_store(path: str, result: Any) -> None:
     """The customers' email hashes and fuzzy-match entries into the local SQLite store."""
-    from leadgen.duplicates.sqlite_store import (
-        SqliteDuplicateStore,
-        sync_customer_hashes,
-        sync_customer_identities,
-    )
+    from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
+    from leadgen.duplicates.store import sync_customer_hashes, sync_customer_identities
 
     store = SqliteDuplicateStore(path)
     sync = sync_customer_hashes(store, result.customer_pairs)

@@ -27,7 +27,7 @@ from typing import Literal, Protocol
 
 from leadgen.duplicates.matching import Match, MatchConfig, best_match
 from leadgen.duplicates.normalise import Identity, block_hash, block_keys, email_hash, identity_of
-from leadgen.duplicates.sqlite_store import DuplicateHit, DuplicateStore, Known, LeadKeys, Recorded
+from leadgen.duplicates.store import DuplicateHit, DuplicateStore, Known, LeadKeys, Recorded
 
 log = logging.getLogger(__name__)
 # Conditional writes a lead may lose to changing blocks before it is reported unrecorded.

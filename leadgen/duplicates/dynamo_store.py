@@ -26,13 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from leadgen.duplicates.normalise import Entry, Identity
-from leadgen.duplicates.sqlite_store import (
-    LEAD_BLOCK_CAP,
-    DuplicateHit,
-    Known,
-    LeadKeys,
-    Recorded,
-)
+from leadgen.duplicates.store import LEAD_BLOCK_CAP, DuplicateHit, Known, LeadKeys, Recorded
 
 WRITE_BATCH = 25
 CUSTOMER, LEAD = "c#", "l#"

@@ -1,13 +1,6 @@
-"""Duplicate stores: who is already known (customers, recently scored leads).
-
-One interface, two stores: SQLite here for a laptop, DynamoDB (leadgen.duplicates.dynamo_store)
-in AWS, with the same semantics. A lead is known by its email hash (exact) and by its identity
-entries under hashed blocking keys (fuzzy, leadgen.duplicates.normalise). `lookup` answers both
-in one round trip.
-`record_lead` is conditional: it writes the lead only if its email is still free AND none of its
-lead blocks changed since the lookup; otherwise it says what changed, and the caller re-matches.
-So of concurrent submissions of one person (exact or near) exactly one is recorded as new. Only
-hashes are keys; entries hold the normalised identity fields, never an email.
+"""The duplicate store of a laptop (`leadgen build`, `serve`, `score`, `score-file`): one SQLite
+file, by default beside the artifacts (<artifacts>/duplicates.sqlite), keeping the promises of
+leadgen.duplicates.store; record_lead's condition holds inside one IMMEDIATE transaction.
 """
 
 from __future__ import annotations
@@ -17,77 +10,17 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
 from leadgen.duplicates.normalise import Entry, Identity
-
-# Live lead entries one lead block holds at most: a block beyond it takes no new leads (they are
-# still found through their other keys), which bounds a DynamoDB item and a lookup's cost.
-LEAD_BLOCK_CAP = 200
-
-
-@dataclass(frozen=True)
-class DuplicateHit:
-    kind: Literal["customer", "lead"]
-    ref: str  # customer id, or the lead reference that was scored first
-
-    @classmethod
-    def stored(cls, kind: str, ref: str) -> DuplicateHit:
-        """From a store's row: anything but a customer entry is a lead entry."""
-        return cls(kind="customer" if kind == "customer" else "lead", ref=ref)
-
-
-@dataclass(frozen=True)
-class LeadKeys:
-    """How a lead is looked up: its email hash (None without a usable email) and its hashed
-    blocking keys (empty without name + org or phone)."""
-
-    email_hash: str | None
-    blocks: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Known:
-    """One lookup's answer: the email's owner, the live entries under the blocking keys, and how
-    many lead entries each lead block held (what `record_lead` checks has not changed)."""
-
-    email: DuplicateHit | None = None
-    entries: tuple[Entry, ...] = ()
-    versions: Mapping[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """What `record_lead` found: nothing (the lead is recorded), the email taken meanwhile, or
-    lead blocks changed since the lookup (`changed`: a fresh lookup; nothing was written)."""
-
-    email: DuplicateHit | None = None
-    changed: Known | None = None
-
-    @property
-    def recorded(self) -> bool:
-        return self.email is None and self.changed is None
-
-
-class DuplicateStore(Protocol):
-    def lookup(self, keys: LeadKeys) -> Known: ...
-
-    def record_lead(
-        self, keys: LeadKeys, ref: str, who: Identity, ttl_seconds: int, seen: Mapping[str, int]
-    ) -> Recorded:
-        """Write the lead if its email is free and its blocks still hold `seen` lead entries."""
-        ...
-
-    def sync_customers(self, pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
-        """Make customer emails equal to `pairs` (hash, customer id); never touch leads."""
-        ...
-
-    def sync_identities(self, blocks: Mapping[str, Sequence[Entry]]) -> dict[str, int]:
-        """Make customer entries equal to `blocks` (hashed key -> entries); never touch leads."""
-        ...
-
+from leadgen.duplicates.store import (
+    LEAD_BLOCK_CAP,
+    DuplicateHit,
+    Known,
+    LeadKeys,
+    Recorded,
+)
 
 _ENTRY_COLS = "kind, ref, first, last, company, domain, phone, country, phone_n, expires_at"
 _SCHEMA = """
@@ -274,31 +207,3 @@ def _row_entry(row: Sequence[Any]) -> Entry:
     kind, ref, first, last, company, domain, phone, country, phone_n, expires_at = row
     who = Identity(first, last, company, domain, phone, country)
     return Entry(ref, "customer" if kind == "customer" else "lead", who, phone_n, expires_at)
-
-
-NO_EMAILS = "no valid customer emails in the export (no 'email' column?); store left as is"
-NO_IDENTITIES = (
-    "no customer with a name and a company, domain or phone in the export (no 'first_name', "
-    "'last_name', 'company' or 'phone' column?); fuzzy entries left as they are"
-)
-
-
-def sync_customer_hashes(store: DuplicateStore, pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """Make the store's customers equal to `pairs`: {"status": "ok", "upserted", "removed"}.
-
-    An export without a single valid email is not synced ({"status": "skipped", "reason"}):
-    removing every customer because the email column went missing would turn every known
-    customer into a new lead. The CLI's SQLite store and the build job's table both sync here."""
-    if not pairs:
-        return {"status": "skipped", "reason": NO_EMAILS}
-    return {"status": "ok", **store.sync_customers(pairs)}
-
-
-def sync_customer_identities(
-    store: DuplicateStore, blocks: Mapping[str, Sequence[Entry]]
-) -> dict[str, Any]:
-    """The same policy for the fuzzy entries: an export with no identity columns leaves the
-    store's customer entries as they are rather than emptying them."""
-    if not blocks:
-        return {"status": "skipped", "reason": NO_IDENTITIES}
-    return {"status": "ok", **store.sync_identities(blocks)}

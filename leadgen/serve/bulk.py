@@ -31,7 +31,7 @@ import numpy as np
 
 from leadgen.config import ServiceConfig
 from leadgen.duplicates.normalise import Entry, Identity
-from leadgen.duplicates.sqlite_store import DuplicateStore, Known, LeadKeys, Recorded
+from leadgen.duplicates.store import DuplicateStore, Known, LeadKeys, Recorded
 from leadgen.errors import ArtifactError, InputError, LeadValidationError
 from leadgen.model.embedders import Embedder
 from leadgen.model.text_cache import CachedEmbedder

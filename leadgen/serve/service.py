@@ -19,7 +19,7 @@ from leadgen.config import GradeBands, ServiceConfig
 from leadgen.duplicates.check import DuplicateCheck, DuplicateState, Found
 from leadgen.duplicates.matching import MatchConfig
 from leadgen.duplicates.normalise import key_fingerprint
-from leadgen.duplicates.sqlite_store import DuplicateStore
+from leadgen.duplicates.store import DuplicateStore
 from leadgen.model.embedders import Embedder
 from leadgen.model.text_cache import CachedEmbedder
 from leadgen.serve.lifecycle import FailureHook, ModelLifecycle

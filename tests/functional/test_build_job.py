@@ -250,7 +250,7 @@ def test_refresh_publishes_syncs_table_and_service_follows(
     lead_hash = email_hash("someone.new@example.org")
     assert lead_hash is not None
     from leadgen.duplicates.normalise import Identity
-    from leadgen.duplicates.sqlite_store import LeadKeys
+    from leadgen.duplicates.store import LeadKeys
 
     DynamoDuplicateStore(table).record_lead(
         LeadKeys(lead_hash), "lead-1", Identity("", ""), 3600, {}

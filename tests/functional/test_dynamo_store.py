@@ -13,7 +13,7 @@ import pytest
 from leadgen.duplicates.check import DuplicateCheck
 from leadgen.duplicates.dynamo_store import DynamoDuplicateStore, dynamodb_client
 from leadgen.duplicates.normalise import Entry, block_hash, email_hash, identity_of
-from leadgen.duplicates.sqlite_store import LeadKeys
+from leadgen.duplicates.store import LeadKeys
 from leadgen.serve.schemas import CleanLead, LeadIdentity
 from tests.conftest import blocks_of, create_table, moto_client
 from tests.faults import ThrottledDynamo

@@ -20,12 +20,8 @@ from leadgen.duplicates.normalise import (
     identity_of,
     normalise_email,
 )
-from leadgen.duplicates.sqlite_store import (
-    LeadKeys,
-    SqliteDuplicateStore,
-    sync_customer_hashes,
-    sync_customer_identities,
-)
+from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
+from leadgen.duplicates.store import LeadKeys, sync_customer_hashes, sync_customer_identities
 from leadgen.serve.schemas import CleanLead, LeadIdentity
 from tests.conftest import blocks_of
 
