@@ -1,6 +1,6 @@
 """Fuzzy duplicate matching, measured (issue 14): quality, added latency, store sizes, calls.
 
-On a generated CRM and its labelled re-entries (leadgen.synthetic.identity): precision and recall
+On a generated CRM and its labelled re-entries (leadgen.synthetic.reentries): precision and recall
 per kind at the default thresholds through the serving check (SQLite store, exactly as `leadgen
 serve` runs it), false-positive rates on colleagues and namesakes, precision on realistic
 streams, the added latency per lead (email-only check vs email + fuzzy, side by side), the u and
@@ -37,7 +37,7 @@ from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
 from leadgen.duplicates.store import LeadKeys
 from leadgen.serve.schemas import CleanLead, LeadIdentity
 from leadgen.synthetic.crm import CrmTruth, generate_crm_with_truth, write_crm
-from leadgen.synthetic.identity import DUP_KINDS, NEG_KINDS, generate_reentries
+from leadgen.synthetic.reentries import DUP_KINDS, NEG_KINDS, generate_reentries
 
 OUT = Path(__file__).with_name("FUZZY.md")
 KEY = "bench-hash-key"  # the build and the check hash with the same key, as in AWS

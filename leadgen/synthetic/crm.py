@@ -16,7 +16,7 @@ It also reproduces the messy parts of a real export that the service must cope w
   ``+tags``, stray whitespace); the duplicate check must catch them.
 * Companies typed many ways ("Acme Soft, Inc.", "ACME SOFT", "Acme Soft Intl") and phones in each
   country's usual formats (leadgen.synthetic.contacts); names from large vocabularies
-  (leadgen.synthetic.names), and re-entered leads with their labels (leadgen.synthetic.identity).
+  (leadgen.synthetic.names), and re-entered leads with their labels (leadgen.synthetic.reentries).
 * Heavily repeated job titles and bios, skewed category frequencies, and (optionally) irrelevant
   noise columns and label noise for the harder quality benchmarks (issue 7).
 
@@ -709,7 +709,7 @@ def generate_crm(
 class CrmTruth:
     """What the generator knows of each current row and an export does not say: the person
     behind it (a CRM-internal duplicate shares its source's), their names, company and phone.
-    The re-entered leads of leadgen.synthetic.identity are drawn from it."""
+    The re-entered leads of leadgen.synthetic.reentries are drawn from it."""
 
     customer_id: IntArr
     person: IntArr

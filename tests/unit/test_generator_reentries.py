@@ -13,8 +13,8 @@ import pytest
 from leadgen.duplicates.normalise import Company, identity_of, normalise_email, phone_key
 from leadgen.synthetic import contacts as ct
 from leadgen.synthetic.crm import generate_crm, generate_crm_with_truth
-from leadgen.synthetic.identity import DUP_KINDS, NEG_KINDS, generate_reentries, one_letter_typo
 from leadgen.synthetic.names import FIRST_NAMES, surnames
+from leadgen.synthetic.reentries import DUP_KINDS, NEG_KINDS, generate_reentries, one_letter_typo
 
 
 def test_the_vocabulary_is_large_enough_for_rare_name_collisions() -> None:
