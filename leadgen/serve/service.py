@@ -32,9 +32,8 @@ from leadgen.serve.schemas import (
     Score,
 )
 from leadgen.serve.scorer import LeadScores, Scorer
-from leadgen.stores.artifacts import read_pointer
+from leadgen.stores.artifacts import parse_pin, read_pointer
 from leadgen.stores.blob import Store, open_store
-from leadgen.stores.function import parse_pin
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from leadgen.errors import ArtifactError
+from leadgen.errors import ArtifactError, ConfigError
 from leadgen.model.bundle import MANIFEST, REPORT, Files, Manifest
 from leadgen.model.checksums import sha256_bytes
+from leadgen.names import Env
 from leadgen.stores.blob import LocalStore, Store
 
 T = TypeVar("T")
@@ -79,6 +80,21 @@ class Pointer:
                 f"({VERSION_FORMAT}); refused"
             )
         return pointer
+
+
+def pin_of(pointer: Pointer) -> str:
+    """The function's pin for an artifact version: VERSION@MANIFEST_SHA256, as LATEST names it."""
+    return f"{pointer.version}@{pointer.manifest_sha256}"
+
+
+def parse_pin(text: str) -> Pointer:
+    """The pointer a pin names (what the environment loads instead of reading LATEST)."""
+    version, sep, sha = text.strip().partition("@")
+    hex_sha = len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)
+    # The version becomes a store key and a cache folder: only names a build writes (as LATEST's).
+    if not sep or not is_version_name(version) or not hex_sha:
+        raise ConfigError(f"{Env.ARTIFACT_PIN} must be VERSION@MANIFEST_SHA256, got {text[:120]!r}")
+    return Pointer(version=version, manifest_sha256=sha)
 
 
 @dataclass(frozen=True)

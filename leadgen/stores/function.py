@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from leadgen.errors import ConfigError, LeadgenError
+from leadgen.errors import LeadgenError
 from leadgen.names import LIVE_ALIAS, Env
-from leadgen.stores.artifacts import Pointer, is_version_name
+from leadgen.stores.artifacts import Pointer, pin_of
 
 DESCRIPTION_PREFIX = "leadgen artifact "
 UPDATE_POLL_SECONDS = 2.0
@@ -49,21 +49,6 @@ class Rollout:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
-
-
-def pin_of(pointer: Pointer) -> str:
-    """The function's pin for an artifact version: VERSION@MANIFEST_SHA256, as LATEST names it."""
-    return f"{pointer.version}@{pointer.manifest_sha256}"
-
-
-def parse_pin(text: str) -> Pointer:
-    """The pointer a pin names (what the environment loads instead of reading LATEST)."""
-    version, sep, sha = text.strip().partition("@")
-    hex_sha = len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)
-    # The version becomes a store key and a cache folder: only names a build writes (as LATEST's).
-    if not sep or not is_version_name(version) or not hex_sha:
-        raise ConfigError(f"{Env.ARTIFACT_PIN} must be VERSION@MANIFEST_SHA256, got {text[:120]!r}")
-    return Pointer(version=version, manifest_sha256=sha)
 
 
 def lambda_client() -> Any:

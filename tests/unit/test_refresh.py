@@ -1,4 +1,4 @@
-"""Refreshes off the request path (serve/refresh.py) and artifact pins (stores/function.py)."""
+"""Refreshes off the request path (serve/refresh.py) and artifact pins (stores/artifacts.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 
 from leadgen.errors import ConfigError
 from leadgen.serve.refresh import BackgroundRefresh
-from leadgen.stores.artifacts import Pointer
-from leadgen.stores.function import parse_pin, pin_of
+from leadgen.stores.artifacts import Pointer, parse_pin, pin_of
 
 
 def test_work_runs_in_the_background_and_releases_the_callers_lock() -> None:
