@@ -10,7 +10,7 @@ process:
 - size: bytes per customer; lead recall@20 against exact search over the UNCOMPRESSED vectors (the
   uncompressed build's float32 indices hold them exactly); the holdout AUC through the published
   indices and through exact search (the build records both), and against the uncompressed build;
-- refresh, as AWS does it (leadgen/stores/function.py): a NEW environment initialising with the
+- refresh, as AWS does it (leadgen/rollout.py): a NEW environment initialising with the
   version pinned, i.e. the handler imported as Lambda's init does; its peak resident memory and
   /tmp; its base (the same init pinned to a version that does not exist) makes "one loaded
   version"; cold start; meanwhile an OLD environment keeps serving and its p99 is split by

@@ -5,7 +5,7 @@ Order matters and is the whole point of this module:
    gate and only then moves LATEST; on any failure it removes the uploaded version and raises.
 2. Only after LATEST has moved is the scoring function rolled out to the new version (when
    LEADGEN_FUNCTION_NAME is set: a function version pinned to it, the `live` alias moved, so
-   provisioned concurrency loads it before traffic shifts: leadgen.stores.function), and then the
+   provisioned concurrency loads it before traffic shifts: leadgen.rollout), and then the
    duplicate tables synced with its customers, so a failed build never changes what the Lambda
    answers (indices or duplicates).
 3. The drift against the previous version is logged and put as CloudWatch metrics
@@ -195,13 +195,13 @@ def _after_publish(what: str, errors: list[str], step: Any) -> dict[str, Any]:
 def roll_out_function(
     cfg: BuildConfig, store: Store, version: str, progress: _Progress
 ) -> dict[str, Any]:
-    """Move the scoring function to the version just published (leadgen.stores.function); skipped
+    """Move the scoring function to the version just published (leadgen.rollout); skipped
     when no function is configured (a local run)."""
     if cfg.function_name is None:
         progress.log.event("rollout_skipped", reason=f"{Env.FUNCTION_NAME} is not set")
         return {"status": "skipped", "reason": f"{Env.FUNCTION_NAME} is not set"}
+    from leadgen.rollout import roll_out
     from leadgen.stores.artifacts import read_pointer
-    from leadgen.stores.function import roll_out
 
     pointer = read_pointer(store)
     if pointer.version != version:

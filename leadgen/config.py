@@ -389,7 +389,7 @@ class ServiceConfig:
     fuzzy_threshold: float = 0.95  # a fuzzy match at or above it is a duplicate (not scored)
     possible_threshold: float = 0.60  # from here up to it: possible_duplicate (scored)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
-    # VERSION@MANIFEST_SHA256: serve that artifact version, never LATEST (leadgen.stores.function)
+    # VERSION@MANIFEST_SHA256: serve that artifact version, never LATEST (leadgen.rollout)
     artifact_pin: str | None = None
 
     def __post_init__(self) -> None:

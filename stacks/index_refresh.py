@@ -81,7 +81,7 @@ BUILD_COMPUTE: dict[str, codebuild.ComputeType] = {
 
 
 # What the build job calls on the scoring function to roll a new artifact version out to it
-# (leadgen/stores/function.py): exactly these, on that function and its `live` alias only.
+# (leadgen/rollout.py): exactly these, on that function and its `live` alias only.
 ROLLOUT_ACTIONS = (
     "lambda:GetFunctionConfiguration",
     "lambda:UpdateFunctionConfiguration",

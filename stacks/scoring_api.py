@@ -38,7 +38,7 @@ from stacks.log_groups import frozen_log_group
 from stacks.nag import acknowledge
 
 HANDLER_CMD = "lambda_src.handler.handler"
-ALIAS_NAME = LIVE_ALIAS  # the build job moves it too (leadgen.stores.function)
+ALIAS_NAME = LIVE_ALIAS  # the build job moves it too (leadgen.rollout)
 # The routes the runtime serves (leadgen.names.ROUTES) as (path, CDK method) pairs.
 ROUTES: tuple[tuple[str, apigwv2.HttpMethod], ...] = tuple(
     (path, apigwv2.HttpMethod[method]) for method, path in SERVED_ROUTES

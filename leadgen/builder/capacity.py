@@ -1,7 +1,7 @@
 """What serving a version needs (memory, /tmp, cold start), from its own sizes.
 
 A scoring environment holds one version: in AWS a refresh is a new function version whose fresh
-environments load the new artifacts while the old ones keep serving (leadgen.stores.function), so
+environments load the new artifacts while the old ones keep serving (leadgen.rollout), so
 no environment ever holds two. It downloads the version's files to /tmp, loads them while a
 second thread checks their sha256, then deletes them (everything is in memory). So:
 

@@ -6,7 +6,7 @@ every `retry_seconds`) and then read `current()`, which does no I/O. A new versi
 verified and loaded before it replaces the old one, in the background once one is served
 (leadgen.serve.refresh); a version that fails is reported through `on_failure`, and the last good
 one keeps serving. A pointer source other than LATEST (a function version pinned to an artifact
-version, leadgen.stores.function) never changes, so such an environment never refreshes.
+version, leadgen.rollout) never changes, so such an environment never refreshes.
 
 Failures are of two kinds, told apart by the error (leadgen.errors.StoreUnavailable):
 - the store could not be read (network, timeout, throttling): nothing is refused; the next check

@@ -8,7 +8,7 @@ versions. The first load, with nothing to serve yet, stays on the caller's threa
 
 Memory: the old version stays loaded while the new one loads, so this path briefly holds two
 (the version's files are deleted from the cache once loaded, so /tmp holds only the one being
-downloaded). In AWS the refresh is a new function version instead (leadgen.stores.function), with
+downloaded). In AWS the refresh is a new function version instead (leadgen.rollout), with
 one version per environment; this path serves `leadgen serve` and environments not pinned to an
 artifact version.
 """

@@ -199,14 +199,14 @@ def test_build_job_role_has_exactly_these_actions(synth: Synth, which: str) -> N
         *_union(SYNC_DYNAMODB_ACTIONS),
         # the email hash key (one secret)
         "secretsmanager:GetSecretValue",
-        # roll the scoring function out to the new version (leadgen/stores/function.py)
+        # roll the scoring function out to the new version (leadgen/rollout.py)
         *ROLLOUT_ACTIONS,
         # the drift metrics (build_job/metrics.py), in the project's namespace only
         "cloudwatch:PutMetricData",
     }
 
 
-# Exactly what leadgen/stores/function.py calls: no code change, no version deletion, no policy.
+# Exactly what leadgen/rollout.py calls: no code change, no version deletion, no policy.
 ROLLOUT_ACTIONS = {
     "lambda:GetFunctionConfiguration",
     "lambda:UpdateFunctionConfiguration",

@@ -36,6 +36,12 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "leadgen.duplicates",
         "leadgen.synthetic",
     ),
+    "leadgen.rollout": (
+        "leadgen.builder",
+        "leadgen.serve",
+        "leadgen.duplicates",
+        "leadgen.synthetic",
+    ),
     "leadgen.config": ("leadgen.builder", "leadgen.serve", "leadgen.model", "leadgen.stores"),
     "lambda_src": ("leadgen.builder", "leadgen.synthetic"),
     "build_job": ("leadgen.serve", "leadgen.synthetic"),
