@@ -24,7 +24,7 @@ METHOD = """
   build's indices, against exact search over the uncompressed vectors (the `none` build's float32
   indices reconstruct them exactly). AUC: the build's holdout (2,000 customers held out of the
   fit) scored through the published indices and through exact search over the uncompressed vectors
-  (`quality.serving_path` of the manifest, `leadgen/builder/served.py`).
+  (`quality.serving_path` of the manifest, `leadgen/builder/serving_path.py`).
 - Refresh, the AWS way: a new environment is a fresh process importing the Lambda handler with the
   artifact version pinned (`LEADGEN_ARTIFACT_PIN`), i.e. Lambda's init phase: download from moto's
   server (a separate process), checksum verification beside the load, files deleted once loaded.

@@ -56,7 +56,7 @@ class HoldoutResult:
     choice: HeadChoice | None = None
     head: dict[str, Any] = field(default_factory=dict)  # cv figures, choice, why
     grades: list[dict[str, Any]] = field(default_factory=list)
-    # the held-out rows (builder/served.py scores them again through the published indices)
+    # the held-out rows (builder/serving_path.py scores them again through the published indices)
     test_rows: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int64))
 
     @property

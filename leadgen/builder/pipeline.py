@@ -28,7 +28,7 @@ from leadgen.builder.holdout import HoldoutResult, evaluate_holdout
 from leadgen.builder.publish import Published, prune, publish
 from leadgen.builder.reader import CrmTable, read_crm
 from leadgen.builder.report_files import Grades, customer_grades, data_facts, profile_and_drift
-from leadgen.builder.served import serving_path_quality
+from leadgen.builder.serving_path import serving_path_quality
 from leadgen.builder.timer import StepHook, Timer
 from leadgen.config import BuildConfig
 from leadgen.duplicates.customer_entries import CustomerBlocks, customer_blocks
