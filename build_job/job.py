@@ -224,7 +224,7 @@ def report_drift(log: JsonLog, drift: dict[str, Any]) -> dict[str, Any]:
     """Log the drift summary and put it as CloudWatch metrics. The version is published by
     now, so a failed put is a warning in the log and the report, never a failed build."""
     from build_job.metrics import put_drift_metrics
-    from leadgen.builder.report_files import summary
+    from leadgen.builder.version_profile import summary
 
     log.event("drift", **summary(drift))
     try:

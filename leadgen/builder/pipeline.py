@@ -27,9 +27,9 @@ from leadgen.builder.head_fit import HeadData, final_head, head_data
 from leadgen.builder.holdout import HoldoutResult, evaluate_holdout
 from leadgen.builder.publish import Published, prune, publish
 from leadgen.builder.reader import CrmTable, read_crm
-from leadgen.builder.report_files import Grades, customer_grades, data_facts, profile_and_drift
 from leadgen.builder.serving_path import serving_path_quality
 from leadgen.builder.timer import StepHook, Timer
+from leadgen.builder.version_profile import Grades, customer_grades, data_facts, profile_and_drift
 from leadgen.config import BuildConfig
 from leadgen.duplicates.customer_entries import CustomerBlocks, customer_blocks
 from leadgen.duplicates.normalise import customer_hash_pairs, key_fingerprint
