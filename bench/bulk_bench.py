@@ -107,13 +107,13 @@ def child_main(task: str, args: dict[str, Any]) -> None:
 
 def _service(args: dict[str, Any]) -> Any:
     from leadgen.config import EmbedderSettings, ServiceConfig
-    from leadgen.serve.bulk import bulk_service
+    from leadgen.serve.assemble import assemble, started
 
     cache = Path(args["result"]).parent / "cache"
     cfg = ServiceConfig(
         args["artifacts"], cache_dir=cache, embedder=EmbedderSettings(kind=args["embedder"])
     )
-    return bulk_service(cfg, None)
+    return started(assemble(cfg, "bulk"))
 
 
 def task_embed(args: dict[str, Any]) -> dict[str, Any]:
@@ -283,8 +283,8 @@ def render(res: dict[str, Any]) -> str:
     lines += [
         "",
         "Memory is batches (`--batch-rows`) plus the text cache, whose size is capped "
-        "(`leadgen.serve.bulk.TEXT_CACHE` texts, one float32 row each): once a file has that many "
-        "distinct texts, a longer file needs no more.",
+        "(`leadgen.serve.assemble.BULK_TEXT_CACHE` texts, one float32 row each): once a file "
+        "has that many distinct texts, a longer file needs no more.",
     ]
     lines += ["", "Raw figures: WORKDIR/bulk.json.", ""]
     return "\n".join(lines)

@@ -31,7 +31,6 @@ from leadgen.errors import ArtifactError, ConfigError, InputError, LeadgenError
 from leadgen.names import SCORE_REQUESTS_PREFIX, SCORED_PREFIX, Env
 from leadgen.serve.bulk import rejects_path
 from leadgen.stores.exports import TABLE_SUFFIXES, split_suffix
-from leadgen.stores.secrets import with_hash_key
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -109,7 +108,8 @@ def run(stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
 
 
 def _run(log: JsonLog) -> dict[str, Any] | None:
-    from leadgen.serve.bulk import bulk_service, score_file
+    from leadgen.serve.assemble import CONFIGURED_TABLES, assemble, started
+    from leadgen.serve.bulk import score_file
     from leadgen.stores.blob import s3_client
 
     request = request_from_env(os.environ)
@@ -126,11 +126,7 @@ def _run(log: JsonLog) -> dict[str, Any] | None:
         artifacts=cfg.artifacts_uri,
         table=cfg.dup_table,
     )
-    cfg = with_hash_key(cfg)  # the key the customers' emails were hashed with
-    from leadgen.duplicates.dynamo_store import configured_store
-
-    duplicates = configured_store(cfg.dup_table, cfg.identity_table, "batch")
-    service = bulk_service(cfg, duplicates)
+    service = started(assemble(cfg, "bulk", CONFIGURED_TABLES))
     summary = score_file(service, request.source, request.scored, progress=False)
     return summary.to_json()
 

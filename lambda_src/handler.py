@@ -32,13 +32,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambda_src.observer import MetricsObserver
 from lambda_src.tracing import make_tracer
 from leadgen.config import DEFAULT_MAX_BATCH, ServiceConfig
-from leadgen.duplicates.dynamo_store import configured_store
 from leadgen.errors import ArtifactError
-from leadgen.model.embedders import make_embedder
 from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Env, Metric
 from leadgen.serve.api import create_app
+from leadgen.serve.assemble import CONFIGURED_TABLES, assemble
 from leadgen.serve.service import ScoringService, artifact_age_seconds
-from leadgen.stores.secrets import with_hash_key
 
 # The core logs under "leadgen.*": naming the Powertools logger "leadgen" makes those records
 # propagate to its JSON handler, so they carry the correlation id too.
@@ -56,18 +54,9 @@ def _count_refresh_failure(message: str) -> None:
 
 
 def build_service(config: ServiceConfig) -> ScoringService:
-    """The service of this execution environment. The email hash key is read from its secret
-    here, once (a failure is a misconfiguration: 503s and a logged error, never hashes made with
-    the wrong key). The duplicate tables' client uses the request profile (short timeouts, one
-    retry), created here so its setup stays out of the first request."""
-    config = with_hash_key(config)
-    duplicates = configured_store(config.dup_table, config.identity_table, "request")
-    return ScoringService(
-        config,
-        make_embedder(config.embedder),
-        duplicates,
-        on_refresh_failure=_count_refresh_failure,
-    )
+    """The service of this execution environment (leadgen.serve.assemble): a misconfiguration,
+    e.g. an unreadable hash key secret, raises here and is answered with 503s."""
+    return assemble(config, "request", CONFIGURED_TABLES, _count_refresh_failure)
 
 
 class Runtime:

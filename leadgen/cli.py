@@ -128,12 +128,12 @@ def _dup_store_path(artifacts: str, explicit: str | None) -> str | None:
     return str(Path(artifacts) / "duplicates.sqlite")
 
 
-def _dup_store(artifacts: str, args: argparse.Namespace) -> Any:
-    """The local duplicate store (None with --no-dedup or S3 artifacts without --dup-store).
+def _duplicates(artifacts: str, args: argparse.Namespace) -> Any:
+    """The local duplicate store (none with --no-dedup or S3 artifacts without --dup-store).
     A local artifacts folder that does not exist is refused here, before the store's file
     would be created in it and leave a folder holding only an empty database."""
-    from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
     from leadgen.errors import ArtifactError
+    from leadgen.serve.assemble import NOWHERE, DuplicateSource
 
     if not artifacts.startswith("s3://") and not Path(artifacts).is_dir():
         raise ArtifactError(
@@ -141,7 +141,7 @@ def _dup_store(artifacts: str, args: argparse.Namespace) -> Any:
             f"{artifacts}`)"
         )
     path = _dup_store_path(artifacts, args.dup_store)
-    return SqliteDuplicateStore(path) if path and not args.no_dedup else None
+    return DuplicateSource(sqlite_path=path) if path and not args.no_dedup else NOWHERE
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -204,16 +204,10 @@ def _sync_local_store(path: str, result: Any) -> None:
 def _service(args: argparse.Namespace) -> Any:
     """A started scoring service; a version that cannot be loaded is an error here (a CLI has
     no later request to retry on)."""
-    from leadgen.errors import ArtifactError
-    from leadgen.model.embedders import make_embedder
-    from leadgen.serve.service import ScoringService
-    from leadgen.stores.secrets import with_hash_key
+    from leadgen.serve.assemble import assemble, started
 
-    cfg = with_hash_key(service_config(args))
-    dups = _dup_store(cfg.artifacts_uri, args)
-    svc = ScoringService(cfg, make_embedder(cfg.embedder), dups)
-    if not svc.lifecycle.start():
-        raise ArtifactError(str(svc.lifecycle.error))
+    cfg = service_config(args)
+    svc = started(assemble(cfg, "request", _duplicates(cfg.artifacts_uri, args)))
     if svc.lifecycle.fallback_from is not None:
         print(
             f"warning: LATEST's version {svc.lifecycle.fallback_from} was refused; serving the "
@@ -262,12 +256,12 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_score_file(args: argparse.Namespace) -> int:
-    from leadgen.serve.bulk import bulk_service, score_file
+    from leadgen.serve.assemble import assemble, started
+    from leadgen.serve.bulk import score_file
 
     cfg = service_config(args)
-    dups = _dup_store(cfg.artifacts_uri, args)
     summary = score_file(
-        bulk_service(cfg, dups),
+        started(assemble(cfg, "bulk", _duplicates(cfg.artifacts_uri, args))),
         args.leads,
         args.out,
         rejects=args.rejects,

@@ -50,8 +50,8 @@ REQUEST_FIELDS: dict[str, str] = {
     Env.SCORE_REQUEST_BUCKET: "$.detail.bucket.name",
     Env.SCORE_REQUEST_KEY: "$.detail.object.key",
 }
-# The duplicate check's lookups only (leadgen.serve.bulk.LookupOnly never records a bulk row): the
-# BatchGetItem of stacks.duplicate_table.SCORING_ACTIONS, without its PutItem.
+# The duplicate check's lookups only (leadgen.duplicates.store.LookupOnly never records a bulk
+# row): the BatchGetItem of stacks.duplicate_table.SCORING_ACTIONS, without its PutItem.
 LOOKUP_ACTIONS: tuple[str, ...] = ("dynamodb:BatchGetItem",)
 
 

@@ -84,6 +84,28 @@ class DuplicateStore(Protocol):
         ...
 
 
+class LookupOnly:
+    """A duplicate store seen read-only: lookups pass through (email and fuzzy), bulk rows are
+    never recorded (a bulk file is not a stream of new leads to remember)."""
+
+    def __init__(self, store: DuplicateStore) -> None:
+        self.store = store
+
+    def lookup(self, keys: LeadKeys) -> Known:
+        return self.store.lookup(keys)
+
+    def record_lead(
+        self, keys: LeadKeys, ref: str, who: Identity, ttl_seconds: int, seen: Mapping[str, int]
+    ) -> Recorded:
+        return Recorded()
+
+    def sync_customers(self, pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
+        raise RuntimeError("a read-only duplicate store is never synced")
+
+    def sync_identities(self, blocks: Mapping[str, Sequence[Entry]]) -> dict[str, int]:
+        raise RuntimeError("a read-only duplicate store is never synced")
+
+
 NO_EMAILS = "no valid customer emails in the export (no 'email' column?); store left as is"
 NO_IDENTITIES = (
     "no customer with a name and a company, domain or phone in the export (no 'first_name', "

@@ -6,7 +6,7 @@ own, so a cached answer is the answer: every text's vector is independent of wha
 with (the int8 ONNX model embeds each text on its own, leadgen.model.embedders).
 
 The API keeps a small cache (ServiceConfig.text_cache), bulk scoring a large one
-(leadgen.serve.bulk.TEXT_CACHE); bench/WARM.md and bench/BULK.md measure them.
+(leadgen.serve.assemble.BULK_TEXT_CACHE); bench/WARM.md and bench/BULK.md measure them.
 """
 
 from __future__ import annotations

@@ -23,18 +23,13 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from leadgen.config import ServiceConfig
-from leadgen.duplicates.normalise import Entry, Identity
-from leadgen.duplicates.store import DuplicateStore, Known, LeadKeys, Recorded
-from leadgen.errors import ArtifactError, InputError, LeadValidationError
-from leadgen.model.embedders import Embedder
-from leadgen.model.text_cache import CachedEmbedder
+from leadgen.errors import InputError, LeadValidationError
 from leadgen.names import DEFAULT_EMAIL_COL, GRADES
 from leadgen.serve.schemas import CleanLead, Score, clean_lead
 from leadgen.serve.scorer import Scorer
@@ -60,47 +55,6 @@ OUTPUT_COLUMNS = (
 )
 REJECT_COLUMNS = ("reject_field", "reject_reason")
 LEAD_ID_COL = "lead_id"
-# Distinct texts whose vectors are kept between batches: lead files repeat titles and
-# descriptions, and a capped cache keeps memory independent of the file's length.
-TEXT_CACHE = 50_000
-
-
-# ---- the service a bulk run uses ---------------------------------------------------------------
-class LookupOnly:
-    """A duplicate store seen read-only: lookups pass through (email and fuzzy), bulk rows are
-    never recorded (a bulk file is not a stream of new leads to remember)."""
-
-    def __init__(self, store: DuplicateStore) -> None:
-        self.store = store
-
-    def lookup(self, keys: LeadKeys) -> Known:
-        return self.store.lookup(keys)
-
-    def record_lead(
-        self, keys: LeadKeys, ref: str, who: Identity, ttl_seconds: int, seen: Mapping[str, int]
-    ) -> Recorded:
-        return Recorded()
-
-    def sync_customers(self, pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
-        raise RuntimeError("bulk scoring never writes to the duplicate store")
-
-    def sync_identities(self, blocks: Mapping[str, Sequence[Entry]]) -> dict[str, int]:
-        raise RuntimeError("bulk scoring never writes to the duplicate store")
-
-
-def bulk_service(
-    config: ServiceConfig, duplicates: DuplicateStore | None, embedder: Embedder | None = None
-) -> ScoringService:
-    """A started scoring service for one bulk run: the configured embedder behind a text cache,
-    the duplicate store read-only; a version that cannot be loaded is an ArtifactError now (a
-    bulk run has no later request to retry on)."""
-    from leadgen.model.embedders import make_embedder
-
-    cached = CachedEmbedder(embedder or make_embedder(config.embedder), TEXT_CACHE)
-    svc = ScoringService(config, cached, LookupOnly(duplicates) if duplicates else None)
-    if not svc.lifecycle.start():
-        raise ArtifactError(str(svc.lifecycle.error))
-    return svc
 
 
 # ---- the run -----------------------------------------------------------------------------------

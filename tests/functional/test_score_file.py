@@ -205,7 +205,7 @@ def test_a_failure_mid_file_leaves_the_previous_output_untouched(
 def main_raising(built: dict[str, Path], leads: Path, out: Path) -> None:
     """score_file itself (the CLI would turn the error into one line and exit 2)."""
     from leadgen.config import EmbedderSettings, ServiceConfig
-    from leadgen.serve.bulk import bulk_service
+    from leadgen.serve.assemble import assemble, started
     from leadgen.serve.bulk import score_file as run
 
     cfg = ServiceConfig(
@@ -214,7 +214,7 @@ def main_raising(built: dict[str, Path], leads: Path, out: Path) -> None:
         embedder=EmbedderSettings(kind="hashing"),
     )
     try:
-        run(bulk_service(cfg, None), str(leads), str(out), progress=False)
+        run(started(assemble(cfg, "bulk")), str(leads), str(out), progress=False)
     finally:
         import shutil
 
