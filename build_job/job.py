@@ -33,7 +33,14 @@ from types import FrameType
 from typing import Any, TextIO
 
 from build_job.logs import JsonLog, install_logging, one_line, report_failure
-from leadgen.config import BuildConfig, env
+from leadgen.config import (
+    JOB_TOKENIZERS,
+    OFFLINE_MODEL_HUB,
+    THREAD_WAIT_DEFAULTS,
+    BuildConfig,
+    default_library_settings,
+    env,
+)
 from leadgen.errors import CapacityError, ConfigError, InputError, LeadgenError, QualityGateError
 from leadgen.names import Env
 from leadgen.stores.blob import Store
@@ -43,12 +50,6 @@ EXIT_UNEXPECTED = 1
 EXIT_INPUT = 2
 EXIT_GATE = 3
 EXIT_CAPACITY = 4
-# Idle BLAS/OpenMP worker threads sleep instead of spinning. The build alternates numpy (OpenBLAS
-# threads), scikit-learn and faiss (OpenMP threads) and ONNX Runtime (already non-spinning): a
-# pool still spinning after its call steals the cores the next library's pool needs, which made
-# builds on a shared 2-core host several times slower (bench/build_results.md, 'spin'). Read when
-# the libraries load, so set before the first numpy import; the environment can still override.
-THREAD_WAIT_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
 
 
 class Terminated(BaseException):
@@ -410,8 +411,5 @@ def main(argv: list[str] | None = None) -> int:
 def prepare_job_process() -> None:
     """What a CodeBuild job process sets before any work (both jobs): offline model files, the
     thread-wait defaults measured for the build (bench/build_results.md), JSON log lines."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    for name, value in THREAD_WAIT_DEFAULTS.items():
-        os.environ.setdefault(name, value)
+    default_library_settings({**OFFLINE_MODEL_HUB, **JOB_TOKENIZERS, **THREAD_WAIT_DEFAULTS})
     install_logging(JsonLog(sys.stdout))

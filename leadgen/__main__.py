@@ -1,15 +1,21 @@
-"""Entry point of `python -m leadgen`."""
+"""Entry point of `python -m leadgen` and of the `leadgen` command."""
 
-import os
 import sys
 
-# Idle OpenMP/BLAS workers sleep instead of spinning, as in the build job (build_job.job): faiss
-# (OpenMP) and ONNX Runtime take turns on the same cores in `build` and `score-file`, and a faiss
-# pool still spinning after its search steals the cores the embedder needs (bench/BULK.md measured
-# it). Read when the libraries load, so set before the first import; the environment still wins.
-for _name, _value in (("OMP_WAIT_POLICY", "PASSIVE"), ("OPENBLAS_THREAD_TIMEOUT", "4")):
-    os.environ.setdefault(_name, _value)
+from leadgen.config import THREAD_WAIT_DEFAULTS, default_library_settings
 
-from leadgen.cli import main  # noqa: E402
 
-sys.exit(main())
+def main() -> int:
+    """The thread-wait defaults before anything imports numpy or faiss: faiss (OpenMP) and ONNX
+    Runtime take turns on the same cores in `build` and `score-file`, and a faiss pool still
+    spinning after its search steals the cores the embedder needs (bench/BULK.md measured it).
+    Here, not in leadgen.cli.main, so that only a CLI process gets them, not a test or a Lambda
+    that calls the CLI's functions in-process."""
+    default_library_settings(THREAD_WAIT_DEFAULTS)
+    from leadgen.cli import main as cli_main
+
+    return cli_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,7 +12,6 @@ import argparse
 import errno
 import json
 import logging
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -31,11 +30,12 @@ from leadgen.config import (
     GradeBands,
     KeyColumns,
     ServiceConfig,
+    artifacts_from_env,
     high_value_rule,
     split_cols,
 )
 from leadgen.errors import ConfigError, InputError, LeadgenError
-from leadgen.names import INPUT_FORMATS, Env
+from leadgen.names import INPUT_FORMATS
 
 LOCAL_CACHE = Path.home() / ".cache" / "leadgen" / "artifacts"
 
@@ -316,7 +316,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_export_model(args: argparse.Namespace) -> int:
     from leadgen.model.export import ensure_onnx_model, export_onnx, quantize_int8, resolve_source
 
-    settings = embedder_settings(EmbedderSettings.from_env(os.environ), args)
+    settings = embedder_settings(EmbedderSettings.from_env(), args)
     quantize = settings.precision == "int8"
     if args.out:
         if quantize:
@@ -353,7 +353,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from leadgen.stores.artifacts import report_path
     from leadgen.stores.blob import open_store
 
-    uri = args.artifacts or os.environ.get(Env.ARTIFACTS_URI) or DEFAULT_ARTIFACTS
+    uri = args.artifacts or artifacts_from_env()
     if not uri.startswith("s3://") and not Path(uri).is_dir():
         raise ConfigError(f"{uri}: no such artifact folder")
     path = report_path(open_store(uri), args.version, LOCAL_CACHE.parent / "reports")

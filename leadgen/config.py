@@ -2,9 +2,11 @@
 
 `BuildConfig.from_env` is the build's one reader (the CodeBuild job, `leadgen build`) and
 `ServiceConfig.from_env` the service's (the Lambda, `leadgen serve` / `score`). The CLI overlays
-its flags on them with `dataclasses.replace` and never writes `os.environ`; the core receives a
-config object and reads no variable itself. Variable names live in `leadgen.names`, which the CDK
-stack imports too.
+its flags on them with `dataclasses.replace`; the core receives a config object and reads no
+variable itself. This module is the only one in leadgen/ that touches os.environ
+(tests/unit/test_layout.py): the smaller readers at the end (AWS endpoint and region, the
+artifacts location) and the defaults some libraries only take from the environment. Variable
+names live in `leadgen.names`, which the CDK stack imports too.
 """
 
 from __future__ import annotations
@@ -204,8 +206,9 @@ class EmbedderSettings:
             raise ConfigError(f"ONNX threads must be >= 0 (0 = one per core), got {self.threads}")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> EmbedderSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> EmbedderSettings:
         """The variables' own names in the errors: that is what the user has to fix."""
+        environ = os.environ if environ is None else environ
         precision = (env(Env.PRECISION, environ) or "int8").strip().lower()
         if precision not in PRECISIONS:
             raise ConfigError(
@@ -473,3 +476,47 @@ def env_int(name: str, default: int, environ: Mapping[str, str]) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def artifacts_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """ARTIFACTS_URI, or ./artifacts: where the CLI looks when no folder is given."""
+    return env(Env.ARTIFACTS_URI, os.environ if environ is None else environ) or DEFAULT_ARTIFACTS
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """What code outside boto3 needs of the variables boto3 reads by itself: pyarrow's S3
+    filesystem the endpoint (moto's server in tests, LocalStack) and region, the SigV4 client
+    the region. None: not set."""
+
+    s3_endpoint: str | None = None
+    region: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AwsSettings:
+        e = os.environ if environ is None else environ
+        return cls(
+            s3_endpoint=env("AWS_ENDPOINT_URL_S3", e) or env("AWS_ENDPOINT_URL", e),
+            region=env("AWS_REGION", e) or env("AWS_DEFAULT_REGION", e),
+        )
+
+
+# Idle BLAS/OpenMP worker threads sleep instead of spinning. A build or a bulk run alternates
+# numpy (OpenBLAS threads), scikit-learn and faiss (OpenMP threads) and ONNX Runtime (already
+# non-spinning): a pool still spinning after its call steals the cores the next library's pool
+# needs, which made builds on a shared 2-core host several times slower
+# (bench/build_results.md, 'spin'; bench/BULK.md for score-file).
+THREAD_WAIT_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+# Model files come from the package or the cache, never from the Hugging Face hub at run time.
+OFFLINE_MODEL_HUB = {"HF_HUB_OFFLINE": "1"}
+# The jobs tokenise in one process; the tokenizers library's own pool would fight ONNX Runtime.
+JOB_TOKENIZERS = {"TOKENIZERS_PARALLELISM": "false"}
+
+
+def default_library_settings(settings: Mapping[str, str]) -> None:
+    """Set `settings` in os.environ where the environment does not already (it still wins).
+    The only writes to the environment in leadgen: OpenMP, OpenBLAS, the Hugging Face hub and
+    tokenizers take these settings from the environment only, when they load, so the entry
+    points call this before the first import of them."""
+    for name, value in settings.items():
+        os.environ.setdefault(name, value)

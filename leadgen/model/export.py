@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from leadgen.config import OFFLINE_MODEL_HUB, default_library_settings
 from leadgen.errors import ConfigError
 from leadgen.model.checksums import sha256_files
 
@@ -114,7 +115,7 @@ def export_onnx(source: str, target: Path, name: str, prefix: str = "") -> Path:
     """Trace the transformer of a sentence-transformers model into ONNX; pooling and
     normalisation are done in numpy by the embedder, so any ST model with mean/CLS pooling works.
     Written to a temp dir and renamed, so a crash never leaves a half export in the cache."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    default_library_settings(OFFLINE_MODEL_HUB)
     try:
         import torch
         from sentence_transformers import SentenceTransformer

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import urllib.error
@@ -16,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from leadgen.config import AwsSettings
 from leadgen.errors import ConfigError, InputError
 
 _REGION_IN_URL = re.compile(r"execute-api\.([a-z0-9-]+)\.amazonaws\.com")
@@ -44,7 +44,7 @@ def region_for(url: str, explicit: str | None) -> str:
     match = _REGION_IN_URL.search(url)
     if match:
         return match.group(1)
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = AwsSettings.from_env().region
     if not region:
         raise ConfigError("cannot tell the region: pass --region or set AWS_REGION")
     return region

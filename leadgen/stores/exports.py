@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from leadgen.config import AwsSettings
 from leadgen.errors import InputError
 from leadgen.names import INPUT_FORMATS
 
@@ -62,14 +63,13 @@ def filesystem(path: str) -> tuple[Any, str]:
     if path.startswith("s3://"):
         from pyarrow import fs
 
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        aws = AwsSettings.from_env()
         kwargs: dict[str, Any] = {}
-        if endpoint:
-            scheme, _, host = endpoint.partition("://")
+        if aws.s3_endpoint:
+            scheme, _, host = aws.s3_endpoint.partition("://")
             kwargs.update(endpoint_override=host, scheme=scheme)
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        if region:
-            kwargs["region"] = region
+        if aws.region:
+            kwargs["region"] = aws.region
         return fs.S3FileSystem(**kwargs), path[len("s3://") :]
     return None, path
 

@@ -117,3 +117,39 @@ def test_only_the_faiss_backend_imports_faiss_and_only_the_registry_imports_it()
     serving ask leadgen.model.index_backends for a backend, never for FAISS by name."""
     assert _importers("faiss") == {"leadgen.model.faiss_index"}
     assert _importers("leadgen.model.faiss_index") == {"leadgen.model.index_backends"}
+
+
+def _environment_uses(source: str) -> list[int]:
+    """Lines reading or writing the process environment: os.environ, os.getenv, os.putenv,
+    os.unsetenv, or those names imported from os."""
+    names = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in names
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+        ) or (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "os"
+            and any(a.name in names for a in node.names)
+        ):
+            found.append(node.lineno)
+    return found
+
+
+def test_the_rule_catches_an_environment_read() -> None:
+    source = "import os\nfrom os import getenv\nA = os.environ.get('X')\ndef f(environ): environ\n"
+    assert _environment_uses(source) == [2, 3]
+
+
+def test_only_config_reads_the_environment() -> None:
+    """leadgen/config.py reads every variable (and sets the few library defaults): the core gets
+    config objects, so what a runtime depends on is listed in one file."""
+    uses = {
+        str(path.relative_to(REPO)): lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != PACKAGE / "config.py" and (lines := _environment_uses(path.read_text()))
+    }
+    assert uses == {}
