@@ -198,9 +198,6 @@ class OnnxEmbedder:
             pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
         return _normalise_rows(np.asarray(pooled, dtype=np.float32))
 
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        return self._run(self._tokenize(texts))
-
     def _run_each(self, rows: Sequence[list[int]]) -> np.ndarray:
         return np.vstack([self._run([r]) for r in rows])
 

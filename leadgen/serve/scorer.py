@@ -88,11 +88,6 @@ class Scorer:
         m = self.manifest
         return columns, embed_text(columns, self.spec, len(leads), self.embedder, m.text_mode)
 
-    def vectorise(self, leads: Sequence[CleanLead]) -> tuple[np.ndarray, np.ndarray]:
-        """(combined vectors, standardised tabular matrix z) of the leads."""
-        columns, text = self.columns_and_text(leads)
-        return vectorise(text, self.bundle.transform, columns, self.manifest.w_text)
-
     def score(
         self, leads: Sequence[CleanLead], bands: GradeBands | None = None, n_neighbors: int = 5
     ) -> list[LeadScores]:
