@@ -19,9 +19,9 @@ import numpy as np
 
 from leadgen.config import GradeBands
 from leadgen.model.bundle import Bundle
-from leadgen.model.calibration import percentile_of
 from leadgen.model.embedders import Embedder, check_identity
 from leadgen.model.features import embed_text, vectorise
+from leadgen.model.head import percentile_of
 from leadgen.model.knn import KnnScores, Neighbours, neighbour_features, search_neighbours
 from leadgen.serve.explanation import Explainer, stored_vectors
 from leadgen.serve.schemas import (

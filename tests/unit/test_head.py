@@ -16,8 +16,7 @@ import pytest
 from leadgen.builder.boosting import SHAPES, boost
 from leadgen.builder.head_fit import K_FOLDS, HeadData, HeadFit, fit_head, stratified_folds
 from leadgen.config import ColumnSpec
-from leadgen.model.calibration import sigmoid
-from leadgen.model.head import LOOKALIKE_GROUP, Head
+from leadgen.model.head import LOOKALIKE_GROUP, Head, sigmoid
 from leadgen.model.head_features import TEXT_GROUP
 from leadgen.model.trees import TreeEnsemble
 
