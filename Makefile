@@ -101,11 +101,11 @@ bench: install-dev
 bench-build: install-dev
 	$(PY) -m bench.build_bench
 
-# 200 simultaneous clients against `leadgen serve` (waitress) and the stdlib server it replaced.
+# 200 simultaneous clients against `leadgen serve` (waitress) and a stdlib server as the baseline.
 bench-server: install-dev
 	$(PY) -m bench.server_bench --clients 200 --rounds 5
 
-# Real public tables (issue 12): data from package archives cached in .cache/bench-data.
+# Real public tables: data from package archives cached in .cache/bench-data.
 bench-real: install-dev
 	$(PY) -m bench.quality_real
 

@@ -781,7 +781,7 @@ def test_no_artifacts_at_cold_start_answers_503_then_recovers(
 def test_a_corrupted_latest_at_cold_start_falls_back_to_an_older_verified_version(
     aws: Aws, artifacts_uri: str, hashing_artifacts: Path, start_lambda: Callable[..., Lambda]
 ) -> None:
-    """It used to answer 503 on every route although an intact older version was there."""
+    """Not 503 on every route: an intact older version is there, and it serves."""
     store = open_store(artifacts_uri)
     local = _publish_local_version(hashing_artifacts, artifacts_uri)
     store.upload_file(hashing_artifacts / local / "build_report.json", f"{local}/build_report.json")

@@ -236,7 +236,7 @@ def test_a_download_outage_during_a_refresh_is_retried_not_refused(
     s3_versions: str, versions: Versions, tmp_path: Path, dead: str
 ) -> None:
     """The old version serves; LATEST moves while downloads fail: the new version is tried again
-    once the store answers (it used to be refused for good)."""
+    once the store answers (an outage never refuses a version)."""
     store = FlakyS3(s3_versions, "art")
     store.dead = dead
     pointer = store.read_bytes(LATEST)
