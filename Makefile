@@ -27,13 +27,16 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
 # Runtime + model export (torch CPU wheel, only used to export the encoder to ONNX once) + the
-# build's extras (matplotlib for report.html): a laptop runs builds as well as serving.
-$(VENV)/.installed-run: requirements.txt requirements-export.txt requirements-build.txt | $(BIN)/activate
+# build's extras (matplotlib for report.html): a laptop runs builds as well as serving. Then the
+# project itself, editable and without dependencies (the pins above are the lock): .venv/bin/leadgen.
+$(VENV)/.installed-run: requirements.txt requirements-export.txt requirements-build.txt pyproject.toml | $(BIN)/activate
 	$(PIP) install -r requirements.txt -r requirements-export.txt -r requirements-build.txt
+	$(PIP) install --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-export.txt requirements-build.txt requirements-dev.txt | $(BIN)/activate
+$(VENV)/.installed-dev: requirements.txt requirements-export.txt requirements-build.txt requirements-dev.txt pyproject.toml | $(BIN)/activate
 	$(PIP) install -r requirements-dev.txt
+	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(VENV)/.installed-run $@
 
 node_modules/.installed: package.json package-lock.json
@@ -57,13 +60,13 @@ demo: $(VENV)/.installed-run
 	@bash scripts/demo.sh "$(PY)" "$(DEMO_DIR)" "$(DEMO_PORT)"
 
 data: $(VENV)/.installed-run
-	$(PY) -m leadgen data --out $(DEMO_DIR)/crm.parquet
+	$(BIN)/leadgen data --out $(DEMO_DIR)/crm.parquet
 
 build: $(VENV)/.installed-run
-	$(PY) -m leadgen build --input $(DEMO_DIR)/crm.parquet --out $(DEMO_DIR)/artifacts
+	$(BIN)/leadgen build --input $(DEMO_DIR)/crm.parquet --out $(DEMO_DIR)/artifacts
 
 serve: $(VENV)/.installed-run
-	$(PY) -m leadgen serve --artifacts $(DEMO_DIR)/artifacts --port $(DEMO_PORT)
+	$(BIN)/leadgen serve --artifacts $(DEMO_DIR)/artifacts --port $(DEMO_PORT)
 
 # ---- tests -----------------------------------------------------------------------------------
 lint: $(VENV)/.installed-dev
@@ -92,7 +95,7 @@ synth: install-dev
 	@ls -la cdk.out/*.template.json
 
 openapi: $(VENV)/.installed-dev
-	$(PY) -m leadgen openapi > openapi.json
+	$(BIN)/leadgen openapi > openapi.json
 
 bench: install-dev
 	$(PY) -m bench

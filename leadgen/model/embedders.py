@@ -123,7 +123,7 @@ class OnnxEmbedder:
         if not meta_path.is_file():
             raise ArtifactError(
                 f"{self.model_dir}: not an exported ONNX model (no leadgen_model.json); "
-                "run `python -m leadgen export-model`"
+                "run `leadgen export-model`"
             )
         self.meta: dict[str, Any] = json.loads(meta_path.read_text())
         self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
