@@ -19,6 +19,10 @@ import pytest
 
 from leadgen.config import BuildConfig, EmbedderSettings
 
+# The synthesised template (`synth`), shared by the infra tests and the functional tests that run
+# the handler and the jobs with its environment and role policies.
+pytest_plugins = ("tests.synthesis",)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -208,10 +212,12 @@ def onnx_artifacts(
 def moto_server() -> Iterator[str]:
     """moto's server on 127.0.0.1 (real HTTP), on a port the OS picks as it binds. Nothing is
     put in os.environ here: tests that talk to it through the default clients ask for `moto_env`
-    (module fixtures use `moto_environment`), so no AWS_* variable outlives them."""
-    from moto.server import ThreadedMotoServer
+    (module fixtures use `moto_environment`), so no AWS_* variable outlives them. It records every
+    request it receives (tests/aws_calls.py): those signed by a role's credentials are checked
+    against that role's policies after each functional test."""
+    from tests.aws_calls import recording_moto_server
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = recording_moto_server("127.0.0.1", 0)
     server.start()
     host, port = server.get_host_and_port()
     try:
