@@ -275,6 +275,11 @@ def moto_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
 def known_person(crm: Path) -> dict[str, Any]:
     """A current customer of `crm` who is unambiguous for the fuzzy check: a first name with a
     nickname, a mailbox of their own, and nobody else of that name at that company."""
+    return known_people(crm, 1)[0]
+
+
+def known_people(crm: Path, n: int) -> list[dict[str, Any]]:
+    """The first `n` such customers (see known_person)."""
     import pyarrow.parquet as pq
 
     from leadgen.model.identity import identity_of, normalise_email
@@ -284,6 +289,7 @@ def known_person(crm: Path) -> dict[str, Any]:
     mailboxes = Counter(normalise_email(r["email"]) for r in rows)
     names = Counter(_name_at(identity_of(r["first_name"], r["last_name"], None, r["company"]))
                     for r in rows)  # fmt: skip
+    found = []
     for r in rows:
         who = identity_of(r["first_name"], r["last_name"], None, r["company"])
         if (
@@ -291,8 +297,10 @@ def known_person(crm: Path) -> dict[str, Any]:
             and mailboxes[normalise_email(r["email"])] == 1
             and names[_name_at(who)] == 1
         ):
-            return {**r, "nickname": NICKNAMES[r["first_name"]][0]}
-    raise AssertionError("no suitable customer in the CRM")
+            found.append({**r, "nickname": NICKNAMES[r["first_name"]][0]})
+            if len(found) == n:
+                return found
+    raise AssertionError(f"fewer than {n} suitable customers in the CRM")
 
 
 def _name_at(who: Any) -> tuple[str, str, str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,6 +199,25 @@ class Deployment:
                 ]
                 out[self.names[logical]] = hash_key
         return out
+
+    def provided(self, logical_id: str, endpoint: str) -> dict[str, str]:
+        """What AWS adds to the environment of the function or the CodeBuild project
+        `logical_id` (region, the function's name, the role's credentials), plus moto's
+        endpoints: the rest of what the code running there sees beside `environment`."""
+        from tests.conftest import moto_variables
+
+        res = self.template["Resources"][logical_id]
+        if res["Type"] == "AWS::Lambda::Function":
+            name = self._ref(logical_id, strict=True)
+            memory = str(res["Properties"].get("MemorySize", 128))
+            runtime = {"AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory}
+        else:
+            runtime = {"CODEBUILD_BUILD_ID": f"{logical_id}:{uuid.uuid4()}"}
+        return {**moto_variables(endpoint), **runtime, **self.principal(logical_id)}
+
+    def buildspec(self, project: str) -> str:
+        """The buildspec CodeBuild runs for `project` (the template carries it inline)."""
+        return str(self.template["Resources"][project]["Properties"]["Source"]["BuildSpec"])
 
     def principal(self, logical_id: str) -> dict[str, str]:
         """Credentials of the role `logical_id` (a function or a project) runs as: every call

@@ -202,6 +202,20 @@ class Image:
             check=False,
         )
 
+    def codebuild(
+        self, buildspec: str, variables: Mapping[str, str], timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        """A CodeBuild build of this image: the buildspec's variables under the project's
+        (`variables`: the project's and what CodeBuild adds), then its phases' commands in one
+        shell, stopping at the first that fails, as CodeBuild runs them."""
+        import yaml
+
+        spec = yaml.safe_load(buildspec)
+        env = {**spec.get("env", {}).get("variables", {}), **variables}
+        phases = ("install", "pre_build", "build", "post_build")
+        commands = [c for p in phases for c in spec["phases"].get(p, {}).get("commands", [])]
+        return self.run("set -e\n" + "\n".join(commands), env, cwd="/", timeout=timeout)
+
     def function_command(self, port: int, api_port: int, handler: str | None = None) -> list[str]:
         """The base image's entrypoint for the function: the Runtime Interface Emulator in
         front of awslambdaric and the image's CMD (or `handler`)."""
