@@ -430,7 +430,7 @@ class _Builder:
     def record_install(self, command: str) -> None:
         """`pip install --target DIR -r FILE...`: FILE's packages are in DIR (constraints, -c,
         pin versions only)."""
-        for part in re.split(r"&&|;", command):
+        for part in command.split("&&"):
             words = shlex.split(expand(part, {**self.args, **self.image.env}))
             if words[:2] != ["pip", "install"]:
                 continue
@@ -448,24 +448,37 @@ def write_site_config(image: Image) -> None:
         installed[image.host(directory)] = top_level_modules(distribution_closure(lines))
     runtime = distribution_closure(list(RUNTIME_PACKAGES))
     installed[image.host("/var/runtime")] = top_level_modules(runtime)
+    write_import_rules(image.site_dir, installed, image.root / "refused-imports.log")
+
+
+def restricted_site(site_dir: Path, installed: Mapping[str, list[str]], log: Path) -> Path:
+    """A directory that, first on PYTHONPATH, lets a process of this interpreter import from
+    site-packages only the top-level modules `installed` names for the directories on its path
+    (image_site/sitecustomize.py). Returns `site_dir`."""
+    site_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(SITE_TEMPLATE, site_dir / "sitecustomize.py")
+    write_import_rules(site_dir, installed, log)
+    return site_dir
+
+
+def write_import_rules(site_dir: Path, installed: Mapping[str, list[str]], log: Path) -> None:
     paths = sysconfig.get_paths()
     config = {
-        "installed": installed,
+        "installed": dict(installed),
         "site_packages": sorted({paths["purelib"], paths["platlib"]}),
         "stdlib": sorted({paths["stdlib"], paths["platstdlib"]}),
         "stdlib_absent": list(STDLIB_ABSENT),
-        "log": str(image.root / "refused-imports.log"),
+        "log": str(log),
     }
-    (image.site_dir / "image_shape.json").write_text(json.dumps(config, indent=1))
+    (site_dir / "image_shape.json").write_text(json.dumps(config, indent=1))
 
 
 def build_image(context: Path, root: Path, model_dir: Path, dockerfile: Path = DOCKERFILE) -> Image:
     """The Dockerfile's last stage, built on `root` from the build `context` (see module doc)."""
     _, stages = parse(dockerfile.read_text())
     site_dir, bin_dir = root / ".image-site", root / ".image-bin"
-    site_dir.mkdir(parents=True)
+    restricted_site(site_dir, {}, root / "refused-imports.log")
     bin_dir.mkdir()
-    shutil.copy2(SITE_TEMPLATE, site_dir / "sitecustomize.py")
     for name in ("python", "python3"):
         shim = bin_dir / name
         shim.write_text(
