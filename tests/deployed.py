@@ -19,10 +19,12 @@ sees), so no call can match it by accident.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,14 +148,64 @@ class Deployment:
         return re.sub(r"\$\{([^}!]+)\}", one, text)
 
     # ---- what a runtime sees ----------------------------------------------------------------
-    def environment(self, logical_id: str) -> dict[str, str]:
-        """The variables the stack gives the function or the CodeBuild project `logical_id`."""
+    def _variables(self, logical_id: str) -> list[tuple[str, Any]]:
+        """(name, template value) of the variables the stack sets on `logical_id`."""
         props = self.template["Resources"][logical_id]["Properties"]
         if "EnvironmentVariables" in props.get("Environment", {}):  # CodeBuild
-            pairs = [(v["Name"], v["Value"]) for v in props["Environment"]["EnvironmentVariables"]]
-        else:  # Lambda
-            pairs = list(props.get("Environment", {}).get("Variables", {}).items())
-        return {name: str(self.resolve(value)) for name, value in pairs}
+            return [(v["Name"], v["Value"]) for v in props["Environment"]["EnvironmentVariables"]]
+        return list(props.get("Environment", {}).get("Variables", {}).items())  # Lambda
+
+    def environment(self, logical_id: str) -> dict[str, str]:
+        """The variables the stack gives the function or the CodeBuild project `logical_id`."""
+        return {name: str(self.resolve(value)) for name, value in self._variables(logical_id)}
+
+    def run_environment(
+        self, logical_id: str, endpoint: str, changes: Mapping[str, str | None] = {}
+    ) -> dict[str, str]:
+        """Everything a run of `logical_id` sees: the stack's variables with a test's `changes`
+        (None removes one), what AWS adds, and its role's credentials, checked against the
+        resources this environment actually names (`as_configured`)."""
+        given = {name: value for name, value in changes.items() if value is not None}
+        env = {
+            name: str(self.resolve(value))
+            for name, value in self._variables(logical_id)
+            if name not in changes  # a changed variable need not resolve here
+        }
+        env.update(given)
+        provided = self.as_configured(logical_id, env).provided(logical_id, endpoint)
+        return {**env, **provided, **given}  # a test's change wins (a dead endpoint, say)
+
+    def as_configured(self, logical_id: str, environ: Mapping[str, str]) -> Deployment:
+        """This deployment, its names read back from `environ` (a run's variables, which a test
+        may have pointed at other tables, another bucket, a function it made): each variable
+        the stack sets from a Ref names that resource, and an s3:// variable built with
+        Fn::Join names the bucket, when its fixed parts match. The role's policies are then
+        those CloudFormation would have resolved for a stack of these resources."""
+        names = dict(self.names)
+        for name, value in self._variables(logical_id):
+            given = environ.get(name)
+            if not given or not isinstance(value, dict):
+                continue
+            if set(value) == {"Ref"}:
+                names[value["Ref"]] = given
+            elif set(value) == {"Fn::Join"}:
+                pattern = self._join_pattern(value["Fn::Join"])
+                m = re.match(pattern, given) if pattern else None
+                names.update(m.groupdict() if m else {})
+        return Deployment(self.template, names, self.stack_name)
+
+    def _join_pattern(self, join: list[Any]) -> str | None:
+        """A regular expression matching a Fn::Join's value, a named group per Ref in it."""
+        sep, parts = join
+        out = []
+        for part in parts:
+            if isinstance(part, str):
+                out.append(re.escape(part))
+            elif set(part) == {"Ref"} and part["Ref"] in self.template["Resources"]:
+                out.append(f"(?P<{part['Ref']}>[^/]+)")
+            else:
+                return None
+        return re.escape(sep).join(out) + "(?=/|$)"
 
     def rule_environment(self, rule_prefix: str, event: Mapping[str, Any]) -> dict[str, str]:
         """The variables a rule's input transformer gives the build it starts for `event`
@@ -229,3 +281,25 @@ class Deployment:
             "AWS_SECRET_ACCESS_KEY": "role-secret",
             "AWS_SESSION_TOKEN": "role-session",
         }
+
+
+@contextlib.contextmanager
+def running_as(credentials: Mapping[str, str]) -> Iterator[None]:
+    """`credentials` in this process's environment for the block, as a new runtime (a cold
+    start, a build) has them. boto3's default session keeps the credentials it first read: it is
+    dropped before and after, so the code run in the block signs with these, and the test's own
+    calls afterwards with the test's."""
+    import boto3
+
+    saved = {name: os.environ.get(name) for name in credentials}
+    os.environ.update(credentials)
+    boto3.DEFAULT_SESSION = None
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        boto3.DEFAULT_SESSION = None
