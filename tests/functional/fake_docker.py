@@ -49,7 +49,7 @@ def _options(args: list[str], command: str) -> tuple[list[tuple[str, str]], list
     return opts, args[i:]
 
 
-def _build(config: dict[str, Any], args: list[str]) -> int:
+def _build(args: list[str]) -> int:
     opts, rest = _options(args, "build")
     given = dict(opts)
     dockerfile = Path(given.get("-f") or given.get("--file") or "Dockerfile")
@@ -102,7 +102,7 @@ def main(argv: list[str]) -> int:
     with open(config["log"], "a") as log:
         log.write(json.dumps(argv[1:]) + "\n")
     if argv[1] == "build":
-        return _build(config, argv[2:])
+        return _build(argv[2:])
     if argv[1] == "run":
         _run(config, argv[2:])
     sys.exit(f"fake docker: `docker {argv[1]}` is not emulated")
