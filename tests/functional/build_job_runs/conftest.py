@@ -11,7 +11,15 @@ import pyarrow as pa
 import pytest
 
 from tests.conftest import moto_client
-from tests.functional.build_job_runs.harness import _JOB_VARS, BUCKET, ROWS
+from tests.deployed import Deployment
+from tests.functional.build_job_runs.harness import _JOB_VARS, _STACK, BUCKET, ROWS
+from tests.synthesis import Synth
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _deployed(synth: Synth) -> None:
+    """The stack these builds run in: each run signs with the build project's role."""
+    _STACK["build"] = Deployment(synth.dev_json, {"ArtifactBucket": BUCKET})
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import pytest
 
 from build_job.job import EXIT_OK, run
 from tests.conftest import Driver
+from tests.deployed import Deployment, running_as
 from tests.faults import FaultyStore
 
 REPO = Path(__file__).resolve().parents[3]
@@ -35,6 +37,9 @@ ROWS = 1000
 
 
 BUCKET = "leadgen-build-job-test"
+# The stack's layout of the bucket: exports under input/, versions under artifacts/ (each test
+# in a folder of its own), so every build runs inside the build project's grants.
+ART = "artifacts"
 
 
 # Variables a developer's shell may carry that would change what these builds do.
@@ -97,26 +102,39 @@ def expected_pairs(table: pa.Table) -> list[tuple[str, str]]:
     return customer_hash_pairs(cur["email"].to_pylist(), ids)
 
 
+# The stack these builds run in, set once per module by conftest.py's `_deployed`.
+_STACK: dict[str, Deployment] = {}
+
+
+def build_role(environ: Any) -> dict[str, str]:
+    """Credentials of the build project's role, for a run configured by `environ`: every call
+    the run makes is checked against that role's policies after the test
+    (tests/functional/conftest.py)."""
+    deployment = _STACK["build"]
+    project = deployment.logical_id("AWS::CodeBuild::Project", "IndexRefreshProject")
+    return deployment.as_configured(project, environ).principal(project)
+
+
 def artifacts(prefix: str) -> str:
-    return f"s3://{BUCKET}/{prefix}"
+    return f"s3://{BUCKET}/{ART}/{prefix}"
 
 
 def latest(s3: Any, prefix: str) -> str | None:
     try:
-        body = s3.get_object(Bucket=BUCKET, Key=f"{prefix}/LATEST")["Body"].read()
+        body = s3.get_object(Bucket=BUCKET, Key=f"{ART}/{prefix}/LATEST")["Body"].read()
     except s3.exceptions.NoSuchKey:
         return None
     return str(json.loads(body)["version"])
 
 
 def version_dirs(s3: Any, prefix: str) -> list[str]:
-    resp = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}/", Delimiter="/")
+    resp = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{ART}/{prefix}/", Delimiter="/")
     found = resp.get("CommonPrefixes", [])
-    return sorted(p["Prefix"][len(prefix) + 1 :].rstrip("/") for p in found)
+    return sorted(p["Prefix"][len(ART) + len(prefix) + 2 :].rstrip("/") for p in found)
 
 
 def report(s3: Any, prefix: str, version: str) -> dict[str, Any]:
-    body = s3.get_object(Bucket=BUCKET, Key=f"{prefix}/{version}/build_report.json")["Body"]
+    body = s3.get_object(Bucket=BUCKET, Key=f"{ART}/{prefix}/{version}/build_report.json")["Body"]
     return dict(json.loads(body.read()))
 
 
@@ -151,7 +169,8 @@ def run_job(env: pytest.MonkeyPatch, fail_at: str | None = None, **variables: st
     elif fail_at is not None:
         store = FaultyStore(open_store(variables["ARTIFACTS_URI"]), fail_at)
     out, err = io.StringIO(), io.StringIO()
-    code = run(stdout=out, stderr=err, store=store)
+    with running_as(build_role(os.environ)):
+        code = run(stdout=out, stderr=err, store=store)
     return JobRun(code, out.getvalue(), err.getvalue())
 
 

@@ -26,18 +26,18 @@ from tests.functional.build_job_runs.harness import (
 
 # ---- bad input -------------------------------------------------------------------------------
 def _empty_object(s3: Any) -> str:
-    s3.put_object(Bucket=BUCKET, Key="bad/empty.parquet", Body=b"")
-    return f"s3://{BUCKET}/bad/empty.parquet"
+    s3.put_object(Bucket=BUCKET, Key="input/bad/empty.parquet", Body=b"")
+    return f"s3://{BUCKET}/input/bad/empty.parquet"
 
 
 def _no_rows(s3: Any, crm: pa.Table) -> str:
-    return put_parquet(s3, "bad/no-rows.parquet", crm.slice(0, 0))
+    return put_parquet(s3, "input/bad/no-rows.parquet", crm.slice(0, 0))
 
 
 def _empty_part(s3: Any, crm: pa.Table) -> str:
-    put_parquet(s3, "bad/parts/part-0.parquet", crm)
-    s3.put_object(Bucket=BUCKET, Key="bad/parts/part-1.parquet", Body=b"")
-    return f"s3://{BUCKET}/bad/parts/"
+    put_parquet(s3, "input/bad/parts/part-0.parquet", crm)
+    s3.put_object(Bucket=BUCKET, Key="input/bad/parts/part-1.parquet", Body=b"")
+    return f"s3://{BUCKET}/input/bad/parts/"
 
 
 @pytest.mark.parametrize(
@@ -56,11 +56,11 @@ def _empty_part(s3: Any, crm: pa.Table) -> str:
 def test_bad_input_is_a_named_failure(
     job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table, case: str, needles: list[str]
 ) -> None:
-    good = f"s3://{BUCKET}/exports/full.parquet"
-    put_parquet(s3, "exports/full.parquet", crm)
+    good = f"s3://{BUCKET}/input/full.parquet"
+    put_parquet(s3, "input/full.parquet", crm)
     env = {"LEADGEN_INPUT_PATH": good, "ARTIFACTS_URI": artifacts("bad-input")}
     if case == "missing":
-        env["LEADGEN_INPUT_PATH"] = f"s3://{BUCKET}/bad/missing.parquet"
+        env["LEADGEN_INPUT_PATH"] = f"s3://{BUCKET}/input/bad/missing.parquet"
     elif case == "empty":
         env["LEADGEN_INPUT_PATH"] = _empty_object(s3)
     elif case == "empty_part":
@@ -102,7 +102,7 @@ def test_duplicate_ids_and_non_numeric_values_are_counted_not_fatal(
     messy = pa.concat_tables([messy, repeats])
     result = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/messy.parquet", messy),
+        LEADGEN_INPUT_PATH=put_parquet(s3, "input/messy.parquet", messy),
         ARTIFACTS_URI=artifacts("messy"),
     )
     assert result.code == EXIT_OK, result.stderr

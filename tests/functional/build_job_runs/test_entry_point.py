@@ -25,11 +25,13 @@ from tests.conftest import moto_client
 from tests.functional.build_job_runs.harness import (
     _JOB_VARS,
     _THREAD_VARS,
+    ART,
     BUCKET,
     REPO,
     JobRun,
     artifacts,
     assert_one_clear_line,
+    build_role,
     latest,
     put_parquet,
     report,
@@ -44,6 +46,7 @@ def _subprocess_env(**variables: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _JOB_VARS}
     env.update({"LEADGEN_EMBEDDER": "hashing", "PYTHONPATH": str(REPO), **variables})
     env.update({name: "1" for name in _THREAD_VARS})
+    env.update(build_role(env))
     return env
 
 
@@ -62,7 +65,7 @@ def test_drift_is_logged_and_put_as_cloudwatch_metrics(
     prefix = f"drift-{uuid.uuid4().hex[:6]}"
     first = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, f"exports/{prefix}-1.parquet", crm),
+        LEADGEN_INPUT_PATH=put_parquet(s3, f"input/{prefix}-1.parquet", crm),
         ARTIFACTS_URI=artifacts(prefix),
     )
     assert first.code == EXIT_OK, first.stderr
@@ -76,7 +79,7 @@ def test_drift_is_logged_and_put_as_cloudwatch_metrics(
     )
     since = datetime.now(UTC) - timedelta(seconds=1)
     second = run_job(
-        job_env, LEADGEN_INPUT_PATH=put_parquet(s3, f"exports/{prefix}-2.parquet", bigger)
+        job_env, LEADGEN_INPUT_PATH=put_parquet(s3, f"input/{prefix}-2.parquet", bigger)
     )
     assert second.code == EXIT_OK, second.stderr
     logged = second.one("drift")
@@ -103,7 +106,7 @@ def test_drift_is_logged_and_put_as_cloudwatch_metrics(
 
     page = report_path(open_store(artifacts(prefix)), None, tmp_path / "cache")
     assert page == tmp_path / "cache" / v2 / "report.html"
-    stored = s3.get_object(Bucket=BUCKET, Key=f"{prefix}/{v2}/report.html")["Body"].read()
+    stored = s3.get_object(Bucket=BUCKET, Key=f"{ART}/{prefix}/{v2}/report.html")["Body"].read()
     assert page.read_bytes() == stored and b"Drift since" in stored
 
 
@@ -116,7 +119,7 @@ def test_a_failed_metric_put_warns_and_the_version_stays_published(
 
     prefix = f"drift-down-{uuid.uuid4().hex[:6]}"
     env = {
-        "LEADGEN_INPUT_PATH": put_parquet(s3, f"exports/{prefix}.parquet", crm),
+        "LEADGEN_INPUT_PATH": put_parquet(s3, f"input/{prefix}.parquet", crm),
         "ARTIFACTS_URI": artifacts(prefix),
     }
     v1 = run_ok(job_env, **env)
@@ -134,7 +137,7 @@ def test_a_failed_metric_put_warns_and_the_version_stays_published(
 
 
 def test_module_entry_point_gate_refusal_exits_3(moto_env: str, s3: Any, crm: pa.Table) -> None:
-    uri = put_parquet(s3, "exports/gate.parquet", crm)
+    uri = put_parquet(s3, "input/gate.parquet", crm)
     proc = subprocess.run(
         [sys.executable, "-m", "build_job"],
         env=_subprocess_env(
@@ -158,7 +161,7 @@ def test_a_lift_below_its_floor_exits_3_and_leaves_latest(
     AUC floor is met) refuses the build like the AUC floor does."""
     result = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/lift.parquet", crm),
+        LEADGEN_INPUT_PATH=put_parquet(s3, "input/lift.parquet", crm),
         ARTIFACTS_URI=artifacts("lift"),
         LEADGEN_MIN_LIFT="1000",
     )
@@ -171,7 +174,7 @@ def test_a_lift_below_its_floor_exits_3_and_leaves_latest(
 def test_module_entry_point_sigterm_mid_build_cleans_up(
     moto_env: str, s3: Any, crm: pa.Table
 ) -> None:
-    uri = put_parquet(s3, "exports/sigterm.parquet", crm)
+    uri = put_parquet(s3, "input/sigterm.parquet", crm)
     proc = subprocess.Popen(
         [sys.executable, "-m", "build_job"],
         env=_subprocess_env(LEADGEN_INPUT_PATH=uri, ARTIFACTS_URI=artifacts("sigterm")),
@@ -261,7 +264,7 @@ def test_a_config_error_never_claims_latest_moved(
     is as it was, never "LATEST is now V (was unset)"."""
     prefix = f"config-error-{uuid.uuid4().hex[:6]}"
     env = {
-        "LEADGEN_INPUT_PATH": put_parquet(s3, "exports/config-error.parquet", crm),
+        "LEADGEN_INPUT_PATH": put_parquet(s3, "input/config-error.parquet", crm),
         "ARTIFACTS_URI": artifacts(prefix),
     }
     published = run_ok(job_env, **env)

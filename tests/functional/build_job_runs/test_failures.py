@@ -15,6 +15,7 @@ from build_job.job import EXIT_GATE, EXIT_OK, EXIT_UNEXPECTED
 from tests.conftest import moto_environment
 from tests.functional.build_job_runs.harness import (
     _JOB_VARS,
+    ART,
     BUCKET,
     artifacts,
     assert_one_clear_line,
@@ -41,7 +42,7 @@ def published(s3: Any, dynamodb: Any, crm: pa.Table, moto_server: str) -> dict[s
         result = run_job(
             mp,
             LEADGEN_EMBEDDER="hashing",
-            LEADGEN_INPUT_PATH=put_parquet(s3, "exports/failures.parquet", crm),
+            LEADGEN_INPUT_PATH=put_parquet(s3, "input/failures.parquet", crm),
             ARTIFACTS_URI=artifacts(prefix),
             DUP_TABLE_NAME=table,
         )
@@ -54,11 +55,11 @@ def own_copy(s3: Any, published: dict[str, str]) -> str:
     leaves a version behind does it in its own prefix, whatever ran before it."""
     prefix = f"{published['prefix']}-{uuid.uuid4().hex[:8]}"
     pages = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=BUCKET, Prefix=published["prefix"] + "/"
+        Bucket=BUCKET, Prefix=f"{ART}/{published['prefix']}/"
     )
     for page in pages:
         for obj in page.get("Contents", []):
-            key = prefix + obj["Key"][len(published["prefix"]) :]
+            key = f"{ART}/{prefix}" + obj["Key"][len(ART) + 1 + len(published["prefix"]) :]
             s3.copy_object(Bucket=BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": obj["Key"]})
     assert latest(s3, prefix) == published["version"]
     return prefix
@@ -89,7 +90,7 @@ def test_failure_at_each_publish_step_leaves_latest_table_and_service(
     result = run_job(
         job_env,
         fail_at=step,
-        LEADGEN_INPUT_PATH=f"s3://{BUCKET}/exports/failures.parquet",
+        LEADGEN_INPUT_PATH=f"s3://{BUCKET}/input/failures.parquet",
         ARTIFACTS_URI=artifacts(prefix),
         DUP_TABLE_NAME=published["table"],
     )
@@ -112,10 +113,12 @@ def test_rerun_after_failures_succeeds(
 ) -> None:
     prefix = own_copy(s3, published)
     # An interrupted build that got killed mid-upload (no cleanup): leftovers must not matter.
-    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/20000101T000000Z-abcdef/ids_all.npy", Body=b"x")
+    s3.put_object(
+        Bucket=BUCKET, Key=f"{ART}/{prefix}/20000101T000000Z-abcdef/ids_all.npy", Body=b"x"
+    )
     result = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=f"s3://{BUCKET}/exports/failures.parquet",
+        LEADGEN_INPUT_PATH=f"s3://{BUCKET}/input/failures.parquet",
         ARTIFACTS_URI=artifacts(prefix),
         DUP_TABLE_NAME=published["table"],
     )
@@ -129,7 +132,7 @@ def test_retention_keeps_n_versions_and_never_latest(
 ) -> None:
     prefix = "retention"
     env = {
-        "LEADGEN_INPUT_PATH": put_parquet(s3, "exports/retention.parquet", crm),
+        "LEADGEN_INPUT_PATH": put_parquet(s3, "input/retention.parquet", crm),
         "ARTIFACTS_URI": artifacts(prefix),
         "LEADGEN_KEEP_VERSIONS": "1",
     }
@@ -139,7 +142,7 @@ def test_retention_keeps_n_versions_and_never_latest(
     # A stray directory whose name sorts after any real build (clock skew, a manual copy): with
     # keep=1 it is "the newest", yet the version LATEST names must survive pruning.
     stray = "29991231T235959Z-ffffff"
-    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/{stray}/manifest.json", Body=b"{}")
+    s3.put_object(Bucket=BUCKET, Key=f"{ART}/{prefix}/{stray}/manifest.json", Body=b"{}")
     v3 = run_ok(job_env, **env)
     assert latest(s3, prefix) == v3
     assert v3 in version_dirs(s3, prefix)
@@ -171,7 +174,7 @@ def test_a_step_after_publish_failing_is_reported_not_hidden(
     prefix = f"{step}-fails"
     result = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, f"exports/{prefix}.parquet", crm),
+        LEADGEN_INPUT_PATH=put_parquet(s3, f"input/{prefix}.parquet", crm),
         ARTIFACTS_URI=artifacts(prefix),
         **{variable: value},
     )

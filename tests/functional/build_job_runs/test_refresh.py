@@ -17,6 +17,7 @@ import pytest
 from build_job.job import EXIT_INPUT, EXIT_OK
 from tests.conftest import moto_client
 from tests.functional.build_job_runs.harness import (
+    ART,
     BUCKET,
     ROWS,
     artifacts,
@@ -51,7 +52,7 @@ def test_refresh_publishes_syncs_table_and_service_follows(
 
     first = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/full.parquet", crm),
+        LEADGEN_INPUT_PATH=put_parquet(s3, "input/full.parquet", crm),
         ARTIFACTS_URI=artifacts(prefix),
         DUP_TABLE_NAME=table,
     )
@@ -102,7 +103,7 @@ def test_refresh_publishes_syncs_table_and_service_follows(
     reduced = crm.filter(pc.invert(pc.is_in(crm["customer_id"], pa.array(gone_ids))))
     gone = {h for h, _ in pairs} - {h for h, _ in expected_pairs(reduced)}
     assert gone
-    second = run_job(job_env, LEADGEN_INPUT_PATH=put_parquet(s3, "exports/next.parquet", reduced))
+    second = run_job(job_env, LEADGEN_INPUT_PATH=put_parquet(s3, "input/next.parquet", reduced))
     assert second.code == EXIT_OK, second.stderr
     v2 = second.one("build_finished")["version"]
     assert v2 != v1 and latest(s3, prefix) == v2
@@ -138,7 +139,7 @@ def test_refresh_with_the_key_secret_syncs_the_identity_table_and_fuzzy_matches(
     table, identity = new_table(dynamodb), new_table(dynamodb, "pk", "ident")
     run = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/keyed.parquet", crm),
+        LEADGEN_INPUT_PATH=put_parquet(s3, "input/keyed.parquet", crm),
         ARTIFACTS_URI=artifacts("keyed"),
         DUP_TABLE_NAME=table,
         IDENTITY_TABLE_NAME=identity,
@@ -153,7 +154,7 @@ def test_refresh_with_the_key_secret_syncs_the_identity_table_and_fuzzy_matches(
     items = scan_keys(dynamodb, identity)
     assert len(items) == sync["blocks"] and all(k.startswith("c#") for k in items)
     manifest = json.loads(
-        s3.get_object(Bucket=BUCKET, Key=f"keyed/{version}/manifest.json")["Body"].read()
+        s3.get_object(Bucket=BUCKET, Key=f"{ART}/keyed/{version}/manifest.json")["Body"].read()
     )
     assert manifest["hash_key_fingerprint"] == key_fingerprint(key)
 
@@ -171,7 +172,7 @@ def test_an_unreadable_key_secret_is_a_named_configuration_error(
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-key-AbCdEf"
     run = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/nokey.parquet", crm),
+        LEADGEN_INPUT_PATH=put_parquet(s3, "input/nokey.parquet", crm),
         ARTIFACTS_URI=artifacts("nokey"),
         LEADGEN_EMAIL_HASH_KEY_SECRET_ARN=arn,
     )
@@ -192,12 +193,12 @@ def test_refresh_from_a_prefix_of_parts(
     third = crm.num_rows // 3
     for i, start in enumerate((0, third, 2 * third)):
         length = third if i < 2 else crm.num_rows - start
-        put_parquet(s3, f"exports/parts/part-{i:05d}.parquet", crm.slice(start, length))
-    s3.put_object(Bucket=BUCKET, Key="exports/parts/_SUCCESS", Body=b"")
+        put_parquet(s3, f"input/parts/part-{i:05d}.parquet", crm.slice(start, length))
+    s3.put_object(Bucket=BUCKET, Key="input/parts/_SUCCESS", Body=b"")
 
     result = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=f"s3://{BUCKET}/exports/parts/",
+        LEADGEN_INPUT_PATH=f"s3://{BUCKET}/input/parts/",
         ARTIFACTS_URI=artifacts("parts"),
     )
     assert result.code == EXIT_OK, result.stderr

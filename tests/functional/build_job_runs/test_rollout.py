@@ -14,6 +14,7 @@ import pytest
 from build_job.job import EXIT_CAPACITY
 from tests.conftest import moto_client
 from tests.functional.build_job_runs.harness import (
+    ART,
     BUCKET,
     artifacts,
     assert_one_clear_line,
@@ -59,14 +60,15 @@ def test_each_build_rolls_the_function_out_to_a_version_pinned_to_it(
     job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table, lambda_fn: Any
 ) -> None:
     lam, name, stack_version = lambda_fn
-    uri = put_parquet(s3, "exports/rollout.parquet", crm)
+    uri = put_parquet(s3, "input/rollout.parquet", crm)
     pins = []
     for _ in range(2):
         version = run_ok(
             job_env, LEADGEN_INPUT_PATH=uri, ARTIFACTS_URI=artifacts("rollout"),
             LEADGEN_FUNCTION_NAME=name,
         )  # fmt: skip
-        pointer = json.loads(s3.get_object(Bucket=BUCKET, Key="rollout/LATEST")["Body"].read())
+        key = f"{ART}/rollout/LATEST"
+        pointer = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
         fn_version, env = _alias_env(lam, name)
         assert env["LEADGEN_ARTIFACT_PIN"] == f"{version}@{pointer['manifest_sha256']}"
         assert env["ARTIFACTS_URI"] == "s3://x/artifacts"  # the stack's variables are kept
@@ -87,7 +89,7 @@ def test_a_version_too_big_for_the_function_is_refused_before_latest_moves(
     job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table, memory: str, tmp: str, short: str
 ) -> None:
     prefix = f"too-big-{short.strip('/')}"
-    uri = put_parquet(s3, f"exports/{prefix}.parquet", crm)
+    uri = put_parquet(s3, f"input/{prefix}.parquet", crm)
     previous = run_ok(job_env, LEADGEN_INPUT_PATH=uri, ARTIFACTS_URI=artifacts(prefix))
     result = run_job(
         job_env,

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import moto_environment
-from tests.functional.handler.harness import BUCKET, IDENTITY, TABLE, Aws, Lambda, _provision
+from tests.deployed import Deployment, running_as
+from tests.functional.handler.harness import BASE, BUCKET, IDENTITY, TABLE, Aws, Lambda, _provision
+from tests.synthesis import Synth
 
 
 @pytest.fixture(autouse=True)
@@ -36,41 +38,59 @@ def aws(moto_server: str, tiny_crm: Path) -> Aws:
 def artifacts_uri(aws: Aws) -> str:
     """A private copy of the published artifacts (server-side S3 copies), so a test can move
     LATEST or corrupt a version without touching the others."""
-    prefix = f"t-{uuid.uuid4().hex[:8]}"
-    pages = aws.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="artifacts/")
+    prefix = f"artifacts/t-{uuid.uuid4().hex[:8]}"
+    pages = aws.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{BASE}/")
     for page in pages:
         for obj in page.get("Contents", []):
             aws.s3.copy_object(
                 Bucket=BUCKET,
-                Key=prefix + obj["Key"][len("artifacts") :],
+                Key=prefix + obj["Key"][len(BASE) :],
                 CopySource={"Bucket": BUCKET, "Key": obj["Key"]},
             )
     return f"s3://{BUCKET}/{prefix}"
 
 
+@pytest.fixture(scope="module")
+def deployment(synth: Synth, aws: Aws) -> Deployment:
+    """The stack as deployed onto this session's moto resources."""
+    names = {"ArtifactBucket": BUCKET, "DuplicateTable": TABLE, "IdentityTable": IDENTITY,
+             "EmailHashKeySecret": aws.secret_arn}  # fmt: skip
+    deployment = Deployment(synth.dev_json, names)
+    deployment.names[deployment.function_id] = "leadgen-scoring"
+    return deployment
+
+
+# What the function here does differently from the deployed one: the fast hashing embedder, a
+# /tmp of its own, LATEST re-checked on every call, no X-Ray daemon to send traces to.
+TEST_SETTINGS = {
+    "LEADGEN_EMBEDDER": "hashing",
+    "REFRESH_SECONDS": "0",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
 @pytest.fixture
 def start_lambda(
-    aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    deployment: Deployment,
+    moto_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Callable[..., Lambda]]:
-    """Set the function's environment and import the handler: a cold start."""
+    """Set the function's environment (the synthesised template's, with TEST_SETTINGS and the
+    test's own `env`; None removes a variable) and import the handler: a cold start, signing
+    with the function role's credentials (its calls are checked against that role's policy)."""
 
     def start(**env: str | None) -> Lambda:
-        base: dict[str, str | None] = {
-            "LEADGEN_EMBEDDER": "hashing",
-            "LEADGEN_CACHE_DIR": str(tmp_path / "lambda-tmp"),
-            "REFRESH_SECONDS": "0",
-            "DUP_TABLE_NAME": TABLE,
-            "IDENTITY_TABLE_NAME": IDENTITY,
-            "LEADGEN_EMAIL_HASH_KEY_SECRET_ARN": aws.secret_arn,
-            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
-            "POWERTOOLS_METRICS_NAMESPACE": "Leadgen",
-            "LEADGEN_MODEL_DIR": None,
-            "MAX_BATCH_SIZE": None,
-        }
-        for key, value in {**base, **env}.items():
-            if value is None:
+        changes = {**TEST_SETTINGS, "LEADGEN_CACHE_DIR": str(tmp_path / "lambda-tmp"), **env}
+        variables = deployment.run_environment(deployment.function_id, moto_env, changes)
+        stale = [k for k in os.environ if k.startswith("LEADGEN_") or k in changes]
+        for key in stale:  # nothing of the developer's shell or an earlier cold start
+            if key not in variables:
                 monkeypatch.delenv(key, raising=False)
-            else:
+        for key, value in variables.items():
+            if key not in _CREDENTIALS:
                 monkeypatch.setenv(key, value)
         # pytest swaps sys.stdout per test; the Powertools log handler (created once per
         # process) must write to this test's stdout for the assertions on log content.
@@ -78,13 +98,14 @@ def start_lambda(
         for h in logging.getLogger("leadgen").handlers:
             if isinstance(h, logging.StreamHandler):
                 h.stream = sys.stdout
-        if "lambda_src.handler" in sys.modules:
-            # Powertools keeps one metric set per process: drop what earlier tests left, but
-            # not what this init adds (it is published with the first invocation, as in Lambda).
-            sys.modules["lambda_src.handler"].metrics.clear_metrics()
-            module = importlib.reload(sys.modules["lambda_src.handler"])
-        else:
-            module = importlib.import_module("lambda_src.handler")
+        with running_as({k: variables[k] for k in _CREDENTIALS}):
+            if "lambda_src.handler" in sys.modules:
+                # Powertools keeps one metric set per process: drop what earlier tests left,
+                # but not what this init adds (published with the first invocation, as in Lambda).
+                sys.modules["lambda_src.handler"].metrics.clear_metrics()
+                module = importlib.reload(sys.modules["lambda_src.handler"])
+            else:
+                module = importlib.import_module("lambda_src.handler")
         # Powertools configures the "leadgen" logger once per process and skips it on later
         # inits, so a quieter level an earlier cold start set (another test's
         # POWERTOOLS_LOG_LEVEL) would stick: each cold start here logs at least what its

@@ -31,20 +31,13 @@ from leadgen.stores.blob import LocalStore, open_store
 from tests.conftest import SAMPLE_LEAD, build_config, known_person, moto_client, quiet_build
 
 BUCKET = "leadgen-handler-test"
-
-
 TABLE = "leadgen-handler-dups"
-
-
 IDENTITY = "leadgen-handler-identity"
-
-
 HASH_KEY = "handler-test-email-hash-key"  # in moto's Secrets Manager, as the stack generates it
-
-
 REPO = Path(__file__).resolve().parents[3]
-
-
+# Under the stack's artifacts/ prefix (what the function may read): the first build, and a
+# private copy of it per test beside it.
+BASE = "artifacts/base"
 LEAD = SAMPLE_LEAD
 
 
@@ -52,7 +45,7 @@ LEAD = SAMPLE_LEAD
 class Aws:
     s3: Any
     dynamodb: Any
-    build: BuildResult  # the first version, built straight into s3://BUCKET/artifacts
+    build: BuildResult  # the first version, built straight into s3://BUCKET/artifacts/base
     secret_arn: str  # the email hash key, as the stack hands it to the function
 
 
@@ -69,7 +62,7 @@ def _provision(moto_server: str, tiny_crm: Path) -> Aws:
         )
     sm = moto_client("secretsmanager", moto_server)
     arn = sm.create_secret(Name="leadgen-hash-key", SecretString=HASH_KEY)["ARN"]
-    cfg = build_config(tiny_crm, f"s3://{BUCKET}/artifacts", email_hash_key=HASH_KEY)
+    cfg = build_config(tiny_crm, f"s3://{BUCKET}/{BASE}", email_hash_key=HASH_KEY)
     result = quiet_build(cfg)
     store = DynamoDuplicateStore(TABLE, IDENTITY)
     keep = _kept_customers(tiny_crm)

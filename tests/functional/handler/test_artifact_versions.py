@@ -129,7 +129,7 @@ def test_a_corrupted_version_is_refused_and_the_old_one_keeps_serving(
 def test_no_artifacts_at_cold_start_answers_503_then_recovers(
     aws: Aws, hashing_artifacts: Path, start_lambda: Callable[..., Lambda]
 ) -> None:
-    empty = f"s3://{BUCKET}/empty-{uuid.uuid4().hex[:8]}"
+    empty = f"s3://{BUCKET}/artifacts/empty-{uuid.uuid4().hex[:8]}"
     fn = start_lambda(ARTIFACTS_URI=empty)
     ans = fn("GET", "/health")
     assert ans.status == 503 and ans.body["error"] == "unavailable"
