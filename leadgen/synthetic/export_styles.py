@@ -41,6 +41,7 @@ class Style:
     other_stages: tuple[str, ...]
     rename: dict[str, str]  # generated column -> CRM column
     created_col: str
+    activity_col: str
 
     @property
     def build_flags(self) -> dict[str, str]:
@@ -86,6 +87,7 @@ SALESFORCE = Style(
         "lifetime_value": "Annual Revenue",
     },
     created_col="Created Date",
+    activity_col="Last Activity",
 )
 HUBSPOT = Style(
     name="hubspot",
@@ -101,6 +103,7 @@ HUBSPOT = Style(
         "lifetime_value": "Total Revenue",
     },
     created_col="Create Date",
+    activity_col="Last Activity Date",
 )
 _BY_NAME = {s.name: s for s in (SALESFORCE, HUBSPOT)}
 # Share of cells left empty, per generated column: what a real export looks like.
@@ -124,19 +127,21 @@ def crm_export(table: pa.Table, style_name: str, seed: int = 0) -> pa.Table:
     n = current.num_rows
     rng = np.random.default_rng([seed, 13])
     columns: dict[str, pa.Array[Any]] = {st.id_col: _ids(current.column("customer_id"), st)}
+    renamed = {**st.rename, "created_date": st.created_col, "last_activity_date": st.activity_col}
     for name in current.column_names:
         if name in _DROPPED:
             continue
         values = _formatted(name, current.column(name))
         if name in _BLANKS:
             values = pc.if_else(pa.array(rng.random(n) < _BLANKS[name]), None, values)
-        columns[st.rename.get(name, name)] = values
+        columns[renamed.get(name, name)] = values
     label = np.asarray(current.column("is_high_value").to_numpy(zero_copy_only=False), bool)
     others = np.array(st.other_stages)[rng.integers(0, len(st.other_stages), n)]
     columns[st.label_col] = pa.array(np.where(label, st.won, others).tolist(), pa.string())
-    days = rng.integers(0, 5 * 365, n).astype("timedelta64[D]")
-    created = (np.datetime64("2020-01-01") + days).astype(str)
-    columns[st.created_col] = pa.array(created.tolist(), pa.string())
+    if st.created_col not in columns:  # a table from before the generator had dates
+        days = rng.integers(0, 5 * 365, n).astype("timedelta64[D]")
+        created = (np.datetime64("2020-01-01") + days).astype(str)
+        columns[st.created_col] = pa.array(created.tolist(), pa.string())
     return pa.table(columns)
 
 

@@ -29,6 +29,7 @@ def test_the_generated_parquet_gets_exactly_the_default_layout(tmp_path: Path) -
         "--text-cols": "job_title,bio",
         "--cat-cols": "industry,country",
         "--num-cols": "company_size,web_activity_score,email_engagement_score",
+        "--date-cols": "created_date,last_activity_date",  # dates of the record, no outcome
         "--out": "artifacts",
     }
     roles = {c.name: (c.role, c.kind) for c in found.columns}
