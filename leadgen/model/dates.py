@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Literal
 
+from leadgen.model.numbers import trim
+
 Order = Literal["dmy", "mdy"]
 SECONDS_PER_DAY = 86_400.0
 EXCEL_EPOCH = datetime(1899, 12, 30, tzinfo=UTC)  # serial 1 = 1900-01-01 (Excel's leap-year bug)
@@ -123,7 +125,7 @@ class DateReadings:
 def date_readings(text: str, serials: bool = True) -> DateReadings | None:
     """Both readings of a text (None: no date either way). Serial numbers are read only when
     `serials` (a column known to hold them), since 45356 is also a count."""
-    value = text.strip()
+    value = trim(text)
     if not value or len(value) > MAX_DATE_CHARS:
         return None
     if _SERIAL.match(value):
@@ -214,7 +216,7 @@ def parse_date(value: Any, fmt: DateFormat) -> float | None:
         if found is None:
             raise DateProblem(NOT_A_DATE)
         return found.under(None)
-    text = str(value).strip()
+    text = trim(str(value))
     if not text:
         return None
     if fmt.strptime:

@@ -30,6 +30,7 @@ Shape = Literal["either", "point", "comma", "ambiguous"]
 _SPACES = " \u00a0\u202f\u2009"  # space, no-break space, narrow no-break space, thin space
 _APOSTROPHES = "'\u2019"  # Swiss 1'234.5 (and the typographic apostrophe Excel may write)
 _MINUS = "-\u2212"  # hyphen-minus and the minus sign
+_EDGES = re.compile(r"^[\s\ufeff]+|[\s\ufeff]+$")
 # Longer is no number anyone typed (and the pattern is never run on megabytes of text).
 MAX_NUMBER_CHARS = 64
 # Common ISO 4217 codes; a three-letter word that is not one is not a currency.
@@ -87,9 +88,15 @@ class Readings:
         return self.point if self.point is not None else self.comma  # type: ignore[return-value]
 
 
+def trim(text: str) -> str:
+    """`text` without surrounding white space, a byte-order mark included (a cell's BOM
+    survives some exports, and JSON Schema counts it as white space)."""
+    return _EDGES.sub("", text)
+
+
 def readings(text: str) -> Readings | None:
     """Both readings of a non-empty text, or None when it is no number under either mark."""
-    stripped = text.strip()
+    stripped = trim(text)
     if len(stripped) > MAX_NUMBER_CHARS:
         return None
     m = _DECORATED.match(stripped)
@@ -163,7 +170,7 @@ def _value(digits: str, exp: str | None, shift: int, negative: bool) -> float:
 def parse_number(text: str, mark: DecimalMark | None) -> float | None:
     """A cell or a JSON string as a number: None when empty (missing), the value under `mark`
     when ambiguous; NumberProblem when it is no number, or ambiguous with no mark decided."""
-    if not text.strip(_SPACES + "\t\r\n"):
+    if not trim(text):
         return None
     found = readings(text)
     if found is None:
