@@ -471,13 +471,13 @@ def _feature_role(p: ColumnProfile, rows: int) -> None:
     if _SKIP_NAME.search(p.name):
         p.reason = "personal or contact detail"
         return
+    if p.kind in ("integer", "number"):  # "Organization - Number of employees" is a number
+        _number_role(p)
+        return
     if _ORG_NAME.search(p.name):
         p.reason = (
             "a company name (the duplicate check reads it; as a feature it names, not describes)"
         )
-        return
-    if p.kind in ("integer", "number"):
-        _number_role(p)
         return
     avg_words = p.words / p.present if p.present else 0.0
     if p.n_distinct <= MAX_CATEGORIES or p.kind == "boolean":

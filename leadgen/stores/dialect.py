@@ -204,6 +204,13 @@ def _widths(text: str, delimiter: str, complete: bool) -> list[int]:
     return widths if complete or len(widths) < 2 else widths[:-1]  # the last may be cut
 
 
+def header_names(head: bytes, dialect: Dialect) -> list[str]:
+    """The header row of a sample, for a message about a file that would not open."""
+    text = codecs.getincrementaldecoder(dialect.encoding)("replace").decode(head)
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=dialect.delimiter)
+    return next((row for row in reader if row), [])
+
+
 # ---- errors found while streaming ---------------------------------------------------------------
 def ragged_row(
     path: str, chunks: Callable[[], Any], dialect: Dialect, names: list[str]

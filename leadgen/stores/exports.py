@@ -42,6 +42,7 @@ from leadgen.stores.dialect import (
     PLAIN_CSV,
     SAMPLE_BYTES,
     Dialect,
+    header_names,
     not_utf8,
     ragged_row,
     sniff,
@@ -202,7 +203,8 @@ def _open_csv_export(path: str, delimiter: str | None, encoding: str | None) -> 
         with _open_csv(path, dialect, None, None) as reader:
             names = reader.schema.names
     except (OSError, pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        probe = Export(path, "csv", pa.schema([]), dialect=dialect)
+        names = header_names(head, dialect)
+        probe = Export(path, "csv", pa.schema([(n, pa.string()) for n in names]), dialect=dialect)
         raise _read_failure(probe, exc) from None
     schema = _unique_names(path, pa.schema([(n, pa.string()) for n in names]))
     return Export(path, "csv", schema, dialect=dialect)
