@@ -174,7 +174,12 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.style != "plain":
         table = crm_export(table, args.style, seed=args.seed)
     fmt = detect_format(args.out, args.format)
-    (write_csv if fmt == "csv" else write_crm)(table, args.out)
+    if fmt == "csv":
+        write_csv(table, args.out, args.dialect)
+    elif args.dialect != "csv":
+        raise ConfigError(f"--dialect {args.dialect} is for a CSV output, not {fmt}")
+    else:
+        write_crm(table, args.out)
     print(f"wrote {table.num_rows} rows ({args.rows} current customers) to {args.out}")
     return 0
 
@@ -401,6 +406,13 @@ def _data_parser(sub: Any) -> None:
         default="plain",
         help="plain: the generated table; salesforce/hubspot: current rows as that CRM exports "
         "them (its column names, text ids, a stage label, '1,234', empty cells)",
+    )
+    d.add_argument(
+        "--dialect",
+        choices=("csv", "excel-eu"),  # leadgen.synthetic.export_styles.DIALECTS
+        default="csv",
+        help="excel-eu: a CSV as Excel in Europe saves it (';', decimal commas, dd.mm.yyyy, "
+        "UTF-8 with BOM, CRLF)",
     )
     d.add_argument("--rows", type=int, default=20_000, help="current customers (<= 1,000,000)")
     d.add_argument("--seed", type=int, default=0)

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from leadgen.config import AwsSettings
 from leadgen.errors import InputError
 from leadgen.names import INPUT_FORMATS
@@ -595,20 +597,25 @@ def _output_codec(encoding: str) -> str:
 
 
 def _with_decimal(batch: Any, mark: str) -> Any:
-    """Float columns as text with `mark` as decimal mark (nothing to do for '.')."""
-    if mark == ".":
-        return batch
+    """Float columns as positional text (0.000013, never 1.3e-05, which a spreadsheet may take
+    for text) with `mark` as decimal mark."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     columns, fields = [], []
     for field_, column in zip(batch.schema, batch.columns, strict=True):
         if pa.types.is_floating(field_.type):
-            column = pc.replace_substring(pc.cast(column, pa.string()), ".", mark)
+            column = pa.array([_positional(v, mark) for v in column.to_pylist()], pa.string())
             field_ = pa.field(field_.name, pa.string())
         columns.append(column)
         fields.append(field_)
     return pa.record_batch(columns, schema=pa.schema(fields))
+
+
+def _positional(value: float | None, mark: str) -> str | None:
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    text = np.format_float_positional(value, trim="-")
+    return text.replace(".", mark) if mark != "." else text
 
 
 def umask_mode() -> int:

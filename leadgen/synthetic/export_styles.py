@@ -14,6 +14,7 @@ generator adds (company, phone) are carried through under their CRM names when p
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -178,10 +179,49 @@ def _formatted(name: str, column: Any) -> pa.Array[Any]:
     return pc.cast(values, pa.string())
 
 
-def write_csv(table: pa.Table, path: str | Path) -> None:
+DIALECTS = ("csv", "excel-eu")
+_EU_NUMBER = re.compile(r"^-?[0-9][0-9,]*(\.[0-9]+)?$")
+_ISO_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def excel_eu(table: pa.Table) -> pa.Table:
+    """The export's cells as Excel in Germany shows them: decimal commas, '.' thousands groups
+    ("1.234,5"), dates as dd.mm.yyyy; text as it is."""
+    columns = {}
+    for name in table.column_names:
+        values = [_eu_cell(v) for v in table.column(name).to_pylist()]
+        columns[name] = pa.array(values, pa.string())
+    return pa.table(columns)
+
+
+def _eu_cell(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    day = _ISO_DAY.match(text)
+    if day:
+        return f"{day.group(3)}.{day.group(2)}.{day.group(1)}"
+    if _EU_NUMBER.match(text) and not (text.isdigit() and text.startswith("0")):
+        return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return text
+
+
+def write_csv(table: pa.Table, path: str | Path, dialect: str = "csv") -> None:
     """Write `table` as CSV (gzip for .gz; tab-separated for .tsv, as the reader reads it)
-    atomically: a reader sees the old file or the new one."""
+    atomically: a reader sees the old file or the new one. `dialect` "excel-eu": as Excel in
+    Europe saves it (excel_eu's cells; ';', UTF-8 with BOM, CRLF)."""
     import pyarrow.csv as pcsv
+
+    if dialect == "excel-eu":
+        from leadgen.stores.dialect import EXCEL_EU_CSV
+        from leadgen.stores.exports import TableWriter
+
+        eu = excel_eu(table)
+        writer = TableWriter(str(path), eu.schema, "csv", dialect=EXCEL_EU_CSV)
+        for batch in eu.to_batches():
+            writer.write(batch)
+        writer.commit()
+        return
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
