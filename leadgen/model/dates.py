@@ -93,7 +93,7 @@ class DateFormat:
     def describe(self) -> str:
         if self.strptime:
             return f"format {self.strptime}"
-        order = {"dmy": "day first", "mdy": "month first", None: "ISO or dotted"}[self.order]
+        order = {"dmy": "day first", "mdy": "month first", None: "ISO or dd.mm.yyyy"}[self.order]
         return order + (", Excel serial numbers" if self.serial else "")
 
 
