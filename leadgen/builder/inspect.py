@@ -108,8 +108,8 @@ class ColumnProfile:
 
     def add(self, arr: Any) -> None:
         """Fold one batch of this column into the statistics."""
-        if is_nested_type(arr.type):
-            self.typed = "nested"
+        if is_nested_type(arr.type) or _undecodable(arr):
+            self.typed = "nested" if is_nested_type(arr.type) else "binary"
             self.rows += len(arr)
             self.missing += arr.null_count
             return
@@ -156,8 +156,8 @@ class ColumnProfile:
                 self.top = None  # too many values for a label or a category
 
     def infer_kind(self) -> None:
-        if self.typed == "nested":
-            self.kind = "nested"
+        if self.typed in ("nested", "binary"):
+            self.kind = self.typed
         elif self.present == 0:
             self.kind = "empty"
         elif self.arrow_type == "bool" or self.share(self.flags) == 1.0:
@@ -181,6 +181,20 @@ class ColumnProfile:
         evidence = decision.ambiguous or self.numbers.own_mark or decision.mark
         if decision.how == "undecided" or (evidence and not self.typed):
             self.detail = decision.describe()
+
+
+def _undecodable(arr: Any) -> bool:
+    """Binary that is not UTF-8 text: the build refuses it as a text column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)):
+        return False
+    try:
+        pc.cast(arr, pa.string())
+    except pa.ArrowInvalid:
+        return True
+    return False
 
 
 @dataclass
@@ -375,14 +389,17 @@ def _assign_roles(profiles: list[ColumnProfile], rows: int, notes: list[str]) ->
 
 
 def _nameable(p: ColumnProfile) -> bool:
-    """A column a flag can name: a comma would split it in a --*-cols list; empty, or blank, is
-    nothing a flag can carry."""
-    if "," in p.name or not p.name.strip():
+    """A column a flag can name as it is: a --*-cols list splits at commas and trims spaces, and
+    a blank name is nothing a flag can carry."""
+    if not p.name.strip():
+        p.reason = "no column name"
+    elif "," in p.name:
         p.reason = "its name has a comma (the --*-cols lists are comma-separated): rename it"
-        if not p.name.strip():
-            p.reason = "no column name"
-        return False
-    return True
+    elif p.name != p.name.strip():
+        p.reason = "its name starts or ends with spaces (the --*-cols lists trim them): rename it"
+    else:
+        return True
+    return False
 
 
 def _undecided_notes(profiles: list[ColumnProfile], notes: list[str]) -> None:
@@ -457,6 +474,7 @@ _KIND_REASONS = {
     "empty": "no values",
     "email": "an email",
     "nested": "a list or struct column: a build reads scalar values only",
+    "binary": "binary data that is not UTF-8 text",
 }
 
 

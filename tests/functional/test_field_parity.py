@@ -145,6 +145,10 @@ def test_the_same_bad_value_is_refused_alike_everywhere(
     argv = ["score", str(lead_file), "--artifacts", str(built["artifacts"])]
     assert main([*argv, "--embedder", "hashing", "--no-dedup"]) == 2
     assert f"Web Activity Score: {reason}" in capsys.readouterr().err
+    lead_file.write_text(json.dumps([good, bad]))  # a list: as /score_leads answers it
+    assert main([*argv, "--embedder", "hashing", "--no-dedup"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed[1] == batch["results"][1] and listed[0]["p_high_value"] is not None
     with built["leads"].open(encoding="utf-8-sig", newline="") as fh:
         header, first = list(csv.reader(fh, delimiter=";"))[:2]
     first[header.index("Web Activity Score")] = "n/a"

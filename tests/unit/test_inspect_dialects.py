@@ -71,6 +71,8 @@ def test_what_the_build_would_refuse_is_never_suggested(tmp_path: Path) -> None:
             "tags": pa.array([["a", "b"][: i % 3] for i in range(n)], pa.list_(pa.string())),
             "address": pa.array([{"city": "Berlin", "zip": str(i)} for i in range(n)]),
             "Revenue, EUR": pa.array([float(i) for i in range(n)]),
+            " Segment ": pa.array(["a", "b"] * (n // 2)),
+            "blob": pa.array([b"\xff\xfe" + bytes([i]) for i in range(n)], pa.binary()),
             "segment": pa.array(["smb", "mid", "ent", "smb"] * (n // 4)),
             "is_high_value": pa.array([i % 4 == 0 for i in range(n)]),
         }
@@ -82,6 +84,8 @@ def test_what_the_build_would_refuse_is_never_suggested(tmp_path: Path) -> None:
     assert "list or struct" in by_name["tags"].reason
     assert by_name["address"].role == "skip"
     assert "comma" in by_name["Revenue, EUR"].reason
+    assert "spaces" in by_name[" Segment "].reason
+    assert by_name["blob"].role == "skip" and "not UTF-8" in by_name["blob"].reason
     args = parsed(found.command())
     assert args["cat_cols"] == "segment" and args["text_cols"] == "" and args["num_cols"] == ""
 
