@@ -26,6 +26,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from leadgen.builder.outcome_columns import outcome_reason
 from leadgen.config import ReadSettings
 from leadgen.model.dates import DateEvidence, date_readings
@@ -37,6 +39,7 @@ from leadgen.stores.exports import (
     Export,
     is_nested_type,
     is_numeric_type,
+    is_text_type,
     open_export,
 )
 
@@ -85,6 +88,7 @@ class ColumnProfile:
     role: str = "skip"
     reason: str = ""
     detail: str = ""  # how its numbers or dates are read
+    _memo: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def present(self) -> int:
@@ -114,18 +118,41 @@ class ColumnProfile:
             self.missing += arr.null_count
             return
         values = [None if v is None else str(v).strip() for v in arr.to_pylist()]
-        present = [v for v in values if v]
         self.rows += len(values)
-        self.missing += len(values) - len(present)
         self._type_of(arr)
-        for v in present:
+        hints = _hints(arr) if not self.typed else None
+        if self.typed == "number":
+            self._typed_numbers(arr)
+        unread = 0  # present values that start like neither a number nor a date
+        for i, v in enumerate(values):
+            if not v:
+                self.missing += 1
+                continue
             low = v.lower()
             self.flags += low in TRUTHY or low in FALSY
             self.emails += bool(_EMAIL.match(v))
             self.words += len(v.split())
-            if self.typed != "date":
-                self._read(v)
+            if hints is not None:
+                if hints[0][i] or hints[1][i]:
+                    self._read(v, hints[0][i], hints[1][i])
+                else:
+                    unread += 1
             self._remember(low if low in TRUTHY | FALSY else v)
+        self.numbers.bad += unread
+        self.dates.bad += unread
+
+    def _typed_numbers(self, arr: Any) -> None:
+        """A typed number column: every present value is a number with one reading."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        numbers = np.asarray(
+            pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+        )
+        present = numbers[np.isfinite(numbers)]
+        self.numbers.either += len(present)
+        whole = int((present == np.round(present)).sum())
+        self.integral = {mark: count + whole for mark, count in self.integral.items()}
 
     def _type_of(self, arr: Any) -> None:
         import pyarrow as pa
@@ -135,15 +162,22 @@ class ColumnProfile:
         elif is_numeric_type(arr.type) and not pa.types.is_boolean(arr.type):
             self.typed = "number"
 
-    def _read(self, value: str) -> None:
-        """How a value reads as a number and as a date (the evidence of its conventions)."""
-        found = readings(value)
+    def _read(self, value: str, number_like: bool, date_like: bool) -> None:
+        """How a value reads as a number and as a date (the evidence of its conventions); only
+        values that start like one are parsed (a bio never is), each distinct one once."""
+        known = self._memo.get(value)
+        if known is None:
+            found = readings(value) if number_like else None
+            stamp = date_readings(value, serials=False) if date_like else None
+            known = (found, stamp)
+            if len(self._memo) < DISTINCT_CAP:
+                self._memo[value] = known
+        found, stamp = known
         self.numbers.add(found)
         if found is not None:
             for mark, number in ((".", found.point), (",", found.comma)):
                 self.integral[mark] += number is not None and float(number).is_integer()
-        if self.typed != "number":
-            self.dates.add(date_readings(value, serials=False))
+        self.dates.add(stamp)
 
     def _remember(self, value: str) -> None:
         if len(self.distinct) < DISTINCT_CAP:
@@ -181,6 +215,25 @@ class ColumnProfile:
         evidence = decision.ambiguous or self.numbers.own_mark or decision.mark
         if decision.how == "undecided" or (evidence and not self.typed):
             self.detail = decision.describe()
+
+
+# What a number or a date starts with (a cheap test in C before any value is parsed in Python).
+_NUMBER_START = (
+    r"^[\s\x{feff}]*[(+\-\x{2212}]?\s*([$€£¥₹₩¢₽₺₪]|US\$|R\$|C\$|A\$|[A-Z]{3})?\s*"
+    r"[(+\-\x{2212}]?\s*[0-9.,]"
+)
+_DATE_START = r"^[\s\x{feff}]*[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{2,4}"
+
+
+def _hints(arr: Any) -> tuple[list[bool], list[bool]]:
+    """Per value: may it be a number, may it be a date (a text column's batch)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = arr if is_text_type(arr.type) else pc.cast(arr, pa.string())
+    number = pc.fill_null(pc.match_substring_regex(text, _NUMBER_START), False)
+    date = pc.fill_null(pc.match_substring_regex(text, _DATE_START), False)
+    return number.to_pylist(), date.to_pylist()
 
 
 def _undecodable(arr: Any) -> bool:
