@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Literal
 
-from leadgen.model.numbers import trim
+from leadgen.model.numbers import one_sided, trim
 
 Order = Literal["dmy", "mdy"]
 SECONDS_PER_DAY = 86_400.0
@@ -290,11 +290,9 @@ class DateEvidence:
 
     @property
     def own_order(self) -> Order | None:
-        if self.dmy and not self.mdy:
-            return "dmy"
-        if self.mdy and not self.dmy:
-            return "mdy"
-        return None
+        """The order the column's own values decide (a day above 12 one way only), else None."""
+        order: Order | None = one_sided(self.dmy, self.mdy, "dmy", "mdy")
+        return order
 
     @property
     def conflicting(self) -> bool:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
+T = TypeVar("T")
 DecimalMark = Literal[".", ","]
 DECIMAL_MARKS: tuple[DecimalMark, ...] = (".", ",")
 # How a value reads: with either mark alike, only with '.', only with ',', or differently.
@@ -178,6 +179,16 @@ def parse_number(text: str, mark: DecimalMark | None) -> float | None:
     return found.under(mark)
 
 
+def one_sided(left: int, right: int, a: T, b: T) -> T | None:
+    """`a` when only the left count is there, `b` when only the right one, else None: what a
+    column's one-way values decide (a decimal mark, a day/month order)."""
+    if left and not right:
+        return a
+    if right and not left:
+        return b
+    return None
+
+
 @dataclass
 class NumberEvidence:
     """How a column's values read: the counts that decide its decimal mark."""
@@ -196,20 +207,10 @@ class NumberEvidence:
         if row is not None:
             self.first_row[kind] = min(row, self.first_row.get(kind, row))
 
-    def merge(self, other: NumberEvidence) -> None:
-        for kind in ("point", "comma", "ambiguous", "either", "bad"):
-            setattr(self, kind, getattr(self, kind) + getattr(other, kind))
-        for kind, row in other.first_row.items():
-            self.first_row[kind] = min(row, self.first_row.get(kind, row))
-
     @property
     def own_mark(self) -> DecimalMark | None:
         """The mark the column's own values decide (one side only), else None."""
-        if self.point and not self.comma:
-            return "."
-        if self.comma and not self.point:
-            return ","
-        return None
+        return one_sided(self.point, self.comma, ".", ",")
 
     @property
     def conflicting(self) -> bool:

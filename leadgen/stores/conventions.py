@@ -22,7 +22,7 @@ Build time and CLI only (pyarrow): inspect, the build's reader and score-file's 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +138,11 @@ def date_evidence(arr: Any, row_base: int = 1, serials: bool = True) -> DateEvid
 
 
 # ---- decisions ---------------------------------------------------------------------------------
+def _first_decided(chain: Sequence[tuple[Any, str]]) -> tuple[Any, str]:
+    """The first (choice, what decided it) of `chain` that decides; (None, "-") if none does."""
+    return next(((c, how) for c, how in chain if c is not None), (None, "-"))
+
+
 def _unanimous(choices: list[Any]) -> Any:
     """The one choice all deciding columns made (None: none decided, or they disagree)."""
     decided = {c for c in choices if c is not None}
@@ -171,7 +176,7 @@ def decide_marks(
             (by_delimiter, f"the '{delimiter}' delimiter"),
             ((recorded or {}).get(col), "the version's"),
         ]
-        mark, how = next(((m, h) for m, h in chain if m is not None), (None, "-"))
+        mark, how = _first_decided(chain)
         if mark is None and ev.ambiguous:
             if strict:
                 raise undecided_mark(path, col, ev)
@@ -224,7 +229,7 @@ def decide_dates(
             (file_order, "the file's other date columns"),
             ((recorded or {}).get(col, DateFormat()).order, "the version's"),
         ]
-        order, how = next(((o, h) for o, h in chain if o is not None), (None, "ISO or dotted"))
+        order, how = _first_decided(chain)
         if order is None and ev.ambiguous:
             if strict:
                 raise undecided_order(path, col, ev)
