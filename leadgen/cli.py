@@ -29,13 +29,14 @@ from leadgen.config import (
     EmbedderSettings,
     GradeBands,
     KeyColumns,
+    ReadSettings,
     ServiceConfig,
     artifacts_from_env,
     high_value_rule,
     split_cols,
 )
 from leadgen.errors import ConfigError, InputError, LeadgenError
-from leadgen.names import INPUT_FORMATS
+from leadgen.names import INPUT_FORMATS, OUT_FORMATS
 
 LOCAL_CACHE = Path.home() / ".cache" / "leadgen" / "artifacts"
 
@@ -57,10 +58,11 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
     """BuildConfig.from_env with the `build` flags given on top."""
     base = BuildConfig.from_env(environ)
     cols = base.columns
-    columns = ColumnSpec(
+    columns = ColumnSpec.with_dates(
         text_cols=_cols(args.text_cols, cols.text_cols),
         cat_cols=_cols(args.cat_cols, cols.cat_cols),
-        num_cols=_cols(args.num_cols, cols.num_cols),
+        num_cols=_cols(args.num_cols, cols.plain_num_cols),
+        date_cols=_cols(args.date_cols, cols.date_cols),
     )
     rule = base.high_value
     values = split_cols(args.high_value_values)
@@ -79,6 +81,8 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         base,
         input_path=args.input,
         input_format=args.format,
+        reading=read_settings(args, base.reading),
+        as_of=args.as_of,
         max_non_numeric=args.max_non_numeric,
         artifacts_uri=args.out,
         keep_versions=args.keep_versions,
@@ -103,6 +107,15 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         keys=keys,
         embedder=embedder_settings(cfg.embedder, args),
     )
+
+
+def read_settings(args: argparse.Namespace, base: ReadSettings | None = None) -> ReadSettings:
+    """The reading flags given (--delimiter, --encoding, --sheet, --decimal, --dayfirst,
+    --date-format) over `base` (the environment's, for a build)."""
+    given = ReadSettings.parse(
+        args.delimiter, args.encoding, args.sheet, args.decimal, args.dayfirst, args.date_format
+    )
+    return _overlay(base or ReadSettings(), **vars(given))  # type: ignore[no-any-return]
 
 
 def _cols(flag: str | None, current: tuple[str, ...]) -> tuple[str, ...]:
@@ -161,7 +174,12 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.style != "plain":
         table = crm_export(table, args.style, seed=args.seed)
     fmt = detect_format(args.out, args.format)
-    (write_csv if fmt == "csv" else write_crm)(table, args.out)
+    if fmt == "csv":
+        write_csv(table, args.out, args.dialect)
+    elif args.dialect != "csv":
+        raise ConfigError(f"--dialect {args.dialect} is for a CSV output, not {fmt}")
+    else:
+        write_crm(table, args.out)
     print(f"wrote {table.num_rows} rows ({args.rows} current customers) to {args.out}")
     return 0
 
@@ -237,20 +255,22 @@ def _read_leads(path: str) -> tuple[list[dict[str, Any]], bool]:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from leadgen.errors import LeadValidationError
-    from leadgen.serve.schemas import clean_lead
+    """A lead (an object) as /score_lead answers it; a list as /score_leads does: a bad lead is
+    its own error in its place, the others are scored."""
+    from leadgen.serve.schemas import CleanLead, clean_batch
 
     leads, many = _read_leads(args.lead)
     svc = _service(args)
     scorer = svc.scorer()
-    try:
-        clean = [
-            clean_lead(lead, scorer.spec, f"leads[{i}]." if many else "")
-            for i, lead in enumerate(leads)
-        ]
-    except LeadValidationError as exc:
-        raise InputError(f"{args.lead}: {exc}") from None
-    results = [r.model_dump(mode="json") for r in svc.score_leads(clean, scorer=scorer)]
+    checked = clean_batch(leads, scorer.spec, scorer.manifest.formats)
+    if not many and not isinstance(checked[0], CleanLead):
+        field = (checked[0].field or "lead").removeprefix("leads[0].")
+        raise InputError(f"{args.lead}: {field}: {checked[0].reason}")
+    clean = [c for c in checked if isinstance(c, CleanLead)]
+    scored = iter(svc.score_leads(clean, scorer=scorer))
+    results = [
+        (next(scored) if isinstance(c, CleanLead) else c).model_dump(mode="json") for c in checked
+    ]
     print(json.dumps(results if many else results[0], indent=2))
     return 0
 
@@ -272,6 +292,7 @@ def cmd_score_file(args: argparse.Namespace) -> int:
         batch_rows=args.batch_rows,
         neighbours=args.neighbours,
         progress=not args.quiet,
+        reading=read_settings(args),
     )
     print("\n".join(summary.lines()))
     return 0
@@ -309,7 +330,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     if args.rows is not None and args.rows < 1:
         raise ConfigError(f"--rows must be at least 1, got {args.rows}")
-    print(inspect_export(args.export, args.format, args.rows).render())
+    print(inspect_export(args.export, args.format, args.rows, read_settings(args)).render())
     return 0
 
 
@@ -386,6 +407,13 @@ def _data_parser(sub: Any) -> None:
         help="plain: the generated table; salesforce/hubspot: current rows as that CRM exports "
         "them (its column names, text ids, a stage label, '1,234', empty cells)",
     )
+    d.add_argument(
+        "--dialect",
+        choices=("csv", "excel-eu"),  # leadgen.synthetic.export_styles.DIALECTS
+        default="csv",
+        help="excel-eu: a CSV as Excel in Europe saves it (';', decimal commas, dd.mm.yyyy, "
+        "UTF-8 with BOM, CRLF)",
+    )
     d.add_argument("--rows", type=int, default=20_000, help="current customers (<= 1,000,000)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--noise-cols", type=int, default=0, help="irrelevant numeric+categorical cols")
@@ -417,6 +445,16 @@ def _build_parser(sub: Any) -> None:
     b.add_argument("--text-cols", help="comma-separated (LEADGEN_TEXT_COLS)")
     b.add_argument("--cat-cols", help="comma-separated (LEADGEN_CAT_COLS)")
     b.add_argument("--num-cols", help="comma-separated, parsed as numbers (LEADGEN_NUM_COLS)")
+    b.add_argument(
+        "--date-cols",
+        help="comma-separated dates, each a feature: days before the snapshot (--as-of) for "
+        "customers, before the scoring time for leads (LEADGEN_DATE_COLS)",
+    )
+    b.add_argument(
+        "--as-of",
+        help="the export's snapshot time, an ISO date or date-time (LEADGEN_AS_OF; default: "
+        "its newest date)",
+    )
     b.add_argument(
         "--high-value-col", help="flag or stage column (LEADGEN_HIGH_VALUE_COL, is_high_value)"
     )
@@ -471,11 +509,29 @@ def _build_parser(sub: Any) -> None:
     b.set_defaults(func=cmd_build)
 
 
+def _reading_flags(p: argparse.ArgumentParser) -> None:
+    """How to read a file where its own bytes and values do not say (default: detected)."""
+    p.add_argument("--delimiter", help="comma, semicolon, tab or pipe (LEADGEN_DELIMITER)")
+    p.add_argument("--encoding", help="e.g. utf-8, utf-16, cp1252 (LEADGEN_ENCODING)")
+    p.add_argument("--sheet", help="the .xlsx sheet (LEADGEN_SHEET; default: the first)")
+    p.add_argument(
+        "--decimal", choices=(".", ","), help="the decimal mark of the numbers (LEADGEN_DECIMAL)"
+    )
+    p.add_argument(
+        "--dayfirst",
+        help="yes: 05/03/2024 is 5 March; no: 3 May (LEADGEN_DAYFIRST)",
+    )
+    p.add_argument(
+        "--date-format", help="a strptime format for every date column, e.g. %%d/%%m/%%Y"
+    )
+
+
 def _export_flags(p: argparse.ArgumentParser) -> None:
     """How to read an export: its format and the columns that are not features."""
     p.add_argument(
         "--format", choices=INPUT_FORMATS, help="input format (LEADGEN_INPUT_FORMAT; by extension)"
     )
+    _reading_flags(p)
     p.add_argument("--id-col", help="customer id column, text or integer (LEADGEN_ID_COL)")
     p.add_argument("--email-col", help="email column (LEADGEN_EMAIL_COL; 'email' if present)")
     p.add_argument(
@@ -506,12 +562,23 @@ def _score_file_parser(sub: Any) -> None:
     f = sub.add_parser(
         "score-file", help="score a lead file (CSV or parquet, local or s3://) in bulk"
     )
-    f.add_argument("leads", help="CSV(.gz) or parquet lead file, local or s3://")
-    f.add_argument("--out", required=True, help="scored file: .parquet, .csv or .csv.gz, or s3://")
+    f.add_argument("leads", help="CSV/TSV/text(.gz), .xlsx or parquet lead file, local or s3://")
+    f.add_argument(
+        "--out", required=True, help="scored file: .csv(.gz), .tsv, .xlsx or .parquet, or s3://"
+    )
     f.add_argument("--rejects", help="rows that fail validation (default: OUT with .rejects)")
     f.add_argument("--artifacts", help=f"folder or s3:// (ARTIFACTS_URI, {DEFAULT_ARTIFACTS})")
     f.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="of LEADS")
-    f.add_argument("--out-format", choices=INPUT_FORMATS, default="auto", help="of OUT")
+    f.add_argument(
+        "--out-format",
+        choices=OUT_FORMATS,
+        default="auto",
+        help="auto: as the input was written (a CSV's delimiter, decimal mark, BOM, line "
+        "endings; .xlsx for .xlsx) unless OUT's ending says another format; csv: comma, '.', "
+        "UTF-8; csv-eu: semicolon, ',', UTF-8 with BOM, CRLF (Excel in Europe); tsv; xlsx; "
+        "parquet",
+    )
+    _reading_flags(f)
     f.add_argument("--email-col", help="default: the build's email column, or 'email'")
     f.add_argument("--id-col", help="the lead's own id (default: the build's id column)")
     f.add_argument("--batch-rows", type=int, default=2_000, help="leads per batch (memory)")
@@ -527,8 +594,9 @@ def _tool_parsers(sub: Any) -> None:
     i = sub.add_parser(
         "inspect", help="profile a CRM export and suggest the build command that fits it"
     )
-    i.add_argument("export", help="parquet file/folder or CSV(.gz), local or s3://")
+    i.add_argument("export", help="parquet file/folder, CSV/TSV/text(.gz) or .xlsx, or s3://")
     i.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="by extension")
+    _reading_flags(i)
     i.add_argument("--rows", type=int, default=200_000, help="inspect the first N rows (200,000)")
     i.set_defaults(func=cmd_inspect)
 

@@ -11,6 +11,7 @@ names live in `leadgen.names`, which the CDK stack imports too.
 
 from __future__ import annotations
 
+import codecs
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -57,27 +58,57 @@ def split_cols(value: str | None) -> tuple[str, ...] | None:
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """Which CRM columns feed the text block and the tabular block."""
+    """Which CRM columns feed the text block and the tabular block.
+
+    `date_cols` are numeric columns whose values are dates: each enters the model as a number,
+    the days before a reference time (the export's snapshot for customers, the scoring time for
+    leads; leadgen.model.fields), so everything downstream treats it as a numeric column. They
+    are the last of `num_cols` (`with_dates` puts them there)."""
 
     text_cols: tuple[str, ...] = DEFAULT_TEXT_COLS
     cat_cols: tuple[str, ...] = DEFAULT_CAT_COLS
     num_cols: tuple[str, ...] = DEFAULT_NUM_COLS
+    date_cols: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
         for col in (*self.text_cols, *self.cat_cols, *self.num_cols):
             if col in seen:
-                raise ConfigError(f"column {col!r} is configured twice (text/cat/num)")
+                raise ConfigError(f"column {col!r} is configured twice (text/cat/num/date)")
             seen.add(col)
         if not self.text_cols and not self.cat_cols and not self.num_cols:
-            raise ConfigError("no feature columns configured (--text-cols/--cat-cols/--num-cols)")
+            raise ConfigError(
+                "no feature columns configured (--text-cols/--cat-cols/--num-cols/--date-cols)"
+            )
+        stray = [c for c in self.date_cols if c not in self.num_cols]
+        if stray:
+            raise ConfigError(f"date column {stray[0]!r} is not among the numeric columns")
+
+    @classmethod
+    def with_dates(
+        cls,
+        text_cols: tuple[str, ...],
+        cat_cols: tuple[str, ...],
+        num_cols: tuple[str, ...],
+        date_cols: tuple[str, ...],
+    ) -> ColumnSpec:
+        """The spec of --text-cols/--cat-cols/--num-cols/--date-cols: dates join the numbers."""
+        return cls(text_cols, cat_cols, (*num_cols, *date_cols), date_cols)
 
     @property
     def all_cols(self) -> tuple[str, ...]:
         return (*self.text_cols, *self.cat_cols, *self.num_cols)
 
+    @property
+    def plain_num_cols(self) -> tuple[str, ...]:
+        """The numeric columns that are not dates (--num-cols)."""
+        return tuple(c for c in self.num_cols if c not in self.date_cols)
+
     def to_json(self) -> dict[str, list[str]]:
-        return {k: list(v) for k, v in asdict(self).items()}
+        out = {k: list(v) for k, v in asdict(self).items()}
+        if not self.date_cols:
+            out.pop("date_cols")
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ColumnSpec:
@@ -85,7 +116,95 @@ class ColumnSpec:
             text_cols=tuple(data["text_cols"]),
             cat_cols=tuple(data["cat_cols"]),
             num_cols=tuple(data["num_cols"]),
+            date_cols=tuple(data.get("date_cols", ())),
         )
+
+
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+DECIMAL_MARKS = (".", ",")
+YES = frozenset({"yes", "y", "true", "1", "on"})
+NO = frozenset({"no", "n", "false", "0", "off"})
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """How to read an export or a lead file where its own bytes and values do not say; None:
+    detected (leadgen.stores.dialect, leadgen.stores.conventions)."""
+
+    delimiter: str | None = None  # , ; tab |
+    encoding: str | None = None  # a Python codec name: utf-8, utf-16, cp1252, ...
+    sheet: str | None = None  # an .xlsx sheet (default: the first)
+    decimal: str | None = None  # the decimal mark of every numeric column: . or ,
+    dayfirst: bool | None = None  # 05/03/2024 is 5 March (True) or 3 May (False)
+    date_format: str | None = None  # a strptime format every date column is read with
+
+    def __post_init__(self) -> None:
+        if self.delimiter is not None and self.delimiter not in DELIMITER_NAMES:
+            raise ConfigError(
+                f"delimiter must be comma, semicolon, tab or pipe, got {self.delimiter!r}"
+            )
+        if self.encoding is not None:
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                raise ConfigError(
+                    f"encoding {self.encoding!r} is not one Python knows (e.g. utf-8, utf-16, "
+                    "cp1252)"
+                ) from None
+        if self.decimal is not None and self.decimal not in DECIMAL_MARKS:
+            raise ConfigError(f"decimal mark must be '.' or ',', got {self.decimal!r}")
+        if self.date_format is not None and "%" not in self.date_format:
+            raise ConfigError(
+                f"date format must be a strptime pattern such as %d/%m/%Y, got {self.date_format!r}"
+            )
+
+    @classmethod
+    def parse(
+        cls,
+        delimiter: str | None = None,
+        encoding: str | None = None,
+        sheet: str | None = None,
+        decimal: str | None = None,
+        dayfirst: str | None = None,
+        date_format: str | None = None,
+    ) -> ReadSettings:
+        """From flag or variable text: a delimiter by name (comma, semicolon, tab, pipe) or
+        character, dayfirst as yes/no."""
+        return cls(
+            delimiter=None if delimiter is None else delimiter_of(delimiter),
+            encoding=encoding,
+            sheet=sheet,
+            decimal=decimal,
+            dayfirst=None if dayfirst is None else yes_no(dayfirst, "dayfirst"),
+            date_format=date_format,
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ReadSettings:
+        return cls.parse(
+            env(Env.DELIMITER, environ),
+            env(Env.ENCODING, environ),
+            env(Env.SHEET, environ),
+            env(Env.DECIMAL, environ),
+            env(Env.DAYFIRST, environ),
+            env(Env.DATE_FORMAT, environ),
+        )
+
+
+def delimiter_of(text: str) -> str:
+    """A delimiter given as its character or its name (comma, semicolon, tab, pipe, \\t)."""
+    names = {name: char for char, name in DELIMITER_NAMES.items()} | {"\\t": "\t"}
+    value = names.get(text.strip().lower(), text)
+    if value not in DELIMITER_NAMES:
+        raise ConfigError(f"delimiter must be comma, semicolon, tab or pipe, got {text!r}")
+    return value
+
+
+def yes_no(text: str, name: str) -> bool:
+    word = text.strip().lower()
+    if word in YES | NO:
+        return word in YES
+    raise ConfigError(f"{name} must be yes or no, got {text!r}")
 
 
 @dataclass(frozen=True)
@@ -243,7 +362,10 @@ class BuildConfig:
     columns: ColumnSpec = field(default_factory=ColumnSpec)
     high_value: HighValueRule = field(default_factory=HighValueRule)
     keys: KeyColumns = field(default_factory=KeyColumns)
-    input_format: str = "auto"  # auto (by extension) | parquet | csv
+    input_format: str = "auto"  # auto (by extension) | parquet | csv | xlsx
+    reading: ReadSettings = field(default_factory=ReadSettings)
+    # The customers' date columns count days before this (ISO); None: the export's newest date.
+    as_of: str | None = None
     max_non_numeric: float = 0.05  # share of non-numbers in a numeric column that fails the build
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
     k: int = 20
@@ -295,7 +417,9 @@ class BuildConfig:
         if self.keep_versions < 1:
             raise ConfigError(f"keep versions must be at least 1, got {self.keep_versions}")
         if self.input_format not in INPUT_FORMATS:
-            raise ConfigError(f"input format must be auto|parquet|csv, got {self.input_format!r}")
+            raise ConfigError(
+                f"input format must be {'|'.join(INPUT_FORMATS)}, got {self.input_format!r}"
+            )
         if not 0.0 <= self.max_non_numeric <= 1.0:
             raise ConfigError(
                 f"max non-numeric share must be in [0, 1], got {self.max_non_numeric}"
@@ -321,10 +445,11 @@ class BuildConfig:
             function_name=env(Env.FUNCTION_NAME, e),
             email_hash_key=env(Env.EMAIL_HASH_KEY, e) or "",
             email_hash_key_secret_arn=env(Env.EMAIL_HASH_KEY_SECRET_ARN, e),
-            columns=ColumnSpec(
+            columns=ColumnSpec.with_dates(
                 text_cols=_cols_or_default(env(Env.TEXT_COLS, e), DEFAULT_TEXT_COLS),
                 cat_cols=_cols_or_default(env(Env.CAT_COLS, e), DEFAULT_CAT_COLS),
                 num_cols=_cols_or_default(env(Env.NUM_COLS, e), DEFAULT_NUM_COLS),
+                date_cols=_cols_or_default(env(Env.DATE_COLS, e), ()),
             ),
             high_value=high_value_rule(
                 env(Env.HIGH_VALUE_COL, e),
@@ -338,6 +463,8 @@ class BuildConfig:
                 current=env(Env.CURRENT_COL, e),
             ),
             input_format=env(Env.INPUT_FORMAT, e) or base.input_format,
+            reading=ReadSettings.from_env(e),
+            as_of=env(Env.AS_OF, e),
             max_non_numeric=env_float(Env.MAX_NON_NUMERIC, base.max_non_numeric, e),
             embedder=EmbedderSettings.from_env(e),
             ann_recall=env_float(Env.ANN_RECALL, base.ann_recall, e),

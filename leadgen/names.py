@@ -78,6 +78,15 @@ class Env:
     CURRENT_COL: Final = "LEADGEN_CURRENT_COL"
     HIGH_VALUE_VALUES: Final = "LEADGEN_HIGH_VALUE_VALUES"
     MAX_NON_NUMERIC: Final = "LEADGEN_MAX_NON_NUMERIC"
+    # dates as features, and how an export is read when its own bytes and values do not say
+    DATE_COLS: Final = "LEADGEN_DATE_COLS"
+    AS_OF: Final = "LEADGEN_AS_OF"
+    DELIMITER: Final = "LEADGEN_DELIMITER"
+    ENCODING: Final = "LEADGEN_ENCODING"
+    SHEET: Final = "LEADGEN_SHEET"
+    DECIMAL: Final = "LEADGEN_DECIMAL"
+    DAYFIRST: Final = "LEADGEN_DAYFIRST"
+    DATE_FORMAT: Final = "LEADGEN_DATE_FORMAT"
     # bulk scoring job: the uploaded lead file (from the EventBridge event, via CodeBuild)
     SCORE_REQUEST_BUCKET: Final = "LEADGEN_SCORE_REQUEST_BUCKET"
     SCORE_REQUEST_KEY: Final = "LEADGEN_SCORE_REQUEST_KEY"
@@ -123,7 +132,10 @@ DEFAULT_ID_COL: Final = "customer_id"
 DEFAULT_EMAIL_COL: Final = "email"
 DEFAULT_CURRENT_COL: Final = "is_current"
 # How an export is read: by its extension, or as said (LEADGEN_INPUT_FORMAT, --format, the stack).
-INPUT_FORMATS: Final = ("auto", "parquet", "csv")
+INPUT_FORMATS: Final = ("auto", "parquet", "csv", "xlsx")
+# How `score-file` writes: as the input was written (auto), or as one of these
+# (leadgen.serve.bulk.output_form).
+OUT_FORMATS: Final = ("auto", "csv", "csv-eu", "tsv", "xlsx", "parquet")
 
 # -- bulk scoring in AWS: lead files uploaded under SCORE_REQUESTS_PREFIX/ of the artifact bucket
 # are scored into SCORED_PREFIX/<name>.parquet (the rule's pattern and the job's output key) -------

@@ -83,12 +83,16 @@ class LeadgenConfig:
     text_cols: tuple[str, ...] = DEFAULT_TEXT_COLS
     cat_cols: tuple[str, ...] = DEFAULT_CAT_COLS
     num_cols: tuple[str, ...] = DEFAULT_NUM_COLS
+    date_cols: tuple[str, ...] = ()  # dates as features: days before the export's snapshot
     high_value_col: str | None = DEFAULT_HIGH_VALUE_COL  # boolean column, or ...
     value_col: str | None = None  # ... a numeric column whose top quantile is high-value
     value_quantile: float = 0.9
     # the export's own names (a CRM's CSV: Id / Email / StageName = "Closed Won", ...)
     input_key: str = DEFAULT_INPUT_KEY  # used when input_path is None
-    input_format: str = "auto"  # auto (by extension) | parquet | csv
+    input_format: str = "auto"  # auto (by extension) | parquet | csv | xlsx
+    # how to read the export where its bytes and values do not say (None: detected)
+    decimal: str | None = None  # "." or ","
+    dayfirst: bool | None = None
     id_col: str = DEFAULT_ID_COL
     email_col: str | None = None  # None: "email" when the export has it
     current_col: str | None = None  # None: "is_current" when the export has it
@@ -154,7 +158,7 @@ class LeadgenConfig:
             raise ConfigError("set exactly one of high_value_col or value_col (+ value_quantile)")
         if not 0.0 < self.value_quantile < 1.0:
             raise ConfigError(f"value_quantile must be in (0, 1), got {self.value_quantile}")
-        cols = (*self.text_cols, *self.cat_cols, *self.num_cols)
+        cols = (*self.text_cols, *self.cat_cols, *self.num_cols, *self.date_cols)
         if not cols or len(set(cols)) != len(cols):
             raise ConfigError("feature columns must be non-empty and not repeated")
         if not 0.0 < self.possible_threshold <= self.fuzzy_threshold <= 1.0:
@@ -173,6 +177,8 @@ class LeadgenConfig:
             raise ConfigError(
                 f"input_format must be {'|'.join(INPUT_FORMATS)}, got {self.input_format!r}"
             )
+        if self.decimal not in (None, ".", ","):
+            raise ConfigError(f"decimal must be '.' or ',', got {self.decimal!r}")
         if self.high_value_values and self.value_col is not None:
             raise ConfigError("high_value_values go with high_value_col, not value_col")
         if self.max_psi is not None and not self.max_psi > 0:

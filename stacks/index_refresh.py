@@ -136,6 +136,9 @@ def export_environment(config: LeadgenConfig) -> dict[str, str]:
         Env.EMAIL_COL: config.email_col,
         Env.CURRENT_COL: config.current_col,
         Env.HIGH_VALUE_VALUES: ",".join(config.high_value_values) or None,
+        Env.DATE_COLS: ",".join(config.date_cols) or None,
+        Env.DECIMAL: config.decimal,
+        Env.DAYFIRST: None if config.dayfirst is None else ("yes" if config.dayfirst else "no"),
     }
     environment.update({name: value for name, value in optional.items() if value})
     return environment

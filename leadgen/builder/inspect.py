@@ -5,10 +5,17 @@ the file profiles every column (inferred type, missing share, distinct values) a
 role from its name and its values: the id (unique, named like an id), the email (values look like
 addresses), the label (a true/false flag, or a stage column with a "won" value such as
 "Closed Won" or "customer"), the SCD2 current flag, and the features: long or varied text ->
-text, few distinct values -> categorical, numbers -> numeric. Names, phones, addresses, dates
-and value/revenue columns are left out, each with its reason (a revenue column may be the outcome
-itself: as a feature it would leak the label). The suggestion is a starting point the user can
-edit; tests run it as printed on CRM-like exports and check that it builds.
+text, few distinct values -> categorical, numbers -> numeric, dates -> date (days before the
+snapshot). Names, phones, addresses, value/revenue columns and outcome dates (a close or
+"became a customer" date: leadgen.builder.outcome_columns) are left out, each with its reason (as
+a feature they would leak the label or name a person).
+
+It also says how the file is written: its dialect (delimiter, encoding, line endings, or the
+.xlsx sheet), each numeric column's decimal mark and each date column's form, and what decided
+them (leadgen.stores.conventions). A column whose convention nothing decides, a list or struct
+column, and a column whose name a `--*-cols` list cannot carry (a comma in it) are left out with
+the reason, so the printed command builds as printed (tests run it on CRM-like exports); a name
+that looks like a flag (`--out`) is passed as `--text-cols=--out`.
 """
 
 from __future__ import annotations
@@ -21,13 +28,19 @@ from typing import Any
 
 import numpy as np
 
+from leadgen.builder.outcome_columns import outcome_reason
+from leadgen.config import ReadSettings
+from leadgen.model.dates import DateEvidence, date_readings
+from leadgen.model.numbers import NumberEvidence, readings
+from leadgen.stores.conventions import DateDecision, MarkDecision, decide_dates, decide_marks
 from leadgen.stores.exports import (
     CSV_SUFFIXES,
+    XLSX_SUFFIXES,
     Export,
+    is_nested_type,
     is_numeric_type,
     is_text_type,
     open_export,
-    parse_numbers,
 )
 
 DEFAULT_ROWS = 200_000
@@ -39,7 +52,6 @@ FALSY = {"false", "f", "no", "n", "0"}
 WON = ("closed won", "won", "customer", "evangelist", "vip", "paying", "high", "high value")
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T].*)?$|^\d{1,2}/\d{1,2}/\d{2,4}( .*)?$")
 _ID_NAME = re.compile(r"(^|[^a-z])id$|^id[^a-z]|_id$", re.IGNORECASE)
 _SKIP_NAME = re.compile(
     r"name|phone|mobile|fax|street|address|zip|postal|url|website|linkedin|twitter|owner",
@@ -65,15 +77,18 @@ class ColumnProfile:
     distinct: set[str] = field(default_factory=set)
     distinct_capped: bool = False
     top: Counter[str] | None = field(default_factory=Counter)
-    numbers: int = 0  # non-missing values that parse as numbers
-    integers: int = 0
+    numbers: NumberEvidence = field(default_factory=NumberEvidence)
+    integral: dict[str, int] = field(default_factory=lambda: {".": 0, ",": 0})
     flags: int = 0  # values that are true/false words
     emails: int = 0
-    dates: int = 0
+    dates: DateEvidence = field(default_factory=DateEvidence)
     words: int = 0
+    typed: str = ""  # "number" / "date" / "nested" when the file's own type says so
     kind: str = "text"
     role: str = "skip"
     reason: str = ""
+    detail: str = ""  # how its numbers or dates are read
+    _memo: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def present(self) -> int:
@@ -90,24 +105,79 @@ class ColumnProfile:
     def share(self, count: int) -> float:
         return count / self.present if self.present else 0.0
 
+    @property
+    def n_numbers(self) -> int:
+        ev = self.numbers
+        return ev.point + ev.comma + ev.ambiguous + ev.either
+
     def add(self, arr: Any) -> None:
         """Fold one batch of this column into the statistics."""
+        if is_nested_type(arr.type) or _undecodable(arr):
+            self.typed = "nested" if is_nested_type(arr.type) else "binary"
+            self.rows += len(arr)
+            self.missing += arr.null_count
+            return
         values = [None if v is None else str(v).strip() for v in arr.to_pylist()]
-        present = [v for v in values if v]
         self.rows += len(values)
-        self.missing += len(values) - len(present)
-        if is_numeric_type(arr.type) or is_text_type(arr.type):
-            numbers, bad = parse_numbers(arr)
-            ok = np.isfinite(numbers) & ~bad
-            self.numbers += int(ok.sum())
-            self.integers += int((ok & (numbers == np.round(numbers))).sum())
-        for v in present:
+        self._type_of(arr)
+        hints = _hints(arr) if not self.typed else None
+        if self.typed == "number":
+            self._typed_numbers(arr)
+        unread = 0  # present values that start like neither a number nor a date
+        for i, v in enumerate(values):
+            if not v:
+                self.missing += 1
+                continue
             low = v.lower()
             self.flags += low in TRUTHY or low in FALSY
             self.emails += bool(_EMAIL.match(v))
-            self.dates += bool(_DATE.match(v))
             self.words += len(v.split())
+            if hints is not None:
+                if hints[0][i] or hints[1][i]:
+                    self._read(v, hints[0][i], hints[1][i])
+                else:
+                    unread += 1
             self._remember(low if low in TRUTHY | FALSY else v)
+        self.numbers.bad += unread
+        self.dates.bad += unread
+
+    def _typed_numbers(self, arr: Any) -> None:
+        """A typed number column: every present value is a number with one reading."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        numbers = np.asarray(
+            pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+        )
+        present = numbers[np.isfinite(numbers)]
+        self.numbers.either += len(present)
+        whole = int((present == np.round(present)).sum())
+        self.integral = {mark: count + whole for mark, count in self.integral.items()}
+
+    def _type_of(self, arr: Any) -> None:
+        import pyarrow as pa
+
+        if pa.types.is_date(arr.type) or pa.types.is_timestamp(arr.type):
+            self.typed = "date"
+        elif is_numeric_type(arr.type) and not pa.types.is_boolean(arr.type):
+            self.typed = "number"
+
+    def _read(self, value: str, number_like: bool, date_like: bool) -> None:
+        """How a value reads as a number and as a date (the evidence of its conventions); only
+        values that start like one are parsed (a bio never is), each distinct one once."""
+        known = self._memo.get(value)
+        if known is None:
+            found = readings(value) if number_like else None
+            stamp = date_readings(value, serials=False) if date_like else None
+            known = (found, stamp)
+            if len(self._memo) < DISTINCT_CAP:
+                self._memo[value] = known
+        found, stamp = known
+        self.numbers.add(found)
+        if found is not None:
+            for mark, number in ((".", found.point), (",", found.comma)):
+                self.integral[mark] += number is not None and float(number).is_integer()
+        self.dates.add(stamp)
 
     def _remember(self, value: str) -> None:
         if len(self.distinct) < DISTINCT_CAP:
@@ -120,18 +190,64 @@ class ColumnProfile:
                 self.top = None  # too many values for a label or a category
 
     def infer_kind(self) -> None:
-        if self.present == 0:
+        if self.typed in ("nested", "binary"):
+            self.kind = self.typed
+        elif self.present == 0:
             self.kind = "empty"
         elif self.arrow_type == "bool" or self.share(self.flags) == 1.0:
             self.kind = "boolean"
-        elif self.share(self.numbers) >= 0.95:
-            self.kind = "integer" if self.integers == self.numbers else "number"
+        elif self.typed == "date" or (
+            self.typed != "number" and self.share(self.dates.dates) >= 0.8
+        ):
+            self.kind = "date"
+        elif self.share(self.n_numbers) >= 0.95:
+            self.kind = "number"
         elif self.share(self.emails) >= 0.8:
             self.kind = "email"
-        elif self.share(self.dates) >= 0.8:
-            self.kind = "date"
         else:
             self.kind = "text"
+
+    def settle_number(self, decision: MarkDecision) -> None:
+        """integer or number once the decimal mark is known, and how it was decided."""
+        mark = decision.mark or "."
+        whole = self.integral[mark] if self.numbers.ambiguous else max(self.integral.values())
+        self.kind = "integer" if whole >= self.n_numbers else "number"
+        evidence = decision.ambiguous or self.numbers.own_mark or decision.mark
+        if decision.how == "undecided" or (evidence and not self.typed):
+            self.detail = decision.describe()
+
+
+# What a number or a date starts with (a cheap test in C before any value is parsed in Python).
+_NUMBER_START = (
+    r"^[\s\x{feff}]*[(+\-\x{2212}]?\s*([$€£¥₹₩¢₽₺₪]|US\$|R\$|C\$|A\$|[A-Z]{3})?\s*"
+    r"[(+\-\x{2212}]?\s*[0-9.,]"
+)
+_DATE_START = r"^[\s\x{feff}]*[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{2,4}"
+
+
+def _hints(arr: Any) -> tuple[list[bool], list[bool]]:
+    """Per value: may it be a number, may it be a date (a text column's batch)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = arr if is_text_type(arr.type) else pc.cast(arr, pa.string())
+    number = pc.fill_null(pc.match_substring_regex(text, _NUMBER_START), False)
+    date = pc.fill_null(pc.match_substring_regex(text, _DATE_START), False)
+    return number.to_pylist(), date.to_pylist()
+
+
+def _undecodable(arr: Any) -> bool:
+    """Binary that is not UTF-8 text: the build refuses it as a text column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)):
+        return False
+    try:
+        pc.cast(arr, pa.string())
+    except pa.ArrowInvalid:
+        return True
+    return False
 
 
 @dataclass
@@ -143,28 +259,33 @@ class Inspection:
     columns: list[ColumnProfile]
     flags: dict[str, str]
     notes: list[str]
+    source: str = ""  # how the file was read (its dialect or sheet)
 
     def command(self, out: str = "artifacts") -> str:
-        """The suggested `build` command line, quoted for a POSIX shell."""
+        """The suggested `build` command line, quoted for a POSIX shell. A value that starts
+        with '-' (a column named like a flag) is joined to its flag with '=', or the shell's
+        argument parser would take it for a flag."""
         parts = ["leadgen", "build", "--input", self.path]
         if self.format == "csv" and not self.path.lower().endswith(CSV_SUFFIXES):
             parts += ["--format", "csv"]
-        for flag, value in self.flags.items():
-            parts += [flag, value]
-        parts += ["--out", out]
+        if self.format == "xlsx" and not self.path.lower().endswith(XLSX_SUFFIXES):
+            parts += ["--format", "xlsx"]
+        for flag, value in [*self.flags.items(), ("--out", out)]:
+            parts += [f"{flag}={value}"] if value.startswith("-") else [flag, value]
         return " ".join(shlex.quote(p) for p in parts)
 
     def render(self) -> str:
         width = max([len(c.name) for c in self.columns] + [6])
         seen = f"{self.rows} rows" + ("" if self.complete else f" (the first {self.rows})")
         lines = [
-            f"{self.path}: {self.format}, {len(self.columns)} columns, {seen}",
+            f"{self.path}: {self.source or self.format}, {len(self.columns)} columns, {seen}",
             "",
             f"{'column':<{width}}  {'type':<8} {'missing':>7} {'distinct':>9}  role",
         ]
         for c in self.columns:
             distinct = f">{DISTINCT_CAP}" if c.distinct_capped else str(c.n_distinct)
             role = c.role + (f" ({c.reason})" if c.reason else "")
+            role += f"; {c.detail}" if c.detail else ""
             lines.append(
                 f"{c.name:<{width}}  {c.kind:<8} {c.missing_share:>7.1%} {distinct:>9}  {role}"
             )
@@ -173,16 +294,28 @@ class Inspection:
         return "\n".join(lines)
 
 
-def inspect_export(path: str, fmt: str = "auto", max_rows: int | None = DEFAULT_ROWS) -> Inspection:
+def inspect_export(
+    path: str,
+    fmt: str = "auto",
+    max_rows: int | None = DEFAULT_ROWS,
+    reading: ReadSettings | None = None,
+) -> Inspection:
     """Profile the export (streamed; at most `max_rows` rows) and suggest a build command."""
-    export = open_export(path, fmt)
+    reading = reading or ReadSettings()
+    export = open_export(
+        path, fmt, delimiter=reading.delimiter, encoding=reading.encoding, sheet=reading.sheet
+    )
     profiles = [ColumnProfile(n, str(export.schema.field(n).type)) for n in export.names]
     rows, complete = _profile(export, profiles, max_rows)
     for p in profiles:
         p.infer_kind()
     notes: list[str] = []
+    marks, forms = _conventions(export, profiles, reading)
     flags = _assign_roles(profiles, rows, notes)
-    return Inspection(path, export.format, rows, complete, profiles, flags, notes)
+    flags.update(_reading_flags(reading, _borrowed(profiles, marks, forms)))
+    return Inspection(
+        path, export.format, rows, complete, profiles, flags, notes, export.describe()
+    )
 
 
 def _profile(
@@ -200,10 +333,86 @@ def _profile(
     return rows, True
 
 
+def _conventions(
+    export: Export, profiles: list[ColumnProfile], reading: ReadSettings
+) -> tuple[dict[str, MarkDecision], dict[str, DateDecision]]:
+    """Decimal marks of the number columns, forms of the date columns (undecided ones are left
+    out of the roles later)."""
+    numbers = {p.name: p for p in profiles if p.kind == "number" and not p.typed}
+    marks = decide_marks(
+        export.path,
+        {n: p.numbers for n, p in numbers.items()},
+        forced=reading.decimal,  # type: ignore[arg-type]  # ReadSettings checked it is . or ,
+        delimiter=export.dialect.delimiter if export.dialect else None,
+        use_file=export.format != "xlsx",
+        strict=False,
+    )
+    for p in profiles:
+        if p.kind == "number":
+            p.settle_number(marks.get(p.name, MarkDecision(None, "typed")))
+    dated = {p.name: p for p in profiles if p.kind == "date" and p.typed != "date"}
+    forms = decide_dates(
+        export.path,
+        {n: p.dates for n, p in dated.items()},
+        dayfirst=reading.dayfirst,
+        strptime=reading.date_format,
+        strict=False,
+    )
+    for name, form in forms.items():
+        dated[name].detail = form.describe()
+    return marks, forms
+
+
+def _borrowed(
+    profiles: list[ColumnProfile],
+    marks: dict[str, MarkDecision],
+    forms: dict[str, DateDecision],
+) -> dict[str, str]:
+    """--decimal / --dayfirst when a suggested column's convention came from a column the build
+    will not read (only the suggested columns decide each other there)."""
+    used = {p.name for p in profiles if p.role in ("numeric", "date", "label")}
+    out: dict[str, str] = {}
+    own = {m.mark for c, m in marks.items() if c in used and m.how == "its values"}
+    lent = {
+        m.mark
+        for c, m in marks.items()
+        if c in used and m.how == "the file's other columns" and m.mark not in own
+    }
+    if len(lent) == 1 and None not in lent:
+        out["--decimal"] = str(lent.pop())
+    own_orders = {f.format.order for c, f in forms.items() if c in used and f.how == "its values"}
+    lent_orders = {
+        f.format.order
+        for c, f in forms.items()
+        if c in used
+        and f.how == "the file's other date columns"
+        and f.format.order not in own_orders
+    }
+    if len(lent_orders) == 1 and None not in lent_orders:
+        out["--dayfirst"] = "yes" if lent_orders.pop() == "dmy" else "no"
+    return out
+
+
+def _reading_flags(reading: ReadSettings, borrowed: dict[str, str]) -> dict[str, str]:
+    """The reading settings inspect was given, for the build to read the file alike."""
+    given = {
+        "--delimiter": reading.delimiter,
+        "--encoding": reading.encoding,
+        "--sheet": reading.sheet,
+        "--decimal": reading.decimal,
+        "--dayfirst": None if reading.dayfirst is None else ("yes" if reading.dayfirst else "no"),
+        "--date-format": reading.date_format,
+    }
+    out = {k: v for k, v in given.items() if v is not None}
+    if out.get("--delimiter") == "\t":
+        out["--delimiter"] = "tab"
+    return {**borrowed, **out}
+
+
 def _assign_roles(profiles: list[ColumnProfile], rows: int, notes: list[str]) -> dict[str, str]:
     """Key columns first (id, email, label, current), then the features from what is left."""
     flags: dict[str, str] = {}
-    free = list(profiles)
+    free = [p for p in profiles if _nameable(p)]
     ident = _pick(free, "id", _looks_like_id)
     if ident is not None:
         flags["--id-col"] = ident.name
@@ -216,7 +425,7 @@ def _assign_roles(profiles: list[ColumnProfile], rows: int, notes: list[str]) ->
     current = _pick(free, "current", lambda p: p.kind == "boolean" and "current" in p.name.lower())
     if current is not None:
         flags["--current-col"] = current.name
-    features: dict[str, list[str]] = {"text": [], "categorical": [], "numeric": []}
+    features: dict[str, list[str]] = {"text": [], "categorical": [], "numeric": [], "date": []}
     for p in free:
         _feature_role(p, rows)
         if p.role in features:
@@ -224,9 +433,40 @@ def _assign_roles(profiles: list[ColumnProfile], rows: int, notes: list[str]) ->
     flags["--text-cols"] = ",".join(features["text"])
     flags["--cat-cols"] = ",".join(features["categorical"])
     flags["--num-cols"] = ",".join(features["numeric"])
+    if features["date"]:
+        flags["--date-cols"] = ",".join(features["date"])
     if not any(features.values()):
         notes.append("no feature column found: choose --text-cols/--cat-cols/--num-cols")
+    _undecided_notes(profiles, notes)
     return flags
+
+
+def _nameable(p: ColumnProfile) -> bool:
+    """A column a flag can name as it is: a --*-cols list splits at commas and trims spaces, and
+    a blank name is nothing a flag can carry."""
+    if not p.name.strip():
+        p.reason = "no column name"
+    elif "," in p.name:
+        p.reason = "its name has a comma (the --*-cols lists are comma-separated): rename it"
+    elif p.name != p.name.strip():
+        p.reason = "its name starts or ends with spaces (the --*-cols lists trim them): rename it"
+    else:
+        return True
+    return False
+
+
+def _undecided_notes(profiles: list[ColumnProfile], notes: list[str]) -> None:
+    for p in profiles:
+        if p.detail.startswith("decimal mark undecided"):
+            notes.append(
+                f"{p.name!r}: values like 1,234 or 6.787 read two ways and nothing in the file "
+                "says which: pass --decimal , or --decimal . to use it"
+            )
+        if p.detail.startswith("day/month order undecided"):
+            notes.append(
+                f"{p.name!r}: dates like 05/03/2024 read two ways and nothing in the file says "
+                "which: pass --dayfirst yes or no to use it"
+            )
 
 
 def _pick(free: list[ColumnProfile], role: str, test: Any) -> ColumnProfile | None:
@@ -259,7 +499,7 @@ def _label(free: list[ColumnProfile], notes: list[str]) -> dict[str, str]:
             free.remove(p)
             return {"--high-value-col": p.name, "--high-value-values": ",".join(won)}
     for p in free:
-        if p.kind in ("integer", "number") and _VALUE_NAME.search(p.name):
+        if p.kind in ("integer", "number") and _VALUE_NAME.search(p.name) and _decided(p):
             p.role, p.reason = "label", "top 10% by value"
             free.remove(p)
             notes.append(f"high value = the top 10% of {p.name!r}; change with --value-quantile")
@@ -271,35 +511,44 @@ def _label(free: list[ColumnProfile], notes: list[str]) -> dict[str, str]:
     return {}
 
 
+def _decided(p: ColumnProfile) -> bool:
+    return not p.detail.startswith(("decimal mark undecided", "day/month order undecided"))
+
+
 def _won_values(p: ColumnProfile) -> list[str]:
     if p.kind != "text" or p.top is None or not 2 <= len(p.top) <= 30:
         return []
     if not _LABEL_NAME.search(p.name):
         return []
-    return [v for v in p.top if v.lower() in WON]
+    return [v for v in p.top if v.lower() in WON and "," not in v]
+
+
+_KIND_REASONS = {
+    "empty": "no values",
+    "email": "an email",
+    "nested": "a list or struct column: a build reads scalar values only",
+    "binary": "binary data that is not UTF-8 text",
+}
 
 
 def _feature_role(p: ColumnProfile, rows: int) -> None:
-    """text / categorical / numeric, or skip with the reason."""
-    if p.kind in ("empty", "date", "email") or p.missing_share > 0.9:
-        p.reason = {"empty": "no values", "date": "a date", "email": "an email"}.get(
-            p.kind, "mostly empty"
-        )
+    """text / categorical / numeric / date, or skip with the reason."""
+    if p.kind in _KIND_REASONS or p.missing_share > 0.9:
+        p.reason = _KIND_REASONS.get(p.kind, "mostly empty")
+        return
+    if p.kind == "date":
+        _date_role(p)
         return
     if _SKIP_NAME.search(p.name):
         p.reason = "personal or contact detail"
+        return
+    if p.kind in ("integer", "number"):  # "Organization - Number of employees" is a number
+        _number_role(p)
         return
     if _ORG_NAME.search(p.name):
         p.reason = (
             "a company name (the duplicate check reads it; as a feature it names, not describes)"
         )
-        return
-    if _VALUE_NAME.search(p.name) and p.kind in ("integer", "number"):
-        p.reason = "value/outcome column: as a feature it may leak the label"
-        return
-    if p.kind in ("integer", "number"):
-        unique = p.n_distinct == p.present and p.present > 50
-        p.role, p.reason = ("skip", "unique numbers: an identifier?") if unique else ("numeric", "")
         return
     avg_words = p.words / p.present if p.present else 0.0
     if p.n_distinct <= MAX_CATEGORIES or p.kind == "boolean":
@@ -309,3 +558,27 @@ def _feature_role(p: ColumnProfile, rows: int) -> None:
         p.role = "text"
     else:
         p.reason = "many distinct short values: a code or a name?"
+
+
+def _number_role(p: ColumnProfile) -> None:
+    if _VALUE_NAME.search(p.name):
+        p.reason = "value/outcome column: as a feature it may leak the label"
+    elif not _decided(p):
+        p.reason = "its decimal mark is undecided (see the note)"
+    elif p.n_distinct == p.present and p.present > 50:
+        p.reason = "unique numbers: an identifier?"
+    else:
+        p.role = "numeric"
+
+
+def _date_role(p: ColumnProfile) -> None:
+    """A date is a feature (days before the snapshot) unless it records the outcome."""
+    outcome = outcome_reason(p.name)
+    if outcome is not None:
+        p.reason = f"an outcome date ({outcome}): as a feature it would leak the label"
+    elif not _decided(p):
+        p.reason = "its day/month order is undecided (see the note)"
+    elif p.n_distinct < 2:
+        p.reason = "one value"
+    else:
+        p.role = "date"

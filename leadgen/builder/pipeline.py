@@ -188,12 +188,16 @@ def read_table(cfg: BuildConfig, say: Callable[[str], None]) -> CrmTable:
         cfg.keys,
         fmt=cfg.input_format,
         max_non_numeric=cfg.max_non_numeric,
+        reading=cfg.reading,
+        as_of=cfg.as_of,
     )
     n, n_pos = len(table), int(table.labels.sum())
     say(
-        f"read {table.rows_read} rows: {n} current customers, {n_pos} high-value; "
-        f"dropped {table.dropped}"
+        f"read {table.rows_read} rows ({table.source}): {n} current customers, {n_pos} "
+        f"high-value; dropped {table.dropped}"
     )
+    for convention in table.conventions:
+        say(f"read {convention}")
     for warning in table.warnings:
         say(f"warning: {warning}")
     if n < MIN_ROWS:
@@ -311,6 +315,7 @@ def _manifest(
         },
         hash_key_fingerprint=key_fingerprint(cfg.email_hash_key),
         key_columns={"id": cfg.keys.id, "email": table.email_col},
+        formats=table.formats,
     )
 
 

@@ -8,10 +8,12 @@ HighValueRule), and a configured column that is missing is named with the closes
 SCD2 history rows (current flag false) are dropped, as are rows without an id or a label and
 repeated ids; every drop is counted with its reason for the build report. Ids are kept as given:
 integers stay integers, text ids (Salesforce's "0015g00000XyZ...", a CSV's "00123") stay text.
-Numeric columns accept numbers as exports spell them ("1,234"); values that are not numbers are
-counted per column with an example row, and above `max_non_numeric` of a column the build stops
-with one line naming it. A numeric column with no value at all, and a text column that is not
-text (binary that is not UTF-8, lists), are refused by name instead of being built on.
+Numeric and date columns are read as the export's people wrote them
+(leadgen.builder.numeric_columns: "1.234,5", "05.03.2024"), dates as days before the export's
+snapshot; values that are not numbers (dates) are counted per column with an example row, and
+above `max_non_numeric` of a column the build stops with one line naming it. A numeric column
+with no value at all, and a text column that is not text (binary that is not UTF-8, lists), are
+refused by name instead of being built on. No message quotes a row's values.
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from leadgen.config import IDENTITY_COLS, ColumnSpec, HighValueRule, KeyColumns
+from leadgen.builder.numeric_columns import read_numeric_columns
+from leadgen.config import IDENTITY_COLS, ColumnSpec, HighValueRule, KeyColumns, ReadSettings
 from leadgen.errors import InputError
+from leadgen.model.fields import FieldFormats
+from leadgen.stores.conventions import read_numbers
 from leadgen.stores.exports import (
     Export,
+    is_nested_type,
     is_numeric_type,
     is_text_type,
     missing_column,
     open_export,
-    parse_numbers,
     shown_value,
 )
 
@@ -59,6 +64,12 @@ class CrmTable:
     identity: dict[str, list[str | None]] = field(default_factory=dict)
     # The export's arrow type of each feature column, for the report ("double", "string").
     types: dict[str, str] = field(default_factory=dict)
+    # How numeric and date values are read (decimal marks, date forms, the dates' reference):
+    # recorded in the manifest so leads are read alike; and the same in words, and the file's
+    # dialect, for the build log.
+    formats: FieldFormats = field(default_factory=FieldFormats)
+    conventions: list[str] = field(default_factory=list)
+    source: str = ""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -91,19 +102,42 @@ def read_crm(
     max_non_numeric: float = 0.05,
     batch_rows: int = 65_536,
     progress: Callable[[int], None] | None = None,
+    reading: ReadSettings | None = None,
+    as_of: str | None = None,
 ) -> CrmTable:
-    """Stream the export batch by batch, keeping only the needed columns of current rows."""
-    export = open_export(path, fmt)
+    """Stream the export batch by batch, keeping only the needed columns of current rows.
+    `reading` forces what the file's bytes and values would say; `as_of` is the time the date
+    columns count days before (default: the export's newest date)."""
+    reading = reading or ReadSettings()
+    export = open_export(
+        path, fmt, delimiter=reading.delimiter, encoding=reading.encoding, sheet=reading.sheet
+    )
     roles = _roles(export, spec, rule, keys or KeyColumns())
     scan = _scan(export, roles, batch_rows, progress)
     ids, keep_pos = _unique_ids(scan, roles.id, rule, path)
     table = CrmTable(ids[keep_pos], {}, np.zeros(0, bool), None, scan.rows_read, scan.dropped)
+    table.source = export.describe()
     for c in (*spec.text_cols, *spec.cat_cols):
         texts = _texts(scan.column(c), c, path, table.warnings)
         table.columns[c] = [texts[i] for i in keep_pos]
-    for c in spec.num_cols:
-        table.columns[c] = _numeric(scan, c, keep_pos, max_non_numeric, table, path)
-    table.labels = _labels(scan.column(rule.column), rule, path)[keep_pos]
+    value_col = rule.column if rule.quantile is not None else None
+    numeric = read_numeric_columns(
+        export,
+        scan,
+        keep_pos,
+        spec,
+        value_col=value_col,
+        reading=reading,
+        as_of=as_of,
+        max_share=max_non_numeric,
+    )
+    table.columns.update(numeric.values)
+    table.dropped["non_numeric_values"] += numeric.counts.dropped
+    table.non_numeric.update(numeric.counts.per_column)
+    table.warnings += numeric.counts.warnings
+    table.formats, table.conventions = numeric.formats, numeric.conventions
+    mark = numeric.marks[value_col].mark if value_col else None
+    table.labels = _labels(scan.column(rule.column), rule, path, mark)[keep_pos]
     if roles.email is not None:
         emails = _texts(scan.column(roles.email), roles.email, path, table.warnings)
         table.emails = [emails[i] for i in keep_pos]
@@ -119,13 +153,16 @@ def read_crm(
 def _roles(export: Export, spec: ColumnSpec, rule: HighValueRule, keys: KeyColumns) -> _Roles:
     """Check every configured column exists (naming the missing ones with the closest existing
     names) and has a usable type; the columns to read."""
+    import pyarrow as pa
+
     names, path = export.names, export.path
     label_flag = "--value-col" if rule.quantile is not None else "--high-value-col"
     required = [
         (keys.id, "--id-col"),
         *((c, "--text-cols") for c in spec.text_cols),
         *((c, "--cat-cols") for c in spec.cat_cols),
-        *((c, "--num-cols") for c in spec.num_cols),
+        *((c, "--num-cols") for c in spec.plain_num_cols),
+        *((c, "--date-cols") for c in spec.date_cols),
         (rule.column, label_flag),
         *([(keys.email, "--email-col")] if keys.email else []),
         *([(keys.current, "--current-col")] if keys.current else []),
@@ -138,7 +175,10 @@ def _roles(export: Export, spec: ColumnSpec, rule: HighValueRule, keys: KeyColum
     schema = export.schema
     for col in spec.num_cols:
         kind = schema.field(col).type
-        if not is_numeric_type(kind) and not is_text_type(kind):
+        temporal = pa.types.is_date(kind) or pa.types.is_timestamp(kind)
+        if col in spec.date_cols and not (temporal or is_text_type(kind) or is_numeric_type(kind)):
+            raise InputError(f"{path}: date column {col!r} has type {kind}")
+        if col not in spec.date_cols and not is_numeric_type(kind) and not is_text_type(kind):
             raise InputError(f"{path}: numeric column {col!r} has type {kind}")
     for col in (*spec.text_cols, *spec.cat_cols):
         _check_text_type(schema.field(col).type, col, path)
@@ -152,10 +192,7 @@ def _roles(export: Export, spec: ColumnSpec, rule: HighValueRule, keys: KeyColum
 def _check_text_type(kind: Any, col: str, path: str) -> None:
     """A text or categorical column must hold scalars: a list or struct would be embedded as its
     Python repr ("[1, 2]"), which means nothing to the model."""
-    import pyarrow as pa
-
-    value_type = kind.value_type if pa.types.is_dictionary(kind) else kind
-    if pa.types.is_nested(value_type):
+    if is_nested_type(kind):
         raise InputError(
             f"{path}: text/categorical column {col!r} has type {kind}; it must hold text values"
         )
@@ -193,7 +230,7 @@ def _scan(
         scan.rows_read += batch.num_rows
         rows = np.arange(start, scan.rows_read, dtype=np.int64)
         if roles.current is not None:
-            keep = _flags(batch.column(roles.current), roles.current, export.path)
+            keep = _flags(batch.column(roles.current), roles.current, export.path, start)
             scan.dropped["not_current"] += batch.num_rows - int(keep.sum())
             batch, rows = batch.filter(keep), rows[keep]
         for c in roles.wanted:
@@ -206,7 +243,7 @@ def _scan(
     return scan
 
 
-def _flags(arr: Any, col: str, path: str) -> np.ndarray:
+def _flags(arr: Any, col: str, path: str, first_row: int = 0) -> np.ndarray:
     """A true/false column as booleans: booleans, numbers (non-zero = true) or text such as
     true/false, yes/no, 1/0 (any case); missing = false. Other text is an error naming it."""
     import pyarrow as pa
@@ -215,14 +252,14 @@ def _flags(arr: Any, col: str, path: str) -> np.ndarray:
     if pa.types.is_boolean(arr.type):
         return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
     if is_numeric_type(arr.type):
-        values, _ = parse_numbers(arr)
+        values, _ = read_numbers(arr, None)
         return np.nan_to_num(values, nan=0.0) != 0
     words = [None if v is None else str(v).strip().lower() for v in arr.to_pylist()]
-    unknown = {w for w in words if w and w not in TRUE_WORDS | FALSE_WORDS}
+    unknown = [i for i, w in enumerate(words) if w and w not in TRUE_WORDS | FALSE_WORDS]
     if unknown:
         raise InputError(
-            f"{path}: column {col!r} must be true/false (yes/no, 1/0), found "
-            f"{', '.join(shown_value(u) for u in sorted(unknown)[:3])}"
+            f"{path}: column {col!r} must be true/false (yes/no, 1/0); row "
+            f"{first_row + unknown[0] + 1} holds something else"
         )
     return np.array([w in TRUE_WORDS for w in words], dtype=bool)
 
@@ -287,49 +324,12 @@ def _texts(arr: Any, col: str, path: str, warnings: list[str]) -> list[str | Non
     return [None if v is None else str(v) for v in arr.to_pylist()]
 
 
-def _numeric(
-    scan: _Scan,
-    col: str,
-    keep_pos: np.ndarray,
-    max_share: float,
-    table: CrmTable,
-    path: str,
-) -> np.ndarray:
-    """A numeric column of the kept rows; non-numbers become missing and are counted (the build
-    fails above `max_share`); a column with no number at all is refused."""
-    values, bad = parse_numbers(scan.column(col))
-    values, bad = values[keep_pos], bad[keep_pos]
-    n_bad, n = int(bad.sum()), len(keep_pos)
-    if n_bad:
-        first = int(keep_pos[np.flatnonzero(bad)[0]])
-        example = scan.column(col)[first].as_py()
-        row = scan.row_number(first)
-        share = n_bad / max(n, 1)
-        table.dropped["non_numeric_values"] += n_bad
-        table.non_numeric[col] = {"count": n_bad, "share": round(share, 4), "example_row": row}
-        where = (
-            f"{n_bad} of {n} values ({share:.1%}) are not numbers "
-            f"(e.g. row {row}: {shown_value(example)})"
-        )
-        if share > max_share:
-            raise InputError(
-                f"{path}: numeric column {col!r}: {where}, above the {max_share:.0%} allowed "
-                "(--max-non-numeric); wrong column, or numbers in another locale?"
-            )
-        table.warnings.append(f"numeric column {col!r}: {where}; they count as missing")
-    if n and not np.isfinite(values).any():
-        raise InputError(
-            f"{path}: numeric column {col!r} has no numbers (all {n} current rows are empty); "
-            "remove it from --num-cols"
-        )
-    return values
-
-
-def _labels(arr: Any, rule: HighValueRule, path: str) -> np.ndarray:
-    """High-value flags: the top quantile of a value column, or a flag column."""
+def _labels(arr: Any, rule: HighValueRule, path: str, mark: Any = None) -> np.ndarray:
+    """High-value flags: the top quantile of a value column (read with its decimal `mark`), or
+    a flag column."""
     if rule.quantile is not None:
         try:
-            vals, _ = parse_numbers(arr)
+            vals, _ = read_numbers(arr, mark)
         except TypeError:
             raise InputError(
                 f"{path}: value column {rule.column!r} must be numeric, is {arr.type}"

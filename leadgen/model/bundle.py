@@ -21,6 +21,7 @@ from leadgen.config import ColumnSpec, GradeBands
 from leadgen.errors import ArtifactError
 from leadgen.model.checksums import sha256_bytes, sha256_files
 from leadgen.model.features import TabularTransform
+from leadgen.model.fields import FieldFormats
 from leadgen.model.head import Head
 from leadgen.model.index_backends import backend
 from leadgen.model.trees import TreeEnsemble
@@ -81,6 +82,9 @@ class Manifest:
     # The export's id and email column names (bulk scoring reads lead files by them); older
     # manifests have none: the defaults of leadgen.names apply.
     key_columns: dict[str, str | None] = field(default_factory=dict)
+    # How raw values of the numeric and date columns are read (decimal marks, date forms, the
+    # customers' reference time): leads are read the way the export was.
+    formats: FieldFormats = field(default_factory=FieldFormats)
 
     @property
     def customers(self) -> int:
@@ -104,6 +108,7 @@ class Manifest:
             "files": {n: {"sha256": f.sha256, "size": f.size} for n, f in self.files.items()},
             "hash_key_fingerprint": self.hash_key_fingerprint,
             **({"key_columns": self.key_columns} if self.key_columns else {}),
+            "formats": self.formats.to_json(),
         }
 
     def to_bytes(self) -> bytes:
@@ -150,6 +155,7 @@ class Manifest:
             format_version=int(data["format_version"]),
             hash_key_fingerprint=data.get("hash_key_fingerprint"),
             key_columns=dict(data.get("key_columns", {})),
+            formats=FieldFormats.from_json(data.get("formats")),
         )
 
     def seal(self, directory: Path) -> tuple[Manifest, str]:

@@ -32,12 +32,15 @@ from leadgen.serve.body import MAX_BODY_BYTES, BodyError, check_event, parse_jso
 from leadgen.serve.schemas import (
     BatchRequest,
     BatchResult,
+    CleanLead,
     ErrorBody,
     Health,
     Lead,
+    LeadError,
     Options,
     Score,
     batch_request_model,
+    clean_batch,
     clean_lead,
 )
 from leadgen.serve.service import ScoringService
@@ -78,19 +81,19 @@ def _add_routes(
     observer: Observer | None,
     max_batch: int | None,
 ) -> None:
-    def score(route: str, leads: list[Lead], options: Options | None) -> list[Score]:
-        t0 = time.perf_counter()
+    def score(
+        route: str, leads: list[CleanLead | LeadError], options: Options | None, t0: float
+    ) -> list[Score | LeadError]:
+        """Score the clean leads together; a refused lead keeps its place with its error."""
         svc = service()
-        scorer = svc.scorer()
-        clean = [
-            clean_lead(lead.model_dump(), scorer.spec, f"leads[{i}]." if len(leads) > 1 else "")
-            for i, lead in enumerate(leads)
-        ]
-        bands = _bands(options)
+        clean = [lead for lead in leads if isinstance(lead, CleanLead)]
         n = options.neighbors if options else 5
-        results = svc.score_leads(clean, bands, n, scorer=scorer)
+        scored = iter(svc.score_leads(clean, _bands(options), n, scorer=svc.scorer()))
+        results = [next(scored) if isinstance(lead, CleanLead) else lead for lead in leads]
         if observer is not None:
-            observer.scored(route, results, time.perf_counter() - t0)
+            observer.scored(
+                route, [r for r in results if isinstance(r, Score)], time.perf_counter() - t0
+            )
         return results
 
     @app.get(ROUTE_HEALTH[1], summary="Service and artifact status", responses=_responses(False))
@@ -99,15 +102,23 @@ def _add_routes(
 
     @app.post(ROUTE_SCORE_LEAD[1], summary="Score one lead", responses=_responses(True))
     def score_lead(lead: Lead) -> Score:
-        return score(ROUTE_SCORE_LEAD[1], [lead], lead.options)[0]
+        t0 = time.perf_counter()
+        scorer = service().scorer()
+        clean = clean_lead(lead.model_dump(), scorer.spec, "", scorer.manifest.formats)
+        result = score(ROUTE_SCORE_LEAD[1], [clean], lead.options, t0)[0]
+        assert isinstance(result, Score)
+        return result
 
     def score_leads(batch: BatchRequest) -> BatchResult:
+        t0 = time.perf_counter()
         limit = max_batch if max_batch is not None else service().config.max_batch
         if len(batch.leads) > limit:
             raise LeadValidationError(
                 "leads", f"{len(batch.leads)} leads; at most {limit} per batch"
             )
-        return BatchResult(results=score(ROUTE_SCORE_LEADS[1], batch.leads, batch.options))
+        scorer = service().scorer()
+        checked = clean_batch(batch.leads, scorer.spec, scorer.manifest.formats)
+        return BatchResult(results=score(ROUTE_SCORE_LEADS[1], checked, batch.options, t0))
 
     # The documented batch limit is the configured one: the model is made per app (annotated
     # with the class itself, since a string annotation could not name a local class).
@@ -207,7 +218,10 @@ def _responses(with_body: bool) -> dict[int, OpenAPIResponse]:
         out[400] = err("The body is not UTF-8 JSON, not a JSON object, or nested too deep")
         out[413] = err(f"The body is larger than {MAX_BODY_BYTES} bytes")
         out[415] = err("The Content-Type is not JSON (application/json, UTF-8)")
-    out[422] = err("A field has a wrong type or value: `field` names it, `reason` says why")
+    out[422] = err(
+        "A field has a wrong type or value: `field` names it, `reason` says why (/score_leads: "
+        "only for the request as a whole; a bad lead is answered in its place with a LeadError)"
+    )
     out[500] = err("Unexpected failure: opaque, with an incident id (the detail is in the log)")
     out[503] = err("No usable artifact version is loaded")
     return out

@@ -1,13 +1,22 @@
-"""Bulk scoring: a lead file in (CSV or parquet, local or s3://), the same file scored out.
+"""Bulk scoring: a lead file in (CSV in any dialect, .xlsx or parquet, local or s3://), the same
+file scored out.
 
 The first thing a sales-ops team does after a build is score the leads it already has, then load
 the result back into the CRM. `score_file` streams the file in batches through the same scoring
 service as the API (ScoringService + schemas.clean_lead: one definition of a valid lead and of
-every score), keeps every input column and appends the scores, the grade, the duplicate flag, the
-nearest high-value customers' ids and a one-line explanation. Memory is bounded by the batch
-size, not the file: batches are read, scored and written one at a time, and the text cache is
-capped. A row that fails validation is written to the rejects file with the field and the reason;
-it never stops the run. Outputs appear whole or not at all (leadgen.stores.exports.TableWriter).
+every score: a cell is read exactly as the same value in a JSON request), keeps every input
+column and appends the scores, the grade, the duplicate flag, the nearest high-value customers'
+ids and a one-line explanation. Memory is bounded by the batch size, not the file: batches are
+read, scored and written one at a time, and the text cache is capped. A row that fails
+validation is written to the rejects file with the field and the reason; it never stops the run.
+Outputs appear whole or not at all (leadgen.stores.exports.TableWriter).
+
+The file is read as its people wrote it: a first pass over its numeric and date columns decides
+their decimal marks and date order from the file's own values (then the version's recorded ones;
+leadgen.stores.conventions), and date columns count days before the run's start (the scoring
+time). The output is written back in the input's form by default: a CSV in its delimiter,
+encoding, byte-order mark and line endings, with the scores in its decimal mark (what Excel in
+the user's locale opens as columns); an .xlsx as .xlsx; or as `out_format` says.
 
 Duplicates are looked up as the API looks them up (known customers, leads the API recorded; by
 email, and fuzzily by the file's first_name, last_name, company, phone and country columns) but
@@ -20,29 +29,35 @@ Lambda never imports it (pyarrow, tqdm).
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
-from leadgen.config import IDENTITY_COLS
+from leadgen.config import IDENTITY_COLS, ReadSettings
 from leadgen.errors import InputError, LeadValidationError
-from leadgen.names import DEFAULT_EMAIL_COL, GRADES
+from leadgen.model.fields import FieldFormats
+from leadgen.names import DEFAULT_EMAIL_COL, GRADES, OUT_FORMATS
 from leadgen.serve.schemas import CleanLead, Score, clean_lead
 from leadgen.serve.scorer import Scorer
 from leadgen.serve.service import ScoringService
+from leadgen.stores.conventions import (
+    DELIMITER_MARK,
+    date_evidence,
+    decide_dates,
+    decide_marks,
+    number_evidence,
+)
+from leadgen.stores.dialect import EXCEL_EU_CSV, PLAIN_CSV, TSV, Dialect
 from leadgen.stores.exports import (
     Export,
     TableWriter,
+    detect_format,
+    is_text_type,
     missing_column,
     open_export,
-    parse_numbers,
-    shown_value,
     split_suffix,
 )
 
@@ -57,6 +72,7 @@ OUTPUT_COLUMNS = (
 )
 REJECT_COLUMNS = ("reject_field", "reject_reason")
 LEAD_ID_COL = "lead_id"
+_DIALECTS = {"csv": PLAIN_CSV, "csv-eu": EXCEL_EU_CSV, "tsv": TSV}
 
 
 # ---- the run -----------------------------------------------------------------------------------
@@ -77,6 +93,8 @@ class BulkSummary:
     seconds: float = 0.0
     # LATEST's version, when it was refused and an older verified one scored the file instead
     fallback_from: str | None = None
+    read_as: str = ""  # how the file was read (its dialect, decimal marks, date forms)
+    written_as: str = ""
 
     @property
     def rate(self) -> float:
@@ -94,6 +112,8 @@ class BulkSummary:
             f"  grades:   {grades}",
             f"  wrote {self.out} and {self.rejects} ({self.outcomes.get('rejected', 0):,} rows)",
         ]
+        if self.read_as:
+            out.insert(1, f"  read as {self.read_as}; written as {self.written_as}")
         if self.reject_fields:
             out.append(
                 "  rejected by field: "
@@ -124,6 +144,8 @@ class BulkSummary:
             "rejected_by_field": dict(self.reject_fields),
             "columns_not_in_file": self.missing_features,
             "fallback_from": self.fallback_from,
+            "read_as": self.read_as,
+            "written_as": self.written_as,
             "seconds": round(self.seconds, 3),
             "leads_per_second": round(self.rate, 1),
         }
@@ -143,12 +165,16 @@ class _Layout:
     """Which file columns feed the lead (by the build's names) and which pass through."""
 
     features: tuple[str, ...]  # spec columns present in the file
-    numeric: tuple[str, ...]
+    numeric: tuple[str, ...]  # numeric columns (not dates) present
+    dates: tuple[str, ...]  # date columns present
     email: str | None
     lead_id: str | None
     passthrough: tuple[str, ...]
     # name, company, phone, country: what the fuzzy duplicate check compares (as in the API)
     identity: tuple[str, ...] = ()
+    # how this file's numbers and dates read, and the scoring time its dates count days before
+    formats: FieldFormats = field(default_factory=FieldFormats)
+    now: float = 0.0
 
 
 def score_file(
@@ -164,18 +190,28 @@ def score_file(
     batch_rows: int = 2_000,
     neighbours: int = 3,
     progress: bool = True,
+    reading: ReadSettings | None = None,
 ) -> BulkSummary:
-    """Score every lead of `source` into `out` (+ the rejects file); see the module doc."""
+    """Score every lead of `source` into `out` (+ the rejects file); see the module doc.
+    `reading` forces what the file's bytes and values would say (delimiter, encoding, sheet,
+    decimal mark, date order or format)."""
     started = time.perf_counter()
-    _check_run(source, out, rejects or rejects_path(out), batch_rows, neighbours)
+    reading = reading or ReadSettings()
+    _check_run(source, out, rejects or rejects_path(out), batch_rows, neighbours, out_format)
     scorer = service.scorer()  # one version for the whole file
-    export = open_export(source, fmt)
+    export = open_export(
+        source, fmt, delimiter=reading.delimiter, encoding=reading.encoding, sheet=reading.sheet
+    )
     layout = _layout(export, scorer, email_col, id_col)
+    layout, read_as = _read_conventions(export, layout, scorer, reading)
     summary = BulkSummary(source, out, rejects or rejects_path(out), scorer.version)
     summary.fallback_from = service.lifecycle.fallback_from
     summary.replaced_columns = [c for c in OUTPUT_COLUMNS if c in export.names]
     summary.missing_features = [c for c in scorer.spec.all_cols if c not in layout.features]
-    writers = _writers(export, layout, out, summary.rejects, out_format, scorer.version)
+    form, dialect = output_form(export, out, out_format, _file_mark(export, layout))
+    summary.read_as = read_as
+    summary.written_as = dialect.describe() if dialect else form
+    writers = _writers(export, layout, (out, summary.rejects), (form, dialect), scorer.version)
     try:
         with _progress_bar(export, progress) as bar:
             for batch in _chunks(export, batch_rows):
@@ -191,9 +227,16 @@ def score_file(
     return summary
 
 
-def _check_run(source: str, out: str, rejects: str, batch_rows: int, neighbours: int) -> None:
+def _check_run(
+    source: str, out: str, rejects: str, batch_rows: int, neighbours: int, out_format: str
+) -> None:
     """Settings a run must refuse before it reads anything: an output that would overwrite the
-    lead file (it is read while the output is written), batch and neighbour counts out of range."""
+    lead file (it is read while the output is written), batch and neighbour counts out of range,
+    an unknown output format."""
+    if out_format not in OUT_FORMATS:
+        raise InputError(
+            f"--out-format must be one of {', '.join(OUT_FORMATS)}, got {out_format!r}"
+        )
 
     def where(path: str) -> str:
         return path if path.startswith("s3://") else os.path.realpath(path)
@@ -225,27 +268,108 @@ def _layout(export: Export, scorer: Scorer, email_col: str | None, id_col: str |
         (c for c in (keys.get("email"), DEFAULT_EMAIL_COL) if c and c in names), None
     )
     lead_id = id_col or next((c for c in (keys.get("id"), LEAD_ID_COL) if c and c in names), None)
-    numeric = tuple(c for c in spec.num_cols if c in names)
+    numeric = tuple(c for c in spec.plain_num_cols if c in names)
+    dates = tuple(c for c in spec.date_cols if c in names)
     passthrough = tuple(c for c in export.names if c not in OUTPUT_COLUMNS)
     identity = tuple(c for c in IDENTITY_COLS if c in names and c not in features)
-    return _Layout(features, numeric, email, lead_id, passthrough, identity)
+    return _Layout(features, numeric, dates, email, lead_id, passthrough, identity)
 
 
 def _writers(
-    export: Export, layout: _Layout, out: str, rejects: str, out_format: str, version: str
+    export: Export,
+    layout: _Layout,
+    paths: tuple[str, str],
+    form: tuple[str, Dialect | None],
+    version: str,
 ) -> tuple[TableWriter, TableWriter]:
+    """The scored file's and the rejects file's writers, both in the output's form."""
     import pyarrow as pa
 
     base = [export.schema.field(c) for c in layout.passthrough]
     scored = pa.schema([*base, *_output_fields()])
     rejected = pa.schema([*base, *(pa.field(c, pa.string()) for c in REJECT_COLUMNS)])
     meta = {"artifact-version": version}
-    first = TableWriter(out, scored, out_format, meta)
+    first = TableWriter(paths[0], scored, form[0], meta, form[1])
     try:
-        return first, TableWriter(rejects, rejected, out_format, meta)
+        return first, TableWriter(paths[1], rejected, form[0], meta, form[1])
     except BaseException:
         first.abort()
         raise
+
+
+def output_form(
+    export: Export, out: str, out_format: str, decimal: str = "."
+) -> tuple[str, Dialect | None]:
+    """(csv | xlsx | parquet, the CSV dialect) of the output. auto: the input's own form (a CSV
+    in its dialect with the scores in its decimal mark, .xlsx for .xlsx), unless OUT's ending
+    names another format (a .tsv ending: tabs)."""
+    if out_format in ("xlsx", "parquet"):
+        return out_format, None
+    if out_format in _DIALECTS:
+        return "csv", _DIALECTS[out_format]
+    form = detect_format(out) if split_suffix(out.rpartition("/")[2])[1] else export.format
+    if form != "csv":
+        return form, None
+    base = export.dialect or PLAIN_CSV
+    if out.lower().removesuffix(".gz").endswith(".tsv"):
+        base = replace(base, delimiter="\t")
+    return "csv", replace(base, decimal=decimal if export.dialect else ".")
+
+
+def _file_mark(export: Export, layout: _Layout) -> str:
+    """The decimal mark this file writes numbers with: its numeric columns' (when they agree),
+    else its delimiter's, else '.'."""
+    marks = {layout.formats.mark(c) for c in layout.numeric} - {None}
+    if len(marks) == 1:
+        return str(marks.pop())
+    delimiter = export.dialect.delimiter if export.dialect else ""
+    return DELIMITER_MARK.get(delimiter, ".")
+
+
+def _read_conventions(
+    export: Export, layout: _Layout, scorer: Scorer, reading: ReadSettings
+) -> tuple[_Layout, str]:
+    """How this file's numeric and date columns read: its own values first, then the version's
+    recorded marks and date forms (a first pass over those columns); and the scoring time."""
+    cols = [*layout.numeric, *layout.dates]
+    arrays = _columns(export, cols)
+    recorded = scorer.manifest.formats
+    marks = decide_marks(
+        export.path,
+        {c: number_evidence(arrays[c]) for c in layout.numeric if is_text_type(arrays[c].type)},
+        forced=reading.decimal,  # type: ignore[arg-type]  # ReadSettings checked it is . or ,
+        delimiter=export.dialect.delimiter if export.dialect else None,
+        use_file=export.format != "xlsx",
+        recorded=recorded.decimal,
+    )
+    dates = decide_dates(
+        export.path,
+        {c: date_evidence(arrays[c]) for c in layout.dates if is_text_type(arrays[c].type)},
+        dayfirst=reading.dayfirst,
+        strptime=reading.date_format,
+        recorded=recorded.dates,
+    )
+    formats = FieldFormats(
+        decimal={c: marks[c].mark if c in marks else recorded.mark(c) for c in layout.numeric},
+        dates={c: dates[c].format if c in dates else recorded.date_format(c) for c in layout.dates},
+    )
+    said = [export.describe()]
+    said += [f"{c!r} {m.describe()}" for c, m in marks.items() if m.ambiguous]
+    said += [f"{c!r} {d.describe()}" for c, d in dates.items()]
+    return replace(layout, formats=formats, now=time.time()), "; ".join(said)
+
+
+def _columns(export: Export, cols: list[str]) -> dict[str, Any]:
+    """Whole columns of the file (a first pass reading only them)."""
+    import pyarrow as pa
+
+    if not cols:
+        return {}
+    parts: dict[str, list[Any]] = {c: [] for c in cols}
+    for batch in export.batches(cols):
+        for c in cols:
+            parts[c].append(batch.column(c))
+    return {c: pa.chunked_array(parts[c], type=export.schema.field(c).type) for c in cols}
 
 
 def _output_fields() -> list[Any]:
@@ -315,19 +439,9 @@ def _score_batch(
 def _leads(
     batch: Any, layout: _Layout, scorer: Scorer
 ) -> tuple[dict[int, CleanLead], dict[int, tuple[str, str]]]:
-    """Each row as a clean lead, or its (field, reason): numbers parsed as exports spell them,
-    then the API's own validation (clean_lead) with the field named."""
-    columns: dict[str, list[Any]] = {}
-    problems: dict[int, tuple[str, str]] = {}
-    for col in layout.features:
-        arr = batch.column(col)
-        if col in layout.numeric:
-            values, bad = _numbers(arr, col)
-            for row in np.flatnonzero(bad).tolist():
-                problems.setdefault(row, (col, f"not a number: {shown_value(arr[row].as_py())}"))
-            columns[col] = [None if math.isnan(v) else v for v in values.tolist()]
-        else:
-            columns[col] = arr.to_pylist()
+    """Each row as a clean lead, or its (field, reason): every cell through the API's own
+    validation (clean_lead), read with this file's decimal marks and date forms."""
+    columns: dict[str, list[Any]] = {c: batch.column(c).to_pylist() for c in layout.features}
     for col in layout.identity:
         columns[col] = batch.column(col).to_pylist()
     for key, source in (("email", layout.email), ("lead_id", layout.lead_id)):
@@ -335,21 +449,14 @@ def _leads(
             values = batch.column(source).to_pylist()
             columns[key] = [None if v is None else str(v) for v in values]
     leads: dict[int, CleanLead] = {}
+    problems: dict[int, tuple[str, str]] = {}
     for i in range(batch.num_rows):
-        if i in problems:
-            continue
+        row = {k: v[i] for k, v in columns.items()}
         try:
-            leads[i] = clean_lead({k: v[i] for k, v in columns.items()}, scorer.spec)
+            leads[i] = clean_lead(row, scorer.spec, "", layout.formats, layout.now)
         except LeadValidationError as exc:
             problems[i] = (exc.field, exc.reason)
     return leads, problems
-
-
-def _numbers(arr: Any, col: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        return parse_numbers(arr)
-    except TypeError:
-        raise InputError(f"numeric column {col!r} has type {arr.type}") from None
 
 
 def _scored_batch(batch: Any, layout: _Layout, good: list[int], scores: list[Score]) -> Any:

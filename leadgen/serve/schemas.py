@@ -5,20 +5,33 @@ options, sizes) and `clean_lead` checks the feature columns against the served v
 spec. Everything after the edge takes a `CleanLead` and trusts it. Answers are pydantic models
 that refuse unknown fields, so openapi.json (generated from them) documents every field a client
 can receive.
+
+`clean_lead` is the one validation of a lead for every path (/score_lead, /score_leads, `score`,
+`score-file`, the bulk job): a numeric value may be a JSON number or text as people write it
+("1,200", "1.200,5", read with the decimal mark the version recorded), a date column's value a
+date as the export wrote it, turned into days before the scoring time (leadgen.model.fields); a
+refusal names the field and gives the same reason everywhere (never the value). A field that is
+no column of the version is reported back (`warnings`, with the closest column's name), not
+silently ignored. In a batch (`clean_batch`), a bad lead is its own error and the others go on.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from leadgen.config import ColumnSpec
 from leadgen.duplicates.check import DuplicateCheckStatus
 from leadgen.errors import LeadValidationError
+from leadgen.model.dates import DateFormat
+from leadgen.model.fields import FieldFormats, FieldProblem, date_field, number_field
+from leadgen.model.numbers import DecimalMark
 
 MAX_TEXT_CHARS = 10_000
 MAX_IDENTITY_CHARS = 200
@@ -81,6 +94,14 @@ LEAD_EXAMPLE: dict[str, Any] = {
 }
 
 
+# Numbers as text, as documented: plain ones with either decimal mark, and empty (missing).
+# `clean_lead` reads more (thousands groups, currency, percent; an ambiguous "1,234" with the
+# decimal mark the version recorded): leadgen.model.numbers.
+NUMBER_TEXT_PATTERN = (
+    r"^\s*(-?([0-9]+|[0-9]+[.,]([0-9]{1,2}|[0-9]{4,})|0[.,][0-9]+|[0-9]{4,}[.,][0-9]+))?\s*$"
+)
+
+
 def _document_columns(schema: dict[str, Any]) -> None:
     """The feature columns of the default layout, typed as `clean_lead` checks them. Validation
     itself is against the served version's columns (a build may configure others), so they are
@@ -90,18 +111,27 @@ def _document_columns(schema: dict[str, Any]) -> None:
     for col in (*spec.text_cols, *spec.cat_cols):
         schema["properties"][col] = {"anyOf": [text, {"type": "number"}, {"type": "null"}]}
     number = {"type": "number", "minimum": -MAX_ABS_NUMBER, "maximum": MAX_ABS_NUMBER}
+    as_text = {
+        "type": "string",
+        "pattern": NUMBER_TEXT_PATTERN,
+        "description": "a number as people write it: 1234.5, 0,33, also 1,234.5, 1.234,5, "
+        "1 234,5, $3,400, 12% (0.12); an ambiguous 1,234 is read with the decimal mark the "
+        "version recorded for the column, or refused when it has none",
+    }
     for col in spec.num_cols:
-        schema["properties"][col] = {"anyOf": [number, {"type": "null"}]}
+        schema["properties"][col] = {"anyOf": [number, as_text, {"type": "null"}]}
     schema["example"] = LEAD_EXAMPLE
 
 
 class Lead(BaseModel):
-    """A lead: the configured CRM columns (text, categorical, numeric), optional email, lead_id.
+    """A lead: the configured CRM columns (text, categorical, numeric, date), optional email,
+    lead_id.
 
-    Columns are checked against the served version's column spec; missing ones are zero-filled,
-    other fields are ignored. The column properties documented are the default layout's: text
-    and categorical columns take a string (or a number, read as text), numeric ones a finite
-    number."""
+    Columns are checked against the served version's column spec; missing ones are missing
+    values, other fields are reported back in the answer's `warnings`. The column properties
+    documented are the default layout's: text and categorical columns take a string (or a
+    number, read as text), numeric ones a finite number or a number as text; a build's date
+    columns take a date as its export wrote them (2024-03-05, 05.03.2024, ...)."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra=_document_columns)
     lead_id: str | None = Field(default=None, max_length=200)
@@ -114,19 +144,28 @@ class Lead(BaseModel):
     options: Options | None = None
 
 
+_BATCH_LEADS = (
+    "Leads to score (1..{n}), each an object like the body of /score_lead (Lead). A lead that "
+    "fails validation is answered in its place with a LeadError; the others are scored."
+)
+# A batch's leads are objects checked one by one (`clean_batch`), so one bad lead is refused on
+# its own: as a schema they are any object, or one bad lead would refuse the whole request.
+BatchLead = dict[str, Any]
+
+
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    leads: list[Lead] = Field(..., min_length=1, description="Leads to score (1..MAX_BATCH_SIZE)")
+    leads: list[BatchLead] = Field(..., min_length=1, description=_BATCH_LEADS.format(n="N"))
     options: Options | None = None
 
 
 def batch_request_model(max_batch: int) -> type[BatchRequest]:
     """BatchRequest with the deployment's MAX_BATCH_SIZE as the documented and enforced limit."""
     leads = Field(
-        ..., min_length=1, max_length=max_batch, description=f"Leads to score (1..{max_batch})"
+        ..., min_length=1, max_length=max_batch, description=_BATCH_LEADS.format(n=max_batch)
     )
     model: type[BatchRequest] = create_model(
-        "BatchRequest", __base__=BatchRequest, leads=(list[Lead], leads)
+        "BatchRequest", __base__=BatchRequest, leads=(list[BatchLead], leads)
     )
     model.__doc__ = "Leads scored together; `options` apply to every one."
     return model
@@ -152,19 +191,32 @@ class CleanLead:
     email: str | None = None
     lead_id: str | None = None
     who: LeadIdentity = LeadIdentity()
+    warnings: tuple[FieldWarning, ...] = ()  # fields that are no column of the version
 
 
-def clean_lead(lead: Mapping[str, Any], spec: ColumnSpec, where: str = "") -> CleanLead:
+def clean_lead(
+    lead: Mapping[str, Any],
+    spec: ColumnSpec,
+    where: str = "",
+    formats: FieldFormats | None = None,
+    now: float | None = None,
+) -> CleanLead:
     """Check the feature columns of a lead (a parsed `Lead` dump or a raw mapping): text and
     categorical values are strings (numbers are accepted and stringified), numeric values are
-    finite numbers; a wrong type is refused with the field named (`where` prefixes it, e.g.
-    'leads[3].'). Missing columns are allowed. Every string that flows on is valid Unicode (a lone
-    surrogate from a JSON escape would break the tokenizer and the email hash)."""
+    finite numbers or numbers as text (read with `formats`' decimal marks), date values dates
+    (as days before `now`, the scoring time); a wrong value is refused with the field named
+    (`where` prefixes it, e.g. 'leads[3].'). Missing columns are allowed. Every string that flows
+    on is valid Unicode (a lone surrogate from a JSON escape would break the tokenizer and the
+    email hash)."""
+    formats = formats or FieldFormats()
     features: dict[str, str | float | None] = {}
     for col in (*spec.text_cols, *spec.cat_cols):
         features[col] = _text_value(lead.get(col), where + col)
-    for col in spec.num_cols:
-        features[col] = _number_value(lead.get(col), where + col)
+    for col in spec.plain_num_cols:
+        features[col] = _number_value(lead.get(col), where + col, formats.mark(col))
+    moment = time.time() if now is None else now
+    for col in spec.date_cols:
+        features[col] = _date_value(lead.get(col), where + col, formats.date_format(col), moment)
     email = lead.get("email")
     if email is not None and not isinstance(email, str):
         raise LeadValidationError(where + "email", "expected a string")
@@ -173,10 +225,71 @@ def clean_lead(lead: Mapping[str, Any], spec: ColumnSpec, where: str = "") -> Cl
         raise LeadValidationError(where + "lead_id", "expected a string")
     ref = None if lead_id is None else _unicode(str(lead_id), where + "lead_id")
     who = LeadIdentity(**{f: _identity_value(lead.get(f), where + f) for f in _IDENTITY_FIELDS})
-    return CleanLead(features, _unicode(email, where + "email") or None, ref, who)
+    unknown = _unknown_fields(lead, spec, where)
+    return CleanLead(features, _unicode(email, where + "email") or None, ref, who, unknown)
+
+
+def clean_batch(
+    leads: Sequence[Mapping[str, Any]],
+    spec: ColumnSpec,
+    formats: FieldFormats | None = None,
+    now: float | None = None,
+) -> list[CleanLead | LeadError]:
+    """Each lead of a batch validated alone (the envelope as `Lead`, then `clean_lead`), at one
+    scoring time: a clean lead, or its error by index, field and reason."""
+    moment = time.time() if now is None else now
+    out: list[CleanLead | LeadError] = []
+    for i, raw in enumerate(leads):
+        where = f"leads[{i}]."
+        try:
+            parsed = Lead.model_validate(raw).model_dump()
+            out.append(clean_lead(parsed, spec, where, formats, moment))
+        except ValidationError as exc:
+            field, reason = _first_error(exc)
+            out.append(
+                LeadError(index=i, error="validation_error", field=where + field, reason=reason)
+            )
+        except LeadValidationError as exc:
+            out.append(
+                LeadError(index=i, error="validation_error", field=exc.field, reason=exc.reason)
+            )
+    return out
+
+
+def _first_error(exc: ValidationError) -> tuple[str, str]:
+    """(field, reason) of pydantic's first complaint, as the API's 422 names them."""
+    for error in exc.errors():
+        return ".".join(str(p) for p in error["loc"]), str(error["msg"])
+    return "", "invalid lead"
 
 
 _IDENTITY_FIELDS = ("first_name", "last_name", "company", "phone", "country")
+# Fields a lead may carry besides the version's columns.
+KNOWN_FIELDS = frozenset({"lead_id", "email", "options", *_IDENTITY_FIELDS})
+
+
+def _unknown_fields(
+    lead: Mapping[str, Any], spec: ColumnSpec, where: str
+) -> tuple[FieldWarning, ...]:
+    """The lead's fields that are no column of this version, with the column nearest each name
+    (a misspelt "Engagment Score" would otherwise be scored as missing without a word)."""
+    columns = [*spec.all_cols, *KNOWN_FIELDS]
+    out = []
+    for name in lead:
+        if name in columns or not isinstance(name, str):
+            continue
+        near = difflib.get_close_matches(name.lower(), [c.lower() for c in columns], 1, 0.6)
+        closest = next((c for c in columns if near and c.lower() == near[0]), None)
+        hint = f"; did you mean {closest!r}?" if closest else ""
+        out.append(
+            FieldWarning(
+                field=where + name[:MAX_IDENTITY_CHARS],
+                warning="unknown_field",
+                closest=closest,
+                message=f"not a column of this model: ignored{hint}",
+            )
+        )
+    return tuple(out)
 
 
 def _identity_value(v: Any, field: str) -> str | None:
@@ -213,20 +326,29 @@ def _unicode(v: str | None, field: str) -> str | None:
     return v
 
 
-def _number_value(v: Any, field: str) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise LeadValidationError(field, f"expected a number, got {type(v).__name__}")
+def _number_value(v: Any, field: str, mark: DecimalMark | None) -> float | None:
     try:
-        number = float(v)
-    except OverflowError:  # an int beyond float's range
-        number = math.inf
+        number = number_field(v, mark)
+    except FieldProblem as exc:
+        raise LeadValidationError(field, exc.reason) from None
+    if number is None:
+        return None
     if not math.isfinite(number):
         raise LeadValidationError(field, "must be a finite number")
     if abs(number) > MAX_ABS_NUMBER:
         raise LeadValidationError(field, f"out of range (at most {MAX_ABS_NUMBER:g} either way)")
     return number
+
+
+def _date_value(v: Any, field: str, fmt: DateFormat, now: float) -> float | None:
+    """A date as the days from it to `now` (the scoring time), so "days since last activity"
+    means at scoring what it meant for the customers at their snapshot."""
+    if isinstance(v, str) and len(v) > MAX_TEXT_CHARS:
+        raise LeadValidationError(field, f"longer than {MAX_TEXT_CHARS} characters")
+    try:
+        return date_field(v, fmt, now)
+    except FieldProblem as exc:
+        raise LeadValidationError(field, exc.reason) from None
 
 
 # ---- answers ---------------------------------------------------------------------------------
@@ -303,6 +425,19 @@ class Duplicate(_Answer):
     )
 
 
+class FieldWarning(_Answer):
+    """Something about a lead that did not stop it from being scored."""
+
+    field: str = Field(..., description="the lead's field, e.g. Engagment Score")
+    warning: Literal["unknown_field"] = Field(
+        ..., description="unknown_field: not a column of the served version (ignored)"
+    )
+    closest: str | None = Field(
+        default=None, description="the version's column (or lead field) nearest its name"
+    )
+    message: str
+
+
 class Score(_Answer):
     """The answer for one lead. A duplicate is not scored: its score fields are null."""
 
@@ -352,10 +487,25 @@ class Score(_Answer):
     )
     neighbors: Neighbours | None = None
     explanation: Explanation | None = None
+    warnings: list[FieldWarning] = Field(
+        default_factory=list, description="fields of the lead that were ignored, and why"
+    )
+
+
+class LeadError(_Answer):
+    """A lead of a batch that was refused on its own (the others are scored): its index in
+    `leads`, the field at fault and why, as /score_lead would refuse it with 422."""
+
+    index: int = Field(..., description="the lead's position in `leads`")
+    error: Literal["validation_error"]
+    field: str | None = Field(default=None, description="e.g. leads[2].company_size")
+    reason: str
 
 
 class BatchResult(_Answer):
-    results: list[Score]
+    """`results[i]` answers `leads[i]`: its Score, or a LeadError when that lead was refused."""
+
+    results: list[Score | LeadError]
 
 
 DuplicateStoreStatus = Literal["ok", "disabled", "hash_key_mismatch", "unverified"]

@@ -137,6 +137,8 @@ class ScoringService:
                 if state.hit is not None
                 else _scored(parts, state, scorer.version, ref)
             )
+        for i, lead in enumerate(leads):
+            answers[i].warnings = list(lead.warnings)
         return [answers[i] for i in range(len(leads))]
 
 

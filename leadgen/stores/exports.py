@@ -1,18 +1,27 @@
-"""Tabular files in and out: CRM exports and lead files, parquet or CSV, local or on S3.
+"""Tabular files in and out: CRM exports and lead files, parquet, CSV or .xlsx, local or on S3.
 
 The build reads a CRM export and bulk scoring reads a lead file and writes the scored one; both go
 through here so a file is opened, streamed and spelled the same way everywhere:
 
 - parquet: a file, a folder/prefix of parts or a hive-partitioned dataset (pyarrow datasets);
-- CSV / CSV.gz: one file, pyarrow's streaming CSV reader, every column read as text (a CRM's "Id"
-  may look numeric in the first block and not later, and "1,234" is a number to a person), empty
-  cells as missing values and nothing else (a country "NA" is Namibia, not null);
-- numbers as people write them in exports (`parse_numbers`): thousands separators, a currency
-  sign, surrounding spaces; anything else is counted as "not a number", never silently zero;
+- CSV / TSV / text (also .gz): one file in any dialect people save: its encoding, delimiter and
+  line endings are read off its first bytes (leadgen.stores.dialect, or as `--encoding` /
+  `--delimiter` say), then pyarrow's streaming CSV reader reads every column as text (a CRM's
+  "Id" may look numeric in the first block and not later, and "1,234" is a number to a person),
+  empty cells as missing values and nothing else (a country "NA" is Namibia, not null);
+- .xlsx: one sheet (the first or `--sheet`), streamed row by row as text columns
+  (leadgen.stores.xlsx);
+- a file with no known ending is recognised by its first bytes (parquet, .xlsx, else text);
+- numbers and dates as people write them are read by leadgen.stores.conventions with the one
+  parser serving uses (leadgen.model.numbers, leadgen.model.dates);
 - outputs are written to a local temporary file and only then moved into place or uploaded (with
-  S3 object metadata), so nobody ever reads half a scored file.
+  S3 object metadata), so nobody ever reads half a scored file; CSV in a given dialect (the
+  input's, by default: delimiter, decimal mark of the scores, byte-order mark, line endings,
+  encoding), or .xlsx, or parquet.
 
-Build time and CLI only: the Lambda never imports this module (it would pull in pyarrow).
+Errors name the file and, for a bad row, its number and the header's column names: never a
+row's values (they may be personal data). Build time and CLI only: the Lambda never imports this
+module (it would pull in pyarrow).
 """
 
 from __future__ import annotations
@@ -31,21 +40,47 @@ import numpy as np
 from leadgen.config import AwsSettings
 from leadgen.errors import InputError
 from leadgen.names import INPUT_FORMATS
+from leadgen.stores.dialect import (
+    PLAIN_CSV,
+    SAMPLE_BYTES,
+    Dialect,
+    header_names,
+    not_utf8,
+    ragged_row,
+    sniff,
+)
 
-CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
+XLSX_SUFFIXES = (".xlsx",)
 # Every ending a lead or export file may have, longest first so ".csv.gz" wins over ".csv".
-TABLE_SUFFIXES = (".csv.gz", ".tsv.gz", ".csv", ".tsv", ".parquet")
+TABLE_SUFFIXES = (
+    ".csv.gz",
+    ".tsv.gz",
+    ".txt.gz",
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".parquet",
+    ".xlsx",
+)
 # Bytes per CSV block: the reader's unit of streaming (and of memory), a few thousand CRM rows.
 CSV_BLOCK_BYTES = 1 << 20
+_MAGIC = {b"PAR1": "parquet", b"PK\x03\x04": "xlsx"}
+_OLD_EXCEL = b"\xd0\xcf\x11\xe0"  # .xls (Excel 97-2003): a format openpyxl does not read
 
 
 def detect_format(path: str, fmt: str = "auto") -> str:
-    """'csv' or 'parquet': the explicit format, else the extension (.csv, .csv.gz; else parquet)."""
+    """'csv', 'xlsx' or 'parquet': the explicit format, else the extension (.csv, .tsv, .txt,
+    their .gz; .xlsx; anything else parquet). open_export also looks at the first bytes of a file
+    whose ending says nothing."""
     if fmt not in INPUT_FORMATS:
         raise InputError(f"format must be one of {', '.join(INPUT_FORMATS)}, got {fmt!r}")
     if fmt != "auto":
         return fmt
-    return "csv" if path.lower().endswith(CSV_SUFFIXES) else "parquet"
+    lowered = path.lower()
+    if lowered.endswith(CSV_SUFFIXES):
+        return "csv"
+    return "xlsx" if lowered.endswith(XLSX_SUFFIXES) else "parquet"
 
 
 def split_suffix(name: str) -> tuple[str, str]:
@@ -82,20 +117,32 @@ def first_line(exc: BaseException) -> str:
 # ---- reading -------------------------------------------------------------------------------------
 @dataclass
 class Export:
-    """An opened export: its columns and a way to stream record batches of some of them."""
+    """An opened export: its columns and a way to stream record batches of some of them.
+    `dialect`: how a CSV is written (None for parquet and .xlsx); `sheet`: the .xlsx sheet."""
 
     path: str
-    format: str  # csv | parquet
-    schema: Any  # pyarrow schema (CSV: every column a string)
+    format: str  # csv | parquet | xlsx
+    schema: Any  # pyarrow schema (CSV, .xlsx: every column a string)
     _dataset: Any = None  # parquet
+    dialect: Dialect | None = None
+    sheet: str | None = None
+    _workbook: Any = None  # .xlsx
 
     @property
     def names(self) -> list[str]:
         return list(self.schema.names)
 
     def count_rows(self) -> int | None:
-        """Rows in the file when known without reading it (parquet metadata); None for CSV."""
+        """Rows in the file when known without reading it (parquet metadata); None otherwise."""
         return int(self._dataset.count_rows()) if self._dataset is not None else None
+
+    def describe(self) -> str:
+        """How the file was read, for inspect and the build log."""
+        if self.dialect is not None:
+            return f"csv ({self.dialect.describe()})"
+        if self.sheet is not None:
+            return f"xlsx (sheet {self.sheet!r})"
+        return self.format
 
     def batches(
         self, columns: Sequence[str] | None = None, batch_rows: int = 65_536
@@ -104,35 +151,132 @@ class Export:
         import pyarrow as pa
 
         cols = list(self.names if columns is None else columns)
+        if self._workbook is not None:
+            yield from self._workbook.batches(cols, batch_rows)
+            return
         try:
             if self._dataset is not None:
                 yield from self._dataset.scanner(columns=cols, batch_size=batch_rows).to_batches()
             else:
-                with _open_csv(self.path, cols, self.names) as reader:
+                with _open_csv(self.path, self.dialect or PLAIN_CSV, cols, self.names) as reader:
                     yield from reader
         except (OSError, pa.ArrowInvalid) as exc:
-            raise InputError(f"{self.path}: read failed ({_csv_hint(exc)})") from None
+            raise _read_failure(self, exc) from None
+        except UnicodeDecodeError as exc:
+            encoding = self.dialect.encoding if self.dialect else "utf-8"
+            raise InputError(
+                f"{self.path}: not {encoding} throughout (a byte cannot be decoded: {exc.reason}); "
+                "pass the export's encoding with --encoding"
+            ) from None
 
 
-def open_export(path: str, fmt: str = "auto") -> Export:
-    """Open a parquet file/folder/dataset or a CSV(.gz) file, local or s3://; a missing, empty or
-    unreadable input is an InputError naming it."""
+def open_export(
+    path: str,
+    fmt: str = "auto",
+    *,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    sheet: str | None = None,
+) -> Export:
+    """Open a parquet file/folder/dataset, a CSV/TSV/text(.gz) file or an .xlsx sheet, local or
+    s3://; a missing, empty or unreadable input is an InputError naming it. `delimiter` and
+    `encoding` force what a CSV's first bytes would say; `sheet` picks an .xlsx sheet."""
     kind = detect_format(path, fmt)
+    if fmt == "auto" and not path.lower().endswith(TABLE_SUFFIXES):
+        kind = _format_by_content(path) or kind
     if kind == "parquet":
         dataset = open_dataset(path)
         return Export(path, kind, _unique_names(path, dataset.schema), dataset)
+    if kind == "xlsx":
+        return _open_xlsx(path, sheet)
+    return _open_csv_export(path, delimiter, encoding)
+
+
+def _open_csv_export(path: str, delimiter: str | None, encoding: str | None) -> Export:
     import pyarrow as pa
 
     fs_, location = filesystem(path)
     files = _check_files(path, fs_, location)
     if len(files) != 1 or files[0].path.rstrip("/") != location.rstrip("/"):
         raise InputError(f"{path}: a CSV input must be one file (a folder of parts: use parquet)")
+    head, complete = _head(path)
+    dialect = sniff(path, head, complete, delimiter=delimiter, encoding=encoding)
     try:
-        with _open_csv(path, None, None) as reader:
+        with _open_csv(path, dialect, None, None) as reader:
             names = reader.schema.names
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise InputError(f"{path}: cannot read as CSV ({_csv_hint(exc)})") from None
-    return Export(path, kind, _unique_names(path, pa.schema([(n, pa.string()) for n in names])))
+    except (OSError, pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        names = header_names(head, dialect)
+        probe = Export(path, "csv", pa.schema([(n, pa.string()) for n in names]), dialect=dialect)
+        raise _read_failure(probe, exc) from None
+    schema = _unique_names(path, pa.schema([(n, pa.string()) for n in names]))
+    return Export(path, "csv", schema, dialect=dialect)
+
+
+def _open_xlsx(path: str, sheet: str | None) -> Export:
+    import pyarrow as pa
+
+    from leadgen.stores.xlsx import Workbook
+
+    fs_, location = filesystem(path)
+    _check_files(path, fs_, location)
+    book = Workbook(path, _local_copy(path), sheet)
+    schema = _unique_names(path, pa.schema([(n, pa.string()) for n in book.names]))
+    return Export(path, "xlsx", schema, sheet=book.sheet, _workbook=book)
+
+
+def _local_copy(path: str) -> Path:
+    """The file itself when local; an S3 workbook is downloaded once (a zip needs seeking), into
+    a temporary file removed when the process ends."""
+    if not path.startswith("s3://"):
+        return Path(path)
+    import atexit
+
+    fs_, location = filesystem(path)
+    fd, name = tempfile.mkstemp(prefix=".leadgen-in-", suffix=".xlsx")
+    atexit.register(Path(name).unlink, missing_ok=True)
+    with os.fdopen(fd, "wb") as out, fs_.open_input_stream(location) as src:
+        while chunk := src.read(CSV_BLOCK_BYTES):
+            out.write(chunk)
+    return Path(name)
+
+
+def _format_by_content(path: str) -> str | None:
+    """A single file's format by its magic bytes: parquet, xlsx, else csv (text); None for a
+    folder or prefix (a dataset of parts) or what cannot be looked at."""
+    from pyarrow import fs
+
+    fs_, location = filesystem(path)
+    try:
+        info = (fs_ or fs.LocalFileSystem()).get_file_info(location)
+        if info.type != fs.FileType.File:
+            return None
+        with (fs_ or fs.LocalFileSystem()).open_input_stream(location) as stream:
+            magic = bytes(stream.read(4))
+    except OSError:
+        return None
+    if magic == _OLD_EXCEL:
+        raise InputError(f"{path}: an .xls (Excel 97-2003) workbook: save it as .xlsx or CSV")
+    return _MAGIC.get(magic, "csv")
+
+
+def _head(path: str) -> tuple[bytes, bool]:
+    """The first SAMPLE_BYTES of the (decompressed) file, and whether that is all of it."""
+    with _stream(path) as stream:
+        head = bytes(stream.read(SAMPLE_BYTES))
+    return head, len(head) < SAMPLE_BYTES
+
+
+def _stream(path: str) -> Any:
+    from pyarrow import fs
+
+    fs_, location = filesystem(path)
+    return (fs_ or fs.LocalFileSystem()).open_input_stream(location, compression="detect")
+
+
+def _chunks(path: str) -> Iterator[bytes]:
+    with _stream(path) as stream:
+        while chunk := stream.read(CSV_BLOCK_BYTES):
+            yield bytes(chunk)
 
 
 def _unique_names(path: str, schema: Any) -> Any:
@@ -159,26 +303,27 @@ class _CsvBatches:
         self.stream.close()
 
 
-def _open_csv(path: str, columns: list[str] | None, names: list[str] | None) -> _CsvBatches:
-    """pyarrow.csv.open_csv over the (decompressed) file: `names` given = every column a string."""
+def _open_csv(
+    path: str, dialect: Dialect, columns: list[str] | None, names: list[str] | None
+) -> _CsvBatches:
+    """pyarrow.csv.open_csv over the (decompressed) file in `dialect`: a non-UTF-8 encoding is
+    transcoded in a stream; `names` given = every column a string."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
-    from pyarrow import fs
 
-    fs_, location = filesystem(path)
-    stream: Any = (fs_ or fs.LocalFileSystem()).open_input_stream(location, compression="detect")
-    delimiter = "\t" if path.lower().endswith((".tsv", ".tsv.gz")) else ","
+    stream = _stream(path)
     convert = pcsv.ConvertOptions(
         column_types={n: pa.string() for n in names} if names else None,
         include_columns=columns or [],
         strings_can_be_null=True,
         null_values=[""],
     )
+    encoding = "utf8" if dialect.encoding in ("utf-8", "utf_8") else dialect.encoding
     try:
         reader = pcsv.open_csv(
             stream,
-            read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding=encoding),
+            parse_options=pcsv.ParseOptions(delimiter=dialect.delimiter, newlines_in_values=True),
             convert_options=convert,
         )
     except BaseException:
@@ -187,11 +332,33 @@ def _open_csv(path: str, columns: list[str] | None, names: list[str] | None) -> 
     return _CsvBatches(stream, reader)
 
 
-def _csv_hint(exc: BaseException) -> str:
+def _read_failure(export: Export, exc: BaseException) -> InputError:
+    """One line for a file that stopped reading: a ragged row by its number, a byte that is not
+    UTF-8 by its offset; never a row's content (pyarrow quotes the row in its message)."""
     line = first_line(exc)
+    if "Expected" in line and "columns, got" in line:
+        return ragged_row(
+            export.path, lambda: _chunks(export.path), export.dialect or PLAIN_CSV, export.names
+        )
     if "UTF8" in line or "UTF-8" in line:
-        return f"{line}; save the export as UTF-8 CSV"
-    return line
+        return _utf8_failure(export.path)
+    return InputError(f"{export.path}: read failed ({line.split(': ', 2)[0]})")
+
+
+def _utf8_failure(path: str) -> InputError:
+    """Streams the file to the first byte that is not UTF-8 (only ever on this error path)."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    seen = 0
+    for chunk in _chunks(path):
+        pending = len(decoder.getstate()[0])
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            return not_utf8(path, exc.start, base=seen - pending)
+        seen += len(chunk)
+    return not_utf8(path, 0, base=seen)
 
 
 def open_dataset(path: str) -> Any:
@@ -272,12 +439,7 @@ def _few(names: Sequence[str], limit: int = 12) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-# ---- numbers as exports spell them ---------------------------------------------------------------
-_CURRENCY = r"^[$€£¥]\s*"
-_GROUPED = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"  # 1,234 and 12,345,678.90
-_NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
-
-
+# ---- column types --------------------------------------------------------------------------------
 def is_numeric_type(t: Any) -> bool:
     import pyarrow as pa
 
@@ -296,34 +458,12 @@ def is_text_type(t: Any) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
-def parse_numbers(arr: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(float64 values with NaN for missing, which cells held something that is not a number).
-
-    Numeric columns pass through; text is trimmed, a leading currency sign and thousands
-    separators ("1,234.5") are removed, and what is left must be a plain decimal number. An empty
-    cell is missing, not "not a number". Raises TypeError for other column types."""
+def is_nested_type(t: Any) -> bool:
+    """Lists, structs, maps (also behind a dictionary): no scalar a build can read."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
-    if pa.types.is_null(arr.type):
-        return np.full(len(arr), np.nan), np.zeros(len(arr), dtype=bool)
-    if is_numeric_type(arr.type):
-        as_float = pc.cast(arr, pa.float64())
-        out = np.asarray(as_float.to_numpy(zero_copy_only=False), dtype=np.float64)
-        return out, np.zeros(len(arr), dtype=bool)
-    if not is_text_type(arr.type):
-        raise TypeError(f"{arr.type}")
-    text = pc.replace_substring_regex(pc.utf8_trim_whitespace(arr), _CURRENCY, "")
-    grouped = pc.fill_null(pc.match_substring_regex(text, _GROUPED), False)
-    text = pc.if_else(grouped, pc.replace_substring(text, ",", ""), text)
-    ok: Any = pc.fill_null(pc.match_substring_regex(text, _NUMBER), False)
-    empty = pc.fill_null(pc.equal(text, pa.scalar("")), True)
-    values: Any = pc.cast(pc.if_else(ok, text, pa.scalar(None, pa.string())), pa.float64())
-    out = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
-    bad = np.asarray(pc.and_(pc.invert(ok), pc.invert(empty)).to_numpy(zero_copy_only=False))
-    return out, bad.astype(bool)
+    value_type = t.value_type if pa.types.is_dictionary(t) else t
+    return bool(pa.types.is_nested(value_type))
 
 
 def shown_value(value: Any, limit: int = 30) -> str:
@@ -336,15 +476,19 @@ def shown_value(value: Any, limit: int = 30) -> str:
 
 # ---- writing -------------------------------------------------------------------------------------
 class TableWriter:
-    """Writes record batches to parquet or CSV(.gz) in a local temporary file; `commit` moves it
-    into place (local) or uploads it with object metadata (s3://), `abort` removes it. Until the
-    commit the destination keeps what it had: a failed run never leaves half a file there."""
+    """Writes record batches to parquet, CSV(.gz) in a dialect, or .xlsx, in a local temporary
+    file; `commit` moves it into place (local) or uploads it with object metadata (s3://),
+    `abort` removes it. Until the commit the destination keeps what it had: a failed run never
+    leaves half a file there."""
 
     def __init__(
-        self, path: str, schema: Any, fmt: str = "auto", metadata: Mapping[str, str] | None = None
+        self,
+        path: str,
+        schema: Any,
+        fmt: str = "auto",
+        metadata: Mapping[str, str] | None = None,
+        dialect: Dialect | None = None,
     ) -> None:
-        import pyarrow as pa
-
         self.path, self.format = path, detect_format(path, fmt)
         self.metadata = dict(metadata or {})
         local_dir = None if path.startswith("s3://") else Path(path).resolve().parent
@@ -353,25 +497,30 @@ class TableWriter:
         fd, self._tmp = tempfile.mkstemp(prefix=".leadgen-out-", dir=local_dir)
         os.close(fd)
         self.rows = 0
+        self.schema = schema
+        self._writer: Any
         if self.format == "parquet":
             import pyarrow.parquet as pq
 
             tagged = schema.with_metadata({f"leadgen.{k}": v for k, v in self.metadata.items()})
             self.schema = tagged
-            self._writer: Any = pq.ParquetWriter(self._tmp, tagged, compression="zstd")
-            self._sink: Any = None
-        else:
-            import pyarrow.csv as pcsv
+            self._writer = pq.ParquetWriter(self._tmp, tagged, compression="zstd")
+        elif self.format == "xlsx":
+            from leadgen.stores.xlsx import SheetWriter
 
-            self.schema = schema
+            self._writer = SheetWriter(self._tmp, schema.names)
+        else:
             gz = path.lower().endswith(".gz")
-            self._sink = pa.CompressedOutputStream(self._tmp, "gzip") if gz else None
-            self._writer = pcsv.CSVWriter(self._sink or self._tmp, schema)
+            self._writer = CsvWriter(self._tmp, schema, dialect or PLAIN_CSV, gz)
 
     def write(self, batch: Any) -> None:
-        if batch.num_rows:
+        if not batch.num_rows:
+            return
+        if self.format == "parquet":
             self._writer.write_batch(batch)
-            self.rows += batch.num_rows
+        else:
+            self._writer.write(batch)
+        self.rows += batch.num_rows
 
     def commit(self) -> None:
         self._close()
@@ -392,11 +541,81 @@ class TableWriter:
 
     def _close(self) -> None:
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        if self._sink is not None:
-            self._sink.close()
-            self._sink = None
+            writer, self._writer = self._writer, None
+            writer.close()
+
+
+class CsvWriter:
+    """CSV in a dialect: its delimiter, line endings, byte-order mark and encoding, and float
+    columns written with its decimal mark (pyarrow writes UTF-8 with '.'; the rest is done here,
+    batch by batch)."""
+
+    def __init__(self, target: str, schema: Any, dialect: Dialect, gz: bool) -> None:
+        import gzip
+
+        self.schema, self.dialect = schema, dialect
+        self._file: Any = gzip.open(target, "wb") if gz else open(target, "wb")  # noqa: SIM115
+        self._codec = _output_codec(dialect.encoding)
+        if dialect.bom:
+            self._file.write("\ufeff".encode(self._codec))
+        self._header = True
+
+    def write(self, batch: Any) -> None:
+        import io
+
+        import pyarrow.csv as pcsv
+
+        buf = io.BytesIO()
+        options = pcsv.WriteOptions(  # type: ignore[call-arg]  # eol: pyarrow >= 16, stubs older
+            include_header=self._header, delimiter=self.dialect.delimiter, eol=self.dialect.eol
+        )
+        pcsv.write_csv(_with_decimal(batch, self.dialect.decimal), buf, options)
+        self._header = False
+        raw = buf.getvalue()
+        if self._codec != "utf-8":
+            raw = raw.decode("utf-8").encode(self._codec, errors="replace")
+        self._file.write(raw)
+
+    def close(self) -> None:
+        if self._header:  # no row at all: the header alone
+            self.write(_empty_batch(self.schema))
+        self._file.close()
+
+
+def _empty_batch(schema: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.record_batch([pa.array([], f.type) for f in schema], schema=schema)
+
+
+def _output_codec(encoding: str) -> str:
+    """UTF-16 is written little-endian after its byte-order mark; other codecs as named."""
+    import codecs
+
+    name = codecs.lookup(encoding).name
+    return "utf-16-le" if name in ("utf-16", "utf-16-be") else name
+
+
+def _with_decimal(batch: Any, mark: str) -> Any:
+    """Float columns as positional text (0.000013, never 1.3e-05, which a spreadsheet may take
+    for text) with `mark` as decimal mark."""
+    import pyarrow as pa
+
+    columns, fields = [], []
+    for field_, column in zip(batch.schema, batch.columns, strict=True):
+        if pa.types.is_floating(field_.type):
+            column = pa.array([_positional(v, mark) for v in column.to_pylist()], pa.string())
+            field_ = pa.field(field_.name, pa.string())
+        columns.append(column)
+        fields.append(field_)
+    return pa.record_batch(columns, schema=pa.schema(fields))
+
+
+def _positional(value: float | None, mark: str) -> str | None:
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    text = np.format_float_positional(value, trim="-")
+    return text.replace(".", mark) if mark != "." else text
 
 
 def umask_mode() -> int:
@@ -411,7 +630,10 @@ def _upload(local: Path, uri: str, metadata: Mapping[str, str], fmt: str) -> Non
     from leadgen.stores.blob import parse_s3, s3_client
 
     bucket, key = parse_s3(uri)
-    content_type = "application/vnd.apache.parquet" if fmt == "parquet" else "text/csv"
+    content_type = {
+        "parquet": "application/vnd.apache.parquet",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }.get(fmt, "text/csv")
     extra = {"Metadata": dict(metadata), "ContentType": content_type}
     try:
         s3_client().upload_file(str(local), bucket, key, ExtraArgs=extra)

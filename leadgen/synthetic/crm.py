@@ -19,6 +19,11 @@ It also reproduces the messy parts of a real export that the service must cope w
   (leadgen.synthetic.names), and re-entered leads with their labels (leadgen.synthetic.reentries).
 * Heavily repeated job titles and bios, skewed category frequencies, and (optionally) irrelevant
   noise columns and label noise for the harder quality benchmarks (bench/quality_bench.py).
+* Two dates, as of the export's snapshot (SNAPSHOT): when the record was created (no bearing on
+  value) and the last activity, whose recency reveals part of the person's unexplained value
+  (the latent's noise term): people who buy were active lately. So a model that reads "days
+  since last activity" (`--date-cols`) can rank better than one that cannot (bench/DATES.md);
+  some people have no activity at all (missing).
 
 Determinism: every random decision comes from ``numpy.random.default_rng([seed, stream])`` with one
 stream per concern, so the same arguments give a byte-identical table on every run, and changing an
@@ -59,6 +64,7 @@ from leadgen.synthetic.contacts import (
 from leadgen.synthetic.names import FIRST_NAMES, first_name_weights, surname_weights, surnames
 
 __all__ = [
+    "DATE_COLS",
     "DEFAULT_CAT_COLS",
     "DEFAULT_NUM_COLS",
     "DEFAULT_TEXT_COLS",
@@ -83,6 +89,9 @@ DEFAULT_NUM_COLS: Final[tuple[str, ...]] = (
     "web_activity_score",
     "email_engagement_score",
 )
+#: The dates of the record (created, last activity): features only with ``--date-cols``, so
+#: ``example_lead`` (the default layout's lead) leaves them out.
+DATE_COLS: Final[tuple[str, ...]] = ("created_date", "last_activity_date")
 #: Columns a new lead does not have (targets, identity, SCD2 flag): ``example_lead`` omits them.
 LABEL_COLS: Final[tuple[str, ...]] = (
     "customer_id",
@@ -94,6 +103,13 @@ LABEL_COLS: Final[tuple[str, ...]] = (
 # One RNG stream per concern, so that changing one argument never shifts another column's draws.
 _S_PEOPLE, _S_IDS, _S_DUPS, _S_HISTORY, _S_LABEL_NOISE, _S_NOISE_COLS, _S_LEAD = range(1, 8)
 _S_CONTACTS = 8  # company spelling and phones: added later, drawn after everything else
+_S_DATES = 9  # record created and last activity: drawn last, so nothing else moves
+
+# The export's snapshot: every date is on or before it.
+SNAPSHOT: Final = np.datetime64("2025-06-30")
+# Days since the last activity: log-normal around e^3.6 (~37 days), shorter for people whose
+# unexplained value (eps) is high; 4% never had an activity.
+_RECENCY_LOG_MEAN, _RECENCY_EFFECT, _RECENCY_SD, _NO_ACTIVITY = 3.6, 0.9, 0.5, 0.04
 
 _FIRST_ID: Final = 100_001  # customer ids look like a real CRM's, not 0..n-1 row numbers
 
@@ -762,6 +778,7 @@ def generate_crm_with_truth(
     # Per final row: the current row it is (or is a history version of).
     row = np.concatenate([np.arange(rows, dtype=np.int64), hsrc])[final]
     p = allp.take(final)
+    created, active = _activity_dates(rng(_S_DATES), cur.eps, hsrc)
     columns: list[tuple[str, _Column]] = [
         ("customer_id", pa.array(ids[final], pa.int64())),
         ("first_name", _lookup(pools.first_names, p.first)),
@@ -770,6 +787,8 @@ def generate_crm_with_truth(
         ("company", _lookup(pa.array(contacts.company, pa.string()), row)),
         ("phone", _lookup(pa.array([x or None for x in contacts.phone], pa.string()), row)),
         *_person_columns(p, pools),
+        ("created_date", _lookup(created, final)),
+        ("last_activity_date", _lookup(active, final)),
         ("lifetime_value", pa.array(np.concatenate([labels.ltv, hist_ltv])[final], pa.float64())),
         ("is_high_value", pa.array(np.concatenate([labels.label, hist_label])[final], pa.bool_())),
         ("is_current", pa.array(is_current[final], pa.bool_())),
@@ -788,6 +807,29 @@ def generate_crm_with_truth(
         contacts=contacts,
     )
     return pa.table(dict(columns)), truth
+
+
+def _activity_dates(
+    rng_d: np.random.Generator, eps: FloatArr, hsrc: IntArr
+) -> tuple[_Column, _Column]:
+    """(created, last activity) as date32 for the current rows then their history rows. A
+    history row (an older version) has its record's creation date and an older activity."""
+    n = len(eps)
+    age = rng_d.integers(30, 6 * 365, n)
+    z = eps / _NOISE_SD
+    log_recency = _RECENCY_LOG_MEAN - _RECENCY_EFFECT * z + rng_d.normal(0.0, _RECENCY_SD, n)
+    recency = np.minimum(np.rint(np.exp(log_recency)), age).astype(np.int64)
+    never = rng_d.random(n) < _NO_ACTIVITY
+    older = np.minimum(recency[hsrc] + rng_d.integers(30, 400, len(hsrc)), age[hsrc])
+    ages = np.concatenate([age, age[hsrc]])
+    recencies = np.concatenate([recency, older])
+    missing = np.concatenate([never, never[hsrc]])
+
+    def dates(days: IntArr, mask: BoolArr | None = None) -> _Column:
+        values = (SNAPSHOT - days.astype("timedelta64[D]")).astype("datetime64[D]")
+        return pa.array(values, pa.date32(), mask=mask)
+
+    return dates(ages), dates(recencies, missing)
 
 
 def _person_columns(p: _People, pools: _Pools) -> list[tuple[str, _Column]]:

@@ -14,6 +14,7 @@ generator adds (company, phone) are carried through under their CRM names when p
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class Style:
     other_stages: tuple[str, ...]
     rename: dict[str, str]  # generated column -> CRM column
     created_col: str
+    activity_col: str
 
     @property
     def build_flags(self) -> dict[str, str]:
@@ -86,6 +88,7 @@ SALESFORCE = Style(
         "lifetime_value": "Annual Revenue",
     },
     created_col="Created Date",
+    activity_col="Last Activity",
 )
 HUBSPOT = Style(
     name="hubspot",
@@ -101,6 +104,7 @@ HUBSPOT = Style(
         "lifetime_value": "Total Revenue",
     },
     created_col="Create Date",
+    activity_col="Last Activity Date",
 )
 _BY_NAME = {s.name: s for s in (SALESFORCE, HUBSPOT)}
 # Share of cells left empty, per generated column: what a real export looks like.
@@ -124,19 +128,21 @@ def crm_export(table: pa.Table, style_name: str, seed: int = 0) -> pa.Table:
     n = current.num_rows
     rng = np.random.default_rng([seed, 13])
     columns: dict[str, pa.Array[Any]] = {st.id_col: _ids(current.column("customer_id"), st)}
+    renamed = {**st.rename, "created_date": st.created_col, "last_activity_date": st.activity_col}
     for name in current.column_names:
         if name in _DROPPED:
             continue
         values = _formatted(name, current.column(name))
         if name in _BLANKS:
             values = pc.if_else(pa.array(rng.random(n) < _BLANKS[name]), None, values)
-        columns[st.rename.get(name, name)] = values
+        columns[renamed.get(name, name)] = values
     label = np.asarray(current.column("is_high_value").to_numpy(zero_copy_only=False), bool)
     others = np.array(st.other_stages)[rng.integers(0, len(st.other_stages), n)]
     columns[st.label_col] = pa.array(np.where(label, st.won, others).tolist(), pa.string())
-    days = rng.integers(0, 5 * 365, n).astype("timedelta64[D]")
-    created = (np.datetime64("2020-01-01") + days).astype(str)
-    columns[st.created_col] = pa.array(created.tolist(), pa.string())
+    if st.created_col not in columns:  # a table from before the generator had dates
+        days = rng.integers(0, 5 * 365, n).astype("timedelta64[D]")
+        created = (np.datetime64("2020-01-01") + days).astype(str)
+        columns[st.created_col] = pa.array(created.tolist(), pa.string())
     return pa.table(columns)
 
 
@@ -173,10 +179,49 @@ def _formatted(name: str, column: Any) -> pa.Array[Any]:
     return pc.cast(values, pa.string())
 
 
-def write_csv(table: pa.Table, path: str | Path) -> None:
+DIALECTS = ("csv", "excel-eu")
+_EU_NUMBER = re.compile(r"^-?[0-9][0-9,]*(\.[0-9]+)?$")
+_ISO_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def excel_eu(table: pa.Table) -> pa.Table:
+    """The export's cells as Excel in Germany shows them: decimal commas, '.' thousands groups
+    ("1.234,5"), dates as dd.mm.yyyy; text as it is."""
+    columns = {}
+    for name in table.column_names:
+        values = [_eu_cell(v) for v in table.column(name).to_pylist()]
+        columns[name] = pa.array(values, pa.string())
+    return pa.table(columns)
+
+
+def _eu_cell(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    day = _ISO_DAY.match(text)
+    if day:
+        return f"{day.group(3)}.{day.group(2)}.{day.group(1)}"
+    if _EU_NUMBER.match(text) and not (text.isdigit() and text.startswith("0")):
+        return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return text
+
+
+def write_csv(table: pa.Table, path: str | Path, dialect: str = "csv") -> None:
     """Write `table` as CSV (gzip for .gz; tab-separated for .tsv, as the reader reads it)
-    atomically: a reader sees the old file or the new one."""
+    atomically: a reader sees the old file or the new one. `dialect` "excel-eu": as Excel in
+    Europe saves it (excel_eu's cells; ';', UTF-8 with BOM, CRLF)."""
     import pyarrow.csv as pcsv
+
+    if dialect == "excel-eu":
+        from leadgen.stores.dialect import EXCEL_EU_CSV
+        from leadgen.stores.exports import TableWriter
+
+        eu = excel_eu(table)
+        writer = TableWriter(str(path), eu.schema, "csv", dialect=EXCEL_EU_CSV)
+        for batch in eu.to_batches():
+            writer.write(batch)
+        writer.commit()
+        return
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

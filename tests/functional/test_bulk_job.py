@@ -27,6 +27,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
+from leadgen.model.numbers import NOT_A_NUMBER
 from tests.deployed import Deployment, running_as
 from tests.synthesis import Synth
 
@@ -222,8 +223,8 @@ def test_an_upload_is_scored_into_scored_with_rejects_and_the_version(
     assert rejects["Metadata"] == {"artifact-version": published["version"]}
     rejected = pq.read_table(io.BytesIO(rejects["Body"].read())).to_pylist()
     assert [(r["reject_field"], r["reject_reason"]) for r in rejected] == [
-        ("Number of Employees", "not a number: 'lots'"),
-        ("Web Activity Score", "not a number: 'n/a'"),
+        ("Number of Employees", NOT_A_NUMBER),  # the reason, never the row's value
+        ("Web Activity Score", NOT_A_NUMBER),
     ]
 
 
@@ -246,8 +247,14 @@ def _keys(s3: Any, prefix: str) -> list[str]:
 @pytest.mark.parametrize(
     ("key", "body", "needles"),
     [
-        ("score-requests/leads.xlsx", b"PK\x03\x04", ["not a lead file", "leads.xlsx"]),
+        ("score-requests/leads.pdf", b"%PDF-1.7", ["not a lead file", "leads.pdf"]),
+        ("score-requests/leads.xlsx", b"PK\x03\x04", ["cannot read as .xlsx", "leads.xlsx"]),
         ("score-requests/other.csv", b"name,phone\nAda,1\n", ["none of the model's columns"]),
+        (  # a ragged row: by its number and the header's names, never its values
+            "score-requests/ragged.csv",
+            b"Id,Email,Title\n" + b"L1,a@example.com,CTO\n" * 30 + b"L9,ada@example.com,CTO,x\n",
+            ["row 31 (line 32) has 4 cells", "'Id', 'Email', 'Title'", "!ada@example.com"],
+        ),
     ],
 )
 def test_a_bad_upload_fails_in_one_line_and_writes_nothing(
@@ -277,7 +284,10 @@ def test_a_bad_upload_fails_in_one_line_and_writes_nothing(
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stdout
     for needle in needles:
-        assert needle in lines[0], lines[0]
+        if needle.startswith("!"):
+            assert needle[1:] not in proc.stdout + proc.stderr
+        else:
+            assert needle in lines[0], lines[0]
     failed = [json.loads(line) for line in proc.stdout.splitlines()][-1]
     assert failed["event"] == "bulk_failed" and failed["exit_code"] == 2
     assert _keys(s3, "scored/") == before

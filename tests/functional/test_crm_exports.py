@@ -69,10 +69,12 @@ def test_inspect_suggests_a_build_command_that_builds(
     assert argv[:2] == ["leadgen", "build"]
     flags = dict(zip(argv[2::2], argv[3::2], strict=True))
     assert {k: flags.get(k) for k in expected} == expected
-    # left out, each for its reason: names, the revenue column (it leaks the label), dates
-    assert not {"First Name", "Annual Revenue", "Total Revenue", "Created Date"} & set(
+    # left out, each for its reason: names, the revenue column (it leaks the label); the
+    # record's dates are features (days before the snapshot)
+    assert not {"First Name", "Annual Revenue", "Total Revenue"} & set(
         ",".join(flags.values()).split(",")
     )
+    assert len(flags["--date-cols"].split(",")) == 2
     assert main([*argv[1:], "--quiet"]) == 0
     assert (tmp_path / "artifacts" / "LATEST").is_file()
 

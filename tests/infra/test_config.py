@@ -75,7 +75,7 @@ def test_bad_context_fails_the_synth_with_a_clear_message(
         ({"missing_build_days": 8}, "missing_build_days"),
         ({"bulk_timeout_minutes": 1}, "bulk_timeout_minutes"),
         ({"input_key": "crm.csv"}, "input_key"),
-        ({"input_format": "xlsx"}, "input_format"),
+        ({"input_format": "xls"}, "input_format"),
         ({"value_col": "arr", "high_value_col": None, "high_value_values": ("won",)}, "go with"),
         ({"drift_psi_threshold": 0.0}, "drift_psi_threshold"),
     ],
@@ -172,6 +172,9 @@ def test_the_exports_own_names_reach_the_build_environment() -> None:
         current_col="Is Current",
         high_value_col="StageName",
         high_value_values=("Closed Won", "customer"),
+        date_cols=("Created Date", "Last Activity"),
+        decimal=",",
+        dayfirst=True,
     )
     assert export_environment(crm) == {
         "LEADGEN_INPUT_FORMAT": "csv",
@@ -179,6 +182,9 @@ def test_the_exports_own_names_reach_the_build_environment() -> None:
         "LEADGEN_EMAIL_COL": "Email",
         "LEADGEN_CURRENT_COL": "Is Current",
         "LEADGEN_HIGH_VALUE_VALUES": "Closed Won,customer",
+        "LEADGEN_DATE_COLS": "Created Date,Last Activity",
+        "LEADGEN_DECIMAL": ",",
+        "LEADGEN_DAYFIRST": "yes",
     }
     assert config_from_context({"input_key": "input/accounts.csv"}.get).input_key == (
         "input/accounts.csv"

@@ -227,3 +227,20 @@ def test_warm_bench_renders_each_variant_with_its_rounds_and_hit_rate() -> None:
     row = next(line for line in text.splitlines() if line.startswith("| a1 "))
     assert "| text cache | 5.50 |" in row  # pooled median of the six calls
     assert "5.50 (5.0, 6.0)" in row and "| 50% |" in row and "| 310 |" in row
+
+
+def test_dates_bench_renders_both_arms_and_the_gain_per_seed() -> None:
+    from argparse import Namespace
+
+    from bench.dates_bench import CANDIDATES, render
+
+    def arm(auc: float) -> dict[str, Any]:
+        figures = {"auc": auc, "lift@10%": 3.0, "lift@20%": 2.5}
+        return {"scores": dict.fromkeys(CANDIDATES, figures), "chosen": "stack", "seconds": 1.0}
+
+    runs = {0: {"without dates": arm(0.90), "with dates": arm(0.93)}}
+    args = Namespace(rows=1000, seeds="0", embedder="hashing")
+    text = render(args, runs, "load 1.0")
+    assert "| 0 | with dates | 0.9300 |" in text and "| 0 | without dates | 0.9000 |" in text
+    assert "+0.0300 (mean +0.0300)" in text
+    assert "no real table" in text

@@ -93,7 +93,7 @@ def test_score_lead_with_wrong_type(hashing_artifacts: Path, tmp_path: Path) -> 
         "hashing",
         "--no-dedup",
     )
-    assert_clean_error(out, "company_size", "expected a number")
+    assert_clean_error(out, "company_size", "not a number")
 
 
 def test_score_missing_and_invalid_lead_file(hashing_artifacts: Path, tmp_path: Path) -> None:

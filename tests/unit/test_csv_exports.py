@@ -18,7 +18,8 @@ import pytest
 from leadgen.builder.reader import read_crm
 from leadgen.config import BuildConfig, ColumnSpec, HighValueRule, KeyColumns
 from leadgen.errors import ConfigError, InputError
-from leadgen.stores.exports import closest, parse_numbers
+from leadgen.stores.conventions import read_numbers
+from leadgen.stores.exports import closest
 
 HEADER = "Id,Email,Title,Description,Industry,Number of Employees,StageName,Is Current\n"
 ROWS = [
@@ -70,11 +71,12 @@ def test_a_salesforce_like_csv_is_read_by_its_own_names(tmp_path: Path, name: st
     assert table.email_col == "Email"
 
 
-def test_format_flag_reads_a_csv_without_the_extension(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "export.txt")
-    with pytest.raises(InputError, match="cannot read as parquet"):
-        read(path)
+def test_a_csv_without_a_known_ending_is_read_by_its_first_bytes(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "export.dat")
+    assert len(read(path)) == 4  # neither parquet's nor a zip's magic bytes: text
     assert len(read(path, fmt="csv")) == 4
+    with pytest.raises(InputError, match="cannot read as parquet"):
+        read(path, fmt="parquet")
 
 
 def test_integer_ids_of_a_parquet_export_stay_integers(tmp_path: Path) -> None:
@@ -106,8 +108,9 @@ def test_default_key_columns_are_optional_when_absent(tmp_path: Path) -> None:
 
 def test_a_flag_column_that_is_not_a_flag_is_named(tmp_path: Path) -> None:
     rows = [r.replace(",TRUE", ",maybe") for r in ROWS]
-    with pytest.raises(InputError, match=r"column 'Is Current' must be true/false .*'maybe'"):
+    with pytest.raises(InputError, match=r"column 'Is Current' must be true/false .*row 1") as e:
         read(write_csv(tmp_path / "crm.csv", rows))
+    assert "maybe" not in str(e.value)  # the row's value is not quoted
 
 
 def test_a_text_label_without_values_shows_its_common_values(tmp_path: Path) -> None:
@@ -137,18 +140,19 @@ def test_a_few_non_numbers_are_counted_with_an_example_row(tmp_path: Path) -> No
     }
     assert table.warnings == [
         "numeric column 'Number of Employees': 1 of 45 values (2.2%) are not numbers "
-        "(e.g. row 46: 'about 50'); they count as missing"
+        "(e.g. row 46); they count as missing"
     ]
 
 
-def test_many_non_numbers_fail_in_one_line_naming_column_row_and_value(tmp_path: Path) -> None:
+def test_many_non_numbers_fail_in_one_line_naming_column_and_row_not_value(tmp_path: Path) -> None:
     rows = [r.replace('"1,200"', "lots") for r in ROWS]
     with pytest.raises(InputError) as raised:
         read(write_csv(tmp_path / "crm.csv", rows))
     message = str(raised.value)
     assert "\n" not in message
     assert "numeric column 'Number of Employees': 1 of 4 values (25.0%) are not numbers" in message
-    assert "row 1: 'lots'" in message and "--max-non-numeric" in message
+    assert "(e.g. row 1)" in message and "--max-non-numeric" in message
+    assert "lots" not in message  # a row's value is never quoted
     assert len(read(write_csv(tmp_path / "crm.csv", rows), max_non_numeric=0.5)) == 4
 
 
@@ -157,7 +161,7 @@ def test_a_non_number_that_is_an_email_is_not_echoed(tmp_path: Path) -> None:
     with pytest.raises(InputError) as raised:
         read(write_csv(tmp_path / "crm.csv", rows))
     assert "ada@example.com" not in str(raised.value)
-    assert "<an email address>" in str(raised.value)
+    assert "(e.g. row 1)" in str(raised.value)
 
 
 # ---- hardening: exports that used to build on garbage -----------------------------------------
@@ -213,12 +217,15 @@ def test_a_list_column_as_text_is_refused_by_name(tmp_path: Path) -> None:
 
 # ---- pieces -----------------------------------------------------------------------------------
 def test_numbers_as_exports_spell_them() -> None:
-    values, bad = parse_numbers(
-        pa.array(["1,234", " 12 ", "$1,000.50", "1.5e3", "-3", ".5", "", None, "1,23", "12 kg"])
+    """With '.' decided as the decimal mark: "1,234" is a thousands group; "1,23" can only be a
+    decimal comma (a group has three digits), so it reads 1.23 whatever the column decided."""
+    values, bad = read_numbers(
+        pa.array(["1,234", " 12 ", "$1,000.50", "1.5e3", "-3", ".5", "1,23", "", None, "12 kg"]),
+        ".",
     )
-    np.testing.assert_array_equal(values[:6], [1234, 12, 1000.5, 1500, -3, 0.5])
-    assert np.isnan(values[6:]).all()
-    assert bad.tolist() == [False] * 8 + [True, True]  # empty and null are missing, not bad
+    np.testing.assert_array_equal(values[:7], [1234, 12, 1000.5, 1500, -3, 0.5, 1.23])
+    assert np.isnan(values[7:]).all()
+    assert bad.tolist() == [False] * 9 + [True]  # empty and null are missing, not bad
 
 
 def test_closest_prefers_the_same_name_in_another_case() -> None:
@@ -244,4 +251,4 @@ def test_key_columns_and_rule_from_the_environment() -> None:
     assert cfg.high_value == HighValueRule("Lifecycle Stage", values=("customer", "evangelist"))
     assert (cfg.input_format, cfg.max_non_numeric) == ("csv", 0.2)
     with pytest.raises(ConfigError, match="input format"):
-        BuildConfig.from_env({"LEADGEN_INPUT_FORMAT": "xlsx"})
+        BuildConfig.from_env({"LEADGEN_INPUT_FORMAT": "xls"})

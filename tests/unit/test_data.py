@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from leadgen.synthetic.crm import (
+    DATE_COLS,
     DEFAULT_CAT_COLS,
     DEFAULT_NUM_COLS,
     DEFAULT_TEXT_COLS,
@@ -42,6 +43,8 @@ BASE_SCHEMA = [
     ("bio", pa.string()),
     ("web_activity_score", pa.float64()),
     ("email_engagement_score", pa.float64()),
+    ("created_date", pa.date32()),
+    ("last_activity_date", pa.date32()),
     ("lifetime_value", pa.float64()),
     ("is_high_value", pa.bool_()),
     ("is_current", pa.bool_()),
@@ -107,8 +110,9 @@ def test_columns_and_dtypes(crm: pa.Table) -> None:
     assert names[: len(BASE_SCHEMA)] == BASE_SCHEMA
     assert crm.num_rows == 20_000 + 2_000  # current customers + 10% SCD2 history
     nulls = {name: crm.column(name).null_count for name in crm.column_names}
-    assert {name for name, n in nulls.items() if n} == {"phone"}  # 30% give none
-    assert 0.2 < nulls["phone"] / crm.num_rows < 0.4
+    assert {name for name, n in nulls.items() if n} == {"phone", "last_activity_date"}
+    assert 0.2 < nulls["phone"] / crm.num_rows < 0.4  # 30% give none
+    assert 0.02 < nulls["last_activity_date"] / crm.num_rows < 0.06  # 4% were never active
     for name in ("web_activity_score", "email_engagement_score"):
         values = _col(crm, name)
         assert values.min() >= 0.0 and values.max() <= 1.0
@@ -345,7 +349,7 @@ def test_write_crm_failure_leaves_old_file_and_no_temp(tmp_path: Path) -> None:
 
 def test_example_lead_is_a_json_ready_new_customer(crm: pa.Table) -> None:
     lead = example_lead()
-    expected = [c for c, _ in BASE_SCHEMA if c not in LABEL_COLS]
+    expected = [c for c, _ in BASE_SCHEMA if c not in (*LABEL_COLS, *DATE_COLS)]
     assert list(lead) == expected
     assert json.loads(json.dumps(lead)) == lead
     assert example_lead(1) == lead and example_lead(2) != lead

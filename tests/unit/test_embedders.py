@@ -79,7 +79,8 @@ print("PROBE " + json.dumps(got))
 # 0.1-1 s) and image size; the X-Ray SDK is ~0.25 s with tracing off.
 BUILD_ONLY = ("torch", "sentence_transformers", "transformers", "pandas", "sklearn", "scipy",
               "pyarrow", "tqdm", "aws_xray_sdk.core", "matplotlib", "lightgbm", "leadgen.builder",
-              "leadgen.synthetic")  # fmt: skip
+              "leadgen.synthetic", "openpyxl", "charset_normalizer",
+              "leadgen.stores.exports")  # fmt: skip
 
 
 def test_serving_needs_no_torch(onnx_model_dir: Path, onnx_artifacts: Path, tmp_path: Path) -> None:

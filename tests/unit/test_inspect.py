@@ -29,6 +29,7 @@ def test_the_generated_parquet_gets_exactly_the_default_layout(tmp_path: Path) -
         "--text-cols": "job_title,bio",
         "--cat-cols": "industry,country",
         "--num-cols": "company_size,web_activity_score,email_engagement_score",
+        "--date-cols": "created_date,last_activity_date",  # dates of the record, no outcome
         "--out": "artifacts",
     }
     roles = {c.name: (c.role, c.kind) for c in found.columns}
@@ -48,7 +49,7 @@ def test_without_a_flag_a_value_column_is_the_label(tmp_path: Path) -> None:
 
 
 def test_missing_id_and_label_are_notes_not_guesses(tmp_path: Path) -> None:
-    path = tmp_path / "x.txt"
+    path = tmp_path / "x.dat"
     path.write_text("Industry,Size\n" + "\n".join(f"Retail,{i}" for i in range(30)) + "\n")
     found = inspect_export(str(path), fmt="csv")
     assert "--id-col" not in flags(found.command())

@@ -31,12 +31,12 @@ BIG_BIO = "x" * (300 * 1024)
         ),
         ("/score_leads", {"leads": []}, 422, "leads", "at least 1 item"),
         ("/score_leads", {"leads": [LEAD] * 101}, 422, "leads", "at most 100"),
-        (
+        (  # a lead's bad field is that lead's error (200); a lead that is no object is not
             "/score_leads",
-            {"leads": [LEAD, {**LEAD, "bio": ["not", "text"]}]},
+            {"leads": [LEAD, ["not", "a lead"]]},
             422,
-            "leads[1].bio",
-            "expected a string",
+            "leads.1",
+            "valid dictionary",
         ),
         ("/score_lead", {**LEAD, "bio": BIG_BIO}, 413, "body", "at most 262144"),
         ("/score_lead", b'{"bio": "caf\xe9"}', 400, "body", "not UTF-8"),
