@@ -26,7 +26,14 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from leadgen.duplicates.matching import Match, MatchConfig, best_match
-from leadgen.duplicates.normalise import Identity, block_hash, block_keys, email_hash, identity_of
+from leadgen.duplicates.normalise import (
+    EntryKind,
+    Identity,
+    block_hash,
+    block_keys,
+    email_hash,
+    identity_of,
+)
 from leadgen.duplicates.store import DuplicateHit, DuplicateStore, Known, LeadKeys, Recorded
 
 log = logging.getLogger(__name__)
@@ -49,6 +56,14 @@ class Contact(Protocol):
     def phone(self) -> str | None: ...
     @property
     def country(self) -> str | None: ...
+    @property
+    def street(self) -> str | None: ...
+    @property
+    def city(self) -> str | None: ...
+    @property
+    def postcode(self) -> str | None: ...
+    @property
+    def dob(self) -> str | None: ...
 
 
 class Lead(Protocol):
@@ -62,21 +77,23 @@ class Lead(Protocol):
 
 @dataclass(frozen=True)
 class Found:
-    """A known person the lead is (or may be): by email, or by fuzzy match."""
+    """A known person the lead is (or may be), by email or by fuzzy match: a customer, a record
+    of the export that is not a customer (with its stage), or a lead scored before."""
 
-    kind: Literal["customer", "lead"]
+    kind: EntryKind
     ref: str
     how: Literal["email", "fuzzy"]
     confidence: float
     matched_on: tuple[str, ...]
+    stage: str = ""
 
     @classmethod
     def by_email(cls, hit: DuplicateHit) -> Found:
-        return cls(hit.kind, hit.ref, "email", 1.0, ("email",))
+        return cls(hit.kind, hit.ref, "email", 1.0, ("email",), hit.stage)
 
     @classmethod
     def by_match(cls, m: Match) -> Found:
-        return cls(m.kind, m.ref, "fuzzy", m.confidence, m.matched_on)
+        return cls(m.kind, m.ref, "fuzzy", m.confidence, m.matched_on, m.stage)
 
 
 @dataclass(frozen=True)
@@ -111,7 +128,10 @@ class DuplicateCheck:
 
     def keys_of(self, lead: Lead) -> tuple[LeadKeys, Identity]:
         w = lead.who
-        who = identity_of(w.first_name, w.last_name, lead.email, w.company, w.phone, w.country)
+        who = identity_of(
+            w.first_name, w.last_name, lead.email, w.company, w.phone, w.country,
+            street=w.street, city=w.city, postcode=w.postcode, dob=w.dob, key=self._hash_key,
+        )  # fmt: skip
         email = email_hash(lead.email, self._hash_key) if lead.email else None
         blocks = tuple(block_hash(k, self._hash_key) for k in block_keys(who))
         return LeadKeys(email, blocks), who

@@ -34,7 +34,8 @@ NOBODY = Identity("", "")
         ("  Jane.Doe+crm@Gmail.com ", "janedoe@gmail.com"),
         ("j.a.n.e.doe@googlemail.com", "janedoe@gmail.com"),
         ("jane+x@outlook.com", "jane@outlook.com"),
-        ("jane.doe+x@acme.io", "jane.doe+x@acme.io"),  # company domains keep dots and tags
+        ("jane.doe+x@acme.io", "jane.doe@acme.io"),  # company domains keep dots, drop tags
+        ("jane+x@gmx.de", "jane+x@gmx.de"),  # no subaddressing there: "+" is part of a name
         ("Jane.Doe@ACME.io", "jane.doe@acme.io"),
         ("not-an-email", None),
         ("a@b", None),
