@@ -4,11 +4,14 @@ The first thing a new user runs on their own export. One streamed pass over (the
 the file profiles every column (inferred type, missing share, distinct values) and guesses its
 role from its name and its values: the id (unique, named like an id), the email (values look like
 addresses), the label (a true/false flag, or a stage column with a "won" value such as
-"Closed Won" or "customer"), the SCD2 current flag, and the features: long or varied text ->
-text, few distinct values -> categorical, numbers -> numeric. Names, phones, addresses, dates
-and value/revenue columns are left out, each with its reason (a revenue column may be the outcome
-itself: as a feature it would leak the label). The suggestion is a starting point the user can
-edit; tests run it as printed on CRM-like exports and check that it builds.
+"Closed Won" or "customer"), the SCD2 current flag, the columns that say who a person is (names,
+company, phone, address, birth date as HubSpot, Salesforce, Pipedrive or Dynamics name them:
+leadgen.builder.identity_columns; the duplicate check reads them, --first-name-col ...), and the
+features: long or varied text -> text, few distinct values -> categorical, numbers -> numeric.
+Identity columns, dates and value/revenue columns are never features, each left out with its
+reason (a revenue column may be the outcome itself: as a feature it would leak the label); a
+country may be both. The suggestion is a starting point the user can edit; tests run it as
+printed on CRM-like exports and check that it builds.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from leadgen.builder.identity_columns import detect
 from leadgen.stores.exports import (
     CSV_SUFFIXES,
     Export,
@@ -216,6 +220,7 @@ def _assign_roles(profiles: list[ColumnProfile], rows: int, notes: list[str]) ->
     current = _pick(free, "current", lambda p: p.kind == "boolean" and "current" in p.name.lower())
     if current is not None:
         flags["--current-col"] = current.name
+    flags.update(_identity(free))
     features: dict[str, list[str]] = {"text": [], "categorical": [], "numeric": []}
     for p in free:
         _feature_role(p, rows)
@@ -226,6 +231,22 @@ def _assign_roles(profiles: list[ColumnProfile], rows: int, notes: list[str]) ->
     flags["--num-cols"] = ",".join(features["numeric"])
     if not any(features.values()):
         notes.append("no feature column found: choose --text-cols/--cat-cols/--num-cols")
+    return flags
+
+
+def _identity(free: list[ColumnProfile]) -> dict[str, str]:
+    """The identity columns by their CRM spellings, as --<field>-col flags (a column already
+    named like its field needs none). They are not features; a country may also be one."""
+    found = detect([p.name for p in free])
+    by_name = {p.name: p for p in free}
+    flags: dict[str, str] = {}
+    for what, column in found.items():
+        p = by_name[column]
+        if what != "country":
+            p.role, p.reason = "identity", what.replace("_", " ") + ", for the duplicate check"
+            free.remove(p)
+        if column != what:
+            flags[f"--{what.replace('_', '-')}-col"] = column
     return flags
 
 

@@ -82,8 +82,11 @@ def _add_routes(
         t0 = time.perf_counter()
         svc = service()
         scorer = svc.scorer()
+        who = scorer.manifest.identity_columns
         clean = [
-            clean_lead(lead.model_dump(), scorer.spec, f"leads[{i}]." if len(leads) > 1 else "")
+            clean_lead(
+                lead.model_dump(), scorer.spec, f"leads[{i}]." if len(leads) > 1 else "", who
+            )
             for i, lead in enumerate(leads)
         ]
         bands = _bands(options)

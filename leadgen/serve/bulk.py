@@ -9,9 +9,12 @@ size, not the file: batches are read, scored and written one at a time, and the 
 capped. A row that fails validation is written to the rejects file with the field and the reason;
 it never stops the run. Outputs appear whole or not at all (leadgen.stores.exports.TableWriter).
 
-Duplicates are looked up (known customers, leads the API recorded) but bulk rows are not
-recorded: re-running a file after a new build gives every row its scores again instead of
-marking it a duplicate of itself.
+Every row gets the API's duplicate check, exact and fuzzy, with the identity columns the build
+read (the manifest's key_columns: "First Name", "Company Name", ...; flags override them): a
+known customer is flagged `duplicate` and not scored, a known person who is not a customer (or a
+lead the API recorded) is scored and named in `known_as`. Bulk rows are not recorded:
+re-running a file after a new build gives every row its scores again instead of marking it a
+duplicate of itself.
 
 The CLI (`leadgen score-file`) and the S3-triggered job (`python -m bulk_job`) call this; the
 Lambda never imports it (pyarrow, tqdm).
@@ -29,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from leadgen.config import IDENTITY_FIELDS, IdentityColumns
 from leadgen.errors import InputError, LeadValidationError
 from leadgen.names import DEFAULT_EMAIL_COL, GRADES
 from leadgen.serve.schemas import CleanLead, Score, clean_lead
@@ -45,11 +49,13 @@ from leadgen.stores.exports import (
 )
 
 SCORE_COLUMNS = ("s_look", "s_all", "s_novel", "contrast", "p_high_value", "percentile")
+KNOWN_COLUMNS = ("known_as", "known_as_kind", "known_as_stage")
 OUTPUT_COLUMNS = (
     *SCORE_COLUMNS,
     "grade",
     "duplicate",
     "duplicate_ref",
+    *KNOWN_COLUMNS,
     "top_neighbours",
     "explanation",
 )
@@ -145,6 +151,7 @@ class _Layout:
     email: str | None
     lead_id: str | None
     passthrough: tuple[str, ...]
+    identity: dict[str, str] = field(default_factory=dict)  # identity field -> file column
 
 
 def score_file(
@@ -157,6 +164,7 @@ def score_file(
     out_format: str = "auto",
     email_col: str | None = None,
     id_col: str | None = None,
+    identity: IdentityColumns | None = None,
     batch_rows: int = 2_000,
     neighbours: int = 3,
     progress: bool = True,
@@ -166,7 +174,7 @@ def score_file(
     _check_run(source, out, rejects or rejects_path(out), batch_rows, neighbours)
     scorer = service.scorer()  # one version for the whole file
     export = open_export(source, fmt)
-    layout = _layout(export, scorer, email_col, id_col)
+    layout = _layout(export, scorer, email_col, id_col, identity or IdentityColumns())
     summary = BulkSummary(source, out, rejects or rejects_path(out), scorer.version)
     summary.fallback_from = service.lifecycle.fallback_from
     summary.replaced_columns = [c for c in OUTPUT_COLUMNS if c in export.names]
@@ -203,7 +211,13 @@ def _check_run(source: str, out: str, rejects: str, batch_rows: int, neighbours:
         raise InputError(f"--neighbours must be in [0, 100], got {neighbours}")
 
 
-def _layout(export: Export, scorer: Scorer, email_col: str | None, id_col: str | None) -> _Layout:
+def _layout(
+    export: Export,
+    scorer: Scorer,
+    email_col: str | None,
+    id_col: str | None,
+    identity: IdentityColumns,
+) -> _Layout:
     names = set(export.names)
     spec = scorer.spec
     features = tuple(c for c in spec.all_cols if c in names)
@@ -213,7 +227,9 @@ def _layout(export: Export, scorer: Scorer, email_col: str | None, id_col: str |
             f"(expected some of {', '.join(repr(c) for c in spec.all_cols)}); "
             f"it has {', '.join(repr(c) for c in export.names[:10])}"
         )
-    for col, flag in ((email_col, "--email-col"), (id_col, "--id-col")):
+    given = [(email_col, "--email-col"), (id_col, "--id-col")]
+    given += [(c, f"--{f.replace('_', '-')}-col") for f, c in identity.configured().items()]
+    for col, flag in given:
         if col is not None and col not in names:
             raise missing_column(export.path, col, flag, export.names)
     keys = scorer.manifest.key_columns
@@ -223,7 +239,22 @@ def _layout(export: Export, scorer: Scorer, email_col: str | None, id_col: str |
     lead_id = id_col or next((c for c in (keys.get("id"), LEAD_ID_COL) if c and c in names), None)
     numeric = tuple(c for c in spec.num_cols if c in names)
     passthrough = tuple(c for c in export.names if c not in OUTPUT_COLUMNS)
-    return _Layout(features, numeric, email, lead_id, passthrough)
+    who = identity_layout(identity, scorer.manifest.identity_columns, export.names)
+    return _Layout(features, numeric, email, lead_id, passthrough, who)
+
+
+def identity_layout(
+    flags: IdentityColumns, built: dict[str, str], names: list[str]
+) -> dict[str, str]:
+    """Identity field -> the lead file's column: a flag's column, else the column the build read
+    the field from, else a column named like the field."""
+    present = set(names)
+    out = dict(flags.configured())
+    for f, col in built.items():
+        if f not in out and col in present:
+            out[f] = col
+    out.update({f: f for f in IDENTITY_FIELDS if f not in out and f in present})
+    return out
 
 
 def _writers(
@@ -251,6 +282,7 @@ def _output_fields() -> list[Any]:
         pa.field("grade", pa.string()),
         pa.field("duplicate", pa.bool_()),
         pa.field("duplicate_ref", pa.string()),
+        *(pa.field(c, pa.string()) for c in KNOWN_COLUMNS),
         pa.field("top_neighbours", pa.string()),
         pa.field("explanation", pa.string()),
     ]
@@ -323,7 +355,8 @@ def _leads(
             columns[col] = [None if math.isnan(v) else v for v in values.tolist()]
         else:
             columns[col] = arr.to_pylist()
-    for key, source in (("email", layout.email), ("lead_id", layout.lead_id)):
+    sources = [("email", layout.email), ("lead_id", layout.lead_id), *layout.identity.items()]
+    for key, source in sources:
         if source is not None:
             values = batch.column(source).to_pylist()
             columns[key] = [None if v is None else str(v) for v in values]
@@ -354,6 +387,7 @@ def _scored_batch(batch: Any, layout: _Layout, good: list[int], scores: list[Sco
         [s.grade for s in scores],
         [s.duplicate for s in scores],
         [_duplicate_ref(s) for s in scores],
+        *_known_columns(scores),
         [_top_ids(s) for s in scores],
         [s.explanation.summary if s.explanation else _duplicate_note(s) for s in scores],
     ]
@@ -377,6 +411,17 @@ def _duplicate_ref(score: Score) -> str | None:
     if not score.duplicate:
         return None
     return score.customer_id or score.lead_ref
+
+
+def _known_columns(scores: list[Score]) -> list[list[str | None]]:
+    """known_as (the CRM id or the earlier lead's reference), its kind and stage: a known person
+    who is scored all the same (not a customer)."""
+    known = [s.known_as for s in scores]
+    return [
+        [None if k is None else (k.customer_id or k.lead_ref) for k in known],
+        [None if k is None else k.of for k in known],
+        [None if k is None else k.stage for k in known],
+    ]
 
 
 def _duplicate_note(score: Score) -> str | None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from leadgen.config import ColumnSpec
 from leadgen.duplicates.check import DuplicateCheckStatus
+from leadgen.duplicates.normalise import split_full_name
 from leadgen.errors import LeadValidationError
 
 MAX_TEXT_CHARS = 10_000
@@ -106,11 +107,23 @@ class Lead(BaseModel):
     model_config = ConfigDict(extra="allow", json_schema_extra=_document_columns)
     lead_id: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
-    # Identity fields: what the fuzzy duplicate check compares (docs/duplicates.md).
+    # Identity fields: what the fuzzy duplicate check compares (docs/duplicates.md). A build
+    # that read them from columns of other names (HubSpot's "First Name") takes those too.
     first_name: str | None = Field(default=None, max_length=MAX_IDENTITY_CHARS)
     last_name: str | None = Field(default=None, max_length=MAX_IDENTITY_CHARS)
+    full_name: str | None = Field(
+        default=None,
+        max_length=MAX_IDENTITY_CHARS,
+        description="split into first and last name when those are not given",
+    )
     company: str | None = Field(default=None, max_length=MAX_IDENTITY_CHARS)
     phone: str | None = Field(default=None, max_length=50, description="any common format")
+    street: str | None = Field(default=None, max_length=MAX_IDENTITY_CHARS)
+    city: str | None = Field(default=None, max_length=MAX_IDENTITY_CHARS)
+    postcode: str | None = Field(default=None, max_length=20)
+    dob: str | None = Field(
+        default=None, max_length=30, description="date of birth: 1990-02-15, 15/02/1990, ..."
+    )
     options: Options | None = None
 
 
@@ -142,6 +155,10 @@ class LeadIdentity:
     company: str | None = None
     phone: str | None = None
     country: str | None = None
+    street: str | None = None
+    city: str | None = None
+    postcode: str | None = None
+    dob: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,12 +171,19 @@ class CleanLead:
     who: LeadIdentity = LeadIdentity()
 
 
-def clean_lead(lead: Mapping[str, Any], spec: ColumnSpec, where: str = "") -> CleanLead:
+def clean_lead(
+    lead: Mapping[str, Any],
+    spec: ColumnSpec,
+    where: str = "",
+    identity: Mapping[str, str] | None = None,
+) -> CleanLead:
     """Check the feature columns of a lead (a parsed `Lead` dump or a raw mapping): text and
     categorical values are strings (numbers are accepted and stringified), numeric values are
     finite numbers; a wrong type is refused with the field named (`where` prefixes it, e.g.
     'leads[3].'). Missing columns are allowed. Every string that flows on is valid Unicode (a lone
-    surrogate from a JSON escape would break the tokenizer and the email hash)."""
+    surrogate from a JSON escape would break the tokenizer and the email hash). The identity
+    fields are read by their own names (first_name, ...) or by the export's columns the build
+    read them from (`identity`: field -> column, the manifest's key_columns)."""
     features: dict[str, str | float | None] = {}
     for col in (*spec.text_cols, *spec.cat_cols):
         features[col] = _text_value(lead.get(col), where + col)
@@ -172,11 +196,25 @@ def clean_lead(lead: Mapping[str, Any], spec: ColumnSpec, where: str = "") -> Cl
     if lead_id is not None and not isinstance(lead_id, str | int):
         raise LeadValidationError(where + "lead_id", "expected a string")
     ref = None if lead_id is None else _unicode(str(lead_id), where + "lead_id")
-    who = LeadIdentity(**{f: _identity_value(lead.get(f), where + f) for f in _IDENTITY_FIELDS})
+    who = _identity(lead, where, identity or {})
     return CleanLead(features, _unicode(email, where + "email") or None, ref, who)
 
 
-_IDENTITY_FIELDS = ("first_name", "last_name", "company", "phone", "country")
+_IDENTITY_FIELDS = (
+    "first_name", "last_name", "full_name", "company", "phone", "country", "street", "city",
+    "postcode", "dob",
+)  # fmt: skip
+
+
+def _identity(lead: Mapping[str, Any], where: str, columns: Mapping[str, str]) -> LeadIdentity:
+    values: dict[str, str | None] = {}
+    for f in _IDENTITY_FIELDS:
+        name = f if lead.get(f) is not None or f not in columns else columns[f]
+        values[f] = _identity_value(lead.get(name), where + name)
+    full = values.pop("full_name")
+    if full and not (values["first_name"] or values["last_name"]):
+        values["first_name"], values["last_name"] = split_full_name(full)
+    return LeadIdentity(**values)
 
 
 def _identity_value(v: Any, field: str) -> str | None:
@@ -281,30 +319,51 @@ class Explanation(_Answer):
     summary: str
 
 
+KnownKind = Literal["customer", "non_customer", "lead"]
+
+
 class Duplicate(_Answer):
-    """Who the lead already is (`duplicate_match`) or may be (`possible_duplicate`): the known
-    customer or the lead scored first."""
+    """Who the lead already is (`duplicate_match`, `known_as`) or may be
+    (`possible_duplicate`): a customer, a record of the CRM export that is not a customer, or
+    the lead scored first."""
 
     kind: Literal["email", "fuzzy"] = Field(
         ...,
         description="email: the normalised email is known; fuzzy: another email, but name, "
-        "company, email domain, phone and country evidence point at a known person",
+        "company, email domain, phone, country, address and birth-date evidence point at a "
+        "known person",
     )
-    customer_id: str | None = Field(default=None, description="the known customer")
+    of: KnownKind = Field(
+        ...,
+        description="customer | non_customer (a record of the CRM export that is not a customer: "
+        "an open lead, a prospect, a lost deal) | lead (a lead scored before)",
+    )
+    customer_id: str | None = Field(
+        default=None, description="the CRM record's id (a customer or a non-customer)"
+    )
     lead_ref: str | None = Field(default=None, description="the lead scored first")
+    stage: str | None = Field(
+        default=None,
+        description="the CRM record's stage or label in the export (e.g. salesqualifiedlead), "
+        "where the build's customer rule has one",
+    )
     confidence: float = Field(
         ..., ge=0.0, le=1.0, description="1.0 for an email match, else the matcher's probability"
     )
     matched_on: list[str] = Field(
         ...,
         description='the evidence: ["email"], or fuzzy ones among "name", "name:nickname", '
-        '"name:typo", "name:swapped", "company", "company:similar", "email_domain", "phone", '
-        '"phone:shared", "country"',
+        '"name:typo", "name:swapped", "name:similar", "surname", "first_name", "company", '
+        '"company:similar", "email_domain", "phone", "phone:shared", "country", "street", '
+        '"street:number_near", "street:name", "postcode", "postcode:near", "city", '
+        '"city:similar", "dob", "dob:near"',
     )
 
 
 class Score(_Answer):
-    """The answer for one lead. A duplicate is not scored: its score fields are null."""
+    """The answer for one lead. A duplicate (a known customer, or with LEADGEN_SHORT_CIRCUIT=known
+    any known person) is not scored: its score fields are null. A known person who is not a
+    customer, or a lead scored before, is scored and says so in `known_as`."""
 
     duplicate: bool
     artifact_version: str
@@ -336,13 +395,21 @@ class Score(_Answer):
         description="why the grade ranks contrast (e.g. too few high-value customers to learn a "
         "head); null when it ranks p_high_value",
     )
-    customer_id: str | None = Field(default=None, description="the known customer, for a duplicate")
+    customer_id: str | None = Field(
+        default=None, description="the known CRM record, for a duplicate"
+    )
     lead_ref: str | None = Field(
         default=None, description="this lead's reference, or the first one's"
     )
-    duplicate_of: Literal["customer", "lead"] | None = None
+    duplicate_of: KnownKind | None = None
     duplicate_match: Duplicate | None = Field(
         default=None, description="who the lead is, when duplicate is true"
+    )
+    known_as: Duplicate | None = Field(
+        default=None,
+        description="the known person this scored lead is: a CRM record that is not a customer "
+        "(an open lead, a prospect, a lost deal) or a lead scored before, how it matched, and "
+        "the record's stage",
     )
     possible_duplicate: Duplicate | None = Field(
         default=None,

@@ -32,7 +32,7 @@ def test_the_generated_parquet_gets_exactly_the_default_layout(tmp_path: Path) -
         "--out": "artifacts",
     }
     roles = {c.name: (c.role, c.kind) for c in found.columns}
-    assert roles["first_name"][0] == "skip" and roles["lifetime_value"][0] == "skip"
+    assert roles["first_name"][0] == "identity" and roles["lifetime_value"][0] == "skip"
     assert found.complete and found.rows == 1650
 
 
