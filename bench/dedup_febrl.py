@@ -40,7 +40,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata, resources
 from pathlib import Path
@@ -140,7 +140,9 @@ class _Table:
         return len(self.ids)
 
 
-def run_project(data: Febrl, fields: Sequence[str], tmp: Path) -> dict[str, Any]:
+def run_project(
+    data: Febrl, fields: Sequence[str], tmp: Path, match: MatchConfig | None = None
+) -> dict[str, Any]:
     """Customers into the real SQLite store, every lead through the serving check."""
     rows = [identity_fields(r, fields) for r in data.customers]
     names = sorted(rows[0])
@@ -154,7 +156,7 @@ def run_project(data: Febrl, fields: Sequence[str], tmp: Path) -> dict[str, Any]
     store = SqliteDuplicateStore(tmp / f"febrl-{'-'.join(fields)}.sqlite")
     sync_customer_identities(store, built.blocks)
     build_seconds = time.perf_counter() - t0
-    check = DuplicateCheck(store, KEY, TTL, MatchConfig())
+    check = DuplicateCheck(store, KEY, TTL, match or MatchConfig())
     links, possible, times, blocked = set(), set(), [], 0
     for lead in data.leads:
         clean = CleanLead({}, None, lead["uid"], LeadIdentity(**identity_fields(lead, fields)))
@@ -179,6 +181,18 @@ def run_project(data: Febrl, fields: Sequence[str], tmp: Path) -> dict[str, Any]
         "lookup_ms_p50": round(statistics.median(times), 3),
         "lookup_ms_p99": round(float(np.percentile(times, 99)), 3),
     }
+
+
+def without_the_names_rule(levels: dict[str, dict[str, Any]]) -> MatchConfig:
+    """The matcher with its names rule off and the name levels weighted by Febrl's own u and m
+    (what splink would learn for them): what the rule and the fixed name weights cost here."""
+    base = MatchConfig()
+    names = dict(base.weights["name"])
+    for key, v in levels.items():
+        comp, level = key.split(":", 1)
+        if comp == "name" and v["u"] and v["m"]:
+            names[level] = round(float(np.log2(v["m"] / v["u"])), 1)
+    return replace(base, names_rule=False, weights={**base.weights, "name": names})
 
 
 def identity_ceiling(data: Febrl, fields: Sequence[str]) -> float:
@@ -428,6 +442,9 @@ def render(r: dict[str, Any]) -> str:
         rows.append(["", "leadgen duplicate or possible", *_f(mine["duplicate_or_possible"])])
         rows.append(["", "splink, per lead", *_f(theirs["per_lead"])])
         rows.append(["", "splink, 1:1", *_f(theirs["one_to_one"])])
+    for s in ("a", "b", "c"):
+        rows.append([f"({s}) ablation", "leadgen without the names rule, Febrl's name weights",
+                     *_f(r["without_names_rule"][s])])  # fmt: skip
     ref = r["splink_every_field"]
     rows.append(["every Febrl field (+ state, address_2, soc_sec_id)", "splink, 1:1",
                  *_f(ref["one_to_one"])])  # fmt: skip
@@ -467,7 +484,12 @@ NOTES = (
     "evidence, because in Febrl no two records share a surname and a postcode or an address. "
     "In a CRM they do: relatives at one address, namesakes in one postcode, colleagues at one "
     "office. The check keeps its rule (docs/duplicates.md) and flags those pairs as possible "
-    "duplicates at most: they are scored, with the match named."
+    "duplicates at most: they are scored, with the match named. The ablation rows turn the rule "
+    "off and weigh the name levels by Febrl's own u and m (what splink learns for them): the "
+    "check still stays under splink, bounded by its blocking (hashed keys fetched in one store "
+    "read: the blocking recall above), its fixed address and postcode weights (a postcode one "
+    "edit off weighs what it measures, about +2 bits, next to an exact name), and the lack of "
+    "term-frequency adjustments (splink weighs a rare surname above a common one)."
 )
 
 
@@ -492,6 +514,12 @@ def main(argv: list[str] | None = None) -> int:
             print(s, "splink", json.dumps(result["splink"][s]["per_lead"]), flush=True)
     result["splink_every_field"] = run_splink(data, EVERY_FEBRL_FIELD, args.u_max_pairs)
     result["levels"] = level_rates(data)
+    ablation = without_the_names_rule(result["levels"])
+    with tempfile.TemporaryDirectory() as tmp:
+        result["without_names_rule"] = {
+            s: run_project(data, fields, Path(tmp), ablation)["duplicate"]
+            for s, fields in FIELDS.items()
+        }
     result.update(
         command="python -m bench.dedup_febrl" + (f" {' '.join(argv)}" if argv else ""),
         date=datetime.now(UTC).isoformat(timespec="seconds"),

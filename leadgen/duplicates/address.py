@@ -236,6 +236,8 @@ def place_of(
 ) -> Place:
     """The hashed place of one person (build and serving alike): `country` is the normalised
     ISO-2 code the postcode and date forms depend on."""
+    if not (street or city or postcode or dob):
+        return NOWHERE
     st = parse_street(street)
     town = city_key(city)
     code = postcode_key(postcode, country)

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from leadgen.config import IDENTITY_FIELDS
 from leadgen.duplicates.matching import MatchConfig, best_match
 from leadgen.duplicates.normalise import (
     DWELLING_KEYS,
@@ -146,6 +147,10 @@ def _people(
     return people, skipped, merged
 
 
+# The identity fields of a row, in identity_of's order (a full name is split by the reader).
+_ROW_FIELDS = tuple(f for f in IDENTITY_FIELDS if f != "full_name")
+
+
 def _rows(table: Customers, hash_key: str) -> Iterator[tuple[str, str | None, Identity]]:
     cols = table.identity
     n = len(table)
@@ -154,9 +159,7 @@ def _rows(table: Customers, hash_key: str) -> Iterator[tuple[str, str | None, Id
         return cols.get(name) or [None] * n
 
     emails: Sequence[str | None] = table.emails or [None] * n
-    fields = ("first_name", "last_name", "company", "phone", "country", "street", "city",
-              "postcode", "dob")  # fmt: skip
-    columns = [col(f) for f in fields]
+    columns = [col(f) for f in _ROW_FIELDS]
     for i, row in enumerate(zip(*columns, strict=True)):
         first, last, company, phone, country, street, city, postcode, dob = row
         who = identity_of(

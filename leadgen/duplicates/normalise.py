@@ -57,22 +57,22 @@ def clean_email_text(email: str) -> str:
     full-width forms mapped to ASCII (NFKC: "ｊａｎｅ＠ｘ．ｉｏ"), invisible and formatting
     characters and whitespace removed, a `mailto:` prefix and angle brackets ("Jane <j@x.io>")
     dropped, accents' combining marks dropped ("jose\u0301" is "jose"), lower-cased."""
-    text = unicodedata.normalize("NFKC", email)
+    text = email if email.isascii() else _without_formatting(email)
     if "<" in text and ">" in text.rsplit("<", 1)[1]:
         text = text.rsplit("<", 1)[1].split(">", 1)[0]  # "Name <address>": the address
-    text = "".join(ch for ch in text if not _invisible(ch))
-    text = _MAILTO.sub("", text).strip("<>")
+    text = "".join(text.split())  # whitespace anywhere: tabs, line breaks, no-break spaces
+    return _MAILTO.sub("", text).strip("<>").lower()
+
+
+def _without_formatting(text: str) -> str:
+    """NFKC, then without Unicode Cf characters and combining marks (the slow path: only an
+    address that is not plain ASCII can hold them)."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     decomposed = unicodedata.normalize("NFD", text)
-    text = unicodedata.normalize("NFC", "".join(c for c in decomposed if not _combining(c)))
-    return text.lower()
-
-
-def _invisible(ch: str) -> bool:
-    return ch.isspace() or unicodedata.category(ch) == "Cf"
-
-
-def _combining(ch: str) -> bool:
-    return unicodedata.category(ch) == "Mn"
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+    )
 
 
 def normalise_email(email: str) -> str | None:

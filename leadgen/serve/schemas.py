@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from leadgen.config import ColumnSpec
+from leadgen.config import IDENTITY_FIELDS, ColumnSpec
 from leadgen.duplicates.check import DuplicateCheckStatus
 from leadgen.duplicates.normalise import split_full_name
 from leadgen.errors import LeadValidationError
@@ -200,15 +200,9 @@ def clean_lead(
     return CleanLead(features, _unicode(email, where + "email") or None, ref, who)
 
 
-_IDENTITY_FIELDS = (
-    "first_name", "last_name", "full_name", "company", "phone", "country", "street", "city",
-    "postcode", "dob",
-)  # fmt: skip
-
-
 def _identity(lead: Mapping[str, Any], where: str, columns: Mapping[str, str]) -> LeadIdentity:
     values: dict[str, str | None] = {}
-    for f in _IDENTITY_FIELDS:
+    for f in IDENTITY_FIELDS:
         name = f if lead.get(f) is not None or f not in columns else columns[f]
         values[f] = _identity_value(lead.get(name), where + name)
     full = values.pop("full_name")

@@ -112,7 +112,7 @@ def test_a_csv_lead_file_is_scored_with_every_column_kept(
     }
     new = scored.filter(pa.compute.equal(scored["duplicate"], "false"))
     known = [k for k in scored["known_as"].to_pylist() if k]
-    assert 0 < new.num_rows and (new.num_rows < scored.num_rows or known)
+    assert new.num_rows > 0 and (new.num_rows < scored.num_rows or known)
     assert set(new["grade"].to_pylist()) <= {"A", "B", "C", "D"}
     assert all(0 <= float(p) <= 100 for p in new["percentile"].to_pylist())
     assert all(len(t.split(";")) == 3 for t in new["top_neighbours"].to_pylist())

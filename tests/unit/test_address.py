@@ -142,3 +142,12 @@ def test_address_keys_fetch_a_person_whose_name_and_postcode_both_changed() -> N
     lead = _who("Oscar", "Tschitrpig", street="8 Stanley St", city="Winston Hills", postcode="4322")
     assert set(block_keys(customer)) & set(block_keys(lead))  # the dwelling's key
     assert not _dup(lead, customer)  # fetched, compared, and still no name agrees
+
+
+def test_a_similar_spelling_at_one_org_is_a_colleague_not_a_duplicate() -> None:
+    """Generated colleagues the similar-name level took for one person (bench/FUZZY.md)."""
+    customer = _who("Joseph", "Nakahara", company="Redwood Labs")
+    assert not _dup(_who("Joseph", "Nakata", company="Redwood Labs Holdings (Pty) Ltd"), customer)
+    elsewhere = _who("Joseph", "Nakahara", **HOME)
+    assert _dup(_who("Joseph", "Nakahra", **HOME), elsewhere)  # a typo still is one person
+    assert _dup(_who("Josef", "Nakahhara", **HOME), elsewhere)  # and without an org, similar
