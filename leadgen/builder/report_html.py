@@ -265,12 +265,19 @@ def duplicates_section(identity: Mapping[str, Any]) -> str:
         for a, b in dups[key]["examples"]
     ]
     fields = ", ".join(identity.get("fields", [])) or "none"
+    fuzzy = dups["fuzzy"]
+    sample = (
+        f"{fuzzy['people_scanned']:,} of {fuzzy['people']:,} people (a fixed sample) were "
+        "matched against the others; "
+        if fuzzy.get("people_scanned", 0) < fuzzy.get("people", 0)
+        else ""
+    )
     examples = table(["how", "id", "same person as id"], rows) if rows else ""
     return (
         f"<h2>Duplicates in the export</h2>{kpis}{examples}"
         f'<p class="note">Identity fields read: {esc(fields)}. Pairs are looked for within the '
-        "duplicate check's blocks (as a lead would be matched); merge them in the CRM, or the "
-        "person's history is split between two customers.</p>"
+        f"duplicate check's blocks (as a lead would be matched); {esc(sample)}merge them in the "
+        "CRM, or the person's history is split between two customers.</p>"
     )
 
 

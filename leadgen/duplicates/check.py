@@ -2,20 +2,22 @@
 
 Before scoring, each lead is looked up once (one store round trip): by its email hash (exact)
 and by the hashed blocking keys of its identity (fuzzy, leadgen.duplicates.normalise). A known
-email is a duplicate; otherwise the candidates the keys fetched are compared
-(leadgen.duplicates.matching): a match at or above the threshold is a fuzzy duplicate, one in the
-band below it a "possible" duplicate that is still scored. Duplicates are answered without being
-embedded.
+email is the known person it names; otherwise the candidates the keys fetched are compared
+(leadgen.duplicates.matching): a match at or above the threshold is a fuzzy hit, one in the band
+below it a "possible" duplicate that is still scored. The hit is who the lead is (`Found`: a
+customer, a record of the export that is not one, or a lead scored before); what the service
+does with it (answer a customer unscored, score the others with `known_as`) is its own rule.
 
-After scoring, the new lead is recorded with a conditional write: it is written only if its email
-is still free and nobody recorded a lead in its blocks since the lookup. Otherwise the lead is
-re-matched against what changed (a concurrent submission of the same person, or an earlier lead
-of the same batch) and becomes its duplicate, or is recorded on the next attempt.
+After scoring, a lead that is nobody known is recorded with a conditional write: it is written
+only if its email is still free and nobody recorded a lead in its blocks since the lookup.
+Otherwise the lead is re-matched against what changed (a concurrent submission of the same
+person, or an earlier lead of the same batch) and is that lead, or is recorded on the next
+attempt.
 
 The store is optional (none: nothing is checked) and fallible: after one failed call the rest of
 the request skips it, since each failure can cost its timeouts and retries and a batch of 100
 must not wait 100 times for them. Only hashes reach the store as keys; the log gets the shape of
-an identity, never a name, company, phone or email.
+an identity, never a name, company, phone, address or email.
 """
 
 from __future__ import annotations
