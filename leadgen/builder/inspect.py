@@ -50,7 +50,7 @@ _SKIP_NAME = re.compile(
     re.IGNORECASE,
 )
 # The organisation a person works for: read by the fuzzy duplicate check (leadgen.config
-# IDENTITY_COLS), but as a feature its spellings name a company rather than describe it.
+# IDENTITY_FIELDS), but as a feature its spellings name a company rather than describe it.
 _ORG_NAME = re.compile(r"\bcompany\b|\borgani[sz]ation\b|\baccount name\b", re.IGNORECASE)
 _VALUE_NAME = re.compile(r"revenue|value|ltv|amount|arr\b|mrr\b|spend|price", re.IGNORECASE)
 _LABEL_NAME = re.compile(
@@ -150,7 +150,7 @@ class Inspection:
 
     def command(self, out: str = "artifacts") -> str:
         """The suggested `build` command line, quoted for a POSIX shell."""
-        parts = ["python", "-m", "leadgen", "build", "--input", self.path]
+        parts = ["leadgen", "build", "--input", self.path]
         if self.format == "csv" and not self.path.lower().endswith(CSV_SUFFIXES):
             parts += ["--format", "csv"]
         for flag, value in self.flags.items():

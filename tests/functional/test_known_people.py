@@ -96,7 +96,7 @@ def lead_rows() -> list[dict[str, Any]]:
 
 
 def _run(argv: list[str]) -> str:
-    """`python -m leadgen ARGV` in process; what it printed."""
+    """`leadgen ARGV` in process; what it printed."""
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(argv) == 0, argv
@@ -117,12 +117,13 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     leads = write(work / "leads.csv", lead_rows(), [*COLUMNS[:-1], "why"])
     lines = _run(["inspect", str(export)]).splitlines()
     argv = shlex.split(lines[lines.index("suggested build command:") + 1])
+    assert argv[:2] == ["leadgen", "build"]
     out = work / "artifacts"
     argv[argv.index("--out") + 1] = str(out)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LEADGEN_EMBEDDER", "hashing")
-        printed = _run([*argv[3:], "--min-auc", "0", "--min-lift", "0", "--quiet"])
-    flags = dict(zip(argv[4::2], argv[5::2], strict=True))
+        printed = _run([*argv[1:], "--min-auc", "0", "--min-lift", "0", "--quiet"])
+    flags = dict(zip(argv[2::2], argv[3::2], strict=True))
     return {"export": export, "leads": leads, "out": out, "flags": flags, "printed": printed}
 
 
