@@ -18,7 +18,7 @@ from leadgen.duplicates.address import (
     same,
 )
 from leadgen.duplicates.matching import best_match, compare, identity_agrees
-from leadgen.duplicates.normalise import Entry, block_keys, identity_of
+from leadgen.duplicates.normalise import Entry, Identity, block_keys, identity_of
 
 KEY = "k"
 
@@ -97,15 +97,15 @@ def test_digests_hold_no_clear_value_and_compare_as_promised() -> None:
     assert place_of("8 Stanley Street", key="other-key").street != a.street  # keyed
 
 
-def _who(first: str, last: str, **kw: str) -> object:
+def _who(first: str, last: str, **kw: str) -> Identity:
     return identity_of(first, last, country="au", key=KEY, **kw)
 
 
 HOME = {"street": "8 Stanley Street", "city": "Winston Hills", "postcode": "4223"}
 
 
-def _dup(lead: object, customer: object) -> bool:
-    m = best_match(lead, [Entry("c1", "customer", customer)])  # type: ignore[arg-type]
+def _dup(lead: Identity, customer: Identity) -> bool:
+    m = best_match(lead, [Entry("c1", "customer", customer)])
     return m is not None and m.duplicate
 
 
@@ -133,7 +133,7 @@ def test_colleagues_at_one_office_are_not_duplicates() -> None:
     assert not _dup(_who("Sarah", "Lee", **office), customer)
     # same surname at the same office: the shared org explains the shared address
     colleague = _who("Peter", "Johnson", **office)
-    assert not identity_agrees(compare(colleague, Entry("c1", "customer", customer)))  # type: ignore[arg-type]
+    assert not identity_agrees(compare(colleague, Entry("c1", "customer", customer)))
     assert not _dup(colleague, customer)
 
 
@@ -151,3 +151,98 @@ def test_a_similar_spelling_at_one_org_is_a_colleague_not_a_duplicate() -> None:
     elsewhere = _who("Joseph", "Nakahara", **HOME)
     assert _dup(_who("Joseph", "Nakahra", **HOME), elsewhere)  # a typo still is one person
     assert _dup(_who("Josef", "Nakahhara", **HOME), elsewhere)  # and without an org, similar
+
+
+# Salesforce's standard contact/lead matching rule: first + last name, and then one of email,
+# phone, company (with the title, which leads here do not carry), street + city, street + ZIP.
+# The check reads it as weights (leadgen.duplicates.matching), a little looser: with the full
+# name, the dwelling (house number and street), the postcode or the town is each enough
+# (docs/duplicates.md). The name with nothing else, or with the street but no house number, is
+# not.
+PERSON = {
+    "email": "m.neumann@acmesoft.com", "company": "Acme Soft", "phone": "+61 7 5550 1234",
+    "street": "8 Stanley Street", "city": "Winston Hills", "postcode": "4223",
+}  # fmt: skip
+RULE = {
+    "email": ({"email": "michaela@acmesoft.com"}, True),  # another mailbox at the same domain
+    "phone": ({"phone": "07 5550 1234"}, True),
+    "company": ({"company": "ACME SOFT LTD"}, True),
+    "phone+company": ({"phone": "07 5550 1234", "company": "Acme Soft"}, True),
+    "street+city": ({"street": "8 Stanley St", "city": "Winston Hills"}, True),
+    "street+zip": ({"street": "8 Stanley St.", "postcode": "4223"}, True),
+    "dwelling": ({"street": "8 Stanley Street"}, True),
+    "zip": ({"postcode": "4223"}, True),
+    "city": ({"city": "Winston Hills"}, True),
+    "name-only": ({}, False),  # a name alone is what a namesake has
+    "street-no-number": ({"street": "Stanley Street"}, False),  # a street holds neighbours
+    "other-company": ({"company": "Globex Bank"}, False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RULE))
+def test_salesforces_rule_name_then_one_more_field(case: str) -> None:
+    fields, duplicate = RULE[case]
+    customer = _who("Michaela", "Neumann", **PERSON)
+    for first, last in (("Michaela", "Neumann"), ("Neumann", "Michaela")):  # swapped names tried
+        assert _dup(_who(first, last, **fields), customer) is duplicate, (first, fields)
+
+
+def _levels(lead: Identity, customer: Identity) -> tuple[str, ...]:
+    c = compare(lead, Entry("c1", "customer", customer))
+    return (c.name, c.org, c.phone, c.street, c.locality, c.dob)
+
+
+def test_blank_fields_never_match() -> None:
+    """Blank on both sides is no agreement: two nameless records of one company stay apart, as
+    do two records holding one name and nothing else; a field blank on one side is unknown,
+    neither evidence for nor against."""
+    nameless = _who("", "", company="Acme Soft")
+    assert _levels(nameless, nameless)[0] == "none"
+    assert not _dup(nameless, nameless)
+    bare = _who("Michaela", "Neumann")
+    assert _levels(bare, bare) == ("exact", "unknown", "unknown", "unknown", "unknown/unknown",
+                                   "unknown")  # fmt: skip
+    assert not _dup(bare, bare)
+    phone_only = _who("Michaela", "Neumann", phone="07 5550 1234")
+    customer = _who("Michaela", "Neumann", **PERSON)
+    assert _levels(phone_only, customer) == ("exact", "unknown", "same", "unknown",
+                                             "unknown/unknown", "unknown")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("raw", "other", "level"),
+    [
+        ("8 Stanley Street", "8 Stanley St.", "dwelling"),
+        ("8 Stanley Street", "9 Stanley Street", "street"),  # another single-digit house
+        ("8 Stanley Street", "48 Stanley Street", "dwelling_near"),
+        ("8 Stanley Street", "120 Stanley Street", "street"),
+        ("8 Stanley Street", "8 Stanly Street", "dwelling"),  # a letter dropped
+        ("8 Stanley Street", "8 Kitchener Road", "different"),
+        ("8 Stanley Street", "", "unknown"),
+    ],
+)
+def test_street_levels(raw: str, other: str, level: str) -> None:
+    a = _who("Michaela", "Neumann", street=raw)
+    b = _who("Michaela", "Neumann", street=other)
+    assert compare(a, Entry("c1", "customer", b)).street == level
+
+
+TOWN = {"postcode": "4223", "city": "Winston Hills"}
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "level"),
+    [
+        (TOWN, {"postcode": "4223", "city": "WINSTON HILLS"}, "same/same"),
+        (TOWN, {"postcode": "4232", "city": "Winston Hils"}, "near/similar"),
+        ({"postcode": "4223"}, {"postcode": "2530"}, "different/unknown"),
+        ({"city": "St. Kilda"}, {"city": "Saint Kilda"}, "unknown/same"),
+        ({"postcode": "4223"}, {"city": "Winston Hills"}, "unknown/unknown"),
+    ],
+)  # fmt: skip
+def test_locality_levels(mine: dict[str, str], theirs: dict[str, str], level: str) -> None:
+    c = compare(
+        _who("Michaela", "Neumann", **mine),
+        Entry("c1", "customer", _who("Michaela", "Neumann", **theirs)),
+    )
+    assert c.locality == level
