@@ -147,6 +147,9 @@ def test_inspect_maps_the_identity_columns_and_the_build_reads_them(
     dups = report["identity"]["export_duplicates"]
     assert ["70012", "79990"] in dups["same_email"]["examples"]
     assert ["70015", "79991"] in dups["fuzzy"]["examples"]
+    page = (_version_dir(built["out"]) / "report.html").read_text()
+    section = page[page.index("<h2>Duplicates in the export</h2>") :]
+    assert all(i in section for i in ("70012", "79990", "70015", "79991"))
     manifest = _manifest(built["out"])
     assert manifest["key_columns"]["first_name"] == "First Name"
     assert manifest["key_columns"]["postcode"] == "Postal Code"
