@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 DEMO_DIR := .demo
 DEMO_PORT ?= 8000
 
-.PHONY: help install install-deploy install-dev browser demo data build serve score test lint typecheck unit functional infra synth bench bench-build bench-server bench-real bench-bulk build-job openapi clean
+.PHONY: help install install-deploy install-dev browser demo data build serve score test lint typecheck unit functional infra synth bench bench-build bench-server bench-real bench-bulk bench-dedup build-job openapi clean
 
 help:
 	@echo "make demo   - install, generate CRM data, build artifacts, serve locally, score an example lead"
@@ -128,6 +128,15 @@ bench-real: install-dev
 
 bench-bulk: install-dev
 	$(PY) -m bench.bulk_bench
+
+# The duplicate check on the public Febrl data beside splink: bench-only packages
+# (requirements-bench.txt), installed here and never by `make test`.
+$(VENV)/.installed-bench: requirements-bench.txt | $(VENV)/.installed-dev
+	$(PIP) install -r requirements-bench.txt
+	touch $@
+
+bench-dedup: install-dev $(VENV)/.installed-bench
+	$(PY) -m bench.dedup_febrl
 
 # The CodeBuild job, locally: env in, a verified version out (LATEST moved last).
 build-job: $(VENV)/.installed-run

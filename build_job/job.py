@@ -27,10 +27,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from build_job.logs import JsonLog, install_logging, one_line, report_failure
 from leadgen.config import (
@@ -44,6 +44,9 @@ from leadgen.config import (
 from leadgen.errors import CapacityError, ConfigError, InputError, LeadgenError, QualityGateError
 from leadgen.names import Env
 from leadgen.stores.blob import Store
+
+if TYPE_CHECKING:
+    from leadgen.duplicates.normalise import CrmRecord
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -163,7 +166,13 @@ def _run(log: JsonLog, progress: _Progress, store: Store | None, started: float)
     report["duplicate_sync"] = _after_publish(
         "duplicate table sync",
         errors,
-        lambda: sync_duplicates(cfg.dup_table, result.customer_pairs, n_customers, progress),
+        lambda: sync_duplicates(
+            cfg.dup_table,
+            result.customer_pairs,
+            n_customers,
+            progress,
+            result.customer_blocks.records,
+        ),
     )
     report["identity_sync"] = _after_publish(
         "identity table sync", errors, lambda: sync_identities(cfg, result, progress)
@@ -241,9 +250,11 @@ def sync_duplicates(
     pairs: list[tuple[str, str]],
     n_customers: int,
     progress: _Progress,
+    records: Mapping[str, CrmRecord] | None = None,
 ) -> dict[str, Any]:
-    """Upsert the current customers' email hashes and drop the stale ones (leads untouched);
-    `sync_customer_hashes` decides when not to (an export without emails)."""
+    """Upsert the export's email hashes (customers, and the others with their stage: `records`)
+    and drop the stale ones (leads untouched); `sync_customer_hashes` decides when not to (an
+    export without emails)."""
     counts: dict[str, Any] = {
         "table": table_name,
         "current_customers": n_customers,
@@ -259,7 +270,7 @@ def sync_duplicates(
 
     progress.on_step("dedup_sync", None)
     t0 = time.perf_counter()
-    result = sync_customer_hashes(DynamoDuplicateStore(table_name), pairs)
+    result = sync_customer_hashes(DynamoDuplicateStore(table_name), pairs, records)
     seconds = round(time.perf_counter() - t0, 3)
     if result["status"] != "ok":
         progress.log.event("dedup_sync_skipped", level="WARNING", reason=result["reason"])

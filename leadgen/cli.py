@@ -20,14 +20,19 @@ from typing import Any
 from leadgen.config import (
     DEFAULT_ARTIFACTS,
     EMBEDDERS,
+    IDENTITY_ENV,
+    IDENTITY_FIELDS,
     INDEX_COMPRESSIONS,
     INDEX_TYPES,
     PRECISIONS,
+    SHORT_CIRCUITS,
     TEXT_MODES,
     BuildConfig,
     ColumnSpec,
+    CustomerRule,
     EmbedderSettings,
     GradeBands,
+    IdentityColumns,
     KeyColumns,
     ReadSettings,
     ServiceConfig,
@@ -77,6 +82,12 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
     keys: KeyColumns = _overlay(
         base.keys, id=args.id_col, email=args.email_col, current=args.current_col
     )
+    identity: IdentityColumns = _overlay(base.identity, **identity_flags(args))
+    customers = base.customers
+    if args.customer_col is not None:
+        customers = CustomerRule(args.customer_col, split_cols(args.customer_values) or ())
+    elif args.customer_values is not None:
+        customers = CustomerRule(base.customers.column, split_cols(args.customer_values) or ())
     cfg: BuildConfig = _overlay(
         base,
         input_path=args.input,
@@ -105,6 +116,8 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         columns=columns,
         high_value=rule,
         keys=keys,
+        identity=identity,
+        customers=customers,
         embedder=embedder_settings(cfg.embedder, args),
     )
 
@@ -118,6 +131,11 @@ def read_settings(args: argparse.Namespace, base: ReadSettings | None = None) ->
     return _overlay(base or ReadSettings(), **vars(given))  # type: ignore[no-any-return]
 
 
+def identity_flags(args: argparse.Namespace) -> dict[str, str | None]:
+    """--first-name-col ... --dob-col as IdentityColumns fields (None: not given)."""
+    return {f: getattr(args, f"{f}_col", None) for f in IDENTITY_FIELDS}
+
+
 def _cols(flag: str | None, current: tuple[str, ...]) -> tuple[str, ...]:
     cols = split_cols(flag)
     return current if cols is None else cols
@@ -128,7 +146,10 @@ def service_config(args: argparse.Namespace) -> ServiceConfig:
     remote versions cached under ~/.cache (not Lambda's /tmp)."""
     base = ServiceConfig.from_env(default_artifacts=DEFAULT_ARTIFACTS, default_cache=LOCAL_CACHE)
     cfg: ServiceConfig = _overlay(
-        base, artifacts_uri=args.artifacts, refresh_seconds=args.refresh_seconds
+        base,
+        artifacts_uri=args.artifacts,
+        refresh_seconds=args.refresh_seconds,
+        short_circuit=args.short_circuit,
     )
     return replace(cfg, embedder=embedder_settings(cfg.embedder, args))
 
@@ -207,7 +228,7 @@ def _sync_local_store(path: str, result: Any) -> None:
     from leadgen.duplicates.store import sync_customer_hashes, sync_customer_identities
 
     store = SqliteDuplicateStore(path)
-    sync = sync_customer_hashes(store, result.customer_pairs)
+    sync = sync_customer_hashes(store, result.customer_pairs, result.customer_blocks.records)
     if sync["status"] == "ok":
         print(f"duplicate store {path}: upserted {sync['upserted']}, removed {sync['removed']}")
     else:
@@ -262,7 +283,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     leads, many = _read_leads(args.lead)
     svc = _service(args)
     scorer = svc.scorer()
-    checked = clean_batch(leads, scorer.spec, scorer.manifest.formats)
+    checked = clean_batch(
+        leads, scorer.spec, scorer.manifest.formats, identity=scorer.manifest.identity_columns
+    )
     if not many and not isinstance(checked[0], CleanLead):
         field = (checked[0].field or "lead").removeprefix("leads[0].")
         raise InputError(f"{args.lead}: {field}: {checked[0].reason}")
@@ -289,6 +312,7 @@ def cmd_score_file(args: argparse.Namespace) -> int:
         out_format=args.out_format,
         email_col=args.email_col,
         id_col=args.id_col,
+        identity=IdentityColumns(**identity_flags(args)),
         batch_rows=args.batch_rows,
         neighbours=args.neighbours,
         progress=not args.quiet,
@@ -442,6 +466,17 @@ def _build_parser(sub: Any) -> None:
         "--out", help=f"artifact folder or s3://bucket/prefix ($ARTIFACTS_URI, {DEFAULT_ARTIFACTS})"
     )
     _export_flags(b)
+    _identity_flags(b)
+    b.add_argument(
+        "--customer-col",
+        help="stage or flag column saying who is a customer (LEADGEN_CUSTOMER_COL; default: the "
+        "label when it is a stage, else every row): only customers are not scored",
+    )
+    b.add_argument(
+        "--customer-values",
+        help='values of --customer-col meaning customer, e.g. "customer,evangelist" '
+        "(LEADGEN_CUSTOMER_VALUES; default: a true/false flag)",
+    )
     b.add_argument("--text-cols", help="comma-separated (LEADGEN_TEXT_COLS)")
     b.add_argument("--cat-cols", help="comma-separated (LEADGEN_CAT_COLS)")
     b.add_argument("--num-cols", help="comma-separated, parsed as numbers (LEADGEN_NUM_COLS)")
@@ -539,6 +574,37 @@ def _export_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+_IDENTITY_HELP = {
+    "first_name": "first name",
+    "last_name": "last name",
+    "full_name": "full name, split into first and last when those are not given",
+    "company": "company or account name",
+    "phone": "phone number",
+    "country": "country",
+    "street": "street address (house number and street)",
+    "city": "city",
+    "postcode": "postal or ZIP code",
+    "dob": "date of birth",
+}
+
+
+def _identity_flags(p: argparse.ArgumentParser, build: bool = True) -> None:
+    """The columns that say who a person is, for the duplicate check (default: a column named
+    like the field, first_name ...; `leadgen inspect` suggests a CRM's own names)."""
+    for f in IDENTITY_FIELDS:
+        env_name = IDENTITY_ENV[f] if build else "default: the build's column"
+        p.add_argument(f"--{f.replace('_', '-')}-col", help=f"{_IDENTITY_HELP[f]} ({env_name})")
+
+
+def _short_circuit_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--short-circuit",
+        choices=SHORT_CIRCUITS,
+        help="known people answered without a score: customers only (default), or every known "
+        "person as well (LEADGEN_SHORT_CIRCUIT)",
+    )
+
+
 def _serving_parsers(sub: Any) -> None:
     for name, func, helptext in (
         ("score", cmd_score, "score a lead JSON file ('-' = stdin)"),
@@ -555,6 +621,7 @@ def _serving_parsers(sub: Any) -> None:
         s.add_argument("--dup-store")
         s.add_argument("--no-dedup", action="store_true")
         s.add_argument("--refresh-seconds", type=float, default=60.0)
+        _short_circuit_flag(s)
         s.set_defaults(func=func)
 
 
@@ -581,6 +648,8 @@ def _score_file_parser(sub: Any) -> None:
     _reading_flags(f)
     f.add_argument("--email-col", help="default: the build's email column, or 'email'")
     f.add_argument("--id-col", help="the lead's own id (default: the build's id column)")
+    _identity_flags(f, build=False)
+    _short_circuit_flag(f)
     f.add_argument("--batch-rows", type=int, default=2_000, help="leads per batch (memory)")
     f.add_argument("--neighbours", type=int, default=3, help="top neighbour ids per lead")
     _embedder_flags(f)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import codecs
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +27,22 @@ from leadgen.names import (
     DEFAULT_ID_COL,
     DEFAULT_NUM_COLS,
     DEFAULT_TEXT_COLS,
+    IDENTITY_COL_ENV,
     INPUT_FORMATS,
     Env,
 )
 
-# Read when present, for the fuzzy duplicate check (with the email): never features unless
-# configured as such (country usually is).
-IDENTITY_COLS = ("first_name", "last_name", "company", "phone", "country")
+# Who a person is, as the duplicate check reads it (with the email): the API's field names, and
+# the default column names of an export (IdentityColumns maps them to an export's own). Never
+# features, but country may also be one.
+IDENTITY_FIELDS = (
+    "first_name", "last_name", "full_name", "company", "phone", "country", "street", "city",
+    "postcode", "dob",
+)  # fmt: skip
+# What the duplicate check does with a lead that is a known person: "customers" short-circuits
+# only a customer (not scored); "known" short-circuits every known person (a CRM record that is
+# not a customer, a lead scored before) as well.
+SHORT_CIRCUITS = ("customers", "known")
 # Weights of the ONNX text model: int8 by default (bench/RESULTS.md compares the two).
 PRECISIONS = ("int8", "fp32")
 EMBEDDERS = ("onnx", "hashing")
@@ -231,6 +240,69 @@ class KeyColumns:
 
 
 @dataclass(frozen=True)
+class IdentityColumns:
+    """The export's columns that say who a person is, by the export's own names (HubSpot's "First
+    Name", Dynamics' "address1_postalcode"); None: the field's own name (first_name, ...) when
+    the export has it. One mapping for the build, the API, score-file and the bulk job: the
+    build records the columns it read in the manifest (key_columns), and the others read lead
+    files and requests by them. `full_name` is split into first and last names when the export
+    has no separate ones ("Jane Q. Doe", "Doe, Jane")."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    full_name: str | None = None
+    company: str | None = None
+    phone: str | None = None
+    country: str | None = None
+    street: str | None = None
+    city: str | None = None
+    postcode: str | None = None
+    dob: str | None = None
+
+    def configured(self) -> dict[str, str]:
+        """field -> column, for the fields given a column."""
+        return {f: c for f in IDENTITY_FIELDS if (c := getattr(self, f)) is not None}
+
+    def resolve(self, names: Sequence[str]) -> dict[str, str]:
+        """field -> column of an export with columns `names`: the configured column, else the
+        field's own name when present (a configured column that is missing is the caller's
+        error to raise: it knows the flag)."""
+        present = set(names)
+        out = {f: c for f, c in self.configured().items() if c in present}
+        for f in IDENTITY_FIELDS:
+            if f not in self.configured() and f in present:
+                out[f] = f
+        return out
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> IdentityColumns:
+        return cls(**{f: env(IDENTITY_ENV[f], environ) for f in IDENTITY_FIELDS})
+
+
+IDENTITY_ENV = IDENTITY_COL_ENV
+
+
+@dataclass(frozen=True)
+class CustomerRule:
+    """Which rows of the export are customers, for the duplicate check (only a customer is
+    answered without a score): the rows whose `column` holds one of `values` (any case; no
+    values: a true/false flag), e.g. Lifecycle Stage in customer,evangelist. Unset (column
+    None): the high-value label when it is a stage (--high-value-values: its rows at those
+    values), else every current row. The rows that are not customers (open leads, prospects,
+    lost deals) are known people all the same: their leads are scored and marked `known_as`."""
+
+    column: str | None = None
+    values: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.values and not self.column:
+            raise ConfigError("--customer-values go with --customer-col")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"column": self.column, "values": list(self.values)}
+
+
+@dataclass(frozen=True)
 class HighValueRule:
     """High-value customers: a flag column (boolean, 0/1, or text matched case-insensitively
     against `values`, e.g. StageName "Closed Won"), or the top quantile of a value column."""
@@ -362,6 +434,8 @@ class BuildConfig:
     columns: ColumnSpec = field(default_factory=ColumnSpec)
     high_value: HighValueRule = field(default_factory=HighValueRule)
     keys: KeyColumns = field(default_factory=KeyColumns)
+    identity: IdentityColumns = field(default_factory=IdentityColumns)
+    customers: CustomerRule = field(default_factory=CustomerRule)
     input_format: str = "auto"  # auto (by extension) | parquet | csv | xlsx
     reading: ReadSettings = field(default_factory=ReadSettings)
     # The customers' date columns count days before this (ISO); None: the export's newest date.
@@ -462,6 +536,10 @@ class BuildConfig:
                 email=env(Env.EMAIL_COL, e),
                 current=env(Env.CURRENT_COL, e),
             ),
+            identity=IdentityColumns.from_env(e),
+            customers=CustomerRule(
+                env(Env.CUSTOMER_COL, e), split_cols(env(Env.CUSTOMER_VALUES, e)) or ()
+            ),
             input_format=env(Env.INPUT_FORMAT, e) or base.input_format,
             reading=ReadSettings.from_env(e),
             as_of=env(Env.AS_OF, e),
@@ -521,9 +599,15 @@ class ServiceConfig:
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
     # VERSION@MANIFEST_SHA256: serve that artifact version, never LATEST (leadgen.rollout)
     artifact_pin: str | None = None
+    short_circuit: str = "customers"  # one of SHORT_CIRCUITS
 
     def __post_init__(self) -> None:
         _one_hash_key_source(self.email_hash_key, self.email_hash_key_secret_arn)
+        if self.short_circuit not in SHORT_CIRCUITS:
+            raise ConfigError(
+                f"{Env.SHORT_CIRCUIT} must be one of {', '.join(SHORT_CIRCUITS)}, got "
+                f"{self.short_circuit!r}"
+            )
         if not 0.0 < self.possible_threshold <= self.fuzzy_threshold <= 1.0:
             raise ConfigError(
                 f"need 0 < {Env.POSSIBLE_THRESHOLD} <= {Env.FUZZY_THRESHOLD} <= 1, got "
@@ -570,6 +654,7 @@ class ServiceConfig:
             possible_threshold=env_float(Env.POSSIBLE_THRESHOLD, 0.60, e),
             embedder=EmbedderSettings.from_env(e),
             artifact_pin=env(Env.ARTIFACT_PIN, e),
+            short_circuit=env(Env.SHORT_CIRCUIT, e) or "customers",
         )
 
 

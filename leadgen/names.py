@@ -48,6 +48,8 @@ class Env:
     TEXT_CACHE: Final = "LEADGEN_TEXT_CACHE"  # distinct lead texts whose vectors are kept (0: off)
     FUZZY_THRESHOLD: Final = "LEADGEN_FUZZY_THRESHOLD"  # fuzzy match -> duplicate: true
     POSSIBLE_THRESHOLD: Final = "LEADGEN_POSSIBLE_THRESHOLD"  # -> possible_duplicate
+    # customers | known: which known people are answered without a score (leadgen.config)
+    SHORT_CIRCUIT: Final = "LEADGEN_SHORT_CIRCUIT"
     # VERSION@MANIFEST_SHA256: the artifact version this function version serves, set by the
     # build job when it publishes a function version (unset: follow LATEST)
     ARTIFACT_PIN: Final = "LEADGEN_ARTIFACT_PIN"
@@ -87,12 +89,41 @@ class Env:
     DECIMAL: Final = "LEADGEN_DECIMAL"
     DAYFIRST: Final = "LEADGEN_DAYFIRST"
     DATE_FORMAT: Final = "LEADGEN_DATE_FORMAT"
+    # the export's columns saying who a person is (leadgen.config.IdentityColumns)
+    FIRST_NAME_COL: Final = "LEADGEN_FIRST_NAME_COL"
+    LAST_NAME_COL: Final = "LEADGEN_LAST_NAME_COL"
+    FULL_NAME_COL: Final = "LEADGEN_FULL_NAME_COL"
+    COMPANY_COL: Final = "LEADGEN_COMPANY_COL"
+    PHONE_COL: Final = "LEADGEN_PHONE_COL"
+    COUNTRY_COL: Final = "LEADGEN_COUNTRY_COL"
+    STREET_COL: Final = "LEADGEN_STREET_COL"
+    CITY_COL: Final = "LEADGEN_CITY_COL"
+    POSTCODE_COL: Final = "LEADGEN_POSTCODE_COL"
+    DOB_COL: Final = "LEADGEN_DOB_COL"
+    # which rows are customers (leadgen.config.CustomerRule): a stage column and its values
+    CUSTOMER_COL: Final = "LEADGEN_CUSTOMER_COL"
+    CUSTOMER_VALUES: Final = "LEADGEN_CUSTOMER_VALUES"
     # bulk scoring job: the uploaded lead file (from the EventBridge event, via CodeBuild)
     SCORE_REQUEST_BUCKET: Final = "LEADGEN_SCORE_REQUEST_BUCKET"
     SCORE_REQUEST_KEY: Final = "LEADGEN_SCORE_REQUEST_KEY"
     # Powertools
     POWERTOOLS_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
     POWERTOOLS_METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
+
+
+# Identity field -> the variable naming the export's column for it (leadgen.config.IdentityColumns)
+IDENTITY_COL_ENV: Final = {
+    "first_name": Env.FIRST_NAME_COL,
+    "last_name": Env.LAST_NAME_COL,
+    "full_name": Env.FULL_NAME_COL,
+    "company": Env.COMPANY_COL,
+    "phone": Env.PHONE_COL,
+    "country": Env.COUNTRY_COL,
+    "street": Env.STREET_COL,
+    "city": Env.CITY_COL,
+    "postcode": Env.POSTCODE_COL,
+    "dob": Env.DOB_COL,
+}
 
 
 class Metric:

@@ -64,6 +64,7 @@ def bulk_environment(
         Env.DUP_TABLE_NAME: tables.emails.table_name,
         Env.IDENTITY_TABLE_NAME: tables.identity.table_name,
         Env.EMAIL_HASH_KEY_SECRET_ARN: tables.hash_key.secret_arn,
+        Env.SHORT_CIRCUIT: config.short_circuit,
         Env.EMBEDDER: config.embedder,
     }
 

@@ -31,6 +31,7 @@ from leadgen.names import (
     DEFAULT_ID_COL,
     DEFAULT_NUM_COLS,
     DEFAULT_TEXT_COLS,
+    IDENTITY_COL_ENV,
     INPUT_FORMATS,
 )
 
@@ -97,6 +98,16 @@ class LeadgenConfig:
     email_col: str | None = None  # None: "email" when the export has it
     current_col: str | None = None  # None: "is_current" when the export has it
     high_value_values: tuple[str, ...] = ()  # () = a true/false flag column
+    # Who a person is, for the duplicate check: (field, the export's column) pairs, e.g.
+    # (("first_name", "First Name"), ("postcode", "Postal Code")); fields of
+    # leadgen.names.IDENTITY_COL_ENV. Unset fields: a column named like the field.
+    identity_cols: tuple[tuple[str, str], ...] = ()
+    # Which rows are customers (only they are answered without a score): a stage column and its
+    # values; None: the label when it is a stage, else every row (leadgen.config.CustomerRule).
+    customer_col: str | None = None
+    customer_values: tuple[str, ...] = ()
+    # customers | known: which known people the API and bulk scoring answer without a score
+    short_circuit: str = "customers"
     keep_versions: int = 5
     # the build's drift gate (LEADGEN_MAX_PSI): None publishes whatever the drift, which the
     # drift alarm below still reports
@@ -183,6 +194,13 @@ class LeadgenConfig:
             raise ConfigError("high_value_values go with high_value_col, not value_col")
         if self.max_psi is not None and not self.max_psi > 0:
             raise ConfigError(f"max_psi must be above 0, got {self.max_psi}")
+        unknown = sorted(f for f, _ in self.identity_cols if f not in IDENTITY_COL_ENV)
+        if unknown:
+            raise ConfigError(f"identity_cols: unknown field(s) {unknown}")
+        if self.customer_values and not self.customer_col:
+            raise ConfigError("customer_values go with customer_col")
+        if self.short_circuit not in ("customers", "known"):
+            raise ConfigError(f"short_circuit must be customers|known, got {self.short_circuit!r}")
         if not self.drift_psi_threshold > 0:
             raise ConfigError(
                 f"drift_psi_threshold must be above 0, got {self.drift_psi_threshold}"

@@ -30,7 +30,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from leadgen.names import LIVE_ALIAS, METRICS_NAMESPACE, Env
+from leadgen.names import IDENTITY_COL_ENV, LIVE_ALIAS, METRICS_NAMESPACE, Env
 from stacks.artifact_storage import (
     ARTIFACTS_PREFIX,
     INPUT_PREFIX,
@@ -130,7 +130,8 @@ def build_environment(
 
 
 def export_environment(config: LeadgenConfig) -> dict[str, str]:
-    """How to read the export: its format and its own names for the non-feature columns."""
+    """How to read the export: its format, its own names for the non-feature columns (id, email,
+    the identity columns of the duplicate check) and which rows are customers."""
     environment = {Env.INPUT_FORMAT: config.input_format, Env.ID_COL: config.id_col}
     optional = {
         Env.EMAIL_COL: config.email_col,
@@ -139,6 +140,9 @@ def export_environment(config: LeadgenConfig) -> dict[str, str]:
         Env.DATE_COLS: ",".join(config.date_cols) or None,
         Env.DECIMAL: config.decimal,
         Env.DAYFIRST: None if config.dayfirst is None else ("yes" if config.dayfirst else "no"),
+        Env.CUSTOMER_COL: config.customer_col,
+        Env.CUSTOMER_VALUES: ",".join(config.customer_values) or None,
+        **{IDENTITY_COL_ENV[f]: col for f, col in config.identity_cols},
     }
     environment.update({name: value for name, value in optional.items() if value})
     return environment

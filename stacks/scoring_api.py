@@ -105,6 +105,7 @@ def function_environment(
         Env.REFRESH_SECONDS: str(config.refresh_seconds),
         Env.MAX_BATCH_SIZE: str(config.max_batch_size),
         Env.LEAD_TTL_DAYS: str(config.lead_ttl_days),
+        Env.SHORT_CIRCUIT: config.short_circuit,
         Env.EMBEDDER: config.embedder,
         Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         Env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,

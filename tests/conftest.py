@@ -186,7 +186,11 @@ class Driver:
 
         self._tick()
         scorer = self.service.scorer()
-        clean = [clean_lead(lead, scorer.spec) for lead in leads]
+        who = scorer.manifest.identity_columns
+        clean = [
+            clean_lead(lead, scorer.spec, "", scorer.manifest.formats, identity=who)
+            for lead in leads
+        ]
         return [r.model_dump(mode="json") for r in self.service.score_leads(clean, scorer=scorer)]
 
 

@@ -4,11 +4,14 @@ The first thing a new user runs on their own export. One streamed pass over (the
 the file profiles every column (inferred type, missing share, distinct values) and guesses its
 role from its name and its values: the id (unique, named like an id), the email (values look like
 addresses), the label (a true/false flag, or a stage column with a "won" value such as
-"Closed Won" or "customer"), the SCD2 current flag, and the features: long or varied text ->
-text, few distinct values -> categorical, numbers -> numeric, dates -> date (days before the
-snapshot). Names, phones, addresses, value/revenue columns and outcome dates (a close or
-"became a customer" date: leadgen.builder.outcome_columns) are left out, each with its reason (as
-a feature they would leak the label or name a person).
+"Closed Won" or "customer"), the SCD2 current flag, the columns that say who a person is (names,
+company, phone, address, birth date as HubSpot, Salesforce, Pipedrive or Dynamics name them:
+leadgen.builder.identity_columns; the duplicate check reads them, --first-name-col ...), and the
+features: long or varied text -> text, few distinct values -> categorical, numbers -> numeric,
+dates -> date (days before the snapshot). Identity columns, value/revenue columns and outcome
+dates (a close or "became a customer" date: leadgen.builder.outcome_columns) are never features,
+each left out with its reason (as a feature they would leak the label or name a person); a
+country may be both.
 
 It also says how the file is written: its dialect (delimiter, encoding, line endings, or the
 .xlsx sheet), each numeric column's decimal mark and each date column's form, and what decided
@@ -28,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from leadgen.builder.identity_columns import detect
 from leadgen.builder.outcome_columns import outcome_reason
 from leadgen.config import ReadSettings
 from leadgen.model.dates import DateEvidence, date_readings
@@ -58,7 +62,7 @@ _SKIP_NAME = re.compile(
     re.IGNORECASE,
 )
 # The organisation a person works for: read by the fuzzy duplicate check (leadgen.config
-# IDENTITY_COLS), but as a feature its spellings name a company rather than describe it.
+# IDENTITY_FIELDS), but as a feature its spellings name a company rather than describe it.
 _ORG_NAME = re.compile(r"\bcompany\b|\borgani[sz]ation\b|\baccount name\b", re.IGNORECASE)
 _VALUE_NAME = re.compile(r"revenue|value|ltv|amount|arr\b|mrr\b|spend|price", re.IGNORECASE)
 _LABEL_NAME = re.compile(
@@ -425,6 +429,7 @@ def _assign_roles(profiles: list[ColumnProfile], rows: int, notes: list[str]) ->
     current = _pick(free, "current", lambda p: p.kind == "boolean" and "current" in p.name.lower())
     if current is not None:
         flags["--current-col"] = current.name
+    flags.update(_identity(free))
     features: dict[str, list[str]] = {"text": [], "categorical": [], "numeric": [], "date": []}
     for p in free:
         _feature_role(p, rows)
@@ -467,6 +472,22 @@ def _undecided_notes(profiles: list[ColumnProfile], notes: list[str]) -> None:
                 f"{p.name!r}: dates like 05/03/2024 read two ways and nothing in the file says "
                 "which: pass --dayfirst yes or no to use it"
             )
+
+
+def _identity(free: list[ColumnProfile]) -> dict[str, str]:
+    """The identity columns by their CRM spellings, as --<field>-col flags (a column already
+    named like its field needs none). They are not features; a country may also be one."""
+    found = detect([p.name for p in free])
+    by_name = {p.name: p for p in free}
+    flags: dict[str, str] = {}
+    for what, column in found.items():
+        p = by_name[column]
+        if what != "country":
+            p.role, p.reason = "identity", what.replace("_", " ") + ", for the duplicate check"
+            free.remove(p)
+        if column != what:
+            flags[f"--{what.replace('_', '-')}-col"] = column
+    return flags
 
 
 def _pick(free: list[ColumnProfile], role: str, test: Any) -> ColumnProfile | None:

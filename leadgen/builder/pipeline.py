@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +32,11 @@ from leadgen.builder.serving_path import serving_path_quality
 from leadgen.builder.timer import StepHook, Timer
 from leadgen.builder.version_profile import Grades, customer_grades, data_facts, profile_and_drift
 from leadgen.config import BuildConfig
-from leadgen.duplicates.customer_entries import CustomerBlocks, customer_blocks
+from leadgen.duplicates.customer_entries import (
+    CustomerBlocks,
+    customer_blocks,
+    export_duplicates,
+)
 from leadgen.duplicates.normalise import customer_hash_pairs, key_fingerprint
 from leadgen.errors import InputError, LeadgenError
 from leadgen.model.bundle import Bundle, Files, HighAttributes, Manifest
@@ -53,7 +58,7 @@ MIN_POSITIVES = 10
 class BuildResult:
     version: str
     report: dict[str, Any]
-    customer_pairs: list[tuple[str, str]]  # (email hash, customer id) for the duplicate store
+    customer_pairs: list[tuple[str, str]]  # (email hash, id) of the export's people
     customer_blocks: CustomerBlocks = field(default_factory=CustomerBlocks)  # fuzzy entries
 
 
@@ -116,6 +121,7 @@ def build(
     say("holdout through the published indices: " + json.dumps(served))
     with timer.step("identity"):
         blocks = customer_blocks(table, cfg.email_hash_key)
+        identity_report = {**blocks.report, "export_duplicates": export_duplicates(table, blocks)}
     with timer.step("drift"):
         profiled = profile_and_drift(store, table, cfg, holdout, grades, say)
     manifest = _manifest(new_version_name(), started, cfg, emb, indices, holdout, table, served)
@@ -123,7 +129,7 @@ def build(
         **_report(manifest, cfg, started, profiled.drift["previous_version"]),
         "data": data_facts(table, cfg, profiled.profile),
         "drift": profiled.drift,
-        "identity": blocks.report,
+        "identity": identity_report,
     }
     bundle = _bundle(manifest, fitted, table, indices, calibration, head)
     bundle.profile = profiled.profile
@@ -132,8 +138,9 @@ def build(
     del fitted
     published, report = publish_with_report(store, bundle, cfg, holdout, timer, body)
     prune(store, cfg.keep_versions, published.version, say)
+    customers = table.customer.tolist() if table.customer is not None else None
     pairs = (
-        customer_hash_pairs(table.emails, table.ids.tolist(), cfg.email_hash_key)
+        customer_hash_pairs(table.emails, table.ids.tolist(), cfg.email_hash_key, customers)
         if table.emails
         else []
     )
@@ -190,6 +197,8 @@ def read_table(cfg: BuildConfig, say: Callable[[str], None]) -> CrmTable:
         max_non_numeric=cfg.max_non_numeric,
         reading=cfg.reading,
         as_of=cfg.as_of,
+        who=cfg.identity,
+        customers=cfg.customers,
     )
     n, n_pos = len(table), int(table.labels.sum())
     say(
@@ -200,6 +209,15 @@ def read_table(cfg: BuildConfig, say: Callable[[str], None]) -> CrmTable:
         say(f"read {convention}")
     for warning in table.warnings:
         say(f"warning: {warning}")
+    if table.unmapped_identity:
+        flags = " ".join(
+            f"--{f.replace('_', '-')}-col {shlex.quote(c)}"
+            for f, c in table.unmapped_identity.items()
+        )
+        say(
+            "warning: the duplicate check reads no column for "
+            f"{', '.join(table.unmapped_identity)}; the export seems to have them: {flags}"
+        )
     if n < MIN_ROWS:
         raise InputError(
             f"{cfg.input_path}: only {n} current customers; at least {MIN_ROWS} needed"
@@ -314,7 +332,7 @@ def _manifest(
             **({"warnings": table.warnings} if table.warnings else {}),
         },
         hash_key_fingerprint=key_fingerprint(cfg.email_hash_key),
-        key_columns={"id": cfg.keys.id, "email": table.email_col},
+        key_columns={"id": cfg.keys.id, "email": table.email_col, **table.identity_cols},
         formats=table.formats,
     )
 

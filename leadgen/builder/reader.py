@@ -25,8 +25,18 @@ from typing import Any
 
 import numpy as np
 
+from leadgen.builder.identity_columns import PERSONAL_FIELDS, detect
+from leadgen.builder.identity_columns import personal as personal_column
 from leadgen.builder.numeric_columns import read_numeric_columns
-from leadgen.config import IDENTITY_COLS, ColumnSpec, HighValueRule, KeyColumns, ReadSettings
+from leadgen.config import (
+    ColumnSpec,
+    CustomerRule,
+    HighValueRule,
+    IdentityColumns,
+    KeyColumns,
+    ReadSettings,
+)
+from leadgen.duplicates.normalise import split_full_name
 from leadgen.errors import InputError
 from leadgen.model.fields import FieldFormats
 from leadgen.stores.conventions import read_numbers
@@ -59,9 +69,18 @@ class CrmTable:
     non_numeric: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     email_col: str | None = None  # the export's email column, when it has one
-    # The identity columns present in the export (first_name, last_name, company, phone,
-    # country): what the fuzzy duplicate entries are made of. Not features.
+    # Who each customer is (first_name, last_name, company, phone, country, street, city,
+    # postcode, dob: leadgen.config.IDENTITY_FIELDS), by field, from the export's columns
+    # `identity_cols` (field -> column): what the duplicate entries are made of. Not features.
     identity: dict[str, list[str | None]] = field(default_factory=dict)
+    identity_cols: dict[str, str] = field(default_factory=dict)
+    # Identity columns the export seems to have under a CRM's own names but that no flag maps
+    # (field -> column): the build names them in a warning.
+    unmapped_identity: dict[str, str] = field(default_factory=dict)
+    # Which rows are customers (leadgen.config.CustomerRule; None: every row) and each row's
+    # stage or label text where the rule has one: what the duplicate check reports of a match.
+    customer: np.ndarray | None = None
+    stage: list[str | None] | None = None
     # The export's arrow type of each feature column, for the report ("double", "string").
     types: dict[str, str] = field(default_factory=dict)
     # How numeric and date values are read (decimal marks, date forms, the dates' reference):
@@ -90,6 +109,9 @@ class _Roles:
     email: str | None
     current: str | None
     wanted: list[str]
+    identity: dict[str, str] = field(default_factory=dict)  # field -> column
+    # identity columns the export seems to have under a CRM's names, not configured
+    unmapped: dict[str, str] = field(default_factory=dict)
 
 
 def read_crm(
@@ -104,6 +126,8 @@ def read_crm(
     progress: Callable[[int], None] | None = None,
     reading: ReadSettings | None = None,
     as_of: str | None = None,
+    who: IdentityColumns | None = None,
+    customers: CustomerRule | None = None,
 ) -> CrmTable:
     """Stream the export batch by batch, keeping only the needed columns of current rows.
     `reading` forces what the file's bytes and values would say; `as_of` is the time the date
@@ -112,7 +136,8 @@ def read_crm(
     export = open_export(
         path, fmt, delimiter=reading.delimiter, encoding=reading.encoding, sheet=reading.sheet
     )
-    roles = _roles(export, spec, rule, keys or KeyColumns())
+    customers = customers or CustomerRule()
+    roles = _roles(export, spec, rule, keys or KeyColumns(), who or IdentityColumns(), customers)
     scan = _scan(export, roles, batch_rows, progress)
     ids, keep_pos = _unique_ids(scan, roles.id, rule, path)
     table = CrmTable(ids[keep_pos], {}, np.zeros(0, bool), None, scan.rows_read, scan.dropped)
@@ -142,15 +167,62 @@ def read_crm(
         emails = _texts(scan.column(roles.email), roles.email, path, table.warnings)
         table.emails = [emails[i] for i in keep_pos]
         table.email_col = roles.email
-    for c in IDENTITY_COLS:
-        if c in scan.parts:
-            texts = _texts(scan.column(c), c, path, table.warnings)
-            table.identity[c] = [texts[i] for i in keep_pos]
+    _read_identity(table, scan, roles.identity, keep_pos, path)
+    table.unmapped_identity = roles.unmapped
+    _read_customers(table, scan, rule, customers, keep_pos, path)
     table.types = {c: str(export.schema.field(c).type) for c in spec.all_cols}
     return table
 
 
-def _roles(export: Export, spec: ColumnSpec, rule: HighValueRule, keys: KeyColumns) -> _Roles:
+def _read_identity(
+    table: CrmTable, scan: _Scan, columns: dict[str, str], keep_pos: np.ndarray, path: str
+) -> None:
+    """The identity fields of the kept rows; a full name fills the first and last names the
+    export does not have apart."""
+    for f, col in columns.items():
+        texts = _texts(scan.column(col), col, path, table.warnings)
+        table.identity[f] = [texts[i] for i in keep_pos]
+    table.identity_cols = dict(columns)
+    full = table.identity.pop("full_name", None)
+    if full is not None and not ("first_name" in columns and "last_name" in columns):
+        parts = [split_full_name(v) for v in full]
+        table.identity.setdefault("first_name", [p[0] for p in parts])
+        table.identity.setdefault("last_name", [p[1] for p in parts])
+
+
+def _read_customers(
+    table: CrmTable,
+    scan: _Scan,
+    rule: HighValueRule,
+    customers: CustomerRule,
+    keep_pos: np.ndarray,
+    path: str,
+) -> None:
+    """Which kept rows are customers, and their stage text (leadgen.config.CustomerRule)."""
+    column = customers.column or (rule.column if rule.values else None)
+    if column is None:
+        return  # every row is a customer; no stage to report
+    raw = _texts(scan.column(column), column, path, table.warnings)
+    table.stage = [None if raw[i] is None else raw[i].strip()[:40] or None for i in keep_pos]
+    if customers.column is None:
+        table.customer = table.labels.copy()
+        return
+    if customers.values:
+        wanted = {v.strip().lower() for v in customers.values}
+        table.customer = np.array([(s or "").lower() in wanted for s in table.stage], dtype=bool)
+    else:
+        table.customer = _flags(scan.column(column), column, path)[keep_pos]
+        table.stage = None  # a true/false flag is no stage
+
+
+def _roles(
+    export: Export,
+    spec: ColumnSpec,
+    rule: HighValueRule,
+    keys: KeyColumns,
+    who: IdentityColumns,
+    customers: CustomerRule,
+) -> _Roles:
     """Check every configured column exists (naming the missing ones with the closest existing
     names) and has a usable type; the columns to read."""
     import pyarrow as pa
@@ -166,12 +238,16 @@ def _roles(export: Export, spec: ColumnSpec, rule: HighValueRule, keys: KeyColum
         (rule.column, label_flag),
         *([(keys.email, "--email-col")] if keys.email else []),
         *([(keys.current, "--current-col")] if keys.current else []),
+        *((c, f"--{f.replace('_', '-')}-col") for f, c in who.configured().items()),
+        *([(customers.column, "--customer-col")] if customers.column else []),
     ]
     missing = [missing_column(path, c, role, names) for c, role in required if c not in names]
     if missing:
         raise InputError(
             "; ".join([str(missing[0]), *(str(m).split(": ", 1)[1] for m in missing[1:])])
         )
+    identity = who.resolve(names)
+    _refuse_personal_features(spec, keys, identity, path)
     schema = export.schema
     for col in spec.num_cols:
         kind = schema.field(col).type
@@ -184,9 +260,29 @@ def _roles(export: Export, spec: ColumnSpec, rule: HighValueRule, keys: KeyColum
         _check_text_type(schema.field(col).type, col, path)
     email = keys.email_name if keys.email_name in names else None
     current = keys.current_name if keys.current_name in names else None
-    identity = [c for c in IDENTITY_COLS if c in names]
-    wanted = [keys.id, *spec.all_cols, rule.column, *(c for c in (email, current) if c), *identity]
-    return _Roles(keys.id, email, current, list(dict.fromkeys(wanted)))
+    wanted = [keys.id, *spec.all_cols, rule.column, *(c for c in (email, current) if c)]
+    wanted += [*identity.values(), *([customers.column] if customers.column else [])]
+    unmapped = {f: c for f, c in detect(names).items() if f not in identity and c != f}
+    return _Roles(keys.id, email, current, list(dict.fromkeys(wanted)), identity, unmapped)
+
+
+def _refuse_personal_features(
+    spec: ColumnSpec, keys: KeyColumns, identity: dict[str, str], path: str
+) -> None:
+    """An email, a name or a phone number is never a feature, whether configured as the
+    duplicate check's column or named like one ("E-mail", "First Name", "Phone Number"): a
+    feature's values are stored in the version (its transform, profile and report)."""
+    personal = {keys.email_name: "email"}
+    personal.update({c: f for f, c in identity.items() if f in PERSONAL_FIELDS})
+    for flag, cols in (("--text-cols", spec.text_cols), ("--cat-cols", spec.cat_cols),
+                       ("--num-cols", spec.num_cols)):  # fmt: skip
+        for col in cols:
+            what = personal.get(col) or personal_column(col)
+            if what is not None:
+                raise InputError(
+                    f"{path}: column {col!r} holds a person's {what.replace('_', ' ')}: it cannot "
+                    f"be a feature (remove it from {flag}); the duplicate check reads it"
+                )
 
 
 def _check_text_type(kind: Any, col: str, path: str) -> None:

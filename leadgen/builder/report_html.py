@@ -235,6 +235,52 @@ def _drift_note(label: Mapping[str, Any], grades: Mapping[str, Any]) -> str:
     )
 
 
+def duplicates_section(identity: Mapping[str, Any]) -> str:
+    """The people the duplicate check knows from this export, and the export's own duplicates:
+    one person under two ids splits their history (and their label) between two customers."""
+    dups = identity.get("export_duplicates")
+    if not dups:
+        return ""
+    kpis = "".join(
+        kpi(label, num(f"identity.{key}", value))
+        for label, key, value in (
+            ("people known", "entries", identity.get("entries", 0)),
+            ("of them customers", "customers", identity.get("customers", 0)),
+            (
+                "pairs with one email",
+                "export_duplicates.same_email.pairs",
+                dups["same_email"]["pairs"],
+            ),
+            (
+                "pairs the fuzzy check calls one person",
+                "export_duplicates.fuzzy.pairs",
+                dups["fuzzy"]["pairs"],
+            ),
+            ("rows involved", "export_duplicates.people_involved", dups["people_involved"]),
+        )
+    )
+    rows = [
+        [esc(how), esc(a), esc(b)]
+        for how, key in (("same email", "same_email"), ("fuzzy", "fuzzy"))
+        for a, b in dups[key]["examples"]
+    ]
+    fields = ", ".join(identity.get("fields", [])) or "none"
+    fuzzy = dups["fuzzy"]
+    sample = (
+        f"{fuzzy['people_scanned']:,} of {fuzzy['people']:,} people (a fixed sample) were "
+        "matched against the others; "
+        if fuzzy.get("people_scanned", 0) < fuzzy.get("people", 0)
+        else ""
+    )
+    examples = table(["how", "id", "same person as id"], rows) if rows else ""
+    return (
+        f"<h2>Duplicates in the export</h2>{kpis}{examples}"
+        f'<p class="note">Identity fields read: {esc(fields)}. Pairs are looked for within the '
+        f"duplicate check's blocks (as a lead would be matched); {esc(sample)}merge them in the "
+        "CRM, or the person's history is split between two customers.</p>"
+    )
+
+
 def render(
     report: Mapping[str, Any], labels: np.ndarray, scores: Mapping[str, np.ndarray]
 ) -> bytes:
@@ -252,6 +298,7 @@ def render(
             data_section(report),
             quality_section(report["quality"], labels, scores),
             model_section(report),
+            duplicates_section(report.get("identity", {})),
             drift_section(report.get("drift", {"first_version": True})),
         ]
     )

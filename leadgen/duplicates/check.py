@@ -2,20 +2,22 @@
 
 Before scoring, each lead is looked up once (one store round trip): by its email hash (exact)
 and by the hashed blocking keys of its identity (fuzzy, leadgen.duplicates.normalise). A known
-email is a duplicate; otherwise the candidates the keys fetched are compared
-(leadgen.duplicates.matching): a match at or above the threshold is a fuzzy duplicate, one in the
-band below it a "possible" duplicate that is still scored. Duplicates are answered without being
-embedded.
+email is the known person it names; otherwise the candidates the keys fetched are compared
+(leadgen.duplicates.matching): a match at or above the threshold is a fuzzy hit, one in the band
+below it a "possible" duplicate that is still scored. The hit is who the lead is (`Found`: a
+customer, a record of the export that is not one, or a lead scored before); what the service
+does with it (answer a customer unscored, score the others with `known_as`) is its own rule.
 
-After scoring, the new lead is recorded with a conditional write: it is written only if its email
-is still free and nobody recorded a lead in its blocks since the lookup. Otherwise the lead is
-re-matched against what changed (a concurrent submission of the same person, or an earlier lead
-of the same batch) and becomes its duplicate, or is recorded on the next attempt.
+After scoring, a lead that is nobody known is recorded with a conditional write: it is written
+only if its email is still free and nobody recorded a lead in its blocks since the lookup.
+Otherwise the lead is re-matched against what changed (a concurrent submission of the same
+person, or an earlier lead of the same batch) and is that lead, or is recorded on the next
+attempt.
 
 The store is optional (none: nothing is checked) and fallible: after one failed call the rest of
 the request skips it, since each failure can cost its timeouts and retries and a batch of 100
 must not wait 100 times for them. Only hashes reach the store as keys; the log gets the shape of
-an identity, never a name, company, phone or email.
+an identity, never a name, company, phone, address or email.
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from leadgen.duplicates.matching import Match, MatchConfig, best_match
-from leadgen.duplicates.normalise import Identity, block_hash, block_keys, email_hash, identity_of
+from leadgen.duplicates.normalise import (
+    EntryKind,
+    Identity,
+    block_hash,
+    block_keys,
+    email_hash,
+    identity_of,
+)
 from leadgen.duplicates.store import DuplicateHit, DuplicateStore, Known, LeadKeys, Recorded
 
 log = logging.getLogger(__name__)
@@ -49,6 +58,14 @@ class Contact(Protocol):
     def phone(self) -> str | None: ...
     @property
     def country(self) -> str | None: ...
+    @property
+    def street(self) -> str | None: ...
+    @property
+    def city(self) -> str | None: ...
+    @property
+    def postcode(self) -> str | None: ...
+    @property
+    def dob(self) -> str | None: ...
 
 
 class Lead(Protocol):
@@ -62,21 +79,23 @@ class Lead(Protocol):
 
 @dataclass(frozen=True)
 class Found:
-    """A known person the lead is (or may be): by email, or by fuzzy match."""
+    """A known person the lead is (or may be), by email or by fuzzy match: a customer, a record
+    of the export that is not a customer (with its stage), or a lead scored before."""
 
-    kind: Literal["customer", "lead"]
+    kind: EntryKind
     ref: str
     how: Literal["email", "fuzzy"]
     confidence: float
     matched_on: tuple[str, ...]
+    stage: str = ""
 
     @classmethod
     def by_email(cls, hit: DuplicateHit) -> Found:
-        return cls(hit.kind, hit.ref, "email", 1.0, ("email",))
+        return cls(hit.kind, hit.ref, "email", 1.0, ("email",), hit.stage)
 
     @classmethod
     def by_match(cls, m: Match) -> Found:
-        return cls(m.kind, m.ref, "fuzzy", m.confidence, m.matched_on)
+        return cls(m.kind, m.ref, "fuzzy", m.confidence, m.matched_on, m.stage)
 
 
 @dataclass(frozen=True)
@@ -111,7 +130,10 @@ class DuplicateCheck:
 
     def keys_of(self, lead: Lead) -> tuple[LeadKeys, Identity]:
         w = lead.who
-        who = identity_of(w.first_name, w.last_name, lead.email, w.company, w.phone, w.country)
+        who = identity_of(
+            w.first_name, w.last_name, lead.email, w.company, w.phone, w.country,
+            street=w.street, city=w.city, postcode=w.postcode, dob=w.dob, key=self._hash_key,
+        )  # fmt: skip
         email = email_hash(lead.email, self._hash_key) if lead.email else None
         blocks = tuple(block_hash(k, self._hash_key) for k in block_keys(who))
         return LeadKeys(email, blocks), who

@@ -1,14 +1,19 @@
-"""Customer entries for the fuzzy duplicate check, grouped under their hashed blocking keys.
+"""The export's people for the duplicate check: their entries under hashed blocking keys, what
+each one is (customer or not, its stage), and the duplicates the export itself holds.
 
 The build job (DynamoDB) and `leadgen build` (SQLite) sync the result into the duplicate store
 after LATEST moved, as they do the email hashes. One entry per person: rows with the same
-normalised mailbox are one person (the first customer id wins, as in the email table); rows
-without a first and a last name are skipped (there is nothing to compare). An entry's `phone_n`
-counts the different names giving its phone key: 1 is a personal number, more a switchboard.
+normalised mailbox are one person (a customer's id wins over a non-customer's, else the first);
+rows without a name are skipped (there is nothing to compare). An entry's `phone_n` counts the
+different names giving its phone key: 1 is a personal number, more a switchboard.
+
+Every row of the export is a known person; which of them are customers is the build's rule
+(leadgen.config.CustomerRule): only a customer is answered without a score.
 """
 
 from __future__ import annotations
 
+import random
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +21,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from leadgen.config import IDENTITY_FIELDS
+from leadgen.duplicates.matching import MatchConfig, best_match
 from leadgen.duplicates.normalise import (
+    DWELLING_KEYS,
+    CrmRecord,
     Entry,
     Identity,
     block_hash,
@@ -25,14 +34,25 @@ from leadgen.duplicates.normalise import (
     normalise_email,
 )
 
-# A block holding more customers than this is dropped: its key tells nothing (thousands of
-# "J500" at one employer), and it bounds a DynamoDB item (400 KB) with room to spare.
+# A block holding more people than this is dropped: its key tells nothing (thousands of "J500"
+# at one employer), and it bounds a DynamoDB item (400 KB) with room to spare.
 MAX_BLOCK_ENTRIES = 1000
+# A dwelling key (street + number, number + postcode) holding more people than this is an
+# office or an apartment block: no evidence of one person, dropped the same way.
+MAX_DWELLING_ENTRIES = 50
+# The export's own duplicates are looked for within blocks of at most this many people (every
+# pair of a block is compared); the few larger blocks are left out of that count. Larger exports
+# are scanned for them on a fixed sample of people, so the build's cost stays bounded (about
+# a quarter of a second per thousand people on the generated CRM).
+MAX_SCANNED_BLOCK = 200
+MAX_SCANNED_PEOPLE = 50_000
+EXAMPLES = 5
 
 
 class Customers(Protocol):
-    """The export's current customers as the build read them (leadgen.builder.reader.CrmTable):
-    ids, emails and the identity columns present (first_name, last_name, company, ...)."""
+    """The export's current rows as the build read them (leadgen.builder.reader.CrmTable): ids,
+    emails, the identity fields present (first_name, last_name, company, ..., by field) and
+    which rows are customers with their stage text (None: every row, no stage)."""
 
     @property
     def ids(self) -> np.ndarray: ...
@@ -40,50 +60,84 @@ class Customers(Protocol):
     def emails(self) -> Sequence[str | None] | None: ...
     @property
     def identity(self) -> Mapping[str, Sequence[str | None]]: ...
+    @property
+    def customer(self) -> np.ndarray | None: ...
+    @property
+    def stage(self) -> Sequence[str | None] | None: ...
     def __len__(self) -> int: ...
 
 
 @dataclass
 class CustomerBlocks:
-    """Hashed block key -> the customer entries under it, and counts for the build report."""
+    """Hashed block key -> the entries under it, each known person's record (customer or not,
+    stage) by id where it is not a plain customer, and counts for the build report."""
 
     blocks: dict[str, list[Entry]] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
+    records: dict[str, CrmRecord] = field(default_factory=dict)
 
 
 def customer_blocks(table: Customers, hash_key: str) -> CustomerBlocks:
-    """The blocks of the export's current customers; empty without name columns."""
+    """The blocks of the export's people; empty without name columns."""
+    records = crm_records(table)
     cols = table.identity
     if "first_name" not in cols or "last_name" not in cols:
-        return CustomerBlocks(report={"entries": 0, "reason": "no first_name/last_name column"})
-    people, skipped, merged = _people(table)
-    names_per_phone = Counter(p for p, _ in {(w.phone, (w.first, w.last)) for _, w in people})
+        report = {"entries": 0, "reason": "no first and last name (or full name) column"}
+        return CustomerBlocks(report=report, records=records)
+    people, skipped, merged = _people(table, hash_key, records)
+    names_per_phone = Counter(p for p, _ in {(w.phone, (w.first, w.last)) for _, w, _ in people})
     plain: dict[str, list[Entry]] = defaultdict(list)
-    for ref, who in people:
-        entry = Entry(ref, "customer", who, max(1, names_per_phone.get(who.phone, 1)))
+    for ref, who, rec in people:
+        phone_n = max(1, names_per_phone.get(who.phone, 1))
+        entry = Entry(ref, rec.kind, who, phone_n, stage=rec.stage)
         for key in block_keys(who):
             plain[key].append(entry)
     sizes = [len(v) for v in plain.values()]
-    blocks = {block_hash(k, hash_key): v for k, v in plain.items() if len(v) <= MAX_BLOCK_ENTRIES}
+    kept = {k: v for k, v in plain.items() if len(v) <= _cap(k)}
     report = {
         "entries": len(people),
-        "blocks": len(blocks),
+        "customers": sum(1 for _, _, r in people if r.kind == "customer"),
+        "blocks": len(kept),
         "largest_block": max(sizes, default=0),
-        "hot_blocks_dropped": len(plain) - len(blocks),
+        "hot_blocks_dropped": len(plain) - len(kept),
         "skipped_no_name": skipped,
         "merged_same_mailbox": merged,
         "shared_phones": sum(1 for p, n in names_per_phone.items() if p and n > 1),
+        "fields": sorted(f for f in table.identity if f != "full_name"),
     }
-    return CustomerBlocks(blocks, report)
+    blocks = {block_hash(k, hash_key): v for k, v in kept.items()}
+    return CustomerBlocks(blocks, report, records)
 
 
-def _people(table: Customers) -> tuple[list[tuple[str, Identity]], int, int]:
-    """(customer id, identity) per person, and how many rows were skipped and merged."""
-    people: list[tuple[str, Identity]] = []
+def _cap(plain_key: str) -> int:
+    return MAX_DWELLING_ENTRIES if plain_key.startswith(DWELLING_KEYS) else MAX_BLOCK_ENTRIES
+
+
+def crm_records(table: Customers) -> dict[str, CrmRecord]:
+    """id -> record, for the rows that are not plain customers (a non-customer, or a stage)."""
+    if table.customer is None and table.stage is None:
+        return {}
+    out: dict[str, CrmRecord] = {}
+    for i, ref in enumerate(table.ids.tolist()):
+        customer = True if table.customer is None else bool(table.customer[i])
+        stage = (table.stage[i] if table.stage is not None else None) or ""
+        if stage or not customer:
+            out[str(ref)] = CrmRecord("customer" if customer else "non_customer", stage)
+    return out
+
+
+def _people(
+    table: Customers, hash_key: str, records: Mapping[str, CrmRecord]
+) -> tuple[list[tuple[str, Identity, CrmRecord]], int, int]:
+    """(id, identity, record) per person, customers first, and how many rows were skipped (no
+    name) and merged (a mailbox seen before)."""
+    people: list[tuple[str, Identity, CrmRecord]] = []
     mailboxes: set[str] = set()
     skipped = merged = 0
-    for ref, email, who in _rows(table):
-        if not (who.first and who.last):
+    plain = CrmRecord()
+    rows = sorted(_rows(table, hash_key), key=lambda r: records.get(r[0], plain).kind != "customer")
+    for ref, email, who in rows:
+        if not (who.first or who.last):
             skipped += 1
             continue
         mailbox = normalise_email(email) if email else None
@@ -92,12 +146,16 @@ def _people(table: Customers) -> tuple[list[tuple[str, Identity]], int, int]:
                 merged += 1
                 continue
             mailboxes.add(mailbox)
-        if who.company or who.domain or who.phone:  # else no blocking key: nothing to store
-            people.append((ref, who))
+        if who.has_evidence():  # else no blocking key: nothing to store
+            people.append((ref, who, records.get(ref, plain)))
     return people, skipped, merged
 
 
-def _rows(table: Customers) -> Iterator[tuple[str, str | None, Identity]]:
+# The identity fields of a row, in identity_of's order (a full name is split by the reader).
+_ROW_FIELDS = tuple(f for f in IDENTITY_FIELDS if f != "full_name")
+
+
+def _rows(table: Customers, hash_key: str) -> Iterator[tuple[str, str | None, Identity]]:
     cols = table.identity
     n = len(table)
 
@@ -105,7 +163,73 @@ def _rows(table: Customers) -> Iterator[tuple[str, str | None, Identity]]:
         return cols.get(name) or [None] * n
 
     emails: Sequence[str | None] = table.emails or [None] * n
-    columns = (col("first_name"), col("last_name"), col("company"), col("phone"), col("country"))
-    for i, (first, last, company, phone, country) in enumerate(zip(*columns, strict=True)):
-        who = identity_of(first, last, emails[i], company, phone, country)
+    columns = [col(f) for f in _ROW_FIELDS]
+    for i, row in enumerate(zip(*columns, strict=True)):
+        first, last, company, phone, country, street, city, postcode, dob = row
+        who = identity_of(
+            first, last, emails[i], company, phone, country,
+            street=street, city=city, postcode=postcode, dob=dob, key=hash_key,
+        )  # fmt: skip
         yield str(table.ids[i]), emails[i], who
+
+
+# ---- the export's own duplicates -------------------------------------------------------------
+def export_duplicates(
+    table: Customers, blocks: CustomerBlocks, match: MatchConfig | None = None
+) -> dict[str, Any]:
+    """How many rows of the export look like the same person: by mailbox (exact: the rows
+    merged into one entry) and by the fuzzy check among the entries (each entry matched against
+    the others of its blocks, as a lead would be), with a few example id pairs of each. For the
+    build report: a CRM holding one person twice splits its history between two ids."""
+    exact = _same_mailbox_pairs(table)
+    fuzzy, scanned, people = _fuzzy_pairs(blocks.blocks, match or MatchConfig())
+    return {
+        "same_email": {"pairs": len(exact), "examples": [list(p) for p in exact[:EXAMPLES]]},
+        "fuzzy": {
+            "pairs": len(fuzzy),
+            "examples": [list(p) for p in fuzzy[:EXAMPLES]],
+            "people_scanned": scanned,
+            "people": people,  # a sample when fewer were scanned: pairs among it only
+        },
+        "people_involved": len({r for pair in (*exact, *fuzzy) for r in pair}),
+        "blocks_scanned_max_size": MAX_SCANNED_BLOCK,
+    }
+
+
+def _same_mailbox_pairs(table: Customers) -> list[tuple[str, str]]:
+    first: dict[str, str] = {}
+    pairs: list[tuple[str, str]] = []
+    for email, ref in zip(table.emails or [], table.ids.tolist(), strict=False):
+        mailbox = normalise_email(email) if email else None
+        if mailbox is None:
+            continue
+        if mailbox in first:
+            pairs.append((first[mailbox], str(ref)))
+        else:
+            first[mailbox] = str(ref)
+    return pairs
+
+
+def _fuzzy_pairs(
+    blocks: Mapping[str, Sequence[Entry]], match: MatchConfig
+) -> tuple[list[tuple[str, str]], int, int]:
+    """Unordered id pairs the fuzzy check calls one person, in a stable order; how many people
+    were matched against their block neighbours, of how many."""
+    me = {e.ref: e for entries in blocks.values() for e in entries}
+    chosen = set(me)
+    if len(me) > MAX_SCANNED_PEOPLE:
+        chosen = set(random.Random(0).sample(sorted(me), MAX_SCANNED_PEOPLE))
+    neighbours: dict[str, dict[str, Entry]] = defaultdict(dict)
+    for entries in blocks.values():
+        if len(entries) > MAX_SCANNED_BLOCK:
+            continue
+        for e in entries:
+            if e.ref in chosen:
+                neighbours[e.ref].update((o.ref, o) for o in entries if o.ref != e.ref)
+    pairs: set[tuple[str, str]] = set()
+    for ref, others in neighbours.items():
+        m = best_match(me[ref].who, others.values(), match)
+        if m is not None and m.duplicate:
+            a, b = sorted((ref, m.ref))
+            pairs.add((a, b))
+    return sorted(pairs), len(chosen), len(me)

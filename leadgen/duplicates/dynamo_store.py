@@ -1,11 +1,12 @@
 """The DynamoDB duplicate store: the same interface and semantics as the local SQLite store.
 
 Two tables (docs/duplicates.md has the layout, sizes and costs):
-* the duplicate table, one item per email hash: {email_hash (key), kind: customer|lead, ref,
-  expires_at (TTL, leads only), sync_id (customers only)};
-* the identity table (optional: without it there is no fuzzy check), pk = "c#<h>" for a
-  customer block (entries `e`, digest `d`; written only by the build job) or "l#<h>" for a lead
-  block (one attribute per lead entry, count `n`, `expires_at`; written only by scoring).
+* the duplicate table, one item per email hash: {email_hash (key), kind: customer|non_customer|
+  lead, ref, expires_at (TTL, leads only), sync_id and stage (the export's records only)};
+* the identity table (optional: without it there is no fuzzy check), pk = "c#<h>" for a block
+  of the export's records (entries `e`, digest `d`; written only by the build job) or "l#<h>"
+  for a lead block (one attribute per lead entry, count `n`, `expires_at`; written only by
+  scoring).
 
 A lookup is ONE BatchGetItem over both tables (the email item plus a customer and a lead item per
 blocking key). A record is one conditional PutItem when only the email is written, else ONE
@@ -25,7 +26,8 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-from leadgen.duplicates.normalise import Entry, Identity
+from leadgen.duplicates.address import Place
+from leadgen.duplicates.normalise import CrmRecord, Entry, Identity, entry_kind
 from leadgen.duplicates.store import LEAD_BLOCK_CAP, DuplicateHit, Known, LeadKeys, Recorded
 
 WRITE_BATCH = 25
@@ -125,7 +127,7 @@ class DynamoDuplicateStore:
         if keys.email_hash is not None:
             request[self.table_name] = {
                 "Keys": [{"email_hash": {"S": keys.email_hash}}],
-                "ProjectionExpression": "#k, #r, expires_at",
+                "ProjectionExpression": "#k, #r, expires_at, stage",
                 "ExpressionAttributeNames": {"#k": "kind", "#r": "ref"},
                 "ConsistentRead": consistent,
             }
@@ -234,18 +236,25 @@ class DynamoDuplicateStore:
         }
 
     # ---- the build job's syncs ---------------------------------------------------------------
-    def sync_customers(self, pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
-        """Upsert current customers (batched, retried), then remove stale customer items."""
+    def sync_customers(
+        self, pairs: Iterable[tuple[str, str]], records: Mapping[str, CrmRecord] | None = None
+    ) -> dict[str, int]:
+        """Upsert the export's records (batched, retried), then remove stale ones."""
         sync_id = uuid.uuid4().hex
-        upserted = self._write_all(self.table_name, _customer_puts(pairs, sync_id))
+        puts = _customer_puts(pairs, sync_id, records or {})
+        upserted = self._write_all(self.table_name, puts)
         stale = (
             {"DeleteRequest": {"Key": {"email_hash": item["email_hash"]}}}
             for item in self._scan(
                 self.table_name,
                 ProjectionExpression="email_hash",
-                FilterExpression="#k = :c AND sync_id <> :s",
+                FilterExpression="#k IN (:c, :n) AND sync_id <> :s",
                 ExpressionAttributeNames={"#k": "kind"},
-                ExpressionAttributeValues={":c": {"S": "customer"}, ":s": {"S": sync_id}},
+                ExpressionAttributeValues={
+                    ":c": {"S": "customer"},
+                    ":n": {"S": "non_customer"},
+                    ":s": {"S": sync_id},
+                },
             )
         )
         removed = self._write_all(self.table_name, stale)
@@ -306,14 +315,20 @@ class DynamoDuplicateStore:
         raise RuntimeError(f"DynamoDB kept throttling: {len(pending)} writes unprocessed")
 
 
-def _customer_puts(pairs: Iterable[tuple[str, str]], sync_id: str) -> Iterable[dict[str, Any]]:
+def _customer_puts(
+    pairs: Iterable[tuple[str, str]], sync_id: str, records: Mapping[str, CrmRecord]
+) -> Iterable[dict[str, Any]]:
+    plain = CrmRecord()
     for email_hash, ref in pairs:
+        record = records.get(ref, plain)
         item = {
             "email_hash": {"S": email_hash},
-            "kind": {"S": "customer"},
+            "kind": {"S": record.kind},
             "ref": {"S": ref},
             "sync_id": {"S": sync_id},
         }
+        if record.stage:
+            item["stage"] = {"S": record.stage}
         yield {"PutRequest": {"Item": item}}
 
 
@@ -323,7 +338,8 @@ def _email_hit(item: Mapping[str, Any], now: float) -> DuplicateHit | None:
     expires = item.get("expires_at", {}).get("N")
     if expires is not None and int(expires) < now:
         return None  # TTL deletion lags by up to days: an expired lead is not a duplicate
-    return DuplicateHit.stored(item["kind"]["S"], item["ref"]["S"])
+    stage = item.get("stage", {}).get("S")
+    return DuplicateHit.stored(item["kind"]["S"], item["ref"]["S"], stage)
 
 
 def lead_attribute(ref: str) -> str:
@@ -331,20 +347,27 @@ def lead_attribute(ref: str) -> str:
     return "r" + hashlib.sha256(ref.encode()).hexdigest()[:16]
 
 
+_KIND_CHARS = {"customer": "C", "non_customer": "N", "lead": "L"}
+_CHAR_KINDS = {"C": "customer", "N": "non_customer", "L": "lead", "c": "customer", "l": "lead"}
+
+
 def encode_entry(e: Entry) -> str:
-    """One entry as text: the identity fields, phone_n, expiry, kind, and the ref last (a lead
-    id may contain anything; it is split off last)."""
+    """One entry as text: the identity fields, phone_n, expiry, kind, place digests, stage, and
+    the ref last (a lead id may contain anything; it is split off last). Entries written before
+    places and stages existed (a lower-case kind, the ref right after it) still decode."""
     w = e.who
-    fields = (w.first, w.last, w.company, w.domain, w.phone, w.country, str(e.phone_n),
-              str(e.expires_at or ""), e.kind[0], e.ref)  # fmt: skip
+    expires = str(e.expires_at or "")
+    fields = (w.first, w.last, w.company, w.domain, w.phone, w.country, str(e.phone_n), expires,
+              _KIND_CHARS[e.kind], w.place.encode(), e.stage, e.ref)  # fmt: skip
     return _FS.join(fields)
 
 
 def decode_entry(text: str) -> Entry:
-    first, last, company, domain, phone, country, phone_n, exp, kind, ref = text.split(_FS, 9)
-    who = Identity(first, last, company, domain, phone, country)
+    first, last, company, domain, phone, country, phone_n, exp, kind, rest = text.split(_FS, 9)
+    place, stage, ref = ("", "", rest) if kind in ("c", "l") else rest.split(_FS, 2)
+    who = Identity(first, last, company, domain, phone, country, Place.decode(place))
     expires = int(exp) if exp else None
-    return Entry(ref, "customer" if kind == "c" else "lead", who, int(phone_n), expires)
+    return Entry(ref, entry_kind(_CHAR_KINDS.get(kind, "lead")), who, int(phone_n), expires, stage)
 
 
 def customer_block_item(h: str, entries: Sequence[Entry]) -> dict[str, Any]:

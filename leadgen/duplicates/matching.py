@@ -1,26 +1,41 @@
 """Fuzzy duplicate matching: a lead against the candidates its blocking keys fetched.
 
-Fellegi-Sunter with four comparisons, each reduced to a few levels:
+Fellegi-Sunter with seven comparisons, each reduced to a few levels:
 
-    name     exact | nickname | typo (one edit) | swapped | surname only | first only | none
-    org      same domain | same company | similar company | different | unknown
-    phone    same | same but shared (a switchboard) | different | unknown
-    country  same | different | unknown
+    name      exact | nickname | typo (one edit) | swapped | similar (Jaro-Winkler) |
+              surname only | first only | first blank | surname blank | none
+    org       same domain | same company | similar company | different | unknown
+    phone     same | same but shared (a switchboard) | different | unknown
+    country   same | different | unknown
+    street    dwelling (house number and street) | dwelling, number one edit off | street only |
+              different | unknown
+    locality  postcode x city: same | near (postcode one edit off, city similar) | different |
+              unknown, each pair its own weight (the two say much the same thing)
+    dob       same | one part off | different | unknown
 
 Each level weighs log2(m/u) bits: m = how often the level is seen when lead and candidate are one
 person, u = when they are two people. The evidence adds up and becomes one confidence,
 
-    confidence = 1 / (1 + 2^-(prior + w_name + w_org + w_phone + w_country)),
+    confidence = 1 / (1 + 2^-(prior + sum of the weights)),
 
 and `matched_on` lists the comparisons that counted for the match. rapidfuzz does the string
-work (OSA distance for one-edit typos, token-set ratio for similar company names); nicknames are
-a table (leadgen.duplicates.word_lists). The weights are fixed here and reviewed with the u and m
-that bench/fuzzy_bench.py measures on generated data (bench/FUZZY.md); they are not refitted
+work on names (OSA distance for one-edit typos, Jaro-Winkler for similar names, token-set ratio
+for similar company names); nicknames are a table (leadgen.duplicates.word_lists). Addresses
+and birth dates are compared as digests (leadgen.duplicates.address: equal, one edit off,
+bigram overlap), never in clear. The weights are fixed here and reviewed with the u and m that
+the benches measure: bench/fuzzy_bench.py on generated data (bench/FUZZY.md) and
+bench/dedup_febrl.py on the public Febrl data (bench/DEDUP_FEBRL.md); they are not refitted
 silently on every build.
 
-Two rules independence cannot give (both in `best_match`):
-* "duplicate" needs the names to agree (exact, nickname, typo, swapped): org and phone are
-  correlated for colleagues (one domain, one switchboard), which independence ignores;
+Where independence fails, rules (in `MatchConfig.bits` and `best_match`):
+* "duplicate" needs the names to agree (exact, nickname, typo, swapped, similar; similar not
+  between people of one org): org and phone are correlated for colleagues (one domain, one
+  switchboard), which independence ignores.
+  One exception: one name agreeing (the other different or blank) at the same dwelling or with
+  the same birth date, when no shared org explains the address: a name changed by marriage or
+  entered wrongly, with the rest of the person intact (at a dwelling, a relative with the same
+  surname looks the same: docs/duplicates.md, known limits);
+* colleagues share an office: when the org agrees, the address adds at most ADDRESS_AT_ORG bits;
 * one-to-one: different people matching about equally well (two John Smiths at one company)
   share the odds, so neither is a duplicate on its own; the lead is then a "possible" one.
 """
@@ -32,28 +47,50 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from rapidfuzz import fuzz
-from rapidfuzz.distance import OSA
+from rapidfuzz.distance import OSA, JaroWinkler
 
+from leadgen.duplicates.address import near, overlap, same
 from leadgen.duplicates.normalise import Entry, EntryKind, Identity, first_groups
 
-NameLevel = Literal["exact", "nickname", "typo", "swapped", "surname_only", "first_only", "none"]
+NameLevel = Literal[
+    "exact", "nickname", "typo", "swapped", "similar", "surname_only", "first_only",
+    "first_blank", "surname_blank", "none",
+]  # fmt: skip
 OrgLevel = Literal["domain", "company", "company_similar", "different", "unknown"]
 PhoneLevel = Literal["same", "same_shared", "different", "unknown"]
 CountryLevel = Literal["same", "different", "unknown"]
+StreetLevel = Literal["dwelling", "dwelling_near", "street", "different", "unknown"]
+PostcodeLevel = Literal["same", "near", "different", "unknown"]
+CityLevel = Literal["same", "similar", "different", "unknown"]
+DobLevel = Literal["same", "near", "different", "unknown"]
 
 TYPO_MIN_LEN: Final = 3  # "Li" -> "Lu" is another name, not a typo
+SIMILAR_NAME: Final = 0.88  # Jaro-Winkler from which two names of 3+ letters are "similar"
+SIMILAR_PLACE: Final = 0.7  # bigram overlap from which two street or city names are similar
 SHARED_PHONE: Final = 2  # a number given by two different people is not a personal number
 SIMILAR_COMPANY: Final = 90.0  # rapidfuzz token_set_ratio from which two names are "similar"
 RIVAL_BITS: Final = 6.0  # candidates this close to the best share its odds (one-to-one rule)
-NAMES_AGREE: Final[frozenset[str]] = frozenset({"exact", "nickname", "typo", "swapped"})
+ADDRESS_AT_ORG: Final = 2.0  # what a shared address adds for people of one org (the office)
+NAMES_AGREE: Final[frozenset[str]] = frozenset({"exact", "nickname", "typo", "swapped", "similar"})
+ONE_NAME: Final[frozenset[str]] = frozenset(
+    {"surname_only", "first_only", "first_blank", "surname_blank"}
+)
+SHARED_ORG: Final[frozenset[str]] = frozenset({"domain", "company", "company_similar"})
 
 # Weights in bits per level. Where independence fails they are set on purpose ("rule"):
-# a nickname or a typo is capped under an exact name; surname-only is the colleague or relative
-# signature and must outweigh a shared company and phone; a similar company name is often
-# another company ("Acme Soft" vs "Acme Soft Partners"); a shared number is a switchboard.
+# a nickname, a typo or a similar spelling is capped under an exact name; surname-only is the
+# colleague or relative signature and must outweigh a shared company and phone; a similar
+# company name is often another company ("Acme Soft" vs "Acme Soft Partners"); a shared number
+# is a switchboard; a blank name is no evidence either way.
 NAME_WEIGHTS: Final[Mapping[str, float]] = {
-    "exact": 11.5, "nickname": 10.5, "typo": 9.5, "swapped": 10.5, "surname_only": -8.0,
-    "first_only": -4.0, "none": -14.0,
+    "exact": 11.5, "nickname": 10.5, "typo": 9.5, "swapped": 10.5, "similar": 8.5,
+    "surname_only": -8.0, "first_only": -4.0, "first_blank": 0.0, "surname_blank": -2.0,
+    "none": -14.0,
+}  # fmt: skip
+# One name agreeing where the street, house number and (no shared org) all agree, or the birth
+# date does: replaces the name weight above (the rule in the module doc).
+ONE_NAME_CORROBORATED: Final[Mapping[str, float]] = {
+    "surname_only": -1.0, "first_only": -1.0, "first_blank": 1.0, "surname_blank": 0.0,
 }  # fmt: skip
 ORG_WEIGHTS: Final[Mapping[str, float]] = {
     "domain": 12.5, "company": 10.0, "company_similar": 4.0, "different": -4.5, "unknown": 0.0,
@@ -62,6 +99,20 @@ PHONE_WEIGHTS: Final[Mapping[str, float]] = {
     "same": 12.0, "same_shared": 2.0, "different": -2.0, "unknown": 0.0,
 }  # fmt: skip
 COUNTRY_WEIGHTS: Final[Mapping[str, float]] = {"same": 2.5, "different": -4.5, "unknown": 0.0}
+STREET_WEIGHTS: Final[Mapping[str, float]] = {
+    "dwelling": 12.0, "dwelling_near": 8.0, "street": 4.0, "different": -3.0, "unknown": 0.0,
+}  # fmt: skip
+# Postcode and city, as a pair: a same postcode and a same city are mostly one fact.
+LOCALITY_WEIGHTS: Final[Mapping[str, float]] = {
+    "same/same": 11.5, "same/similar": 11.0, "same/unknown": 10.5, "same/different": 9.0,
+    "near/same": 9.0, "near/similar": 6.0, "near/unknown": 3.5, "near/different": 1.0,
+    "different/same": 2.0, "different/similar": 0.0, "different/unknown": -3.0,
+    "different/different": -4.0, "unknown/same": 8.0, "unknown/similar": 3.0,
+    "unknown/unknown": 0.0, "unknown/different": -3.0,
+}  # fmt: skip
+DOB_WEIGHTS: Final[Mapping[str, float]] = {
+    "same": 11.0, "near": 4.0, "different": -6.0, "unknown": 0.0,
+}  # fmt: skip
 # The odds, before any evidence, that a lead is one given candidate its keys fetched.
 PRIOR_BITS: Final = -14.5
 
@@ -73,19 +124,29 @@ class MatchConfig:
     duplicate_threshold: float = 0.95  # duplicate: true, the lead is not scored
     possible_threshold: float = 0.60  # the "possible duplicate" band below it: scored, flagged
     prior: float = PRIOR_BITS
+    # The names rule (identity_agrees) on top of the confidence; off only where a bench measures
+    # what it costs (bench/dedup_febrl.py).
+    names_rule: bool = True
     weights: Mapping[str, Mapping[str, float]] = field(
         default_factory=lambda: {
             "name": NAME_WEIGHTS,
             "org": ORG_WEIGHTS,
             "phone": PHONE_WEIGHTS,
             "country": COUNTRY_WEIGHTS,
+            "street": STREET_WEIGHTS,
+            "locality": LOCALITY_WEIGHTS,
+            "dob": DOB_WEIGHTS,
         }
     )
 
     def bits(self, c: Comparison) -> float:
         w = self.weights
-        return (self.prior + w["name"][c.name] + w["org"][c.org] + w["phone"][c.phone]
-                + w["country"][c.country])  # fmt: skip
+        name = ONE_NAME_CORROBORATED[c.name] if corroborated(c) else w["name"][c.name]
+        place = w["street"][c.street] + w["locality"][c.locality]
+        if c.org in SHARED_ORG:
+            place = min(place, ADDRESS_AT_ORG)  # colleagues share the office's address
+        return (self.prior + name + w["org"][c.org] + w["phone"][c.phone]
+                + w["country"][c.country] + place + w["dob"][c.dob])  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +155,26 @@ class Comparison:
     org: OrgLevel
     phone: PhoneLevel
     country: CountryLevel
+    street: StreetLevel = "unknown"
+    locality: str = "unknown/unknown"  # "<postcode level>/<city level>"
+    dob: DobLevel = "unknown"
+
+
+def corroborated(c: Comparison) -> bool:
+    """One name agrees and the person's dwelling or birth date does too, with no shared org to
+    explain the address (colleagues share an office): the rule in the module doc."""
+    if c.name not in ONE_NAME or c.dob == "different":
+        return False
+    return c.dob == "same" or (c.street == "dwelling" and c.org not in SHARED_ORG)
+
+
+def identity_agrees(c: Comparison) -> bool:
+    """What a duplicate needs besides its confidence: the names agree, or one does and is
+    corroborated. At one org a similar spelling is no agreement: "Joseph Nakata" and "Joseph
+    Nakahara" at one company are colleagues as often as one person misspelt."""
+    if c.name == "similar" and c.org in SHARED_ORG:
+        return False
+    return c.name in NAMES_AGREE or corroborated(c)
 
 
 def _typo(a: str, b: str) -> bool:
@@ -101,6 +182,13 @@ def _typo(a: str, b: str) -> bool:
     if min(len(a), len(b)) < TYPO_MIN_LEN or abs(len(a) - len(b)) > 1:
         return False
     return OSA.distance(a, b, score_cutoff=1) <= 1
+
+
+def _similar(a: str, b: str) -> bool:
+    """Two spellings of one name beyond one edit ("catherine" / "katharine")."""
+    if min(len(a), len(b)) < TYPO_MIN_LEN:
+        return False
+    return a == b or JaroWinkler.similarity(a, b, score_cutoff=SIMILAR_NAME) > 0
 
 
 def _first_equal(a: str, b: str) -> int:
@@ -113,7 +201,7 @@ def _first_equal(a: str, b: str) -> int:
 def name_level(lead: Identity, cand: Identity) -> NameLevel:
     lf, ll, cf, cl = lead.first, lead.last, cand.first, cand.last
     if not (lf and ll and cf and cl):
-        return "none"
+        return _blank_level(lf, ll, cf, cl)
     first = _first_equal(lf, cf)
     if first and ll == cl:
         return "exact" if first == 2 else "nickname"
@@ -121,9 +209,22 @@ def name_level(lead: Identity, cand: Identity) -> NameLevel:
         return "typo"
     if (ll == cf and _first_equal(lf, cl)) or (lf == cl and _first_equal(ll, cf)):
         return "swapped"  # on either side: the customer may be the one entered "Smith John"
-    if ll == cl or _typo(ll, cl):
-        return "surname_only"
-    return "first_only" if first else "none"
+    if (first or _similar(lf, cf)) and _similar(ll, cl):
+        return "similar"
+    if _similar(lf, cl) and _similar(ll, cf):
+        return "similar"  # swapped, and misspelt
+    if _similar(ll, cl) or _similar(lf, cl) or _similar(ll, cf):
+        return "surname_only"  # one surname agrees, straight or across a swap
+    return "first_only" if first or _similar(lf, cf) else "none"
+
+
+def _blank_level(lf: str, ll: str, cf: str, cl: str) -> NameLevel:
+    """A name missing on one side is no disagreement, and no agreement either."""
+    if ll and cl and _similar(ll, cl) and not (lf and cf):
+        return "first_blank"
+    if lf and cf and (_first_equal(lf, cf) or _similar(lf, cf)) and not (ll and cl):
+        return "surname_blank"
+    return "none"
 
 
 def org_level(lead: Identity, cand: Identity) -> OrgLevel:
@@ -158,28 +259,93 @@ def country_level(lead: Identity, cand: Identity) -> CountryLevel:
     return "same" if lead.country == cand.country else "different"
 
 
+def street_level(lead: Identity, cand: Identity) -> StreetLevel:
+    a, b = lead.place, cand.place
+    if not (a.street and b.street):
+        return "unknown"
+    if not (same(a.street, b.street) or overlap(a.street, b.street) >= SIMILAR_PLACE):
+        return "different"
+    if same(a.number, b.number):
+        return "dwelling"
+    return "dwelling_near" if near(a.number, b.number) else "street"
+
+
+def locality_level(lead: Identity, cand: Identity) -> str:
+    """ "<postcode>/<city>": each same, near or similar, different or unknown."""
+    a, b = lead.place, cand.place
+    if not (a.postcode and b.postcode):
+        code = "unknown"
+    else:
+        code = (
+            "same"
+            if same(a.postcode, b.postcode)
+            else "near"
+            if near(a.postcode, b.postcode)
+            else "different"
+        )
+    if not (a.city and b.city):
+        town = "unknown"
+    elif same(a.city, b.city):
+        town = "same"
+    else:
+        town = "similar" if overlap(a.city, b.city) >= SIMILAR_PLACE else "different"
+    return f"{code}/{town}"
+
+
+def dob_level(lead: Identity, cand: Identity) -> DobLevel:
+    a, b = lead.place.dob, cand.place.dob
+    if not (a and b):
+        return "unknown"
+    return "same" if same(a, b) else "near" if near(a, b) else "different"
+
+
 def compare(lead: Identity, cand: Entry) -> Comparison:
     return Comparison(
         name_level(lead, cand.who),
         org_level(lead, cand.who),
         phone_level(lead, cand),
         country_level(lead, cand.who),
+        street_level(lead, cand.who),
+        locality_level(lead, cand.who),
+        dob_level(lead, cand.who),
     )
 
 
 _EVIDENCE: Final[Mapping[tuple[str, str], str]] = {
     ("name", "exact"): "name", ("name", "nickname"): "name:nickname",
     ("name", "typo"): "name:typo", ("name", "swapped"): "name:swapped",
-    ("org", "domain"): "email_domain", ("org", "company"): "company",
-    ("org", "company_similar"): "company:similar", ("phone", "same"): "phone",
-    ("phone", "same_shared"): "phone:shared", ("country", "same"): "country",
+    ("name", "similar"): "name:similar", ("org", "domain"): "email_domain",
+    ("org", "company"): "company", ("org", "company_similar"): "company:similar",
+    ("phone", "same"): "phone", ("phone", "same_shared"): "phone:shared",
+    ("country", "same"): "country", ("street", "dwelling"): "street",
+    ("street", "dwelling_near"): "street:number_near", ("street", "street"): "street:name",
+    ("dob", "same"): "dob", ("dob", "near"): "dob:near",
+}  # fmt: skip
+_ONE_NAME_EVIDENCE: Final[Mapping[str, str]] = {
+    "surname_only": "surname", "first_blank": "surname", "first_only": "first_name",
+    "surname_blank": "first_name",
+}  # fmt: skip
+_LOCALITY_EVIDENCE: Final[Mapping[str, str]] = {
+    "same": "postcode", "near": "postcode:near", "same_city": "city", "similar": "city:similar",
 }  # fmt: skip
 
 
 def matched_on(c: Comparison, cfg: MatchConfig) -> list[str]:
     """The comparisons that counted for the match: ["name:nickname", "company", "country"]."""
-    levels = (("name", c.name), ("org", c.org), ("phone", c.phone), ("country", c.country))
-    return [_EVIDENCE[(comp, lv)] for comp, lv in levels if cfg.weights[comp][lv] > 0]
+    levels = (("name", c.name), ("org", c.org), ("phone", c.phone), ("country", c.country),
+              ("street", c.street), ("dob", c.dob))  # fmt: skip
+    found = [
+        _EVIDENCE[(comp, lv)]
+        for comp, lv in levels
+        if cfg.weights[comp][lv] > 0 and (comp, lv) in _EVIDENCE
+    ]
+    if corroborated(c):
+        found.insert(0, _ONE_NAME_EVIDENCE[c.name])
+    if cfg.weights["locality"][c.locality] > 0:
+        code, town = c.locality.split("/")
+        found += [_LOCALITY_EVIDENCE[x] for x in (code, "same_city" if town == "same" else town)
+                  if x in _LOCALITY_EVIDENCE]  # fmt: skip
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +356,9 @@ class Match:
     kind: EntryKind
     confidence: float
     matched_on: tuple[str, ...]
-    duplicate: bool  # above the duplicate threshold (and the names agree); else "possible"
+    duplicate: bool  # above the duplicate threshold (and identity_agrees); else "possible"
     candidates: int  # how many were compared: loggable, unlike what they were
+    stage: str = ""  # the export's stage text of a CRM record
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,16 +373,17 @@ def best_match(
 ) -> Match | None:
     """The most likely known person behind `lead`, or None below the possible band.
 
-    A customer wins a tie with a lead entry (the same person scored before and since converted).
-    Candidates must already be live (stores drop expired lead entries)."""
+    A customer wins a tie with a record of the export that is not one, and both with a lead
+    entry (the same person scored before and since converted). Candidates must already be live
+    (stores drop expired lead entries)."""
     cfg = cfg or MatchConfig()
     scored = _score_all(lead, candidates, cfg)
     if not scored:
         return None
     best = scored[0]
     confidence, any_of_them = _one_to_one(best, scored[1:])
-    agree = best.comparison.name in NAMES_AGREE
-    if confidence >= cfg.duplicate_threshold and agree:
+    agrees = identity_agrees(best.comparison) or not cfg.names_rule
+    if confidence >= cfg.duplicate_threshold and agrees:
         duplicate = True
     elif max(confidence, min(any_of_them, cfg.duplicate_threshold)) >= cfg.possible_threshold:
         duplicate = False  # below the threshold, ambiguous, or the names disagree
@@ -223,7 +391,7 @@ def best_match(
         return None
     evidence = tuple(matched_on(best.comparison, cfg))
     e = best.entry
-    return Match(e.ref, e.kind, round(confidence, 4), evidence, duplicate, len(scored))
+    return Match(e.ref, e.kind, round(confidence, 4), evidence, duplicate, len(scored), e.stage)
 
 
 def _score_all(lead: Identity, candidates: Iterable[Entry], cfg: MatchConfig) -> list[_Scored]:
@@ -236,22 +404,25 @@ def _score_all(lead: Identity, candidates: Iterable[Entry], cfg: MatchConfig) ->
         seen.add((e.kind, e.ref))
         c = compare(lead, e)
         out.append(_Scored(cfg.bits(c), e, c))
-    out.sort(key=lambda s: (s.bits, s.entry.kind == "customer"), reverse=True)
+    out.sort(key=lambda s: (s.bits, _TIE_ORDER[s.entry.kind]), reverse=True)
     return out
+
+
+_TIE_ORDER: Final[Mapping[str, int]] = {"customer": 2, "non_customer": 1, "lead": 0}
 
 
 def _one_to_one(best: _Scored, others: list[_Scored]) -> tuple[float, float]:
     """(P(the lead is `best`), P(it is `best` or one of its rivals)).
 
-    The lead is at most one known person, so customers about as good as the best that are other
-    people share its odds: P(best) = O_b / (1 + sum O). Lead entries are no rivals: each was
-    judged new when recorded, so two close lead entries are one person."""
+    The lead is at most one known person, so the export's records about as good as the best that
+    are other people share its odds: P(best) = O_b / (1 + sum O). Lead entries are no rivals:
+    each was judged new when recorded, so two close lead entries are one person."""
     odds = 2.0**best.bits
     rivals = sum(
         2.0**s.bits
         for s in others
         if s.bits > best.bits - RIVAL_BITS
-        and s.entry.kind == "customer"
+        and s.entry.kind != "lead"
         and not _same_person(best.entry, s.entry)
     )
     return odds / (1.0 + odds + rivals), (odds + rivals) / (1.0 + odds + rivals)
@@ -259,10 +430,13 @@ def _one_to_one(best: _Scored, others: list[_Scored]) -> tuple[float, float]:
 
 def _same_person(a: Entry, b: Entry) -> bool:
     """Entries that are one person do not compete: a lead and a customer with one name at one org
-    (the lead converted), or two entries with one name and one personal phone (the CRM holds
-    the person under two mailboxes)."""
+    or one dwelling (the lead converted), or two entries with one name and one personal phone
+    (the CRM holds the person under two mailboxes)."""
     if (a.who.first, a.who.last) != (b.who.first, b.who.last):
         return False
     if a.who.phone and a.who.phone == b.who.phone and a.phone_n < SHARED_PHONE:
         return True
-    return a.kind != b.kind and bool(set(a.who.orgs()) & set(b.who.orgs()))
+    lead_and_record = (a.kind == "lead") != (b.kind == "lead")
+    pa, pb = a.who.place, b.who.place
+    home = same(pa.street, pb.street) and same(pa.number, pb.number)
+    return lead_and_record and (bool(set(a.who.orgs()) & set(b.who.orgs())) or home)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
+from leadgen.duplicates.address import NOWHERE, Place, fold, place_of
 from leadgen.duplicates.word_lists import (
     COMPANY_ABBREVIATIONS,
     COMPANY_STOPWORDS,
@@ -31,37 +33,59 @@ from leadgen.duplicates.word_lists import (
     NICKNAME_GROUPS,
     OWN_NAMES,
     SECOND_LEVEL_SUFFIXES,
+    SURNAME_PARTICLES,
 )
 
-# Providers that ignore dots in the local part, and those that deliver +tag addresses to the
-# base mailbox (so "jane+crm@" is "jane@").
+# Providers that ignore dots in the local part (so "j.a.n.e@" is "jane@").
 _DOTLESS = {"gmail.com", "googlemail.com"}
-_PLUS_TAGS = {
-    "gmail.com",
-    "googlemail.com",
-    "outlook.com",
-    "hotmail.com",
-    "live.com",
-    "icloud.com",
-    "me.com",
-    "fastmail.com",
-    "protonmail.com",
-    "proton.me",
-    "yahoo.com",
-}
 _ALIASES = {"googlemail.com": "gmail.com"}
+# A "+tag" is dropped on every domain (Google Workspace, Microsoft 365, iCloud, Fastmail, most
+# company mail servers deliver "jane+promo@" to "jane@"), except on these providers: they do not
+# implement subaddressing with "+", so "jane+x@" there is a mailbox of its own or no mailbox at
+# all, never jane's. docs/duplicates.md has the choice and its reason.
+PLUS_IS_LITERAL: frozenset[str] = frozenset(
+    {"gmx.de", "gmx.net", "gmx.com", "gmx.at", "gmx.ch", "web.de", "aol.com"}
+)
+# Characters an address never holds but a copy, a form or an export adds: whitespace anywhere
+# (tabs, line breaks, no-break spaces) and formatting characters (Unicode category Cf: zero-width
+# spaces and joiners, the byte-order mark, the soft hyphen, bidi marks).
+_MAILTO = re.compile(r"^\s*mailto:", re.IGNORECASE)
+
+
+def clean_email_text(email: str) -> str:
+    """The address as typed, without what copies and exports add around and inside it:
+    full-width forms mapped to ASCII (NFKC: "ｊａｎｅ＠ｘ．ｉｏ"), invisible and formatting
+    characters and whitespace removed, a `mailto:` prefix and angle brackets ("Jane <j@x.io>")
+    dropped, accents' combining marks dropped ("jose\u0301" is "jose"), lower-cased."""
+    text = email if email.isascii() else _without_formatting(email)
+    if "<" in text and ">" in text.rsplit("<", 1)[1]:
+        text = text.rsplit("<", 1)[1].split(">", 1)[0]  # "Name <address>": the address
+    text = "".join(text.split())  # whitespace anywhere: tabs, line breaks, no-break spaces
+    return _MAILTO.sub("", text).strip("<>").lower()
+
+
+def _without_formatting(text: str) -> str:
+    """NFKC, then without Unicode Cf characters and combining marks (the slow path: only an
+    address that is not plain ASCII can hold them)."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+    )
 
 
 def normalise_email(email: str) -> str | None:
-    """Canonical form of an address, or None if it is not an address at all."""
-    text = email.strip().lower()
+    """Canonical form of an address, or None if it is not an address at all: cleaned
+    (clean_email_text), a +tag dropped (but on PLUS_IS_LITERAL providers), gmail's dots dropped."""
+    text = clean_email_text(email)
     if text.count("@") != 1:
         return None
     local, domain = text.split("@")
     domain = _ALIASES.get(domain.strip("."), domain.strip("."))
-    if not local or not domain or "." not in domain or " " in text:
+    if not local or not domain or "." not in domain:
         return None
-    if domain in _PLUS_TAGS:
+    if domain not in PLUS_IS_LITERAL:
         local = local.split("+", 1)[0]
     if domain in _DOTLESS:
         local = local.replace(".", "")
@@ -81,11 +105,17 @@ def email_hash(email: str, key: str = "") -> str | None:
 
 
 def customer_hash_pairs(
-    emails: Iterable[str | None], ids: Iterable[object], key: str = ""
+    emails: Iterable[str | None],
+    ids: Iterable[object],
+    key: str = "",
+    customer: Iterable[bool] | None = None,
 ) -> list[tuple[str, str]]:
-    """(hash, customer id) of current customers with a valid email; first id wins per person."""
+    """(hash, id) of the export's rows with a valid email, one per mailbox: a customer's id wins
+    over a non-customer's (`customer`: which rows are customers; None: all), else the first."""
     seen: dict[str, str] = {}
-    for email, cid in zip(emails, ids, strict=True):
+    flags = customer if customer is not None else itertools.repeat(True)
+    rows = list(zip(emails, ids, flags, strict=False))
+    for email, cid, _ in sorted(rows, key=lambda r: not r[2]):  # stable: customers first
         if not email:
             continue
         h = email_hash(email, key)
@@ -108,8 +138,8 @@ _SOUNDEX = {ch: code for letters, code in (("bfpv", "1"), ("cgjkqsxz", "2"), ("d
 
 
 def _fold(text: str) -> str:
-    """ASCII-fold and lower-case: "Chloé" -> "chloe", "Björn" -> "bjorn"."""
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    """ASCII-fold and lower-case: "Chloé" -> "chloe", "Björn" -> "bjorn", "Strauß" -> "strauss"."""
+    return fold(text)
 
 
 def _name_tokens(raw: str | None) -> list[str]:
@@ -133,6 +163,36 @@ def normalise_last(raw: str | None) -> str:
     while len(tokens) > 1 and tokens[-1] in GENERATIONAL:
         tokens = tokens[:-1]
     return "".join(tokens)[:MAX_NAME_CHARS]
+
+
+def _first_word(text: str) -> str | None:
+    words = [w for w in text.split() if not set(_name_tokens(w)) <= GENERATIONAL]
+    return words[0] if words else None
+
+
+def split_full_name(raw: str | None) -> tuple[str | None, str | None]:
+    """(first, last) of a full name as one column holds it (Pipedrive's "Person - Name",
+    Dynamics' "fullname"): "Jane Q. Doe" -> ("Jane", "Doe"), "Doe, Jane" -> ("Jane", "Doe"),
+    "Dr. Jan van der Berg Jr." -> ("Jan", "van der Berg"); a single word is a first name."""
+    if not raw or not raw.strip():
+        return None, None
+    if raw.count(",") == 1:
+        last, first = (p.strip() for p in raw.split(","))
+        if set(_name_tokens(first)) <= GENERATIONAL:  # "John Smith, Jr."
+            raw = last
+        elif last:
+            return _first_word(first), last
+    words = raw.split()
+    while len(words) > 1 and _name_tokens(words[0]) and _name_tokens(words[0])[0] in HONORIFICS:
+        words = words[1:]
+    while len(words) > 1 and _name_tokens(words[-1]) and _name_tokens(words[-1])[0] in GENERATIONAL:
+        words = words[:-1]
+    if len(words) == 1:
+        return words[0], None
+    start = len(words) - 1
+    while start > 1 and fold(words[start - 1]) in SURNAME_PARTICLES:
+        start -= 1
+    return words[0], " ".join(words[start:])
 
 
 @lru_cache(maxsize=1)
@@ -221,9 +281,10 @@ def email_domain(email: str | None) -> str:
     """The registrable company domain of an address ("a@mail.acme.co.uk" -> "acme.co.uk"), or ""
     for a free-mail provider or anything that is not an address: gmail says nothing of the
     employer."""
-    if not email or email.count("@") != 1:
+    text = clean_email_text(email) if email else ""
+    if text.count("@") != 1:
         return ""
-    parts = [p for p in email.strip().lower().rsplit("@", 1)[1].split(".") if p]
+    parts = [p for p in text.rsplit("@", 1)[1].split(".") if p]
     if len(parts) < 2:
         return ""
     n = 3 if len(parts) >= 3 and ".".join(parts[-2:]) in SECOND_LEVEL_SUFFIXES else 2
@@ -261,6 +322,7 @@ class Identity:
     domain: str = ""  # registrable company domain "acmesoft.com" ("" for free-mail)
     phone: str = ""  # phone key "51234567"
     country: str = ""  # "us"
+    place: Place = NOWHERE  # street, city, postcode, birth date: digests only
 
     @property
     def company_key(self) -> str:
@@ -282,10 +344,17 @@ class Identity:
         return tuple(dict.fromkeys(sound(t) for t in tokens if t))
 
     def shape(self) -> str:
-        """Which fields are present, safe to log: "name+company+domain+phone"."""
+        """Which fields are present, safe to log: "name+company+domain+phone+address"."""
+        p = self.place
         present = (("name", bool(self.first and self.last)), ("company", bool(self.company)),
-                   ("domain", bool(self.domain)), ("phone", bool(self.phone)))  # fmt: skip
+                   ("domain", bool(self.domain)), ("phone", bool(self.phone)),
+                   ("address", bool(p.street or p.city or p.postcode)),
+                   ("dob", bool(p.dob)))  # fmt: skip
         return "+".join(name for name, ok in present if ok) or "none"
+
+    def has_evidence(self) -> bool:
+        """Something beyond a name to compare: without it a name alone is what a namesake has."""
+        return bool(self.company or self.domain or self.phone or self.place)
 
 
 def identity_of(
@@ -295,31 +364,60 @@ def identity_of(
     company: str | None = None,
     phone: str | None = None,
     country: str | None = None,
+    *,
+    street: str | None = None,
+    city: str | None = None,
+    postcode: str | None = None,
+    dob: str | None = None,
+    key: str = "",
 ) -> Identity:
-    """The normalised identity of a lead or of a customer row (build and serving alike)."""
+    """The normalised identity of a lead or of a customer row (build and serving alike). The
+    address and birth date are hashed with `key` (the email hash key) right here."""
     comp = Company.of(company)
+    where = normalise_country(country)
     return Identity(
         first=normalise_first(first_name),
         last=normalise_last(last_name),
         company=comp.tokens if comp else "",
         domain=email_domain(email),
         phone=phone_key(phone),
-        country=normalise_country(country),
+        country=where,
+        place=place_of(street, city, postcode, dob, where, key),
     )
 
 
+# Blocking keys that name no person (a dwelling): a block holding more people than this is an
+# office or an apartment block, not a household, and is dropped like a hot block.
+DWELLING_KEYS = ("h|", "np|")
+
+
 def block_keys(ident: Identity) -> tuple[str, ...]:
-    """The cheap keys candidates are fetched by, at most five: org x name sound
-    ("o|acmesoft|w450") for the company key and the domain label and the sounds of both name
-    tokens, and the phone key ("p|51234567").
+    """The cheap keys candidates are fetched by: org x name sound ("o|acmesoft|w450") for the
+    company key and the domain label and the sounds of both name tokens, the phone key
+    ("p|51234567"), and where an address or birth date is known: postcode x name sound, city x
+    name sound, the dwelling (street + house number, house number + postcode), birth date x name
+    sound, and the pair of name sounds.
 
     Why compound keys: a company alone is a block as large as its presence in the CRM and a
     surname sound alone a few percent of it; org x sound holds the few people at one org whose
     first or last name sounds like the lead's, which is all a typo, a nickname or a swap hides.
-    A person without an org or a phone has no key: a name alone is what a namesake has too."""
-    keys = [f"o|{org}|{s}" for org in ident.orgs() for s in ident.sounds()]
+    The address keys do the same for a place: a typo in the postcode keeps the city's key, a
+    typo in both names keeps the dwelling's. A person with nothing but a name has no key: a
+    name alone is what a namesake has too."""
+    sounds = ident.sounds()
+    keys = [f"o|{org}|{s}" for org in ident.orgs() for s in sounds]
     if ident.phone:
         keys.append(f"p|{ident.phone}")
+    p = ident.place
+    for prefix, run in (("z", p.postcode), ("c", p.city), ("b", p.dob)):
+        if run:
+            keys.extend(f"{prefix}|{run[0]}|{s}" for s in sounds)
+    if p.number and p.street:
+        keys.append(f"h|{p.street[0]}|{p.number[0]}")
+    if p.number and p.postcode:
+        keys.append(f"np|{p.number[0]}|{p.postcode[0]}")
+    if p and len(sounds) == 2:
+        keys.append("n|" + "|".join(sorted(sounds)))
     return tuple(keys)
 
 
@@ -346,7 +444,26 @@ def key_fingerprint(key: str) -> str:
     return "hmac-sha256:" + hmac.new(key.encode(), _FINGERPRINT_MESSAGE, "sha256").hexdigest()[:16]
 
 
-EntryKind = Literal["customer", "lead"]
+# Who a known person is: a customer of the CRM export, a record of it that is not a customer
+# (an open lead, a prospect, a lost deal), or a lead scored before (recorded by the API).
+EntryKind = Literal["customer", "non_customer", "lead"]
+CRM_KINDS: frozenset[str] = frozenset({"customer", "non_customer"})  # written by the build
+
+
+def entry_kind(stored: str) -> EntryKind:
+    """A store's kind text as an EntryKind (anything unknown is a lead: never short-circuited)."""
+    if stored == "customer":
+        return "customer"
+    return "non_customer" if stored == "non_customer" else "lead"
+
+
+@dataclass(frozen=True, slots=True)
+class CrmRecord:
+    """What the export says of a known person: customer or not, and its stage or label text
+    ("salesqualifiedlead", "Closed Lost"; "" when the export's rule has none)."""
+
+    kind: EntryKind = "customer"
+    stage: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,10 +471,12 @@ class Entry:
     """A known person as a store keeps it: a reference and the normalised identity.
 
     `phone_n` is how many different people in the CRM give this phone key (1: a personal number;
-    more: a switchboard or a shared line, weak evidence). `expires_at` is a lead entry's TTL."""
+    more: a switchboard or a shared line, weak evidence). `expires_at` is a lead entry's TTL;
+    `stage` the export's stage text of a CRM record."""
 
     ref: str  # customer id or lead reference
     kind: EntryKind
     who: Identity
     phone_n: int = 1
     expires_at: int | None = None
+    stage: str = ""

@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from leadgen.duplicates.normalise import Entry, Identity
+from leadgen.duplicates.address import Place
+from leadgen.duplicates.normalise import CrmRecord, Entry, Identity, entry_kind
 from leadgen.duplicates.store import (
     LEAD_BLOCK_CAP,
     DuplicateHit,
@@ -22,17 +23,28 @@ from leadgen.duplicates.store import (
     Recorded,
 )
 
-_ENTRY_COLS = "kind, ref, first, last, company, domain, phone, country, phone_n, expires_at"
+_ENTRY_COLS = (
+    "kind, ref, first, last, company, domain, phone, country, phone_n, expires_at, place, stage"
+)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dup (email_hash TEXT PRIMARY KEY, kind TEXT NOT NULL,
-    ref TEXT NOT NULL, expires_at INTEGER);
+    ref TEXT NOT NULL, expires_at INTEGER, stage TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS ident_entry (kind TEXT NOT NULL, ref TEXT NOT NULL,
     first TEXT NOT NULL, last TEXT NOT NULL, company TEXT NOT NULL, domain TEXT NOT NULL,
     phone TEXT NOT NULL, country TEXT NOT NULL, phone_n INTEGER NOT NULL, expires_at INTEGER,
+    place TEXT NOT NULL DEFAULT '', stage TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (kind, ref)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ident_block (key TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL,
     PRIMARY KEY (key, kind, ref)) WITHOUT ROWID;
 """
+# Columns later versions added, for a store file an older version created (lead entries in it
+# are kept: they are the leads scored so far).
+_ADDED_COLUMNS = (
+    ("dup", "stage", "TEXT NOT NULL DEFAULT ''"),
+    ("ident_entry", "place", "TEXT NOT NULL DEFAULT ''"),
+    ("ident_entry", "stage", "TEXT NOT NULL DEFAULT ''"),
+)
+_CRM = "kind IN ('customer', 'non_customer')"  # rows the build writes (leads: scoring)
 
 
 class SqliteDuplicateStore:
@@ -43,7 +55,12 @@ class SqliteDuplicateStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._conn().executescript(_SCHEMA)
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        for table, column, kind in _ADDED_COLUMNS:
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -88,21 +105,26 @@ class SqliteDuplicateStore:
             _insert_lead(conn, keys, ref, who, now + ttl_seconds, counts)
         return Recorded()
 
-    def sync_customers(self, pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
+    def sync_customers(
+        self, pairs: Iterable[tuple[str, str]], records: Mapping[str, CrmRecord] | None = None
+    ) -> dict[str, int]:
+        known = records or {}
+        plain = CrmRecord()
+        rows = ((h, ref, (r := known.get(ref, plain)).kind, r.stage) for h, ref in pairs)
         with self._transaction() as conn:
             conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS cur (email_hash TEXT PRIMARY KEY, ref TEXT)"
+                "CREATE TEMP TABLE IF NOT EXISTS cur (email_hash TEXT PRIMARY KEY, ref TEXT, "
+                "kind TEXT, stage TEXT)"
             )
             conn.execute("DELETE FROM cur")
-            conn.executemany("INSERT OR REPLACE INTO cur VALUES (?, ?)", pairs)
+            conn.executemany("INSERT OR REPLACE INTO cur VALUES (?, ?, ?, ?)", rows)
             removed = conn.execute(
-                "DELETE FROM dup WHERE kind = 'customer' AND email_hash NOT IN "
-                "(SELECT email_hash FROM cur)"
+                f"DELETE FROM dup WHERE {_CRM} AND email_hash NOT IN (SELECT email_hash FROM cur)"
             ).rowcount
-            # A customer entry replaces a lead entry for the same person (they converted).
+            # A CRM entry replaces a lead entry for the same person (they converted).
             upserted = conn.execute(
-                "INSERT OR REPLACE INTO dup (email_hash, kind, ref, expires_at) "
-                "SELECT email_hash, 'customer', ref, NULL FROM cur"
+                "INSERT OR REPLACE INTO dup (email_hash, kind, ref, expires_at, stage) "
+                "SELECT email_hash, kind, ref, NULL, stage FROM cur"
             ).rowcount
         return {"upserted": upserted, "removed": removed}
 
@@ -111,8 +133,8 @@ class SqliteDuplicateStore:
         snapshot until it commits); lead entries stay, but expired ones are purged."""
         now = int(time.time())
         with self._transaction() as conn:
-            conn.execute("DELETE FROM ident_entry WHERE kind = 'customer'")
-            conn.execute("DELETE FROM ident_block WHERE kind = 'customer'")
+            conn.execute(f"DELETE FROM ident_entry WHERE {_CRM}")
+            conn.execute(f"DELETE FROM ident_block WHERE {_CRM}")
             conn.execute(
                 "DELETE FROM ident_block WHERE kind = 'lead' AND ref IN "
                 "(SELECT ref FROM ident_entry WHERE kind = 'lead' AND expires_at < ?)",
@@ -121,24 +143,23 @@ class SqliteDuplicateStore:
             conn.execute("DELETE FROM ident_entry WHERE kind = 'lead' AND expires_at < ?", (now,))
             entries = {e.ref: e for block in blocks.values() for e in block}
             conn.executemany(_INSERT_ENTRY, [_entry_row(e) for e in entries.values()])
-            links = [(k, e.ref) for k, block in blocks.items() for e in block]
+            links = [(k, e.kind, e.ref) for k, block in blocks.items() for e in block]
             conn.executemany(
-                "INSERT OR IGNORE INTO ident_block (key, kind, ref) VALUES (?, 'customer', ?)",
-                links,
+                "INSERT OR IGNORE INTO ident_block (key, kind, ref) VALUES (?, ?, ?)", links
             )
         return {"entries": len(entries), "blocks": len(blocks)}
 
 
-_INSERT_ENTRY = f"INSERT OR REPLACE INTO ident_entry ({_ENTRY_COLS}) VALUES ({', '.join('?' * 10)})"
+_INSERT_ENTRY = f"INSERT OR REPLACE INTO ident_entry ({_ENTRY_COLS}) VALUES ({', '.join('?' * 12)})"
 
 
 def _email_hit(conn: sqlite3.Connection, email_hash: str, now: int) -> DuplicateHit | None:
     row = conn.execute(
-        "SELECT kind, ref, expires_at FROM dup WHERE email_hash = ?", (email_hash,)
+        "SELECT kind, ref, expires_at, stage FROM dup WHERE email_hash = ?", (email_hash,)
     ).fetchone()
     if row is None or (row[2] is not None and row[2] < now):
         return None
-    return DuplicateHit.stored(row[0], row[1])
+    return DuplicateHit.stored(row[0], row[1], row[3])
 
 
 def _known(conn: sqlite3.Connection, keys: LeadKeys, now: int) -> Known:
@@ -200,10 +221,10 @@ def _insert_lead(
 def _entry_row(e: Entry) -> tuple[Any, ...]:
     w = e.who
     return (e.kind, e.ref, w.first, w.last, w.company, w.domain, w.phone, w.country, e.phone_n,
-            e.expires_at)  # fmt: skip
+            e.expires_at, w.place.encode(), e.stage)  # fmt: skip
 
 
 def _row_entry(row: Sequence[Any]) -> Entry:
-    kind, ref, first, last, company, domain, phone, country, phone_n, expires_at = row
-    who = Identity(first, last, company, domain, phone, country)
-    return Entry(ref, "customer" if kind == "customer" else "lead", who, phone_n, expires_at)
+    kind, ref, first, last, company, domain, phone, country, phone_n, expires, place, stage = row
+    who = Identity(first, last, company, domain, phone, country, Place.decode(place))
+    return Entry(ref, entry_kind(kind), who, phone_n, expires, stage)

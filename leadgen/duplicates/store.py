@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from leadgen.duplicates.normalise import Entry, Identity
+from leadgen.duplicates.normalise import CrmRecord, Entry, EntryKind, Identity, entry_kind
 
 # Live lead entries one lead block holds at most: a block beyond it takes no new leads (they are
 # still found through their other keys), which bounds a DynamoDB item and a lookup's cost.
@@ -25,13 +25,14 @@ LEAD_BLOCK_CAP = 200
 
 @dataclass(frozen=True)
 class DuplicateHit:
-    kind: Literal["customer", "lead"]
-    ref: str  # customer id, or the lead reference that was scored first
+    kind: EntryKind
+    ref: str  # the export's id, or the lead reference that was scored first
+    stage: str = ""  # the export's stage text of a CRM record ("" when none)
 
     @classmethod
-    def stored(cls, kind: str, ref: str) -> DuplicateHit:
-        """From a store's row: anything but a customer entry is a lead entry."""
-        return cls(kind="customer" if kind == "customer" else "lead", ref=ref)
+    def stored(cls, kind: str, ref: str, stage: str | None = None) -> DuplicateHit:
+        """From a store's row: a customer, a non-customer, or else a lead entry."""
+        return cls(kind=entry_kind(kind), ref=ref, stage=stage or "")
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,11 @@ class DuplicateStore(Protocol):
         """Write the lead if its email is free and its blocks still hold `seen` lead entries."""
         ...
 
-    def sync_customers(self, pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
-        """Make customer emails equal to `pairs` (hash, customer id); never touch leads."""
+    def sync_customers(
+        self, pairs: Iterable[tuple[str, str]], records: Mapping[str, CrmRecord] | None = None
+    ) -> dict[str, int]:
+        """Make the export's emails equal to `pairs` (hash, id), each a customer unless
+        `records` (id -> record) says otherwise; never touch leads."""
         ...
 
     def sync_identities(self, blocks: Mapping[str, Sequence[Entry]]) -> dict[str, int]:
@@ -99,7 +103,9 @@ class LookupOnly:
     ) -> Recorded:
         return Recorded()
 
-    def sync_customers(self, pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
+    def sync_customers(
+        self, pairs: Iterable[tuple[str, str]], records: Mapping[str, CrmRecord] | None = None
+    ) -> dict[str, int]:
         raise RuntimeError("a read-only duplicate store is never synced")
 
     def sync_identities(self, blocks: Mapping[str, Sequence[Entry]]) -> dict[str, int]:
@@ -108,12 +114,18 @@ class LookupOnly:
 
 NO_EMAILS = "no valid customer emails in the export (no 'email' column?); store left as is"
 NO_IDENTITIES = (
-    "no customer with a name and a company, domain or phone in the export (no 'first_name', "
-    "'last_name', 'company' or 'phone' column?); fuzzy entries left as they are"
+    "no customer with a name and a company, email domain, phone or address in the export (no "
+    "first/last or full name column, or none of company, phone, street, city, postcode? map "
+    "them with --first-name-col, --company-col, ... or leadgen inspect); fuzzy entries left "
+    "as they are"
 )
 
 
-def sync_customer_hashes(store: DuplicateStore, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+def sync_customer_hashes(
+    store: DuplicateStore,
+    pairs: list[tuple[str, str]],
+    records: Mapping[str, CrmRecord] | None = None,
+) -> dict[str, Any]:
     """Make the store's customers equal to `pairs`: {"status": "ok", "upserted", "removed"}.
 
     An export without a single valid email is not synced ({"status": "skipped", "reason"}):
@@ -121,7 +133,7 @@ def sync_customer_hashes(store: DuplicateStore, pairs: list[tuple[str, str]]) ->
     customer into a new lead. The CLI's SQLite store and the build job's table both sync here."""
     if not pairs:
         return {"status": "skipped", "reason": NO_EMAILS}
-    return {"status": "ok", **store.sync_customers(pairs)}
+    return {"status": "ok", **store.sync_customers(pairs, records)}
 
 
 def sync_customer_identities(

@@ -16,6 +16,11 @@ HONORIFICS: Final = frozenset(
     {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "herr", "frau", "mme", "mlle"}
 )
 GENERATIONAL: Final = frozenset({"jr", "sr", "ii", "iii", "iv", "phd", "md", "esq", "mba"})
+# Words that belong to the surname that follows them ("van der Berg", "de la Cruz", "bin Said").
+SURNAME_PARTICLES: Final = frozenset({
+    "van", "von", "der", "den", "de", "del", "della", "di", "da", "du", "la", "le", "dos", "das",
+    "bin", "al", "el", "ter", "ten", "zu", "mac", "st",
+})  # fmt: skip
 
 # Nickname and spelling-variant groups: canonical name -> its other forms. Two first names are
 # nickname-equal when they share a group. Cognates that are given names of their own are NOT
@@ -157,4 +162,48 @@ COUNTRY_ALIASES: Final[dict[str, str]] = {
     "espana": "es", "es": "es", "japan": "jp", "jp": "jp", "singapore": "sg", "sg": "sg",
     "mexico": "mx", "mx": "mx", "sweden": "se", "sverige": "se", "se": "se",
     "south africa": "za", "za": "za",
+}  # fmt: skip
+
+# ---- addresses (leadgen.duplicates.address) --------------------------------------------------
+# Street types and their abbreviations -> one short form ("Street", "St", "Str" are "st").
+STREET_TYPES: Final[dict[str, str]] = {
+    "street": "st", "st": "st", "str": "st", "strasse": "st", "road": "rd", "rd": "rd",
+    "avenue": "ave", "ave": "ave", "av": "ave", "avenida": "ave", "boulevard": "blvd",
+    "blvd": "blvd", "bd": "blvd", "drive": "dr", "dr": "dr", "lane": "ln", "ln": "ln",
+    "place": "pl", "pl": "pl", "platz": "pl", "court": "ct", "ct": "ct", "crescent": "cres",
+    "cres": "cres", "circuit": "cct", "cct": "cct", "terrace": "tce", "tce": "tce",
+    "terr": "tce", "parade": "pde", "pde": "pde", "highway": "hwy", "hwy": "hwy",
+    "square": "sq", "sq": "sq", "close": "cl", "cl": "cl", "grove": "gr", "gr": "gr",
+    "parkway": "pkwy", "pkwy": "pkwy", "circle": "cir", "cir": "cir", "trail": "trl",
+    "trl": "trl", "esplanade": "esp", "esp": "esp", "gardens": "gdns", "gdns": "gdns",
+    "plaza": "plz", "plz": "plz", "expressway": "expy", "freeway": "fwy", "route": "rte",
+    "rte": "rte", "weg": "weg", "allee": "allee", "gasse": "gasse", "straat": "straat",
+    "laan": "laan", "chemin": "ch", "ch": "ch", "calle": "calle", "c": "calle",
+    "rua": "rua", "r": "rua", "via": "via", "viale": "viale", "piazza": "pza", "pza": "pza",
+}  # fmt: skip
+# A type written as the end of one word ("Hauptstraße", "Hauptstr.", "Birkenweg") -> its form.
+STREET_SUFFIXES: Final[dict[str, str]] = {
+    "strasse": "st", "str": "st", "straat": "straat", "platz": "pl", "weg": "weg",
+    "gasse": "gasse", "allee": "allee", "laan": "laan", "gatan": "gatan", "vagen": "vagen",
+}  # fmt: skip
+DIRECTIONS: Final[dict[str, str]] = {
+    "north": "n", "south": "s", "east": "e", "west": "w", "northeast": "ne", "northwest": "nw",
+    "southeast": "se", "southwest": "sw", "nord": "n", "sud": "s", "ost": "e", "est": "e",
+    "ouest": "w", "nth": "n", "sth": "s",
+}  # fmt: skip
+# Words that introduce a unit inside a building: they and their number are not the street's.
+UNIT_WORDS: Final = frozenset({
+    "apt", "apartment", "unit", "suite", "ste", "flat", "fl", "floor", "room", "rm", "bldg",
+    "building", "lot", "shop", "level", "lvl", "dept", "department", "etage", "whg", "piso",
+})  # fmt: skip
+CITY_WORDS: Final[dict[str, str]] = {
+    "saint": "st", "sankt": "st", "sainte": "ste", "mount": "mt", "fort": "ft", "port": "pt",
+    "santa": "sta", "san": "sn", "north": "n", "south": "s", "east": "e", "west": "w",
+}  # fmt: skip
+# Countries whose postcodes are digits of a fixed length: a code shorter than that lost its
+# leading zeros to a spreadsheet ("01310" read as the number 1310).
+POSTCODE_DIGITS: Final[dict[str, int]] = {
+    "us": 5, "de": 5, "fr": 5, "es": 5, "it": 5, "mx": 5, "fi": 5, "my": 5, "tr": 5, "se": 5,
+    "au": 4, "nz": 4, "at": 4, "ch": 4, "be": 4, "dk": 4, "no": 4, "za": 4, "br": 8, "jp": 7,
+    "in": 6, "sg": 6, "cn": 6, "ru": 6,
 }  # fmt: skip

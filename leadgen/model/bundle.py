@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from leadgen.config import ColumnSpec, GradeBands
+from leadgen.config import IDENTITY_FIELDS, ColumnSpec, GradeBands
 from leadgen.errors import ArtifactError
 from leadgen.model.checksums import sha256_bytes, sha256_files
 from leadgen.model.features import TabularTransform
@@ -79,8 +79,9 @@ class Manifest:
     # leadgen.duplicates.normalise.key_fingerprint of the email hash key the build hashed customers
     # with (never the key); None in versions built before it was recorded.
     hash_key_fingerprint: str | None = None
-    # The export's id and email column names (bulk scoring reads lead files by them); older
-    # manifests have none: the defaults of leadgen.names apply.
+    # The export's id and email column names and the identity columns the build read (field ->
+    # column: first_name -> "First Name"); bulk scoring reads lead files by them and the API takes
+    # them as request fields. Older manifests have none: the defaults of leadgen.names apply.
     key_columns: dict[str, str | None] = field(default_factory=dict)
     # How raw values of the numeric and date columns are read (decimal marks, date forms, the
     # customers' reference time): leads are read the way the export was.
@@ -89,6 +90,11 @@ class Manifest:
     @property
     def customers(self) -> int:
         return int(self.rows["current_customers"])
+
+    @property
+    def identity_columns(self) -> dict[str, str]:
+        """Identity field -> the export's column the build read it from."""
+        return {f: c for f, c in self.key_columns.items() if f in IDENTITY_FIELDS and c}
 
     def to_json(self) -> dict[str, Any]:
         return {

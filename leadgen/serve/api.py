@@ -104,7 +104,13 @@ def _add_routes(
     def score_lead(lead: Lead) -> Score:
         t0 = time.perf_counter()
         scorer = service().scorer()
-        clean = clean_lead(lead.model_dump(), scorer.spec, "", scorer.manifest.formats)
+        clean = clean_lead(
+            lead.model_dump(),
+            scorer.spec,
+            "",
+            scorer.manifest.formats,
+            identity=scorer.manifest.identity_columns,
+        )
         result = score(ROUTE_SCORE_LEAD[1], [clean], lead.options, t0)[0]
         assert isinstance(result, Score)
         return result
@@ -117,7 +123,12 @@ def _add_routes(
                 "leads", f"{len(batch.leads)} leads; at most {limit} per batch"
             )
         scorer = service().scorer()
-        checked = clean_batch(batch.leads, scorer.spec, scorer.manifest.formats)
+        checked = clean_batch(
+            batch.leads,
+            scorer.spec,
+            scorer.manifest.formats,
+            identity=scorer.manifest.identity_columns,
+        )
         return BatchResult(results=score(ROUTE_SCORE_LEADS[1], checked, batch.options, t0))
 
     # The documented batch limit is the configured one: the model is made per app (annotated

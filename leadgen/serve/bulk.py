@@ -18,10 +18,12 @@ time). The output is written back in the input's form by default: a CSV in its d
 encoding, byte-order mark and line endings, with the scores in its decimal mark (what Excel in
 the user's locale opens as columns); an .xlsx as .xlsx; or as `out_format` says.
 
-Duplicates are looked up as the API looks them up (known customers, leads the API recorded; by
-email, and fuzzily by the file's first_name, last_name, company, phone and country columns) but
-bulk rows are not recorded: re-running a file after a new build gives every row its scores again
-instead of marking it a duplicate of itself.
+Every row gets the API's duplicate check, exact and fuzzy, with the identity columns the build
+read (the manifest's key_columns: "First Name", "Company Name", ...; flags override them): a
+known customer is flagged `duplicate` and not scored, a known person who is not a customer (or a
+lead the API recorded) is scored and named in `known_as`. Bulk rows are not recorded:
+re-running a file after a new build gives every row its scores again instead of marking it a
+duplicate of itself.
 
 The CLI (`leadgen score-file`) and the S3-triggered job (`python -m bulk_job`) call this; the
 Lambda never imports it (pyarrow, tqdm).
@@ -36,7 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from leadgen.config import IDENTITY_COLS, ReadSettings
+from leadgen.config import IDENTITY_FIELDS, IdentityColumns, ReadSettings
 from leadgen.errors import InputError, LeadValidationError
 from leadgen.model.fields import FieldFormats
 from leadgen.names import DEFAULT_EMAIL_COL, GRADES, OUT_FORMATS
@@ -62,11 +64,13 @@ from leadgen.stores.exports import (
 )
 
 SCORE_COLUMNS = ("s_look", "s_all", "s_novel", "contrast", "p_high_value", "percentile")
+KNOWN_COLUMNS = ("known_as", "known_as_kind", "known_as_stage")
 OUTPUT_COLUMNS = (
     *SCORE_COLUMNS,
     "grade",
     "duplicate",
     "duplicate_ref",
+    *KNOWN_COLUMNS,
     "top_neighbours",
     "explanation",
 )
@@ -170,8 +174,8 @@ class _Layout:
     email: str | None
     lead_id: str | None
     passthrough: tuple[str, ...]
-    # name, company, phone, country: what the fuzzy duplicate check compares (as in the API)
-    identity: tuple[str, ...] = ()
+    # identity field -> the file's column: what the fuzzy duplicate check compares (as in the API)
+    identity: dict[str, str] = field(default_factory=dict)
     # how this file's numbers and dates read, and the scoring time its dates count days before
     formats: FieldFormats = field(default_factory=FieldFormats)
     now: float = 0.0
@@ -187,6 +191,7 @@ def score_file(
     out_format: str = "auto",
     email_col: str | None = None,
     id_col: str | None = None,
+    identity: IdentityColumns | None = None,
     batch_rows: int = 2_000,
     neighbours: int = 3,
     progress: bool = True,
@@ -202,7 +207,7 @@ def score_file(
     export = open_export(
         source, fmt, delimiter=reading.delimiter, encoding=reading.encoding, sheet=reading.sheet
     )
-    layout = _layout(export, scorer, email_col, id_col)
+    layout = _layout(export, scorer, email_col, id_col, identity or IdentityColumns())
     layout, read_as = _read_conventions(export, layout, scorer, reading)
     summary = BulkSummary(source, out, rejects or rejects_path(out), scorer.version)
     summary.fallback_from = service.lifecycle.fallback_from
@@ -250,7 +255,13 @@ def _check_run(
         raise InputError(f"--neighbours must be in [0, 100], got {neighbours}")
 
 
-def _layout(export: Export, scorer: Scorer, email_col: str | None, id_col: str | None) -> _Layout:
+def _layout(
+    export: Export,
+    scorer: Scorer,
+    email_col: str | None,
+    id_col: str | None,
+    identity: IdentityColumns,
+) -> _Layout:
     names = set(export.names)
     spec = scorer.spec
     features = tuple(c for c in spec.all_cols if c in names)
@@ -260,7 +271,9 @@ def _layout(export: Export, scorer: Scorer, email_col: str | None, id_col: str |
             f"(expected some of {', '.join(repr(c) for c in spec.all_cols)}); "
             f"it has {', '.join(repr(c) for c in export.names[:10])}"
         )
-    for col, flag in ((email_col, "--email-col"), (id_col, "--id-col")):
+    given = [(email_col, "--email-col"), (id_col, "--id-col")]
+    given += [(c, f"--{f.replace('_', '-')}-col") for f, c in identity.configured().items()]
+    for col, flag in given:
         if col is not None and col not in names:
             raise missing_column(export.path, col, flag, export.names)
     keys = scorer.manifest.key_columns
@@ -271,8 +284,22 @@ def _layout(export: Export, scorer: Scorer, email_col: str | None, id_col: str |
     numeric = tuple(c for c in spec.plain_num_cols if c in names)
     dates = tuple(c for c in spec.date_cols if c in names)
     passthrough = tuple(c for c in export.names if c not in OUTPUT_COLUMNS)
-    identity = tuple(c for c in IDENTITY_COLS if c in names and c not in features)
-    return _Layout(features, numeric, dates, email, lead_id, passthrough, identity)
+    who = identity_layout(identity, scorer.manifest.identity_columns, export.names)
+    return _Layout(features, numeric, dates, email, lead_id, passthrough, who)
+
+
+def identity_layout(
+    flags: IdentityColumns, built: dict[str, str], names: list[str]
+) -> dict[str, str]:
+    """Identity field -> the lead file's column: a flag's column, else the column the build read
+    the field from, else a column named like the field."""
+    present = set(names)
+    out = dict(flags.configured())
+    for f, col in built.items():
+        if f not in out and col in present:
+            out[f] = col
+    out.update({f: f for f in IDENTITY_FIELDS if f not in out and f in present})
+    return out
 
 
 def _writers(
@@ -380,6 +407,7 @@ def _output_fields() -> list[Any]:
         pa.field("grade", pa.string()),
         pa.field("duplicate", pa.bool_()),
         pa.field("duplicate_ref", pa.string()),
+        *(pa.field(c, pa.string()) for c in KNOWN_COLUMNS),
         pa.field("top_neighbours", pa.string()),
         pa.field("explanation", pa.string()),
     ]
@@ -440,11 +468,11 @@ def _leads(
     batch: Any, layout: _Layout, scorer: Scorer
 ) -> tuple[dict[int, CleanLead], dict[int, tuple[str, str]]]:
     """Each row as a clean lead, or its (field, reason): every cell through the API's own
-    validation (clean_lead), read with this file's decimal marks and date forms."""
+    validation (clean_lead), read with this file's decimal marks and date forms; the identity
+    fields under their own names (first_name, ...), from the columns the layout maps them to."""
     columns: dict[str, list[Any]] = {c: batch.column(c).to_pylist() for c in layout.features}
-    for col in layout.identity:
-        columns[col] = batch.column(col).to_pylist()
-    for key, source in (("email", layout.email), ("lead_id", layout.lead_id)):
+    sources = [("email", layout.email), ("lead_id", layout.lead_id), *layout.identity.items()]
+    for key, source in sources:
         if source is not None:
             values = batch.column(source).to_pylist()
             columns[key] = [None if v is None else str(v) for v in values]
@@ -468,6 +496,7 @@ def _scored_batch(batch: Any, layout: _Layout, good: list[int], scores: list[Sco
         [s.grade for s in scores],
         [s.duplicate for s in scores],
         [_duplicate_ref(s) for s in scores],
+        *_known_columns(scores),
         [_top_ids(s) for s in scores],
         [s.explanation.summary if s.explanation else _duplicate_note(s) for s in scores],
     ]
@@ -491,6 +520,17 @@ def _duplicate_ref(score: Score) -> str | None:
     if not score.duplicate:
         return None
     return score.customer_id or score.lead_ref
+
+
+def _known_columns(scores: list[Score]) -> list[list[str | None]]:
+    """known_as (the CRM id or the earlier lead's reference), its kind and stage: a known person
+    who is scored all the same (not a customer)."""
+    known = [s.known_as for s in scores]
+    return [
+        [None if k is None else (k.customer_id or k.lead_ref) for k in known],
+        [None if k is None else k.of for k in known],
+        [None if k is None else k.stage for k in known],
+    ]
 
 
 def _duplicate_note(score: Score) -> str | None:

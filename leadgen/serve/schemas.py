@@ -26,8 +26,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
-from leadgen.config import ColumnSpec
+from leadgen.config import IDENTITY_FIELDS, ColumnSpec
 from leadgen.duplicates.check import DuplicateCheckStatus
+from leadgen.duplicates.normalise import split_full_name
 from leadgen.errors import LeadValidationError
 from leadgen.model.dates import DateFormat
 from leadgen.model.fields import FieldFormats, FieldProblem, date_field, number_field
@@ -136,11 +137,23 @@ class Lead(BaseModel):
     model_config = ConfigDict(extra="allow", json_schema_extra=_document_columns)
     lead_id: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
-    # Identity fields: what the fuzzy duplicate check compares (docs/duplicates.md).
+    # Identity fields: what the fuzzy duplicate check compares (docs/duplicates.md). A build
+    # that read them from columns of other names (HubSpot's "First Name") takes those too.
     first_name: str | None = Field(default=None, max_length=MAX_IDENTITY_CHARS)
     last_name: str | None = Field(default=None, max_length=MAX_IDENTITY_CHARS)
+    full_name: str | None = Field(
+        default=None,
+        max_length=MAX_IDENTITY_CHARS,
+        description="split into first and last name when those are not given",
+    )
     company: str | None = Field(default=None, max_length=MAX_IDENTITY_CHARS)
     phone: str | None = Field(default=None, max_length=50, description="any common format")
+    street: str | None = Field(default=None, max_length=MAX_IDENTITY_CHARS)
+    city: str | None = Field(default=None, max_length=MAX_IDENTITY_CHARS)
+    postcode: str | None = Field(default=None, max_length=20)
+    dob: str | None = Field(
+        default=None, max_length=30, description="date of birth: 1990-02-15, 15/02/1990, ..."
+    )
     options: Options | None = None
 
 
@@ -181,6 +194,10 @@ class LeadIdentity:
     company: str | None = None
     phone: str | None = None
     country: str | None = None
+    street: str | None = None
+    city: str | None = None
+    postcode: str | None = None
+    dob: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +217,8 @@ def clean_lead(
     where: str = "",
     formats: FieldFormats | None = None,
     now: float | None = None,
+    *,
+    identity: Mapping[str, str] | None = None,
 ) -> CleanLead:
     """Check the feature columns of a lead (a parsed `Lead` dump or a raw mapping): text and
     categorical values are strings (numbers are accepted and stringified), numeric values are
@@ -207,7 +226,9 @@ def clean_lead(
     (as days before `now`, the scoring time); a wrong value is refused with the field named
     (`where` prefixes it, e.g. 'leads[3].'). Missing columns are allowed. Every string that flows
     on is valid Unicode (a lone surrogate from a JSON escape would break the tokenizer and the
-    email hash)."""
+    email hash). The identity fields are read by their own names (first_name, ...) or by the
+    export's columns the build read them from (`identity`: field -> column, the manifest's
+    key_columns)."""
     formats = formats or FieldFormats()
     features: dict[str, str | float | None] = {}
     for col in (*spec.text_cols, *spec.cat_cols):
@@ -224,8 +245,8 @@ def clean_lead(
     if lead_id is not None and not isinstance(lead_id, str | int):
         raise LeadValidationError(where + "lead_id", "expected a string")
     ref = None if lead_id is None else _unicode(str(lead_id), where + "lead_id")
-    who = LeadIdentity(**{f: _identity_value(lead.get(f), where + f) for f in _IDENTITY_FIELDS})
-    unknown = _unknown_fields(lead, spec, where)
+    who = _identity(lead, where, identity or {})
+    unknown = _unknown_fields(lead, spec, where, identity or {})
     return CleanLead(features, _unicode(email, where + "email") or None, ref, who, unknown)
 
 
@@ -234,6 +255,8 @@ def clean_batch(
     spec: ColumnSpec,
     formats: FieldFormats | None = None,
     now: float | None = None,
+    *,
+    identity: Mapping[str, str] | None = None,
 ) -> list[CleanLead | LeadError]:
     """Each lead of a batch validated alone (the envelope as `Lead`, then `clean_lead`), at one
     scoring time: a clean lead, or its error by index, field and reason."""
@@ -243,7 +266,7 @@ def clean_batch(
         where = f"leads[{i}]."
         try:
             parsed = Lead.model_validate(raw).model_dump()
-            out.append(clean_lead(parsed, spec, where, formats, moment))
+            out.append(clean_lead(parsed, spec, where, formats, moment, identity=identity))
         except ValidationError as exc:
             field, reason = _first_error(exc)
             out.append(
@@ -263,17 +286,16 @@ def _first_error(exc: ValidationError) -> tuple[str, str]:
     return "", "invalid lead"
 
 
-_IDENTITY_FIELDS = ("first_name", "last_name", "company", "phone", "country")
 # Fields a lead may carry besides the version's columns.
-KNOWN_FIELDS = frozenset({"lead_id", "email", "options", *_IDENTITY_FIELDS})
+KNOWN_FIELDS = frozenset({"lead_id", "email", "options", *IDENTITY_FIELDS})
 
 
 def _unknown_fields(
-    lead: Mapping[str, Any], spec: ColumnSpec, where: str
+    lead: Mapping[str, Any], spec: ColumnSpec, where: str, identity: Mapping[str, str]
 ) -> tuple[FieldWarning, ...]:
     """The lead's fields that are no column of this version, with the column nearest each name
     (a misspelt "Engagment Score" would otherwise be scored as missing without a word)."""
-    columns = [*spec.all_cols, *KNOWN_FIELDS]
+    columns = [*spec.all_cols, *KNOWN_FIELDS, *identity.values()]
     out = []
     for name in lead:
         if name in columns or not isinstance(name, str):
@@ -290,6 +312,17 @@ def _unknown_fields(
             )
         )
     return tuple(out)
+
+
+def _identity(lead: Mapping[str, Any], where: str, columns: Mapping[str, str]) -> LeadIdentity:
+    values: dict[str, str | None] = {}
+    for f in IDENTITY_FIELDS:
+        name = f if lead.get(f) is not None or f not in columns else columns[f]
+        values[f] = _identity_value(lead.get(name), where + name)
+    full = values.pop("full_name")
+    if full and not (values["first_name"] or values["last_name"]):
+        values["first_name"], values["last_name"] = split_full_name(full)
+    return LeadIdentity(**values)
 
 
 def _identity_value(v: Any, field: str) -> str | None:
@@ -403,25 +436,44 @@ class Explanation(_Answer):
     summary: str
 
 
+KnownKind = Literal["customer", "non_customer", "lead"]
+
+
 class Duplicate(_Answer):
-    """Who the lead already is (`duplicate_match`) or may be (`possible_duplicate`): the known
-    customer or the lead scored first."""
+    """Who the lead already is (`duplicate_match`, `known_as`) or may be
+    (`possible_duplicate`): a customer, a record of the CRM export that is not a customer, or
+    the lead scored first."""
 
     kind: Literal["email", "fuzzy"] = Field(
         ...,
         description="email: the normalised email is known; fuzzy: another email, but name, "
-        "company, email domain, phone and country evidence point at a known person",
+        "company, email domain, phone, country, address and birth-date evidence point at a "
+        "known person",
     )
-    customer_id: str | None = Field(default=None, description="the known customer")
+    of: KnownKind = Field(
+        ...,
+        description="customer | non_customer (a record of the CRM export that is not a customer: "
+        "an open lead, a prospect, a lost deal) | lead (a lead scored before)",
+    )
+    customer_id: str | None = Field(
+        default=None, description="the CRM record's id (a customer or a non-customer)"
+    )
     lead_ref: str | None = Field(default=None, description="the lead scored first")
+    stage: str | None = Field(
+        default=None,
+        description="the CRM record's stage or label in the export (e.g. salesqualifiedlead), "
+        "where the build's customer rule has one",
+    )
     confidence: float = Field(
         ..., ge=0.0, le=1.0, description="1.0 for an email match, else the matcher's probability"
     )
     matched_on: list[str] = Field(
         ...,
         description='the evidence: ["email"], or fuzzy ones among "name", "name:nickname", '
-        '"name:typo", "name:swapped", "company", "company:similar", "email_domain", "phone", '
-        '"phone:shared", "country"',
+        '"name:typo", "name:swapped", "name:similar", "surname", "first_name", "company", '
+        '"company:similar", "email_domain", "phone", "phone:shared", "country", "street", '
+        '"street:number_near", "street:name", "postcode", "postcode:near", "city", '
+        '"city:similar", "dob", "dob:near"',
     )
 
 
@@ -439,7 +491,9 @@ class FieldWarning(_Answer):
 
 
 class Score(_Answer):
-    """The answer for one lead. A duplicate is not scored: its score fields are null."""
+    """The answer for one lead. A duplicate (a known customer, or with LEADGEN_SHORT_CIRCUIT=known
+    any known person) is not scored: its score fields are null. A known person who is not a
+    customer, or a lead scored before, is scored and says so in `known_as`."""
 
     duplicate: bool
     artifact_version: str
@@ -471,13 +525,21 @@ class Score(_Answer):
         description="why the grade ranks contrast (e.g. too few high-value customers to learn a "
         "head); null when it ranks p_high_value",
     )
-    customer_id: str | None = Field(default=None, description="the known customer, for a duplicate")
+    customer_id: str | None = Field(
+        default=None, description="the known CRM record, for a duplicate"
+    )
     lead_ref: str | None = Field(
         default=None, description="this lead's reference, or the first one's"
     )
-    duplicate_of: Literal["customer", "lead"] | None = None
+    duplicate_of: KnownKind | None = None
     duplicate_match: Duplicate | None = Field(
         default=None, description="who the lead is, when duplicate is true"
+    )
+    known_as: Duplicate | None = Field(
+        default=None,
+        description="the known person this scored lead is: a CRM record that is not a customer "
+        "(an open lead, a prospect, a lost deal) or a lead scored before, how it matched, and "
+        "the record's stage",
     )
     possible_duplicate: Duplicate | None = Field(
         default=None,

@@ -1,9 +1,12 @@
-"""The scoring service: clean leads in, typed answers out, duplicates short-circuited.
+"""The scoring service: clean leads in, typed answers out, known customers short-circuited.
 
-Every front end (the Lambda handler, the local server, `leadgen score`) calls `score_leads` with
-leads validated at its edge (leadgen.serve.schemas). A lead already known is answered from the
-duplicate check without being embedded; the others are scored together against the current
-version (leadgen.serve.lifecycle) and then recorded.
+Every front end (the Lambda handler, the local server, `leadgen score`, `score-file`) calls
+`score_leads` with leads validated at its edge (leadgen.serve.schemas). A lead that is a known
+customer is answered from the duplicate check without being embedded; the others are scored
+together against the current version (leadgen.serve.lifecycle). A known person who is not a
+customer (a record of the CRM export at another stage, or a lead scored before) is scored and
+answered with `known_as`; only new people are recorded. LEADGEN_SHORT_CIRCUIT=known answers every
+known person without a score instead.
 """
 
 from __future__ import annotations
@@ -124,22 +127,30 @@ class ScoringService:
             self.match,
         )
         states = [check.lookup(lead) for lead in leads]
-        fresh = [i for i, s in enumerate(states) if s.hit is None]
+        fresh = [i for i, s in enumerate(states) if s.hit is None or not self.short_circuits(s.hit)]
         scored = scorer.score([leads[i] for i in fresh], bands, n_neighbors)
         answers: dict[int, Score] = {
-            i: _duplicate(s.hit, scorer.version) for i, s in enumerate(states) if s.hit is not None
+            i: _duplicate(s.hit, scorer.version)
+            for i, s in enumerate(states)
+            if s.hit is not None and self.short_circuits(s.hit)
         }
         for i, parts in zip(fresh, scored, strict=True):
             ref = leads[i].lead_id or str(uuid.uuid4())
-            state = check.record(states[i], ref)
+            # A known person is not recorded again: the store already holds them.
+            state = states[i] if states[i].hit is not None else check.record(states[i], ref)
             answers[i] = (
                 _duplicate(state.hit, scorer.version)
-                if state.hit is not None
+                if state.hit is not None and self.short_circuits(state.hit)
                 else _scored(parts, state, scorer.version, ref)
             )
         for i, lead in enumerate(leads):
             answers[i].warnings = list(lead.warnings)
         return [answers[i] for i in range(len(leads))]
+
+    def short_circuits(self, hit: Found) -> bool:
+        """Whether a lead that is `hit` is answered without a score: a customer always, any
+        known person with LEADGEN_SHORT_CIRCUIT=known."""
+        return hit.kind == "customer" or self.config.short_circuit == "known"
 
 
 def artifact_age_seconds(created_at: str) -> float:
@@ -148,11 +159,17 @@ def artifact_age_seconds(created_at: str) -> float:
 
 
 def _scored(parts: LeadScores, state: DuplicateState, version: str, ref: str) -> Score:
+    known = state.hit
+    if known is not None:  # scored because known but not a customer: the known one's reference
+        lead_ref = known.ref if known.kind == "lead" else None
+    else:
+        lead_ref = ref if state.status == "done" else None
     return Score(
         duplicate=False,
         artifact_version=version,
         duplicate_check=state.status,
-        lead_ref=ref if state.status == "done" else None,
+        lead_ref=lead_ref,
+        known_as=_match(known) if known else None,
         possible_duplicate=_match(state.possible) if state.possible else None,
         **parts.fields(),
     )
@@ -170,13 +187,15 @@ def _duplicate(hit: Found, version: str) -> Score:
 
 
 def _ref(found: Found) -> dict[str, Any]:
-    return {"customer_id" if found.kind == "customer" else "lead_ref": found.ref}
+    return {"lead_ref" if found.kind == "lead" else "customer_id": found.ref}
 
 
 def _match(found: Found) -> Duplicate:
     return Duplicate(
         kind=found.how,
+        of=found.kind,
         confidence=found.confidence,
         matched_on=list(found.matched_on),
+        stage=found.stage or None,
         **_ref(found),
     )

@@ -50,6 +50,7 @@ class Style:
         return {
             "--id-col": self.id_col,
             "--email-col": r["email"],
+            **{f"--{f.replace('_', '-')}-col": r[f] for f in _IDENTITY},
             "--text-cols": f"{r['job_title']},{r['bio']}",
             "--cat-cols": f"{r['industry']},{r['country']}",
             "--num-cols": ",".join(
@@ -60,6 +61,8 @@ class Style:
         }
 
 
+# The generated identity columns and the flags naming them (leadgen.config.IdentityColumns).
+_IDENTITY = ("first_name", "last_name", "company", "phone", "country")
 _COMMON = {
     "first_name": "First Name",
     "last_name": "Last Name",
@@ -102,6 +105,11 @@ HUBSPOT = Style(
         "bio": "About",
         "country": "Country/Region",
         "lifetime_value": "Total Revenue",
+        # HubSpot's own names for a contact's company and phone
+        "company": "Company Name",
+        "company_name": "Company Name",
+        "phone": "Phone Number",
+        "phone_number": "Phone Number",
     },
     created_col="Create Date",
     activity_col="Last Activity Date",

@@ -148,27 +148,30 @@ def leads_with_bad_rows(accounts: pa.Table) -> pa.Table:
     from leadgen.synthetic.export_styles import crm_export
 
     leads = crm_export(generate_crm(rows=LEADS, seed=22), "salesforce")
-    known = accounts.filter(pa.compute.is_valid(accounts["Email"])).slice(0, 5)
-    rows = known.to_pylist() + leads.to_pylist()
+    with_email = accounts.filter(pa.compute.is_valid(accounts["Email"])).to_pylist()
+    won = [r for r in with_email if r["StageName"] == "Closed Won"][:3]  # customers
+    known = won + [r for r in with_email if r["StageName"] != "Closed Won"][:2]  # and not
+    rows = known + leads.to_pylist()
     rows[10]["Number of Employees"] = "lots"
     rows[11]["Web Activity Score"] = "n/a"
     return pa.Table.from_pylist(rows, leads.schema)
 
 
-def known_ids(accounts: pa.Table, leads: pa.Table) -> dict[str, str]:
-    """lead Id -> the customer Id whose (normalised) email it has: what the table knows."""
+def known_ids(accounts: pa.Table, leads: pa.Table, won: bool = True) -> dict[str, str]:
+    """lead Id -> the account Id whose (normalised) email it has: what the table knows; the
+    customers (Closed Won) with `won`, else the other accounts (known, not customers)."""
     from leadgen.duplicates.normalise import email_hash
 
-    customers: dict[str, str] = {}
-    for row in accounts.to_pylist():
+    customers: dict[str, tuple[str, bool]] = {}
+    for row in sorted(accounts.to_pylist(), key=lambda r: r["StageName"] != "Closed Won"):
         h = email_hash(row["Email"], HASH_KEY) if row["Email"] else None
         if h is not None:
-            customers.setdefault(h, row["Id"])
+            customers.setdefault(h, (row["Id"], row["StageName"] == "Closed Won"))
     out = {}
     for row in leads.to_pylist()[:10] + leads.to_pylist()[12:]:  # rows 10, 11 are rejected
         h = email_hash(row["Email"], HASH_KEY) if row["Email"] else None
-        if h in customers:
-            out[row["Id"]] = customers[h]
+        if h in customers and customers[h][1] == won:
+            out[row["Id"]] = customers[h][0]
     return out
 
 
@@ -201,7 +204,9 @@ def test_an_upload_is_scored_into_scored_with_rejects_and_the_version(
     assert [e["event"] for e in events] == ["bulk_started", "bulk_finished"]
     finished = events[-1]
     known = known_ids(published["accounts"], leads)
-    assert len(known) >= 5  # the five customers put in, and any lead sharing a mailbox
+    others = known_ids(published["accounts"], leads, won=False)
+    assert len(known) + len(others) >= 5  # the five accounts put in, and leads sharing a mailbox
+    assert known and others
     assert finished["rows"] == LEADS + 5
     assert finished["outcomes"] == {
         "scored": LEADS + 5 - 2 - len(known),
@@ -216,8 +221,11 @@ def test_an_upload_is_scored_into_scored_with_rejects_and_the_version(
     assert table.num_rows == LEADS + 3
     assert table.column_names[: len(leads.column_names)] == leads.column_names
     dup = table.filter(table["duplicate"]).to_pylist()
-    # the known customers, by their Salesforce ids, found in DynamoDB
+    # the known customers, by their Salesforce ids, found in DynamoDB; the other accounts
+    # (open and lost opportunities) scored, and named
     assert {r["Id"]: r["duplicate_ref"] for r in dup} == known
+    named = {r["Id"]: r["known_as"] for r in table.to_pylist() if r["known_as"]}
+    assert named == others
 
     rejects = s3.get_object(Bucket=BUCKET, Key="scored/q3 leads.rejects.parquet")
     assert rejects["Metadata"] == {"artifact-version": published["version"]}

@@ -71,9 +71,8 @@ def test_inspect_suggests_a_build_command_that_builds(
     assert {k: flags.get(k) for k in expected} == expected
     # left out, each for its reason: names, the revenue column (it leaks the label); the
     # record's dates are features (days before the snapshot)
-    assert not {"First Name", "Annual Revenue", "Total Revenue"} & set(
-        ",".join(flags.values()).split(",")
-    )
+    features = ",".join(flags.get(f, "") for f in ("--text-cols", "--cat-cols", "--num-cols"))
+    assert not {"First Name", "Annual Revenue", "Total Revenue"} & set(features.split(","))
     assert len(flags["--date-cols"].split(",")) == 2
     assert main([*argv[1:], "--quiet"]) == 0
     assert (tmp_path / "artifacts" / "LATEST").is_file()
@@ -127,9 +126,15 @@ def test_a_csv_export_serves_with_its_own_ids(salesforce: dict[str, Any], tmp_pa
     ]
     assert neighbours and set(neighbours) <= ids  # the 18-character text ids, as exported
     assert all(isinstance(n, str) and len(n) == 18 for n in neighbours)
-    known = next(r for r in rows if r["Email"])
+    known = next(r for r in rows if r["Email"] and r["StageName"] == "Closed Won")
     (again,) = driver.score({**lead, "email": known["Email"].upper()})
     assert again["duplicate"] is True and again["customer_id"] == known["Id"]
+    # an open opportunity is a known person but no customer: scored, and named
+    prospect = next(r for r in rows if r["Email"] and r["StageName"] == "Prospecting")
+    (open_deal,) = driver.score({**lead, "email": prospect["Email"]})
+    assert open_deal["duplicate"] is False and open_deal["grade"] is not None
+    assert open_deal["known_as"]["customer_id"] == prospect["Id"]
+    assert open_deal["known_as"]["stage"] == "Prospecting"
 
 
 def test_text_ids_round_trip_through_the_bundle_without_pickles(salesforce: dict[str, Any]) -> None:
@@ -141,7 +146,10 @@ def test_text_ids_round_trip_through_the_bundle_without_pickles(salesforce: dict
     assert ids.dtype.kind == "U"
     assert set(ids.tolist()) <= {r["Id"] for r in salesforce["rows"]}
     manifest = json.loads((directory / "manifest.json").read_text())
-    assert manifest["key_columns"] == {"id": "Id", "email": "Email"}
+    assert manifest["key_columns"] == {
+        "id": "Id", "email": "Email", "first_name": "First Name", "last_name": "Last Name",
+        "company": "Company", "phone": "Phone", "country": "Billing Country",
+    }  # fmt: skip
     assert manifest["high_value_rule"]["values"] == ["Closed Won"]
 
 

@@ -4,6 +4,7 @@ customer sync that never touches lead blocks."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -171,3 +172,47 @@ def test_throttled_batch_writes_and_reads_are_retried_until_done(tables: tuple[s
     assert state.hit is not None and state.hit.ref == "100"
     plain = DynamoDuplicateStore(*tables)
     assert {plain.lookup(LeadKeys(h)).email.ref for h, _ in pairs} == {r for _, r in pairs}  # type: ignore[union-attr]
+
+
+def test_records_that_are_not_customers_and_hashed_places_round_trip(
+    tables: tuple[str, str], moto_server: str
+) -> None:
+    """A non-customer's email item keeps its kind and stage; a customer block's entry keeps its
+    address digests (never the address) and its stage; a lead recorded with an address is found
+    by it; the stale sync removes a non-customer that left the export."""
+    from leadgen.duplicates.dynamo_store import customer_block_item, decode_entry
+    from leadgen.duplicates.normalise import CrmRecord
+
+    store, _ = counted_store(tables)
+    home = {"street": "8 Stanley Street", "city": "Winston Hills", "postcode": "4223"}
+    ann = identity_of("Ann", "Neumann", None, None, None, "AU", key=KEY, **home)
+    h = email_hash("ann@neumann.example", KEY) or ""
+    records = {"200": CrmRecord("non_customer", "salesqualifiedlead")}
+    assert store.sync_customers([(h, "200")], records) == {"upserted": 1, "removed": 0}
+    hit = store.lookup(LeadKeys(h)).email
+    assert hit is not None and (hit.kind, hit.ref, hit.stage) == (
+        "non_customer", "200", "salesqualifiedlead",
+    )  # fmt: skip
+    entry = Entry("200", "non_customer", ann, stage="salesqualifiedlead")
+    blocks = blocks_of(KEY, entry)
+    store.sync_identities(blocks)
+    items = moto_client("dynamodb", moto_server).scan(TableName=tables[1])["Items"]
+    assert items and not any(b"stanley" in json.dumps(i).lower().encode() for i in items)
+    assert decode_entry(customer_block_item("x", [entry])["e"]["S"]) == entry
+    check = DuplicateCheck(store, KEY, 3600)
+    typo = CleanLead({}, None, None, LeadIdentity("Ann", "Nuemann", None, None, "AU", **home))
+    state = check.lookup(typo)
+    assert state.hit is not None and (state.hit.kind, state.hit.stage) == (
+        "non_customer", "salesqualifiedlead",
+    )  # fmt: skip
+    assert "street" in state.hit.matched_on
+    assert store.sync_customers([]) == {"upserted": 0, "removed": 1}
+
+
+def test_an_entry_written_before_places_and_stages_still_decodes() -> None:
+    from leadgen.duplicates.dynamo_store import decode_entry
+
+    old = "\x1f".join(["bill", "johnson", "acme soft", "", "51234567", "us", "1", "99", "l", "L-1"])
+    entry = decode_entry(old)
+    assert (entry.ref, entry.kind, entry.expires_at, entry.stage) == ("L-1", "lead", 99, "")
+    assert entry.who.first == "bill" and not entry.who.place

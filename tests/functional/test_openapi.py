@@ -147,7 +147,10 @@ def live(hashing_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> A
     from leadgen.serve.service import ScoringService
 
     tmp = tmp_path_factory.mktemp("contract")
-    cfg = ServiceConfig(artifacts_uri=str(hashing_artifacts), cache_dir=tmp / "cache")
+    # every known person answered unscored: the duplicate answer's shape is a case below
+    cfg = ServiceConfig(
+        artifacts_uri=str(hashing_artifacts), cache_dir=tmp / "cache", short_circuit="known"
+    )
     svc = ScoringService(cfg, HashingEmbedder(), SqliteDuplicateStore(tmp / "dups.sqlite"))
     assert svc.lifecycle.start()
     return svc

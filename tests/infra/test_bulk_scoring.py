@@ -145,6 +145,7 @@ def test_the_project_runs_the_bulk_job_in_the_serving_image(synth: Synth, which:
         "DUP_TABLE_NAME": {"Ref": "DuplicateTable"},
         "IDENTITY_TABLE_NAME": {"Ref": "IdentityTable"},
         "LEADGEN_EMAIL_HASH_KEY_SECRET_ARN": {"Ref": "EmailHashKeySecret"},
+        "LEADGEN_SHORT_CIRCUIT": "customers",
         "LEADGEN_EMBEDDER": "onnx",
     }
 

@@ -189,3 +189,27 @@ def test_the_exports_own_names_reach_the_build_environment() -> None:
     assert config_from_context({"input_key": "input/accounts.csv"}.get).input_key == (
         "input/accounts.csv"
     )
+
+
+def test_identity_columns_and_the_customer_rule_reach_the_build_environment() -> None:
+    """The duplicate check's columns by the export's names, and who is a customer: to the build
+    job as the variables `leadgen build` reads (leadgen.config.IdentityColumns, CustomerRule)."""
+    from leadgen.config import BuildConfig
+    from stacks.index_refresh import export_environment
+
+    hubspot = replace(
+        ENVIRONMENTS["dev"],
+        identity_cols=(("first_name", "First Name"), ("postcode", "Postal Code")),
+        customer_col="Lifecycle Stage",
+        customer_values=("customer", "evangelist"),
+    )
+    env = export_environment(hubspot)
+    cfg = BuildConfig.from_env(env)
+    assert cfg.identity.configured() == {"first_name": "First Name", "postcode": "Postal Code"}
+    assert (cfg.customers.column, cfg.customers.values) == (
+        "Lifecycle Stage", ("customer", "evangelist"),
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="identity_cols"):
+        replace(ENVIRONMENTS["dev"], identity_cols=(("fax", "Fax"),))
+    with pytest.raises(ConfigError, match="short_circuit"):
+        replace(ENVIRONMENTS["dev"], short_circuit="everyone")

@@ -34,7 +34,8 @@ NOBODY = Identity("", "")
         ("  Jane.Doe+crm@Gmail.com ", "janedoe@gmail.com"),
         ("j.a.n.e.doe@googlemail.com", "janedoe@gmail.com"),
         ("jane+x@outlook.com", "jane@outlook.com"),
-        ("jane.doe+x@acme.io", "jane.doe+x@acme.io"),  # company domains keep dots and tags
+        ("jane.doe+x@acme.io", "jane.doe@acme.io"),  # company domains keep dots, drop tags
+        ("jane+x@gmx.de", "jane+x@gmx.de"),  # no subaddressing there: "+" is part of a name
         ("Jane.Doe@ACME.io", "jane.doe@acme.io"),
         ("not-an-email", None),
         ("a@b", None),
@@ -255,3 +256,31 @@ def test_the_check_logs_the_shape_of_a_match_never_who(
     text = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records).lower()
     for needle in ("bill", "johnson", "acme", "gmail", "1234567", "@"):
         assert needle not in text, needle
+
+
+def test_a_store_file_of_an_older_version_gains_the_new_columns(tmp_path: Path) -> None:
+    """A duplicates.sqlite written before places and stages: opened, its leads kept, and the
+    export's records synced with their kind and stage."""
+    import sqlite3
+
+    from leadgen.duplicates.normalise import CrmRecord
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE dup (email_hash TEXT PRIMARY KEY, kind TEXT NOT NULL, ref TEXT NOT NULL,"
+            " expires_at INTEGER);"
+            "CREATE TABLE ident_entry (kind TEXT NOT NULL, ref TEXT NOT NULL, first TEXT NOT NULL,"
+            " last TEXT NOT NULL, company TEXT NOT NULL, domain TEXT NOT NULL, phone TEXT NOT NULL,"
+            " country TEXT NOT NULL, phone_n INTEGER NOT NULL, expires_at INTEGER,"
+            " PRIMARY KEY (kind, ref)) WITHOUT ROWID;"
+            "CREATE TABLE ident_block (key TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL,"
+            " PRIMARY KEY (key, kind, ref)) WITHOUT ROWID;"
+        )
+        conn.execute("INSERT INTO dup VALUES (?, 'lead', 'L-old', 4102444800)",
+                     (email_hash("old@x.io"),))  # fmt: skip
+    store = SqliteDuplicateStore(path)
+    assert _email(store, "old@x.io") == dups.DuplicateHit("lead", "L-old")
+    pairs = customer_hash_pairs(["sql@x.io"], [9])
+    store.sync_customers(pairs, {"9": CrmRecord("non_customer", "salesqualifiedlead")})
+    assert _email(store, "sql@x.io") == dups.DuplicateHit("non_customer", "9", "salesqualifiedlead")

@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from leadgen.builder.inspect import inspect_export
 from leadgen.synthetic.crm import generate_crm
@@ -33,7 +34,7 @@ def test_the_generated_parquet_gets_exactly_the_default_layout(tmp_path: Path) -
         "--out": "artifacts",
     }
     roles = {c.name: (c.role, c.kind) for c in found.columns}
-    assert roles["first_name"][0] == "skip" and roles["lifetime_value"][0] == "skip"
+    assert roles["first_name"][0] == "identity" and roles["lifetime_value"][0] == "skip"
     assert found.complete and found.rows == 1650
 
 
@@ -64,3 +65,65 @@ def test_rows_caps_what_is_read(tmp_path: Path) -> None:
     found = inspect_export(str(tmp_path / "crm.parquet"), max_rows=300)
     assert found.rows == 300 and not found.complete
     assert "(the first 300)" in found.render()
+
+
+CRM_HEADERS = {
+    "hubspot": (["Record ID", "First Name", "Last Name", "Email", "Company Name", "Phone Number",
+                 "Street Address", "City", "Postal Code", "Country/Region", "Lifecycle Stage"],
+                {"--first-name-col": "First Name", "--last-name-col": "Last Name",
+                 "--company-col": "Company Name", "--phone-col": "Phone Number",
+                 "--street-col": "Street Address", "--city-col": "City",
+                 "--postcode-col": "Postal Code", "--country-col": "Country/Region"}),
+    "salesforce": (["Id", "FirstName", "LastName", "Email", "Account Name", "MobilePhone",
+                    "MailingStreet", "MailingCity", "MailingPostalCode", "Birthdate",
+                    "StageName"],
+                   {"--first-name-col": "FirstName", "--last-name-col": "LastName",
+                    "--company-col": "Account Name", "--phone-col": "MobilePhone",
+                    "--street-col": "MailingStreet", "--city-col": "MailingCity",
+                    "--postcode-col": "MailingPostalCode", "--dob-col": "Birthdate"}),
+    "pipedrive": (["Person - ID", "Person - Name", "Person - Email", "Organization - Name",
+                   "Person - Phone", "Deal - Status"],
+                  {"--full-name-col": "Person - Name", "--company-col": "Organization - Name",
+                   "--phone-col": "Person - Phone"}),
+    "dynamics": (["contactid", "firstname", "lastname", "emailaddress1", "companyname",
+                  "telephone1", "address1_line1", "address1_city", "address1_postalcode",
+                  "statuscode"],
+                 {"--first-name-col": "firstname", "--last-name-col": "lastname",
+                  "--company-col": "companyname", "--phone-col": "telephone1",
+                  "--street-col": "address1_line1", "--city-col": "address1_city",
+                  "--postcode-col": "address1_postalcode"}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("crm", sorted(CRM_HEADERS))
+def test_identity_columns_of_each_crm_are_flags_never_features(tmp_path: Path, crm: str) -> None:
+    header, expected = CRM_HEADERS[crm]
+    values = {
+        "first": "Jane", "last": "Doe", "name": "Jane Doe", "mail": "jane{i}@x{i}.example",
+        "company": "Acme {i} Ltd", "phone": "+1 555 010 {i:04d}", "street": "{i} Main St",
+        "city": "Springfield", "post": "{i:05d}", "birth": "1980-01-{d:02d}",
+    }  # fmt: skip
+    rows = []
+    for i in range(120):
+        row = []
+        for col in header:
+            low = col.lower()
+            kind = next((k for k in ("first", "last", "mail", "company", "account", "organ",
+                                     "phone", "street", "line1", "city", "post", "birth", "name")
+                         if k in low), None)  # fmt: skip
+            kind = {"account": "company", "organ": "company", "line1": "street"}.get(kind, kind)
+            if low.endswith("id"):
+                row.append(str(1000 + i))
+            elif kind is None:
+                row.append(("won", "lost", "open")[i % 3])
+            else:
+                row.append(values[kind].format(i=i, d=1 + i % 28))
+        rows.append(",".join(f'"{v}"' for v in row))
+    path = tmp_path / f"{crm}.csv"
+    path.write_text(",".join(f'"{h}"' for h in header) + "\n" + "\n".join(rows) + "\n")
+    found = inspect_export(str(path))
+    got = flags(found.command())
+    assert {k: got.get(k) for k in expected} == expected
+    features = ",".join(got.get(f, "") for f in ("--text-cols", "--cat-cols", "--num-cols"))
+    identity = {v for k, v in expected.items() if k != "--country-col"}  # a country may be both
+    assert not identity & set(features.split(","))

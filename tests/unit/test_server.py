@@ -117,17 +117,19 @@ def test_a_customer_under_another_email_with_a_nickname_is_a_fuzzy_duplicate(
     colleague = {**nickname_lead(person), "first_name": "Xiomara", "last_name": "Quellwater"}
     status, body = call(base_url + "/score_lead", colleague)
     assert status == 200 and body["duplicate"] is False and body["grade"] in {"A", "B", "C", "D"}
-    # the colleague is now a recorded lead: the same colleague again is its duplicate
+    # the colleague is now a recorded lead: the same colleague again is scored and known as it
     again = {**colleague, "email": "x.quellwater@gmail.com", "first_name": "XIOMARA"}
     second = call(base_url + "/score_lead", again)[1]
-    assert second["duplicate"] is True and second["duplicate_of"] == "lead"
+    assert second["duplicate"] is False and second["grade"] is not None
+    assert second["known_as"]["of"] == "lead" and second["known_as"]["kind"] == "fuzzy"
 
 
 def test_same_new_lead_twice(base_url: str) -> None:
     lead = {"email": "brand.new.person@example.org", "job_title": "Head of Data"}
     assert call(base_url + "/score_lead", lead)[1]["duplicate"] is False
     second = call(base_url + "/score_lead", lead)[1]
-    assert second["duplicate"] is True and second["duplicate_of"] == "lead"
+    assert second["duplicate"] is False and second["grade"] is not None  # re-scored
+    assert second["known_as"]["of"] == "lead" and second["known_as"]["kind"] == "email"
 
 
 @pytest.mark.parametrize(

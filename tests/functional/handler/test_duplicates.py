@@ -53,7 +53,7 @@ def test_known_customer_short_circuits_whatever_the_case_and_gmail_dots(
 def test_the_same_new_lead_twice_is_a_duplicate_the_second_time(
     artifacts_uri: str, start_lambda: Callable[..., Lambda]
 ) -> None:
-    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri, LEADGEN_SHORT_CIRCUIT="known")
     email = _new_email()
     first = fn("POST", "/score_lead", {**LEAD, "email": email, "lead_id": "first"})
     second = fn("POST", "/score_lead", {**LEAD, "email": email.upper(), "lead_id": "second"})
@@ -76,7 +76,9 @@ def test_twenty_concurrent_submissions_of_one_email_give_one_non_duplicate(
     n = 20
     apps = []
     for i in range(n):
-        cfg = ServiceConfig(artifacts_uri=str(hashing_artifacts), cache_dir=tmp_path / str(i))
+        cfg = ServiceConfig(
+            artifacts_uri=str(hashing_artifacts), cache_dir=tmp_path / str(i), short_circuit="known"
+        )
         # The client the Lambda builds (lambda_src.handler.build_service): short timeouts, one
         # retry. The batch profile's patient retries would hide a race lost to a timeout.
         dups = DynamoDuplicateStore(TABLE, client=dynamodb_client("request"))
@@ -161,7 +163,7 @@ def test_the_same_name_and_company_in_another_country_is_a_possible_duplicate(
 def test_a_new_person_again_under_another_email_is_a_fuzzy_duplicate_of_the_first_lead(
     artifacts_uri: str, start_lambda: Callable[..., Lambda]
 ) -> None:
-    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri, LEADGEN_SHORT_CIRCUIT="known")
     company = f"Quillfeather {uuid.uuid4().hex[:6]} Analytics"
     first = {
         **LEAD, "first_name": "Rebecca", "last_name": "Thistlewood", "company": company,
@@ -185,7 +187,7 @@ def test_a_batch_with_the_same_new_person_twice_scores_it_once(
 ) -> None:
     """Both are looked up before either is recorded; the second's conditional write finds the
     first in its blocks and it becomes that lead's duplicate."""
-    fn = start_lambda(ARTIFACTS_URI=artifacts_uri)
+    fn = start_lambda(ARTIFACTS_URI=artifacts_uri, LEADGEN_SHORT_CIRCUIT="known")
     company = f"Brambleworth {uuid.uuid4().hex[:6]} Logistics"
     a = {**LEAD, "first_name": "William", "last_name": "Okonjo", "company": company,
          "email": _new_email(), "lead_id": "batch-a"}  # fmt: skip

