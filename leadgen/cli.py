@@ -457,16 +457,8 @@ def _embedder_flags(p: argparse.ArgumentParser, kind: bool = True) -> None:
     )
 
 
-def _build_parser(sub: Any) -> None:
-    b = sub.add_parser("build", help="build and publish an artifact version")
-    b.add_argument(
-        "--input", "--input-path", dest="input", help="parquet file/folder or CSV(.gz), or s3://"
-    )
-    b.add_argument(
-        "--out", help=f"artifact folder or s3://bucket/prefix ($ARTIFACTS_URI, {DEFAULT_ARTIFACTS})"
-    )
-    _export_flags(b)
-    _identity_flags(b)
+def _customer_flags(b: argparse.ArgumentParser) -> None:
+    """Which rows the duplicate check treats as customers (the others are known people)."""
     b.add_argument(
         "--customer-col",
         help="stage or flag column saying who is a customer (LEADGEN_CUSTOMER_COL; default: the "
@@ -477,6 +469,19 @@ def _build_parser(sub: Any) -> None:
         help='values of --customer-col meaning customer, e.g. "customer,evangelist" '
         "(LEADGEN_CUSTOMER_VALUES; default: a true/false flag)",
     )
+
+
+def _build_parser(sub: Any) -> None:
+    b = sub.add_parser("build", help="build and publish an artifact version")
+    b.add_argument(
+        "--input", "--input-path", dest="input", help="parquet file/folder or CSV(.gz), or s3://"
+    )
+    b.add_argument(
+        "--out", help=f"artifact folder or s3://bucket/prefix ($ARTIFACTS_URI, {DEFAULT_ARTIFACTS})"
+    )
+    _export_flags(b)
+    _identity_flags(b)
+    _customer_flags(b)
     b.add_argument("--text-cols", help="comma-separated (LEADGEN_TEXT_COLS)")
     b.add_argument("--cat-cols", help="comma-separated (LEADGEN_CAT_COLS)")
     b.add_argument("--num-cols", help="comma-separated, parsed as numbers (LEADGEN_NUM_COLS)")

@@ -477,7 +477,7 @@ def _undecided_notes(profiles: list[ColumnProfile], notes: list[str]) -> None:
 def _identity(free: list[ColumnProfile]) -> dict[str, str]:
     """The identity columns by their CRM spellings, as --<field>-col flags (a column already
     named like its field needs none). They are not features; a country may also be one."""
-    found = detect([p.name for p in free])
+    found = detect([p.name for p in free if p.kind != "nested"])  # a list or struct: no field
     by_name = {p.name: p for p in free}
     flags: dict[str, str] = {}
     for what, column in found.items():
