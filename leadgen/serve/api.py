@@ -88,7 +88,8 @@ def _add_routes(
         ]
         bands = _bands(options)
         n = options.neighbors if options else 5
-        results = svc.score_leads(clean, bands, n, scorer=scorer)
+        wanted = [_logged(options) and _logged(lead.options) for lead in leads]
+        results = svc.score_leads(clean, bands, n, scorer=scorer, log=wanted)
         if observer is not None:
             observer.scored(route, results, time.perf_counter() - t0)
         return results
@@ -115,6 +116,10 @@ def _add_routes(
     app.post(ROUTE_SCORE_LEADS[1], summary="Score a batch of leads", responses=_responses(True))(
         score_leads
     )
+
+
+def _logged(options: Options | None) -> bool:
+    return options is None or options.log
 
 
 def _bands(options: Options | None) -> GradeBands | None:

@@ -62,6 +62,12 @@ class Options(BaseModel):
         default=None, description='Percentile floors of grades, e.g. {"A": 90, "B": 70, "C": 40}'
     )
     neighbors: WholeNumber = Field(5, ge=0, le=50, description="Neighbours returned per index")
+    log: bool = Field(
+        True,
+        strict=True,
+        description="false: leave this lead (or, on a batch, every lead) out of the score log "
+        "that later builds measure realised outcomes on; a lead's own false wins in a batch",
+    )
 
 
 LEAD_EXAMPLE: dict[str, Any] = {
