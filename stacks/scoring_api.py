@@ -106,6 +106,8 @@ def function_environment(
         Env.MAX_BATCH_SIZE: str(config.max_batch_size),
         Env.LEAD_TTL_DAYS: str(config.lead_ttl_days),
         Env.EMBEDDER: config.embedder,
+        # one marked JSON line per scored lead on stdout; stacks/score_log.py delivers them
+        Env.SCORE_LOG: "stdout",
         Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         Env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         # Read by Powertools alone (no leadgen code reads them), hence not in names.Env.
@@ -144,7 +146,11 @@ class ScoringApi(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = frozen_log_group(
-            self, "FunctionLogs", config=config, logical_id=FUNCTION_LOG_GROUP_ID
+            self,
+            "FunctionLogs",
+            config=config,
+            logical_id=FUNCTION_LOG_GROUP_ID,
+            retention=config.function_log_retention,
         )
         self.role = self._function_role(storage, table)
         identity.grant_scoring(self.role)
