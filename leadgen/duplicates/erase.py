@@ -48,6 +48,9 @@ def _marks(values: Iterable[str]) -> str:
 def erase_sqlite(path: str | Path, person: Person) -> dict[str, int]:
     """Erase the person from the SQLite store at `path` in one transaction."""
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    # Deleted rows are overwritten, not just unlinked, and the WAL is emptied after the commit:
+    # otherwise the person's bytes stay in free pages and in the log file.
+    conn.execute("PRAGMA secure_delete = ON")
     try:
         conn.execute("BEGIN IMMEDIATE")
         hashes = sorted(person.email_hashes)
@@ -73,9 +76,11 @@ def erase_sqlite(path: str | Path, person: Person) -> dict[str, int]:
                 f"DELETE FROM ident_entry WHERE {where}", refs
             ).rowcount
         conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return out
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     finally:
         conn.close()

@@ -25,6 +25,7 @@ person's records without them (the right to erasure: leadgen.forget).
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
@@ -402,8 +403,19 @@ def _json_values(text: str) -> Iterator[Any]:
 
 
 def _messages(value: Any) -> list[Any]:
+    """The candidate records a JSON value holds: a CloudWatch Logs envelope's messages, a
+    Firehose error record's raw data (what failed processing keeps), or the value itself."""
     if isinstance(value, dict) and isinstance(value.get("logEvents"), list):
         return [e.get("message") for e in value["logEvents"] if isinstance(e, dict)]
+    if isinstance(value, dict) and isinstance(value.get("rawData"), str):
+        try:
+            raw = base64.b64decode(value["rawData"])
+        except ValueError:
+            return [None]
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        text = raw.decode("utf-8", errors="replace")
+        return [m for v in _json_values(text) for m in _messages(v)]
     return [value]
 
 

@@ -42,6 +42,13 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "leadgen.duplicates",
         "leadgen.synthetic",
     ),
+    "leadgen.rollback": (
+        "leadgen.builder",
+        "leadgen.serve",
+        "leadgen.duplicates",
+        "leadgen.synthetic",
+    ),
+    "leadgen.forget": ("leadgen.builder", "leadgen.serve", "leadgen.synthetic"),
     "leadgen.config": ("leadgen.builder", "leadgen.serve", "leadgen.model", "leadgen.stores"),
     "lambda_src": ("leadgen.builder", "leadgen.synthetic"),
     "build_job": ("leadgen.serve", "leadgen.synthetic"),
