@@ -110,7 +110,7 @@ def build(
     with timer.step("index"):
         indices = build_indices(fitted.space.vectors, table.labels, cfg, say, emb.dim)
     with timer.step("head"):
-        head, grades = fit_final_head(fitted, indices, holdout, table, cfg)
+        head, grades, oof = fit_final_head(fitted, indices, holdout, table, cfg)
     with timer.step("calibrate"):
         calibration = calibrate(fitted, table, indices, cfg, cal_rows)
     with timer.step("serving_quality"):
@@ -134,7 +134,7 @@ def build(
     bundle = _bundle(manifest, fitted, table, indices, calibration, head)
     bundle.profile = profiled.profile
     with timer.step("challenger"):
-        gate = challenge(store, bundle, emb, outcomes, table, cfg.max_realized_auc_drop, say)
+        gate = challenge(store, bundle, emb, outcomes, (table, oof), cfg.max_realized_auc_drop, say)
     body.update(outcome_report(outcomes, gate))
     with timer.step("render"):
         bundle.report_html = report_html.render(body, holdout.labels, holdout.scores)
@@ -274,15 +274,21 @@ def fit_final(feats: Features, cfg: BuildConfig, holdout: HoldoutResult) -> Fitt
 
 def fit_final_head(
     fitted: Fitted, indices: Indices, holdout: HoldoutResult, table: CrmTable, cfg: BuildConfig
-) -> tuple[Head, Grades | None]:
-    """The published head, with the holdout's choice, and each of its customers' grade (for the
-    drift's grade-change share); its rows are released once fitted."""
+) -> tuple[Head, Grades | None, np.ndarray | None]:
+    """The published head, with the holdout's choice, each of its customers' grade (for the
+    drift's grade-change share) and its out-of-fold p per row of the table (NaN for rows it was
+    not fitted on; None without a head: the challenger gate scores converted leads by it); its
+    rows are released once fitted."""
     data, fitted.head_rows = fitted.head_rows, None
     pair = (indices.all, indices.high)
     head = final_head(
         data, holdout.choice, holdout.reason, pair, table.labels, fitted.space.vectors, cfg
     )
-    return head, customer_grades(data, head, table, cfg.grade_bands)
+    oof = None
+    if data is not None and data.oof_p is not None and head.enabled:
+        oof = np.full(len(table), np.nan)
+        oof[data.rows] = data.oof_p
+    return head, customer_grades(data, head, table, cfg.grade_bands), oof
 
 
 def build_indices(

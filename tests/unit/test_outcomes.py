@@ -205,6 +205,8 @@ def test_the_gate_refuses_only_a_clearly_worse_candidate_on_enough_leads(
     if status == "refused":
         assert gate.reason.startswith("challenger gate: realised AUC")
         assert "not publishing" in gate.reason
+        low, high = gate.difference_ci95
+        assert low is not None and high is not None and low <= high < 0  # clearly worse
 
 
 def test_logged_inputs_become_the_versions_columns() -> None:
