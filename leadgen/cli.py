@@ -12,6 +12,7 @@ import argparse
 import errno
 import json
 import logging
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -338,14 +339,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     from leadgen.serve.assemble import closed
 
+    previous = signal.signal(signal.SIGTERM, _stop)  # `kill`, `docker stop`: a clean shutdown
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         httpd.server_close()
         closed(svc)  # the buffered score-log records, written on a clean shutdown
     return 0
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
