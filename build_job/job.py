@@ -28,7 +28,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TextIO
@@ -224,24 +224,17 @@ def roll_out_function(
 
 
 def report_drift(log: JsonLog, drift: dict[str, Any]) -> dict[str, Any]:
-    """Log the drift summary and put it as CloudWatch metrics. The version is published by
-    now, so a failed put is a warning in the log and the report, never a failed build."""
+    """Log the drift summary and put it as CloudWatch metrics."""
     from build_job.metrics import put_drift_metrics
     from leadgen.builder.version_profile import summary
 
     log.event("drift", **summary(drift))
-    try:
-        return {"status": "put", "values": put_drift_metrics(drift)}
-    except Exception as exc:
-        error = one_line(f"{type(exc).__name__}: {exc}")
-        log.event("drift_metrics_failed", level="WARNING", error=error)
-        return {"status": "failed", "error": error}
+    return _put(log, "drift_metrics_failed", lambda: put_drift_metrics(drift))
 
 
 def report_outcomes(log: JsonLog, report: dict[str, Any]) -> dict[str, Any]:
     """Log the logged leads' outcomes and the challenger's decision, and put the backtest's
-    figures as CloudWatch metrics (leadgen.builder.backtest.metric_values); as with the drift,
-    a failed put only warns."""
+    figures as CloudWatch metrics (leadgen.builder.backtest.metric_values)."""
     from build_job.metrics import put_outcome_metrics
 
     outcomes = report.get("outcomes") or {}
@@ -252,11 +245,17 @@ def report_outcomes(log: JsonLog, report: dict[str, Any]) -> dict[str, Any]:
         challenger=challenger.get("status"),
         reason=challenger.get("reason"),
     )
+    return _put(log, "outcome_metrics_failed", lambda: put_outcome_metrics(report))
+
+
+def _put(log: JsonLog, failed: str, put: Callable[[], dict[str, float]]) -> dict[str, Any]:
+    """Put a build's figures as metrics. The version is published by now, so a failed put is a
+    warning in the log and the report, never a failed build."""
     try:
-        return {"status": "put", "values": put_outcome_metrics(report)}
+        return {"status": "put", "values": put()}
     except Exception as exc:
         error = one_line(f"{type(exc).__name__}: {exc}")
-        log.event("outcome_metrics_failed", level="WARNING", error=error)
+        log.event(failed, level="WARNING", error=error)
         return {"status": "failed", "error": error}
 
 
