@@ -15,12 +15,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 DEMO_DIR := .demo
 DEMO_PORT ?= 8000
 
-.PHONY: help install install-dev browser demo data build serve score test lint typecheck unit functional infra synth bench bench-build bench-server bench-real bench-bulk build-job openapi clean
+.PHONY: help install install-deploy install-dev browser demo data build serve score test lint typecheck unit functional infra synth bench bench-build bench-server bench-real bench-bulk build-job openapi clean
 
 help:
 	@echo "make demo   - install, generate CRM data, build artifacts, serve locally, score an example lead"
 	@echo "make test   - install dev dependencies, lint, typecheck, run every test (unit, functional, infra)"
 	@echo "make synth  - synthesise the CDK stack (cdk-nag checked) into cdk.out/"
+	@echo "make install-deploy - only what the README's deploy steps need (any host with Python and Node)"
 	@echo "make bench  - run the benchmark suite: bench/RESULTS.md and bench/REFRESH.md"
 
 $(BIN)/activate:
@@ -32,15 +33,23 @@ $(VENV)/.installed-run: requirements.txt requirements-export.txt requirements-bu
 	$(PIP) install -r requirements.txt -r requirements-export.txt -r requirements-build.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-export.txt requirements-build.txt requirements-dev.txt | $(BIN)/activate
+# What the README's deploy steps need: the runtime (`leadgen data`, `leadgen client`) and the CDK
+# app. Nothing test-only or Linux-only (no torch, no emulator, no browser): any host with Python
+# and Node installs it.
+$(VENV)/.installed-deploy: requirements.txt requirements-deploy.txt | $(BIN)/activate
+	$(PIP) install -r requirements.txt -r requirements-deploy.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-export.txt requirements-build.txt requirements-deploy.txt requirements-dev.txt | $(BIN)/activate
 	$(PIP) install -r requirements-dev.txt
-	touch $(VENV)/.installed-run $@
+	touch $(VENV)/.installed-run $(VENV)/.installed-deploy $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: $(VENV)/.installed-run
+install-deploy: $(VENV)/.installed-deploy node_modules/.installed
 # The Lambda Runtime Interface Emulator, from the aws-sam-cli wheel (no deps installed).
 .cache/rie/aws-lambda-rie: lambda_src/fetch_rie.sh | $(VENV)/.installed-dev
 	bash lambda_src/fetch_rie.sh $(PY)
@@ -48,9 +57,13 @@ install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev node_modules/.installed .cache/rie/aws-lambda-rie browser
 
 # The report page test (tests/functional/test_report_page.py) renders report.html in Debian's
-# headless chromium; it fails, never skips, without it.
+# headless chromium; it fails, never skips, without it. Installed with apt where there is apt
+# (Debian/Ubuntu: CI and the test machines); elsewhere (a Mac) install-dev says so and goes on:
+# nothing else needs the browser, deploying included.
 browser:
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	@if command -v chromium >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq chromium; \
+	else echo "browser: no apt-get here, so no chromium: only tests/functional/test_report_page.py needs it (it fails until chromium is on PATH)"; fi
 
 # ---- the demo: embedded default, no AWS, no Docker ------------------------------------------
 demo: $(VENV)/.installed-run
@@ -87,7 +100,7 @@ functional: install-dev
 infra: install-dev
 	$(BIN)/python -m pytest -q tests/infra
 
-synth: install-dev
+synth: install-deploy
 	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --quiet
 	@ls -la cdk.out/*.template.json
 

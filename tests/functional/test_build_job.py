@@ -32,11 +32,16 @@ import pytest
 
 from build_job.job import EXIT_CAPACITY, EXIT_GATE, EXIT_INPUT, EXIT_OK, EXIT_UNEXPECTED, run
 from tests.conftest import Driver, moto_client, moto_environment
+from tests.deployed import Deployment, running_as
 from tests.faults import FaultyStore
+from tests.synthesis import Synth
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = 1000
 BUCKET = "leadgen-build-job-test"
+# The stack's layout of the bucket: exports under input/, versions under artifacts/ (each test
+# in a folder of its own), so every build runs inside the build project's grants.
+ART = "artifacts"
 # Variables a developer's shell may carry that would change what these builds do.
 _JOB_VARS = (
     "LEADGEN_INPUT_PATH",
@@ -68,6 +73,24 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 # ---- fixtures and helpers ----------------------------------------------------------------------
+_STACK: dict[str, Deployment] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _deployed(synth: Synth) -> None:
+    """The stack these builds run in: each run signs with the build project's role, whose
+    policies (resolved for the resources the run's variables name) every call it makes is
+    checked against after the test (tests/functional/conftest.py)."""
+    _STACK["build"] = Deployment(synth.dev_json, {"ArtifactBucket": BUCKET})
+
+
+def build_role(environ: Any) -> dict[str, str]:
+    """Credentials of the build project's role, for a run configured by `environ`."""
+    deployment = _STACK["build"]
+    project = deployment.logical_id("AWS::CodeBuild::Project", "IndexRefreshProject")
+    return deployment.as_configured(project, environ).principal(project)
+
+
 @pytest.fixture(scope="module")
 def s3(moto_server: str) -> Any:
     client = moto_client("s3", moto_server)
@@ -143,25 +166,25 @@ def expected_pairs(table: pa.Table) -> list[tuple[str, str]]:
 
 
 def artifacts(prefix: str) -> str:
-    return f"s3://{BUCKET}/{prefix}"
+    return f"s3://{BUCKET}/{ART}/{prefix}"
 
 
 def latest(s3: Any, prefix: str) -> str | None:
     try:
-        body = s3.get_object(Bucket=BUCKET, Key=f"{prefix}/LATEST")["Body"].read()
+        body = s3.get_object(Bucket=BUCKET, Key=f"{ART}/{prefix}/LATEST")["Body"].read()
     except s3.exceptions.NoSuchKey:
         return None
     return str(json.loads(body)["version"])
 
 
 def version_dirs(s3: Any, prefix: str) -> list[str]:
-    resp = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}/", Delimiter="/")
+    resp = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{ART}/{prefix}/", Delimiter="/")
     found = resp.get("CommonPrefixes", [])
-    return sorted(p["Prefix"][len(prefix) + 1 :].rstrip("/") for p in found)
+    return sorted(p["Prefix"][len(ART) + len(prefix) + 2 :].rstrip("/") for p in found)
 
 
 def report(s3: Any, prefix: str, version: str) -> dict[str, Any]:
-    body = s3.get_object(Bucket=BUCKET, Key=f"{prefix}/{version}/build_report.json")["Body"]
+    body = s3.get_object(Bucket=BUCKET, Key=f"{ART}/{prefix}/{version}/build_report.json")["Body"]
     return dict(json.loads(body.read()))
 
 
@@ -196,7 +219,8 @@ def run_job(env: pytest.MonkeyPatch, fail_at: str | None = None, **variables: st
     elif fail_at is not None:
         store = FaultyStore(open_store(variables["ARTIFACTS_URI"]), fail_at)
     out, err = io.StringIO(), io.StringIO()
-    code = run(stdout=out, stderr=err, store=store)
+    with running_as(build_role(os.environ)):
+        code = run(stdout=out, stderr=err, store=store)
     return JobRun(code, out.getvalue(), err.getvalue())
 
 
@@ -258,7 +282,7 @@ def test_refresh_publishes_syncs_table_and_service_follows(
 
     first = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/full.parquet", crm),
+        LEADGEN_INPUT_PATH=put_parquet(s3, "input/full.parquet", crm),
         ARTIFACTS_URI=artifacts(prefix),
         DUP_TABLE_NAME=table,
     )
@@ -309,7 +333,7 @@ def test_refresh_publishes_syncs_table_and_service_follows(
     reduced = crm.filter(pc.invert(pc.is_in(crm["customer_id"], pa.array(gone_ids))))
     gone = {h for h, _ in pairs} - {h for h, _ in expected_pairs(reduced)}
     assert gone
-    second = run_job(job_env, LEADGEN_INPUT_PATH=put_parquet(s3, "exports/next.parquet", reduced))
+    second = run_job(job_env, LEADGEN_INPUT_PATH=put_parquet(s3, "input/next.parquet", reduced))
     assert second.code == EXIT_OK, second.stderr
     v2 = second.one("build_finished")["version"]
     assert v2 != v1 and latest(s3, prefix) == v2
@@ -345,7 +369,7 @@ def test_refresh_with_the_key_secret_syncs_the_identity_table_and_fuzzy_matches(
     table, identity = new_table(dynamodb), new_table(dynamodb, "pk", "ident")
     run = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/keyed.parquet", crm),
+        LEADGEN_INPUT_PATH=put_parquet(s3, "input/keyed.parquet", crm),
         ARTIFACTS_URI=artifacts("keyed"),
         DUP_TABLE_NAME=table,
         IDENTITY_TABLE_NAME=identity,
@@ -360,7 +384,7 @@ def test_refresh_with_the_key_secret_syncs_the_identity_table_and_fuzzy_matches(
     items = scan_keys(dynamodb, identity)
     assert len(items) == sync["blocks"] and all(k.startswith("c#") for k in items)
     manifest = json.loads(
-        s3.get_object(Bucket=BUCKET, Key=f"keyed/{version}/manifest.json")["Body"].read()
+        s3.get_object(Bucket=BUCKET, Key=f"{ART}/keyed/{version}/manifest.json")["Body"].read()
     )
     assert manifest["hash_key_fingerprint"] == key_fingerprint(key)
 
@@ -378,7 +402,7 @@ def test_an_unreadable_key_secret_is_a_named_configuration_error(
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-key-AbCdEf"
     run = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/nokey.parquet", crm),
+        LEADGEN_INPUT_PATH=put_parquet(s3, "input/nokey.parquet", crm),
         ARTIFACTS_URI=artifacts("nokey"),
         LEADGEN_EMAIL_HASH_KEY_SECRET_ARN=arn,
     )
@@ -399,12 +423,12 @@ def test_refresh_from_a_prefix_of_parts(
     third = crm.num_rows // 3
     for i, start in enumerate((0, third, 2 * third)):
         length = third if i < 2 else crm.num_rows - start
-        put_parquet(s3, f"exports/parts/part-{i:05d}.parquet", crm.slice(start, length))
-    s3.put_object(Bucket=BUCKET, Key="exports/parts/_SUCCESS", Body=b"")
+        put_parquet(s3, f"input/parts/part-{i:05d}.parquet", crm.slice(start, length))
+    s3.put_object(Bucket=BUCKET, Key="input/parts/_SUCCESS", Body=b"")
 
     result = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=f"s3://{BUCKET}/exports/parts/",
+        LEADGEN_INPUT_PATH=f"s3://{BUCKET}/input/parts/",
         ARTIFACTS_URI=artifacts("parts"),
     )
     assert result.code == EXIT_OK, result.stderr
@@ -428,7 +452,7 @@ def published(s3: Any, dynamodb: Any, crm: pa.Table, moto_server: str) -> dict[s
         result = run_job(
             mp,
             LEADGEN_EMBEDDER="hashing",
-            LEADGEN_INPUT_PATH=put_parquet(s3, "exports/failures.parquet", crm),
+            LEADGEN_INPUT_PATH=put_parquet(s3, "input/failures.parquet", crm),
             ARTIFACTS_URI=artifacts(prefix),
             DUP_TABLE_NAME=table,
         )
@@ -441,11 +465,11 @@ def own_copy(s3: Any, published: dict[str, str]) -> str:
     leaves a version behind does it in its own prefix, whatever ran before it."""
     prefix = f"{published['prefix']}-{uuid.uuid4().hex[:8]}"
     pages = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=BUCKET, Prefix=published["prefix"] + "/"
+        Bucket=BUCKET, Prefix=f"{ART}/{published['prefix']}/"
     )
     for page in pages:
         for obj in page.get("Contents", []):
-            key = prefix + obj["Key"][len(published["prefix"]) :]
+            key = f"{ART}/{prefix}" + obj["Key"][len(ART) + 1 + len(published["prefix"]) :]
             s3.copy_object(Bucket=BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": obj["Key"]})
     assert latest(s3, prefix) == published["version"]
     return prefix
@@ -476,7 +500,7 @@ def test_failure_at_each_publish_step_leaves_latest_table_and_service(
     result = run_job(
         job_env,
         fail_at=step,
-        LEADGEN_INPUT_PATH=f"s3://{BUCKET}/exports/failures.parquet",
+        LEADGEN_INPUT_PATH=f"s3://{BUCKET}/input/failures.parquet",
         ARTIFACTS_URI=artifacts(prefix),
         DUP_TABLE_NAME=published["table"],
     )
@@ -499,10 +523,12 @@ def test_rerun_after_failures_succeeds(
 ) -> None:
     prefix = own_copy(s3, published)
     # An interrupted build that got killed mid-upload (no cleanup): leftovers must not matter.
-    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/20000101T000000Z-abcdef/ids_all.npy", Body=b"x")
+    s3.put_object(
+        Bucket=BUCKET, Key=f"{ART}/{prefix}/20000101T000000Z-abcdef/ids_all.npy", Body=b"x"
+    )
     result = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=f"s3://{BUCKET}/exports/failures.parquet",
+        LEADGEN_INPUT_PATH=f"s3://{BUCKET}/input/failures.parquet",
         ARTIFACTS_URI=artifacts(prefix),
         DUP_TABLE_NAME=published["table"],
     )
@@ -516,7 +542,7 @@ def test_retention_keeps_n_versions_and_never_latest(
 ) -> None:
     prefix = "retention"
     env = {
-        "LEADGEN_INPUT_PATH": put_parquet(s3, "exports/retention.parquet", crm),
+        "LEADGEN_INPUT_PATH": put_parquet(s3, "input/retention.parquet", crm),
         "ARTIFACTS_URI": artifacts(prefix),
         "LEADGEN_KEEP_VERSIONS": "1",
     }
@@ -526,7 +552,7 @@ def test_retention_keeps_n_versions_and_never_latest(
     # A stray directory whose name sorts after any real build (clock skew, a manual copy): with
     # keep=1 it is "the newest", yet the version LATEST names must survive pruning.
     stray = "29991231T235959Z-ffffff"
-    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/{stray}/manifest.json", Body=b"{}")
+    s3.put_object(Bucket=BUCKET, Key=f"{ART}/{prefix}/{stray}/manifest.json", Body=b"{}")
     v3 = run_ok(job_env, **env)
     assert latest(s3, prefix) == v3
     assert v3 in version_dirs(s3, prefix)
@@ -558,7 +584,7 @@ def test_a_step_after_publish_failing_is_reported_not_hidden(
     prefix = f"{step}-fails"
     result = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, f"exports/{prefix}.parquet", crm),
+        LEADGEN_INPUT_PATH=put_parquet(s3, f"input/{prefix}.parquet", crm),
         ARTIFACTS_URI=artifacts(prefix),
         **{variable: value},
     )
@@ -604,14 +630,15 @@ def test_each_build_rolls_the_function_out_to_a_version_pinned_to_it(
     job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table, lambda_fn: Any
 ) -> None:
     lam, name, stack_version = lambda_fn
-    uri = put_parquet(s3, "exports/rollout.parquet", crm)
+    uri = put_parquet(s3, "input/rollout.parquet", crm)
     pins = []
     for _ in range(2):
         version = run_ok(
             job_env, LEADGEN_INPUT_PATH=uri, ARTIFACTS_URI=artifacts("rollout"),
             LEADGEN_FUNCTION_NAME=name,
         )  # fmt: skip
-        pointer = json.loads(s3.get_object(Bucket=BUCKET, Key="rollout/LATEST")["Body"].read())
+        key = f"{ART}/rollout/LATEST"
+        pointer = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
         fn_version, env = _alias_env(lam, name)
         assert env["LEADGEN_ARTIFACT_PIN"] == f"{version}@{pointer['manifest_sha256']}"
         assert env["ARTIFACTS_URI"] == "s3://x/artifacts"  # the stack's variables are kept
@@ -632,7 +659,7 @@ def test_a_version_too_big_for_the_function_is_refused_before_latest_moves(
     job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table, memory: str, tmp: str, short: str
 ) -> None:
     prefix = f"too-big-{short.strip('/')}"
-    uri = put_parquet(s3, f"exports/{prefix}.parquet", crm)
+    uri = put_parquet(s3, f"input/{prefix}.parquet", crm)
     previous = run_ok(job_env, LEADGEN_INPUT_PATH=uri, ARTIFACTS_URI=artifacts(prefix))
     result = run_job(
         job_env,
@@ -653,18 +680,18 @@ def test_a_version_too_big_for_the_function_is_refused_before_latest_moves(
 
 # ---- bad input -------------------------------------------------------------------------------
 def _empty_object(s3: Any) -> str:
-    s3.put_object(Bucket=BUCKET, Key="bad/empty.parquet", Body=b"")
-    return f"s3://{BUCKET}/bad/empty.parquet"
+    s3.put_object(Bucket=BUCKET, Key="input/bad/empty.parquet", Body=b"")
+    return f"s3://{BUCKET}/input/bad/empty.parquet"
 
 
 def _no_rows(s3: Any, crm: pa.Table) -> str:
-    return put_parquet(s3, "bad/no-rows.parquet", crm.slice(0, 0))
+    return put_parquet(s3, "input/bad/no-rows.parquet", crm.slice(0, 0))
 
 
 def _empty_part(s3: Any, crm: pa.Table) -> str:
-    put_parquet(s3, "bad/parts/part-0.parquet", crm)
-    s3.put_object(Bucket=BUCKET, Key="bad/parts/part-1.parquet", Body=b"")
-    return f"s3://{BUCKET}/bad/parts/"
+    put_parquet(s3, "input/bad/parts/part-0.parquet", crm)
+    s3.put_object(Bucket=BUCKET, Key="input/bad/parts/part-1.parquet", Body=b"")
+    return f"s3://{BUCKET}/input/bad/parts/"
 
 
 @pytest.mark.parametrize(
@@ -683,11 +710,11 @@ def _empty_part(s3: Any, crm: pa.Table) -> str:
 def test_bad_input_is_a_named_failure(
     job_env: pytest.MonkeyPatch, s3: Any, crm: pa.Table, case: str, needles: list[str]
 ) -> None:
-    good = f"s3://{BUCKET}/exports/full.parquet"
-    put_parquet(s3, "exports/full.parquet", crm)
+    good = f"s3://{BUCKET}/input/full.parquet"
+    put_parquet(s3, "input/full.parquet", crm)
     env = {"LEADGEN_INPUT_PATH": good, "ARTIFACTS_URI": artifacts("bad-input")}
     if case == "missing":
-        env["LEADGEN_INPUT_PATH"] = f"s3://{BUCKET}/bad/missing.parquet"
+        env["LEADGEN_INPUT_PATH"] = f"s3://{BUCKET}/input/bad/missing.parquet"
     elif case == "empty":
         env["LEADGEN_INPUT_PATH"] = _empty_object(s3)
     elif case == "empty_part":
@@ -729,7 +756,7 @@ def test_duplicate_ids_and_non_numeric_values_are_counted_not_fatal(
     messy = pa.concat_tables([messy, repeats])
     result = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/messy.parquet", messy),
+        LEADGEN_INPUT_PATH=put_parquet(s3, "input/messy.parquet", messy),
         ARTIFACTS_URI=artifacts("messy"),
     )
     assert result.code == EXIT_OK, result.stderr
@@ -746,6 +773,7 @@ def _subprocess_env(**variables: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _JOB_VARS}
     env.update({"LEADGEN_EMBEDDER": "hashing", "PYTHONPATH": str(REPO), **variables})
     env.update({name: "1" for name in _THREAD_VARS})
+    env.update(build_role(env))
     return env
 
 
@@ -764,7 +792,7 @@ def test_drift_is_logged_and_put_as_cloudwatch_metrics(
     prefix = f"drift-{uuid.uuid4().hex[:6]}"
     first = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, f"exports/{prefix}-1.parquet", crm),
+        LEADGEN_INPUT_PATH=put_parquet(s3, f"input/{prefix}-1.parquet", crm),
         ARTIFACTS_URI=artifacts(prefix),
     )
     assert first.code == EXIT_OK, first.stderr
@@ -778,7 +806,7 @@ def test_drift_is_logged_and_put_as_cloudwatch_metrics(
     )
     since = datetime.now(UTC) - timedelta(seconds=1)
     second = run_job(
-        job_env, LEADGEN_INPUT_PATH=put_parquet(s3, f"exports/{prefix}-2.parquet", bigger)
+        job_env, LEADGEN_INPUT_PATH=put_parquet(s3, f"input/{prefix}-2.parquet", bigger)
     )
     assert second.code == EXIT_OK, second.stderr
     logged = second.one("drift")
@@ -805,7 +833,7 @@ def test_drift_is_logged_and_put_as_cloudwatch_metrics(
 
     page = report_path(open_store(artifacts(prefix)), None, tmp_path / "cache")
     assert page == tmp_path / "cache" / v2 / "report.html"
-    stored = s3.get_object(Bucket=BUCKET, Key=f"{prefix}/{v2}/report.html")["Body"].read()
+    stored = s3.get_object(Bucket=BUCKET, Key=f"{ART}/{prefix}/{v2}/report.html")["Body"].read()
     assert page.read_bytes() == stored and b"Drift since" in stored
 
 
@@ -818,7 +846,7 @@ def test_a_failed_metric_put_warns_and_the_version_stays_published(
 
     prefix = f"drift-down-{uuid.uuid4().hex[:6]}"
     env = {
-        "LEADGEN_INPUT_PATH": put_parquet(s3, f"exports/{prefix}.parquet", crm),
+        "LEADGEN_INPUT_PATH": put_parquet(s3, f"input/{prefix}.parquet", crm),
         "ARTIFACTS_URI": artifacts(prefix),
     }
     v1 = run_ok(job_env, **env)
@@ -836,7 +864,7 @@ def test_a_failed_metric_put_warns_and_the_version_stays_published(
 
 
 def test_module_entry_point_gate_refusal_exits_3(moto_env: str, s3: Any, crm: pa.Table) -> None:
-    uri = put_parquet(s3, "exports/gate.parquet", crm)
+    uri = put_parquet(s3, "input/gate.parquet", crm)
     proc = subprocess.run(
         [sys.executable, "-m", "build_job"],
         env=_subprocess_env(
@@ -860,7 +888,7 @@ def test_a_lift_below_its_floor_exits_3_and_leaves_latest(
     AUC floor is met) refuses the build like the AUC floor does."""
     result = run_job(
         job_env,
-        LEADGEN_INPUT_PATH=put_parquet(s3, "exports/lift.parquet", crm),
+        LEADGEN_INPUT_PATH=put_parquet(s3, "input/lift.parquet", crm),
         ARTIFACTS_URI=artifacts("lift"),
         LEADGEN_MIN_LIFT="1000",
     )
@@ -873,7 +901,7 @@ def test_a_lift_below_its_floor_exits_3_and_leaves_latest(
 def test_module_entry_point_sigterm_mid_build_cleans_up(
     moto_env: str, s3: Any, crm: pa.Table
 ) -> None:
-    uri = put_parquet(s3, "exports/sigterm.parquet", crm)
+    uri = put_parquet(s3, "input/sigterm.parquet", crm)
     proc = subprocess.Popen(
         [sys.executable, "-m", "build_job"],
         env=_subprocess_env(LEADGEN_INPUT_PATH=uri, ARTIFACTS_URI=artifacts("sigterm")),
@@ -963,7 +991,7 @@ def test_a_config_error_never_claims_latest_moved(
     is as it was, never "LATEST is now V (was unset)"."""
     prefix = f"config-error-{uuid.uuid4().hex[:6]}"
     env = {
-        "LEADGEN_INPUT_PATH": put_parquet(s3, "exports/config-error.parquet", crm),
+        "LEADGEN_INPUT_PATH": put_parquet(s3, "input/config-error.parquet", crm),
         "ARTIFACTS_URI": artifacts(prefix),
     }
     published = run_ok(job_env, **env)

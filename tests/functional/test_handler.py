@@ -43,13 +43,18 @@ from tests.conftest import (
     quiet_build,
     refused_endpoint,
 )
+from tests.deployed import Deployment, running_as
 from tests.faults import FailingWrites, flip_byte
+from tests.synthesis import Synth
 
 BUCKET = "leadgen-handler-test"
 TABLE = "leadgen-handler-dups"
 IDENTITY = "leadgen-handler-identity"
 HASH_KEY = "handler-test-email-hash-key"  # in moto's Secrets Manager, as the stack generates it
 REPO = Path(__file__).resolve().parents[2]
+# Under the stack's artifacts/ prefix (what the function may read): the first build, and a
+# private copy of it per test beside it.
+BASE = "artifacts/base"
 
 LEAD = SAMPLE_LEAD
 
@@ -61,7 +66,7 @@ LEAD = SAMPLE_LEAD
 class Aws:
     s3: Any
     dynamodb: Any
-    build: BuildResult  # the first version, built straight into s3://BUCKET/artifacts
+    build: BuildResult  # the first version, built straight into s3://BUCKET/artifacts/base
     secret_arn: str  # the email hash key, as the stack hands it to the function
 
 
@@ -92,7 +97,7 @@ def _provision(moto_server: str, tiny_crm: Path) -> Aws:
         )
     sm = moto_client("secretsmanager", moto_server)
     arn = sm.create_secret(Name="leadgen-hash-key", SecretString=HASH_KEY)["ARN"]
-    cfg = build_config(tiny_crm, f"s3://{BUCKET}/artifacts", email_hash_key=HASH_KEY)
+    cfg = build_config(tiny_crm, f"s3://{BUCKET}/{BASE}", email_hash_key=HASH_KEY)
     result = quiet_build(cfg)
     store = DynamoDuplicateStore(TABLE, IDENTITY)
     keep = _kept_customers(tiny_crm)
@@ -114,13 +119,13 @@ def _kept_customers(crm: Path) -> set[str]:
 def artifacts_uri(aws: Aws) -> str:
     """A private copy of the published artifacts (server-side S3 copies), so a test can move
     LATEST or corrupt a version without touching the others."""
-    prefix = f"t-{uuid.uuid4().hex[:8]}"
-    pages = aws.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="artifacts/")
+    prefix = f"artifacts/t-{uuid.uuid4().hex[:8]}"
+    pages = aws.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{BASE}/")
     for page in pages:
         for obj in page.get("Contents", []):
             aws.s3.copy_object(
                 Bucket=BUCKET,
-                Key=prefix + obj["Key"][len("artifacts") :],
+                Key=prefix + obj["Key"][len(BASE) :],
                 CopySource={"Bucket": BUCKET, "Key": obj["Key"]},
             )
     return f"s3://{BUCKET}/{prefix}"
@@ -214,29 +219,47 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
     return out
 
 
+@pytest.fixture(scope="module")
+def deployment(synth: Synth, aws: Aws) -> Deployment:
+    """The stack as deployed onto this module's moto resources."""
+    names = {"ArtifactBucket": BUCKET, "DuplicateTable": TABLE, "IdentityTable": IDENTITY,
+             "EmailHashKeySecret": aws.secret_arn}  # fmt: skip
+    deployment = Deployment(synth.dev_json, names)
+    deployment.names[deployment.function_id] = "leadgen-scoring"
+    return deployment
+
+
+# What the function here does differently from the deployed one: the fast hashing embedder, a
+# /tmp of its own, LATEST re-checked on every call, no X-Ray daemon to send traces to.
+TEST_SETTINGS = {
+    "LEADGEN_EMBEDDER": "hashing",
+    "REFRESH_SECONDS": "0",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
 @pytest.fixture
 def start_lambda(
-    aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    deployment: Deployment,
+    moto_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Callable[..., Lambda]]:
-    """Set the function's environment and import the handler: a cold start."""
+    """Set the function's environment (the synthesised template's, with TEST_SETTINGS and the
+    test's own `env`; None removes a variable) and import the handler: a cold start, signing
+    with the function role's credentials (its calls are checked against that role's policy)."""
 
     def start(**env: str | None) -> Lambda:
-        base: dict[str, str | None] = {
-            "LEADGEN_EMBEDDER": "hashing",
-            "LEADGEN_CACHE_DIR": str(tmp_path / "lambda-tmp"),
-            "REFRESH_SECONDS": "0",
-            "DUP_TABLE_NAME": TABLE,
-            "IDENTITY_TABLE_NAME": IDENTITY,
-            "LEADGEN_EMAIL_HASH_KEY_SECRET_ARN": aws.secret_arn,
-            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
-            "POWERTOOLS_METRICS_NAMESPACE": "Leadgen",
-            "LEADGEN_MODEL_DIR": None,
-            "MAX_BATCH_SIZE": None,
-        }
-        for key, value in {**base, **env}.items():
-            if value is None:
+        changes = {**TEST_SETTINGS, "LEADGEN_CACHE_DIR": str(tmp_path / "lambda-tmp"), **env}
+        variables = deployment.run_environment(deployment.function_id, moto_env, changes)
+        stale = [k for k in os.environ if k.startswith("LEADGEN_") or k in changes]
+        for key in stale:  # nothing of the developer's shell or an earlier cold start
+            if key not in variables:
                 monkeypatch.delenv(key, raising=False)
-            else:
+        for key, value in variables.items():
+            if key not in _CREDENTIALS:
                 monkeypatch.setenv(key, value)
         # pytest swaps sys.stdout per test; the Powertools log handler (created once per
         # process) must write to this test's stdout for the assertions on log content.
@@ -244,13 +267,14 @@ def start_lambda(
         for h in logging.getLogger("leadgen").handlers:
             if isinstance(h, logging.StreamHandler):
                 h.stream = sys.stdout
-        if "lambda_src.handler" in sys.modules:
-            # Powertools keeps one metric set per process: drop what earlier tests left, but
-            # not what this init adds (it is published with the first invocation, as in Lambda).
-            sys.modules["lambda_src.handler"].metrics.clear_metrics()
-            module = importlib.reload(sys.modules["lambda_src.handler"])
-        else:
-            module = importlib.import_module("lambda_src.handler")
+        with running_as({k: variables[k] for k in _CREDENTIALS}):
+            if "lambda_src.handler" in sys.modules:
+                # Powertools keeps one metric set per process: drop what earlier tests left,
+                # but not what this init adds (published with the first invocation, as in Lambda).
+                sys.modules["lambda_src.handler"].metrics.clear_metrics()
+                module = importlib.reload(sys.modules["lambda_src.handler"])
+            else:
+                module = importlib.import_module("lambda_src.handler")
         # Powertools configures the "leadgen" logger once per process and skips it on later
         # inits, so a quieter level an earlier cold start set (another test's
         # POWERTOOLS_LOG_LEVEL) would stick: each cold start here logs at least what its
@@ -764,7 +788,7 @@ def test_a_corrupted_version_is_refused_and_the_old_one_keeps_serving(
 def test_no_artifacts_at_cold_start_answers_503_then_recovers(
     aws: Aws, hashing_artifacts: Path, start_lambda: Callable[..., Lambda]
 ) -> None:
-    empty = f"s3://{BUCKET}/empty-{uuid.uuid4().hex[:8]}"
+    empty = f"s3://{BUCKET}/artifacts/empty-{uuid.uuid4().hex[:8]}"
     fn = start_lambda(ARTIFACTS_URI=empty)
     ans = fn("GET", "/health")
     assert ans.status == 503 and ans.body["error"] == "unavailable"
