@@ -317,7 +317,7 @@ def grade_cells(realised: dict[str, Any]) -> str:
 
 def render(results: list[dict[str, Any]], costs: dict[str, Any] | None, command: str) -> str:
     lines = ["# What happened to the leads we scored: a simulated timeline, and the log's cost", "",
-             f"`{command}`; {machine()['cpu_count']} cores; hashing embedder. The tables have no "
+             f"`{command}`; {machine()['nproc']} cores; hashing embedder. The tables have no "
              "time: a seeded random split simulates it (module doc of bench/outcomes_bench.py): "
              "customers at T0 (50%), leads of period 1 and 2 (25% each); at each next build every "
              "positive lead and every other negative one has become a customer.", "",
@@ -367,12 +367,14 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=2000, help="per mode, for the cost")
     args = p.parse_args()
     results = [scenario(generated(GENERATED_ROWS))]
-    results += [scenario(real(k)) for k in args.tables.split(",") if k]
+    for key in (k for k in args.tables.split(",") if k):
+        results.append(scenario(real(key)))
+        print(json.dumps(results[-1])[:400], file=sys.stderr, flush=True)
     costs = None if args.skip_cost else cost(COST_ROWS, args.calls, 100)
     command = "python -m bench.outcomes_bench " + " ".join(sys.argv[1:])
+    OUT.with_suffix(".json").write_text(json.dumps({"results": results, "cost": costs}, indent=1))
     page = render(results, costs, command.strip())
     OUT.write_text(page)
-    OUT.with_suffix(".json").write_text(json.dumps({"results": results, "cost": costs}, indent=1))
     print(page)
 
 
