@@ -168,13 +168,10 @@ def _people() -> tuple[pa.Table, list[dict[str, Any]]]:
 
 def _kind(row: dict[str, Any], i: int) -> str:
     """How a lead will be recognised if it converts: by its own id, its email, or only its
-    name, company and phone (it gave a private address). A lead without a company has nothing
-    to be found by that way, nor has a lead file's row (score-file reads no identity columns):
-    those keep their email."""
+    name, company and phone (it gave a private address; a lead without a company has nothing to
+    be found by that way and keeps its email)."""
     kind = ("id", "email", "fuzzy")[i % 3]
-    if kind == "fuzzy" and (not row["company"] or i >= API_LEADS):
-        return "email"
-    return kind
+    return "email" if kind == "fuzzy" and not row["company"] else kind
 
 
 def _as_lead(row: dict[str, Any], i: int) -> dict[str, Any]:
