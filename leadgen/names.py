@@ -78,7 +78,7 @@ class Env:
     MAX_REALIZED_AUC_DROP: Final = "LEADGEN_MAX_REALIZED_AUC_DROP"
     GRADE_BANDS: Final = "LEADGEN_GRADE_BANDS"
     KEEP_VERSIONS: Final = "LEADGEN_KEEP_VERSIONS"
-    # the export's own column names and format (issue 13)
+    # the export's own column names and format
     INPUT_FORMAT: Final = "LEADGEN_INPUT_FORMAT"
     ID_COL: Final = "LEADGEN_ID_COL"
     EMAIL_COL: Final = "LEADGEN_EMAIL_COL"

@@ -18,10 +18,9 @@ import numpy as np
 
 from leadgen.config import ColumnSpec
 from leadgen.model.bundle import Bundle
-from leadgen.model.calibration import percentile_of
 from leadgen.model.embedders import Embedder
 from leadgen.model.features import embed_text, vectorise
-from leadgen.model.head import HeadOutput
+from leadgen.model.head import HeadOutput, percentile_of
 from leadgen.model.knn import KnnScores, Neighbours, neighbour_features, search_neighbours
 
 # (high, everyone, the `high` neighbours' stored vectors when the search gathered them)

@@ -21,7 +21,7 @@ import numpy as np
 from leadgen.config import GradeBands
 from leadgen.model.bundle import Bundle
 from leadgen.model.embedders import Embedder, check_identity
-from leadgen.model.features import embed_text, vectorise
+from leadgen.model.features import embed_text
 from leadgen.model.knn import Neighbours, search_neighbours
 from leadgen.model.scoring import feature_columns, neighbour_labels, score_columns
 from leadgen.serve.explanation import Explainer, stored_vectors
@@ -86,11 +86,6 @@ class Scorer:
         columns = feature_columns([lead.features for lead in leads], self.spec)
         m = self.manifest
         return columns, embed_text(columns, self.spec, len(leads), self.embedder, m.text_mode)
-
-    def vectorise(self, leads: Sequence[CleanLead]) -> tuple[np.ndarray, np.ndarray]:
-        """(combined vectors, standardised tabular matrix z) of the leads."""
-        columns, text = self.columns_and_text(leads)
-        return vectorise(text, self.bundle.transform, columns, self.manifest.w_text)
 
     def score(
         self, leads: Sequence[CleanLead], bands: GradeBands | None = None, n_neighbors: int = 5

@@ -215,7 +215,8 @@ def build(world: World, mp: pytest.MonkeyPatch, export: str, **extra: str) -> An
 
     # The builds sync no table: the function's tables then hold the scenario's leads only (moto
     # copies every table of a TransactWriteItems, and a thousand customers' blocks make each
-    # record slower than the request profile's timeout; test_build_job covers the syncs).
+    # record slower than the request profile's timeout; build_job_runs/test_refresh.py covers
+    # the syncs).
     tables = {"DUP_TABLE_NAME", "IDENTITY_TABLE_NAME"}
     settings = {k: v for k, v in world.env.items() if k not in tables}
     _clean_env(

@@ -97,10 +97,12 @@ def test_the_deploy_steps_python_needs_only_the_deploy_packages(
         cwd=tmp_path, env=deploy_python, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert "No module named 'torch'" in probe.stderr, probe.stderr  # the rules hold: app first
+    # `leadgen X` is the console script install-deploy installs; here, the same module.
+    as_python = {"python ": f"{sys.executable} ", "leadgen ": f"{sys.executable} -m leadgen "}
     commands = [
-        line.split("#", 1)[0].strip().replace("python ", f"{sys.executable} ", 1)
+        as_python[line[: line.index(" ") + 1]] + line.split("#", 1)[0].strip().split(" ", 1)[1]
         for line in _deploy_section().splitlines()
-        if line.startswith("python ") and "client score" not in line
+        if line.startswith(tuple(as_python)) and "client score" not in line
     ]
     assert len(commands) == 2  # `leadgen data` and the example lead
     commands.append(f"{sys.executable} -m leadgen client score --help")
