@@ -366,16 +366,24 @@ def main() -> None:
     p.add_argument("--skip-cost", action="store_true")
     p.add_argument("--calls", type=int, default=2000, help="per mode, for the cost")
     args = p.parse_args()
+    command = ("python -m bench.outcomes_bench " + " ".join(sys.argv[1:])).strip()
     results = [scenario(generated(GENERATED_ROWS))]
+    save(results, None, command)
     for key in (k for k in args.tables.split(",") if k):
         results.append(scenario(real(key)))
         print(json.dumps(results[-1])[:400], file=sys.stderr, flush=True)
+        save(results, None, command)
     costs = None if args.skip_cost else cost(COST_ROWS, args.calls, 100)
-    command = "python -m bench.outcomes_bench " + " ".join(sys.argv[1:])
+    print(save(results, costs, command))
+
+
+def save(results: list[dict[str, Any]], costs: dict[str, Any] | None, command: str) -> str:
+    """The JSON, then the page, after every scenario: a long run stopped part-way keeps what it
+    measured."""
     OUT.with_suffix(".json").write_text(json.dumps({"results": results, "cost": costs}, indent=1))
-    page = render(results, costs, command.strip())
+    page = render(results, costs, command)
     OUT.write_text(page)
-    print(page)
+    return page
 
 
 if __name__ == "__main__":
