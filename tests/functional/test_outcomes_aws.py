@@ -36,6 +36,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -63,6 +64,7 @@ class World:
     ddb: Any
     env: dict[str, str]  # the tables, the secret, the score log, the function name
     function: str
+    cache: Path  # the functions' /tmp
     v1: str = ""
     v2: str = ""
     leads: list[dict[str, Any]] = field(default_factory=list)  # as the CRM knows them
@@ -84,7 +86,7 @@ def _clean_env(mp: pytest.MonkeyPatch, **variables: str) -> None:
         mp.setenv(name, value)
 
 
-def _provision(endpoint: str) -> World:
+def _provision(endpoint: str, cache: Path) -> World:
     s3, ddb = moto_client("s3", endpoint), moto_client("dynamodb", endpoint)
     s3.create_bucket(Bucket=BUCKET)
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
@@ -100,7 +102,7 @@ def _provision(endpoint: str) -> World:
         "LEADGEN_EMBEDDER": "hashing",
     }
     _score_log_delivery(endpoint)
-    return World(s3, ddb, env, _function(endpoint))
+    return World(s3, ddb, env, _function(endpoint), cache)
 
 
 def _score_log_delivery(endpoint: str) -> None:
@@ -244,7 +246,7 @@ def lambda_handler(
         ARTIFACTS_URI=artifacts,
         LEADGEN_SCORE_LOG="stdout",
         REFRESH_SECONDS="0",
-        LEADGEN_CACHE_DIR=f"/tmp/outcomes-{uuid.uuid4().hex[:6]}",
+        LEADGEN_CACHE_DIR=str(world.cache / uuid.uuid4().hex[:6]),
         POWERTOOLS_TRACE_DISABLED="true",
         **env,
     )
@@ -342,9 +344,9 @@ def _later_export(world: World, customers: pa.Table) -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def world(moto_server: str) -> Iterator[World]:
+def world(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with moto_environment(moto_server), pytest.MonkeyPatch.context() as mp:
-        w = _provision(moto_server)
+        w = _provision(moto_server, tmp_path_factory.mktemp("lambda-tmp"))
         customers, w.leads = _people()
         code, _, err = build(w, mp, _put_parquet(w.s3, "input/crm-1.parquet", customers))
         assert code == 0, err
