@@ -397,8 +397,9 @@ def main() -> None:
         action="store_true",
         help="replace these tables' rows in OUTCOMES.json, keep the rest",
     )
+    p.add_argument("--out", type=Path, default=OUT, help="the page; its .json beside it")
     args = p.parse_args()
-    kept = json.loads(OUT.with_suffix(".json").read_text()) if args.update else {}
+    kept = json.loads(args.out.with_suffix(".json").read_text()) if args.update else {}
     ran = ("python -m bench.outcomes_bench " + " ".join(sys.argv[1:])).strip()
     command = f"{kept['command']}`, then `{ran}" if kept.get("command") else ran
     results: list[dict[str, Any]] = list(kept.get("results", []))
@@ -411,19 +412,21 @@ def main() -> None:
         else:
             results.append(got)
         print(json.dumps(got)[:400], file=sys.stderr, flush=True)
-        save(results, costs, command)
+        save(args.out, results, costs, command)
     if not args.skip_cost:
         costs = cost(COST_ROWS, args.calls, 100)
-    print(save(results, costs, command))
+    print(save(args.out, results, costs, command))
 
 
-def save(results: list[dict[str, Any]], costs: dict[str, Any] | None, command: str) -> str:
+def save(
+    page_path: Path, results: list[dict[str, Any]], costs: dict[str, Any] | None, command: str
+) -> str:
     """The JSON, then the page, after every scenario: a long run stopped part-way keeps what it
     measured."""
     out = {"command": command, "results": results, "cost": costs}
-    OUT.with_suffix(".json").write_text(json.dumps(out, indent=1))
+    page_path.with_suffix(".json").write_text(json.dumps(out, indent=1))
     page = render(results, costs, command)
-    OUT.write_text(page)
+    page_path.write_text(page)
     return page
 
 
