@@ -364,7 +364,8 @@ def render(results: list[dict[str, Any]], costs: dict[str, Any] | None, command:
                      f"{_f(g2['candidate'].get('auc'))} vs {_f(g2['serving'].get('auc'))} | "
                      f"{'refused' if r['shuffled']['refused'] else 'published'} |")  # fmt: skip
     lines += ["", "Reading it: a refused candidate leaves LATEST serving, so the next period is "
-              "scored by the version before (the row says which). The shuffled candidate has its "
+              "scored by the version before (the row says which; its realised figures then count "
+              "the leads of both periods). The shuffled candidate has its "
               "T0 customers' labels shuffled but keeps the converted period-1 leads' outcomes "
               "(they are what happened): where those leads alone teach the head most of what "
               "ranks, it can stay within the allowed drop and be published; the gate judges "
