@@ -8,16 +8,17 @@ Order matters and is the whole point of this module:
    provisioned concurrency loads it before traffic shifts: leadgen.rollout), and then the
    duplicate tables synced with its customers, so a failed build never changes what the Lambda
    answers (indices or duplicates).
-3. The drift against the previous version is logged and put as CloudWatch metrics
-   (build_job.metrics; a failed put only warns), the build report beside the artifacts is
-   rewritten with the roll-out, the drift metrics and the sync counts, and a final summary line
-   is logged.
+3. The drift against the previous version and the backtest of logged leads (with the challenger
+   gate's decision) are logged and put as CloudWatch metrics (build_job.metrics; a failed put
+   only warns), the build report beside the artifacts is rewritten with the roll-out, the
+   metrics and the sync counts, and a final summary line is logged.
 
 Exit codes (CodeBuild fails the build on any non-zero): 0 published, rolled out and synced; 2
-input or configuration error (fix the export or the env vars, rerun); 3 quality gate refusal and
-4 capacity refusal (the version needs more memory or /tmp than the deployed function has): the new
-version was not published; 1 anything else, including a published version whose roll-out or table
-sync failed (the next build retries both). Expected failures print one line, never a traceback.
+input or configuration error (fix the export or the env vars, rerun); 3 quality gate refusal (the
+holdout floors, the drift limit, or the challenger gate on realised outcomes) and 4 capacity
+refusal (the version needs more memory or /tmp than the deployed function has): the new version
+was not published; 1 anything else, including a published version whose roll-out or table sync
+failed (the next build retries both). Expected failures print one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
@@ -158,6 +159,7 @@ def _run(log: JsonLog, progress: _Progress, store: Store | None, started: float)
     progress.published = result.version
     report = result.report
     report["drift_metrics"] = report_drift(log, report.get("drift") or {})
+    report["outcome_metrics"] = report_outcomes(log, report)
     n_customers = int(report["rows"]["current_customers"])
     errors: list[str] = []
     report["rollout"] = _after_publish(
@@ -231,17 +233,38 @@ def roll_out_function(
 
 
 def report_drift(log: JsonLog, drift: dict[str, Any]) -> dict[str, Any]:
-    """Log the drift summary and put it as CloudWatch metrics. The version is published by
-    now, so a failed put is a warning in the log and the report, never a failed build."""
+    """Log the drift summary and put it as CloudWatch metrics."""
     from build_job.metrics import put_drift_metrics
     from leadgen.builder.version_profile import summary
 
     log.event("drift", **summary(drift))
+    return _put(log, "drift_metrics_failed", lambda: put_drift_metrics(drift))
+
+
+def report_outcomes(log: JsonLog, report: dict[str, Any]) -> dict[str, Any]:
+    """Log the logged leads' outcomes and the challenger's decision, and put the backtest's
+    figures as CloudWatch metrics (leadgen.builder.backtest.metric_values)."""
+    from build_job.metrics import put_outcome_metrics
+
+    outcomes = report.get("outcomes") or {}
+    challenger = report.get("challenger") or {}
+    log.event(
+        "outcomes",
+        counts=outcomes.get("counts"),
+        challenger=challenger.get("status"),
+        reason=challenger.get("reason"),
+    )
+    return _put(log, "outcome_metrics_failed", lambda: put_outcome_metrics(report))
+
+
+def _put(log: JsonLog, failed: str, put: Callable[[], dict[str, float]]) -> dict[str, Any]:
+    """Put a build's figures as metrics. The version is published by now, so a failed put is a
+    warning in the log and the report, never a failed build."""
     try:
-        return {"status": "put", "values": put_drift_metrics(drift)}
+        return {"status": "put", "values": put()}
     except Exception as exc:
         error = one_line(f"{type(exc).__name__}: {exc}")
-        log.event("drift_metrics_failed", level="WARNING", error=error)
+        log.event(failed, level="WARNING", error=error)
         return {"status": "failed", "error": error}
 
 
@@ -325,6 +348,8 @@ def summary_fields(report: dict[str, Any]) -> dict[str, Any]:
         "headline": quality,
         "gate": report.get("gate"),
         "drift_metrics": report.get("drift_metrics"),
+        "outcome_metrics": report.get("outcome_metrics"),
+        "challenger": (report.get("challenger") or {}).get("status"),
         "steps_seconds": report.get("steps_seconds"),
         "rollout": report.get("rollout"),
         "duplicate_sync": report.get("duplicate_sync"),

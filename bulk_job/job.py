@@ -8,7 +8,10 @@
    from LEADGEN_EMAIL_HASH_KEY_SECRET_ARN), into SCORED_PREFIX/<name>.parquet and
    SCORED_PREFIX/<name>.rejects.parquet of the same bucket, each with the artifact version in its
    object metadata. Both appear whole or not at all.
-3. One JSON line per event (bulk_started, bulk_finished with the counts per outcome and grade, or
+3. The scored leads are logged (LEADGEN_SCORE_LOG: parquet parts under the bucket's score-log/
+   prefix, leadgen.stores.score_log) for later builds' outcomes; a lead that could not be logged
+   never fails the run: it is counted in bulk_finished and put as the ScoreLogFailures metric.
+4. One JSON line per event (bulk_started, bulk_finished with the counts per outcome and grade, or
    bulk_failed with one clear message). Exit codes: 0 scored (a "folder" placeholder object is
    skipped, also 0); 2 a bad file, configuration or no artifact version yet (fix, upload again);
    1 anything else.
@@ -108,7 +111,7 @@ def run(stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
 
 
 def _run(log: JsonLog) -> dict[str, Any] | None:
-    from leadgen.serve.assemble import CONFIGURED_TABLES, assemble, started
+    from leadgen.serve.assemble import CONFIGURED_TABLES, assemble, closed, started
     from leadgen.serve.bulk import score_file
     from leadgen.stores.blob import s3_client
 
@@ -125,10 +128,32 @@ def _run(log: JsonLog) -> dict[str, Any] | None:
         rejects=request.rejects,
         artifacts=cfg.artifacts_uri,
         table=cfg.dup_table,
+        score_log=cfg.score_log,
     )
-    service = started(assemble(cfg, "bulk", CONFIGURED_TABLES))
-    summary = score_file(service, request.source, request.scored, progress=False)
-    return summary.to_json()
+    service = started(assemble(cfg, "bulk", CONFIGURED_TABLES, log_source="bulk-job"))
+    try:
+        summary = score_file(service, request.source, request.scored, progress=False)
+    finally:
+        closed(service)
+    return {**summary.to_json(), "score_log": score_log_summary(service, log)}
+
+
+def score_log_summary(service: Any, log: JsonLog) -> dict[str, Any]:
+    """What the score log took of the file; failures are put as a metric (alarmed), and a
+    failed put only warns: the file is scored."""
+    logger = service.score_log
+    if logger is None:
+        return {"status": "off"}
+    out: dict[str, Any] = {"logged": logger.logged, "failures": logger.failures}
+    if logger.failures:
+        from build_job.metrics import put_metrics
+        from leadgen.names import Metric
+
+        try:
+            put_metrics({Metric.SCORE_LOG_FAILURES: float(logger.failures)})
+        except Exception as exc:
+            log.event("score_log_metric_failed", level="WARNING", error=one_line(str(exc)))
+    return out
 
 
 def _failed(exc: BaseException, log: JsonLog, err: TextIO, started: float) -> int:

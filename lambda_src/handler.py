@@ -15,7 +15,9 @@ Environment: ARTIFACTS_URI, LEADGEN_CACHE_DIR, REFRESH_SECONDS, MAX_BATCH_SIZE, 
 LEADGEN_EMBEDDER, LEADGEN_MODEL, LEADGEN_MODEL_DIR (the ONNX model baked into the image),
 DUP_TABLE_NAME (unset: no duplicate check), IDENTITY_TABLE_NAME (unset: no fuzzy check),
 LEADGEN_EMAIL_HASH_KEY_SECRET_ARN, LEADGEN_FUZZY_THRESHOLD, LEADGEN_POSSIBLE_THRESHOLD,
-POWERTOOLS_METRICS_NAMESPACE (default Leadgen), LOG_LEVEL / POWERTOOLS_LOG_LEVEL.
+LEADGEN_SCORE_LOG (the stack sets "stdout": one marked JSON line per scored lead, which a log
+subscription hands to Firehose; leadgen.stores.score_log), POWERTOOLS_METRICS_NAMESPACE (default
+Leadgen), LOG_LEVEL / POWERTOOLS_LOG_LEVEL.
 """
 
 from __future__ import annotations
@@ -52,10 +54,22 @@ def _count_refresh_failure(message: str) -> None:
     metrics.add_metric(name=Metric.ARTIFACT_REFRESH_FAILURES, unit=MetricUnit.Count, value=1)
 
 
+def _count_log_failure(records: int) -> None:
+    """Score-log callback: scored leads that could not be logged (their answers went out)."""
+    metrics.add_metric(name=Metric.SCORE_LOG_FAILURES, unit=MetricUnit.Count, value=records)
+
+
 def build_service(config: ServiceConfig) -> ScoringService:
     """The service of this execution environment (leadgen.serve.assemble): a misconfiguration,
     e.g. an unreadable hash key secret, raises here and is answered with 503s."""
-    return assemble(config, "request", CONFIGURED_TABLES, _count_refresh_failure)
+    return assemble(
+        config,
+        "request",
+        CONFIGURED_TABLES,
+        _count_refresh_failure,
+        log_source="api",
+        on_log_failure=_count_log_failure,
+    )
 
 
 class Runtime:

@@ -1,5 +1,5 @@
 """`leadgen COMMAND` (or `python -m leadgen COMMAND`): data, inspect, build, report, score,
-score-file, serve, export-model, openapi, client.
+score-file, serve, export-model, openapi, client, rollback, forget.
 
 A thin adapter: read the runtime's configuration from the environment (BuildConfig.from_env,
 ServiceConfig.from_env), overlay the flags given, call the core, print. Every LeadgenError
@@ -12,6 +12,7 @@ import argparse
 import errno
 import json
 import logging
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -37,7 +38,9 @@ from leadgen.config import (
     ReadSettings,
     ServiceConfig,
     artifacts_from_env,
+    cli_score_log,
     high_value_rule,
+    score_log_location,
     split_cols,
 )
 from leadgen.errors import ConfigError, InputError, LeadgenError
@@ -110,6 +113,8 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         seed=args.seed,
         learn_weights=False if args.no_learn_weights else None,
         text_mode=args.text_mode,
+        maturity_days=args.maturity_days,
+        max_realized_auc_drop=args.max_realized_auc_drop,
     )
     return replace(
         cfg,
@@ -119,6 +124,11 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         identity=identity,
         customers=customers,
         embedder=embedder_settings(cfg.embedder, args),
+        score_log=(
+            score_log_location(args.score_log)
+            if args.score_log
+            else cli_score_log(cfg.artifacts_uri, environ)
+        ),
     )
 
 
@@ -151,7 +161,18 @@ def service_config(args: argparse.Namespace) -> ServiceConfig:
         refresh_seconds=args.refresh_seconds,
         short_circuit=args.short_circuit,
     )
-    return replace(cfg, embedder=embedder_settings(cfg.embedder, args))
+    return replace(
+        cfg, embedder=embedder_settings(cfg.embedder, args), score_log=_score_log(args, cfg)
+    )
+
+
+def _score_log(args: argparse.Namespace, cfg: ServiceConfig) -> str | None:
+    """--no-log, else --score-log, else LEADGEN_SCORE_LOG, else beside local artifacts."""
+    if args.no_log:
+        return None
+    if args.score_log:
+        return score_log_location(args.score_log)
+    return cli_score_log(cfg.artifacts_uri)
 
 
 def _dup_store_path(artifacts: str, explicit: str | None) -> str | None:
@@ -246,7 +267,8 @@ def _service(args: argparse.Namespace) -> Any:
     from leadgen.serve.assemble import assemble, started
 
     cfg = service_config(args)
-    svc = started(assemble(cfg, "request", _duplicates(cfg.artifacts_uri, args)))
+    source = "cli" if args.command == "score" else "api"
+    svc = started(assemble(cfg, "request", _duplicates(cfg.artifacts_uri, args), log_source=source))
     if svc.lifecycle.fallback_from is not None:
         print(
             f"warning: LATEST's version {svc.lifecycle.fallback_from} was refused; serving the "
@@ -290,7 +312,12 @@ def cmd_score(args: argparse.Namespace) -> int:
         field = (checked[0].field or "lead").removeprefix("leads[0].")
         raise InputError(f"{args.lead}: {field}: {checked[0].reason}")
     clean = [c for c in checked if isinstance(c, CleanLead)]
-    scored = iter(svc.score_leads(clean, scorer=scorer))
+    from leadgen.serve.assemble import closed
+
+    try:
+        scored = iter(svc.score_leads(clean, scorer=scorer))
+    finally:
+        closed(svc)
     results = [
         (next(scored) if isinstance(c, CleanLead) else c).model_dump(mode="json") for c in checked
     ]
@@ -299,27 +326,41 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_score_file(args: argparse.Namespace) -> int:
-    from leadgen.serve.assemble import assemble, started
+    from leadgen.serve.assemble import assemble, closed, started
     from leadgen.serve.bulk import score_file
 
     cfg = service_config(args)
-    summary = score_file(
-        started(assemble(cfg, "bulk", _duplicates(cfg.artifacts_uri, args))),
-        args.leads,
-        args.out,
-        rejects=args.rejects,
-        fmt=args.format,
-        out_format=args.out_format,
-        email_col=args.email_col,
-        id_col=args.id_col,
-        identity=IdentityColumns(**identity_flags(args)),
-        batch_rows=args.batch_rows,
-        neighbours=args.neighbours,
-        progress=not args.quiet,
-        reading=read_settings(args),
-    )
-    print("\n".join(summary.lines()))
+    service = started(assemble(cfg, "bulk", _duplicates(cfg.artifacts_uri, args)))
+    try:
+        summary = score_file(
+            service,
+            args.leads,
+            args.out,
+            rejects=args.rejects,
+            fmt=args.format,
+            out_format=args.out_format,
+            email_col=args.email_col,
+            id_col=args.id_col,
+            identity=IdentityColumns(**identity_flags(args)),
+            batch_rows=args.batch_rows,
+            neighbours=args.neighbours,
+            progress=not args.quiet,
+            reading=read_settings(args),
+        )
+    finally:
+        closed(service)
+    print("\n".join([*summary.lines(), log_line(service)]))
     return 0
+
+
+def log_line(service: Any) -> str:
+    """What the score log took of a run (leadgen.serve.score_record)."""
+    logger = service.score_log
+    if logger is None:
+        return "  score log: off"
+    failed = f"; {logger.failures:,} could not be logged" if logger.failures else ""
+    where = service.config.score_log
+    return f"  score log: {logger.logged:,} scored leads logged to {where}{failed}"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -340,13 +381,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "(POST /score_lead, POST /score_leads, GET /health)",
         flush=True,
     )
+    from leadgen.serve.assemble import closed
+
+    previous = signal.signal(signal.SIGTERM, _stop)  # `kill`, `docker stop`: a clean shutdown
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         httpd.server_close()
+        closed(svc)  # the buffered score-log records, written on a clean shutdown
     return 0
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -408,6 +458,84 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         webbrowser.open(path.resolve().as_uri())
     return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Point LATEST at an earlier complete version, verified first; roll the function out."""
+    from leadgen.rollback import rollback
+    from leadgen.stores.blob import open_store
+
+    uri = args.artifacts or artifacts_from_env()
+    if not uri.startswith("s3://") and not Path(uri).is_dir():
+        raise ConfigError(f"{uri}: no such artifact folder")
+    function = args.function or BuildConfig.from_env().function_name
+    done = rollback(open_store(uri), args.version, function=function)
+    print(
+        f"LATEST of {uri}: {done.previous} -> {done.version} (every checksum verified)",
+        flush=True,
+    )
+    if done.rollout is not None:
+        r = done.rollout
+        state = "traffic shifted" if r.shifted else "still shifting"
+        print(
+            f"function {r.function}: version {r.function_version} pinned to it, "
+            f"live moved ({state})"
+        )
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Remove a person from the score log and the duplicate stores; prints counts only."""
+    from leadgen.forget import forget
+    from leadgen.stores.secrets import with_hash_key
+
+    cfg = with_hash_key(
+        ServiceConfig.from_env(default_artifacts=DEFAULT_ARTIFACTS, default_cache=LOCAL_CACHE)
+    )
+    uri = args.artifacts or cfg.artifacts_uri
+    log = score_log_location(args.score_log) if args.score_log else cli_score_log(uri)
+    sqlite = args.dup_store or _dup_store_path(uri, None)
+    if sqlite is not None and not Path(sqlite).is_file():
+        sqlite = None
+    dynamo = _dynamo(args.dup_table or cfg.dup_table, args.identity_table or cfg.identity_table)
+    if log is None and sqlite is None and dynamo is None:
+        raise ConfigError("forget: no score log, duplicate store or table to erase from")
+    done = forget(
+        args.who, hash_key=cfg.email_hash_key, score_log=log, sqlite_path=sqlite, dynamo=dynamo
+    )
+    print(json.dumps(done.to_json(), indent=2))
+    return 0
+
+
+def _dynamo(table: str | None, identity: str | None) -> Any:
+    if table is None:
+        return None
+    from leadgen.duplicates.dynamo_store import DynamoDuplicateStore
+
+    return DynamoDuplicateStore(table, identity)
+
+
+def _admin_parsers(sub: Any) -> None:
+    r = sub.add_parser(
+        "rollback", help="point LATEST at an earlier complete version (verified first)"
+    )
+    r.add_argument("version", nargs="?", help="default: the newest complete one before LATEST's")
+    r.add_argument("--artifacts", help=f"folder or s3:// (ARTIFACTS_URI, {DEFAULT_ARTIFACTS})")
+    r.add_argument(
+        "--function",
+        help="also roll this scoring function out to it (LEADGEN_FUNCTION_NAME), as a build does",
+    )
+    r.set_defaults(func=cmd_rollback)
+    f = sub.add_parser(
+        "forget", help="remove a person (EMAIL or ID) from the score log and duplicate stores"
+    )
+    f.add_argument("who", help="an email address, or a lead id / lead_ref")
+    f.add_argument("--artifacts", help=f"folder or s3:// (ARTIFACTS_URI, {DEFAULT_ARTIFACTS})")
+    f.add_argument("--score-log", help="LEADGEN_SCORE_LOG; default <artifacts>/score_log")
+    f.add_argument("--dup-store", help="SQLite store (default <artifacts>/duplicates.sqlite)")
+    f.add_argument("--dup-table", help="DynamoDB duplicate table (DUP_TABLE_NAME)")
+    f.add_argument("--identity-table", help="DynamoDB identity table (IDENTITY_TABLE_NAME)")
+    f.set_defaults(func=cmd_forget)
 
 
 def _report_parser(sub: Any) -> None:
@@ -536,6 +664,7 @@ def _build_parser(sub: Any) -> None:
         help="gate: refuse a version whose column PSI vs the previous exceeds it (LEADGEN_MAX_PSI)",
     )
     b.add_argument("--grade-bands", help="e.g. A=90,B=70,C=40 (LEADGEN_GRADE_BANDS)")
+    _outcome_flags(b)
     b.add_argument("--dup-store", help="SQLite duplicate store (default <out>/duplicates.sqlite)")
     b.add_argument("--keep-versions", type=int, help="versions kept (LEADGEN_KEEP_VERSIONS, 5)")
     b.add_argument("--no-learn-weights", action="store_true", help="plain, unweighted kNN")
@@ -563,6 +692,26 @@ def _reading_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--date-format", help="a strptime format for every date column, e.g. %%d/%%m/%%Y"
+    )
+
+
+def _outcome_flags(b: argparse.ArgumentParser) -> None:
+    b.add_argument(
+        "--score-log",
+        help="the score log outcomes are measured on: a folder or s3:// (LEADGEN_SCORE_LOG; "
+        "default <out>/score_log for a local --out; 'off' for none)",
+    )
+    b.add_argument(
+        "--maturity-days",
+        type=float,
+        help="a logged lead counts once scored this many days before the build "
+        "(LEADGEN_MATURITY_DAYS, 90)",
+    )
+    b.add_argument(
+        "--max-realized-auc-drop",
+        type=float,
+        help="challenger gate: refuse a candidate whose realised AUC on matured leads is below "
+        "the serving version's by more (LEADGEN_MAX_REALIZED_AUC_DROP, 0.02)",
     )
 
 
@@ -625,9 +774,19 @@ def _serving_parsers(sub: Any) -> None:
         _embedder_flags(s)
         s.add_argument("--dup-store")
         s.add_argument("--no-dedup", action="store_true")
+        _log_flags(s)
         s.add_argument("--refresh-seconds", type=float, default=60.0)
         _short_circuit_flag(s)
         s.set_defaults(func=func)
+
+
+def _log_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--score-log",
+        help="where scored leads are logged: a folder or s3:// (LEADGEN_SCORE_LOG; default "
+        "<artifacts>/score_log for local artifacts)",
+    )
+    p.add_argument("--no-log", action="store_true", help="do not log the scored leads")
 
 
 def _score_file_parser(sub: Any) -> None:
@@ -660,6 +819,7 @@ def _score_file_parser(sub: Any) -> None:
     _embedder_flags(f)
     f.add_argument("--dup-store", help="SQLite duplicate store (default <artifacts>/...)")
     f.add_argument("--no-dedup", action="store_true")
+    _log_flags(f)
     f.add_argument("--quiet", action="store_true", help="no progress bar")
     f.set_defaults(func=cmd_score_file, refresh_seconds=None)
 
@@ -702,6 +862,7 @@ def parser() -> argparse.ArgumentParser:
     _serving_parsers(sub)
     _score_file_parser(sub)
     _tool_parsers(sub)
+    _admin_parsers(sub)
     return p
 
 

@@ -463,6 +463,12 @@ class BuildConfig:
     min_auc: float = 0.6
     min_lift: float = 1.2
     max_psi: float | None = None  # gate: largest column PSI against the previous version
+    # The score log the build reads outcomes from (leadgen.stores.score_log; None: none), how
+    # old a logged lead must be to count as matured, and the challenger gate's limit: refuse a
+    # candidate whose realised AUC on matured leads is below the serving version's by more.
+    score_log: str | None = None
+    maturity_days: float = 90.0
+    max_realized_auc_drop: float = 0.02
     grade_bands: GradeBands = field(default_factory=GradeBands)
     seed: int = 0
     learn_weights: bool = True
@@ -500,6 +506,12 @@ class BuildConfig:
             )
         if self.max_psi is not None and not self.max_psi > 0:
             raise ConfigError(f"max PSI must be above 0, got {self.max_psi}")
+        if not 0 <= self.maturity_days <= 3650:
+            raise ConfigError(f"maturity days must be in [0, 3650], got {self.maturity_days}")
+        if not 0 <= self.max_realized_auc_drop <= 1:
+            raise ConfigError(
+                f"max realised AUC drop must be in [0, 1], got {self.max_realized_auc_drop}"
+            )
         _one_hash_key_source(self.email_hash_key, self.email_hash_key_secret_arn)
 
     @classmethod
@@ -552,6 +564,11 @@ class BuildConfig:
             min_auc=env_float(Env.MIN_AUC, base.min_auc, e),
             min_lift=env_float(Env.MIN_LIFT, base.min_lift, e),
             max_psi=env_float(Env.MAX_PSI, 0.0, e) if env(Env.MAX_PSI, e) else None,
+            score_log=score_log_location(env(Env.SCORE_LOG, e)),
+            maturity_days=env_float(Env.MATURITY_DAYS, base.maturity_days, e),
+            max_realized_auc_drop=env_float(
+                Env.MAX_REALIZED_AUC_DROP, base.max_realized_auc_drop, e
+            ),
             grade_bands=GradeBands.parse(env(Env.GRADE_BANDS, e)),
             text_mode=env(Env.TEXT_MODE, e) or base.text_mode,
         )
@@ -600,6 +617,9 @@ class ServiceConfig:
     # VERSION@MANIFEST_SHA256: serve that artifact version, never LATEST (leadgen.rollout)
     artifact_pin: str | None = None
     short_circuit: str = "customers"  # one of SHORT_CIRCUITS
+    # where scored leads are logged: "stdout", a folder or s3:// (leadgen.stores.score_log);
+    # None: not logged
+    score_log: str | None = None
 
     def __post_init__(self) -> None:
         _one_hash_key_source(self.email_hash_key, self.email_hash_key_secret_arn)
@@ -655,7 +675,15 @@ class ServiceConfig:
             embedder=EmbedderSettings.from_env(e),
             artifact_pin=env(Env.ARTIFACT_PIN, e),
             short_circuit=env(Env.SHORT_CIRCUIT, e) or "customers",
+            score_log=score_log_location(env(Env.SCORE_LOG, e)),
         )
+
+
+def score_log_location(value: str | None) -> str | None:
+    """LEADGEN_SCORE_LOG as a location: "off" (any case) and unset mean no log."""
+    if value is None or value.strip().lower() in ("", "off", "none"):
+        return None
+    return value.strip()
 
 
 def _one_hash_key_source(key: str, secret_arn: str | None) -> None:
@@ -688,6 +716,17 @@ def env_int(name: str, default: int, environ: Mapping[str, str]) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def cli_score_log(artifacts: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """Where the CLI logs scored leads: LEADGEN_SCORE_LOG when it is set ("off" included), else
+    a `score_log` folder beside local artifacts; S3 artifacts without it: not logged."""
+    raw = env(Env.SCORE_LOG, os.environ if environ is None else environ)
+    if raw is not None:
+        return score_log_location(raw)
+    if artifacts.startswith("s3://"):
+        return None
+    return str(Path(artifacts) / "score_log")
 
 
 def artifacts_from_env(environ: Mapping[str, str] | None = None) -> str:

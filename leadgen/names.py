@@ -53,6 +53,10 @@ class Env:
     # VERSION@MANIFEST_SHA256: the artifact version this function version serves, set by the
     # build job when it publishes a function version (unset: follow LATEST)
     ARTIFACT_PIN: Final = "LEADGEN_ARTIFACT_PIN"
+    # where scored leads are logged (leadgen.stores.score_log): "stdout" (the Lambda: one JSON
+    # line per lead, shipped by a log subscription), a folder or s3://bucket/prefix (parquet
+    # parts), "off"; the build reads the same place back for its outcomes
+    SCORE_LOG: Final = "LEADGEN_SCORE_LOG"
     # build
     INPUT_PATH: Final = "LEADGEN_INPUT_PATH"
     TEXT_COLS: Final = "LEADGEN_TEXT_COLS"
@@ -71,6 +75,9 @@ class Env:
     MIN_AUC: Final = "LEADGEN_MIN_AUC"
     MIN_LIFT: Final = "LEADGEN_MIN_LIFT"
     MAX_PSI: Final = "LEADGEN_MAX_PSI"  # gate: refuse a version drifted beyond this column PSI
+    # outcomes of logged leads (leadgen.builder.outcomes) and the challenger gate
+    MATURITY_DAYS: Final = "LEADGEN_MATURITY_DAYS"
+    MAX_REALIZED_AUC_DROP: Final = "LEADGEN_MAX_REALIZED_AUC_DROP"
     GRADE_BANDS: Final = "LEADGEN_GRADE_BANDS"
     KEEP_VERSIONS: Final = "LEADGEN_KEEP_VERSIONS"
     # the export's own column names and format
@@ -145,6 +152,13 @@ class Metric:
     DRIFT_MAX_PSI: Final = "DriftMaxColumnPsi"
     DRIFT_LABEL_RATE_CHANGE: Final = "DriftLabelRateChange"
     DRIFT_SCORE_SHIFT: Final = "DriftScorePsi"
+    # scored leads the score log could not take (Lambda and bulk job; leadgen.serve.score_record)
+    SCORE_LOG_FAILURES: Final = "ScoreLogFailures"
+    # the build job's backtest of logged leads against the export (leadgen.builder.backtest)
+    MATURED_LEADS: Final = "MaturedLeads"
+    REALIZED_AUC: Final = "RealizedAuc"
+    REALIZED_AUC_GAP: Final = "RealizedAucBelowHoldout"  # this build's holdout AUC - realised
+    REALIZED_GRADE_A_HIGH_VALUE: Final = "RealizedGradeAHighValueRate"
 
     @staticmethod
     def grade(grade: str) -> str:
@@ -172,3 +186,13 @@ OUT_FORMATS: Final = ("auto", "csv", "csv-eu", "tsv", "xlsx", "parquet")
 # are scored into SCORED_PREFIX/<name>.parquet (the rule's pattern and the job's output key) -------
 SCORE_REQUESTS_PREFIX: Final = "score-requests"
 SCORED_PREFIX: Final = "scored"
+
+# -- the score log in AWS: the bucket prefix the Lambda's records reach through a log subscription
+# and Kinesis Data Firehose (FIREHOSE_LOG_FOLDER/YYYY/MM/DD/HH/, gzipped JSON lines) and where the
+# bulk job writes its parquet parts (day=YYYY-MM-DD/); the build job reads all of it ------------
+SCORE_LOG_PREFIX: Final = "score-log"
+FIREHOSE_LOG_FOLDER: Final = "firehose"
+# The JSON key that marks a score record in the function's log (its value: the schema version);
+# the subscription filter selects lines by it.
+SCORE_LOG_MARKER: Final = "score_log"
+SCORE_LOG_FILTER: Final = "{ $.score_log >= 1 }"

@@ -6,11 +6,15 @@ Layout of the bucket:
     input/crm.parquet       the default CRM export location read by the build job
     score-requests/NAME.csv lead files to score: an upload starts the bulk scoring job
     scored/NAME.parquet     its results (+ NAME.rejects.parquet)
+    score-log/              the score log (stacks/score_log.py): firehose/YYYY/MM/DD/HH/ from the
+                            Lambda, day=YYYY-MM-DD/ parts from the bulk job; expires after
+                            score_log_days
 
 Versioned, SSE-S3, TLS only, public access blocked, server access logs to a second bucket, S3
 events to EventBridge (the bulk scoring rule listens for score-requests/ uploads). Grants are per
 prefix: the Lambda can only read artifacts/, the build job reads input/ and reads/writes/prunes
-artifacts/, the bulk job reads score-requests/ and artifacts/ and writes scored/.
+artifacts/ and reads score-log/, the bulk job reads score-requests/ and artifacts/ and writes
+scored/ and score-log/, Firehose writes score-log/firehose/.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from leadgen.names import SCORE_REQUESTS_PREFIX, SCORED_PREFIX
+from leadgen.names import SCORE_LOG_PREFIX, SCORE_REQUESTS_PREFIX, SCORED_PREFIX
 from stacks.config import DEFAULT_INPUT_KEY, LeadgenConfig
 
 ARTIFACTS_PREFIX = "artifacts"
@@ -86,7 +90,12 @@ class ArtifactStorage(Construct):
                     noncurrent_version_expiration=Duration.days(config.noncurrent_version_days),
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                     expired_object_delete_marker=True,
-                )
+                ),
+                s3.LifecycleRule(
+                    id="expire-score-log",
+                    prefix=f"{SCORE_LOG_PREFIX}/",
+                    expiration=Duration.days(config.score_log_days),
+                ),
             ],
         )
 
@@ -188,6 +197,40 @@ class ArtifactStorage(Construct):
             grantee=grantee,
             actions=["s3:GetObject"],
             resource_arns=[self._objects(SCORE_REQUESTS_PREFIX)],
+        )
+
+    @property
+    def score_log_uri(self) -> str:
+        return f"s3://{self.bucket.bucket_name}/{SCORE_LOG_PREFIX}"
+
+    def grant_read_score_log(self, grantee: iam.IGrantable) -> None:
+        """Read the whole score log (the build job's outcomes)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:GetObject"],
+            resource_arns=[self._objects(SCORE_LOG_PREFIX)],
+        )
+        self._list(grantee, SCORE_LOG_PREFIX)
+
+    def grant_write_score_log(self, grantee: iam.IGrantable) -> None:
+        """Put parquet parts into the score log (the bulk job; one PUT per part)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:PutObject"],
+            resource_arns=[self._objects(SCORE_LOG_PREFIX)],
+        )
+
+    def grant_score_log_delivery(self, grantee: iam.IGrantable, prefix: str) -> None:
+        """What Firehose needs to deliver objects under `prefix` (and nothing else)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+            resource_arns=[self._objects(prefix)],
+        )
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:GetBucketLocation"],
+            resource_arns=[self.bucket.bucket_arn],
         )
 
     def grant_write_scored(self, grantee: iam.IGrantable) -> None:

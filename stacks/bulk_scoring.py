@@ -31,14 +31,19 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from leadgen.names import SCORE_REQUESTS_PREFIX, SCORED_PREFIX, Env
+from leadgen.names import SCORE_LOG_PREFIX, SCORE_REQUESTS_PREFIX, SCORED_PREFIX, Env
 from stacks.artifact_storage import ARTIFACTS_PREFIX, ArtifactStorage, nag_objects_resource
 from stacks.config import LeadgenConfig
 from stacks.container_image import REPO_ROOT, LeadgenImage
 from stacks.duplicate_table import DuplicateTable
 from stacks.hash_key import EmailHashKey
 from stacks.identity_table import IdentityTable
-from stacks.index_refresh import acknowledge_image_project, image_project, load_buildspec
+from stacks.index_refresh import (
+    acknowledge_image_project,
+    grant_put_metrics,
+    image_project,
+    load_buildspec,
+)
 from stacks.log_groups import frozen_log_group
 from stacks.nag import acknowledge
 
@@ -66,6 +71,8 @@ def bulk_environment(
         Env.EMAIL_HASH_KEY_SECRET_ARN: tables.hash_key.secret_arn,
         Env.SHORT_CIRCUIT: config.short_circuit,
         Env.EMBEDDER: config.embedder,
+        # the scored leads, as parquet parts under score-log/ (leadgen.stores.score_log)
+        Env.SCORE_LOG: storage.score_log_uri,
     }
 
 
@@ -117,7 +124,13 @@ class BulkScoring(Construct):
         role = self.project.role
         assert role is not None
         self._grant(role, storage, tables)
-        acknowledge_image_project(self.project, role)
+        acknowledge_image_project(
+            self.project,
+            role,
+            "ecr:GetAuthorizationToken (pulling the build image) and cloudwatch:PutMetricData "
+            "(score-log failures, limited to the project's namespace by a condition) support no "
+            "resource-level permissions; AWS requires Resource '*' for them.",
+        )
         self._acknowledge_role(role)
         self.rule = self._rule(storage)
 
@@ -126,6 +139,8 @@ class BulkScoring(Construct):
         storage.grant_read_score_requests(role)
         storage.grant_read_artifacts(role)
         storage.grant_write_scored(role)
+        storage.grant_write_score_log(role)
+        grant_put_metrics(role)
         iam.Grant.add_to_principal(
             grantee=role,
             actions=list(LOOKUP_ACTIONS),
@@ -162,6 +177,7 @@ class BulkScoring(Construct):
             (SCORE_REQUESTS_PREFIX, "reads the uploaded lead file named by the event"),
             (ARTIFACTS_PREFIX, "reads the LATEST pointer and the version it names"),
             (SCORED_PREFIX, "writes the scored file and its rejects, named after the upload"),
+            (SCORE_LOG_PREFIX, "logs the scored leads as parts named by day, time and run"),
         ):
             acknowledge(
                 role,

@@ -10,6 +10,7 @@ from the CDK context without editing code (all optional, all strings as `-c` giv
     -c input_key=input/accounts.csv         (another key in the artifact bucket, under input/)
     -c alarm_email=ops@example.com          (subscribes the address to the alarm topic)
     -c max_psi=1.0                          (the build refuses a version drifted beyond it)
+    -c max_realized_auc_drop=0.05           (the challenger gate's limit; default 0.02)
     -c account=123456789012 -c region=eu-west-1   (optional; else the CLI's default env)
 
 Nothing here calls AWS: the synth is offline and deterministic.
@@ -114,6 +115,9 @@ class LeadgenConfig:
     max_psi: float | None = None
     build_compute: BuildCompute = "SMALL"
     build_timeout_minutes: int = 60
+    # outcomes of logged leads (leadgen.builder.outcomes) and the challenger gate
+    maturity_days: int = 90
+    max_realized_auc_drop: float = 0.02
 
     # -- bulk scoring (uploads under score-requests/ -> CodeBuild -> scored/) -------------------
     bulk_compute: BuildCompute = "SMALL"
@@ -124,6 +128,11 @@ class LeadgenConfig:
     removal_policy: RemovalPolicy = RemovalPolicy.DESTROY
     noncurrent_version_days: int = 7  # old S3 object versions (replaced LATEST, pruned builds)
     access_log_days: int = 90
+    # the score log under score-log/ (stacks/score_log.py): kept this long, then expired
+    score_log_days: int = 400
+    # The scoring function's own log group holds the printed score records too, where erasure
+    # cannot reach them: short in every environment (docs/outcomes.md).
+    function_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
 
     # -- alarms ---------------------------------------------------------------------------------
     alarm_email: str | None = None
@@ -134,6 +143,10 @@ class LeadgenConfig:
     # a build's largest column PSI against the previous version (leadgen.builder.drift): above
     # 0.25 reads as a population change
     drift_psi_threshold: float = 0.25
+    # the backtest (leadgen.builder.backtest): the pooled realised AUC of matured logged leads
+    # below this floor, or further below the new build's holdout AUC than this gap, alarms
+    realized_auc_floor: float = 0.6
+    realized_auc_max_gap: float = 0.15
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,15}", self.env_name):
@@ -207,6 +220,12 @@ class LeadgenConfig:
             )
         if not 1 <= self.missing_build_days <= 7:
             raise ConfigError("missing_build_days must be in [1, 7] (CloudWatch: 7 days max)")
+        if not self.maturity_days <= self.score_log_days <= 3650:
+            raise ConfigError(
+                "need maturity_days <= score_log_days <= 3650 (a lead must outlive its maturity)"
+            )
+        if not 0 <= self.max_realized_auc_drop <= 1:
+            raise ConfigError("max_realized_auc_drop must be in [0, 1]")
 
     @property
     def stack_name(self) -> str:
@@ -287,10 +306,11 @@ def config_from_context(get: Callable[[str], Any]) -> LeadgenConfig:
     email = text("alarm_email")
     if email is not None:
         overrides["alarm_email"] = email
-    max_psi = text("max_psi")
-    if max_psi is not None:
-        try:
-            overrides["max_psi"] = float(max_psi)
-        except ValueError:
-            raise ConfigError(f"max_psi must be a number, got {max_psi!r}") from None
+    for key in ("max_psi", "max_realized_auc_drop"):
+        value = text(key)
+        if value is not None:
+            try:
+                overrides[key] = float(value)
+            except ValueError:
+                raise ConfigError(f"{key} must be a number, got {value!r}") from None
     return replace(base, **overrides)

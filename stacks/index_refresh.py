@@ -30,7 +30,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from leadgen.names import IDENTITY_COL_ENV, LIVE_ALIAS, METRICS_NAMESPACE, Env
+from leadgen.names import (
+    IDENTITY_COL_ENV,
+    LIVE_ALIAS,
+    METRICS_NAMESPACE,
+    SCORE_LOG_PREFIX,
+    Env,
+)
 from stacks.artifact_storage import (
     ARTIFACTS_PREFIX,
     INPUT_PREFIX,
@@ -114,6 +120,10 @@ def build_environment(
         Env.EMBEDDER: config.embedder,
         Env.FUNCTION_MEMORY_MB: str(config.memory_mb),
         Env.FUNCTION_TMP_MB: str(config.ephemeral_storage_mib),
+        # the score log the build reads the logged leads' outcomes from
+        Env.SCORE_LOG: storage.score_log_uri,
+        Env.MATURITY_DAYS: str(config.maturity_days),
+        Env.MAX_REALIZED_AUC_DROP: str(config.max_realized_auc_drop),
     }
     if function is not None:
         environment[Env.FUNCTION_NAME] = function.function_name
@@ -146,6 +156,17 @@ def export_environment(config: LeadgenConfig) -> dict[str, str]:
     }
     environment.update({name: value for name, value in optional.items() if value})
     return environment
+
+
+def grant_put_metrics(role: iam.IRole) -> None:
+    """Put metrics in the project's namespace only: PutMetricData has no resource-level
+    permissions, the namespace condition is the limit (build_job/metrics.py)."""
+    iam.Grant.add_to_principal(
+        grantee=role,
+        actions=["cloudwatch:PutMetricData"],
+        resource_arns=["*"],
+        conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+    )
 
 
 def grant_rollout(role: iam.IRole, function: lambda_.IFunction) -> None:
@@ -227,19 +248,14 @@ class IndexRefresh(Construct):
         else:
             self._grant_external(role, config)
         storage.grant_publish_artifacts(role)
+        storage.grant_read_score_log(role)
         table.grant_sync(role)
         self._grant_drift_metrics(role)
 
     @staticmethod
     def _grant_drift_metrics(role: iam.IRole) -> None:
-        """Put the drift metrics (build_job/metrics.py), in the project's namespace only:
-        PutMetricData has no resource-level permissions, the namespace condition is the limit."""
-        iam.Grant.add_to_principal(
-            grantee=role,
-            actions=["cloudwatch:PutMetricData"],
-            resource_arns=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
-        )
+        """Put the drift and backtest metrics (build_job/metrics.py)."""
+        grant_put_metrics(role)
 
     def _schedule(self, config: LeadgenConfig) -> events.Rule:
         return events.Rule(
@@ -262,6 +278,12 @@ class IndexRefresh(Construct):
             f"AwsSolutions-IAM5[Resource::{nag_objects_resource(ARTIFACTS_PREFIX)}]",
             "The build job writes new artifact version directories (names unknown in advance) "
             "and prunes old ones, only below the artifacts/ prefix of the artifact bucket.",
+        )
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::{nag_objects_resource(SCORE_LOG_PREFIX)}]",
+            "The build job reads the score log's objects (named by delivery time and part) to "
+            "measure logged leads' outcomes: read-only, only below the score-log/ prefix.",
         )
         self._acknowledge_input(role, config)
 

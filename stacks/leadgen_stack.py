@@ -1,5 +1,5 @@
-"""The leadgen Stack: storage, duplicate tables and hash key, scoring API, index refresh, bulk
-scoring and monitoring."""
+"""The leadgen Stack: storage, duplicate tables and hash key, scoring API, the score log's
+delivery, index refresh, bulk scoring and monitoring."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from stacks.identity_table import IdentityTable
 from stacks.index_refresh import IndexRefresh
 from stacks.monitoring import Monitoring
 from stacks.nag import add_nag_checks
+from stacks.score_log import ScoreLogDelivery
 from stacks.scoring_api import ScoringApi
 
 
@@ -52,6 +53,13 @@ class LeadgenStack(Stack):
             identity=self.identity,
             hash_key=self.hash_key,
         )
+        self.score_log = ScoreLogDelivery(
+            self,
+            "ScoreLog",
+            config=config,
+            storage=self.storage,
+            function_logs=self.scoring.log_group,
+        )
         self.refresh = IndexRefresh(
             self,
             "IndexRefresh",
@@ -81,6 +89,7 @@ class LeadgenStack(Stack):
             project=self.refresh.project,
             provisioned=self.scoring.scaling is not None,
             bulk=(self.bulk.project, self.bulk.rule),
+            score_log=self.score_log.delivery_success(),
         )
 
         self._outputs()

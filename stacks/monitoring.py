@@ -93,6 +93,7 @@ class Monitoring(Construct):
         project: codebuild.Project,
         provisioned: bool,
         bulk: tuple[codebuild.Project, events.Rule] | None = None,
+        score_log: cloudwatch.IMetric | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = self._topic_key(config)
@@ -107,6 +108,7 @@ class Monitoring(Construct):
         if bulk is not None:
             self._bulk_alarms(*bulk)
         self._drift_alarm(config)
+        self._outcome_alarms(config, score_log)
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
@@ -116,6 +118,7 @@ class Monitoring(Construct):
                 self._lambda_row(function, alias),
                 self._data_row(project),
                 *([self._bulk_row(*bulk)] if bulk is not None else []),
+                self._outcome_row(score_log),
                 [
                     cloudwatch.AlarmStatusWidget(
                         title="Alarms", alarms=list(self.alarms.values()), width=24, height=4
@@ -297,6 +300,45 @@ class Monitoring(Construct):
             comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         )
 
+    def _outcome_alarms(self, config: LeadgenConfig, delivery: cloudwatch.IMetric | None) -> None:
+        """The score log losing records, and the backtest of logged leads (the build job puts
+        it once enough leads matured; no datapoint is fine)."""
+        self._alarm(
+            "ScoreLogFailures",
+            custom_metric(Metric.SCORE_LOG_FAILURES, "Sum"),
+            1,
+            "Scored leads could not be logged (their answers went out): later builds will not "
+            "see their outcomes. The function's or the bulk job's log says why.",
+        )
+        if delivery is not None:
+            self._alarm(
+                "ScoreLogDelivery",
+                delivery,
+                1,
+                "Firehose failed to deliver score-log records to S3 (they wait in its buffer or "
+                "go to score-log/firehose-errors/): see the stream's delivery log.",
+                comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            )
+        hour = Duration.hours(1)
+        self._alarm(
+            "RealizedAucLow",
+            custom_metric(Metric.REALIZED_AUC, "Minimum", period=hour),
+            config.realized_auc_floor,
+            f"The realised AUC of matured logged leads fell below {config.realized_auc_floor}: "
+            "the grades no longer rank who becomes high-value. Read the report's section "
+            "'What happened to the leads we scored'.",
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        )
+        self._alarm(
+            "RealizedAucBelowHoldout",
+            custom_metric(Metric.REALIZED_AUC_GAP, "Maximum", period=hour),
+            config.realized_auc_max_gap,
+            f"The realised AUC of matured logged leads is more than {config.realized_auc_max_gap} "
+            "below the new build's holdout AUC: leads differ from the customers the holdout "
+            "measures on (drift, or a change in who becomes a lead).",
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        )
+
     # -- dashboard rows ------------------------------------------------------------------------
     @staticmethod
     def _api_row(api: apigwv2.HttpApi) -> list[cloudwatch.IWidget]:
@@ -346,6 +388,27 @@ class Monitoring(Construct):
                 "Function duration (ms)",
                 function.metric_duration(period=FIVE_MINUTES, statistic="p50"),
                 function.metric_duration(period=FIVE_MINUTES, statistic="p99"),
+            ),
+        ]
+
+    @staticmethod
+    def _outcome_row(delivery: cloudwatch.IMetric | None) -> list[cloudwatch.IWidget]:
+        hour = Duration.hours(1)
+        return [
+            graph(
+                "Realised AUC of matured leads",
+                custom_metric(Metric.REALIZED_AUC, "Minimum", period=hour),
+                custom_metric(Metric.REALIZED_AUC_GAP, "Maximum", period=hour),
+                custom_metric(Metric.REALIZED_GRADE_A_HIGH_VALUE, "Average", period=hour),
+            ),
+            graph(
+                "Matured logged leads",
+                custom_metric(Metric.MATURED_LEADS, "Maximum", period=hour),
+            ),
+            graph(
+                "Score log",
+                custom_metric(Metric.SCORE_LOG_FAILURES, "Sum"),
+                *([delivery] if delivery is not None else []),
             ),
         ]
 

@@ -107,6 +107,8 @@ def function_environment(
         Env.LEAD_TTL_DAYS: str(config.lead_ttl_days),
         Env.SHORT_CIRCUIT: config.short_circuit,
         Env.EMBEDDER: config.embedder,
+        # one marked JSON line per scored lead on stdout; stacks/score_log.py delivers them
+        Env.SCORE_LOG: "stdout",
         Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         Env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         # Read by Powertools alone (no leadgen code reads them), hence not in names.Env.
@@ -145,7 +147,11 @@ class ScoringApi(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = frozen_log_group(
-            self, "FunctionLogs", config=config, logical_id=FUNCTION_LOG_GROUP_ID
+            self,
+            "FunctionLogs",
+            config=config,
+            logical_id=FUNCTION_LOG_GROUP_ID,
+            retention=config.function_log_retention,
         )
         self.role = self._function_role(storage, table)
         identity.grant_scoring(self.role)

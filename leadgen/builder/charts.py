@@ -79,14 +79,16 @@ def roc(labels: np.ndarray, scores: Mapping[str, np.ndarray]) -> str:
     return _curves("ROC (holdout)", "false positive rate", "true positive rate", curves)
 
 
-def reliability(rows: Sequence[Mapping[str, Any]], ece: float) -> str:
+def reliability(
+    rows: Sequence[Mapping[str, Any]], ece: float, title: str = "Reliability (holdout)"
+) -> str:
     fig, ax = _figure((4.6, 3.6))
     pred = [r["mean_predicted"] for r in rows]
     obs = [r["observed_rate"] for r in rows]
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect")
     ax.plot(pred, obs, marker="o", label=f"p_high_value (ECE {ece:.3f})")
     ax.set(
-        title="Reliability (holdout)",
+        title=title,
         xlabel="mean predicted probability",
         ylabel="observed high-value rate",
         xlim=(0, 1),
@@ -126,3 +128,21 @@ def bars(title: str, values: Mapping[str, float], lines: Sequence[float] = ()) -
 def psi_bars(columns: Sequence[Mapping[str, Any]]) -> str:
     values = {c["column"]: float(c["psi"]) for c in columns if c.get("psi") is not None}
     return bars("PSI per column vs the previous version", values, (PSI_MODERATE, PSI_MAJOR))
+
+
+def rate_bars(title: str, rows: Sequence[Mapping[str, Any]], label: str) -> str:
+    """A rate per group (`label`: "grade" or "decile") with its 95% interval as an error bar:
+    each row holds leads, high_value_rate and high_value_ci95."""
+    fig, ax = _figure((4.6, 3.6))
+    shown = [r for r in rows if r["leads"]]
+    names = [str(r[label]) for r in shown]
+    rate = np.array([r["high_value_rate"] for r in shown], dtype=float)
+    lo = np.array([r["high_value_ci95"][0] for r in shown], dtype=float)
+    hi = np.array([r["high_value_ci95"][1] for r in shown], dtype=float)
+    ax.bar(names, rate, color="#4472c4", yerr=[rate - lo, hi - rate], capsize=3)
+    for x, r in zip(names, shown, strict=True):
+        ax.annotate(f"n={r['leads']}", (x, 0), textcoords="offset points", xytext=(0, 2),
+                    ha="center", fontsize=7, color="white")  # fmt: skip
+    ax.set(title=title, xlabel=label, ylabel="became high-value", ylim=(0, 1))
+    ax.grid(axis="y", alpha=0.3)
+    return _uri(fig)

@@ -23,9 +23,12 @@ import numpy as np
 
 from leadgen import __version__
 from leadgen.builder import report_html
+from leadgen.builder.backtest import backtest
+from leadgen.builder.challenger import Challenge, challenge, keep_refused_report
 from leadgen.builder.fitting import Features, Space, fit_space, sample_rows
 from leadgen.builder.head_fit import HeadData, final_head, head_data
 from leadgen.builder.holdout import HoldoutResult, evaluate_holdout
+from leadgen.builder.outcomes import CustomerIndex, Outcomes, lead_outcomes
 from leadgen.builder.publish import Published, prune, publish
 from leadgen.builder.reader import CrmTable, read_crm
 from leadgen.builder.serving_path import serving_path_quality
@@ -38,7 +41,7 @@ from leadgen.duplicates.customer_entries import (
     export_duplicates,
 )
 from leadgen.duplicates.normalise import customer_hash_pairs, key_fingerprint
-from leadgen.errors import InputError, LeadgenError
+from leadgen.errors import InputError, LeadgenError, QualityGateError
 from leadgen.model.bundle import Bundle, Files, HighAttributes, Manifest
 from leadgen.model.embedders import Embedder, make_embedder
 from leadgen.model.features import embed_text
@@ -48,6 +51,7 @@ from leadgen.model.knn import KnnScores, search_neighbours
 from leadgen.model.vector_index import IndexInfo, IndexSpec, VectorIndex, choose_kind
 from leadgen.stores.artifacts import new_version_name
 from leadgen.stores.blob import Store, open_store
+from leadgen.stores.score_log import read_log
 
 log = logging.getLogger(__name__)
 MIN_ROWS = 50
@@ -111,7 +115,7 @@ def build(
     with timer.step("index"):
         indices = build_indices(fitted.space.vectors, table.labels, cfg, say, emb.dim)
     with timer.step("head"):
-        head, grades = fit_final_head(fitted, indices, holdout, table, cfg)
+        head, grades, oof = fit_final_head(fitted, indices, holdout, table, cfg)
     with timer.step("calibrate"):
         calibration = calibrate(fitted, table, indices, cfg, cal_rows)
     with timer.step("serving_quality"):
@@ -122,6 +126,8 @@ def build(
     with timer.step("identity"):
         blocks = customer_blocks(table, cfg.email_hash_key)
         identity_report = {**blocks.report, "export_duplicates": export_duplicates(table, blocks)}
+    with timer.step("outcomes"):
+        outcomes = read_outcomes(cfg, table, blocks, started, say)
     with timer.step("drift"):
         profiled = profile_and_drift(store, table, cfg, holdout, grades, say)
     manifest = _manifest(new_version_name(), started, cfg, emb, indices, holdout, table, served)
@@ -133,8 +139,12 @@ def build(
     }
     bundle = _bundle(manifest, fitted, table, indices, calibration, head)
     bundle.profile = profiled.profile
+    with timer.step("challenger"):
+        gate = challenge(store, bundle, emb, outcomes, (table, oof), cfg.max_realized_auc_drop, say)
+    body.update(outcome_report(outcomes, gate))
     with timer.step("render"):
         bundle.report_html = report_html.render(body, holdout.labels, holdout.scores)
+    refuse_if_worse(gate, store, bundle, body)
     del fitted
     published, report = publish_with_report(store, bundle, cfg, holdout, timer, body)
     prune(store, cfg.keep_versions, published.version, say)
@@ -182,6 +192,51 @@ def publish_with_report(
         body.get("drift"),
     )
     return published, reports[-1]
+
+
+def read_outcomes(
+    cfg: BuildConfig,
+    table: CrmTable,
+    blocks: CustomerBlocks,
+    as_of: datetime,
+    say: Callable[[str], None],
+) -> Outcomes | None:
+    """The logged leads' outcomes in this export (leadgen.builder.outcomes); None without a
+    score log. A log that cannot be read is reported, never a failed build."""
+    if cfg.score_log is None:
+        return None
+    out = Outcomes(as_of, cfg.maturity_days)
+    try:
+        read = read_log(cfg.score_log)
+    except Exception as exc:
+        say(f"warning: score log {cfg.score_log} not read: {type(exc).__name__}: {exc}")
+        out.log = {"location": cfg.score_log, "error": f"{type(exc).__name__}: {exc}"}
+        return out
+    entries = {e.ref: e for block in blocks.blocks.values() for e in block}.values()
+    customers = CustomerIndex(table, entries, cfg.email_hash_key)
+    out = lead_outcomes(read.records, table, customers, as_of, cfg.maturity_days)
+    out.log = {"location": cfg.score_log, **read.counts()}
+    say("outcomes of logged leads: " + json.dumps(out.counts))
+    return out
+
+
+def outcome_report(outcomes: Outcomes | None, gate: Challenge) -> dict[str, Any]:
+    """build_report.json's `outcomes` (counts and backtest) and `challenger` sections."""
+    if outcomes is None:
+        section: dict[str, Any] = {"status": "no score log configured (LEADGEN_SCORE_LOG)"}
+    else:
+        section = {**outcomes.to_json(), "backtest": backtest(outcomes)}
+    return {"outcomes": section, "challenger": gate.to_json()}
+
+
+def refuse_if_worse(gate: Challenge, store: Store, bundle: Bundle, body: dict[str, Any]) -> None:
+    """A candidate the challenger gate refused is not published: its report is kept under
+    refused/ for the team, and the build stops here (exit 3, LATEST untouched)."""
+    if not gate.refused:
+        return
+    report = json.dumps({**body, "published": False}, indent=2).encode()
+    where = keep_refused_report(store, bundle.manifest.version, report, bundle.report_html or b"")
+    raise QualityGateError(f"{gate.reason} (LATEST unchanged; report: {where})")
 
 
 def read_table(cfg: BuildConfig, say: Callable[[str], None]) -> CrmTable:
@@ -241,15 +296,21 @@ def fit_final(feats: Features, cfg: BuildConfig, holdout: HoldoutResult) -> Fitt
 
 def fit_final_head(
     fitted: Fitted, indices: Indices, holdout: HoldoutResult, table: CrmTable, cfg: BuildConfig
-) -> tuple[Head, Grades | None]:
-    """The published head, with the holdout's choice, and each of its customers' grade (for the
-    drift's grade-change share); its rows are released once fitted."""
+) -> tuple[Head, Grades | None, np.ndarray | None]:
+    """The published head, with the holdout's choice, each of its customers' grade (for the
+    drift's grade-change share) and its out-of-fold p per row of the table (NaN for rows it was
+    not fitted on; None without a head: the challenger gate scores converted leads by it); its
+    rows are released once fitted."""
     data, fitted.head_rows = fitted.head_rows, None
     pair = (indices.all, indices.high)
     head = final_head(
         data, holdout.choice, holdout.reason, pair, table.labels, fitted.space.vectors, cfg
     )
-    return head, customer_grades(data, head, table, cfg.grade_bands)
+    oof = None
+    if data is not None and data.oof_p is not None and head.enabled:
+        oof = np.full(len(table), np.nan)
+        oof[data.rows] = data.oof_p
+    return head, customer_grades(data, head, table, cfg.grade_bands), oof
 
 
 def build_indices(

@@ -285,6 +285,8 @@ def render(
     report: Mapping[str, Any], labels: np.ndarray, scores: Mapping[str, np.ndarray]
 ) -> bytes:
     """The whole page. `labels`/`scores`: the holdout's, for the gains and ROC curves."""
+    from leadgen.builder.report_outcomes import section as outcomes_section
+
     title = f"leadgen build {report['version']}"
     previous = report.get("previous_version") or "none"
     header = (
@@ -300,6 +302,7 @@ def render(
             model_section(report),
             duplicates_section(report.get("identity", {})),
             drift_section(report.get("drift", {"first_version": True})),
+            outcomes_section(report),
         ]
     )
     page = (

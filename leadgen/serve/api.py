@@ -88,7 +88,8 @@ def _add_routes(
         svc = service()
         clean = [lead for lead in leads if isinstance(lead, CleanLead)]
         n = options.neighbors if options else 5
-        scored = iter(svc.score_leads(clean, _bands(options), n, scorer=svc.scorer()))
+        wanted = [_logged(options) and lead.log for lead in clean]
+        scored = iter(svc.score_leads(clean, _bands(options), n, scorer=svc.scorer(), log=wanted))
         results = [next(scored) if isinstance(lead, CleanLead) else lead for lead in leads]
         if observer is not None:
             observer.scored(
@@ -137,6 +138,10 @@ def _add_routes(
     app.post(ROUTE_SCORE_LEADS[1], summary="Score a batch of leads", responses=_responses(True))(
         score_leads
     )
+
+
+def _logged(options: Options | None) -> bool:
+    return options is None or options.log
 
 
 def _bands(options: Options | None) -> GradeBands | None:

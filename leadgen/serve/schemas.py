@@ -76,6 +76,12 @@ class Options(BaseModel):
         default=None, description='Percentile floors of grades, e.g. {"A": 90, "B": 70, "C": 40}'
     )
     neighbors: WholeNumber = Field(5, ge=0, le=50, description="Neighbours returned per index")
+    log: bool = Field(
+        True,
+        strict=True,
+        description="false: leave this lead (or, on a batch, every lead) out of the score log "
+        "that later builds measure realised outcomes on; a lead's own false wins in a batch",
+    )
 
 
 LEAD_EXAMPLE: dict[str, Any] = {
@@ -209,6 +215,7 @@ class CleanLead:
     lead_id: str | None = None
     who: LeadIdentity = LeadIdentity()
     warnings: tuple[FieldWarning, ...] = ()  # fields that are no column of the version
+    log: bool = True  # false: the lead's options.log asked to keep it out of the score log
 
 
 def clean_lead(
@@ -247,7 +254,9 @@ def clean_lead(
     ref = None if lead_id is None else _unicode(str(lead_id), where + "lead_id")
     who = _identity(lead, where, identity or {})
     unknown = _unknown_fields(lead, spec, where, identity or {})
-    return CleanLead(features, _unicode(email, where + "email") or None, ref, who, unknown)
+    options = lead.get("options")
+    log = not (isinstance(options, Mapping) and options.get("log") is False)
+    return CleanLead(features, _unicode(email, where + "email") or None, ref, who, unknown, log)
 
 
 def clean_batch(

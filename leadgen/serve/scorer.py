@@ -1,8 +1,9 @@
 """One loaded artifact version scoring clean leads: embed, search both indices, score, explain.
 
-Scores are defined once (leadgen.model.knn, docs/scores.md); this module applies them to leads and
-adds what a sales tool shows: the percentile and grade of the headline score, the neighbours, and
-the explanation (leadgen.serve.explanation).
+Scores are defined once (leadgen.model.knn, docs/scores.md) and computed for a batch of leads by
+leadgen.model.scoring (which the build's challenger gate runs too); this module adds what a sales
+tool shows: the grade of the headline score, the neighbours, and the explanation
+(leadgen.serve.explanation), and searches the two indices side by side for a request's few leads.
 
 Serving needs numpy + faiss + the embedder only: no pandas, no sklearn, no torch.
 """
@@ -20,9 +21,9 @@ import numpy as np
 from leadgen.config import GradeBands
 from leadgen.model.bundle import Bundle
 from leadgen.model.embedders import Embedder, check_identity
-from leadgen.model.features import embed_text, vectorise
-from leadgen.model.head import percentile_of
-from leadgen.model.knn import KnnScores, Neighbours, neighbour_features, search_neighbours
+from leadgen.model.features import embed_text
+from leadgen.model.knn import Neighbours, search_neighbours
+from leadgen.model.scoring import feature_columns, neighbour_labels, score_columns
 from leadgen.serve.explanation import Explainer, stored_vectors
 from leadgen.serve.schemas import (
     CleanLead,
@@ -78,13 +79,11 @@ class Scorer:
         self.k = bundle.manifest.k
         self.explainer = Explainer(bundle, embedder.dim)
         # The head's `rate` feature reads the labels of a lead's nearest customers.
-        self._labels_all = (
-            np.isin(bundle.ids_all, bundle.ids_high) if bundle.head.uses_neighbours else None
-        )
+        self._labels_all = neighbour_labels(bundle)
 
     def columns_and_text(self, leads: Sequence[CleanLead]) -> tuple[dict[str, Any], np.ndarray]:
         """The leads' configured columns and their text block (what the head reads)."""
-        columns = {c: [lead.features.get(c) for lead in leads] for c in self.spec.all_cols}
+        columns = feature_columns([lead.features for lead in leads], self.spec)
         m = self.manifest
         return columns, embed_text(columns, self.spec, len(leads), self.embedder, m.text_mode)
 
@@ -94,24 +93,21 @@ class Scorer:
         if not leads:
             return []
         b = self.bundle
-        columns, text = self.columns_and_text(leads)
-        vecs, _ = vectorise(text, b.transform, columns, self.manifest.w_text)
-        high, everyone, stored = self._search(vecs)
-        scores = KnnScores.of(high, everyone)
-        nb = neighbour_features(high, everyone, self._labels_all, scores)
-        head = b.head.score(columns, len(leads), text, nb)
-        p_high = head.p if head is not None else None
-        headline = p_high if p_high is not None else scores.contrast
-        pct = b.head.percentile(headline, percentile_of(b.calibration, scores.contrast))
+        columns = feature_columns([lead.features for lead in leads], self.spec)
+        got = score_columns(b, self.embedder, columns, len(leads), self._labels_all, self._search)
         grading = bands or self.manifest.grade_bands
-        explanations = self.explainer.explain(leads, vecs, high.pos, head, stored)
+        explanations = self.explainer.explain(
+            leads, got.vectors, got.high.pos, got.head, got.stored
+        )
         # Whole columns to Python at once: per-element numpy scalars were a bulk run's hot spot.
+        scores = got.knn
         s_look, s_all = _floats(scores.s_look), _floats(scores.s_all)
         s_novel, contrast = _floats(scores.s_novel), _floats(scores.contrast)
+        p_high = got.p_high_value
         p_list = _floats(p_high) if p_high is not None else [None] * len(leads)
-        pct_list = np.asarray(pct, dtype=np.float64).tolist()
-        near_high = _neighbour_lists(b.ids_high, high, n_neighbors)
-        near_all = _neighbour_lists(b.ids_all, everyone, n_neighbors)
+        pct_list = np.asarray(got.percentile, dtype=np.float64).tolist()
+        near_high = _neighbour_lists(b.ids_high, got.high, n_neighbors)
+        near_all = _neighbour_lists(b.ids_all, got.everyone, n_neighbors)
         return [
             LeadScores(
                 s_look=s_look[r],

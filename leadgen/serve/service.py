@@ -34,6 +34,7 @@ from leadgen.serve.schemas import (
     Health,
     Score,
 )
+from leadgen.serve.score_record import ScoreLogger
 from leadgen.serve.scorer import LeadScores, Scorer
 from leadgen.stores.artifacts import parse_pin, read_pointer
 from leadgen.stores.blob import Store, open_store
@@ -66,6 +67,8 @@ class ScoringService:
         self.match = MatchConfig(config.fuzzy_threshold, config.possible_threshold)
         self._fingerprint = key_fingerprint(config.email_hash_key)
         self._mismatch_logged: set[str] = set()
+        # Where scored leads are logged (leadgen.serve.score_record); None: nowhere.
+        self.score_log: ScoreLogger | None = None
 
     def duplicate_store_status(self, scorer: Scorer) -> DuplicateStoreStatus:
         """Whether the store can be trusted for this version: the build and this service must
@@ -115,9 +118,11 @@ class ScoringService:
         bands: GradeBands | None = None,
         n_neighbors: int = 5,
         scorer: Scorer | None = None,
+        log: Sequence[bool] | bool = True,
     ) -> list[Score]:
         """Score a batch: duplicates short-circuit (not embedded), the rest are scored together.
-        `scorer` is the version the leads were validated against (default: the current one)."""
+        `scorer` is the version the leads were validated against (default: the current one);
+        `log`: whether each lead (or all) may go to the score log."""
         scorer = scorer or self.scorer()
         trusted = self.duplicate_store_status(scorer) in ("ok", "unverified")
         check = DuplicateCheck(
@@ -145,7 +150,10 @@ class ScoringService:
             )
         for i, lead in enumerate(leads):
             answers[i].warnings = list(lead.warnings)
-        return [answers[i] for i in range(len(leads))]
+        result = [answers[i] for i in range(len(leads))]
+        if self.score_log is not None:
+            self.score_log.record(leads, result, scorer.spec.all_cols, log)
+        return result
 
     def short_circuits(self, hit: Found) -> bool:
         """Whether a lead that is `hit` is answered without a score: a customer always, any

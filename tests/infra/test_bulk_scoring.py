@@ -147,6 +147,7 @@ def test_the_project_runs_the_bulk_job_in_the_serving_image(synth: Synth, which:
         "LEADGEN_EMAIL_HASH_KEY_SECRET_ARN": {"Ref": "EmailHashKeySecret"},
         "LEADGEN_SHORT_CIRCUIT": "customers",
         "LEADGEN_EMBEDDER": "onnx",
+        "LEADGEN_SCORE_LOG": {"Fn::Join": ["", ["s3://", {"Ref": "ArtifactBucket"}, "/score-log"]]},
     }
 
 
@@ -192,7 +193,7 @@ def test_the_bulk_role_reads_requests_and_artifacts_writes_scored_looks_up(
     assert by_action == {
         "s3:GetObject": {"artifacts/*", "score-requests/*"},
         "s3:ListBucket": {"bucket"},  # with a prefix condition (below)
-        "s3:PutObject": {"scored/*"},
+        "s3:PutObject": {"scored/*", "score-log/*"},  # the scored file, the score log's parts
         "s3:AbortMultipartUpload": {"scored/*"},
     }
     (listing,) = [s for s in s3 if "s3:ListBucket" in _actions(s)]
@@ -209,7 +210,8 @@ def test_the_bulk_role_reads_requests_and_artifacts_writes_scored_looks_up(
     ]
     others = set().union(*(_actions(s) for s in statements)) - set(by_action)
     others -= {"dynamodb:BatchGetItem", "secretsmanager:GetSecretValue"}
-    assert others == IMAGE_PROJECT_ACTIONS  # the image, its logs, CodeBuild's defaults
+    # the image, its logs, CodeBuild's defaults, and the score log's failures as a metric
+    assert others == {*IMAGE_PROJECT_ACTIONS, "cloudwatch:PutMetricData"}
 
 
 def test_no_other_role_touches_score_requests_or_scored(synth: Synth) -> None:

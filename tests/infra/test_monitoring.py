@@ -43,6 +43,10 @@ EXPECTED_ALARMS = {
     "bulk:AWS/CodeBuild/FailedBuilds",
     "bulk:AWS/Events/FailedInvocations",
     "Leadgen/DriftMaxColumnPsi",
+    "Leadgen/ScoreLogFailures",
+    "AWS/Firehose/DeliveryToS3.Success",
+    "Leadgen/RealizedAuc",
+    "Leadgen/RealizedAucBelowHoldout",
 }
 
 

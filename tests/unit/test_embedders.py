@@ -104,6 +104,7 @@ def test_serving_needs_no_torch(onnx_model_dir: Path, onnx_artifacts: Path, tmp_
         "LEADGEN_MODEL_DIR": str(onnx_model_dir),
         "LEADGEN_CACHE_DIR": str(tmp_path / "cache"),
         "REFRESH_SECONDS": "0",
+        "LEADGEN_SCORE_LOG": "stdout",  # as the stack sets it: the score log's path is served too
         "POWERTOOLS_LOG_LEVEL": "ERROR",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
@@ -126,6 +127,8 @@ def test_serving_needs_no_torch(onnx_model_dir: Path, onnx_artifacts: Path, tmp_
     assert got["refreshed"][0] == 200, got
     assert got["refreshed"][1]["results"][0]["artifact_version"] == new, got
     assert got["bad"] == [], got
+    logged = [x for x in out.stdout.splitlines() if x.startswith('{"score_log":1,')]
+    assert len(logged) == 3, out.stdout[-2000:]  # one line per scored lead, on stdout
 
 
 def _republish(root: Path, version: str) -> tuple[str, str]:

@@ -8,7 +8,9 @@ build`). Both sit on what they share: leadgen.model (features, embedders, the in
 FAISS backend, kNN scores, the head, the artifact bundle), leadgen.duplicates (who a lead is,
 whom it matches, the per-request check, the SQLite and DynamoDB stores, the customers' entries)
 and leadgen.stores (blob storage, artifact versions and pins, tabular files, the hash key's
-secret). leadgen.rollout moves the deployed function to a new version (the build job calls it).
+secret). leadgen.rollout moves the deployed function to a new version (the build job calls it;
+so does leadgen.rollback, which points LATEST back at an earlier version); leadgen.forget erases
+a person from the score log and the duplicate stores.
 The synthetic CRM generator (leadgen.synthetic) is for tests, the demo and benchmarks: nothing in
 a runtime imports it (the image does not carry it).
 """
@@ -25,7 +27,17 @@ PACKAGE = REPO / "leadgen"
 ARCHITECTURE = REPO / "docs" / "architecture.md"
 MAX_FUNCTION_LINES = 80
 SUBPACKAGES = {"builder", "serve", "model", "duplicates", "stores", "synthetic"}
-MODULES = {"__init__", "__main__", "cli", "config", "errors", "names", "rollout"}
+MODULES = {
+    "__init__",
+    "__main__",
+    "cli",
+    "config",
+    "errors",
+    "names",
+    "rollout",
+    "rollback",
+    "forget",
+}
 
 # layer -> the only leadgen packages and modules it may import (besides its own)
 ALLOWED: dict[str, tuple[str, ...]] = {
@@ -56,6 +68,13 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "leadgen.duplicates",
         "leadgen.synthetic",
     ),
+    "leadgen.rollback": (
+        "leadgen.builder",
+        "leadgen.serve",
+        "leadgen.duplicates",
+        "leadgen.synthetic",
+    ),
+    "leadgen.forget": ("leadgen.builder", "leadgen.serve", "leadgen.rollout", "leadgen.synthetic"),
     "lambda_src": ("leadgen.builder", "leadgen.rollout", "leadgen.synthetic"),
     "build_job": ("leadgen.serve", "leadgen.synthetic"),
     "bulk_job": ("leadgen.builder", "leadgen.rollout", "leadgen.synthetic"),

@@ -1,9 +1,12 @@
-"""No raw email, name or bio in anything the handler writes: not from the body, the query string
+"""No raw email, name or bio in anything the handler logs: not from the body, the query string
 or the path, at DEBUG with Powertools' debug switches on, on every path (scored, store down, 500).
+The score log's printed records hold the lead's feature columns (a bio among them) and no email,
+name, company or phone.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -11,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from leadgen.names import SCORE_LOG_MARKER
 from tests.conftest import refused_endpoint
 from tests.functional.handler.harness import LEAD, TABLE, Lambda
 
@@ -56,13 +60,31 @@ def test_logs_never_contain_the_raw_email_or_bio(
         env["LEADGEN_SHORT_CIRCUIT"] = "known"  # the duplicate answers' paths, logged too
         fn = start_lambda(ARTIFACTS_URI=artifacts_uri, DUP_TABLE_NAME=TABLE, **env)
         marker = _drive_for_logs(fn, path, lead, monkeypatch)
-    everything = fn.read_output() + "\n".join(
-        f"{r.getMessage()} {r.__dict__}" for r in caplog.records
-    )
+    records, logs = _score_log_lines(fn.read_output())
+    everything = logs + "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert marker in everything  # there are logs to look at
-    for needle in (email, email.lower(), "zelda.q.marker", "zeppelin-telemetry", "axolotls",
-                   "zq@gmail", "quorndike", "marmalade", "dirigible", "86753091"):  # fmt: skip
+    identity = (email, email.lower(), "zelda.q.marker", "zq@gmail", "quorndike", "marmalade",
+                "dirigible", "86753091")  # fmt: skip
+    for needle in (*identity, "zeppelin-telemetry", "axolotls"):
         assert needle.lower() not in everything.lower(), needle
+    # The score log's records (what Firehose delivers) keep the version's feature columns as
+    # received, the bio among them (docs/outcomes.md), and nothing of the person but hashes.
+    assert len(records) == {"scored": 1, "store_down": 2, "internal_error": 0}[path]
+    for needle in identity:
+        assert needle.lower() not in "\n".join(records).lower(), needle
+
+
+def _score_log_lines(output: str) -> tuple[list[str], str]:
+    """(the score log's printed records, every other line) of the function's output."""
+    records, rest = [], []
+    for line in output.splitlines():
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            parsed = None
+        is_record = isinstance(parsed, dict) and SCORE_LOG_MARKER in parsed
+        (records if is_record else rest).append(line)
+    return records, "\n".join(rest)
 
 
 def _drive_for_logs(
