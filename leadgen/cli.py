@@ -171,10 +171,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     from leadgen.stores.secrets import with_hash_key
 
     cfg = with_hash_key(build_config(args))
-    result = build(cfg, progress=not args.quiet)
     dup_path = _dup_store_path(cfg.artifacts_uri, args.dup_store)
-    if dup_path:
-        _sync_local_store(dup_path, result)
+    store = _usable_store(dup_path, bool(args.dup_store)) if dup_path else None
+    result = build(cfg, progress=not args.quiet)
+    if store is not None:
+        _sync_local_store(store, result)
     q = result.report["quality"]["headline"]
     print(
         f"published {result.version} to {cfg.artifacts_uri}: headline {q['score']} "
@@ -183,12 +184,30 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sync_local_store(path: str, result: Any) -> None:
+def _usable_store(path: str, explicit: bool) -> Any:
+    """The SQLite store at `path`, checked before any work: one line naming the file and the
+    cause when it cannot be used, an error when the user asked for it (`build` writes to it,
+    --dup-store) and a warning otherwise (it is optional: `serve` and `score` go on without)."""
+    from leadgen.duplicates.sqlite_store import SYNC_TIMEOUT, SqliteDuplicateStore
+
+    store = SqliteDuplicateStore(path, SYNC_TIMEOUT)
+    why = store.unusable()
+    _refuse_or_warn(why, explicit, "not synced")
+    return None if why else store
+
+
+def _refuse_or_warn(why: str | None, explicit: bool, consequence: str) -> None:
+    if why is not None and explicit:
+        raise InputError(why)
+    if why is not None:
+        print(f"warning: {why}; {consequence}", file=sys.stderr)
+
+
+def _sync_local_store(store: Any, result: Any) -> None:
     """The customers' email hashes and fuzzy-match entries into the local SQLite store."""
-    from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
     from leadgen.duplicates.store import sync_customer_hashes, sync_customer_identities
 
-    store = SqliteDuplicateStore(path)
+    path = store.path
     sync = sync_customer_hashes(store, result.customer_pairs)
     if sync["status"] == "ok":
         print(f"duplicate store {path}: upserted {sync['upserted']}, removed {sync['removed']}")
@@ -204,10 +223,14 @@ def _sync_local_store(path: str, result: Any) -> None:
 def _service(args: argparse.Namespace) -> Any:
     """A started scoring service; a version that cannot be loaded is an error here (a CLI has
     no later request to retry on)."""
+    from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
     from leadgen.serve.assemble import assemble, started
 
     cfg = service_config(args)
     svc = started(assemble(cfg, "request", _duplicates(cfg.artifacts_uri, args)))
+    dup = svc.duplicates
+    why = dup.unusable() if isinstance(dup, SqliteDuplicateStore) else None
+    _refuse_or_warn(why, bool(args.dup_store), "the duplicate check is skipped")
     if svc.lifecycle.fallback_from is not None:
         print(
             f"warning: LATEST's version {svc.lifecycle.fallback_from} was refused; serving the "

@@ -48,6 +48,8 @@ class Env:
     TEXT_CACHE: Final = "LEADGEN_TEXT_CACHE"  # distinct lead texts whose vectors are kept (0: off)
     FUZZY_THRESHOLD: Final = "LEADGEN_FUZZY_THRESHOLD"  # fuzzy match -> duplicate: true
     POSSIBLE_THRESHOLD: Final = "LEADGEN_POSSIBLE_THRESHOLD"  # -> possible_duplicate
+    # a request's wait for the local SQLite duplicate store, at most (then `skipped`)
+    DUP_STORE_TIMEOUT_MS: Final = "LEADGEN_DUP_STORE_TIMEOUT_MS"
     # VERSION@MANIFEST_SHA256: the artifact version this function version serves, set by the
     # build job when it publishes a function version (unset: follow LATEST)
     ARTIFACT_PIN: Final = "LEADGEN_ARTIFACT_PIN"

@@ -358,7 +358,24 @@ class BatchResult(_Answer):
     results: list[Score]
 
 
-DuplicateStoreStatus = Literal["ok", "disabled", "hash_key_mismatch", "unverified"]
+DuplicateStoreStatus = Literal[
+    "ok",
+    "disabled",
+    "hash_key_mismatch",
+    "unverified",
+    "read_only",
+    "missing",
+    "locked",
+    "corrupt",
+]
+
+
+class RefusedVersion(_Answer):
+    """A version the service refused to load (LATEST's, at start-up or on a refresh)."""
+
+    version: str
+    reason: str = Field(..., description="why, in one line (checksum, format, embedder, ...)")
+    since: str = Field(..., description="when it was first refused (ISO 8601, UTC)")
 
 
 class GradeRow(_Answer):
@@ -388,12 +405,18 @@ class Health(_Answer):
         ...,
         description="ok | disabled (no store configured) | hash_key_mismatch (the version was "
         "built with another email hash key: the duplicate check is skipped until a build with "
-        "this key) | unverified (a version that records no key fingerprint)",
+        "this key) | unverified (a version that records no key fingerprint) | read_only, "
+        "missing, locked, corrupt (the local SQLite file: the check is skipped while so)",
     )
     fallback_from: str | None = Field(
         default=None,
         description="the version LATEST names when it could not be loaded at start-up and this "
         "older verified version serves instead; null when LATEST's version serves",
+    )
+    refused: RefusedVersion | None = Field(
+        default=None,
+        description="the last version refused (at start-up or on a refresh) while an older one "
+        "serves; null once a version newer than the refusal loads",
     )
 
 
