@@ -40,6 +40,7 @@ from leadgen.model.features import embed_text
 from leadgen.model.head import Head
 from leadgen.model.index_backends import backend
 from leadgen.model.knn import KnnScores, search_neighbours
+from leadgen.model.ranges import TrainingRanges
 from leadgen.model.vector_index import IndexInfo, IndexSpec, VectorIndex, choose_kind
 from leadgen.stores.artifacts import new_version_name
 from leadgen.stores.blob import Store, open_store
@@ -119,14 +120,16 @@ def build(
     with timer.step("drift"):
         profiled = profile_and_drift(store, table, cfg, holdout, grades, say)
     manifest = _manifest(new_version_name(), started, cfg, emb, indices, holdout, table, served)
+    ranges = TrainingRanges.of(table.columns, cfg.columns.num_cols)
     body = {
         **_report(manifest, cfg, started, profiled.drift["previous_version"]),
+        "ranges": ranges.to_json(),
         "data": data_facts(table, cfg, profiled.profile),
         "drift": profiled.drift,
         "identity": blocks.report,
     }
     bundle = _bundle(manifest, fitted, table, indices, calibration, head)
-    bundle.profile = profiled.profile
+    bundle.profile, bundle.ranges = profiled.profile, ranges
     with timer.step("render"):
         bundle.report_html = report_html.render(body, holdout.labels, holdout.scores)
     del fitted

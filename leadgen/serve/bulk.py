@@ -54,6 +54,7 @@ OUTPUT_COLUMNS = (
     "duplicate_ref",
     "top_neighbours",
     "explanation",
+    "warnings",
 )
 REJECT_COLUMNS = ("reject_field", "reject_reason")
 LEAD_ID_COL = "lead_id"
@@ -258,6 +259,7 @@ def _output_fields() -> list[Any]:
         pa.field("duplicate_ref", pa.string()),
         pa.field("top_neighbours", pa.string()),
         pa.field("explanation", pa.string()),
+        pa.field("warnings", pa.string()),
     ]
 
 
@@ -363,6 +365,7 @@ def _scored_batch(batch: Any, layout: _Layout, good: list[int], scores: list[Sco
         [_duplicate_ref(s) for s in scores],
         [_top_ids(s) for s in scores],
         [s.explanation.summary if s.explanation else _duplicate_note(s) for s in scores],
+        [_warnings(s) for s in scores],
     ]
     fields = _output_fields()
     arrays = [*rows.columns, *(pa.array(v, f.type) for v, f in zip(appended, fields, strict=True))]
@@ -390,6 +393,13 @@ def _duplicate_note(score: Score) -> str | None:
     if score.duplicate:
         return f"already known ({score.duplicate_of}): not scored"
     return None
+
+
+def _warnings(score: Score) -> str | None:
+    """The inputs scored clipped to the training range, one `column=value outside [low, high]`
+    per input (the API's `warnings`, flattened for a table)."""
+    parts = [f"{w.column}={w.value:g} outside [{w.low:g}, {w.high:g}]" for w in score.warnings]
+    return "; ".join(parts) or None
 
 
 def _top_ids(score: Score) -> str | None:

@@ -303,6 +303,16 @@ class Duplicate(_Answer):
     )
 
 
+class InputWarning(_Answer):
+    """An input the model never saw the like of: a numeric value outside the training range,
+    scored as the nearest end of it (leadgen.model.ranges)."""
+
+    column: str
+    value: float = Field(..., description="the value sent")
+    low: float = Field(..., description="the training range's lower end")
+    high: float = Field(..., description="its upper end; the value was scored as clipped to it")
+
+
 class Score(_Answer):
     """The answer for one lead. A duplicate is not scored: its score fields are null."""
 
@@ -352,6 +362,10 @@ class Score(_Answer):
     )
     neighbors: Neighbours | None = None
     explanation: Explanation | None = None
+    warnings: list[InputWarning] = Field(
+        default_factory=list,
+        description="numeric inputs outside the customers' range: scored clipped to it",
+    )
 
 
 class BatchResult(_Answer):
