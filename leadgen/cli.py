@@ -12,6 +12,7 @@ import argparse
 import errno
 import json
 import logging
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +38,8 @@ from leadgen.config import (
 from leadgen.errors import ConfigError, InputError, LeadgenError
 from leadgen.names import INPUT_FORMATS
 
+# The exit code when our stdout's reader closed it: a shell's for a death by SIGPIPE (128 + 13).
+PIPE_CLOSED = 141
 LOCAL_CACHE = Path.home() / ".cache" / "leadgen" / "artifacts"
 
 
@@ -586,6 +589,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def closed_pipe() -> int:
+    """The reader of our output went away (`leadgen score ... | head -c1`): nothing to say to
+    anyone; stdout is pointed at /dev/null so the interpreter's final flush fails no more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return PIPE_CLOSED
+
+
+def os_error_line(exc: OSError) -> str:
+    """An OSError as one line naming the file when known: `path: No space left on device`."""
+    cause = exc.strerror or str(exc).splitlines()[0]
+    return f"{exc.filename}: {cause}" if exc.filename else cause
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(
@@ -593,10 +611,17 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at interpreter exit
+        return code
     except LeadgenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return closed_pipe()
+    except OSError as exc:  # a full disk, a file-size limit, ...: one line, never a traceback
+        print(f"error: {os_error_line(exc)}", file=sys.stderr)
+        return 1

@@ -44,6 +44,7 @@ from leadgen.model.ranges import TrainingRanges
 from leadgen.model.vector_index import IndexInfo, IndexSpec, VectorIndex, choose_kind
 from leadgen.stores.artifacts import new_version_name
 from leadgen.stores.blob import Store, open_store
+from leadgen.stores.writable import check_build_outputs
 
 log = logging.getLogger(__name__)
 MIN_ROWS = 50
@@ -86,6 +87,7 @@ def build(
     receives step starts/ends (see Timer) instead of the "[step] ..." text lines."""
     started = datetime.now(UTC)
     timer = Timer(say, on_step)
+    check_build_outputs(cfg.artifacts_uri)  # not found out at upload, after the whole build
     store = store or open_store(cfg.artifacts_uri)
     with timer.step("read"):
         table = read_table(cfg, say)

@@ -33,7 +33,7 @@ def probe(path: Path) -> StoreState:
     if not os.access(path.parent, os.W_OK):  # WAL needs its -wal and -shm files beside it
         return "read_only"
     try:
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=0)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=0)
     except sqlite3.Error:
         return "corrupt"
     try:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,8 @@ import numpy as np
 from leadgen.config import AwsSettings
 from leadgen.errors import InputError
 from leadgen.names import INPUT_FORMATS
+from leadgen.stores.csv_cells import csv_batch, csv_schema
+from leadgen.stores.temp_outputs import temp_output
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
 # Every ending a lead or export file may have, longest first so ".csv.gz" wins over ".csv".
@@ -350,8 +351,7 @@ class TableWriter:
         local_dir = None if path.startswith("s3://") else Path(path).resolve().parent
         if local_dir is not None:
             local_dir.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=".leadgen-out-", dir=local_dir)
-        os.close(fd)
+        self._tmp = temp_output(local_dir)
         self.rows = 0
         if self.format == "parquet":
             import pyarrow.parquet as pq
@@ -363,14 +363,17 @@ class TableWriter:
         else:
             import pyarrow.csv as pcsv
 
-            self.schema = schema
+            self.schema = csv_schema(schema)  # lists and structs as JSON text
             gz = path.lower().endswith(".gz")
             self._sink = pa.CompressedOutputStream(self._tmp, "gzip") if gz else None
-            self._writer = pcsv.CSVWriter(self._sink or self._tmp, schema)
+            self._writer = pcsv.CSVWriter(self._sink or self._tmp, self.schema)
 
     def write(self, batch: Any) -> None:
         if batch.num_rows:
-            self._writer.write_batch(batch)
+            try:
+                self._writer.write_batch(batch if self.format == "parquet" else csv_batch(batch))
+            except OSError as exc:  # a full disk or a file-size limit, named with the output
+                raise InputError(f"{self.path}: cannot write ({first_line(exc)})") from None
             self.rows += batch.num_rows
 
     def commit(self) -> None:
