@@ -15,7 +15,9 @@ thread sees it (slow or stalled clients hold no thread, and idle connections are
 Content-Length, malformed chunking) with 400 itself, decodes chunked bodies, caps the body size
 and names no version. An ASGI server would add an event loop the resolver does not use. The
 resolver call stays the same; one request resolves at a time (Powertools keeps the current event
-on the resolver), like one Lambda execution environment.
+on the resolver), like one Lambda execution environment. What waitress does not do (a deadline
+for a whole request, answering rather than queueing clients past its connection limit, refusing
+bare-LF headers and other transfer codings at once) leadgen.serve.load_shedding adds.
 """
 
 from __future__ import annotations
