@@ -172,8 +172,10 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from leadgen.builder.pipeline import build
     from leadgen.stores.secrets import with_hash_key
+    from leadgen.stores.writable import check_build_outputs
 
     cfg = with_hash_key(build_config(args))
+    check_build_outputs(cfg.artifacts_uri)  # before the store's file is made in that folder
     dup_path = _dup_store_path(cfg.artifacts_uri, args.dup_store)
     store = _usable_store(dup_path, bool(args.dup_store)) if dup_path else None
     result = build(cfg, progress=not args.quiet)

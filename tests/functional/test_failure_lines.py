@@ -96,6 +96,7 @@ def test_a_read_only_artifacts_folder_is_refused_before_the_build(
         t0 = time.monotonic()
         done = run(["build", "--input", str(tiny_crm), "--out", str(art)], tmp_path)
         took = time.monotonic() - t0
+    assert done.stderr.count("\n") == 1, done.stderr  # the one line, not a warning too
     line = one_line(done.stderr)
     assert done.returncode == 2 and str(art) in line and "cannot write the artifacts" in line
     assert "[read]" not in done.stdout + done.stderr, "the build started before the check"

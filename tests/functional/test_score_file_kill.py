@@ -21,16 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from leadgen.builder.staging import LOCK, PREFIX, staging_dir, sweep_staging
-
-LEAD = {
-    "job_title": "CTO",
-    "bio": "runs data",
-    "industry": "software",
-    "country": "DE",
-    "company_size": 120.0,
-    "web_activity_score": 0.4,
-    "email_engagement_score": 0.3,
-}
+from tests.functional.test_failure_lines import LEAD
 
 
 def _score_file(artifacts: Path, leads: Path, out: Path) -> subprocess.Popen[bytes]:

@@ -17,7 +17,6 @@ import pytest
 from leadgen.cli import main
 from leadgen.config import ServiceConfig
 from leadgen.model.embedders import HashingEmbedder
-from leadgen.model.ranges import TrainingRanges
 from leadgen.serve.service import ScoringService
 from leadgen.stores.artifacts import read_pointer
 from leadgen.stores.blob import LocalStore
@@ -88,6 +87,8 @@ def test_a_value_below_the_range_is_clipped_to_its_low_end(service: Driver) -> N
 
 
 def test_the_ranges_fence_ignores_a_stray_row_but_keeps_every_ordinary_value() -> None:
+    from leadgen.model.ranges import TrainingRanges
+
     values = [float(i % 100) for i in range(5000)] + [1e9]  # one typo in 5,001 rows
     r = TrainingRanges.of({"x": values}, ["x"]).columns["x"]
     assert r.low == 0.0 and 99.0 <= r.high < 1000.0
