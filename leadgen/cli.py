@@ -175,12 +175,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     from leadgen.stores.writable import check_build_outputs
 
     cfg = with_hash_key(build_config(args))
-    check_build_outputs(cfg.artifacts_uri)  # before the store's file is made in that folder
+    check_build_outputs(cfg.artifacts_uri)
     dup_path = _dup_store_path(cfg.artifacts_uri, args.dup_store)
     store = _usable_store(dup_path, bool(args.dup_store)) if dup_path else None
     result = build(cfg, progress=not args.quiet)
     if store is not None:
-        _sync_local_store(store, result)
+        _sync_local_store(store(), result)
     q = result.report["quality"]["headline"]
     print(
         f"published {result.version} to {cfg.artifacts_uri}: headline {q['score']} "
@@ -190,15 +190,21 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _usable_store(path: str, explicit: bool) -> Any:
-    """The SQLite store at `path`, checked before any work: one line naming the file and the
-    cause when it cannot be used, an error when the user asked for it (`build` writes to it,
-    --dup-store) and a warning otherwise (it is optional: `serve` and `score` go on without)."""
+    """How to open the SQLite store at `path` once the build is done, checked before any work:
+    one line naming the file and the cause when it cannot be used, an error when the user named
+    it (--dup-store) and a warning otherwise (None: not synced). A store that does not exist yet
+    is not made here (a refused build leaves the folder as it was): its folder must be
+    writable."""
     from leadgen.duplicates.sqlite_store import SYNC_TIMEOUT, SqliteDuplicateStore
+    from leadgen.stores.writable import check_writable
 
+    if not Path(path).exists():
+        check_writable(Path(path).resolve().parent, "duplicate store")
+        return lambda: SqliteDuplicateStore(path, SYNC_TIMEOUT)
     store = SqliteDuplicateStore(path, SYNC_TIMEOUT)
     why = store.unusable()
     _refuse_or_warn(why, explicit, "not synced")
-    return None if why else store
+    return None if why else (lambda: store)
 
 
 def _refuse_or_warn(why: str | None, explicit: bool, consequence: str) -> None:
