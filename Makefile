@@ -121,6 +121,7 @@ bench-build: install-dev
 # 200 simultaneous clients against `leadgen serve` (waitress) and a stdlib server as the baseline.
 bench-server: install-dev
 	$(PY) -m bench.server_bench --clients 200 --rounds 5
+	$(PY) -m bench.server_probe --slow 260 --keepalive 300
 
 # Real public tables: data from package archives cached in .cache/bench-data.
 bench-real: install-dev

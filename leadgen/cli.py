@@ -12,6 +12,7 @@ import argparse
 import errno
 import json
 import logging
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -46,6 +47,8 @@ from leadgen.config import (
 from leadgen.errors import ConfigError, InputError, LeadgenError
 from leadgen.names import INPUT_FORMATS, OUT_FORMATS
 
+# The exit code when our stdout's reader closed it: a shell's for a death by SIGPIPE (128 + 13).
+PIPE_CLOSED = 141
 LOCAL_CACHE = Path.home() / ".cache" / "leadgen" / "artifacts"
 
 
@@ -229,12 +232,15 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from leadgen.builder.pipeline import build
     from leadgen.stores.secrets import with_hash_key
+    from leadgen.stores.writable import check_build_outputs
 
     cfg = with_hash_key(build_config(args))
-    result = build(cfg, progress=not args.quiet)
+    check_build_outputs(cfg.artifacts_uri)
     dup_path = _dup_store_path(cfg.artifacts_uri, args.dup_store)
-    if dup_path:
-        _sync_local_store(dup_path, result)
+    store = _usable_store(dup_path, bool(args.dup_store)) if dup_path else None
+    result = build(cfg, progress=not args.quiet)
+    if store is not None:
+        _sync_local_store(store(), result)
     q = result.report["quality"]["headline"]
     print(
         f"published {result.version} to {cfg.artifacts_uri}: headline {q['score']} "
@@ -243,12 +249,36 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sync_local_store(path: str, result: Any) -> None:
+def _usable_store(path: str, explicit: bool) -> Any:
+    """How to open the SQLite store at `path` once the build is done, checked before any work:
+    one line naming the file and the cause when it cannot be used, an error when the user named
+    it (--dup-store) and a warning otherwise (None: not synced). A store that does not exist yet
+    is not made here (a refused build leaves the folder as it was): its folder must be
+    writable."""
+    from leadgen.duplicates.sqlite_store import SYNC_TIMEOUT, SqliteDuplicateStore
+    from leadgen.stores.writable import check_writable
+
+    if not Path(path).exists():
+        check_writable(Path(path).resolve().parent, "duplicate store")
+        return lambda: SqliteDuplicateStore(path, SYNC_TIMEOUT)
+    store = SqliteDuplicateStore(path, SYNC_TIMEOUT)
+    why = store.unusable()
+    _refuse_or_warn(why, explicit, "not synced")
+    return None if why else (lambda: store)
+
+
+def _refuse_or_warn(why: str | None, explicit: bool, consequence: str) -> None:
+    if why is not None and explicit:
+        raise InputError(why)
+    if why is not None:
+        print(f"warning: {why}; {consequence}", file=sys.stderr)
+
+
+def _sync_local_store(store: Any, result: Any) -> None:
     """The customers' email hashes and fuzzy-match entries into the local SQLite store."""
-    from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
     from leadgen.duplicates.store import sync_customer_hashes, sync_customer_identities
 
-    store = SqliteDuplicateStore(path)
+    path = store.path
     sync = sync_customer_hashes(store, result.customer_pairs, result.customer_blocks.records)
     if sync["status"] == "ok":
         print(f"duplicate store {path}: upserted {sync['upserted']}, removed {sync['removed']}")
@@ -264,11 +294,15 @@ def _sync_local_store(path: str, result: Any) -> None:
 def _service(args: argparse.Namespace) -> Any:
     """A started scoring service; a version that cannot be loaded is an error here (a CLI has
     no later request to retry on)."""
+    from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
     from leadgen.serve.assemble import assemble, started
 
     cfg = service_config(args)
     source = "cli" if args.command == "score" else "api"
     svc = started(assemble(cfg, "request", _duplicates(cfg.artifacts_uri, args), log_source=source))
+    dup = svc.duplicates
+    why = dup.unusable() if isinstance(dup, SqliteDuplicateStore) else None
+    _refuse_or_warn(why, bool(args.dup_store), "the duplicate check is skipped")
     if svc.lifecycle.fallback_from is not None:
         print(
             f"warning: LATEST's version {svc.lifecycle.fallback_from} was refused; serving the "
@@ -866,6 +900,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def closed_pipe() -> int:
+    """The reader of our output went away (`leadgen score ... | head -c1`): nothing to say to
+    anyone; stdout is pointed at /dev/null so the interpreter's final flush fails no more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return PIPE_CLOSED
+
+
+def os_error_line(exc: OSError) -> str:
+    """An OSError as one line naming the file when known: `path: No space left on device`."""
+    cause = exc.strerror or str(exc).splitlines()[0]
+    return f"{exc.filename}: {cause}" if exc.filename else cause
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(
@@ -873,10 +922,17 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at interpreter exit
+        return code
     except LeadgenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return closed_pipe()
+    except OSError as exc:  # a full disk, a file-size limit, ...: one line, never a traceback
+        print(f"error: {os_error_line(exc)}", file=sys.stderr)
+        return 1

@@ -613,6 +613,7 @@ class ServiceConfig:
     email_hash_key_secret_arn: str | None = None
     fuzzy_threshold: float = 0.95  # a fuzzy match at or above it is a duplicate (not scored)
     possible_threshold: float = 0.60  # from here up to it: possible_duplicate (scored)
+    dup_store_timeout_ms: int = 100  # the local SQLite store's deadline per call (then skipped)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
     # VERSION@MANIFEST_SHA256: serve that artifact version, never LATEST (leadgen.rollout)
     artifact_pin: str | None = None
@@ -639,6 +640,10 @@ class ServiceConfig:
             raise ConfigError(f"max batch size must be in [1, 10000], got {self.max_batch}")
         if self.lead_ttl_days < 1:
             raise ConfigError(f"lead TTL must be at least 1 day, got {self.lead_ttl_days}")
+        if not 1 <= self.dup_store_timeout_ms <= 60_000:
+            raise ConfigError(
+                f"{Env.DUP_STORE_TIMEOUT_MS} must be in [1, 60000], got {self.dup_store_timeout_ms}"
+            )
         if not 0 <= self.text_cache <= MAX_TEXT_CACHE:
             raise ConfigError(
                 f"{Env.TEXT_CACHE} must be in [0, {MAX_TEXT_CACHE}] (0: off), got {self.text_cache}"
@@ -672,6 +677,7 @@ class ServiceConfig:
             email_hash_key_secret_arn=env(Env.EMAIL_HASH_KEY_SECRET_ARN, e),
             fuzzy_threshold=env_float(Env.FUZZY_THRESHOLD, 0.95, e),
             possible_threshold=env_float(Env.POSSIBLE_THRESHOLD, 0.60, e),
+            dup_store_timeout_ms=env_int(Env.DUP_STORE_TIMEOUT_MS, 100, e),
             embedder=EmbedderSettings.from_env(e),
             artifact_pin=env(Env.ARTIFACT_PIN, e),
             short_circuit=env(Env.SHORT_CIRCUIT, e) or "customers",

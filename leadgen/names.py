@@ -50,6 +50,8 @@ class Env:
     POSSIBLE_THRESHOLD: Final = "LEADGEN_POSSIBLE_THRESHOLD"  # -> possible_duplicate
     # customers | known: which known people are answered without a score (leadgen.config)
     SHORT_CIRCUIT: Final = "LEADGEN_SHORT_CIRCUIT"
+    # a request's wait for the local SQLite duplicate store, at most (then `skipped`)
+    DUP_STORE_TIMEOUT_MS: Final = "LEADGEN_DUP_STORE_TIMEOUT_MS"
     # VERSION@MANIFEST_SHA256: the artifact version this function version serves, set by the
     # build job when it publishes a function version (unset: follow LATEST)
     ARTIFACT_PIN: Final = "LEADGEN_ARTIFACT_PIN"

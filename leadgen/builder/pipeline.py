@@ -48,10 +48,12 @@ from leadgen.model.features import embed_text
 from leadgen.model.head import Head
 from leadgen.model.index_backends import backend
 from leadgen.model.knn import KnnScores, search_neighbours
+from leadgen.model.ranges import TrainingRanges
 from leadgen.model.vector_index import IndexInfo, IndexSpec, VectorIndex, choose_kind
 from leadgen.stores.artifacts import new_version_name
 from leadgen.stores.blob import Store, open_store
 from leadgen.stores.score_log import read_log
+from leadgen.stores.writable import check_build_outputs
 
 log = logging.getLogger(__name__)
 MIN_ROWS = 50
@@ -94,6 +96,7 @@ def build(
     receives step starts/ends (see Timer) instead of the "[step] ..." text lines."""
     started = datetime.now(UTC)
     timer = Timer(say, on_step)
+    check_build_outputs(cfg.artifacts_uri)  # not found out at upload, after the whole build
     store = store or open_store(cfg.artifacts_uri)
     with timer.step("read"):
         table = read_table(cfg, say)
@@ -131,14 +134,16 @@ def build(
     with timer.step("drift"):
         profiled = profile_and_drift(store, table, cfg, holdout, grades, say)
     manifest = _manifest(new_version_name(), started, cfg, emb, indices, holdout, table, served)
+    ranges = TrainingRanges.of(table.columns, cfg.columns.num_cols)
     body = {
         **_report(manifest, cfg, started, profiled.drift["previous_version"]),
+        "ranges": ranges.to_json(),
         "data": data_facts(table, cfg, profiled.profile),
         "drift": profiled.drift,
         "identity": identity_report,
     }
     bundle = _bundle(manifest, fitted, table, indices, calibration, head)
-    bundle.profile = profiled.profile
+    bundle.profile, bundle.ranges = profiled.profile, ranges
     with timer.step("challenger"):
         gate = challenge(store, bundle, emb, outcomes, (table, oof), cfg.max_realized_auc_drop, say)
     body.update(outcome_report(outcomes, gate))

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from leadgen.builder import charts
+from leadgen.builder.ranges_table import ranges_section
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:16px 24px;
@@ -298,6 +299,7 @@ def render(
         [
             header,
             data_section(report),
+            ranges_section(report.get("ranges")),
             quality_section(report["quality"], labels, scores),
             model_section(report),
             duplicates_section(report.get("identity", {})),

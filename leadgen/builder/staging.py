@@ -5,7 +5,10 @@ downloads them back there to verify a remote copy): about the size of the indice
 killed with SIGKILL (OOM killer, `kill -9`, a lost machine) runs no cleanup, so the folder stays.
 Each staging folder therefore holds a lock (`flock`) for as long as its build runs; the kernel
 drops it when the process dies however it dies, so the next build deletes every staging folder
-whose lock it can take, and none that a running build still holds.
+whose lock it can take, and none that a running build still holds. The lock file goes last when
+a folder is removed, so a build killed during its own cleanup leaves a folder that is still
+swept; a folder without one (killed between creating it and locking it, microseconds apart) is
+swept once LOCKLESS_AGE old.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 PREFIX = "leadgen-build-"
 LOCK = ".lock"
-LOCKLESS_AGE = 24 * 3600  # seconds
+LOCKLESS_AGE = 60  # seconds: a live build locks its folder at once
 
 
 @contextmanager
@@ -36,7 +39,7 @@ def staging_dir(say: Callable[[str], None] | None = None) -> Iterator[Path]:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        _remove(path)
         os.close(fd)
 
 
@@ -45,9 +48,27 @@ def sweep_staging(root: Path | None = None) -> list[Path]:
     removed = []
     for path in (root or Path(tempfile.gettempdir())).glob(PREFIX + "*"):
         if path.is_dir() and not path.is_symlink() and _abandoned(path):
-            shutil.rmtree(path, ignore_errors=True)
+            _remove(path)
             removed.append(path)
     return removed
+
+
+def _remove(path: Path) -> None:
+    """Everything but the lock, then the lock, then the folder: killed at any point, what is
+    left still has its lock file and is swept by the next build."""
+    try:
+        entries = list(path.iterdir())
+    except OSError:  # gone already
+        return
+    for entry in entries:
+        if entry.name == LOCK:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    (path / LOCK).unlink(missing_ok=True)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _abandoned(path: Path) -> bool:

@@ -1,6 +1,15 @@
 """The duplicate store of a laptop (`leadgen build`, `serve`, `score`, `score-file`): one SQLite
 file, by default beside the artifacts (<artifacts>/duplicates.sqlite), keeping the promises of
 leadgen.duplicates.store; record_lead's condition holds inside one IMMEDIATE transaction.
+
+The store is optional to a request, so it must never hold one up: every call has one deadline
+(`timeout`, LEADGEN_DUP_STORE_TIMEOUT_MS for the server) covering both the wait for this process's
+lock and SQLite's busy wait on another process's transaction; past it the call raises StoreBusy
+and the lead is answered `duplicate_check: skipped`. One lock and one connection per store: at
+most one worker thread is ever inside SQLite, the others give up at their deadline instead of
+queueing behind a lock held elsewhere. A file that cannot be opened (corrupt, unreadable) is not
+an error at start-up: each call fails (skipped), /health says why
+(leadgen.duplicates.store_state).
 """
 
 from __future__ import annotations
@@ -22,6 +31,13 @@ from leadgen.duplicates.store import (
     LeadKeys,
     Recorded,
 )
+from leadgen.duplicates.store_state import CachedProbe, StoreState
+
+# A request's wait for the store, at most (seconds): a lead is never held up longer than this by
+# a lock held in this process or another one; the server's is LEADGEN_DUP_STORE_TIMEOUT_MS.
+REQUEST_TIMEOUT = 0.1
+# `leadgen build` syncing customers is no request: it waits for a server's short transactions.
+SYNC_TIMEOUT = 30.0
 
 _ENTRY_COLS = (
     "kind, ref, first, last, company, domain, phone, country, phone_n, expires_at, place, stage"
@@ -47,40 +63,101 @@ _ADDED_COLUMNS = (
 _CRM = "kind IN ('customer', 'non_customer')"  # rows the build writes (leads: scoring)
 
 
+_STATE_WORDS = {
+    "read_only": "is read-only (the file or its folder)",
+    "missing": "cannot be created",
+    "locked": "is locked by another process",
+    "corrupt": "is not a readable SQLite database (delete it: the next build recreates it)",
+}
+
+
+class StoreBusy(Exception):
+    """The store did not answer within the call's deadline (locked, or another worker in it)."""
+
+
 class SqliteDuplicateStore:
     """Local store: one SQLite file. A lookup is one read snapshot (WAL); a record is one
-    IMMEDIATE transaction, which serialises writers: the conditional write."""
+    IMMEDIATE transaction, which serialises writers: the conditional write. Every call gives up
+    after `timeout` seconds (StoreBusy)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, timeout: float = REQUEST_TIMEOUT) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        conn = self._conn()
-        conn.executescript(_SCHEMA)
-        for table, column, kind in _ADDED_COLUMNS:
-            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-            if column not in have:
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._schema_ready = False
+        self._state = CachedProbe(self.path)
+        self.error: str | None = None  # why the file could not be opened at start
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._transaction():
+                pass
+        except (OSError, sqlite3.Error, StoreBusy) as exc:
+            self.error = describe(exc)
+
+    def state(self) -> StoreState:
+        """ok | read_only | missing | locked | corrupt, from a cheap probe cached a few seconds."""
+        return self._state.get()
+
+    def unusable(self) -> str | None:
+        """Why the store cannot be used now, in one line naming the file (None: it can)."""
+        state = self._state.get(fresh=True)
+        if state == "ok":
+            return None
+        cause = f" ({self.error})" if self.error else ""
+        return f"{self.path}: duplicate store {_STATE_WORDS[state]}{cause}"
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
+        if self._db is None:
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                conn.close()
+                raise
+            self._db = conn
+        return self._db
 
     @contextmanager
     def _transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute(f"BEGIN {mode}")
+        """One transaction within the deadline: this process's lock first, then SQLite's busy
+        wait for what is left of it."""
+        deadline = time.monotonic() + self.timeout
+        if not self._lock.acquire(timeout=self.timeout):
+            raise StoreBusy(f"another worker held {self.path.name} for {self.timeout:g}s")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            yield from _within(self._connected(), mode, deadline)
+        except sqlite3.OperationalError as exc:
+            if _busy(exc):
+                raise StoreBusy(f"{self.path.name} locked by another process") from exc
+            self._reset()
             raise
-        conn.execute("COMMIT")
+        except sqlite3.DatabaseError:
+            self._reset()
+            raise
+        finally:
+            self._lock.release()
+
+    def _connected(self) -> sqlite3.Connection:
+        conn = self._conn()
+        if not self._schema_ready:
+            conn.executescript(_SCHEMA)
+            for table, column, kind in _ADDED_COLUMNS:  # a store an older version created
+                have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            self._schema_ready = True
+        return conn
+
+    def _reset(self) -> None:
+        """Drop a connection that failed for another reason than a lock (a deleted or replaced
+        file): the next call opens the file afresh."""
+        if self._db is not None:
+            self._db.close()
+        self._db, self._schema_ready = None, False
 
     def lookup(self, keys: LeadKeys) -> Known:
         with self._transaction("DEFERRED") as conn:
@@ -148,6 +225,29 @@ class SqliteDuplicateStore:
                 "INSERT OR IGNORE INTO ident_block (key, kind, ref) VALUES (?, ?, ?)", links
             )
         return {"entries": len(entries), "blocks": len(blocks)}
+
+
+def _within(conn: sqlite3.Connection, mode: str, deadline: float) -> Iterator[sqlite3.Connection]:
+    left_ms = max(1, int((deadline - time.monotonic()) * 1000))
+    conn.execute(f"PRAGMA busy_timeout = {left_ms}")
+    conn.execute(f"BEGIN {mode}")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def describe(exc: BaseException) -> str:
+    """An error of the store in one line: its cause, never a row."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 _INSERT_ENTRY = f"INSERT OR REPLACE INTO ident_entry ({_ENTRY_COLS}) VALUES ({', '.join('?' * 12)})"

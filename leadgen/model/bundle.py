@@ -24,6 +24,7 @@ from leadgen.model.features import TabularTransform
 from leadgen.model.fields import FieldFormats
 from leadgen.model.head import Head
 from leadgen.model.index_backends import backend
+from leadgen.model.ranges import NO_RANGES, TrainingRanges
 from leadgen.model.trees import TreeEnsemble
 from leadgen.model.vector_index import DEFAULT_BACKEND, VectorIndex
 
@@ -46,6 +47,7 @@ class Files:
     HEAD_TREES = "head_trees.npz"  # the head's tree ensemble (present when there is a head)
     HIGH_ATTRS = "high_attrs.npz"
     HIGH_VOCAB = "high_vocab.json"
+    RANGES = "ranges.json"  # numeric inputs' training ranges (leadgen.model.ranges)
     # Written by the build for people and the next build, never loaded by serving (but verified
     # with the rest): the self-contained HTML report and the profile drift is measured against.
     REPORT_HTML = "report.html"
@@ -251,6 +253,7 @@ class Bundle:
     high_attrs: HighAttributes
     profile: dict[str, Any] | None = None  # leadgen.builder.drift.profile
     report_html: bytes | None = None  # leadgen.builder.report_html.render
+    ranges: TrainingRanges = NO_RANGES  # what serving clips numeric inputs to
 
     def write(self, directory: Path) -> tuple[Manifest, str]:
         """Write every file and seal the manifest; returns it and its sha256."""
@@ -268,6 +271,7 @@ class Bundle:
         with (directory / Files.HIGH_ATTRS).open("wb") as fh:
             np.savez(fh, cat_codes=attrs.cat_codes, num=attrs.num, num_std=attrs.num_std)
         _write_json(directory / Files.HIGH_VOCAB, attrs.vocab)
+        _write_json(directory / Files.RANGES, self.ranges.to_json())
         if self.profile is not None:
             _write_json(directory / Files.PROFILE, self.profile)
         if self.report_html is not None:
@@ -294,10 +298,16 @@ class Bundle:
                     num_std=attrs["num_std"],
                     vocab=_read_json(directory / Files.HIGH_VOCAB),
                 ),
+                ranges=_ranges(directory / Files.RANGES),
             )
         except (OSError, KeyError, ValueError) as exc:
             raise ArtifactError(f"{directory}: cannot load artifact ({exc})") from None
         return bundle
+
+
+def _ranges(path: Path) -> TrainingRanges:
+    """A version built before ranges were stored clips nothing."""
+    return TrainingRanges.from_json(_read_json(path)) if path.is_file() else NO_RANGES
 
 
 def _trees(directory: Path) -> TreeEnsemble | None:

@@ -23,6 +23,7 @@ with a reconstructed neighbour is exactly the similarity the search returned.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -93,7 +94,10 @@ class FaissIndex:
     def write(self, path: Path) -> None:
         import faiss
 
-        faiss.write_index(self.raw, str(path))
+        try:
+            faiss.write_index(self.raw, str(path))
+        except RuntimeError as exc:  # FAISS reports a failed write (full disk) as RuntimeError
+            raise OSError(0, _write_cause(str(exc)), str(path)) from None
 
     def apply_params(self, params: Mapping[str, Any]) -> None:
         """Set the search-time parameters the build recorded (HNSW efSearch, IVF nprobe)."""
@@ -102,6 +106,12 @@ class FaissIndex:
             inner.hnsw.efSearch = int(params["efSearch"])
         if "nprobe" in params:
             inner.nprobe = int(params["nprobe"])
+
+
+def _write_cause(message: str) -> str:
+    """The cause FAISS puts last in parentheses ("... (No space left on device)")."""
+    found = re.search(r"\(([^()]*)\)\s*$", message)
+    return found.group(1) if found else "write failed"
 
 
 class ExactScan:

@@ -108,7 +108,7 @@ def _store(config: ServiceConfig, use: Use, source: DuplicateSource) -> Duplicat
     if source.sqlite_path:
         from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
 
-        return SqliteDuplicateStore(source.sqlite_path)
+        return SqliteDuplicateStore(source.sqlite_path, config.dup_store_timeout_ms / 1000)
     if source.tables:
         from leadgen.duplicates.dynamo_store import configured_store
 

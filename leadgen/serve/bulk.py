@@ -42,7 +42,7 @@ from leadgen.config import IDENTITY_FIELDS, IdentityColumns, ReadSettings
 from leadgen.errors import InputError, LeadValidationError
 from leadgen.model.fields import FieldFormats
 from leadgen.names import DEFAULT_EMAIL_COL, GRADES, OUT_FORMATS
-from leadgen.serve.schemas import CleanLead, Score, clean_lead
+from leadgen.serve.schemas import CleanLead, InputWarning, Score, clean_lead
 from leadgen.serve.scorer import Scorer
 from leadgen.serve.service import ScoringService
 from leadgen.stores.conventions import (
@@ -73,6 +73,7 @@ OUTPUT_COLUMNS = (
     *KNOWN_COLUMNS,
     "top_neighbours",
     "explanation",
+    "warnings",
 )
 REJECT_COLUMNS = ("reject_field", "reject_reason")
 LEAD_ID_COL = "lead_id"
@@ -410,6 +411,7 @@ def _output_fields() -> list[Any]:
         *(pa.field(c, pa.string()) for c in KNOWN_COLUMNS),
         pa.field("top_neighbours", pa.string()),
         pa.field("explanation", pa.string()),
+        pa.field("warnings", pa.string()),
     ]
 
 
@@ -499,6 +501,7 @@ def _scored_batch(batch: Any, layout: _Layout, good: list[int], scores: list[Sco
         *_known_columns(scores),
         [_top_ids(s) for s in scores],
         [s.explanation.summary if s.explanation else _duplicate_note(s) for s in scores],
+        [_warnings(s) for s in scores],
     ]
     fields = _output_fields()
     arrays = [*rows.columns, *(pa.array(v, f.type) for v, f in zip(appended, fields, strict=True))]
@@ -537,6 +540,17 @@ def _duplicate_note(score: Score) -> str | None:
     if score.duplicate:
         return f"already known ({score.duplicate_of}): not scored"
     return None
+
+
+def _warnings(score: Score) -> str | None:
+    """The inputs scored clipped to the training range, one `column=value outside [low, high]`
+    per input (the API's `warnings`, flattened for a table)."""
+    parts = [
+        f"{w.column}={w.value:g} outside [{w.low:g}, {w.high:g}]"
+        for w in score.warnings
+        if isinstance(w, InputWarning)
+    ]
+    return "; ".join(parts) or None
 
 
 def _top_ids(score: Score) -> str | None:

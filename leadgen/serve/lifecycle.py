@@ -16,7 +16,9 @@ Failures are of two kinds, told apart by the error (leadgen.errors.StoreUnavaila
   its files may be fixed in place; a new LATEST is tried at once.
 While nothing is loaded and LATEST's version is refused as bad, the newest older complete version
 that verifies serves instead (`fallback_from` names the refused one; /health and the
-ArtifactFallback metric say so) until LATEST loads or moves.
+ArtifactFallback metric say so) until LATEST loads or moves. The last refusal (which version,
+why, since when) stays in `refused` for /health until a newer version loads: a LATEST refused
+during a refresh is otherwise invisible, since the previous version keeps answering.
 """
 
 from __future__ import annotations
@@ -60,6 +62,15 @@ class _Refusal:
     retry_at: float
 
 
+@dataclass(frozen=True)
+class Refused:
+    """The last version refused: which, why (one line), since when (epoch seconds)."""
+
+    version: str
+    reason: str
+    since: float
+
+
 class ModelLifecycle:
     """Holds the current Scorer and replaces it when LATEST moves."""
 
@@ -86,6 +97,7 @@ class ModelLifecycle:
         self.failures = 0
         self.error: str | None = None
         self.fallback_from: str | None = None  # LATEST's refused version, while a fallback serves
+        self.refused: Refused | None = None  # the last refusal, until a version loads after it
         self._on_failure = on_failure
         self._clock = clock
         self._lock = threading.Lock()
@@ -187,6 +199,8 @@ class ModelLifecycle:
         old = self._scorer
         self._scorer, self._pointer, self.error = scorer, pointer, None
         self.fallback_from = fallback_from
+        if fallback_from is None:
+            self.refused = None
         self._refused.pop(pointer, None)
         log.info(
             "artifact version loaded",
@@ -208,6 +222,8 @@ class ModelLifecycle:
             attempts = self._refused[pointer].attempts + 1 if pointer in self._refused else 1
             delay = self._backoff(self.refused_retry_seconds, attempts)
             self._refused[pointer] = _Refusal(attempts, now + delay)
+            if self.refused is None or self.refused.version != pointer.version:
+                self.refused = Refused(pointer.version, str(exc), time.time())
             message = f"refused {message}; retried in {delay:.0f}s"
         else:
             self._unavailable += 1

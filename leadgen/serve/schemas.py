@@ -499,6 +499,19 @@ class FieldWarning(_Answer):
     message: str
 
 
+class InputWarning(_Answer):
+    """An input the model never saw the like of: a numeric value outside the training range,
+    scored as the nearest end of it (leadgen.model.ranges)."""
+
+    warning: Literal["out_of_range"] = Field(
+        default="out_of_range", description="out_of_range: outside the training range (clipped)"
+    )
+    column: str
+    value: float = Field(..., description="the value sent")
+    low: float = Field(..., description="the training range's lower end")
+    high: float = Field(..., description="its upper end; the value was scored as clipped to it")
+
+
 class Score(_Answer):
     """The answer for one lead. A duplicate (a known customer, or with LEADGEN_SHORT_CIRCUIT=known
     any known person) is not scored: its score fields are null. A known person who is not a
@@ -558,8 +571,10 @@ class Score(_Answer):
     )
     neighbors: Neighbours | None = None
     explanation: Explanation | None = None
-    warnings: list[FieldWarning] = Field(
-        default_factory=list, description="fields of the lead that were ignored, and why"
+    warnings: list[FieldWarning | InputWarning] = Field(
+        default_factory=list,
+        description="fields of the lead that were ignored (unknown_field), and numeric inputs "
+        "outside the customers' range, scored clipped to it (out_of_range)",
     )
 
 
@@ -579,7 +594,24 @@ class BatchResult(_Answer):
     results: list[Score | LeadError]
 
 
-DuplicateStoreStatus = Literal["ok", "disabled", "hash_key_mismatch", "unverified"]
+DuplicateStoreStatus = Literal[
+    "ok",
+    "disabled",
+    "hash_key_mismatch",
+    "unverified",
+    "read_only",
+    "missing",
+    "locked",
+    "corrupt",
+]
+
+
+class RefusedVersion(_Answer):
+    """A version the service refused to load (LATEST's, at start-up or on a refresh)."""
+
+    version: str
+    reason: str = Field(..., description="why, in one line (checksum, format, embedder, ...)")
+    since: str = Field(..., description="when it was first refused (ISO 8601, UTC)")
 
 
 class GradeRow(_Answer):
@@ -609,12 +641,18 @@ class Health(_Answer):
         ...,
         description="ok | disabled (no store configured) | hash_key_mismatch (the version was "
         "built with another email hash key: the duplicate check is skipped until a build with "
-        "this key) | unverified (a version that records no key fingerprint)",
+        "this key) | unverified (a version that records no key fingerprint) | read_only, "
+        "missing, locked, corrupt (the local SQLite file: the check is skipped while so)",
     )
     fallback_from: str | None = Field(
         default=None,
         description="the version LATEST names when it could not be loaded at start-up and this "
         "older verified version serves instead; null when LATEST's version serves",
+    )
+    refused: RefusedVersion | None = Field(
+        default=None,
+        description="the last version refused (at start-up or on a refresh) while an older one "
+        "serves; null once a version newer than the refusal loads",
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from leadgen.serve.explanation import Explainer, stored_vectors
 from leadgen.serve.schemas import (
     CleanLead,
     Explanation,
+    InputWarning,
     Neighbour,
 )
 from leadgen.serve.schemas import (
@@ -61,6 +62,7 @@ class LeadScores:
     graded_on_reason: str | None
     neighbors: NeighbourLists
     explanation: Explanation
+    warnings: list[InputWarning] = field(default_factory=list)
 
     def fields(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -92,6 +94,7 @@ class Scorer:
     ) -> list[LeadScores]:
         if not leads:
             return []
+        leads, warnings = self.in_range(leads)
         b = self.bundle
         columns = feature_columns([lead.features for lead in leads], self.spec)
         got = score_columns(b, self.embedder, columns, len(leads), self._labels_all, self._search)
@@ -121,9 +124,22 @@ class Scorer:
                 graded_on_reason=b.head.reason or None,
                 neighbors=NeighbourLists(high=near_high[r], all=near_all[r]),
                 explanation=explanations[r],
+                warnings=warnings[r],
             )
             for r in range(len(leads))
         ]
+
+    def in_range(
+        self, leads: Sequence[CleanLead]
+    ) -> tuple[list[CleanLead], list[list[InputWarning]]]:
+        """The leads with numeric inputs clipped to the training ranges, and per lead what was
+        clipped: everything downstream (vectors, head, explanation) sees the clipped value."""
+        clipped, warnings = [], []
+        for lead in leads:
+            features, flagged = self.bundle.ranges.clip(lead.features)
+            clipped.append(replace(lead, features=features) if flagged else lead)
+            warnings.append([InputWarning(**f.__dict__) for f in flagged])
+        return clipped, warnings
 
     def _search(self, vecs: np.ndarray) -> tuple[Neighbours, Neighbours, np.ndarray | None]:
         """Neighbours in `high` and in `all`, and for a request's few leads the stored vectors of

@@ -15,7 +15,9 @@ thread sees it (slow or stalled clients hold no thread, and idle connections are
 Content-Length, malformed chunking) with 400 itself, decodes chunked bodies, caps the body size
 and names no version. An ASGI server would add an event loop the resolver does not use. The
 resolver call stays the same; one request resolves at a time (Powertools keeps the current event
-on the resolver), like one Lambda execution environment.
+on the resolver), like one Lambda execution environment. What waitress does not do (a deadline
+for a whole request, answering rather than queueing clients past its connection limit, refusing
+bare-LF headers and other transfer codings at once) leadgen.serve.load_shedding adds.
 """
 
 from __future__ import annotations
@@ -196,23 +198,28 @@ def serve(
     tick: Callable[[], None] | None = None,
     channel_timeout: int = CHANNEL_TIMEOUT,
     threads: int = THREADS,
+    connection_limit: int = CONNECTION_LIMIT,
+    read_deadline: float = 10.0,
 ) -> LocalServer:
-    """Bind (OSError if the address is taken) and return the server, not yet serving."""
-    from waitress import create_server
+    """Bind (OSError if the address is taken) and return the server, not yet serving; it sheds
+    load rather than queueing clients (leadgen.serve.load_shedding: `read_deadline` seconds for
+    a whole request, `connection_limit` connections, then 503)."""
+    from leadgen.serve.load_shedding import SheddingServer
 
     if not 0 <= port <= 65535:  # waitress would wrap it around instead
         raise ValueError(f"port must be in 0..65535, got {port}")
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" under load
-    server = create_server(
+    server = SheddingServer(
         wsgi_app(app, tick),
+        connection_limit,
+        read_deadline,
         host=host,
         port=port,
         ident="leadgen",
         threads=threads,
         backlog=BACKLOG,
-        connection_limit=CONNECTION_LIMIT,
         channel_timeout=channel_timeout,
-        cleanup_interval=max(1, min(30, channel_timeout)),
+        cleanup_interval=1,  # the read deadline is checked every second
         max_request_body_size=MAX_READ,
         expose_tracebacks=False,
         clear_untrusted_proxy_headers=True,

@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from leadgen.config import GradeBands, ServiceConfig
@@ -23,15 +23,17 @@ from leadgen.duplicates.check import DuplicateCheck, DuplicateState, Found
 from leadgen.duplicates.matching import MatchConfig
 from leadgen.duplicates.normalise import key_fingerprint
 from leadgen.duplicates.store import DuplicateStore
+from leadgen.duplicates.store_state import Probed
 from leadgen.model.embedders import Embedder
 from leadgen.model.text_cache import CachedEmbedder
-from leadgen.serve.lifecycle import FailureHook, ModelLifecycle
+from leadgen.serve.lifecycle import FailureHook, ModelLifecycle, Refused
 from leadgen.serve.schemas import (
     CleanLead,
     Duplicate,
     DuplicateStoreStatus,
     GradeRow,
     Health,
+    RefusedVersion,
     Score,
 )
 from leadgen.serve.score_record import ScoreLogger
@@ -91,6 +93,15 @@ class ScoringService:
             )
         return "hash_key_mismatch"
 
+    def store_health(self, scorer: Scorer) -> DuplicateStoreStatus:
+        """/health's view of the store: the key check, then what a probe of its file finds (a
+        deleted, read-only, locked or damaged SQLite file is not "ok")."""
+        status = self.duplicate_store_status(scorer)
+        if status in ("ok", "unverified") and isinstance(self.duplicates, Probed):
+            state = self.duplicates.state()
+            return status if state == "ok" else state
+        return status
+
     def scorer(self) -> Scorer:
         """The version answering now (no I/O; ArtifactError while there is none)."""
         return self.lifecycle.current()
@@ -108,8 +119,9 @@ class ScoringService:
             graded_on=scorer.bundle.head.headline_name,
             graded_on_reason=scorer.bundle.head.reason or None,
             grades=[GradeRow(**g) for g in m.quality.get("grades", [])],
-            duplicate_store=self.duplicate_store_status(scorer),
+            duplicate_store=self.store_health(scorer),
             fallback_from=self.lifecycle.fallback_from,
+            refused=_refused(self.lifecycle.refused),
         )
 
     def score_leads(
@@ -149,7 +161,7 @@ class ScoringService:
                 else _scored(parts, state, scorer.version, ref)
             )
         for i, lead in enumerate(leads):
-            answers[i].warnings = list(lead.warnings)
+            answers[i].warnings = [*lead.warnings, *answers[i].warnings]
         result = [answers[i] for i in range(len(leads))]
         if self.score_log is not None:
             self.score_log.record(leads, result, scorer.spec.all_cols, log)
@@ -164,6 +176,13 @@ class ScoringService:
 def artifact_age_seconds(created_at: str) -> float:
     """Seconds since the version was built (a stalled refresh shows as a growing age)."""
     return max(0.0, time.time() - datetime.fromisoformat(created_at).timestamp())
+
+
+def _refused(refused: Refused | None) -> RefusedVersion | None:
+    if refused is None:
+        return None
+    since = datetime.fromtimestamp(refused.since, UTC).isoformat(timespec="seconds")
+    return RefusedVersion(version=refused.version, reason=refused.reason, since=since)
 
 
 def _scored(parts: LeadScores, state: DuplicateState, version: str, ref: str) -> Score:

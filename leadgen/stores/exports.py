@@ -40,6 +40,7 @@ import numpy as np
 from leadgen.config import AwsSettings
 from leadgen.errors import InputError
 from leadgen.names import INPUT_FORMATS
+from leadgen.stores.csv_cells import csv_batch, csv_schema
 from leadgen.stores.dialect import (
     PLAIN_CSV,
     SAMPLE_BYTES,
@@ -49,6 +50,7 @@ from leadgen.stores.dialect import (
     ragged_row,
     sniff,
 )
+from leadgen.stores.temp_outputs import temp_output
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
 XLSX_SUFFIXES = (".xlsx",)
@@ -494,8 +496,7 @@ class TableWriter:
         local_dir = None if path.startswith("s3://") else Path(path).resolve().parent
         if local_dir is not None:
             local_dir.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=".leadgen-out-", dir=local_dir)
-        os.close(fd)
+        self._tmp = temp_output(local_dir)
         self.rows = 0
         self.schema = schema
         self._writer: Any
@@ -510,16 +511,20 @@ class TableWriter:
 
             self._writer = SheetWriter(self._tmp, schema.names)
         else:
+            self.schema = csv_schema(schema)  # lists and structs as JSON text
             gz = path.lower().endswith(".gz")
-            self._writer = CsvWriter(self._tmp, schema, dialect or PLAIN_CSV, gz)
+            self._writer = CsvWriter(self._tmp, self.schema, dialect or PLAIN_CSV, gz)
 
     def write(self, batch: Any) -> None:
         if not batch.num_rows:
             return
-        if self.format == "parquet":
-            self._writer.write_batch(batch)
-        else:
-            self._writer.write(batch)
+        try:
+            if self.format == "parquet":
+                self._writer.write_batch(batch)
+            else:
+                self._writer.write(csv_batch(batch))
+        except OSError as exc:  # a full disk or a file-size limit, named with the output
+            raise InputError(f"{self.path}: cannot write ({first_line(exc)})") from None
         self.rows += batch.num_rows
 
     def commit(self) -> None:

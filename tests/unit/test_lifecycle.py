@@ -463,3 +463,25 @@ def test_an_unknown_artifact_format_is_refused_by_name(art: Versions, tmp_path: 
         f"artifact format {newer} is not supported (this code reads format {FORMAT_VERSION};" in f
         for f in failures
     )
+
+
+def test_a_version_refused_during_a_refresh_is_named_until_a_newer_one_loads(
+    art: Versions, tmp_path: Path
+) -> None:
+    point_latest_at(art.root, art.old)
+    clock = Clock()
+    lc = lifecycle(LocalStore(art.root), tmp_path / "cache", clock, refused_retry_seconds=60)
+    assert lc.start() and lc.refused is None
+    victim = art.root / art.new / "ids_all.npy"
+    good = victim.read_bytes()
+    corrupt_file(victim)
+    point_latest_at(art.root, art.new)
+    before = time.time()
+    tick(lc)
+    assert lc.current().version == art.old and lc.fallback_from is None  # not a start-up one
+    assert lc.refused is not None and lc.refused.version == art.new
+    assert "ids_all.npy" in lc.refused.reason and lc.refused.since >= before - 1
+    victim.write_bytes(good)
+    clock.now += 61
+    tick(lc)
+    assert lc.current().version == art.new and lc.refused is None
