@@ -69,6 +69,7 @@ def test_a_value_beyond_the_range_is_scored_clipped_and_flagged(
     )
     assert extreme["warnings"] == [
         {
+            "warning": "out_of_range",
             "column": column,
             "value": EXTREMES[column],
             "low": _ranges(hashing_artifacts)[column]["low"],

@@ -21,7 +21,8 @@ from tests.faults import FaultyStore, corrupt_file
 
 def _copy(src: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "art"
-    shutil.copytree(src, dst)
+    # without the score log other tests' `serve` and `score` runs wrote beside the versions
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("score_log"))
     return dst
 
 

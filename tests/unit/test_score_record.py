@@ -61,8 +61,14 @@ def service_with(
     sink: ListSink,
     failures: list[int] | None = None,
     dedup: bool = False,
+    short_circuit: str = "customers",
 ) -> ScoringService:
-    cfg = ServiceConfig(artifacts_uri=str(artifacts), cache_dir=tmp / "cache", email_hash_key=KEY)
+    cfg = ServiceConfig(
+        artifacts_uri=str(artifacts),
+        cache_dir=tmp / "cache",
+        email_hash_key=KEY,
+        short_circuit=short_circuit,
+    )
     store = SqliteDuplicateStore(tmp / "dups.sqlite") if dedup else None
     svc = ScoringService(cfg, HashingEmbedder(), duplicates=store)
     assert svc.lifecycle.start()
@@ -122,14 +128,21 @@ def test_opting_out_per_lead_and_per_batch(hashing_artifacts: Path, tmp_path: Pa
 
 
 def test_a_duplicate_is_not_logged(hashing_artifacts: Path, tmp_path: Path) -> None:
+    """A lead answered without a score (short-circuited) is not logged; one scored again (a
+    known lead, the default) is, as each score it is given."""
+    repeat = {**PERSON, "lead_id": "web-78", "email": "zelda.quorum@example.org"}
     sink = ListSink()
-    svc = service_with(hashing_artifacts, tmp_path, sink, dedup=True)
+    svc = service_with(hashing_artifacts, tmp_path / "a", sink, dedup=True, short_circuit="known")
     first = call(svc, "/score_lead", PERSON)[1]
-    again = call(
-        svc, "/score_lead", {**PERSON, "lead_id": "web-78", "email": "zelda.quorum@example.org"}
-    )[1]
+    again = call(svc, "/score_lead", repeat)[1]
     assert first["duplicate"] is False and again["duplicate"] is True
     assert [r.lead_id for r in sink.records] == ["web-77"]
+    scored = ListSink()
+    svc = service_with(hashing_artifacts, tmp_path / "b", scored, dedup=True)
+    call(svc, "/score_lead", PERSON)
+    again = call(svc, "/score_lead", repeat)[1]
+    assert again["duplicate"] is False and again["known_as"]["of"] == "lead"
+    assert [r.lead_id for r in scored.records] == ["web-77", "web-78"]
 
 
 def test_a_failing_log_costs_the_answer_nothing_and_is_counted(

@@ -69,7 +69,7 @@ def test_logs_never_contain_the_raw_email_or_bio(
         assert needle.lower() not in everything.lower(), needle
     # The score log's records (what Firehose delivers) keep the version's feature columns as
     # received, the bio among them (docs/outcomes.md), and nothing of the person but hashes.
-    assert len(records) == {"scored": 1, "store_down": 2, "internal_error": 0}[path]
+    assert len(records) == {"scored": 1, "store_down": 3, "internal_error": 0}[path]
     for needle in identity:
         assert needle.lower() not in "\n".join(records).lower(), needle
 
