@@ -145,6 +145,22 @@ def fp32_embedder(fp32_model_dir: Path) -> Any:
     return OnnxEmbedder(fp32_model_dir)
 
 
+@pytest.fixture(scope="session")
+def static_model_dir(model_cache: Path) -> Path:
+    """all-MiniLM-L6-v2 distilled into a static model by leadgen.model.distill (model2vec),
+    once per session, into the session's cache."""
+    from leadgen.model.distill import ensure_static_model
+
+    return ensure_static_model(None, cache=model_cache)
+
+
+@pytest.fixture(scope="session")
+def static_embedder(static_model_dir: Path) -> Any:
+    from leadgen.model.embedders import StaticEmbedder
+
+    return StaticEmbedder(static_model_dir)
+
+
 HASHING = EmbedderSettings(kind="hashing")
 
 
@@ -201,6 +217,18 @@ def onnx_artifacts(
     """A published local artifact folder built with the real ONNX MiniLM embedder."""
     out = tmp_path_factory.mktemp("art-onnx")
     quiet_build(build_config(tiny_crm, out, embedder=EmbedderSettings()), onnx_embedder)
+    return out
+
+
+@pytest.fixture(scope="session")
+def static_artifacts(
+    tiny_crm: Path, static_embedder: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A published local artifact folder built with the static embedder."""
+    out = tmp_path_factory.mktemp("art-static")
+    quiet_build(
+        build_config(tiny_crm, out, embedder=EmbedderSettings(kind="static")), static_embedder
+    )
     return out
 
 
