@@ -1,5 +1,5 @@
-"""`python -m leadgen COMMAND`: data, inspect, build, report, score, score-file, serve,
-export-model, openapi, client.
+"""`leadgen COMMAND` (or `python -m leadgen COMMAND`): data, inspect, build, report, score,
+score-file, serve, export-model, openapi, client.
 
 A thin adapter: read the runtime's configuration from the environment (BuildConfig.from_env,
 ServiceConfig.from_env), overlay the flags given, call the core, print. Every LeadgenError
@@ -318,9 +318,7 @@ def cmd_export_model(args: argparse.Namespace) -> int:
 
     settings = embedder_settings(EmbedderSettings.from_env(), args)
     quantize = settings.precision == "int8"
-    if settings.kind == "static":
-        path = _distill(args, settings)
-    elif args.out:
+    if args.out:
         if quantize:
             base = ensure_onnx_model(args.model, args.text_prefix, cache=settings.cache)
             path = quantize_int8(base, Path(args.out))
@@ -331,17 +329,6 @@ def cmd_export_model(args: argparse.Namespace) -> int:
         path = ensure_onnx_model(args.model, args.text_prefix, quantize, settings.cache)
     print(path)
     return 0
-
-
-def _distill(args: argparse.Namespace, settings: EmbedderSettings) -> Path:
-    """The static model: distilled into --out, or the cached one (distilled once)."""
-    from leadgen.model.distill import distill_static, ensure_static_model
-    from leadgen.model.export import resolve_source
-
-    if not args.out:
-        return ensure_static_model(args.model, args.text_prefix, settings.cache)
-    name, source = resolve_source(args.model)
-    return distill_static(source, Path(args.out), name=name, prefix=args.text_prefix)
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:
@@ -545,19 +532,11 @@ def _tool_parsers(sub: Any) -> None:
     i.add_argument("--rows", type=int, default=200_000, help="inspect the first N rows (200,000)")
     i.set_defaults(func=cmd_inspect)
 
-    e = sub.add_parser(
-        "export-model", help="export a sentence-transformers model to ONNX, or distil it (static)"
-    )
+    e = sub.add_parser("export-model", help="export a sentence-transformers model to ONNX")
     e.add_argument("--out", help="target directory (default: the cache)")
     e.add_argument("--text-prefix", default="", help="e.g. 'query: ' for E5 models")
-    e.add_argument(
-        "--embedder",
-        choices=("onnx", "static"),
-        default="onnx",
-        help="onnx (default): an ONNX export; static: a static model distilled with model2vec",
-    )
     _embedder_flags(e, kind=False)
-    e.set_defaults(func=cmd_export_model)
+    e.set_defaults(func=cmd_export_model, embedder=None)
 
     o = sub.add_parser("openapi", help="print the OpenAPI document of the API")
     o.set_defaults(func=cmd_openapi)
@@ -572,7 +551,7 @@ def _tool_parsers(sub: Any) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m leadgen", description=__doc__)
+    p = argparse.ArgumentParser(prog="leadgen", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
     _data_parser(sub)

@@ -19,6 +19,10 @@ import pytest
 
 from leadgen.config import BuildConfig, EmbedderSettings
 
+# The synthesised template (`synth`), shared by the infra tests and the functional tests that run
+# the handler and the jobs with its environment and role policies.
+pytest_plugins = ("tests.synthesis",)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -145,22 +149,6 @@ def fp32_embedder(fp32_model_dir: Path) -> Any:
     return OnnxEmbedder(fp32_model_dir)
 
 
-@pytest.fixture(scope="session")
-def static_model_dir(model_cache: Path) -> Path:
-    """all-MiniLM-L6-v2 distilled into a static model by leadgen.model.distill (model2vec),
-    once per session, into the session's cache."""
-    from leadgen.model.distill import ensure_static_model
-
-    return ensure_static_model(None, cache=model_cache)
-
-
-@pytest.fixture(scope="session")
-def static_embedder(static_model_dir: Path) -> Any:
-    from leadgen.model.embedders import StaticEmbedder
-
-    return StaticEmbedder(static_model_dir)
-
-
 HASHING = EmbedderSettings(kind="hashing")
 
 
@@ -221,25 +209,15 @@ def onnx_artifacts(
 
 
 @pytest.fixture(scope="session")
-def static_artifacts(
-    tiny_crm: Path, static_embedder: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """A published local artifact folder built with the static embedder."""
-    out = tmp_path_factory.mktemp("art-static")
-    quiet_build(
-        build_config(tiny_crm, out, embedder=EmbedderSettings(kind="static")), static_embedder
-    )
-    return out
-
-
-@pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """moto's server on 127.0.0.1 (real HTTP), on a port the OS picks as it binds. Nothing is
     put in os.environ here: tests that talk to it through the default clients ask for `moto_env`
-    (module fixtures use `moto_environment`), so no AWS_* variable outlives them."""
-    from moto.server import ThreadedMotoServer
+    (module fixtures use `moto_environment`), so no AWS_* variable outlives them. It records every
+    request it receives (tests/aws_calls.py): those signed by a role's credentials are checked
+    against that role's policies after each functional test."""
+    from tests.aws_calls import recording_moto_server
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = recording_moto_server("127.0.0.1", 0)
     server.start()
     host, port = server.get_host_and_port()
     try:
@@ -297,6 +275,11 @@ def moto_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
 def known_person(crm: Path) -> dict[str, Any]:
     """A current customer of `crm` who is unambiguous for the fuzzy check: a first name with a
     nickname, a mailbox of their own, and nobody else of that name at that company."""
+    return known_people(crm, 1)[0]
+
+
+def known_people(crm: Path, n: int) -> list[dict[str, Any]]:
+    """The first `n` such customers (see known_person)."""
     import pyarrow.parquet as pq
 
     from leadgen.duplicates.normalise import identity_of, normalise_email
@@ -306,6 +289,7 @@ def known_person(crm: Path) -> dict[str, Any]:
     mailboxes = Counter(normalise_email(r["email"]) for r in rows)
     names = Counter(_name_at(identity_of(r["first_name"], r["last_name"], None, r["company"]))
                     for r in rows)  # fmt: skip
+    found = []
     for r in rows:
         who = identity_of(r["first_name"], r["last_name"], None, r["company"])
         if (
@@ -313,8 +297,10 @@ def known_person(crm: Path) -> dict[str, Any]:
             and mailboxes[normalise_email(r["email"])] == 1
             and names[_name_at(who)] == 1
         ):
-            return {**r, "nickname": NICKNAMES[r["first_name"]][0]}
-    raise AssertionError("no suitable customer in the CRM")
+            found.append({**r, "nickname": NICKNAMES[r["first_name"]][0]})
+            if len(found) == n:
+                return found
+    raise AssertionError(f"fewer than {n} suitable customers in the CRM")
 
 
 def _name_at(who: Any) -> tuple[str, str, str]:

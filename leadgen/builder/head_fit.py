@@ -42,8 +42,7 @@ from leadgen.builder.quality import roc_auc
 from leadgen.builder.reader import CrmTable
 from leadgen.builder.workers import side_by_side
 from leadgen.config import BuildConfig, ColumnSpec
-from leadgen.model.calibration import sigmoid
-from leadgen.model.head import NEIGHBOUR_FEATURES, Head
+from leadgen.model.head import NEIGHBOUR_FEATURES, Head, sigmoid
 from leadgen.model.head_features import (
     MAX_LEVELS,
     Columns,

@@ -42,7 +42,7 @@ from leadgen.builder.progress import Note, silent
 from leadgen.builder.quality import Figures, figures, stratified_holdout
 from leadgen.builder.reader import CrmTable
 from leadgen.config import BuildConfig
-from leadgen.model.calibration import percentile_of, sigmoid
+from leadgen.model.head import percentile_of, sigmoid
 from leadgen.model.vector_index import VectorIndex
 
 HEADLINE = "p_high_value"

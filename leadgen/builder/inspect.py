@@ -146,7 +146,7 @@ class Inspection:
 
     def command(self, out: str = "artifacts") -> str:
         """The suggested `build` command line, quoted for a POSIX shell."""
-        parts = ["python", "-m", "leadgen", "build", "--input", self.path]
+        parts = ["leadgen", "build", "--input", self.path]
         if self.format == "csv" and not self.path.lower().endswith(CSV_SUFFIXES):
             parts += ["--format", "csv"]
         for flag, value in self.flags.items():

@@ -1,11 +1,9 @@
 """Text embedders used identically at build time and at serving time.
 
 Serving must start fast and carry no torch: the default embedder runs an ONNX export of a
-sentence-transformers model with onnxruntime + tokenizers. The static embedder runs a model
-distilled from the same transformer (leadgen.model.distill) with tokenizers + numpy: a table
-lookup per token, far cheaper, coarser. The hashing embedder needs nothing but numpy and is the
-zero-dependency fallback. Each embedder has an `identity` that the manifest records, so serving
-can refuse indices built by a different model.
+sentence-transformers model with onnxruntime + tokenizers. The hashing embedder needs nothing but
+numpy and is the zero-dependency fallback. Each embedder has an `identity` that the manifest
+records, so serving can refuse indices built by a different model.
 """
 
 from __future__ import annotations
@@ -30,8 +28,6 @@ _WORD = re.compile(r"[a-z0-9]+")
 # the pool's overhead is noise, small enough that both cores stay busy to the end.
 _CHUNK = 64
 _SERIAL_TOKENIZE = 16
-# Texts per tokenizer call of the static embedder: keeps the token lists of one call small.
-_STATIC_BATCH = 4096
 
 
 class Embedder(Protocol):
@@ -102,14 +98,6 @@ def _progress(items: Sequence[Any], enabled: bool, desc: str) -> Any:
     return tqdm(items, desc=desc, unit="text", mininterval=1.0)
 
 
-def _bar(total: int, enabled: bool, desc: str) -> Any:
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="text", mininterval=1.0)
-
-
 class OnnxEmbedder:
     """A sentence-transformers encoder exported to ONNX (see `leadgen.model.export`).
 
@@ -135,14 +123,9 @@ class OnnxEmbedder:
         if not meta_path.is_file():
             raise ArtifactError(
                 f"{self.model_dir}: not an exported ONNX model (no leadgen_model.json); "
-                "run `python -m leadgen export-model`"
+                "run `leadgen export-model`"
             )
         self.meta: dict[str, Any] = json.loads(meta_path.read_text())
-        if self.meta.get("kind", "onnx") != "onnx":
-            raise ArtifactError(
-                f"{self.model_dir}: a {self.meta.get('kind')} model, not an ONNX export "
-                f"(--embedder {self.meta.get('kind')} runs it)"
-            )
         self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=int(self.meta["max_length"]))
         # No tokenizer padding: `embed` tokenizes every distinct text once, sorts by token count
@@ -215,9 +198,6 @@ class OnnxEmbedder:
             pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
         return _normalise_rows(np.asarray(pooled, dtype=np.float32))
 
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        return self._run(self._tokenize(texts))
-
     def _run_each(self, rows: Sequence[list[int]]) -> np.ndarray:
         return np.vstack([self._run([r]) for r in rows])
 
@@ -249,7 +229,11 @@ class OnnxEmbedder:
             return np.zeros((len(texts), self.dim), dtype=np.float32)
         tokens = self._tokenize(uniq)
         out = np.empty((len(uniq), self.dim), dtype=np.float32)
-        bar = _bar(len(uniq), progress, "embed (onnx)")
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(uniq), desc="embed (onnx)", unit="text", mininterval=1.0)
         if self.per_text:
             if len(tokens) == 1 or self._workers == 1:
                 chunks = [range(len(tokens))]
@@ -279,99 +263,11 @@ class OnnxEmbedder:
         return out[inverse]
 
 
-class StaticEmbedder:
-    """A static model distilled with model2vec (leadgen.model.distill): a text's vector is the
-    mean of its tokens' rows, normalised. Reproduces model2vec's `StaticModel.encode`
-    (tests/unit/test_static_embedder.py compares them): the text cut to `char_limit`
-    characters, tokenized without special tokens, truncated to `max_length` tokens, the unknown
-    token dropped. A text with no known token (empty, emoji only) gets a zero row, which adds
-    nothing to the text block (leadgen.model.features.embed_text). A vector depends on its text
-    alone, never on the batch, so the build and a lead agree by construction."""
-
-    def __init__(self, model_dir: str | Path) -> None:
-        from tokenizers import Tokenizer
-
-        self.model_dir = Path(model_dir)
-        meta_path = self.model_dir / "leadgen_model.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        if meta.get("kind") != "static":
-            raise ArtifactError(
-                f"{self.model_dir}: not a distilled static model (leadgen_model.json kind "
-                f"{meta.get('kind', 'missing')!r}); run `python -m leadgen export-model "
-                "--embedder static`"
-            )
-        self.meta: dict[str, Any] = meta
-        rows = np.load(self.model_dir / "embeddings.npy", allow_pickle=False)
-        self._rows = np.ascontiguousarray(rows, dtype=np.float32)  # float16 on disk
-        self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(max_length=int(meta["max_length"]))
-        self._char_limit = int(meta["char_limit"])
-        self._unk = meta.get("unk_id")
-        self._prefix = str(meta.get("prefix", ""))
-
-    @property
-    def dim(self) -> int:
-        return int(self._rows.shape[1])
-
-    @property
-    def identity(self) -> dict[str, Any]:
-        return {
-            "kind": "static",
-            "name": self.meta["name"],
-            "sha256": self.meta["sha256"],
-            "dim": self.dim,
-            "max_length": self.meta["max_length"],
-            "pooling": self.meta["pooling"],
-            "prefix": self._prefix,
-        }
-
-    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
-        cut = [(self._prefix + t)[: self._char_limit] for t in texts]
-        if len(cut) <= _SERIAL_TOKENIZE:
-            encoded = [self._tokenizer.encode(t, add_special_tokens=False) for t in cut]
-        else:
-            encoded = self._tokenizer.encode_batch_fast(cut, add_special_tokens=False)
-        return [[i for i in e.ids if i != self._unk] for e in encoded]
-
-    def _pool(self, ids: list[list[int]]) -> np.ndarray:
-        """Mean rows; texts of one token count gathered together, one dense mean per count."""
-        out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        by_length: dict[int, list[int]] = {}
-        for i, row in enumerate(ids):
-            if row:
-                by_length.setdefault(len(row), []).append(i)
-        for members in by_length.values():
-            tokens = np.array([ids[i] for i in members], dtype=np.int64)
-            out[members] = self._rows[tokens].mean(axis=1)
-        return out
-
-    def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        uniq, inverse = _unique(texts)
-        out = np.zeros((len(uniq), self.dim), dtype=np.float32)
-        bar = _bar(len(uniq), progress, "embed (static)")
-        for start in range(0, len(uniq), _STATIC_BATCH):
-            chunk = uniq[start : start + _STATIC_BATCH]
-            out[start : start + len(chunk)] = self._pool(self._ids(chunk))
-            if bar is not None:
-                bar.update(len(chunk))
-        if bar is not None:
-            bar.close()
-        return _normalise_rows(out)[inverse]
-
-
 def make_embedder(settings: EmbedderSettings) -> Embedder:
-    """The configured embedder. For onnx and static, a `model_dir` (the image bakes one) wins;
-    otherwise the model is exported (ONNX: int8 unless fp32 is asked) or distilled once, with
-    torch, and cached."""
+    """The configured embedder. For onnx, an exported `model_dir` (the image bakes one) wins;
+    otherwise the model is exported once (needs torch) and cached, int8 unless fp32 is asked."""
     if settings.kind == "hashing":
         return HashingEmbedder()
-    if settings.kind == "static":
-        if settings.model_dir:
-            return StaticEmbedder(settings.model_dir)
-        from leadgen.model.distill import ensure_static_model
-
-        return StaticEmbedder(ensure_static_model(settings.model, cache=settings.cache))
     if settings.model_dir:
         return OnnxEmbedder(settings.model_dir, threads=settings.threads)
     from leadgen.model.export import ensure_onnx_model
@@ -395,7 +291,6 @@ def check_identity(built: dict[str, Any], serving: dict[str, Any]) -> None:
 
 
 def _describe(identity: dict[str, Any]) -> str:
-    if identity.get("kind") in ("onnx", "static"):
-        sha = str(identity.get("sha256"))[:12]
-        return f"{identity.get('kind')}:{identity.get('name')}@{sha}"
+    if identity.get("kind") == "onnx":
+        return f"onnx:{identity.get('name')}@{str(identity.get('sha256'))[:12]}"
     return f"{identity.get('kind')}(dim={identity.get('dim')})"

@@ -1,9 +1,8 @@
 """Export a sentence-transformers model to an ONNX directory, once, and cache it.
 
-With leadgen.model.distill (the static model), the only module that imports torch. It runs on a
-laptop's first build or in the image's build stage; serving then needs only onnxruntime +
-tokenizers, which start several times faster than torch (bench/RESULTS.md). The cache, the
-staging folder and the model's recorded hash are shared with the static model.
+This is the only module that imports torch. It runs on a laptop's first build or in the image's
+build stage; serving then needs only onnxruntime + tokenizers, which start several times faster
+than torch (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ def resolve_source(model: str | None) -> tuple[str, str]:
     return Path(model).name if Path(model).exists() else model, model
 
 
-def slug(name: str) -> str:
+def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"
 
 
@@ -55,7 +54,7 @@ def ensure_onnx_model(
 ) -> Path:
     """The cached ONNX export of `model` (int8 when `quantize`), exporting it first if needed."""
     name, source = resolve_source(model)
-    target = cache_root(cache) / slug(f"{name}{'-' + prefix if prefix else ''}")
+    target = cache_root(cache) / _slug(f"{name}{'-' + prefix if prefix else ''}")
     if not (target / "leadgen_model.json").is_file():
         export_onnx(source, target, name=name, prefix=prefix)
     if not quantize:
@@ -75,7 +74,7 @@ def quantize_int8(source_dir: Path, target: Path) -> Path:
     The manifest records the quantised model's own hash, so artifacts and serving must agree."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with staging(target, ".quant-") as tmp:
+    with _staging(target, ".quant-") as tmp:
         quantize_dynamic(
             str(source_dir / "model.onnx"),
             str(tmp / "model.onnx"),
@@ -86,14 +85,14 @@ def quantize_int8(source_dir: Path, target: Path) -> Path:
         meta = json.loads((source_dir / "leadgen_model.json").read_text())
         meta["name"] = f"{meta['name']}-int8"
         meta["quantized"] = "int8 dynamic, per-channel"
-        publish_model(tmp, target, meta)
+        _publish(tmp, target, meta)
     return target
 
 
 @contextlib.contextmanager
-def staging(target: Path, prefix: str) -> Iterator[Path]:
-    """A temp dir beside `target` for `publish_model` to rename onto it; removed if anything
-    fails first, so a crash never leaves a half-written model in the cache."""
+def _staging(target: Path, prefix: str) -> Iterator[Path]:
+    """A temp dir beside `target` for `_publish` to rename onto it; removed if anything fails
+    first, so a crash never leaves a half-written model in the cache."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
     try:
@@ -103,12 +102,9 @@ def staging(target: Path, prefix: str) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def publish_model(
-    tmp: Path, target: Path, meta: dict[str, Any], weights: str = "model.onnx"
-) -> None:
-    """Record the model's sha256 (its weights and tokenizer, so start-up need not re-hash them),
-    then swap the directory in."""
-    meta["sha256"] = sha256_files(tmp / weights, tmp / "tokenizer.json")
+def _publish(tmp: Path, target: Path, meta: dict[str, Any]) -> None:
+    """Record the model's sha256 (so start-up need not re-hash it), then swap the directory in."""
+    meta["sha256"] = sha256_files(tmp / "model.onnx", tmp / "tokenizer.json")
     (tmp / "leadgen_model.json").write_text(json.dumps(meta, indent=2))
     if target.exists():
         shutil.rmtree(target)
@@ -156,7 +152,7 @@ def export_onnx(source: str, target: Path, name: str, prefix: str = "") -> Path:
         ["an example lead", "a second, longer example lead text"], padding=True, return_tensors="pt"
     )
     token_type = sample.get("token_type_ids", torch.zeros_like(sample["input_ids"]))
-    with staging(target, ".export-") as tmp:
+    with _staging(target, ".export-") as tmp:
         names = ["input_ids", "attention_mask", "token_type_ids"]
         with torch.no_grad():
             torch.onnx.export(
@@ -183,7 +179,7 @@ def export_onnx(source: str, target: Path, name: str, prefix: str = "") -> Path:
             "pad_token": str(tokenizer.pad_token or "[PAD]"),
             "exported_with": {"torch": torch.__version__},
         }
-        publish_model(tmp, target, meta)
+        _publish(tmp, target, meta)
     return target
 
 

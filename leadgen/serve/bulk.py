@@ -9,9 +9,10 @@ size, not the file: batches are read, scored and written one at a time, and the 
 capped. A row that fails validation is written to the rejects file with the field and the reason;
 it never stops the run. Outputs appear whole or not at all (leadgen.stores.exports.TableWriter).
 
-Duplicates are looked up (known customers, leads the API recorded) but bulk rows are not
-recorded: re-running a file after a new build gives every row its scores again instead of
-marking it a duplicate of itself.
+Duplicates are looked up as the API looks them up (known customers, leads the API recorded; by
+email, and fuzzily by the file's first_name, last_name, company, phone and country columns) but
+bulk rows are not recorded: re-running a file after a new build gives every row its scores again
+instead of marking it a duplicate of itself.
 
 The CLI (`leadgen score-file`) and the S3-triggered job (`python -m bulk_job`) call this; the
 Lambda never imports it (pyarrow, tqdm).
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from leadgen.config import IDENTITY_COLS
 from leadgen.errors import InputError, LeadValidationError
 from leadgen.names import DEFAULT_EMAIL_COL, GRADES
 from leadgen.serve.schemas import CleanLead, Score, clean_lead
@@ -145,6 +147,8 @@ class _Layout:
     email: str | None
     lead_id: str | None
     passthrough: tuple[str, ...]
+    # name, company, phone, country: what the fuzzy duplicate check compares (as in the API)
+    identity: tuple[str, ...] = ()
 
 
 def score_file(
@@ -223,7 +227,8 @@ def _layout(export: Export, scorer: Scorer, email_col: str | None, id_col: str |
     lead_id = id_col or next((c for c in (keys.get("id"), LEAD_ID_COL) if c and c in names), None)
     numeric = tuple(c for c in spec.num_cols if c in names)
     passthrough = tuple(c for c in export.names if c not in OUTPUT_COLUMNS)
-    return _Layout(features, numeric, email, lead_id, passthrough)
+    identity = tuple(c for c in IDENTITY_COLS if c in names and c not in features)
+    return _Layout(features, numeric, email, lead_id, passthrough, identity)
 
 
 def _writers(
@@ -323,6 +328,8 @@ def _leads(
             columns[col] = [None if math.isnan(v) else v for v in values.tolist()]
         else:
             columns[col] = arr.to_pylist()
+    for col in layout.identity:
+        columns[col] = batch.column(col).to_pylist()
     for key, source in (("email", layout.email), ("lead_id", layout.lead_id)):
         if source is not None:
             values = batch.column(source).to_pylist()
