@@ -244,8 +244,9 @@ def _why(choice: HeadChoice, boosted: Boosted, stacks: dict[str, Stacked]) -> st
         f"({shape['num_leaves']} leaves, depth {shape['max_depth']}, {boosted.rounds} rounds), "
         "fitted on every training customer with out-of-fold predictions; "
     )
-    if "stack_neighbours" not in stacks:
-        return text + f"neighbour features {'in' if choice.neighbours else 'out'} as chosen before"
+    if len(stacks) < 2:  # the published head: only the chosen stack is fitted again
+        chosen = "in" if choice.neighbours else "out"
+        return text + f"neighbour features {chosen} as chosen on the holdout's training customers"
     gain = stacks["stack_neighbours"].auc - stacks["stack"].auc
     verdict = "added" if choice.neighbours else "not added"
     return text + (

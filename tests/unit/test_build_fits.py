@@ -5,6 +5,7 @@ them publishes a head, and every fitting step says which model and fold it is on
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from leadgen.builder import boosting, head_fit, workers
 from leadgen.builder.head_fit import K_FOLDS, stratified_folds
 from leadgen.builder.neighbours import oof_filter
+from leadgen.builder.quality import roc_auc
 from leadgen.model.index_backends import backend
 from leadgen.model.knn import Neighbours, neighbour_features
 from leadgen.model.vector_index import IndexSpec
@@ -118,3 +120,25 @@ def test_every_fitting_step_shows_progress_and_quiet_hides_it(
     assert f"fold {K_FOLDS} of {K_FOLDS}" in err
     quiet_build(build_config(tmp_path / "crm.parquet", tmp_path / "art2"))
     assert "fold" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("neighbours", [False, True])
+def test_the_published_head_fits_the_chosen_stack_on_the_known_out_of_fold_values(
+    neighbours: bool,
+) -> None:
+    from tests.unit.test_head import SPEC, _table
+
+    columns, text, y, nb = _table(1500, 0)
+    rows, folds = np.arange(len(y)), stratified_folds(y, K_FOLDS, 1)
+    fit = head_fit.fit_head(head_fit.HeadData(rows, folds, columns, text, y, nb), SPEC, seed=0)
+    choice = dataclasses.replace(fit.choice, neighbours=neighbours)
+    data = head_fit.HeadData(rows, folds, columns, text, y, nb, level1=fit.level1)
+    published = head_fit.fit_head(data, SPEC, 0, choice)
+    assert len(published.head.stack) == (6 if neighbours else 2)
+    assert list(published.stacks) == ["stack_neighbours" if neighbours else "stack"]
+    assert f"neighbour features {'in' if neighbours else 'out'}" in published.why
+    # the same out-of-fold values, the same stack: the published head's out-of-fold ranking is
+    # the one the choice was made on, not a new cross-validation's
+    name = "stack_neighbours" if neighbours else "stack"
+    assert published.stacks[name].auc == pytest.approx(fit.stacks[name].auc, abs=1e-12)
+    assert roc_auc(y, published.oof_p) == pytest.approx(fit.stacks[name].auc, abs=1e-12)
