@@ -107,10 +107,10 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, load: list[s
         "jobs: read the ratios measured side by side, not the absolute seconds). Medians over "
         "the rounds.",
         "",
-        "| customers (distinct texts) | code | wall s | peak RSS MB | "
+        "| customers (distinct texts) | code | wall s | CPU s | peak RSS MB | "
         + " | ".join(f"{s} s" for s in SHOWN)
         + " | fitting s (holdout_quality + fit + head) | fitting / embed | holdout AUC |",
-        "|---|---|---|---|" + "---|" * len(SHOWN) + "---|---|---|",
+        "|---|---|---|---|---|" + "---|" * len(SHOWN) + "---|---|---|",
     ]
     for e in results:
         for name in ("before", "after"):
@@ -119,7 +119,7 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, load: list[s
             fitting = _median(runs, "fitting")
             lines.append(
                 f"| {e['rows']:,} ({e['distinct_texts']:,}) | {name} | "
-                f"{_median(runs, 'wall'):.0f} | "
+                f"{_median(runs, 'wall'):.0f} | {_median(runs, 'cpu'):.0f} | "
                 f"{_median(runs, 'peak_rss_mb'):.0f} | "
                 + " | ".join(f"{_median(runs, s, step=True):.1f}" for s in SHOWN)
                 + f" | {fitting:.1f} | {fitting / max(embed, 1e-9):.1f}x | "
