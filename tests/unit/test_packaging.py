@@ -3,7 +3,7 @@
 pyproject.toml declares what the distribution (leadgen-scoring) needs as compatible ranges;
 requirements*.txt pin exact versions for the image and `make install`. Each pin must be a
 dependency of the right kind (the image's and the build's: the distribution's own dependencies;
-the model export's: the `export` extra; the tests' and the CDK app's: the `dev` or `cdk` extra)
+the model export's: the `export` extra; the CDK app's: the `cdk` extra; the tests': the `dev` extra)
 and satisfy its declared range, and every declared dependency must be pinned somewhere.
 """
 
@@ -23,7 +23,8 @@ KINDS: dict[str, tuple[str, ...]] = {
     "requirements.txt": ("dependencies",),
     "requirements-build.txt": ("dependencies",),
     "requirements-export.txt": ("export",),
-    "requirements-dev.txt": ("dev", "cdk"),
+    "requirements-deploy.txt": ("cdk",),
+    "requirements-dev.txt": ("dev",),
 }
 
 

@@ -100,6 +100,12 @@ def _install():
             sys.path_importer_cache[entry] = _ImageFinder(finder, visible)
     if _HERE in sys.path:
         sys.path.remove(_HERE)  # this directory is the test's, not the image's
+    # The checkout's editable install (`pip install -e .`) puts a finder on sys.meta_path that
+    # serves leadgen.* from the clone when the task root lacks a module (leadgen/synthetic is
+    # not copied into the image): the image has only its copied task root.
+    sys.meta_path[:] = [
+        f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")
+    ]
 
 
 _install()
