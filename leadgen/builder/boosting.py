@@ -1,21 +1,29 @@
 """The head's gradient boosting: LightGBM cross-validated on the build's folds, exported to plain
 arrays (leadgen.model.trees) so serving scores and explains it with numpy only.
 
-A tiny fixed grid of tree shapes (never tuned per table) is chosen by cross-validated log-loss;
-rounds come from early stopping on the same folds. Each shape is capped in leaves in all, since
-TreeSHAP at serving costs about the same per leaf (bench/QUALITY_REAL.md has the latency).
+A tiny fixed grid of tree shapes (never tuned per table) is chosen by out-of-fold log-loss, on
+the rows the head's C is chosen on (at most C_MAX_ROWS: leadgen.builder.head_fit); on more rows
+only the chosen shape is cross-fitted on all of them. Each fold's model stops by early stopping
+on the fold's own held-out part; the shape is refitted on every row for the folds' mean number
+of rounds. Each shape is capped in leaves in all, since TreeSHAP at serving costs about the same
+per leaf (bench/QUALITY_REAL.md has the latency).
+
+Every model runs on one LightGBM thread and the folds side by side (leadgen.builder.workers);
+the rows are binned once for every fold and shape, in fewer bins on large tables, where a
+split's histogram costs more than the finer bins gain (bench/BUILD_SPEED.md).
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from leadgen.builder.progress import Note, silent
+from leadgen.builder.workers import side_by_side
 from leadgen.model.trees import TreeEnsemble, shapley_tables
 
 SHAPES: tuple[dict[str, int], ...] = (
@@ -39,9 +47,12 @@ BASE_PARAMS: dict[str, Any] = {
     "verbose": -1,
     "deterministic": True,
     "force_row_wise": True,
+    "num_threads": 1,
 }
-# Above this many rows LightGBM gets both cores; below, one thread is faster than the overhead.
-_THREADED_ROWS = 50_000
+# LightGBM's default bins; above COARSE_ROWS rows, COARSE_BINS.
+BINS = 255
+COARSE_ROWS = 50_000
+COARSE_BINS = 63
 
 
 @dataclass
@@ -60,37 +71,98 @@ class Boosted:
 
 
 def boost(
-    x: np.ndarray, y: np.ndarray, folds: np.ndarray, seed: int, shape: int | None = None
+    x: np.ndarray,
+    y: np.ndarray,
+    folds: np.ndarray,
+    seed: int,
+    shape: int | None = None,
+    note: Note = silent,
+    choose_on: np.ndarray | None = None,
 ) -> Boosted:
-    """Cross-validate each shape (or only `shape`) on the folds; refit the best on all rows."""
-    import lightgbm as lgb
-
-    splits = [(np.flatnonzero(folds != f), np.flatnonzero(folds == f)) for f in np.unique(folds)]
-    threads = min(2, os.cpu_count() or 1) if len(y) > _THREADED_ROWS else 1
-    data = lgb.Dataset(x, y.astype(np.float64), free_raw_data=False)
+    """Cross-fit each shape (or only `shape`) on the folds of the rows `choose_on` (default:
+    all), keep the best by out-of-fold log-loss; cross-fit it on all rows if the choice saw
+    fewer; refit it on all rows."""
+    rows = np.arange(len(y)) if choose_on is None else choose_on
     best: tuple[float, int, int, np.ndarray] | None = None
     for i in range(len(SHAPES)) if shape is None else (shape,):
-        params = {**BASE_PARAMS, **SHAPES[i], "seed": seed, "num_threads": threads}
-        cap = MAX_LEAVES[SHAPES[i]["max_depth"]] // SHAPES[i]["num_leaves"]
-        res: dict[str, Any] = lgb.cv(
-            params,
-            data,
-            min(MAX_ROUNDS, cap),
-            folds=splits,
-            return_cvbooster=True,
-            callbacks=[lgb.early_stopping(PATIENCE, verbose=False)],
-        )
-        curve = res["valid binary_logloss-mean"]
-        if best is None or curve[-1] < best[0]:
-            oof = np.zeros(len(y))
-            for (_, te), model in zip(splits, res["cvbooster"].boosters, strict=True):
-                oof[te] = model.predict(x[te], raw_score=True, num_iteration=len(curve))
-            best = (float(curve[-1]), i, len(curve), oof)
+        oof, rounds = cross_fit(x[rows], y[rows], folds[rows], i, seed, note)
+        loss = log_loss(y[rows], oof)
+        if best is None or loss < best[0]:
+            best = (loss, i, rounds, oof)
     assert best is not None
-    log_loss, i, rounds, oof = best
-    params = {**BASE_PARAMS, **SHAPES[i], "seed": seed, "num_threads": threads}
-    booster = lgb.train(params, lgb.Dataset(x, y.astype(np.float64)), rounds)
-    return Boosted(i, rounds, log_loss, oof, export(booster.dump_model()), booster)
+    loss, i, rounds, oof = best
+    if len(rows) < len(y):
+        oof, rounds = cross_fit(x, y, folds, i, seed, note)
+        loss = log_loss(y, oof)
+    return refit_boosted(x, y, seed, i, rounds, oof, loss)
+
+
+def refit_boosted(
+    x: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    shape: int,
+    rounds: int,
+    oof: np.ndarray,
+    loss: float | None = None,
+) -> Boosted:
+    """Shape `shape` fitted on every row for `rounds` rounds, exported; `oof` are the rows'
+    out-of-fold margins it is reported with."""
+    import lightgbm as lgb
+
+    data = lgb.Dataset(x, y.astype(np.float64), params={"max_bin": _bins(len(y))})
+    booster = lgb.train(_params(shape, seed, len(y)), data, rounds)
+    loss = log_loss(y, oof) if loss is None else loss
+    return Boosted(shape, rounds, loss, oof, export(booster.dump_model()), booster)
+
+
+def cross_fit(
+    x: np.ndarray, y: np.ndarray, folds: np.ndarray, shape: int, seed: int, note: Note = silent
+) -> tuple[np.ndarray, int]:
+    """Out-of-fold margins of one shape, each fold stopped early on its own held-out part, the
+    folds side by side; and the folds' mean rounds."""
+    import lightgbm as lgb
+
+    params = _params(shape, seed, len(y))
+    data = lgb.Dataset(x, y.astype(np.float64), params={"max_bin": params["max_bin"]})
+    data.construct()
+    parts = [np.flatnonzero(folds != f) for f in np.unique(folds)]
+    held = [np.flatnonzero(folds == f) for f in np.unique(folds)]
+    # cut from the binned rows here: the workers then only read them
+    sets = [
+        (data.subset(tr.tolist()).construct(), data.subset(te.tolist()).construct())
+        for tr, te in zip(parts, held, strict=True)
+    ]
+    cap = min(MAX_ROUNDS, MAX_LEAVES[SHAPES[shape]["max_depth"]] // SHAPES[shape]["num_leaves"])
+    label = f"gradient boosting ({SHAPES[shape]['num_leaves']} leaves)"
+
+    def fold(part: int) -> tuple[np.ndarray, int]:
+        train, valid = sets[part]
+        early = lgb.early_stopping(PATIENCE, verbose=False)
+        model = lgb.train(params, train, cap, valid_sets=[valid], callbacks=[early])
+        rounds = model.best_iteration or cap
+        note(f"{label}: fold {part + 1} of {len(sets)} ({rounds} rounds)")
+        margins = model.predict(x[held[part]], raw_score=True, num_iteration=rounds)
+        return np.asarray(margins, dtype=np.float64), rounds
+
+    oof = np.zeros(len(y))
+    results = side_by_side(fold, range(len(sets)))
+    for rows, (margins, _) in zip(held, results, strict=True):
+        oof[rows] = margins
+    return oof, max(1, round(float(np.mean([r for _, r in results]))))
+
+
+def log_loss(y: np.ndarray, margin: np.ndarray) -> float:
+    """Binary log-loss of margins (log-odds), without overflow."""
+    return float(np.mean(np.logaddexp(0.0, margin) - y * margin))
+
+
+def _bins(rows: int) -> int:
+    return COARSE_BINS if rows > COARSE_ROWS else BINS
+
+
+def _params(shape: int, seed: int, rows: int) -> dict[str, Any]:
+    return {**BASE_PARAMS, **SHAPES[shape], "seed": seed, "max_bin": _bins(rows)}
 
 
 def export(dump: Mapping[str, Any]) -> TreeEnsemble:

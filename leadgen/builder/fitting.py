@@ -6,6 +6,7 @@ figures the gate reads describe exactly what gets published.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -54,8 +55,19 @@ def fit_space_learned(feats: Features, rows: np.ndarray, cfg: BuildConfig) -> Sp
     if not cfg.learn_weights or space.z.shape[1] == 0:
         return space
     weights = learn_weights(space.z, feats.table.labels[rows], cfg.seed)
-    tab = space.transform.fit_projection(space.z, cfg.tab_dims, weights)
-    return Space(space.transform, combine(_text_rows(feats.text, rows), tab, cfg.w_text), space.z)
+    return reweight(space, feats, rows, cfg, weights)
+
+
+def reweight(
+    space: Space, feats: Features, rows: np.ndarray, cfg: BuildConfig, weights: np.ndarray | None
+) -> Space:
+    """`space` (unweighted, fitted on `rows`) with column weights: the same encoding, only the
+    projection refitted, exactly what `fit_space(feats, rows, cfg, weights)` fits."""
+    if weights is None:
+        return space
+    transform = copy.deepcopy(space.transform)
+    tab = transform.fit_projection(space.z, cfg.tab_dims, weights)
+    return Space(transform, combine(_text_rows(feats.text, rows), tab, cfg.w_text), space.z)
 
 
 def apply_space(

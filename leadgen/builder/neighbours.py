@@ -7,9 +7,10 @@ for each customer against customers of the other folds only, in one of two ways:
           on the other folds, build exact indices over them and search the fold. Exact; costs
           K space fits, fine up to REFIT_MAX_ROWS customers.
   filter  search the indices the build has anyway (the published ones, flat or HNSW) for more
-          than k neighbours and drop those of the query's own fold (itself included). Above
-          REFIT_MAX_ROWS the two agree (bench/QUALITY_REAL.md); on small tables the space's
-          weights, learned on every label, leak, so small tables refit.
+          than k neighbours and drop those of the query's own fold (itself included), and the
+          held-out customers for every query (leadgen.builder.holdout). Above REFIT_MAX_ROWS
+          the two agree (bench/QUALITY_REAL.md); on small tables a space fitted with the
+          queries in it is not the one the others would publish, so small tables refit.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from leadgen.builder.fitting import Features, apply_space, fit_space_learned
+from leadgen.builder.progress import Note, silent
+from leadgen.builder.workers import side_by_side
 from leadgen.config import BuildConfig
 from leadgen.model.index_backends import backend
 from leadgen.model.knn import Neighbours, neighbour_features, search_neighbours
@@ -41,17 +44,25 @@ def features_against(
     return neighbour_features(high, everyone, labels)
 
 
-def oof_refit(feats: Features, rows: np.ndarray, folds: np.ndarray, cfg: BuildConfig) -> np.ndarray:
+def oof_refit(
+    feats: Features, rows: np.ndarray, folds: np.ndarray, cfg: BuildConfig, note: Note = silent
+) -> np.ndarray:
     """(len(rows), 4): each fold of `rows` scored in a space and indices fitted on the others."""
     out = np.zeros((len(rows), 4))
     table = feats.table
-    for f in np.unique(folds):
-        tr, te = rows[folds != f], rows[folds == f]
+    parts = np.unique(folds)
+
+    def fold(i: int) -> np.ndarray:
+        tr, te = rows[folds != parts[i]], rows[folds == parts[i]]
         space = fit_space_learned(feats, tr, cfg)
         held = apply_space(space.transform, feats, te, cfg)
         y = table.labels[tr]
-        out[folds == f] = features_against(space.vectors, y, table.ids[tr], held.vectors, cfg.k)
-        del space, held
+        found = features_against(space.vectors, y, table.ids[tr], held.vectors, cfg.k)
+        note(f"neighbour features: fold {i + 1} of {len(parts)}")
+        return found
+
+    for f, found in zip(parts, side_by_side(fold, range(len(parts))), strict=True):
+        out[folds == f] = found
     return out
 
 
@@ -62,20 +73,22 @@ def oof_filter(
     queries: np.ndarray,
     query_pos: np.ndarray,
     k: int,
+    left_out: int | None = None,
 ) -> np.ndarray:
     """(len(query_pos), 4) from indices (all, high) over every customer: `labels` and `folds`
-    per position of the `all` index (fold -1: not in the head's sample, always kept), the
-    queries are the customers at `query_pos`. Rows that keep fewer than k neighbours are
-    searched again with twice as many."""
+    per position of the `all` index (fold -1: not in the head's sample, always kept; fold
+    `left_out`: kept by no query), the queries are the customers at `query_pos`. Rows that keep
+    fewer than k neighbours are searched again with twice as many."""
     n_folds = max(2, len(np.unique(folds[folds >= 0])))
     high_pos = np.flatnonzero(labels)
     out = np.zeros((len(query_pos), 4))
     todo = np.arange(len(query_pos))
     kk = math.ceil(k * n_folds / (n_folds - 1)) + _FILTER_SLACK
+    dropped = folds if left_out is None else np.where(folds == left_out, -2, folds)
     while len(todo):
         own = folds[query_pos[todo]][:, None]
-        everyone, done_all = _kept(indices[0], queries[todo], kk, own, folds, None, k)
-        high, done_high = _kept(indices[1], queries[todo], kk, own, folds, high_pos, k)
+        everyone, done_all = _kept(indices[0], queries[todo], kk, own, dropped, None, k)
+        high, done_high = _kept(indices[1], queries[todo], kk, own, dropped, high_pos, k)
         done = (done_all & done_high) | (kk >= len(labels))
         out[todo[done]] = neighbour_features(high, everyone, labels)[done]
         todo = todo[~done]
@@ -92,11 +105,13 @@ def _kept(
     to_customer: np.ndarray | None,
     k: int,
 ) -> tuple[Neighbours, np.ndarray]:
-    """The first k neighbours outside the query's fold, positions in the index's own order;
-    and whether each row found k of them (or the index has no more)."""
+    """The first k neighbours outside the query's fold (and outside fold -2, left out for all),
+    positions in the index's own order; and whether each row found k of them (or the index
+    has no more)."""
     sims, pos = index.search(queries, kk)
     customer = pos if to_customer is None else np.where(pos >= 0, to_customer[pos], -1)
-    keep = (pos >= 0) & (folds[np.clip(customer, 0, None)] != own)
+    fold = folds[np.clip(customer, 0, None)]
+    keep = (pos >= 0) & (fold != own) & (fold != -2)
     keep &= np.cumsum(keep, axis=1) <= k
     out_s = np.full((len(queries), k), np.nan, dtype=np.float32)
     out_p = np.full((len(queries), k), -1, dtype=np.int64)

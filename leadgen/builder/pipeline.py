@@ -26,9 +26,10 @@ from leadgen.builder import report_html
 from leadgen.builder.backtest import backtest
 from leadgen.builder.challenger import Challenge, challenge, keep_refused_report
 from leadgen.builder.fitting import Features, Space, fit_space, sample_rows
-from leadgen.builder.head_fit import HeadData, final_head, head_data
-from leadgen.builder.holdout import HoldoutResult, evaluate_holdout
+from leadgen.builder.head_fit import final_head, refit_rows
+from leadgen.builder.holdout import HoldoutResult, complete_holdout, evaluate_holdout
 from leadgen.builder.outcomes import CustomerIndex, Outcomes, lead_outcomes
+from leadgen.builder.progress import Note, prefixed, to_stderr
 from leadgen.builder.publish import Published, prune, publish
 from leadgen.builder.reader import CrmTable, read_crm
 from leadgen.builder.serving_path import serving_path_quality
@@ -70,10 +71,9 @@ class BuildResult:
 
 @dataclass
 class Fitted:
-    """The final space over every customer, and the head's rows (None: no head)."""
+    """The final space over every customer."""
 
     space: Space
-    head_rows: HeadData | None
 
 
 @dataclass
@@ -105,12 +105,12 @@ def build(
     with timer.step("embed"):
         text = embed_text(table.columns, cfg.columns, len(table), emb, cfg.text_mode, progress)
     feats = Features(text=text, table=table)
+    note = to_stderr(progress)
     with timer.step("holdout_quality"):
-        holdout = evaluate_holdout(feats, cfg, say)
-    say("holdout: " + json.dumps(holdout.to_json()["scores"]))
+        holdout = evaluate_holdout(feats, cfg, say, prefixed(note, "holdout"))
     with timer.step("fit"):
         fitted = fit_final(feats, cfg, holdout)
-    # Past the fit only the head's rows of text are used (kept in fitted.head_rows): the (n, d)
+    # Past the fit only the head's rows of text are used (kept in holdout.head_rows): the (n, d)
     # text matrix is dropped before the index step, the build's memory peak.
     cal_rows = sample_rows(len(table), cfg.calibration_max, cfg.seed + 3)
     text_held = text[holdout.test_rows]
@@ -118,7 +118,10 @@ def build(
     with timer.step("index"):
         indices = build_indices(fitted.space.vectors, table.labels, cfg, say, emb.dim)
     with timer.step("head"):
-        head, grades, oof = fit_final_head(fitted, indices, holdout, table, cfg)
+        head, grades, oof = fit_final_head(
+            fitted, indices, holdout, table, text_held, cfg, say, note
+        )
+    say("holdout: " + json.dumps(holdout.to_json()["scores"]))
     with timer.step("calibrate"):
         calibration = calibrate(fitted, table, indices, cfg, cal_rows)
     with timer.step("serving_quality"):
@@ -292,25 +295,38 @@ def read_table(cfg: BuildConfig, say: Callable[[str], None]) -> CrmTable:
 
 
 def fit_final(feats: Features, cfg: BuildConfig, holdout: HoldoutResult) -> Fitted:
-    """The space over every customer, and the head's rows (with their refitted out-of-fold
-    neighbour features when few enough) while the text matrix is still there."""
+    """The space over every customer, with the holdout's column weights."""
     every = np.arange(len(feats.table))
-    space = fit_space(feats, every, cfg, holdout.weights)
-    return Fitted(space, head_data(feats, every, cfg) if holdout.choice else None)
+    return Fitted(fit_space(feats, every, cfg, holdout.weights))
 
 
 def fit_final_head(
-    fitted: Fitted, indices: Indices, holdout: HoldoutResult, table: CrmTable, cfg: BuildConfig
+    fitted: Fitted,
+    indices: Indices,
+    holdout: HoldoutResult,
+    table: CrmTable,
+    text_held: np.ndarray,
+    cfg: BuildConfig,
+    say: Callable[[str], None],
+    note: Note,
 ) -> tuple[Head, Grades | None, np.ndarray | None]:
-    """The published head, with the holdout's choice, each of its customers' grade (for the
-    drift's grade-change share) and its out-of-fold p per row of the table (NaN for rows it was
-    not fitted on; None without a head: the challenger gate scores converted leads by it); its
-    rows are released once fitted."""
-    data, fitted.head_rows = fitted.head_rows, None
-    pair = (indices.all, indices.high)
-    head = final_head(
-        data, holdout.choice, holdout.reason, pair, table.labels, fitted.space.vectors, cfg
-    )
+    """The holdout's head part when it waited for the published indices, then the published
+    head, with the holdout's choice and out-of-fold values (leadgen.builder.head_fit.refit_rows),
+    each of its customers' grade (for the drift's grade-change share) and its out-of-fold p per
+    row of the table (NaN for rows it was not fitted on; None without a head: the challenger
+    gate scores converted leads by it); the holdout's rows are released once fitted."""
+    if holdout.pending:
+        pair = (indices.all, indices.high)
+        holdout_note = prefixed(note, "holdout")
+        complete_holdout(
+            holdout, pair, fitted.space.vectors, table, text_held, cfg, say, holdout_note
+        )
+    data = None
+    if holdout.choice and holdout.out_of_fold and holdout.head_rows:
+        held = table.subset(holdout.test_rows)
+        data = refit_rows(holdout.head_rows, held, text_held, holdout.out_of_fold)
+    holdout.head_rows = None
+    head = final_head(data, holdout.choice, holdout.reason, cfg, prefixed(note, "head"))
     oof = None
     if data is not None and data.oof_p is not None and head.enabled:
         oof = np.full(len(table), np.nan)

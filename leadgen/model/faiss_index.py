@@ -350,8 +350,10 @@ def _principal_axes(vectors: np.ndarray, text_dims: int, r: int) -> np.ndarray:
     rng = np.random.default_rng(0)
     rows = np.sort(rng.choice(len(vectors), size=min(len(vectors), PCA_SAMPLE), replace=False))
     sample = np.asarray(vectors[rows, :text_dims], dtype=np.float64)
-    _, _, vt = np.linalg.svd(sample, full_matrices=False)
-    return np.ascontiguousarray(vt[:r].T)
+    # the right singular vectors are the eigenvectors of the (d, d) scatter matrix: the same
+    # axes for a small fraction of an SVD of the rows (bench/BUILD_SPEED.md, "Where the time went")
+    values, axes = np.linalg.eigh(sample.T @ sample)
+    return np.ascontiguousarray(axes[:, np.argsort(values)[::-1][:r]])
 
 
 def _rotation(axes: np.ndarray, text_dims: int, dim: int) -> np.ndarray:
