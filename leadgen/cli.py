@@ -99,6 +99,8 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         seed=args.seed,
         learn_weights=False if args.no_learn_weights else None,
         text_mode=args.text_mode,
+        allow_columns=tuple(args.allow_column) if args.allow_column else None,
+        allow_high_auc=True if args.allow_high_auc else None,
     )
     return replace(
         cfg,
@@ -496,6 +498,18 @@ def _build_parser(sub: Any) -> None:
         help="gate: refuse a version whose column PSI vs the previous exceeds it (LEADGEN_MAX_PSI)",
     )
     b.add_argument("--grade-bands", help="e.g. A=90,B=70,C=40 (LEADGEN_GRADE_BANDS)")
+    b.add_argument(
+        "--allow-column",
+        action="append",
+        metavar="COL",
+        help="build on COL although the leak checks say it looks like the outcome (repeatable; "
+        "LEADGEN_ALLOW_COLUMNS, comma-separated); the report warns about it",
+    )
+    b.add_argument(
+        "--allow-high-auc",
+        action="store_true",
+        help="publish although the holdout AUC is above the ceiling (LEADGEN_ALLOW_HIGH_AUC=yes)",
+    )
     b.add_argument("--dup-store", help="SQLite duplicate store (default <out>/duplicates.sqlite)")
     b.add_argument("--keep-versions", type=int, help="versions kept (LEADGEN_KEEP_VERSIONS, 5)")
     b.add_argument("--no-learn-weights", action="store_true", help="plain, unweighted kNN")

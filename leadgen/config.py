@@ -391,6 +391,10 @@ class BuildConfig:
     max_psi: float | None = None  # gate: largest column PSI against the previous version
     grade_bands: GradeBands = field(default_factory=GradeBands)
     seed: int = 0
+    # Columns built on although the leak checks say they look like the outcome, and whether a
+    # holdout AUC above the ceiling publishes (leadgen.builder.leaks): the user's call, by name.
+    allow_columns: tuple[str, ...] = ()
+    allow_high_auc: bool = False
     learn_weights: bool = True
     text_mode: str = "columns"  # columns | joint (see leadgen.model.features.embed_text)
 
@@ -476,6 +480,8 @@ class BuildConfig:
             max_psi=env_float(Env.MAX_PSI, 0.0, e) if env(Env.MAX_PSI, e) else None,
             grade_bands=GradeBands.parse(env(Env.GRADE_BANDS, e)),
             text_mode=env(Env.TEXT_MODE, e) or base.text_mode,
+            allow_columns=split_cols(env(Env.ALLOW_COLUMNS, e)) or (),
+            allow_high_auc=yes_no(env(Env.ALLOW_HIGH_AUC, e) or "no", Env.ALLOW_HIGH_AUC),
         )
 
 

@@ -25,6 +25,7 @@ from leadgen.builder import report_html
 from leadgen.builder.fitting import Features, Space, fit_space, sample_rows
 from leadgen.builder.head_fit import HeadData, final_head, head_data
 from leadgen.builder.holdout import HoldoutResult, evaluate_holdout
+from leadgen.builder.leaks import LeakCheck, ceiling, check_columns, refuse
 from leadgen.builder.publish import Published, prune, publish
 from leadgen.builder.reader import CrmTable, read_crm
 from leadgen.builder.serving_path import serving_path_quality
@@ -33,7 +34,7 @@ from leadgen.builder.version_profile import Grades, customer_grades, data_facts,
 from leadgen.config import BuildConfig
 from leadgen.duplicates.customer_entries import CustomerBlocks, customer_blocks
 from leadgen.duplicates.normalise import customer_hash_pairs, key_fingerprint
-from leadgen.errors import InputError, LeadgenError
+from leadgen.errors import ConfigError, InputError, LeadgenError
 from leadgen.model.bundle import Bundle, Files, HighAttributes, Manifest
 from leadgen.model.embedders import Embedder, make_embedder
 from leadgen.model.features import embed_text
@@ -86,8 +87,9 @@ def build(
     started = datetime.now(UTC)
     timer = Timer(say, on_step)
     store = store or open_store(cfg.artifacts_uri)
-    with timer.step("read"):
+    with timer.step("read"):  # and the leak checks: nothing is embedded for a refused column
         table = read_table(cfg, say)
+        leaks = check_leaks(table, cfg, say)
     with timer.step("embedder"):
         emb = embedder or make_embedder(cfg.embedder)
     with timer.step("embed"):
@@ -96,6 +98,7 @@ def build(
     with timer.step("holdout_quality"):
         holdout = evaluate_holdout(feats, cfg, say)
     say("holdout: " + json.dumps(holdout.to_json()["scores"]))
+    ceiling(leaks, holdout.headline_figures.auc, holdout.labels, cfg.allow_high_auc)
     with timer.step("fit"):
         fitted = fit_final(feats, cfg, holdout)
     # Past the fit only the head's rows of text are used (kept in fitted.head_rows): the (n, d)
@@ -124,6 +127,7 @@ def build(
         "data": data_facts(table, cfg, profiled.profile),
         "drift": profiled.drift,
         "identity": blocks.report,
+        "leaks": leaks.to_json(),
     }
     bundle = _bundle(manifest, fitted, table, indices, calibration, head)
     bundle.profile = profiled.profile
@@ -211,6 +215,19 @@ def read_table(cfg: BuildConfig, say: Callable[[str], None]) -> CrmTable:
             "--value-col)"
         )
     return table
+
+
+def check_leaks(table: CrmTable, cfg: BuildConfig, say: Callable[[str], None]) -> LeakCheck:
+    """Refuse a column that looks like the outcome unless allowed by name; warn about those
+    allowed (leadgen.builder.leaks)."""
+    stray = [c for c in cfg.allow_columns if c not in cfg.columns.all_cols]
+    if stray:
+        raise ConfigError(f"--allow-column {stray[0]!r} is not one of the configured columns")
+    leaks = check_columns(table.columns, cfg.columns, table.labels, cfg.seed)
+    refuse(leaks, cfg.allow_columns)
+    for leak in leaks.allowed:
+        say(f"warning: {leak.describe()}; built on it as --allow-column says")
+    return leaks
 
 
 def fit_final(feats: Features, cfg: BuildConfig, holdout: HoldoutResult) -> Fitted:
