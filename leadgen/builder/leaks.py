@@ -103,7 +103,7 @@ class Leak:
 
     def short(self) -> str:
         """inspect's reason: the first piece of evidence."""
-        return f"looks like the outcome ({self.evidence[0]})"
+        return f"looks like the outcome: {self.evidence[0]}"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"column": self.column, "evidence": list(self.evidence)}

@@ -148,7 +148,7 @@ def test_inspect_suggests_none_of_them(export: Path, capsys: pytest.CaptureFixtu
     assert {"Title", "Industry", "No. of Employees"} <= suggested
     for leak in ("Status", "Lost reason", "Notes"):
         row = next(line for line in lines if line.startswith(leak + " "))
-        assert "skip (looks like the outcome (" in row, row
+        assert "skip (looks like the outcome: " in row, row
     assert main([*argv[3:], "--embedder", "hashing", "--quiet"]) == 0  # builds as printed
 
 
