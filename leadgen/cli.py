@@ -200,6 +200,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"published {result.version} to {cfg.artifacts_uri}: headline {q['score']} "
         f"AUC={q['auc']} lift@10%={q['lift@10%']}"
     )
+    print(result.report["summary"]["how_well"]["sentence"])  # the report's first words
     return 0
 
 

@@ -29,6 +29,7 @@ from leadgen.builder.leaks import LeakCheck, ceiling, check_columns, refuse
 from leadgen.builder.publish import Published, prune, publish
 from leadgen.builder.reader import CrmTable, read_crm
 from leadgen.builder.serving_path import serving_path_quality
+from leadgen.builder.summary import summary
 from leadgen.builder.timer import StepHook, Timer
 from leadgen.builder.version_profile import Grades, customer_grades, data_facts, profile_and_drift
 from leadgen.config import BuildConfig
@@ -129,6 +130,7 @@ def build(
         "identity": blocks.report,
         "leaks": leaks.to_json(),
     }
+    body["summary"] = summary(body, cfg, table.names)
     bundle = _bundle(manifest, fitted, table, indices, calibration, head)
     bundle.profile = profiled.profile
     with timer.step("render"):

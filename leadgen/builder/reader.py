@@ -70,6 +70,7 @@ class CrmTable:
     formats: FieldFormats = field(default_factory=FieldFormats)
     conventions: list[str] = field(default_factory=list)
     source: str = ""
+    names: list[str] = field(default_factory=list)  # every column of the export, in its order
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -119,6 +120,7 @@ def read_crm(
     ids, keep_pos = _unique_ids(scan, roles.id, rule, path)
     table = CrmTable(ids[keep_pos], {}, np.zeros(0, bool), None, scan.rows_read, scan.dropped)
     table.source = export.describe()
+    table.names = list(export.names)
     for c in (*spec.text_cols, *spec.cat_cols):
         texts = _texts(scan.column(c), c, path, table.warnings)
         table.columns[c] = [texts[i] for i in keep_pos]
