@@ -4,7 +4,7 @@ quality bench configures it. What the thresholds of leadgen/builder/leaks.py are
 no honest column may be flagged. Beside them, each real table with one leaked column added (a
 copy of the label written as a stage, "Closed - Converted" / "Open"), which must be.
 
-    .venv/bin/python -m bench.leaks_real            # ~1 min -> bench/LEAKS.md
+    .venv/bin/python -m bench.leaks_real            # ~3 min -> bench/LEAKS.md
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from bench.quality_real import TABLES
-from leadgen.builder.leaks import LEAK_AUC, MAX_HOLDOUT_AUC, check_columns
+from leadgen.builder.leaks import CEILING_LABEL_ROWS, LEAK_AUC, MAX_HOLDOUT_AUC, check_columns
 from leadgen.config import ColumnSpec
 
 OUT = Path(__file__).with_name("LEAKS.md")
@@ -74,7 +74,49 @@ def _row(
     }
 
 
-def render(rows: list[dict[str, Any]]) -> str:
+def ceiling_rows(keys: list[str]) -> list[dict[str, Any]]:
+    """The build holdout of the real tables that rank best, on bench/quality_real.py's five
+    splits, built as it builds them (--allow-high-auc so every split reports its AUC)."""
+    import json
+    import tempfile
+
+    from bench.quality_real import _cli, split
+
+    out = []
+    for key in keys:
+        t = TABLES[key]()
+        for seed in range(5):
+            train, _ = split(t.labels, seed)
+            with tempfile.TemporaryDirectory() as tmp:
+                _write(t, train, Path(tmp) / "train.parquet")
+                _cli("build", "--input", str(Path(tmp) / "train.parquet"), "--out",
+                     str(Path(tmp) / "art"), "--text-cols", "", "--cat-cols", ",".join(t.cat_cols),
+                     "--num-cols", ",".join(t.num_cols), "--high-value-col", "is_high_value",
+                     "--embedder", "hashing", "--min-auc", "0", "--min-lift", "0",
+                     "--allow-high-auc", "--quiet")  # fmt: skip
+                report = json.loads(next(Path(tmp, "art").glob("*/build_report.json")).read_text())
+            q = report["quality"]
+            out.append({"table": t.name, "seed": seed, "auc": q["headline"]["auc"],
+                        "rows": q["holdout_rows"], "pos": q["holdout_positives"]})  # fmt: skip
+            print(out[-1], flush=True)
+    return out
+
+
+def _write(t: Any, train: np.ndarray, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = t.rows(train)
+    data: dict[str, Any] = {
+        "customer_id": np.arange(len(train), dtype=np.int64),
+        "is_high_value": t.labels[train],
+        **{c: pa.array(cols[c], type=pa.string()) for c in t.cat_cols},
+        **{c: cols[c] for c in t.num_cols},
+    }
+    pq.write_table(pa.table(data), path)
+
+
+def render(rows: list[dict[str, Any]], ceilings: list[dict[str, Any]]) -> str:
     honest = [r for r in rows if "+ Status" not in r["table"]]
     leaked = [r for r in rows if "+ Status" in r["table"]]
     clean = sum(r["flagged"] == "-" for r in honest)
@@ -99,15 +141,34 @@ def render(rows: list[dict[str, Any]]) -> str:
             f"| {r['table']} | {r['n']} | {r['cols']} | {r['top']} | {r['flagged']} "
             f"| {r['seconds']:.1f} |"
         )
+    lines += [
+        "",
+        f"The ceiling: the build holdout AUC (the figure the ceiling reads) of the real tables "
+        f"that rank best, on bench/quality_real.py's five splits. A holdout of fewer than "
+        f"{CEILING_LABEL_ROWS} of either label can rank an honest table perfectly by chance, so "
+        "the ceiling waits for that many.",
+        "",
+        "| table | split | build holdout AUC | holdout rows | high-value in it | above the "
+        "ceiling, refused |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in ceilings:
+        above = c["auc"] > MAX_HOLDOUT_AUC
+        refused = above and min(c["pos"], c["rows"] - c["pos"]) >= CEILING_LABEL_ROWS
+        lines.append(
+            f"| {c['table']} | {c['seed']} | {c['auc']:.4f} | {c['rows']} | {c['pos']} "
+            f"| {'yes' if above else 'no'}, {'yes' if refused else 'no'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", default=str(OUT))
+    p.add_argument("--ceiling-tables", default="BreastCancer,Biopsy,College,Computers,Treatment")
     args = p.parse_args()
     rows = generated_rows() + real_rows()
-    text = render(rows)
+    text = render(rows, ceiling_rows(args.ceiling_tables.split(",")))
     print(text)
     Path(args.out).write_text(text)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from leadgen.builder.leaks import shell_word
 from leadgen.builder.outcome_columns import outcome_reason
 from leadgen.config import IDENTITY_COLS, BuildConfig
 
@@ -120,8 +121,8 @@ def warnings(report: Mapping[str, Any]) -> list[str]:
     for leak in leaks.get("allowed", []):
         out.append(
             f"{leak['column']} looks like the outcome ({'; '.join(leak['evidence'])}); it is "
-            f"used because --allow-column {leak['column']} said so: new leads do not have it as "
-            "customers do, and their grades may be wrong."
+            f"used because --allow-column {shell_word(leak['column'])} said so: new leads do not "
+            "have it as customers do, and their grades may be wrong."
         )
     if leaks.get("high_auc_allowed") is not None:
         out.append(

@@ -68,6 +68,7 @@ OUTPUT_COLUMNS = (
     "duplicate_ref",
     "top_neighbours",
     "explanation",
+    "drivers",
 )
 REJECT_COLUMNS = ("reject_field", "reject_reason")
 LEAD_ID_COL = "lead_id"
@@ -378,6 +379,7 @@ def _output_fields() -> list[Any]:
         pa.field("duplicate_ref", pa.string()),
         pa.field("top_neighbours", pa.string()),
         pa.field("explanation", pa.string()),
+        pa.field("drivers", pa.string()),
     ]
 
 
@@ -464,10 +466,25 @@ def _scored_batch(batch: Any, layout: _Layout, good: list[int], scores: list[Sco
         [_duplicate_ref(s) for s in scores],
         [_top_ids(s) for s in scores],
         [s.explanation.summary if s.explanation else _duplicate_note(s) for s in scores],
+        [drivers_in_words(s.explanation) for s in scores],
     ]
     fields = _output_fields()
     arrays = [*rows.columns, *(pa.array(v, f.type) for v, f in zip(appended, fields, strict=True))]
     return pa.record_batch(arrays, schema=pa.schema([*rows.schema, *fields]))
+
+
+TOP_DRIVERS_IN_FILE = 3
+
+
+def drivers_in_words(explanation: Any) -> str | None:
+    """The API's top drivers of p_high_value as a cell: "Industry raises (+0.84); text lowers
+    (-0.31)" (None: no head, or a duplicate that was not scored)."""
+    if explanation is None or not explanation.drivers:
+        return None
+    return "; ".join(
+        f"{d.feature} {d.effect} ({d.contribution:+.2f})"
+        for d in explanation.drivers[:TOP_DRIVERS_IN_FILE]
+    )
 
 
 def _rejected_batch(batch: Any, layout: _Layout, problems: dict[int, tuple[str, str]]) -> Any:
