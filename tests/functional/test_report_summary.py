@@ -94,3 +94,28 @@ def test_the_first_section_says_what_the_json_says(built: dict[str, Any], tmp_pa
         assert img.size == FOLD
         colours = img.convert("RGB").getcolors(maxcolors=1_000_000)
     assert colours is not None and len(colours) > 50
+
+
+def test_a_column_empty_for_every_lead_is_not_available_for_leads(
+    built: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The version reads 'Lost reason' (allowed): new leads have none, as the score-file summary
+    says, while a column the leads do fill is not listed."""
+    import csv
+
+    root = built["root"]
+    leads = root / "new-leads.csv"
+    with leads.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["Title", "Industry", "Lead Source", "No. of Employees", "Created Date",
+                      "Lost reason"])  # fmt: skip
+        for i in range(40):
+            out.writerow(["CTO", ["Retail", "Software"][i % 2], "Web", 10 + i, "2025-03-01", ""])
+    artifacts = str(built["page"].parent.parent)
+    argv = ["score-file", str(leads), "--out", str(root / "scored.csv"), "--artifacts",
+            artifacts, "--embedder", "hashing", "--no-dedup", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    line = next(x for x in text.splitlines() if "not available for leads" in x)
+    assert "Lost reason (empty for every lead)" in line and "Title (one value" in line, line
+    assert "Industry" not in line and "No. of Employees" not in line
