@@ -182,7 +182,7 @@ class Explainer:
                     value=float(raw[r, j]),
                     shared_by=int(counts[r, j]),
                     of=int(found[r]),
-                    between=[_round(self._edges[j][b]), _round(self._edges[j][b + 1])],
+                    between=_tenth(self._edges[j], b),
                 )
             )
         return out
@@ -206,6 +206,11 @@ def _decile(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         inside = (values >= edges[0]) & (values <= edges[-1])
     return np.where(inside, bins, -1)
+
+
+def _tenth(edges: np.ndarray, b: int) -> list[float]:
+    """[low, high] of tenth b (one value when every high-value customer has the same)."""
+    return [_round(edges[b]), _round(edges[min(b + 1, len(edges) - 1)])]
 
 
 def _round(x: float) -> float:

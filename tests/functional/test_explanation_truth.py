@@ -73,7 +73,7 @@ def test_a_number_no_high_value_customer_has_is_not_shared(
 def test_share_of_a_number_is_its_tenth_of_the_high_value_values() -> None:
     """Equal values always share a tenth; a value beyond the range shares none; a value on an
     inner edge belongs to the tenth above it."""
-    from leadgen.serve.explanation import _decile, _deciles
+    from leadgen.serve.explanation import _decile, _deciles, _tenth
 
     high = np.array([1, 2, 2, 3, 5, 8, 13, 21, 34, 55, 89, np.nan], dtype=float)
     edges = _deciles(high)
@@ -83,6 +83,9 @@ def test_share_of_a_number_is_its_tenth_of_the_high_value_values() -> None:
     assert bins[1] == bins[2]  # the two 2s
     assert _decile(edges, np.array([89 * 50.0, 0.5, np.nan])).tolist() == [-1, -1, -1]
     assert _decile(edges, np.array([89.0]))[0] == bins[-2]
+    same = _deciles(np.array([3.0, 3.0, 3.0]))  # one value for every high-value customer
+    assert _decile(same, np.array([3.0, 4.0])).tolist() == [0, -1]
+    assert _tenth(same, 0) == [3.0, 3.0]
 
 
 def test_a_number_most_neighbours_have_is_shared_with_its_tenth(
