@@ -7,7 +7,7 @@ Why a child process per run: peak RSS is a per-process fact (`os.wait4` returns 
 ru_maxrss, exactly what /usr/bin/time -v prints), and the job runs exactly as CodeBuild runs it:
 env vars in, JSON log lines out. RSS is also sampled per build step (from /proc, every 0.2 s,
 attributed to the step the job's log says is running), which shows where memory goes: after `read`
-the parquet is no longer what grows, the embedding matrices and the index are.
+what grows is the embedding matrices and the index, not the parquet.
 
 ONNX at 1M rows: the embedder embeds each DISTINCT text once, and a 1M-row generated CRM has ~600k
 distinct texts, i.e. about an hour on 2 cores. So at sizes above --onnx-pool-rows the text columns

@@ -215,7 +215,7 @@ def task_embed(args: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         if how == "unsorted":  # batches of 64 in generation order: the padding the sort avoids
             out = np.vstack(
-                [emb._encode_batch(texts[s : s + 64]) for s in range(0, len(texts), 64)]
+                [emb._run(emb._tokenize(texts[s : s + 64])) for s in range(0, len(texts), 64)]
             )
         elif how == "batched":
             emb.per_text, saved = False, emb.per_text

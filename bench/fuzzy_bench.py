@@ -1,4 +1,4 @@
-"""Fuzzy duplicate matching, measured (issue 14): quality, added latency, store sizes, calls.
+"""Fuzzy duplicate matching, measured: quality, added latency, store sizes, calls.
 
 On a generated CRM and its labelled re-entries (leadgen.synthetic.reentries): precision and recall
 per kind at the default thresholds through the serving check (SQLite store, exactly as `leadgen
@@ -291,7 +291,7 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
     per_kind, times = r["per_kind"], r["times"]
     added = statistics.median(times["email_plus_fuzzy"]) - statistics.median(times["email_only"])
     lines = [
-        "# Fuzzy duplicates: measured (issue 14)",
+        "# Fuzzy duplicates: measured",
         "",
         f"Command: `nice -n 10 .venv/bin/python -m bench.fuzzy_bench --rows {args.rows} "
         f"--per-kind {args.per_kind} --seed {args.seed} --dynamo-rows {args.dynamo_rows} "

@@ -1,4 +1,4 @@
-"""What the head fitted on every customer (issue 12) costs, side by side with the head it replaced.
+"""What the head fitted on every customer costs, side by side with the head it replaced.
 
 The previous head is the code at `--baseline` (a git ref), unpacked with `git archive` into a
 temporary folder. For each of `--sizes`, one generated CRM is built by both codes with the CLI
@@ -138,7 +138,7 @@ def run_size(rows: int, old: Path, tmp: Path, args: argparse.Namespace) -> dict[
 
 def render(results: list[dict[str, Any]], args: argparse.Namespace, load: list[str]) -> str:
     lines = [
-        "# The head fitted on every customer: serving and build cost (issue 12)",
+        "# The head fitted on every customer: serving and build cost",
         "",
         f"Command: `python -m bench.head_bench --sizes {args.sizes} --baseline {args.baseline} "
         f"--rounds {args.rounds} --calls {args.calls}`  ",

@@ -1,4 +1,4 @@
-"""Scoring quality at scale (issue 7): 40 noise columns, a 6% high-value rate, 100k customers.
+"""Scoring quality at scale: 40 noise columns, a 6% high-value rate, 100k customers.
 
 Prints and saves bench/QUALITY.md: the holdout figures of plain kNN, learned-weight kNN, the head's
 candidates (logistic regression, gradient boosting, their stacks) and the headline p_high_value,
@@ -49,7 +49,7 @@ def render(args: argparse.Namespace, result: dict[str, Any]) -> str:
     lr = s["logistic_regression"]
     head = q["headline"]
     lines = [
-        "# Scoring quality (issue 7)",
+        "# Scoring quality",
         "",
         f"Command: `python -m bench.quality_bench --rows {args.rows} --embedder {args.embedder} "
         f"--noise-cols {args.noise_cols} --rate {args.rate}`  ",

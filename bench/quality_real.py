@@ -1,4 +1,4 @@
-"""Quality on real public tables (issue 12): the headline p_high_value against the models a user
+"""Quality on real public tables: the headline p_high_value against the models a user
 would write in five lines, on the same split.
 
 Each table is split 80/20 stratified, once per fixed seed (five by default); each split's 80% is
@@ -155,7 +155,7 @@ def _yes(col: str, value: str = "yes") -> Callable[[dict[str, str]], bool]:
 
 
 TABLES: dict[str, Callable[[], Table]] = {
-    # development tables (issue 12)
+    # development tables
     "Caravan": lambda: make("Caravan", _islp("Caravan"), _yes("Purchase", "Yes"), ("Purchase",),
                             ("MOSTYPE", "MOSHOOFD")),
     "Default": lambda: make("Default", _islp("Default"), _yes("default", "Yes"), ("default",)),
@@ -347,7 +347,7 @@ def _measure_split(t: Table, seed: int) -> dict[str, Any]:
 
 
 def verdict(row: dict[str, Any], present: bool) -> dict[str, Any]:
-    """The gate of issue 12 on one split's (or the splits' mean) figures."""
+    """The quality gate on one split's (or the splits' mean) figures."""
     best = max(("LR", "HGB"), key=lambda k: row[k]["auc"])
     gap = row["ours"]["auc"] - row[best]["auc"]
     ratio = row["ours"]["lift20"] / row[best]["lift20"]
@@ -423,7 +423,7 @@ def render(rows: list[dict[str, Any]], load: str, command: str, seeds: list[int]
     single = sum(r["splits_pass"] for r in rows)
     total = sum(len(r["splits"]) for r in rows)
     lines = [
-        "# Quality on real tables (issue 12)",
+        "# Quality on real tables",
         "",
         f"Command: `{command}`  ",
         f"Date: {datetime.now(UTC).isoformat(timespec='seconds')}; {platform.machine()}, "
@@ -436,7 +436,7 @@ def render(rows: list[dict[str, Any]], load: str, command: str, seeds: list[int]
         "LogisticRegression; HGB = HistGradientBoostingClassifier defaults with native "
         "categoricals.",
         "",
-        "Gate (issue 12), on the mean over the splits: p_high_value present for every lead, AUC "
+        "Gate, on the mean over the splits: p_high_value present for every lead, AUC "
         "within 0.01 of the better baseline (by AUC), lift@20% at least 95% of its lift@20%. "
         f"**{ok} of {len(rows)} tables pass** (single splits: {single} of {total}).",
         "",

@@ -3,7 +3,7 @@
 `python -m bench.server_bench [--clients 200] [--rounds 5] [--artifacts DIR]` builds a small
 hashing-embedder version (or uses DIR), then per round starts each server in its own process,
 releases N client threads at once (each one POST /score_lead, 60 s timeout) and counts the
-answers. The baseline is what `leadgen serve` was before: the standard library's
+answers. The baseline is the standard library's
 ThreadingHTTPServer (listen backlog 5) in front of the same WSGI bridge and resolver. Rounds
 alternate the two servers so machine load hits both alike; the table reports medians. Writes
 bench/server_results.md.

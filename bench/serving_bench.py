@@ -236,6 +236,7 @@ def task_search(args: dict[str, Any]) -> dict[str, Any]:
 
     from leadgen.model.bundle import Bundle
     from leadgen.model.embedders import OnnxEmbedder
+    from leadgen.model.features import vectorise
     from leadgen.serve.schemas import clean_lead
     from leadgen.serve.scorer import Scorer
     from leadgen.stores.artifacts import fetch_version, read_pointer
@@ -255,7 +256,8 @@ def task_search(args: dict[str, Any]) -> dict[str, Any]:
     k = model.k
     n_q = int(args.get("queries", 300))
     leads = [clean_lead(example_lead(30_000 + i), model.spec) for i in range(n_q)]
-    vecs, _ = model.vectorise(leads)
+    columns, text = model.columns_and_text(leads)
+    vecs, _ = vectorise(text, model.bundle.transform, columns, model.manifest.w_text)
     vecs = np.ascontiguousarray(vecs, dtype=np.float32)
     b = model.bundle
     ref = _uncompressed(args.get("reference_uri"), {"all": b.ids_all, "high": b.ids_high})

@@ -29,8 +29,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambda_src.observer import MetricsObserver
-from lambda_src.tracing import make_tracer
+from lambda_src.observability import MetricsObserver, make_tracer
 from leadgen.config import DEFAULT_MAX_BATCH, ServiceConfig
 from leadgen.errors import ArtifactError
 from leadgen.names import METRICS_NAMESPACE, SERVICE_NAME, Env, Metric

@@ -14,6 +14,7 @@
 #   lambda_src/local_aws.sh call [EVENT]          POST events/EVENT.json (default score_lead) to :9000
 #   lambda_src/local_aws.sh sam-template          cdk synth + a copy of the template whose scoring
 #                                                 function uses the local image -> cdk.out/*.sam.json
+#                                                 (TEMPLATE=path: that template, no synth)
 #   lambda_src/local_aws.sh sam-invoke [EVENT]    sam local invoke with events/EVENT.json
 #   lambda_src/local_aws.sh sam-api               sam local start-api on :3000
 #   lambda_src/local_aws.sh localstack-deploy     cdklocal bootstrap + cdklocal deploy (auth token)
@@ -24,7 +25,11 @@
 # SAM and LocalStack runs read artifacts from S3: set ARTIFACTS_URI=s3://bucket/prefix (your
 # deployed bucket: SAM passes your AWS credentials into the container), or point
 # AWS_ENDPOINT_URL at LocalStack (http://host.docker.internal:4566 from inside containers).
-# DUP_TABLE_NAME (optional) names a duplicate table; unset, the duplicate check is skipped.
+# Every other variable the stack gives the function a deployed resource's name in (DUP_TABLE_NAME,
+# IDENTITY_TABLE_NAME, LEADGEN_EMAIL_HASH_KEY_SECRET_ARN) comes from the same-named shell
+# variable; unset, it is empty and that part is off (no table: no duplicate check; no secret:
+# the deployed version's hash key does not match, /health says hash_key_mismatch and the
+# duplicate check is skipped).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,9 +39,13 @@ IMAGE="${IMAGE:-leadgen-lambda:local}"
 PLATFORM="${PLATFORM:-linux/arm64}"
 LEADGEN_ENV="${LEADGEN_ENV:-dev}"
 STACK="leadgen-${LEADGEN_ENV}"           # stacks/config.py: LeadgenConfig.stack_name
-TEMPLATE="cdk.out/${STACK}.template.json"
-SAM_TEMPLATE="cdk.out/${STACK}.sam.json"
-LOCAL_DIR="$ROOT/.demo/image"
+SYNTH="${TEMPLATE:-}"                    # a template given: used as it is, no `cdk synth`
+TEMPLATE="${TEMPLATE:-cdk.out/${STACK}.template.json}"
+SAM_TEMPLATE="${SAM_TEMPLATE:-${TEMPLATE%.template.json}.sam.json}"
+LOCAL_DIR="${LOCAL_DIR:-$ROOT/.demo/image}"
+# Where the image keeps the build job's extra packages (the report's charts): the build job's
+# buildspec puts it on PYTHONPATH (build_job/buildspec.yml), and so does a build run here.
+BUILD_PYTHONPATH="/opt/build-python"
 PORT="${PORT:-9000}"
 LOCALSTACK_URL="${LOCALSTACK_URL:-http://localhost.localstack.cloud:4566}"
 
@@ -61,6 +70,7 @@ cmd_artifacts() {
     # artifacts embedded by any other model files.
     "$PY" -m leadgen data --out "$LOCAL_DIR/crm.parquet" --rows "${ROWS:-5000}"
     docker run --rm --platform "$PLATFORM" --user "$(id -u):$(id -g)" -e HOME=/tmp \
+        -e PYTHONPATH="$BUILD_PYTHONPATH" \
         -v "$LOCAL_DIR:/data" --entrypoint /bin/sh "$IMAGE" -c \
         "python -m leadgen build --input /data/crm.parquet --out /data/artifacts --quiet"
 }
@@ -86,23 +96,27 @@ cmd_call() {
 }
 
 cmd_sam_template() {
-    need npx "Node.js; then 'make install-dev' for the pinned CDK CLI"
     [[ -n "${ARTIFACTS_URI:-}" ]] || die "set ARTIFACTS_URI=s3://bucket/prefix (see the header)"
-    PATH="$ROOT/.venv/bin:$PATH" npx cdk synth --quiet -c "env=$LEADGEN_ENV" >/dev/null
+    if [[ -z "$SYNTH" ]]; then
+        need npx "Node.js; then 'make install-dev' for the pinned CDK CLI"
+        PATH="$ROOT/.venv/bin:$PATH" npx cdk synth --quiet -c "env=$LEADGEN_ENV" >/dev/null
+    fi
     [[ -f "$TEMPLATE" ]] || die "$TEMPLATE was not synthesised"
     # The function's image comes from the CDK asset in ECR (an account-specific URI SAM cannot
     # pull): point it at the locally built image instead, in a copy of the template. Its
-    # environment refers to the deployed bucket/table by Ref, which SAM cannot resolve, and SAM
-    # only passes variables the template declares: so they are written into the copy.
+    # environment names deployed resources through CloudFormation intrinsics (Ref, Fn::Join),
+    # which SAM resolves to logical ids, not to your stack's resources; and SAM only passes
+    # variables the template declares. So every such value is written into the copy, from the
+    # shell variable of the same name (or empty: that part off), and none is left unresolved.
     "$PY" - "$TEMPLATE" "$SAM_TEMPLATE" "$IMAGE" "$PLATFORM" <<'PY'
 import json, os, sys
 
 src, dst, image, platform = sys.argv[1:5]
 template = json.load(open(src))
+# The scoring function: the stack's only container-image function.
 hits = [
     (lid, res) for lid, res in template["Resources"].items()
-    if res["Type"] == "AWS::Lambda::Function"
-    and "/ScoringApi/Function/" in res.get("Metadata", {}).get("aws:cdk:path", "")
+    if res["Type"] == "AWS::Lambda::Function" and res["Properties"].get("PackageType") == "Image"
 ]
 if len(hits) != 1:
     sys.exit(f"expected one scoring function in {src}, found {len(hits)}")
@@ -113,14 +127,24 @@ props["Code"] = {"ImageUri": image}
 props["Architectures"] = ["arm64" if platform.endswith("arm64") else "x86_64"]
 function.setdefault("Metadata", {})["SkipBuild"] = True
 env = props.setdefault("Environment", {}).setdefault("Variables", {})
-env["ARTIFACTS_URI"] = os.environ["ARTIFACTS_URI"]
-env["DUP_TABLE_NAME"] = os.environ.get("DUP_TABLE_NAME", "")
+off = []
+for name, value in env.items():
+    if not isinstance(value, str):  # an intrinsic: the deployed value is the user's to give
+        env[name] = os.environ.get(name, "")
+        if not env[name]:
+            off.append(name)
 env["REFRESH_SECONDS"] = "60"
 endpoint = os.environ.get("AWS_ENDPOINT_URL")
 if endpoint:
     for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB"):
         env[key] = endpoint
+left = sorted(name for name, value in env.items() if not isinstance(value, str))
+if left:
+    sys.exit(f"unresolved in {dst}: {', '.join(left)}")
 json.dump(template, open(dst, "w"), indent=1)
+if off:
+    print(f"local_aws: {', '.join(off)} not set: empty in {dst}, so that part is off",
+          file=sys.stderr)
 print(logical_id)
 PY
 }
@@ -200,6 +224,6 @@ case "${1:-help}" in
     sam-api) cmd_sam_api ;;
     localstack-deploy) cmd_localstack_deploy ;;
     localstack-publish) cmd_localstack_publish ;;
-    help | -h | --help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    help | -h | --help) sed -n '2,/^set -euo/{/^#/p}' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown command '$1' (try: $0 help)" ;;
 esac

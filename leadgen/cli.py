@@ -1,5 +1,5 @@
-"""`python -m leadgen COMMAND`: data, inspect, build, report, score, score-file, serve,
-export-model, openapi, client.
+"""`leadgen COMMAND` (or `python -m leadgen COMMAND`): data, inspect, build, report, score,
+score-file, serve, export-model, openapi, client.
 
 A thin adapter: read the runtime's configuration from the environment (BuildConfig.from_env,
 ServiceConfig.from_env), overlay the flags given, call the core, print. Every LeadgenError
@@ -634,7 +634,7 @@ def _tool_parsers(sub: Any) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m leadgen", description=__doc__)
+    p = argparse.ArgumentParser(prog="leadgen", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
     _data_parser(sub)

@@ -71,7 +71,7 @@ class Env:
     MAX_PSI: Final = "LEADGEN_MAX_PSI"  # gate: refuse a version drifted beyond this column PSI
     GRADE_BANDS: Final = "LEADGEN_GRADE_BANDS"
     KEEP_VERSIONS: Final = "LEADGEN_KEEP_VERSIONS"
-    # the export's own column names and format (issue 13)
+    # the export's own column names and format
     INPUT_FORMAT: Final = "LEADGEN_INPUT_FORMAT"
     ID_COL: Final = "LEADGEN_ID_COL"
     EMAIL_COL: Final = "LEADGEN_EMAIL_COL"

@@ -37,10 +37,11 @@ ASSET_EXCLUDES: tuple[str, ...] = (
     "**/__pycache__",
     "**/*.pyc",
     "*.egg-info",
-    # Not the runtime's: the synthetic CRM generator (tests, demo, benchmarks) and dev-only pins
+    # Not the runtime's: the synthetic CRM generator (tests, demo, benchmarks), dev and deploy pins
     # (pinning a test tool must not rebuild the image and re-warm provisioned concurrency).
     "leadgen/synthetic",
     "requirements-dev.txt",
+    "requirements-deploy.txt",
     # Infrastructure-only files: changing the CDK code must not rebuild the image (a new image
     # means a new Lambda version and a provisioned-concurrency re-warm).
     "app.py",

@@ -19,6 +19,10 @@ import pytest
 
 from leadgen.config import BuildConfig, EmbedderSettings
 
+# The synthesised template (`synth`), shared by the infra tests and the functional tests that run
+# the handler and the jobs with its environment and role policies.
+pytest_plugins = ("tests.synthesis",)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -208,10 +212,12 @@ def onnx_artifacts(
 def moto_server() -> Iterator[str]:
     """moto's server on 127.0.0.1 (real HTTP), on a port the OS picks as it binds. Nothing is
     put in os.environ here: tests that talk to it through the default clients ask for `moto_env`
-    (module fixtures use `moto_environment`), so no AWS_* variable outlives them."""
-    from moto.server import ThreadedMotoServer
+    (module fixtures use `moto_environment`), so no AWS_* variable outlives them. It records every
+    request it receives (tests/aws_calls.py): those signed by a role's credentials are checked
+    against that role's policies after each functional test."""
+    from tests.aws_calls import recording_moto_server
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = recording_moto_server("127.0.0.1", 0)
     server.start()
     host, port = server.get_host_and_port()
     try:
@@ -269,6 +275,11 @@ def moto_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
 def known_person(crm: Path) -> dict[str, Any]:
     """A current customer of `crm` who is unambiguous for the fuzzy check: a first name with a
     nickname, a mailbox of their own, and nobody else of that name at that company."""
+    return known_people(crm, 1)[0]
+
+
+def known_people(crm: Path, n: int) -> list[dict[str, Any]]:
+    """The first `n` such customers (see known_person)."""
     import pyarrow.parquet as pq
 
     from leadgen.duplicates.normalise import identity_of, normalise_email
@@ -278,6 +289,7 @@ def known_person(crm: Path) -> dict[str, Any]:
     mailboxes = Counter(normalise_email(r["email"]) for r in rows)
     names = Counter(_name_at(identity_of(r["first_name"], r["last_name"], None, r["company"]))
                     for r in rows)  # fmt: skip
+    found = []
     for r in rows:
         who = identity_of(r["first_name"], r["last_name"], None, r["company"])
         if (
@@ -285,8 +297,10 @@ def known_person(crm: Path) -> dict[str, Any]:
             and mailboxes[normalise_email(r["email"])] == 1
             and names[_name_at(who)] == 1
         ):
-            return {**r, "nickname": NICKNAMES[r["first_name"]][0]}
-    raise AssertionError("no suitable customer in the CRM")
+            found.append({**r, "nickname": NICKNAMES[r["first_name"]][0]})
+            if len(found) == n:
+                return found
+    raise AssertionError(f"fewer than {n} suitable customers in the CRM")
 
 
 def _name_at(who: Any) -> tuple[str, str, str]:

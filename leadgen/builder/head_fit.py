@@ -31,8 +31,7 @@ from leadgen.builder.fitting import Features, sample_rows
 from leadgen.builder.neighbours import REFIT_MAX_ROWS, oof_filter, oof_refit
 from leadgen.builder.quality import roc_auc
 from leadgen.config import BuildConfig, ColumnSpec
-from leadgen.model.calibration import sigmoid
-from leadgen.model.head import NEIGHBOUR_FEATURES, Head
+from leadgen.model.head import NEIGHBOUR_FEATURES, Head, sigmoid
 from leadgen.model.head_features import (
     MAX_LEVELS,
     Columns,

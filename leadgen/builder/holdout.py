@@ -32,7 +32,7 @@ from leadgen.builder.head_fit import (
 from leadgen.builder.neighbours import features_against
 from leadgen.builder.quality import Figures, figures, stratified_holdout
 from leadgen.config import BuildConfig
-from leadgen.model.calibration import percentile_of, sigmoid
+from leadgen.model.head import percentile_of, sigmoid
 from leadgen.model.index_backends import backend
 from leadgen.model.knn import neighbour_features, search_neighbours
 from leadgen.model.vector_index import IndexSpec, choose_kind

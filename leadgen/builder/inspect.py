@@ -271,7 +271,7 @@ class Inspection:
         """The suggested `build` command line, quoted for a POSIX shell. A value that starts
         with '-' (a column named like a flag) is joined to its flag with '=', or the shell's
         argument parser would take it for a flag."""
-        parts = ["python", "-m", "leadgen", "build", "--input", self.path]
+        parts = ["leadgen", "build", "--input", self.path]
         if self.format == "csv" and not self.path.lower().endswith(CSV_SUFFIXES):
             parts += ["--format", "csv"]
         if self.format == "xlsx" and not self.path.lower().endswith(XLSX_SUFFIXES):

@@ -20,8 +20,7 @@ from leadgen.builder.reader import CrmTable
 from leadgen.config import BuildConfig, GradeBands
 from leadgen.errors import ArtifactError
 from leadgen.model.bundle import Files
-from leadgen.model.calibration import percentile_of
-from leadgen.model.head import Head
+from leadgen.model.head import Head, percentile_of
 from leadgen.stores.artifacts import latest_version, read_version_file
 from leadgen.stores.blob import Store
 

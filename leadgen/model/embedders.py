@@ -123,7 +123,7 @@ class OnnxEmbedder:
         if not meta_path.is_file():
             raise ArtifactError(
                 f"{self.model_dir}: not an exported ONNX model (no leadgen_model.json); "
-                "run `python -m leadgen export-model`"
+                "run `leadgen export-model`"
             )
         self.meta: dict[str, Any] = json.loads(meta_path.read_text())
         self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
@@ -197,9 +197,6 @@ class OnnxEmbedder:
             m = mask[:, :, None].astype(np.float32)
             pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
         return _normalise_rows(np.asarray(pooled, dtype=np.float32))
-
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        return self._run(self._tokenize(texts))
 
     def _run_each(self, rows: Sequence[list[int]]) -> np.ndarray:
         return np.vstack([self._run([r]) for r in rows])

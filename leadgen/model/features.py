@@ -2,7 +2,8 @@
 
 Fitted at build time on current customers and stored as plain JSON (no pickles), so serving applies
 the very same transform with numpy only. Missing columns and missing values are zero-filled after
-scaling (the column mean), as the seed did.
+scaling, i.e. set to the customers' column mean: a missing value says nothing, so it moves the
+lead neither way.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def embed_text(
     "columns" embeds each text column on its own and averages the present ones: a CRM repeats
     titles and bios in ever new combinations, so embedding every distinct value once costs ~2.5x
     fewer tokens than embedding each joined blob (measured on the generated CRM). "joint" embeds
-    the joined blob (the seed's way). Build and serving read the mode from the manifest."""
+    the joined blob: one vector of all the texts together. Build and serving read the mode from
+    the manifest."""
     if mode == "joint" or len(spec.text_cols) <= 1:
         return np.asarray(embedder.embed(text_blobs(columns, spec, n), progress=progress))
     acc = np.zeros((n, embedder.dim), dtype=np.float32)

@@ -15,7 +15,9 @@ Serving needs numpy only: head.json (encoder, coefficients, stack, Platt, the cu
 probabilities grades are taken against) and the trees' arrays (head_trees.npz).
 
 Without a head (too few high-value customers to learn from) the headline is `contrast`, and
-`reason` says why.
+`reason` says why. Either way a lead's percentile is its rank among scores of customers computed
+at build time (sorted, stored as plain arrays: `percentile_of`), so grades mean the same thing
+across versions.
 """
 
 from __future__ import annotations
@@ -27,12 +29,22 @@ from typing import Any
 
 import numpy as np
 
-from leadgen.model.calibration import percentile_of, sigmoid
 from leadgen.model.head_features import TEXT_GROUP, Columns, HeadFeatures
 from leadgen.model.trees import TreeEnsemble
 
 NEIGHBOUR_FEATURES = ("s_look", "s_all", "contrast", "rate")
 LOOKALIKE_GROUP = "lookalike"
+
+
+def percentile_of(calibration: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Share (0-100) of customer scores at or below each value; 50 with no calibration."""
+    if len(calibration) == 0:
+        return np.full(len(values), 50.0)
+    return 100.0 * np.searchsorted(calibration, values, side="right") / len(calibration)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -40.0, 40.0)))
 
 
 @dataclass(frozen=True)

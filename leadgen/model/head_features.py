@@ -209,16 +209,6 @@ class HeadFeatures:
     svd_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     svd: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (text_dims, k)
 
-    def linear(
-        self, columns: Columns, n: int, text: np.ndarray, target: np.ndarray | None = None
-    ) -> np.ndarray:
-        return self.matrices(columns, n, text, target)[0]
-
-    def trees(
-        self, columns: Columns, n: int, text: np.ndarray, target: np.ndarray | None = None
-    ) -> np.ndarray:
-        return self.matrices(columns, n, text, target)[1]
-
     def matrices(
         self, columns: Columns, n: int, text: np.ndarray, target: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -18,9 +18,10 @@ time). The output is written back in the input's form by default: a CSV in its d
 encoding, byte-order mark and line endings, with the scores in its decimal mark (what Excel in
 the user's locale opens as columns); an .xlsx as .xlsx; or as `out_format` says.
 
-Duplicates are looked up (known customers, leads the API recorded) but bulk rows are not
-recorded: re-running a file after a new build gives every row its scores again instead of
-marking it a duplicate of itself.
+Duplicates are looked up as the API looks them up (known customers, leads the API recorded; by
+email, and fuzzily by the file's first_name, last_name, company, phone and country columns) but
+bulk rows are not recorded: re-running a file after a new build gives every row its scores again
+instead of marking it a duplicate of itself.
 
 The CLI (`leadgen score-file`) and the S3-triggered job (`python -m bulk_job`) call this; the
 Lambda never imports it (pyarrow, tqdm).
@@ -37,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from leadgen.config import ReadSettings
+from leadgen.config import IDENTITY_COLS, ReadSettings
 from leadgen.errors import InputError, LeadValidationError
 from leadgen.model.fields import FieldFormats
 from leadgen.names import DEFAULT_EMAIL_COL, GRADES, OUT_FORMATS
@@ -189,6 +190,8 @@ class _Layout:
     email: str | None
     lead_id: str | None
     passthrough: tuple[str, ...]
+    # name, company, phone, country: what the fuzzy duplicate check compares (as in the API)
+    identity: tuple[str, ...] = ()
     # how this file's numbers and dates read, and the scoring time its dates count days before
     formats: FieldFormats = field(default_factory=FieldFormats)
     now: float = 0.0
@@ -319,7 +322,8 @@ def _layout(export: Export, scorer: Scorer, email_col: str | None, id_col: str |
     numeric = tuple(c for c in spec.plain_num_cols if c in names)
     dates = tuple(c for c in spec.date_cols if c in names)
     passthrough = tuple(c for c in export.names if c not in OUTPUT_COLUMNS)
-    return _Layout(features, numeric, dates, email, lead_id, passthrough)
+    identity = tuple(c for c in IDENTITY_COLS if c in names and c not in features)
+    return _Layout(features, numeric, dates, email, lead_id, passthrough, identity)
 
 
 def _writers(
@@ -491,6 +495,8 @@ def _leads(
     """Each row as a clean lead, or its (field, reason): every cell through the API's own
     validation (clean_lead), read with this file's decimal marks and date forms."""
     columns: dict[str, list[Any]] = {c: batch.column(c).to_pylist() for c in layout.features}
+    for col in layout.identity:
+        columns[col] = batch.column(col).to_pylist()
     for key, source in (("email", layout.email), ("lead_id", layout.lead_id)):
         if source is not None:
             values = batch.column(source).to_pylist()

@@ -110,9 +110,6 @@ class ModelLifecycle:
             raise ArtifactError(f"no artifact version could be loaded ({self.error})")
         return scorer
 
-    def refused(self, version: str) -> bool:
-        return any(p.version == version for p in self._refused)
-
     # ---- loading ---------------------------------------------------------------------------------
     def start(self) -> bool:
         """The first load; a failure is recorded (answered 503, retried by `tick`)."""
@@ -136,7 +133,8 @@ class ModelLifecycle:
             self._lock.release()
 
     def wait_refresh(self, timeout: float | None = None) -> bool:
-        """Block until a background refresh is over (tests, shutdown); False on timeout."""
+        """Block until a background refresh is over; False on timeout. Requests never wait
+        on a refresh: this is for a caller that must see its outcome (the tests)."""
         return self._refresh.wait(timeout)
 
     def _check(self, now: float) -> None:

@@ -29,10 +29,6 @@ class BackgroundRefresh:
     def __init__(self) -> None:
         self._thread: threading.Thread | None = None
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def start(self, work: Callable[[], None], release: threading.Lock) -> None:
         """Run `work` in the background, then release `release` (held by the caller)."""
 

@@ -19,9 +19,9 @@ import numpy as np
 
 from leadgen.config import GradeBands
 from leadgen.model.bundle import Bundle
-from leadgen.model.calibration import percentile_of
 from leadgen.model.embedders import Embedder, check_identity
 from leadgen.model.features import embed_text, vectorise
+from leadgen.model.head import percentile_of
 from leadgen.model.knn import KnnScores, Neighbours, neighbour_features, search_neighbours
 from leadgen.serve.explanation import Explainer, stored_vectors
 from leadgen.serve.schemas import (
@@ -87,11 +87,6 @@ class Scorer:
         columns = {c: [lead.features.get(c) for lead in leads] for c in self.spec.all_cols}
         m = self.manifest
         return columns, embed_text(columns, self.spec, len(leads), self.embedder, m.text_mode)
-
-    def vectorise(self, leads: Sequence[CleanLead]) -> tuple[np.ndarray, np.ndarray]:
-        """(combined vectors, standardised tabular matrix z) of the leads."""
-        columns, text = self.columns_and_text(leads)
-        return vectorise(text, self.bundle.transform, columns, self.manifest.w_text)
 
     def score(
         self, leads: Sequence[CleanLead], bands: GradeBands | None = None, n_neighbors: int = 5

@@ -177,10 +177,6 @@ class LocalServer:
     def port(self) -> int:
         return int(self._server.effective_port)
 
-    @property
-    def server_address(self) -> tuple[str, int]:
-        return str(self._server.effective_host), self.port
-
     def serve_forever(self) -> None:
         self._server.run()
 

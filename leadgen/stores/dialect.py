@@ -232,8 +232,7 @@ def ragged_row(
             shown = ", ".join(repr(n) for n in names[:4]) + (", ..." if len(names) > 4 else "")
             return InputError(
                 f"{path}: row {number} (line {lines.line}) has {len(record)} cells, the header "
-                f"{width} columns ({shown}); a delimiter or a quote inside an unquoted cell? "
-                "(nothing was built)"
+                f"{width} columns ({shown}); a delimiter or a quote inside an unquoted cell?"
             )
     return InputError(f"{path}: a row's width differs from the header's; check the quoting")
 

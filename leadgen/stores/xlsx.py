@@ -111,7 +111,7 @@ class Workbook:
                 if len(cells) > width and any(c is not None for c in cells[width:]):
                     raise InputError(
                         f"{self.path}: row {number} of sheet {self.sheet!r} has cells beyond "
-                        f"the header's {width} columns (nothing was built)"
+                        f"the header's {width} columns"
                     )
                 if all(c is None for c in cells):
                     continue

@@ -18,7 +18,7 @@ It also reproduces the messy parts of a real export that the service must cope w
   country's usual formats (leadgen.synthetic.contacts); names from large vocabularies
   (leadgen.synthetic.names), and re-entered leads with their labels (leadgen.synthetic.reentries).
 * Heavily repeated job titles and bios, skewed category frequencies, and (optionally) irrelevant
-  noise columns and label noise for the harder quality benchmarks.
+  noise columns and label noise for the harder quality benchmarks (bench/quality_bench.py).
 * Two dates, as of the export's snapshot (SNAPSHOT): when the record was created (no bearing on
   value) and the last activity, whose recency reveals part of the person's unexplained value
   (the latent's noise term): people who buy were active lately. So a model that reads "days
@@ -655,7 +655,8 @@ def spec_with_noise(table: pa.Table) -> ColumnSpec:
 
 
 def _noise_columns(rng: np.random.Generator, n: int, count: int) -> list[tuple[str, _Column]]:
-    """Irrelevant columns (issue 7): drawn from their own stream, independent of everything."""
+    """Irrelevant columns (bench/quality_bench.py): drawn from their own stream, independent of
+    everything."""
     out: list[tuple[str, _Column]] = []
     for j in range(count):
         k = j // 2

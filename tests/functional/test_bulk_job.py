@@ -5,9 +5,10 @@ A Salesforce-like CSV on S3 is built by the index build job configured only thro
 variables (its own id/email/stage names); the duplicate and identity tables are synced with the
 email hash key read from its secret, as deployed. Then a lead CSV is
 uploaded under score-requests/ and `python -m bulk_job` runs with exactly the environment the
-EventBridge rule would give its build: REQUEST_FIELDS (the paths the synthesised rule's input
-transformer uses, tests/infra/test_bulk_scoring.py) applied to the sample S3 event, plus the
-project's own variables. The scored file, its rejects and their metadata are checked in S3.
+EventBridge rule would give its build: the synthesised rule's input transformer applied to the
+sample S3 event, over the project's own variables from the synthesised template
+(tests/deployed.py), with its role's credentials: every call is checked against its policy. The
+scored file, its rejects and their metadata are checked in S3.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from leadgen.model.numbers import NOT_A_NUMBER
+from tests.deployed import Deployment, running_as
+from tests.synthesis import Synth
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "leadgen-bulk-job-test"
@@ -57,6 +60,25 @@ def aws(moto_server: str) -> dict[str, Any]:
     return {"s3": s3, "tables": tables, "endpoint": moto_server}
 
 
+@pytest.fixture(scope="module")
+def deployment(synth: Synth, aws: dict[str, Any]) -> Deployment:
+    """The stack as deployed onto these moto resources."""
+    tables = aws["tables"]
+    return Deployment(
+        synth.dev_json,
+        {
+            "ArtifactBucket": BUCKET,
+            "DuplicateTable": tables["DUP_TABLE_NAME"],
+            "IdentityTable": tables["IDENTITY_TABLE_NAME"],
+            "EmailHashKeySecret": tables["LEADGEN_EMAIL_HASH_KEY_SECRET_ARN"],
+        },
+    )
+
+
+def project(deployment: Deployment, prefix: str) -> str:
+    return deployment.logical_id("AWS::CodeBuild::Project", prefix)
+
+
 def put_csv(s3: Any, key: str, table: pa.Table) -> None:
     buf = io.BytesIO()
     pcsv.write_csv(table, buf)
@@ -72,8 +94,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def published(aws: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The index build job on a CSV export in S3, configured by the export's own names."""
+def published(aws: dict[str, Any], deployment: Deployment) -> Iterator[dict[str, Any]]:
+    """The index build project on a CSV export in S3, its columns set to the export's own
+    names (stacks/config.py's settings for such an export)."""
     from build_job.job import EXIT_OK, run
     from leadgen.synthetic.crm import generate_crm
     from leadgen.synthetic.export_styles import SALESFORCE, crm_export
@@ -81,44 +104,43 @@ def published(aws: dict[str, Any]) -> Iterator[dict[str, Any]]:
     accounts = crm_export(generate_crm(rows=CUSTOMERS, seed=21), "salesforce")
     put_csv(aws["s3"], "input/accounts.csv", accounts)
     flags = SALESFORCE.build_flags
-    from tests.conftest import moto_environment
-
-    with moto_environment(aws["endpoint"]), pytest.MonkeyPatch.context() as mp:
-        clean_env(
-            mp,
-            **aws["tables"],
-            LEADGEN_INPUT_PATH=f"s3://{BUCKET}/input/accounts.csv",
-            ARTIFACTS_URI=f"s3://{BUCKET}/artifacts",
-            LEADGEN_EMBEDDER="hashing",
-            LEADGEN_ID_COL=flags["--id-col"],
-            LEADGEN_EMAIL_COL=flags["--email-col"],
-            LEADGEN_TEXT_COLS=flags["--text-cols"],
-            LEADGEN_CAT_COLS=flags["--cat-cols"],
-            LEADGEN_NUM_COLS=flags["--num-cols"],
-            LEADGEN_HIGH_VALUE_COL=flags["--high-value-col"],
-            LEADGEN_HIGH_VALUE_VALUES=flags["--high-value-values"],
-        )
+    env = deployment.run_environment(
+        project(deployment, "IndexRefreshProject"),
+        aws["endpoint"],
+        {
+            "LEADGEN_INPUT_PATH": f"s3://{BUCKET}/input/accounts.csv",
+            "LEADGEN_EMBEDDER": "hashing",
+            "LEADGEN_FUNCTION_NAME": None,  # no scoring function to roll out in this test
+            "LEADGEN_ID_COL": flags["--id-col"],
+            "LEADGEN_EMAIL_COL": flags["--email-col"],
+            "LEADGEN_TEXT_COLS": flags["--text-cols"],
+            "LEADGEN_CAT_COLS": flags["--cat-cols"],
+            "LEADGEN_NUM_COLS": flags["--num-cols"],
+            "LEADGEN_HIGH_VALUE_COL": flags["--high-value-col"],
+            "LEADGEN_HIGH_VALUE_VALUES": flags["--high-value-values"],
+        },
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        clean_env(mp, **env)
         out, err = io.StringIO(), io.StringIO()
-        assert run(stdout=out, stderr=err) == EXIT_OK, err.getvalue()
+        with running_as({}):
+            assert run(stdout=out, stderr=err) == EXIT_OK, err.getvalue()
     latest = json.loads(aws["s3"].get_object(Bucket=BUCKET, Key="artifacts/LATEST")["Body"].read())
     yield {"accounts": accounts, "version": latest["version"]}
 
 
-def rule_environment(key: str) -> dict[str, str]:
-    """What the rule gives the build for an upload of `key` (S3 URL-encodes it in the event),
-    plus the project's own variables (stacks/bulk_scoring.bulk_environment)."""
-    from stacks.bulk_scoring import REQUEST_FIELDS
-
+def rule_environment(deployment: Deployment, endpoint: str, key: str) -> dict[str, str]:
+    """What a bulk build started by the rule for an upload of `key` sees (S3 URL-encodes the
+    key in the event): the project's variables, the rule's overrides, its role's credentials;
+    built with the hashing embedder, as the published version was."""
     event = json.loads(json.dumps(EVENT))
     event["detail"]["bucket"]["name"] = BUCKET
     event["detail"]["object"]["key"] = key.replace(" ", "+")
-    env = {}
-    for name, path in REQUEST_FIELDS.items():
-        value: Any = event
-        for part in path.removeprefix("$.").split("."):
-            value = value[part]
-        env[name] = value
-    return {**env, "ARTIFACTS_URI": f"s3://{BUCKET}/artifacts", "LEADGEN_EMBEDDER": "hashing"}
+    changes = {
+        **deployment.rule_environment("BulkScoringOnUpload", event),
+        "LEADGEN_EMBEDDER": "hashing",
+    }
+    return deployment.run_environment(project(deployment, "BulkScoringProject"), endpoint, changes)
 
 
 def leads_with_bad_rows(accounts: pa.Table) -> pa.Table:
@@ -155,13 +177,15 @@ def run_bulk(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> tuple[int,
 
     clean_env(monkeypatch, **env)
     out, err = io.StringIO(), io.StringIO()
-    code = run(stdout=out, stderr=err)
+    with running_as({}):  # a new build: boto3 reads this environment's credentials afresh
+        code = run(stdout=out, stderr=err)
     return code, [json.loads(line) for line in out.getvalue().splitlines()], err.getvalue()
 
 
 def test_an_upload_is_scored_into_scored_with_rejects_and_the_version(
     aws: dict[str, Any],
     published: dict[str, Any],
+    deployment: Deployment,
     moto_env: str,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -169,8 +193,9 @@ def test_an_upload_is_scored_into_scored_with_rejects_and_the_version(
     s3 = aws["s3"]
     leads = leads_with_bad_rows(published["accounts"])
     put_csv(s3, UPLOADED_KEY, leads)
-    env = {**rule_environment(UPLOADED_KEY), **aws["tables"]}
+    env = rule_environment(deployment, moto_env, UPLOADED_KEY)
     assert env["LEADGEN_SCORE_REQUEST_KEY"] == "score-requests/q3+leads.csv"
+    assert env["DUP_TABLE_NAME"] == aws["tables"]["DUP_TABLE_NAME"]  # the stack's, resolved
     code, events, err = run_bulk(monkeypatch, env)
     assert code == 0, err
     assert [e["event"] for e in events] == ["bulk_started", "bulk_finished"]
@@ -204,9 +229,13 @@ def test_an_upload_is_scored_into_scored_with_rejects_and_the_version(
 
 
 def test_a_folder_placeholder_is_skipped(
-    aws: dict[str, Any], published: dict[str, Any], moto_env: str, monkeypatch: pytest.MonkeyPatch
+    published: dict[str, Any],
+    deployment: Deployment,
+    moto_env: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    code, events, _ = run_bulk(monkeypatch, rule_environment("score-requests/"))
+    env = rule_environment(deployment, moto_env, "score-requests/")
+    code, events, _ = run_bulk(monkeypatch, env)
     assert code == 0 and [e["event"] for e in events] == ["bulk_skipped"]
 
 
@@ -231,6 +260,7 @@ def _keys(s3: Any, prefix: str) -> list[str]:
 def test_a_bad_upload_fails_in_one_line_and_writes_nothing(
     aws: dict[str, Any],
     published: dict[str, Any],
+    deployment: Deployment,
     moto_env: str,
     key: str,
     body: bytes,
@@ -241,7 +271,7 @@ def test_a_bad_upload_fails_in_one_line_and_writes_nothing(
     s3.put_object(Bucket=BUCKET, Key=key, Body=body)
     before = _keys(s3, "scored/")
     env = {k: v for k, v in os.environ.items() if not k.startswith(_VARS)}
-    env.update(rule_environment(key), PYTHONPATH=str(REPO))
+    env.update(rule_environment(deployment, moto_env, key), PYTHONPATH=str(REPO))
     proc = subprocess.run(
         [sys.executable, "-m", "bulk_job"],
         env=env,

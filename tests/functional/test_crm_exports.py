@@ -66,8 +66,8 @@ def test_inspect_suggests_a_build_command_that_builds(
     monkeypatch.setenv("LEADGEN_EMBEDDER", "hashing")  # fast; the command itself is untouched
     assert main(["data", "--style", style, "--out", name, "--rows", str(ROWS)]) == 0
     argv = suggested_command(capsys, tmp_path / name)
-    assert argv[:4] == ["python", "-m", "leadgen", "build"]
-    flags = dict(zip(argv[4::2], argv[5::2], strict=True))
+    assert argv[:2] == ["leadgen", "build"]
+    flags = dict(zip(argv[2::2], argv[3::2], strict=True))
     assert {k: flags.get(k) for k in expected} == expected
     # left out, each for its reason: names, the revenue column (it leaks the label); the
     # record's dates are features (days before the snapshot)
@@ -75,7 +75,7 @@ def test_inspect_suggests_a_build_command_that_builds(
         ",".join(flags.values()).split(",")
     )
     assert len(flags["--date-cols"].split(",")) == 2
-    assert main([*argv[3:], "--quiet"]) == 0
+    assert main([*argv[1:], "--quiet"]) == 0
     assert (tmp_path / "artifacts" / "LATEST").is_file()
 
 

@@ -37,9 +37,9 @@ def walked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     printed = out.getvalue()
     command = printed.split("suggested build command:")[1].strip()
     argv = shlex.split(command)
-    assert argv[:4] == ["python", "-m", "leadgen", "build"]
+    assert argv[:2] == ["leadgen", "build"]
     artifacts = work / "artifacts"
-    argv = [*argv[3:], "--embedder", "hashing", "--quiet"]
+    argv = [*argv[1:], "--embedder", "hashing", "--quiet"]
     argv[argv.index("--out") + 1] = str(artifacts)
     assert main(argv) == 0
     (work / "inspect.txt").write_text(printed)

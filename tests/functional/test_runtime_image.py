@@ -11,73 +11,19 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.functional.image_env import Stage, env_pairs, parse
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "lambda_src" / "Dockerfile"
 HANDLER = "lambda_src.handler.handler"
 
 
-@dataclass
-class Stage:
-    base: str
-    name: str | None
-    platform: str | None
-    instructions: list[tuple[str, str]] = field(default_factory=list)
-
-    def args(self, keyword: str) -> list[str]:
-        return [a for k, a in self.instructions if k == keyword]
-
-
-def _logical_lines(text: str) -> list[str]:
-    """Instructions with continuation lines joined and comments dropped."""
-    out: list[str] = []
-    current = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not current and (not line or line.startswith("#")):
-            continue
-        if line.startswith("#"):
-            continue  # a comment inside a continued instruction
-        if line.endswith("\\"):
-            current += line[:-1] + " "
-            continue
-        out.append(current + line)
-        current = ""
-    if current:
-        out.append(current)
-    return out
-
-
-def parse(text: str) -> tuple[dict[str, str], list[Stage]]:
-    global_args: dict[str, str] = {}
-    stages: list[Stage] = []
-    for line in _logical_lines(text):
-        keyword, _, rest = line.partition(" ")
-        keyword = keyword.upper()
-        rest = rest.strip()
-        if keyword == "FROM":
-            m = re.match(r"(?:--platform=(\S+)\s+)?(\S+)(?:\s+AS\s+(\S+))?$", rest, re.IGNORECASE)
-            assert m, line
-            stages.append(Stage(base=m.group(2), name=m.group(3), platform=m.group(1)))
-        elif not stages and keyword == "ARG":
-            name, _, default = rest.partition("=")
-            global_args[name] = default
-        else:
-            assert stages, f"{line!r} before the first FROM"
-            stages[-1].instructions.append((keyword, rest))
-    return global_args, stages
-
-
 def _env(stage: Stage) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for arg in stage.args("ENV"):
-        for key, value in re.findall(r"(\w+)=(\"[^\"]*\"|\S+)", arg):
-            env[key] = value.strip('"')
-    return env
+    return dict(pair for arg in stage.args("ENV") for pair in env_pairs(arg))
 
 
 @pytest.fixture(scope="module")

@@ -240,7 +240,8 @@ def test_a_whole_float_is_a_number_of_neighbours(service: ScoringService) -> Non
 def test_a_number_beyond_float32_is_refused_not_scored_as_null(
     service: ScoringService, value: float
 ) -> None:
-    """float32 overflow in the transforms used to give null scores graded A."""
+    """A value that would overflow float32 in the transforms is refused, never null scores
+    graded A."""
     app = create_app(lambda: service)
     status, body = _call(app, "POST", "/score_lead", {**LEAD, "company_size": value})
     assert status == 422 and body["field"] == "company_size" and "range" in body["reason"]

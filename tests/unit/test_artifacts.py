@@ -202,7 +202,7 @@ def test_staging_folders_of_killed_builds_are_swept_and_live_ones_kept(tmp_path:
 def test_keep_versions_below_one_is_refused(
     hashing_artifacts: Path, tiny_crm: Path, tmp_path: Path, keep: str
 ) -> None:
-    """`-1` used to delete every older version and `0` to mean 5."""
+    """Neither `-1` (every older version deleted) nor `0` (read as 5) is a count of versions."""
     from tests.unit.test_cli import assert_clean_error, run
 
     art = _copy(hashing_artifacts, tmp_path)

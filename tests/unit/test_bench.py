@@ -3,6 +3,8 @@ of `make test`, so this catches a broken runner/renderer before someone spends t
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,8 @@ import numpy as np
 from bench.build_child import MemoEmbedder, RecordingEmbedder, make_crm
 from bench.report import render
 from leadgen.model.embedders import HashingEmbedder
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_pooled_crm_has_at_most_pool_distinct_texts() -> None:
@@ -118,12 +122,18 @@ def test_render_states_targets() -> None:
 
 
 def test_fuzzy_bench_runs_on_a_tiny_crm_and_writes_its_table(tmp_path: Path) -> None:
-    from bench import fuzzy_bench
-
+    """In a process of its own: the bench's in-process moto (mock_aws) resets every moto backend
+    of the process it runs in, which would empty moto's server under the other tests' feet."""
     out = tmp_path / "FUZZY.md"
     args = ["--rows", "1500", "--per-kind", "20", "--dynamo-rows", "150", "--generate-rows", "0",
             "--u-pairs", "2000", "--dynamo-per-kind", "3"]  # fmt: skip
-    assert fuzzy_bench.main([*args, "--out", str(out)]) == 0
+    subprocess.run(
+        [sys.executable, "-m", "bench.fuzzy_bench", *args, "--out", str(out)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     text = out.read_text()
     for section in ("## Quality at the defaults", "## Latency per lead", "## Weights", "## Stores"):
         assert section in text

@@ -107,7 +107,7 @@ def test_score_missing_and_invalid_lead_file(hashing_artifacts: Path, tmp_path: 
 
 def test_missing_artifacts_folder_is_refused_and_not_created(tmp_path: Path) -> None:
     """score, score-file and serve name the folder; none leaves a folder with an empty
-    duplicates.sqlite behind (the local store used to be opened before the load failed)."""
+    duplicates.sqlite behind (the local store is opened only once the folder is known)."""
     lead = tmp_path / "lead.json"
     lead.write_text(json.dumps({"job_title": "CTO"}))
     leads = tmp_path / "leads.csv"

@@ -1,6 +1,6 @@
 """Reading the CRM export (build.reader) on a local filesystem: the shapes an export comes in and
 the ways it comes broken. Each broken case is a named InputError or a counted drop, never a
-pyarrow traceback; the S3 side of the same code is exercised in tests/functional/test_build_job.py.
+pyarrow traceback; the S3 side of the same code is exercised in tests/functional/build_job_runs/.
 """
 
 from __future__ import annotations

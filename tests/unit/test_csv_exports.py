@@ -177,7 +177,7 @@ def _parquet(tmp_path: Path, **columns: Any) -> Path:
 
 
 def test_an_all_null_numeric_column_is_refused_by_name(tmp_path: Path) -> None:
-    """It used to publish, with numpy's "Mean of empty slice" as the only sign."""
+    """Refused, not published with numpy's "Mean of empty slice" as the only sign."""
     path = _parquet(tmp_path, company_size=lambda n: pa.nulls(n, pa.float64()))
     with pytest.raises(InputError, match="numeric column 'company_size' has no numbers"):
         read_crm(str(path), ColumnSpec(), HighValueRule())
@@ -190,7 +190,7 @@ def test_an_all_garbage_numeric_column_is_refused_by_name(tmp_path: Path) -> Non
 
 
 def test_a_binary_text_column_is_decoded_not_embedded_as_its_repr(tmp_path: Path) -> None:
-    """It used to reach the embedder as "b'Works on ...'"."""
+    """Decoded, never embedded as "b'Works on ...'"."""
     from leadgen.synthetic.crm import generate_crm
 
     bios = generate_crm(rows=200, seed=4)["bio"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,7 @@ import pytest
 from leadgen.builder.boosting import SHAPES, boost
 from leadgen.builder.head_fit import K_FOLDS, HeadData, HeadFit, fit_head, stratified_folds
 from leadgen.config import ColumnSpec
-from leadgen.model.calibration import sigmoid
-from leadgen.model.head import LOOKALIKE_GROUP, Head
+from leadgen.model.head import LOOKALIKE_GROUP, Head, sigmoid
 from leadgen.model.head_features import TEXT_GROUP
 from leadgen.model.trees import TreeEnsemble
 
@@ -82,8 +82,8 @@ def _reference_logit(head: Head, fit: HeadFit, cols: dict[str, Any], text: np.nd
     """The calibrated logit from LightGBM's own prediction and a plain dot product."""
     assert head.features is not None
     n = len(text)
-    lr = head.features.linear(cols, n, text) @ head.lr_coef + head.lr_intercept
-    gb = fit.boosted.booster.predict(head.features.trees(cols, n, text), raw_score=True)
+    lr = head.features.matrices(cols, n, text)[0] @ head.lr_coef + head.lr_intercept
+    gb = fit.boosted.booster.predict(head.features.matrices(cols, n, text)[1], raw_score=True)
     level1 = np.column_stack([lr, gb, nb])[:, : head.stack.size]
     a, b = head.platt
     return np.asarray(a * (level1 @ head.stack + head.stack_bias) + b)
@@ -162,7 +162,6 @@ def _score(svc: Any, *leads: dict[str, Any]) -> list[dict[str, Any]]:
 def test_served_drivers_add_up_and_health_shows_the_grades(
     hashing_artifacts: Path, tmp_path: Path
 ) -> None:
-    from leadgen.model.calibration import logit
     from leadgen.synthetic.crm import example_lead
 
     svc = _served(hashing_artifacts, tmp_path)
@@ -171,7 +170,7 @@ def test_served_drivers_add_up_and_health_shows_the_grades(
         assert res["graded_on"] == "p_high_value" and res["graded_on_reason"] is None
         total = exp["drivers_base"] + sum(d["contribution"] for d in exp["drivers"])
         total += exp["drivers_rest"]
-        assert total == pytest.approx(float(logit(np.array([p]))[0]), abs=1e-3)
+        assert total == pytest.approx(math.log(p / (1 - p)), abs=1e-3)
         assert len(exp["drivers"]) == 5
     health = svc.health().model_dump()
     assert [g["grade"] for g in health["grades"]] == ["A", "B", "C", "D"]

@@ -14,7 +14,7 @@ from leadgen.synthetic.crm import generate_crm
 
 def flags(command: str) -> dict[str, str]:
     argv = shlex.split(command)
-    return dict(zip(argv[4::2], argv[5::2], strict=True))
+    return dict(zip(argv[2::2], argv[3::2], strict=True))
 
 
 def test_the_generated_parquet_gets_exactly_the_default_layout(tmp_path: Path) -> None:

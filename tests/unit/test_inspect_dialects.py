@@ -23,8 +23,8 @@ from tests.unit.test_export_dialects import SF_HEADER, SF_ROWS, eu_excel, write_
 def parsed(command: str) -> dict[str, str]:
     """The suggested command as the CLI's own parser reads it."""
     argv = shlex.split(command)
-    assert argv[:3] == ["python", "-m", "leadgen"]
-    args = vars(parser().parse_args(argv[3:]))
+    assert argv[0] == "leadgen"
+    args = vars(parser().parse_args(argv[1:]))
     return {k: v for k, v in args.items() if isinstance(v, str)}
 
 

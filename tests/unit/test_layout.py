@@ -1,10 +1,16 @@
-"""The layout is a rule, not a habit: which layer may import which, and how long a function is.
+"""The layout is a rule, not a habit: what the package holds, which layer may import which, where
+FAISS and the environment are touched, and how long a function is. docs/architecture.md walks
+through the same tree.
 
-leadgen/ has two runtimes that must not know each other: serving (leadgen.serve, in the Lambda)
-and the build (leadgen.builder, in CodeBuild). Both sit on what they share (leadgen.model: features,
-embedders, indices, kNN scores, head, the artifact bundle) and on leadgen.stores (blob storage,
-artifact versions, duplicate stores). The synthetic CRM generator (leadgen.synthetic) is for
-tests, the demo and benchmarks: nothing in a runtime imports it (the image does not carry it).
+leadgen/ has two runtimes that must not know each other: serving (leadgen.serve, in the Lambda,
+`leadgen serve/score/score-file`) and the build (leadgen.builder, in CodeBuild and `leadgen
+build`). Both sit on what they share: leadgen.model (features, embedders, the index seam and its
+FAISS backend, kNN scores, the head, the artifact bundle), leadgen.duplicates (who a lead is,
+whom it matches, the per-request check, the SQLite and DynamoDB stores, the customers' entries)
+and leadgen.stores (blob storage, artifact versions and pins, tabular files, the hash key's
+secret). leadgen.rollout moves the deployed function to a new version (the build job calls it).
+The synthetic CRM generator (leadgen.synthetic) is for tests, the demo and benchmarks: nothing in
+a runtime imports it (the image does not carry it).
 """
 
 from __future__ import annotations
@@ -16,24 +22,32 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "leadgen"
+ARCHITECTURE = REPO / "docs" / "architecture.md"
 MAX_FUNCTION_LINES = 80
+SUBPACKAGES = {"builder", "serve", "model", "duplicates", "stores", "synthetic"}
+MODULES = {"__init__", "__main__", "cli", "config", "errors", "names", "rollout"}
 
-# layer -> the leadgen subpackages it must not import
-FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "leadgen.serve": ("leadgen.builder", "leadgen.synthetic"),
-    "leadgen.builder": ("leadgen.serve", "leadgen.synthetic"),
-    "leadgen.model": (
-        "leadgen.builder",
-        "leadgen.serve",
-        "leadgen.stores",
-        "leadgen.duplicates",
-        "leadgen.synthetic",
+# layer -> the only leadgen packages and modules it may import (besides its own)
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "leadgen.config": ("leadgen.errors", "leadgen.names"),
+    "leadgen.model": ("leadgen.config", "leadgen.errors", "leadgen.names"),
+    "leadgen.duplicates": (
+        "leadgen.config",
+        "leadgen.errors",
+        "leadgen.names",
+        "leadgen.model",
+        "leadgen.stores.blob",
     ),
-    "leadgen.duplicates": ("leadgen.builder", "leadgen.serve", "leadgen.synthetic"),
+}
+# layer -> the leadgen packages it must not import
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "leadgen.serve": ("leadgen.builder", "leadgen.rollout", "leadgen.synthetic"),
+    "leadgen.builder": ("leadgen.serve", "leadgen.rollout", "leadgen.synthetic"),
     "leadgen.stores": (
         "leadgen.builder",
         "leadgen.serve",
         "leadgen.duplicates",
+        "leadgen.rollout",
         "leadgen.synthetic",
     ),
     "leadgen.rollout": (
@@ -42,10 +56,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "leadgen.duplicates",
         "leadgen.synthetic",
     ),
-    "leadgen.config": ("leadgen.builder", "leadgen.serve", "leadgen.model", "leadgen.stores"),
-    "lambda_src": ("leadgen.builder", "leadgen.synthetic"),
+    "lambda_src": ("leadgen.builder", "leadgen.rollout", "leadgen.synthetic"),
     "build_job": ("leadgen.serve", "leadgen.synthetic"),
-    "bulk_job": ("leadgen.builder", "leadgen.synthetic"),
+    "bulk_job": ("leadgen.builder", "leadgen.rollout", "leadgen.synthetic"),
 }
 
 
@@ -74,17 +87,51 @@ def _sources() -> list[Path]:
 def violations(module: str, imports: set[str]) -> list[str]:
     bad = []
     for layer, banned in FORBIDDEN.items():
-        if module == layer or module.startswith(layer + "."):
-            bad += [i for i in imports for b in banned if i == b or i.startswith(b + ".")]
+        if _within(module, layer):
+            bad += [i for i in imports for b in banned if _within(i, b)]
+    for layer, allowed in ALLOWED.items():
+        if _within(module, layer):
+            own = (layer, *allowed, "leadgen.__version__")
+            bad += [
+                i
+                for i in imports
+                if _within(i, "leadgen") and i != "leadgen" and not any(_within(i, a) for a in own)
+            ]
     return sorted(set(bad))
 
 
+def _within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
 def test_the_rule_catches_a_crossing() -> None:
-    assert violations("leadgen.serve.api", {"leadgen.builder.pipeline"}) == [
-        "leadgen.builder.pipeline"
-    ]
+    crossing = {"leadgen.builder.pipeline"}
+    assert violations("leadgen.serve.api", crossing) == ["leadgen.builder.pipeline"]
     assert violations("leadgen.builder.holdout", {"leadgen.serve.scorer.Scorer"})
     assert violations("leadgen.model.bundle", {"leadgen.model.faiss_index"}) == []
+    assert violations("leadgen.duplicates.check", {"leadgen.serve.schemas.CleanLead"})
+    assert violations("leadgen.duplicates.check", {"leadgen.stores.artifacts"})
+    assert violations("leadgen.duplicates.check", {"leadgen.stores.blob.Store"}) == []
+    assert violations("leadgen.model.head", {"leadgen.duplicates.normalise"})
+
+
+def test_the_package_holds_what_the_layout_says() -> None:
+    """One subpackage per role, a few modules beside them; a new one is added here and in
+    docs/architecture.md on purpose, not by accident."""
+    subpackages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert subpackages == SUBPACKAGES
+    assert {p.stem for p in PACKAGE.glob("*.py")} == MODULES
+
+
+def test_architecture_md_names_every_module() -> None:
+    """The tree in docs/architecture.md lists each file of leadgen/ (so it cannot drift)."""
+    text = ARCHITECTURE.read_text()
+    missing = sorted(
+        str(p.relative_to(REPO))
+        for p in PACKAGE.rglob("*.py")
+        if p.name != "__init__.py" and p.name not in text
+    )
+    assert missing == []
 
 
 def test_no_runtime_imports_across_the_serve_build_boundary() -> None:

@@ -73,9 +73,31 @@ class Clock:
         return self.now
 
 
+# Each lifecycle's failure messages, as its failure hook (the Lambda's metric) receives them.
+FAILURES: dict[int, list[str]] = {}
+
+
 def lifecycle(store: Any, cache: Path, clock: Clock, **kwargs: Any) -> ModelLifecycle:
     kwargs.setdefault("refresh_seconds", 0)
-    return ModelLifecycle(store, cache, HashingEmbedder(), clock=clock, **kwargs)
+    messages: list[str] = []
+    hook = kwargs.pop("on_failure", None)
+
+    def on_failure(message: str) -> None:
+        messages.append(message)
+        if hook is not None:
+            hook(message)
+
+    lc = ModelLifecycle(
+        store, cache, HashingEmbedder(), clock=clock, on_failure=on_failure, **kwargs
+    )
+    FAILURES[id(lc)] = messages
+    return lc
+
+
+def refused(lc: ModelLifecycle, version: str) -> bool:
+    """Whether `version` was refused (bad files, put in backoff), as the failure hook was told,
+    rather than an outage of the store."""
+    return any(m.startswith(f"refused artifact version {version}:") for m in FAILURES[id(lc)])
 
 
 def point_latest_at(root: Path, version: str) -> None:
@@ -102,14 +124,14 @@ def test_a_refused_version_is_retried_with_backoff_once_fixed(
     corrupt_file(victim)
     point_latest_at(art.root, art.new)
     tick(lc)
-    assert lc.current().version == art.old and lc.refused(art.new) and lc.failures == 1
+    assert lc.current().version == art.old and refused(lc, art.new) and lc.failures == 1
     victim.write_bytes(good)  # the files are fixed in place
     clock.now += 59
     tick(lc)
     assert lc.current().version == art.old and lc.failures == 1  # not before its backoff
     clock.now += 2
     tick(lc)
-    assert lc.current().version == art.new and not lc.refused(art.new)
+    assert lc.current().version == art.new
 
 
 def test_the_backoff_of_a_refused_version_doubles_and_is_capped(
@@ -185,7 +207,7 @@ def test_a_store_outage_is_retried_not_refused(
     clock = Clock()
     lc = lifecycle(store, tmp_path / "cache", clock, refresh_seconds=60, retry_seconds=5)
     assert not lc.start()
-    assert "store unavailable" in str(lc.error) and not lc.refused(versions.new)
+    assert "store unavailable" in str(lc.error) and not refused(lc, versions.new)
     assert lc.fallback_from is None
     clock.now += 5
     tick(lc)  # the second outage doubles the wait: 10 s
@@ -214,7 +236,7 @@ def test_a_download_outage_during_a_refresh_is_retried_not_refused(
     s3_versions: str, versions: Versions, tmp_path: Path, dead: str
 ) -> None:
     """The old version serves; LATEST moves while downloads fail: the new version is tried again
-    once the store answers (it used to be refused for good)."""
+    once the store answers (an outage never refuses a version)."""
     store = FlakyS3(s3_versions, "art")
     store.dead = dead
     pointer = store.read_bytes(LATEST)
@@ -228,7 +250,7 @@ def test_a_download_outage_during_a_refresh_is_retried_not_refused(
         clock.now += 60
         tick(lc)
         assert lc.current().version == versions.old and lc.failures == 1
-        assert not lc.refused(versions.new)
+        assert not refused(lc, versions.new)
         store.down = False
         clock.now += 60
         tick(lc)
@@ -263,7 +285,7 @@ def test_a_bad_artifact_in_s3_is_refused_and_an_older_one_serves(
     s3.put_object(Bucket=s3_versions, Key=key, Body=body[:-1] + bytes([body[-1] ^ 1]))
     lc = lifecycle(S3Store(s3_versions, prefix), tmp_path / "cache", Clock())
     assert lc.start()
-    assert lc.refused(versions.new) and lc.current().version == versions.old
+    assert refused(lc, versions.new) and lc.current().version == versions.old
     assert lc.fallback_from == versions.new
 
 
@@ -354,7 +376,7 @@ def test_a_good_version_published_after_a_refused_one_is_served_at_once(
     corrupt_file(art.root / art.new / "index_high.faiss")
     point_latest_at(art.root, art.new)
     tick(lc)
-    assert lc.refused(art.new) and lc.current().version == art.old
+    assert refused(lc, art.new) and lc.current().version == art.old
     fixed = clone_version(art.root, art.old)  # the next build, intact
     point_latest_at(art.root, fixed)
     clock.now += 1
@@ -436,7 +458,7 @@ def test_an_unknown_artifact_format_is_refused_by_name(art: Versions, tmp_path: 
     failures: list[str] = []
     lc = lifecycle(LocalStore(art.root), tmp_path / "cache", Clock(), on_failure=failures.append)
     assert lc.start()
-    assert lc.refused(art.new) and lc.current().version == art.old
+    assert refused(lc, art.new) and lc.current().version == art.old
     assert any(
         f"artifact format {newer} is not supported (this code reads format {FORMAT_VERSION};" in f
         for f in failures

@@ -21,10 +21,10 @@ def test_work_runs_in_the_background_and_releases_the_callers_lock() -> None:
         go.wait(10)
 
     refresh.start(work, release=lock)  # returns at once ...
-    assert started.wait(10) and refresh.running
+    assert started.wait(10) and not refresh.wait(0)  # still running
     assert not lock.acquire(blocking=False)  # ... holding the lock until the work is over
     go.set()
-    assert refresh.wait(10) and not refresh.running
+    assert refresh.wait(10)
     assert lock.acquire(blocking=False)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from leadgen.config import GradeBands
 from leadgen.model.bundle import Bundle
+from leadgen.model.features import vectorise
 from leadgen.serve.schemas import CleanLead, clean_lead
 from leadgen.serve.scorer import LeadScores, Scorer
 from leadgen.stores.artifacts import fetch_version, read_pointer
@@ -45,10 +46,16 @@ def _all_vectors(index: Any) -> np.ndarray:
     return np.asarray(index.reconstruct(np.arange(index.size)))
 
 
+def _vectors(model: Scorer, leads: list[CleanLead]) -> np.ndarray:
+    """The leads' combined vectors, as Scorer.score computes them."""
+    columns, text = model.columns_and_text(leads)
+    return vectorise(text, model.bundle.transform, columns, model.manifest.w_text)[0]
+
+
 def test_scores_match_brute_force(model: Scorer) -> None:
     one = lead(model, 3)
     res = score(model, [one], n_neighbors=20)[0]
-    vec, _ = model.vectorise([one])
+    vec = _vectors(model, [one])
     k = model.k
     sims_all = np.sort(_all_vectors(model.bundle.index_all) @ vec[0])[::-1][:k]
     sims_high = np.sort(_all_vectors(model.bundle.index_high) @ vec[0])[::-1][:k]
@@ -164,7 +171,7 @@ def test_compact_indices_score_and_explain_exactly_what_they_store(compact_model
     assert served["rows"] > 0 and abs(served["auc_delta"]) < 0.02
     one = lead(compact_model, 7)
     res = score(compact_model, [one], n_neighbors=20)[0]
-    vec, _ = compact_model.vectorise([one])
+    vec = _vectors(compact_model, [one])
     b = compact_model.bundle
     pos = np.array([list(b.ids_high).index(n["customer_id"]) for n in res["neighbors"]["high"]])
     stored = b.index_high.reconstruct(pos) @ vec[0]

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 TRACED = """
 import json, sys
-from lambda_src.tracing import make_tracer
+from lambda_src.observability import make_tracer
 t = make_tracer("leadgen")
 @t.capture_method(capture_response=False)
 def f(x):
