@@ -499,6 +499,22 @@ def _build_parser(sub: Any) -> None:
         help="gate: refuse a version whose column PSI vs the previous exceeds it (LEADGEN_MAX_PSI)",
     )
     b.add_argument("--grade-bands", help="e.g. A=90,B=70,C=40 (LEADGEN_GRADE_BANDS)")
+    _leak_flags(b)
+    b.add_argument("--dup-store", help="SQLite duplicate store (default <out>/duplicates.sqlite)")
+    b.add_argument("--keep-versions", type=int, help="versions kept (LEADGEN_KEEP_VERSIONS, 5)")
+    b.add_argument("--no-learn-weights", action="store_true", help="plain, unweighted kNN")
+    b.add_argument(
+        "--text-mode",
+        choices=TEXT_MODES,
+        help="embed text columns apart and average (default) or joined (LEADGEN_TEXT_MODE)",
+    )
+    b.add_argument("--seed", type=int)
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.set_defaults(func=cmd_build)
+
+
+def _leak_flags(b: argparse.ArgumentParser) -> None:
+    """What the user allows although the leak checks refuse it (leadgen.builder.leaks)."""
     b.add_argument(
         "--allow-column",
         action="append",
@@ -511,17 +527,6 @@ def _build_parser(sub: Any) -> None:
         action="store_true",
         help="publish although the holdout AUC is above the ceiling (LEADGEN_ALLOW_HIGH_AUC=yes)",
     )
-    b.add_argument("--dup-store", help="SQLite duplicate store (default <out>/duplicates.sqlite)")
-    b.add_argument("--keep-versions", type=int, help="versions kept (LEADGEN_KEEP_VERSIONS, 5)")
-    b.add_argument("--no-learn-weights", action="store_true", help="plain, unweighted kNN")
-    b.add_argument(
-        "--text-mode",
-        choices=TEXT_MODES,
-        help="embed text columns apart and average (default) or joined (LEADGEN_TEXT_MODE)",
-    )
-    b.add_argument("--seed", type=int)
-    b.add_argument("--quiet", action="store_true", help="no progress bars")
-    b.set_defaults(func=cmd_build)
 
 
 def _reading_flags(p: argparse.ArgumentParser) -> None:

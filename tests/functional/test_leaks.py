@@ -141,7 +141,8 @@ def test_inspect_suggests_none_of_them(export: Path, capsys: pytest.CaptureFixtu
     text = capsys.readouterr().out
     lines = text.splitlines()
     argv = shlex.split(lines[lines.index("suggested build command:") + 1])
-    flags = dict(zip(argv[4::2], argv[5::2], strict=True))
+    assert argv[:2] == ["leadgen", "build"]
+    flags = dict(zip(argv[2::2], argv[3::2], strict=True))
     assert flags["--high-value-col"] == "Is Won"
     suggested = set(",".join(v for k, v in flags.items() if k.endswith("-cols")).split(","))
     assert not suggested & set(LEAKS), suggested & set(LEAKS)
@@ -149,7 +150,7 @@ def test_inspect_suggests_none_of_them(export: Path, capsys: pytest.CaptureFixtu
     for leak in ("Status", "Lost reason", "Notes"):
         row = next(line for line in lines if line.startswith(leak + " "))
         assert "skip (looks like the outcome: " in row, row
-    assert main([*argv[3:], "--embedder", "hashing", "--quiet"]) == 0  # builds as printed
+    assert main([*argv[1:], "--embedder", "hashing", "--quiet"]) == 0  # builds as printed
 
 
 def breast_cancer(path: Path, leak: bool) -> list[str]:
