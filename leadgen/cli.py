@@ -118,6 +118,8 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         text_mode=args.text_mode,
         maturity_days=args.maturity_days,
         max_realized_auc_drop=args.max_realized_auc_drop,
+        allow_columns=tuple(args.allow_column) if args.allow_column else None,
+        allow_high_auc=True if args.allow_high_auc else None,
     )
     return replace(
         cfg,
@@ -246,6 +248,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"published {result.version} to {cfg.artifacts_uri}: headline {q['score']} "
         f"AUC={q['auc']} lift@10%={q['lift@10%']}"
     )
+    print(result.report["summary"]["how_well"]["sentence"])  # the report's first words
     return 0
 
 
@@ -699,6 +702,7 @@ def _build_parser(sub: Any) -> None:
     )
     b.add_argument("--grade-bands", help="e.g. A=90,B=70,C=40 (LEADGEN_GRADE_BANDS)")
     _outcome_flags(b)
+    _leak_flags(b)
     b.add_argument("--dup-store", help="SQLite duplicate store (default <out>/duplicates.sqlite)")
     b.add_argument("--keep-versions", type=int, help="versions kept (LEADGEN_KEEP_VERSIONS, 5)")
     b.add_argument("--no-learn-weights", action="store_true", help="plain, unweighted kNN")
@@ -710,6 +714,22 @@ def _build_parser(sub: Any) -> None:
     b.add_argument("--seed", type=int)
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
+
+
+def _leak_flags(b: argparse.ArgumentParser) -> None:
+    """What the user allows although the leak checks refuse it (leadgen.builder.leaks)."""
+    b.add_argument(
+        "--allow-column",
+        action="append",
+        metavar="COL",
+        help="build on COL although the leak checks say it looks like the outcome (repeatable; "
+        "LEADGEN_ALLOW_COLUMNS, comma-separated); the report warns about it",
+    )
+    b.add_argument(
+        "--allow-high-auc",
+        action="store_true",
+        help="publish although the holdout AUC is above the ceiling (LEADGEN_ALLOW_HIGH_AUC=yes)",
+    )
 
 
 def _reading_flags(p: argparse.ArgumentParser) -> None:

@@ -471,6 +471,10 @@ class BuildConfig:
     max_realized_auc_drop: float = 0.02
     grade_bands: GradeBands = field(default_factory=GradeBands)
     seed: int = 0
+    # Columns built on although the leak checks say they look like the outcome, and whether a
+    # holdout AUC above the ceiling publishes (leadgen.builder.leaks): the user's call, by name.
+    allow_columns: tuple[str, ...] = ()
+    allow_high_auc: bool = False
     learn_weights: bool = True
     text_mode: str = "columns"  # columns | joint (see leadgen.model.features.embed_text)
 
@@ -571,6 +575,8 @@ class BuildConfig:
             ),
             grade_bands=GradeBands.parse(env(Env.GRADE_BANDS, e)),
             text_mode=env(Env.TEXT_MODE, e) or base.text_mode,
+            allow_columns=split_cols(env(Env.ALLOW_COLUMNS, e)) or (),
+            allow_high_auc=yes_no(env(Env.ALLOW_HIGH_AUC, e) or "no", Env.ALLOW_HIGH_AUC),
         )
 
 

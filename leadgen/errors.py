@@ -36,6 +36,11 @@ class QualityGateError(LeadgenError):
     exit_code = 3
 
 
+class LeakError(QualityGateError):
+    """A column that looks like the outcome, or a holdout too good to be true: not built on
+    unless the user allows it by name (leadgen.builder.leaks)."""
+
+
 class CapacityError(LeadgenError):
     """The version needs more memory or /tmp than the deployed function has: not published."""
 

@@ -91,6 +91,10 @@ class Env:
     MAX_NON_NUMERIC: Final = "LEADGEN_MAX_NON_NUMERIC"
     # dates as features, and how an export is read when its own bytes and values do not say
     DATE_COLS: Final = "LEADGEN_DATE_COLS"
+    # Columns built on although they look like the outcome; yes: a holdout AUC above the
+    # ceiling publishes (leadgen.builder.leaks)
+    ALLOW_COLUMNS: Final = "LEADGEN_ALLOW_COLUMNS"
+    ALLOW_HIGH_AUC: Final = "LEADGEN_ALLOW_HIGH_AUC"
     AS_OF: Final = "LEADGEN_AS_OF"
     DELIMITER: Final = "LEADGEN_DELIMITER"
     ENCODING: Final = "LEADGEN_ENCODING"

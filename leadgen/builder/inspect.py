@@ -33,7 +33,13 @@ import numpy as np
 
 from leadgen.builder.identity_columns import detect
 from leadgen.builder.outcome_columns import outcome_reason
-from leadgen.config import ReadSettings
+from leadgen.config import (
+    ColumnSpec,
+    KeyColumns,
+    ReadSettings,
+    high_value_rule,
+    split_cols,
+)
 from leadgen.model.dates import DateEvidence, date_readings
 from leadgen.model.numbers import NumberEvidence, readings
 from leadgen.stores.conventions import DateDecision, MarkDecision, decide_dates, decide_marks
@@ -317,6 +323,7 @@ def inspect_export(
     marks, forms = _conventions(export, profiles, reading)
     flags = _assign_roles(profiles, rows, notes)
     flags.update(_reading_flags(reading, _borrowed(profiles, marks, forms)))
+    _skip_leaks(path, export.format, rows, profiles, flags, notes)
     return Inspection(
         path, export.format, rows, complete, profiles, flags, notes, export.describe()
     )
@@ -430,20 +437,88 @@ def _assign_roles(profiles: list[ColumnProfile], rows: int, notes: list[str]) ->
     if current is not None:
         flags["--current-col"] = current.name
     flags.update(_identity(free))
-    features: dict[str, list[str]] = {"text": [], "categorical": [], "numeric": [], "date": []}
     for p in free:
         _feature_role(p, rows)
-        if p.role in features:
-            features[p.role].append(p.name)
-    flags["--text-cols"] = ",".join(features["text"])
-    flags["--cat-cols"] = ",".join(features["categorical"])
-    flags["--num-cols"] = ",".join(features["numeric"])
-    if features["date"]:
-        flags["--date-cols"] = ",".join(features["date"])
-    if not any(features.values()):
+    flags.update(_feature_flags(profiles))
+    if not any(flags[f] for f in ("--text-cols", "--cat-cols", "--num-cols")):
         notes.append("no feature column found: choose --text-cols/--cat-cols/--num-cols")
     _undecided_notes(profiles, notes)
     return flags
+
+
+_FEATURE_FLAGS = {
+    "text": "--text-cols",
+    "categorical": "--cat-cols",
+    "numeric": "--num-cols",
+    "date": "--date-cols",
+}
+
+
+def _feature_flags(profiles: list[ColumnProfile]) -> dict[str, str]:
+    """The --*-cols lists of the columns whose role is a feature (--date-cols only when any)."""
+    out = {
+        flag: ",".join(p.name for p in profiles if p.role == role)
+        for role, flag in _FEATURE_FLAGS.items()
+    }
+    if not out["--date-cols"]:
+        out.pop("--date-cols")
+    return out
+
+
+def _skip_leaks(
+    path: str,
+    fmt: str,
+    rows: int,
+    profiles: list[ColumnProfile],
+    flags: dict[str, str],
+    notes: list[str],
+) -> None:
+    """The build's leak checks (leadgen.builder.leaks) on the suggested columns, read as the
+    suggested command would read them: a flagged column is skipped with the evidence."""
+    from leadgen.builder.leaks import check_columns
+    from leadgen.builder.reader import read_crm
+    from leadgen.errors import LeadgenError
+
+    label = flags.get("--high-value-col") or flags.get("--value-col")
+    if label is None or "--id-col" not in flags:
+        notes.append("leak checks not run: they need the label and an id column")
+        return
+    try:
+        spec = ColumnSpec.with_dates(
+            *(split_cols(flags.get(f, "")) or () for f in _FEATURE_FLAGS.values())
+        )
+        rule = high_value_rule(
+            flags.get("--high-value-col"),
+            flags.get("--value-col"),
+            float(flags.get("--value-quantile", "0.9")),
+            split_cols(flags.get("--high-value-values")),
+        )
+        keys = KeyColumns(flags["--id-col"], flags.get("--email-col"), flags.get("--current-col"))
+        reading = ReadSettings.parse(*(flags.get(f) for f in _READING_FLAGS))
+        table = read_crm(path, spec, rule, keys, fmt=fmt, reading=reading, max_rows=rows)
+        check = check_columns(table.columns, spec, table.labels)
+    except LeadgenError as exc:
+        notes.append(f"leak checks not run: {exc}")
+        return
+    by_name = {p.name: p for p in profiles}
+    for leak in check.flagged:
+        by_name[leak.column].role, by_name[leak.column].reason = "skip", leak.short()
+    kept = _feature_flags(profiles)
+    for flag in _FEATURE_FLAGS.values():
+        if flag in kept:
+            flags[flag] = kept[flag]  # in place: the command keeps its order
+        else:
+            flags.pop(flag, None)
+
+
+_READING_FLAGS = (
+    "--delimiter",
+    "--encoding",
+    "--sheet",
+    "--decimal",
+    "--dayfirst",
+    "--date-format",
+)
 
 
 def _nameable(p: ColumnProfile) -> bool:

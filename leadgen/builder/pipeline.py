@@ -28,11 +28,13 @@ from leadgen.builder.challenger import Challenge, challenge, keep_refused_report
 from leadgen.builder.fitting import Features, Space, fit_space, sample_rows
 from leadgen.builder.head_fit import final_head, refit_rows
 from leadgen.builder.holdout import HoldoutResult, complete_holdout, evaluate_holdout
+from leadgen.builder.leaks import LeakCheck, ceiling, check_columns, refuse
 from leadgen.builder.outcomes import CustomerIndex, Outcomes, lead_outcomes
 from leadgen.builder.progress import Note, prefixed, to_stderr
 from leadgen.builder.publish import Published, prune, publish
 from leadgen.builder.reader import CrmTable, read_crm
 from leadgen.builder.serving_path import serving_path_quality
+from leadgen.builder.summary import summary
 from leadgen.builder.timer import StepHook, Timer
 from leadgen.builder.version_profile import Grades, customer_grades, data_facts, profile_and_drift
 from leadgen.config import BuildConfig
@@ -42,7 +44,7 @@ from leadgen.duplicates.customer_entries import (
     export_duplicates,
 )
 from leadgen.duplicates.normalise import customer_hash_pairs, key_fingerprint
-from leadgen.errors import InputError, LeadgenError, QualityGateError
+from leadgen.errors import ConfigError, InputError, LeadgenError, QualityGateError
 from leadgen.model.bundle import Bundle, Files, HighAttributes, Manifest
 from leadgen.model.embedders import Embedder, make_embedder
 from leadgen.model.features import embed_text
@@ -98,8 +100,9 @@ def build(
     timer = Timer(say, on_step)
     check_build_outputs(cfg.artifacts_uri)  # not found out at upload, after the whole build
     store = store or open_store(cfg.artifacts_uri)
-    with timer.step("read"):
+    with timer.step("read"):  # and the leak checks: nothing is embedded for a refused column
         table = read_table(cfg, say)
+        leaks = check_leaks(table, cfg, say)
     with timer.step("embedder"):
         emb = embedder or make_embedder(cfg.embedder)
     with timer.step("embed"):
@@ -122,6 +125,7 @@ def build(
             fitted, indices, holdout, table, text_held, cfg, say, note
         )
     say("holdout: " + json.dumps(holdout.to_json()["scores"]))
+    ceiling(leaks, holdout.headline_figures.auc, holdout.labels, cfg.allow_high_auc)
     with timer.step("calibrate"):
         calibration = calibrate(fitted, table, indices, cfg, cal_rows)
     with timer.step("serving_quality"):
@@ -144,7 +148,9 @@ def build(
         "data": data_facts(table, cfg, profiled.profile),
         "drift": profiled.drift,
         "identity": identity_report,
+        "leaks": leaks.to_json(),
     }
+    body["summary"] = summary(body, cfg, table.names)
     bundle = _bundle(manifest, fitted, table, indices, calibration, head)
     bundle.profile, bundle.ranges = profiled.profile, ranges
     with timer.step("challenger"):
@@ -292,6 +298,19 @@ def read_table(cfg: BuildConfig, say: Callable[[str], None]) -> CrmTable:
             "--value-col)"
         )
     return table
+
+
+def check_leaks(table: CrmTable, cfg: BuildConfig, say: Callable[[str], None]) -> LeakCheck:
+    """Refuse a column that looks like the outcome unless allowed by name; warn about those
+    allowed (leadgen.builder.leaks)."""
+    stray = [c for c in cfg.allow_columns if c not in cfg.columns.all_cols]
+    if stray:
+        raise ConfigError(f"--allow-column {stray[0]!r} is not one of the configured columns")
+    leaks = check_columns(table.columns, cfg.columns, table.labels, cfg.seed)
+    refuse(leaks, cfg.allow_columns)
+    for leak in leaks.allowed:
+        say(f"warning: {leak.describe()}; built on it as --allow-column says")
+    return leaks
 
 
 def fit_final(feats: Features, cfg: BuildConfig, holdout: HoldoutResult) -> Fitted:

@@ -89,6 +89,7 @@ class CrmTable:
     formats: FieldFormats = field(default_factory=FieldFormats)
     conventions: list[str] = field(default_factory=list)
     source: str = ""
+    names: list[str] = field(default_factory=list)  # every column of the export, in its order
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -128,20 +129,23 @@ def read_crm(
     as_of: str | None = None,
     who: IdentityColumns | None = None,
     customers: CustomerRule | None = None,
+    max_rows: int | None = None,
 ) -> CrmTable:
     """Stream the export batch by batch, keeping only the needed columns of current rows.
     `reading` forces what the file's bytes and values would say; `as_of` is the time the date
-    columns count days before (default: the export's newest date)."""
+    columns count days before (default: the export's newest date); `max_rows`: only the first
+    rows (inspect's leak checks read what it profiled)."""
     reading = reading or ReadSettings()
     export = open_export(
         path, fmt, delimiter=reading.delimiter, encoding=reading.encoding, sheet=reading.sheet
     )
     customers = customers or CustomerRule()
     roles = _roles(export, spec, rule, keys or KeyColumns(), who or IdentityColumns(), customers)
-    scan = _scan(export, roles, batch_rows, progress)
+    scan = _scan(export, roles, batch_rows, progress, max_rows)
     ids, keep_pos = _unique_ids(scan, roles.id, rule, path)
     table = CrmTable(ids[keep_pos], {}, np.zeros(0, bool), None, scan.rows_read, scan.dropped)
     table.source = export.describe()
+    table.names = list(export.names)
     for c in (*spec.text_cols, *spec.cat_cols):
         texts = _texts(scan.column(c), c, path, table.warnings)
         table.columns[c] = [texts[i] for i in keep_pos]
@@ -316,12 +320,18 @@ class _Scan:
 
 
 def _scan(
-    export: Export, roles: _Roles, batch_rows: int, progress: Callable[[int], None] | None
+    export: Export,
+    roles: _Roles,
+    batch_rows: int,
+    progress: Callable[[int], None] | None,
+    max_rows: int | None = None,
 ) -> _Scan:
     scan = _Scan(
         export.schema, {c: [] for c in roles.wanted}, [], 0, dict.fromkeys(DROP_REASONS, 0)
     )
     for batch in export.batches(roles.wanted, batch_rows):
+        if max_rows is not None and scan.rows_read + batch.num_rows > max_rows:
+            batch = batch.slice(0, max_rows - scan.rows_read)
         start = scan.rows_read
         scan.rows_read += batch.num_rows
         rows = np.arange(start, scan.rows_read, dtype=np.int64)
@@ -334,6 +344,8 @@ def _scan(
         scan.row_numbers.append(rows)
         if progress is not None:
             progress(batch.num_rows)
+        if max_rows is not None and scan.rows_read >= max_rows:
+            break
     if scan.rows_read == 0:
         raise InputError(f"{export.path}: the export has no rows")
     return scan

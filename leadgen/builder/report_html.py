@@ -28,7 +28,13 @@ h1{font-size:22px;margin:8px 0}h2{border-bottom:2px solid #4472c4;padding-bottom
 margin-top:32px}table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;
 padding:3px 8px;text-align:right}th{background:#eef2fa}td:first-child,th:first-child{
 text-align:left}.grid{display:flex;flex-wrap:wrap;gap:12px}.grid img{border:1px solid #ddd}
-.note{color:#555}.warn{color:#b00000;font-weight:600}.kpi{display:inline-block;margin:4px 18px
+.note{color:#555}.warn{color:#b00000;font-weight:600}
+#summary{border:1px solid #c9d3e8;background:#f7f9fd;padding:4px 16px 8px;margin:8px 0}
+#summary h2{margin-top:8px}#summary-sentence{font-size:18px;font-weight:600}
+#warnings{border-left:4px solid #b00000;background:#fff4f4;padding:4px 12px;margin:8px 0}
+#warnings li{color:#b00000}#not-used li,#terms{font-size:13px}#terms dt{font-weight:600;
+display:inline}#terms dd{display:inline;margin:0 12px 0 4px}details>summary{font-size:18px;
+font-weight:600;margin-top:24px;cursor:pointer}.kpi{display:inline-block;margin:4px 18px
 4px 0}.kpi .num{font-size:20px;font-weight:600}
 """
 
@@ -64,6 +70,34 @@ def img(uri: str, alt: str) -> str:
 
 def kpi(label: str, value_html: str) -> str:
     return f'<div class="kpi">{esc(label)}<br>{value_html}</div>'
+
+
+def summary_section(summary: Mapping[str, Any]) -> str:
+    """The plain-words first section (leadgen.builder.summary): what, from which columns, how
+    well, warnings, then what is not used and why, grouped by reason so it stays short."""
+    well = summary["how_well"]
+    columns = ", ".join(summary["columns"])
+    parts = [
+        '<section id="summary"><h2>In short</h2>',
+        f"<p>This model predicts {esc(summary['predicts'])}, from {len(summary['columns'])} "
+        f"columns: {esc(columns)}.</p>",
+        f'<p id="summary-sentence">{esc(well["sentence"])}</p>',
+        f'<p class="note">Holdout AUC {num("summary.how_well.auc", well["auc"])}, on '
+        f"{num('summary.how_well.holdout_rows', well['holdout_rows'])} holdout customers.</p>",
+    ]
+    if summary["warnings"]:
+        items = "".join(f"<li>{esc(w)}</li>" for w in summary["warnings"])
+        parts.append(f'<div id="warnings"><b>Warnings</b><ul>{items}</ul></div>')
+    groups: dict[str, list[str]] = {}
+    for item in summary["not_used"]:
+        groups.setdefault(item["reason"], []).append(item["column"])
+    items = "".join(
+        f"<li>{esc(', '.join(cols))}: {esc(reason)}</li>" for reason, cols in groups.items()
+    )
+    parts.append(f'<div id="not-used"><b>Not used</b><ul>{items or "<li>none</li>"}</ul></div>')
+    terms = "".join(f"<dt>{esc(t)}</dt><dd>{esc(d)}</dd>" for t, d in summary["terms"].items())
+    parts.append(f'<dl id="terms">{terms}</dl></section>')
+    return "".join(parts)
 
 
 def data_section(report: Mapping[str, Any]) -> str:
@@ -119,7 +153,10 @@ def _grade_table(quality: Mapping[str, Any]) -> str:
         ]
         for g in quality.get("grades", [])
     ]
-    return table(["grade", "percentile", "holdout customers", "share of leads", "high-value"], rows)
+    return table(
+        ["grade", "percentile", "holdout customers", "share of the holdout", "high-value rate"],
+        rows,
+    )
 
 
 def quality_section(
@@ -149,7 +186,8 @@ def quality_section(
     return (
         f"<h2>Quality (holdout)</h2>{kpis}{_score_table(quality)}"
         f'<div class="grid">{"".join(pics)}</div>{cal_html}'
-        f"<h3>Grades</h3>{_grade_table(quality)}"
+        "<h3>Grades, measured on the holdout customers</h3>"
+        f"{_grade_table(quality)}"
     )
 
 
@@ -295,9 +333,8 @@ def render(
         f"{esc(report.get('input'))}; previous version {esc(previous)}; "
         f"embedder {esc(report.get('embedder', {}).get('kind', ''))}</p>"
     )
-    body = "".join(
+    detail = "".join(
         [
-            header,
             data_section(report),
             ranges_section(report.get("ranges")),
             quality_section(report["quality"], labels, scores),
@@ -306,6 +343,11 @@ def render(
             drift_section(report.get("drift", {"first_version": True})),
             outcomes_section(report),
         ]
+    )
+    summary = summary_section(report["summary"]) if "summary" in report else ""
+    body = (
+        f"{header}{summary}<details><summary>Detail for data scientists: data, quality, model, "
+        f"drift</summary>{detail}</details>"
     )
     page = (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'

@@ -34,9 +34,11 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+import numpy as np
 
 from leadgen.config import IDENTITY_FIELDS, IdentityColumns, ReadSettings
 from leadgen.errors import InputError, LeadValidationError
@@ -74,6 +76,7 @@ OUTPUT_COLUMNS = (
     "top_neighbours",
     "explanation",
     "warnings",
+    "drivers",
 )
 REJECT_COLUMNS = ("reject_field", "reject_reason")
 LEAD_ID_COL = "lead_id"
@@ -100,6 +103,21 @@ class BulkSummary:
     fallback_from: str | None = None
     read_as: str = ""  # how the file was read (its dialect, decimal marks, date forms)
     written_as: str = ""
+    # Per feature column: leads with a value, and up to two of their values (one value for
+    # every lead, or none, while customers vary: the column is not available for leads).
+    filled: Counter[str] = field(default_factory=Counter)
+    seen: dict[str, set[Any]] = field(default_factory=dict)
+    unavailable: list[str] = field(default_factory=list)
+
+    def observe(self, leads: Any, columns: Sequence[str]) -> None:
+        for lead in leads:
+            for c in columns:
+                value = lead.features.get(c)
+                if value is not None:
+                    self.filled[c] += 1
+                    kept = self.seen.setdefault(c, set())
+                    if len(kept) < 2:
+                        kept.add(value)
 
     @property
     def rate(self) -> float:
@@ -130,6 +148,8 @@ class BulkSummary:
             )
         if self.replaced_columns:
             out.append("  replaced the input's own " + ", ".join(self.replaced_columns))
+        if self.unavailable:
+            out.append("  not available for leads: " + "; ".join(self.unavailable))
         if self.fallback_from:
             out.append(
                 f"  warning: LATEST's version {self.fallback_from} was refused; scored with the "
@@ -229,8 +249,39 @@ def score_file(
         for w in writers:
             w.abort()
         raise
+    summary.unavailable = unavailable_columns(summary, scorer, layout.features)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+MIN_LEADS_FOR_AVAILABILITY = 20  # fewer leads: one value for all of them says little
+
+
+def unavailable_columns(summary: BulkSummary, scorer: Scorer, columns: Sequence[str]) -> list[str]:
+    """Feature columns the file has but that are empty, or one value, for every lead while the
+    customers the version was built on vary in them (their categories; for numbers the
+    high-value customers' values): "Lost reason" is empty for every new lead. The model reads
+    them as customers had them, the leads cannot."""
+    if summary.rows < MIN_LEADS_FOR_AVAILABILITY:
+        return []
+    attrs, spec = scorer.bundle.high_attrs, scorer.spec
+    out = []
+    for c in columns:
+        if c in spec.cat_cols:  # the categories of every customer
+            varies = len(scorer.bundle.transform.freq.get(c, {})) >= 2
+        elif c in spec.num_cols:
+            j = spec.num_cols.index(c)
+            values = attrs.num[:, j] if j < attrs.num.shape[1] else np.zeros(0)
+            varies = len(np.unique(values[np.isfinite(values)])) >= 2
+        else:
+            varies = True  # text: customers' texts differ
+        if not varies:
+            continue
+        if summary.filled[c] == 0:
+            out.append(f"{c} (empty for every lead)")
+        elif len(summary.seen.get(c, ())) == 1:
+            out.append(f"{c} (one value for every lead)")
+    return out
 
 
 def _check_run(
@@ -412,6 +463,7 @@ def _output_fields() -> list[Any]:
         pa.field("top_neighbours", pa.string()),
         pa.field("explanation", pa.string()),
         pa.field("warnings", pa.string()),
+        pa.field("drivers", pa.string()),
     ]
 
 
@@ -452,6 +504,7 @@ def _score_batch(
     neighbours: int,
 ) -> None:
     leads, problems = _leads(batch, layout, scorer)
+    summary.observe(leads.values(), layout.features)
     good = [i for i in range(batch.num_rows) if i not in problems]
     scores = service.score_leads([leads[i] for i in good], scorer=scorer, n_neighbors=neighbours)
     writers[0].write(_scored_batch(batch, layout, good, scores))
@@ -502,10 +555,25 @@ def _scored_batch(batch: Any, layout: _Layout, good: list[int], scores: list[Sco
         [_top_ids(s) for s in scores],
         [s.explanation.summary if s.explanation else _duplicate_note(s) for s in scores],
         [_warnings(s) for s in scores],
+        [drivers_in_words(s.explanation) for s in scores],
     ]
     fields = _output_fields()
     arrays = [*rows.columns, *(pa.array(v, f.type) for v, f in zip(appended, fields, strict=True))]
     return pa.record_batch(arrays, schema=pa.schema([*rows.schema, *fields]))
+
+
+TOP_DRIVERS_IN_FILE = 3
+
+
+def drivers_in_words(explanation: Any) -> str | None:
+    """The API's top drivers of p_high_value as a cell: "Industry raises (+0.84); text lowers
+    (-0.31)" (None: no head, or a duplicate that was not scored)."""
+    if explanation is None or not explanation.drivers:
+        return None
+    return "; ".join(
+        f"{d.feature} {d.effect} ({d.contribution:+.2f})"
+        for d in explanation.drivers[:TOP_DRIVERS_IN_FILE]
+    )
 
 
 def _rejected_batch(batch: Any, layout: _Layout, problems: dict[int, tuple[str, str]]) -> Any:

@@ -10,7 +10,6 @@ drivers_rest is its logit, exactly).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,6 +38,13 @@ class Explainer:
         self._vocab_index = {
             c: {v: i for i, v in enumerate(vs)} for c, vs in bundle.high_attrs.vocab.items()
         }
+        num = bundle.high_attrs.num.astype(np.float64)
+        self._edges = [_deciles(num[:, j]) for j in range(num.shape[1])]
+        self._num_bins = (
+            np.stack([_decile(e, num[:, j]) for j, e in enumerate(self._edges)], axis=1)
+            if num.shape[1]
+            else np.zeros((len(num), 0), dtype=np.int64)
+        )
 
     def explain(
         self,
@@ -74,7 +80,9 @@ class Explainer:
                     tabular_similarity=round(tab_part[r], 4),
                     shared_attributes=shared[r],
                     **drivers,
-                    summary=_summary(found, text_part[r], tab_part[r], shared[r]),
+                    summary=_summary(
+                        found, text_part[r], tab_part[r], shared[r], bool(self.spec.text_cols)
+                    ),
                 )
             )
         return out
@@ -149,10 +157,10 @@ class Explainer:
     def _shared_numbers(
         self, leads: Sequence[CleanLead], safe: np.ndarray, valid: np.ndarray
     ) -> list[list[SharedAttribute]]:
-        """Numeric columns within half a customer standard deviation of most high-value
-        neighbours; heavy-tailed columns are compared on a log scale (TabularTransform.log_cols)."""
-        attrs = self.bundle.high_attrs
-        cols = self.spec.num_cols[: attrs.num.shape[1]]
+        """A number is shared with a neighbour when both fall in the same tenth of the
+        high-value customers' values (deciles; equal values always do). A lead value outside
+        their range, or in a tenth no neighbour is in, is shared with none."""
+        cols = self.spec.num_cols[: self.bundle.high_attrs.num.shape[1]]
         found = valid.sum(axis=1)
         out: list[list[SharedAttribute]] = [[] for _ in leads]
         if not cols:
@@ -160,29 +168,53 @@ class Explainer:
         raw = np.array(
             [[_num(lead.features.get(c)) for c in cols] for lead in leads], dtype=np.float64
         ).reshape(len(leads), len(cols))
-        logged = np.array([c in self.bundle.transform.log_cols for c in cols])
-        lead_v = np.where(logged, np.log1p(np.clip(raw, 0.0, None)), raw).astype(np.float32)
-        neigh = attrs.num[safe][:, :, : len(cols)]  # (n, k, n_num) float32
-        neigh = np.where(logged, np.log1p(np.clip(neigh, 0, None)), neigh).astype(np.float32)
-        std = attrs.num_std[: len(cols)]
-        tol = np.where(std > 0, 0.5 * std, 0.0).astype(np.float32)
-        with np.errstate(invalid="ignore"):
-            close = (np.abs(neigh - lead_v[:, None, :]) <= tol) & valid[:, :, None]
-        counts = close.sum(axis=1)
-        hits = (counts * 2 >= found[:, None]) & ~np.isnan(raw)
+        lead_bins = np.stack(
+            [_decile(self._edges[j], raw[:, j]) for j in range(len(cols))], axis=1
+        ).reshape(len(leads), len(cols))
+        neigh = self._num_bins[safe]  # (n, k, n_num)
+        counts = ((neigh == lead_bins[:, None, :]) & valid[:, :, None]).sum(axis=1)
+        hits = (counts * 2 >= found[:, None]) & (lead_bins >= 0)
         for r, j in zip(*np.nonzero(hits), strict=True):
-            t = float(tol[j])
+            b = int(lead_bins[r, j])
             out[r].append(
                 SharedAttribute(
                     attribute=cols[j],
                     value=float(raw[r, j]),
                     shared_by=int(counts[r, j]),
                     of=int(found[r]),
-                    within_factor=round(math.exp(t), 3) if logged[j] else None,
-                    within=None if logged[j] else round(t, 4),
+                    between=_tenth(self._edges[j], b),
                 )
             )
         return out
+
+
+def _deciles(values: np.ndarray) -> np.ndarray:
+    """The edges of the tenths of a column's present values (empty: none present)."""
+    present = values[np.isfinite(values)]
+    if not len(present):
+        return np.zeros(0)
+    return np.unique(np.quantile(present, np.linspace(0.0, 1.0, 11)))
+
+
+def _decile(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The tenth each value falls in (a value on an inner edge: the upper one; the largest
+    value: the last); -1 outside [min, max] of the edges or missing."""
+    if len(edges) == 0:
+        return np.full(len(values), -1, dtype=np.int64)
+    inner = np.searchsorted(edges[1:-1], values, side="right") if len(edges) > 2 else 0
+    bins = np.asarray(np.zeros(len(values), dtype=np.int64) + inner, dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        inside = (values >= edges[0]) & (values <= edges[-1])
+    return np.where(inside, bins, -1)
+
+
+def _tenth(edges: np.ndarray, b: int) -> list[float]:
+    """[low, high] of tenth b (one value when every high-value customer has the same)."""
+    return [_round(edges[b]), _round(edges[min(b + 1, len(edges) - 1)])]
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.6g}")
 
 
 _SLICE = 256  # leads per slice of gathered neighbour vectors
@@ -209,12 +241,18 @@ def _num(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
-def _summary(n: int, text_part: float, tab_part: float, shared: list[SharedAttribute]) -> str:
-    lead_by = "text" if text_part >= tab_part else "tabular"
-    summary = (
-        f"similarity to the {n} nearest high-value customers is {text_part + tab_part:.3f}, "
-        f"{text_part:.3f} from text and {tab_part:.3f} from tabular features (mostly {lead_by})"
-    )
+def _summary(
+    n: int, text_part: float, tab_part: float, shared: list[SharedAttribute], has_text: bool
+) -> str:
+    """The explanation in one line; the text/tabular split only when the version has text
+    columns (without them all of the similarity is the tabular part)."""
+    summary = f"similarity to the {n} nearest high-value customers is {text_part + tab_part:.3f}"
+    if has_text:
+        lead_by = "text" if text_part >= tab_part else "tabular"
+        summary += (
+            f", {text_part:.3f} from text and {tab_part:.3f} from tabular features "
+            f"(mostly {lead_by})"
+        )
     if shared:
         summary += "; shares " + ", ".join(
             f"{s.attribute}={s.value} with {s.shared_by}/{s.of}" for s in shared[:3]

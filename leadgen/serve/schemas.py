@@ -413,9 +413,10 @@ class SharedAttribute(_Answer):
     value: str | float
     shared_by: int = Field(..., description="how many of the nearest high-value customers")
     of: int
-    within: float | None = Field(default=None, description="tolerance of a numeric match (+/-)")
-    within_factor: float | None = Field(
-        default=None, description="tolerance of a numeric match on a log scale (x or / this factor)"
+    between: list[float] | None = Field(
+        default=None,
+        description="a number's share: the tenth of the high-value customers' values [low, high] "
+        "that holds the lead's value and the neighbours'",
     )
 
 

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from leadgen.cli import main
+from leadgen.serve.bulk import OUTPUT_COLUMNS
 from leadgen.stores.exports import open_export
 
 ACCOUNTS, LEADS = 1500, 200
@@ -65,7 +66,8 @@ def test_the_scored_file_opens_in_european_excel_as_it_came(walked: dict[str, Pa
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # the byte-order mark Excel needs to read UTF-8
     header, first = raw[3:].split(b"\r\n")[:2]  # CRLF line ends
-    assert header.split(b";")[-11:-9] == [b'"s_look"', b'"s_all"']
+    appended = header.split(b";")[-len(OUTPUT_COLUMNS) :]  # the scores after the lead's columns
+    assert appended[:2] == [b'"s_look"', b'"s_all"']
     scored = open_export(str(out))
     assert scored.dialect is not None and scored.dialect.describe() == (
         "semicolon-separated, UTF-8 with BOM, CRLF"

@@ -52,7 +52,7 @@ def test_it_states_the_dialect_and_each_columns_convention(tmp_path: Path) -> No
 
 def test_names_that_look_like_flags_are_passed_as_values(tmp_path: Path) -> None:
     header = ["Id", "--out", "-x", "Stage"]
-    rows = [[str(i), f"Works on {i} projects at scale", f"x{i % 3}", "won" if i % 3 else "lost"]
+    rows = [[str(i), f"Works on {i} projects at scale", f"x{i % 5}", "won" if i % 3 else "lost"]
             for i in range(150)]  # fmt: skip
     path = write_text(tmp_path / "flags.csv", [header, *rows])
     found = inspect_export(str(path))
