@@ -162,13 +162,15 @@ def build(
     del fitted
     published, report = publish_with_report(store, bundle, cfg, holdout, timer, body)
     prune(store, cfg.keep_versions, published.version, say)
+    return BuildResult(published.version, report, _customer_pairs(table, cfg), blocks)
+
+
+def _customer_pairs(table: CrmTable, cfg: BuildConfig) -> list[tuple[str, str]]:
+    """(email hash, id) of every row with an email, for the duplicate store's sync."""
+    if not table.emails:
+        return []
     customers = table.customer.tolist() if table.customer is not None else None
-    pairs = (
-        customer_hash_pairs(table.emails, table.ids.tolist(), cfg.email_hash_key, customers)
-        if table.emails
-        else []
-    )
-    return BuildResult(published.version, report, pairs, blocks)
+    return customer_hash_pairs(table.emails, table.ids.tolist(), cfg.email_hash_key, customers)
 
 
 def publish_with_report(

@@ -154,7 +154,8 @@ def answers_with(url: str, version: str, seconds: float = 60) -> bool:
 def debris(setup: Setup) -> list[str]:
     store = LocalStore(setup.art)
     complete = {d for d in store.list_dirs() if (setup.art / d / "build_report.json").is_file()}
-    found = [f"version {d}" for d in store.list_dirs() if d not in complete]
+    # the score log the server writes beside the versions is no version
+    found = [f"version {d}" for d in store.list_dirs() if d not in complete | {"score_log"}]
     found += [f"temp file {p.name}" for p in setup.art.rglob(".tmp-*")]
     found += [f"staging {p.name}" for p in setup.tmpdir.glob("leadgen-build-*")]
     return found

@@ -136,7 +136,13 @@ def test_the_clean_export_builds_unchanged(
     assert 0.6 < report["quality"]["headline"]["auc"] < 0.995
 
 
-def test_inspect_suggests_none_of_them(export: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_inspect_suggests_none_of_them(
+    export: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the printed command builds into ./artifacts
     assert main(["inspect", str(export)]) == 0
     text = capsys.readouterr().out
     lines = text.splitlines()
