@@ -107,6 +107,11 @@ class LeadgenConfig:
     # values; None: the label when it is a stage, else every row (leadgen.config.CustomerRule).
     customer_col: str | None = None
     customer_values: tuple[str, ...] = ()
+    # Columns the leak checks flag that the build may use anyway (each a warning at the top of
+    # the report), and a holdout AUC above the ceiling accepted (leadgen.builder.leaks): the
+    # build refuses both by default.
+    allow_columns: tuple[str, ...] = ()
+    allow_high_auc: bool = False
     # customers | known: which known people the API and bulk scoring answer without a score
     short_circuit: str = "customers"
     keep_versions: int = 5

@@ -152,6 +152,8 @@ def export_environment(config: LeadgenConfig) -> dict[str, str]:
         Env.DAYFIRST: None if config.dayfirst is None else ("yes" if config.dayfirst else "no"),
         Env.CUSTOMER_COL: config.customer_col,
         Env.CUSTOMER_VALUES: ",".join(config.customer_values) or None,
+        Env.ALLOW_COLUMNS: ",".join(config.allow_columns) or None,
+        Env.ALLOW_HIGH_AUC: "yes" if config.allow_high_auc else None,
         **{IDENTITY_COL_ENV[f]: col for f, col in config.identity_cols},
     }
     environment.update({name: value for name, value in optional.items() if value})

@@ -213,3 +213,16 @@ def test_identity_columns_and_the_customer_rule_reach_the_build_environment() ->
         replace(ENVIRONMENTS["dev"], identity_cols=(("fax", "Fax"),))
     with pytest.raises(ConfigError, match="short_circuit"):
         replace(ENVIRONMENTS["dev"], short_circuit="everyone")
+
+
+def test_columns_allowed_past_the_leak_checks_reach_the_build_environment() -> None:
+    """A column the leak checks flag, allowed in stacks/config.py, and the AUC ceiling waived:
+    the build job reads them as `leadgen build --allow-column ... --allow-high-auc` would."""
+    from leadgen.config import BuildConfig
+    from stacks.index_refresh import export_environment
+
+    default = BuildConfig.from_env(export_environment(ENVIRONMENTS["dev"]))
+    assert default.allow_columns == () and default.allow_high_auc is False
+    allowed = replace(ENVIRONMENTS["dev"], allow_columns=("Lead Source",), allow_high_auc=True)
+    cfg = BuildConfig.from_env(export_environment(allowed))
+    assert cfg.allow_columns == ("Lead Source",) and cfg.allow_high_auc is True
