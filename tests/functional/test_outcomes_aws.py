@@ -70,6 +70,7 @@ class World:
     leads: list[dict[str, Any]] = field(default_factory=list)  # as the CRM knows them
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)  # lead key -> answer
     opted_out: str = ""
+    forgotten: str = ""  # the lead test_forget_... erased from the log (tests run in any order)
     converted: dict[str, dict[str, Any]] = field(default_factory=dict)  # lead key -> export row
     refused: Any = None
     sound: Any = None
@@ -408,11 +409,10 @@ def test_both_paths_land_in_the_log_without_raw_email_or_name(world: World) -> N
     with moto_environment_of(world):
         records = read_log(LOG_URI).records
     sources = Counter(r.source for r in records)
-    scored = logged(world)
-    assert len(scored) >= 0.95 * (API_LEADS + BULK_LEADS) - 1  # hardly any duplicate
-    refs = {r.lead_ref for r in records}
-    unlogged = {k: world.answers[k] for k in scored if world.answers[k]["lead_ref"] not in refs}
-    assert sum(sources.values()) == len(scored), unlogged
+    # test_forget_leaves_nothing_of_the_person may have run first: its lead is gone from the log
+    scored = [k for k in logged(world) if k != world.forgotten]
+    assert len(scored) >= 0.95 * (API_LEADS + BULK_LEADS) - 2  # hardly any duplicate
+    assert sum(sources.values()) == len(scored)
     assert set(sources) == {"api", "bulk-job"}
     keys = {k for k, _ in _objects(world.s3, f"{SCORE_LOG_PREFIX}/")}
     assert any(k.startswith(f"{SCORE_LOG_PREFIX}/{FIREHOSE_LOG_FOLDER}/") for k in keys)
@@ -558,6 +558,7 @@ def test_forget_leaves_nothing_of_the_person(
         for i, r in enumerate(world.leads[:API_LEADS])
         if i and not world.answers[key_of(r)]["duplicate"] and _kind(r, i) == "id"
     )
+    world.forgotten = key_of(person)
     hashed = email_hash(person["email"], HASH_KEY) or ""
     needles = [hashed.encode(), key_of(person).encode()]
     assert any(n in data for n in needles for _, data in _objects(world.s3, SCORE_LOG_PREFIX))

@@ -60,27 +60,12 @@ def test_refresh_publishes_syncs_table_and_service_follows(
     assert first.stderr == ""
     v1 = first.one("build_finished")["version"]
     assert latest(s3, prefix) == v1
+    # the stack's build reads the score log: outcomes, then the challenger gate
     assert first.steps() == [
-        "read",
-        "embedder",
-        "embed",
-        "holdout_quality",
-        "fit",
-        "index",
-        "head",
-        "calibrate",
-        "serving_quality",
-        "identity",
-        "outcomes",
-        "drift",
-        "challenger",
-        "render",
-        "write",
-        "upload",
-        "verify",
-        "gate",
-        "dedup_sync",
-    ]  # fmt: skip  (the stack's build reads the score log: outcomes, challenger)
+        "read", "embedder", "embed", "holdout_quality", "fit", "index", "head", "calibrate",
+        "serving_quality", "identity", "outcomes", "drift", "challenger", "render", "write",
+        "upload", "verify", "gate", "dedup_sync",
+    ]  # fmt: skip
     assert all(isinstance(e["seconds"], float) for e in first.events if e["event"] == "build_step")
     # no IDENTITY_TABLE_NAME: said, not silently skipped
     assert "IDENTITY_TABLE_NAME" in first.one("identity_sync_skipped")["reason"]
