@@ -86,7 +86,7 @@ SHARED_ORG: Final[frozenset[str]] = frozenset({"domain", "company", "company_sim
 # company name is often another company ("Acme Soft" vs "Acme Soft Partners"); a shared number
 # is a switchboard; a blank name is no evidence either way.
 NAME_WEIGHTS: Final[Mapping[str, float]] = {
-    "exact": 11.5, "nickname": 10.5, "typo": 9.5, "swapped": 10.5, "similar": 8.5,
+    "exact": 11.5, "nickname": 10.5, "typo": 11.0, "swapped": 10.5, "similar": 8.5,
     "surname_only": -8.0, "first_only": -4.0, "first_blank": 0.0, "surname_blank": -2.0,
     "none": -14.0,
 }  # fmt: skip
