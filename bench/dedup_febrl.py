@@ -51,7 +51,7 @@ import numpy as np
 from leadgen.duplicates.check import DuplicateCheck
 from leadgen.duplicates.customer_entries import customer_blocks
 from leadgen.duplicates.matching import MatchConfig, compare, identity_agrees
-from leadgen.duplicates.normalise import Entry, identity_of
+from leadgen.duplicates.normalise import Entry, Identity, identity_of
 from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
 from leadgen.duplicates.store import sync_customer_identities
 from leadgen.serve.schemas import CleanLead, LeadIdentity
@@ -156,8 +156,11 @@ def run_project(
     store = SqliteDuplicateStore(tmp / f"febrl-{'-'.join(fields)}.sqlite")
     sync_customer_identities(store, built.blocks)
     build_seconds = time.perf_counter() - t0
-    check = DuplicateCheck(store, KEY, TTL, match or MatchConfig())
+    cfg = match or MatchConfig()
+    check = DuplicateCheck(store, KEY, TTL, cfg)
     links, possible, times, blocked = set(), set(), [], 0
+    misses: Counter[str] = Counter()
+    truth = {lead: cust for cust, lead in data.truth}
     for lead in data.leads:
         clean = CleanLead({}, None, lead["uid"], LeadIdentity(**identity_fields(lead, fields)))
         t = time.perf_counter()
@@ -167,13 +170,16 @@ def run_project(
             links.add((state.hit.ref, lead["uid"]))
         elif state.possible is not None:
             possible.add((state.possible.ref, lead["uid"]))
-        refs = {e.ref for e in store.lookup(check.keys_of(clean)[0]).entries}
-        blocked += any((ref, lead["uid"]) in data.truth for ref in refs)
+        fetched = store.lookup(check.keys_of(clean)[0]).entries
+        blocked += any(e.ref == truth[lead["uid"]] for e in fetched)
+        if state.hit is None or state.hit.ref != truth[lead["uid"]]:
+            misses[why_missed(state.who, truth[lead["uid"]], fetched, cfg)] += 1
     return {
         "duplicate": prf(links, data.truth),
         "duplicate_or_possible": prf(links | possible, data.truth),
         "blocking_recall": round(blocked / len(data.truth), 4),
-        "identity_rule_ceiling": identity_ceiling(data, fields),
+        "identity_rule_ceiling": identity_ceiling(data, fields, cfg.household),
+        "misses": dict(sorted(misses.items())),
         "entries": built.report["entries"],
         "blocks": built.report["blocks"],
         "largest_block": built.report["largest_block"],
@@ -181,6 +187,28 @@ def run_project(
         "lookup_ms_p50": round(statistics.median(times), 3),
         "lookup_ms_p99": round(float(np.percentile(times, 99)), 3),
     }
+
+
+MISSES = {
+    "not_fetched": "not fetched by the blocking keys",
+    "names_rule": "fetched, the identity rule says no",
+    "under_cut": "fetched, the rule agrees, confidence under the cut",
+    "rivals": "above the cut on its own, another customer scores higher or shares its odds",
+}
+
+
+def why_missed(who: Identity, ref: str, fetched: Sequence[Entry], cfg: MatchConfig) -> str:
+    """Why a true pair is not answered `duplicate: true` with the right customer: the first of
+    the check's steps that lets it go (MISSES)."""
+    mine = next((e for e in fetched if e.ref == ref), None)
+    if mine is None:
+        return "not_fetched"
+    c = compare(who, mine)
+    if not identity_agrees(c, cfg.household):
+        return "names_rule"
+    if 1.0 / (1.0 + 2.0 ** -cfg.bits(c)) < cfg.duplicate_threshold:
+        return "under_cut"
+    return "rivals"
 
 
 def without_the_names_rule(levels: dict[str, dict[str, Any]]) -> MatchConfig:
@@ -195,17 +223,17 @@ def without_the_names_rule(levels: dict[str, dict[str, Any]]) -> MatchConfig:
     return replace(base, names_rule=False, weights={**base.weights, "name": names})
 
 
-def identity_ceiling(data: Febrl, fields: Sequence[str]) -> float:
+def identity_ceiling(data: Febrl, fields: Sequence[str], household: bool = True) -> float:
     """Share of the true pairs whose evidence meets the rule every duplicate needs besides its
-    confidence (names agree, or one does at the same dwelling or birth date): what bounds the
-    check's recall whatever the weights."""
+    confidence (names agree, or one does at the same dwelling or birth date with nothing
+    contradicting: the household rule): what bounds the check's recall whatever the weights."""
     by_uid = {r["uid"]: r for r in data.customers}
     lead_by_uid = {r["uid"]: r for r in data.leads}
     ok = 0
     for cust, lead in data.truth:
         a = identity_of(**identity_fields(by_uid[cust], fields), key=KEY)
         b = identity_of(**identity_fields(lead_by_uid[lead], fields), key=KEY)
-        ok += identity_agrees(compare(b, Entry(cust, "customer", a)))
+        ok += identity_agrees(compare(b, Entry(cust, "customer", a)), household)
     return round(ok / len(data.truth), 4)
 
 
@@ -443,6 +471,9 @@ def render(r: dict[str, Any]) -> str:
         rows.append(["", "splink, per lead", *_f(theirs["per_lead"])])
         rows.append(["", "splink, 1:1", *_f(theirs["one_to_one"])])
     for s in ("a", "b", "c"):
+        rows.append([f"({s}) strict", "leadgen, LEADGEN_DUP_NAMES=strict (both names needed)",
+                     *_f(r["strict"][s])])  # fmt: skip
+    for s in ("a", "b", "c"):
         rows.append([f"({s}) at splink's cut", "leadgen, confidence >= 0.5, names rule kept",
                      *_f(r["at_splinks_cut"][s])])  # fmt: skip
     for s in ("a", "b", "c"):
@@ -464,7 +495,9 @@ def render(r: dict[str, Any]) -> str:
           f"{r['project'][s]['lookup_ms_p50']} / {r['project'][s]['lookup_ms_p99']}",
           r["project"][s]["build_seconds"], r["splink"][s]["seconds"]] for s in ("a", "b", "c")],
     )  # fmt: skip
-    lines += ["", r["notes"], "", "## Levels: u and m on Febrl next to the weights", ""]
+    lines += ["", r["notes"], "", "## Why a true pair is missed", ""]
+    lines += misses_table(r)
+    lines += ["", "## Levels: u and m on Febrl next to the weights", ""]
     lines += table(
         ["comparison:level", "u (random pairs)", "m (true pairs)", "log2(m/u)", "weight (bits)"],
         [[k, f"{v['u']:.2e}", f"{v['m']:.3f}", _log_ratio(v), v["weight"]]
@@ -488,6 +521,14 @@ def targets(r: dict[str, Any]) -> list[str]:
     return table(head, rows)
 
 
+def misses_table(r: dict[str, Any]) -> list[str]:
+    """Each true pair the check does not answer `duplicate: true` (with the right customer),
+    by the first step that lets it go (`why_missed`), per field set."""
+    rows = [[MISSES[k], *(r["project"][s]["misses"].get(k, 0) for s in FIELDS)] for k in MISSES]
+    rows.append(["missed in all", *(sum(r["project"][s]["misses"].values()) for s in FIELDS)])
+    return table(["step", *(f"({s})" for s in FIELDS)], rows)
+
+
 def _log_ratio(v: dict[str, Any]) -> str:
     if v["u"] and v["m"]:
         return f"{np.log2(v['m'] / v['u']):+.1f}"
@@ -497,21 +538,29 @@ def _log_ratio(v: dict[str, Any]) -> str:
 NOTES = (
     "The identity-rule ceiling is the share of true pairs that meet what every duplicate needs "
     "besides its confidence: both names agree (exact, nickname, one typo, swapped, similar "
-    "spelling), or one does at the same dwelling (house number and street) or with the same "
-    "birth date. Febrl corrupts a name beyond recognition, drops it, or replaces it with "
-    "another name in about one pair in five; splink links such pairs on the rest of the "
-    "evidence, because in Febrl no two records share a surname and a postcode or an address. "
-    "In a CRM they do: relatives at one address, namesakes in one postcode, colleagues at one "
-    "office. The check keeps its rule (docs/duplicates.md) and flags those pairs as possible "
-    "duplicates at most: they are scored, with the match named. The ablation rows turn the rule "
-    "off and weigh the name levels by Febrl's own u and m (what splink learns for them): the "
-    "check still stays under splink, bounded by its blocking (hashed keys fetched in one store "
-    "read: the blocking recall above), its fixed address and postcode weights (a postcode one "
-    "edit off weighs what it measures, about +2 bits, next to an exact name), and the lack of "
-    "term-frequency adjustments (splink weighs a rare surname above a common one). The two also "
-    "answer at different cuts: the check calls a lead a duplicate at confidence 0.95, because a "
-    "duplicate customer is not scored (a wrong one costs a lead), splink links at 0.5; the "
-    '"at splink\'s cut" rows move the check to 0.5 with its names rule kept.'
+    "spelling), or one name agrees (the other different, or blank on one side) at the same "
+    "dwelling (house number and street, in the same postcode or city) or with the same birth "
+    "date, and nothing contradicts the identity (the household rule, docs/duplicates.md). "
+    "Febrl replaces, drops or garbles a name in about one pair in five, and in many of those "
+    "also the house number or the street; splink links such pairs on what is left (one name "
+    "and the postcode, say), because in Febrl no two records share a surname and a postcode. "
+    "In a CRM they do: relatives, namesakes, colleagues at one office. The check calls one name "
+    "at the person's dwelling a duplicate (the same household) and one name in the same "
+    "postcode a possible duplicate at most (scored, with the match named); with names and "
+    "postcode only (b) no dwelling is known, so both names must agree there. The next table "
+    "counts each missed pair at the first step that lets it go. On (b) the cut is the other "
+    "bound: a postcode one edit off (Febrl's commonest postcode corruption) is common between "
+    "strangers (its u in the last table), so it weighs little, and the full name with it stays "
+    "under 0.95, where the check calls a lead a "
+    "duplicate (a duplicate customer is not scored: a wrong one costs a lead); splink links at "
+    '0.5, and the "at splink\'s cut" rows move the check there with its rule kept. The ablation '
+    "rows turn the rule off and weigh the name levels by Febrl's own u and m (what splink "
+    "learns for them): what is left is blocking (hashed keys fetched in one store read: the "
+    "blocking recall above), the fixed address weights and the lack of term-frequency "
+    "adjustments (splink weighs a rare surname above a common one). The weights are fixed in "
+    "leadgen/duplicates/matching.py, set by hand and reviewed against the u and m measured on "
+    "the generated CRM (bench/FUZZY.md) and on Febrl (the last table); none is fitted to "
+    "Febrl's labels."
 )
 
 
@@ -540,6 +589,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         result["without_names_rule"] = {
             s: run_project(data, fields, Path(tmp), ablation)["duplicate"]
+            for s, fields in FIELDS.items()
+        }
+        strict = MatchConfig(household=False)
+        result["strict"] = {
+            s: run_project(data, fields, Path(tmp), strict)["duplicate"]
             for s, fields in FIELDS.items()
         }
         cut = MatchConfig(duplicate_threshold=0.5, possible_threshold=0.5)

@@ -43,6 +43,9 @@ IDENTITY_FIELDS = (
 # only a customer (not scored); "known" short-circuits every known person (a CRM record that is
 # not a customer, a lead scored before) as well.
 SHORT_CIRCUITS = ("customers", "known")
+# Which names a fuzzy duplicate needs: "household" (one name at the person's dwelling, with
+# nothing contradicting, is enough: docs/duplicates.md) or "strict" (both names agree).
+DUP_NAMES = ("household", "strict")
 # Weights of the ONNX text model: int8 by default (bench/RESULTS.md compares the two).
 PRECISIONS = ("int8", "fp32")
 EMBEDDERS = ("onnx", "hashing")
@@ -624,6 +627,7 @@ class ServiceConfig:
     # VERSION@MANIFEST_SHA256: serve that artifact version, never LATEST (leadgen.rollout)
     artifact_pin: str | None = None
     short_circuit: str = "customers"  # one of SHORT_CIRCUITS
+    dup_names: str = "household"  # one of DUP_NAMES
     # where scored leads are logged: "stdout", a folder or s3:// (leadgen.stores.score_log);
     # None: not logged
     score_log: str | None = None
@@ -634,6 +638,10 @@ class ServiceConfig:
             raise ConfigError(
                 f"{Env.SHORT_CIRCUIT} must be one of {', '.join(SHORT_CIRCUITS)}, got "
                 f"{self.short_circuit!r}"
+            )
+        if self.dup_names not in DUP_NAMES:
+            raise ConfigError(
+                f"{Env.DUP_NAMES} must be one of {', '.join(DUP_NAMES)}, got {self.dup_names!r}"
             )
         if not 0.0 < self.possible_threshold <= self.fuzzy_threshold <= 1.0:
             raise ConfigError(
@@ -687,6 +695,7 @@ class ServiceConfig:
             embedder=EmbedderSettings.from_env(e),
             artifact_pin=env(Env.ARTIFACT_PIN, e),
             short_circuit=env(Env.SHORT_CIRCUIT, e) or "customers",
+            dup_names=(env(Env.DUP_NAMES, e) or "household").strip().lower(),
             score_log=score_log_location(env(Env.SCORE_LOG, e)),
         )
 

@@ -48,6 +48,8 @@ class Env:
     TEXT_CACHE: Final = "LEADGEN_TEXT_CACHE"  # distinct lead texts whose vectors are kept (0: off)
     FUZZY_THRESHOLD: Final = "LEADGEN_FUZZY_THRESHOLD"  # fuzzy match -> duplicate: true
     POSSIBLE_THRESHOLD: Final = "LEADGEN_POSSIBLE_THRESHOLD"  # -> possible_duplicate
+    # household | strict: one name at the person's dwelling is a duplicate, or both names needed
+    DUP_NAMES: Final = "LEADGEN_DUP_NAMES"
     # customers | known: which known people are answered without a score (leadgen.config)
     SHORT_CIRCUIT: Final = "LEADGEN_SHORT_CIRCUIT"
     # a request's wait for the local SQLite duplicate store, at most (then `skipped`)

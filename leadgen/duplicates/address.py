@@ -28,6 +28,9 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Final
+
+from rapidfuzz.distance import OSA
 
 from leadgen.duplicates.word_lists import (
     CITY_WORDS,
@@ -84,7 +87,28 @@ def parse_street(raw: str | None) -> Street:
         skip_next = token in UNIT_WORDS
         if not skip_next:
             words.extend(_street_words(token))
+    if len(words) > 1:
+        words[-1] = _mistyped_type(words[-1])
     return Street(number, " ".join(words)[:MAX_FIELD_CHARS])
+
+
+# Street types long enough that one edit away is still the type ("dtreet", "pkace", "crescnet"):
+# shorter ones ("road", "lane") are one edit from other words ("rod", "lake").
+_LONG_TYPE: Final = 5
+_LONG_TYPES: Final = tuple(t for t in STREET_TYPES if len(t) >= _LONG_TYPE)
+_CANONICAL_TYPES: Final = frozenset(STREET_TYPES.values())
+
+
+def _mistyped_type(word: str) -> str:
+    """The last word of a street, a type with one typo, as that type; any other word as it is.
+    Only the last word: a type ends the street's name, a word like it inside the name ("Grace
+    Place") is the name."""
+    if word in _CANONICAL_TYPES or word in STREET_TYPES or len(word) < _LONG_TYPE - 1:
+        return word
+    for t in _LONG_TYPES:
+        if abs(len(t) - len(word)) <= 1 and OSA.distance(word, t, score_cutoff=1) <= 1:
+            return STREET_TYPES[t]
+    return word
 
 
 def _house_number(token: str) -> str:

@@ -31,10 +31,13 @@ Where independence fails, rules (in `MatchConfig.bits` and `best_match`):
 * "duplicate" needs the names to agree (exact, nickname, typo, swapped, similar; similar not
   between people of one org): org and phone are correlated for colleagues (one domain, one
   switchboard), which independence ignores.
-  One exception: one name agreeing (the other different or blank) at the same dwelling or with
-  the same birth date, when no shared org explains the address: a name changed by marriage or
-  entered wrongly, with the rest of the person intact (at a dwelling, a relative with the same
-  surname looks the same: docs/duplicates.md, known limits);
+  One exception, the household (`MatchConfig.household`, on by default): one name agreeing
+  (the other different, or blank on one side: blank is unknown, never disagreement) at the same
+  dwelling (house number and street, in the same postcode or city) or with the same birth date,
+  when nothing contradicts the identity (`contradicted`: an org on both sides, one shared or
+  another; another birth date; another personal phone). A lead at a customer's home with the
+  customer's surname is the same household, already known (docs/duplicates.md: the trade-off
+  and the strict setting, both names required);
 * colleagues share an office: when the org agrees, the address adds at most ADDRESS_AT_ORG bits;
 * one-to-one: different people matching about equally well (two John Smiths at one company)
   share the odds, so neither is a duplicate on its own; the lead is then a "possible" one.
@@ -83,12 +86,12 @@ SHARED_ORG: Final[frozenset[str]] = frozenset({"domain", "company", "company_sim
 # company name is often another company ("Acme Soft" vs "Acme Soft Partners"); a shared number
 # is a switchboard; a blank name is no evidence either way.
 NAME_WEIGHTS: Final[Mapping[str, float]] = {
-    "exact": 11.5, "nickname": 10.5, "typo": 9.5, "swapped": 10.5, "similar": 8.5,
+    "exact": 11.5, "nickname": 10.5, "typo": 11.0, "swapped": 10.5, "similar": 8.5,
     "surname_only": -8.0, "first_only": -4.0, "first_blank": 0.0, "surname_blank": -2.0,
     "none": -14.0,
 }  # fmt: skip
-# One name agreeing where the street, house number and (no shared org) all agree, or the birth
-# date does: replaces the name weight above (the rule in the module doc).
+# One name agreeing where the household rule corroborates it (`corroborated`): replaces the
+# name weight above, so that the dwelling's own weight decides (the rule in the module doc).
 ONE_NAME_CORROBORATED: Final[Mapping[str, float]] = {
     "surname_only": -1.0, "first_only": -1.0, "first_blank": 1.0, "surname_blank": 0.0,
 }  # fmt: skip
@@ -127,6 +130,9 @@ class MatchConfig:
     # The names rule (identity_agrees) on top of the confidence; off only where a bench measures
     # what it costs (bench/dedup_febrl.py).
     names_rule: bool = True
+    # The household reading of one name at the same dwelling (`corroborated`); False: both names
+    # must agree (ServiceConfig.dup_names = "strict").
+    household: bool = True
     weights: Mapping[str, Mapping[str, float]] = field(
         default_factory=lambda: {
             "name": NAME_WEIGHTS,
@@ -141,7 +147,8 @@ class MatchConfig:
 
     def bits(self, c: Comparison) -> float:
         w = self.weights
-        name = ONE_NAME_CORROBORATED[c.name] if corroborated(c) else w["name"][c.name]
+        one_name = self.household and corroborated(c)
+        name = ONE_NAME_CORROBORATED[c.name] if one_name else w["name"][c.name]
         place = w["street"][c.street] + w["locality"][c.locality]
         if c.org in SHARED_ORG:
             place = min(place, ADDRESS_AT_ORG)  # colleagues share the office's address
@@ -160,21 +167,34 @@ class Comparison:
     dob: DobLevel = "unknown"
 
 
+def contradicted(c: Comparison) -> bool:
+    """Evidence that says another person whatever a name says: an org known on both sides
+    (another one: another person; the same one: colleagues, who share an office address),
+    another birth date, another personal phone."""
+    return c.org != "unknown" or c.dob == "different" or c.phone == "different"
+
+
+def at_dwelling(c: Comparison) -> bool:
+    """The same house number and street, in the same postcode or the same city."""
+    code, town = c.locality.split("/", 1)
+    return c.street == "dwelling" and "same" in (code, town)
+
+
 def corroborated(c: Comparison) -> bool:
-    """One name agrees and the person's dwelling or birth date does too, with no shared org to
-    explain the address (colleagues share an office): the rule in the module doc."""
-    if c.name not in ONE_NAME or c.dob == "different":
+    """The household rule: one name agrees (the other different, or blank on one side) at the
+    same dwelling or with the same birth date, and nothing contradicts the identity."""
+    if c.name not in ONE_NAME or contradicted(c):
         return False
-    return c.dob == "same" or (c.street == "dwelling" and c.org not in SHARED_ORG)
+    return c.dob == "same" or at_dwelling(c)
 
 
-def identity_agrees(c: Comparison) -> bool:
-    """What a duplicate needs besides its confidence: the names agree, or one does and is
-    corroborated. At one org a similar spelling is no agreement: "Joseph Nakata" and "Joseph
-    Nakahara" at one company are colleagues as often as one person misspelt."""
+def identity_agrees(c: Comparison, household: bool = True) -> bool:
+    """What a duplicate needs besides its confidence: the names agree, or (`household`) one does
+    and is corroborated. At one org a similar spelling is no agreement: "Joseph Nakata" and
+    "Joseph Nakahara" at one company are colleagues as often as one person misspelt."""
     if c.name == "similar" and c.org in SHARED_ORG:
         return False
-    return c.name in NAMES_AGREE or corroborated(c)
+    return c.name in NAMES_AGREE or (household and corroborated(c))
 
 
 def _typo(a: str, b: str) -> bool:
@@ -339,7 +359,7 @@ def matched_on(c: Comparison, cfg: MatchConfig) -> list[str]:
         for comp, lv in levels
         if cfg.weights[comp][lv] > 0 and (comp, lv) in _EVIDENCE
     ]
-    if corroborated(c):
+    if cfg.household and corroborated(c):
         found.insert(0, _ONE_NAME_EVIDENCE[c.name])
     if cfg.weights["locality"][c.locality] > 0:
         code, town = c.locality.split("/")
@@ -382,7 +402,7 @@ def best_match(
         return None
     best = scored[0]
     confidence, any_of_them = _one_to_one(best, scored[1:])
-    agrees = identity_agrees(best.comparison) or not cfg.names_rule
+    agrees = identity_agrees(best.comparison, cfg.household) or not cfg.names_rule
     if confidence >= cfg.duplicate_threshold and agrees:
         duplicate = True
     elif max(confidence, min(any_of_them, cfg.duplicate_threshold)) >= cfg.possible_threshold:

@@ -66,7 +66,11 @@ class ScoringService:
             pointer_source=(lambda _store: pin) if pin else read_pointer,
         )
         self.duplicates = duplicates
-        self.match = MatchConfig(config.fuzzy_threshold, config.possible_threshold)
+        self.match = MatchConfig(
+            config.fuzzy_threshold,
+            config.possible_threshold,
+            household=config.dup_names == "household",
+        )
         self._fingerprint = key_fingerprint(config.email_hash_key)
         self._mismatch_logged: set[str] = set()
         # Where scored leads are logged (leadgen.serve.score_record); None: nowhere.
