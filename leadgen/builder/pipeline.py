@@ -30,7 +30,7 @@ from leadgen.builder.head_fit import final_head, refit_rows
 from leadgen.builder.holdout import HoldoutResult, complete_holdout, evaluate_holdout
 from leadgen.builder.leaks import LeakCheck, ceiling, check_columns, refuse
 from leadgen.builder.outcomes import CustomerIndex, Outcomes, lead_outcomes
-from leadgen.builder.progress import Note, prefixed, to_stderr
+from leadgen.builder.progress import Note, prefixed, silent, to_stderr
 from leadgen.builder.publish import Published, prune, publish
 from leadgen.builder.reader import CrmTable, read_crm
 from leadgen.builder.serving_path import serving_path_quality
@@ -119,7 +119,7 @@ def build(
     text_held = text[holdout.test_rows]
     del feats, text
     with timer.step("index"):
-        indices = build_indices(fitted.space.vectors, table.labels, cfg, say, emb.dim)
+        indices = build_indices(fitted.space.vectors, table.labels, cfg, say, emb.dim, note)
     with timer.step("head"):
         head, grades, oof = fit_final_head(
             fitted, indices, holdout, table, text_held, cfg, say, note
@@ -361,12 +361,13 @@ def build_indices(
     cfg: BuildConfig,
     say: Callable[[str], None],
     text_dims: int | None = None,
+    note: Note = silent,
 ) -> Indices:
     """`all` over every customer and `high` over the high-value ones; exact or ANN by size,
     compact or not by `cfg.index_compression` (the vectors' first `text_dims` are the text)."""
     engine = backend()
 
-    def spec(n: int) -> IndexSpec:
+    def spec(n: int, name: str) -> IndexSpec:
         return IndexSpec(
             kind=choose_kind(n, cfg.index_type, cfg.ann_threshold),
             k=cfg.k,
@@ -374,11 +375,12 @@ def build_indices(
             recall_target=cfg.ann_recall,
             text_dims=text_dims,
             compression=cfg.index_compression,
+            note=prefixed(note, f"index {name}"),
         )
 
-    index_all, info_all = engine.build(vectors, spec(len(vectors)))
+    index_all, info_all = engine.build(vectors, spec(len(vectors), "all"))
     index_high, info_high = engine.build(
-        np.ascontiguousarray(vectors[labels]), spec(int(labels.sum()))
+        np.ascontiguousarray(vectors[labels]), spec(int(labels.sum()), "high")
     )
     for name, info in (("all", info_all), ("high", info_high)):
         say(

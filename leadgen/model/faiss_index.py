@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,17 @@ CEILING_MARGIN = 0.01
 DEFAULT_RECALL_TARGET = 0.96
 RECALL_QUERIES = 500
 PCA_SAMPLE = 50_000
+# Rows per batch added to a graph: small enough that a large build notes its progress every few
+# seconds, large enough that FAISS's threads have work.
+ADD_ROWS = 25_000
+
+Note = Callable[[str], None]
+
+
+def _silent(_message: str) -> None:
+    """No progress: the default of a direct build_index call."""
+
+
 CHUNK_ROWS = 100_000  # rows per block transformed for exact scoring, or added to a graph
 # Below this many queries a search runs on the calling thread only. Serving searches one lead (or
 # a small batch): an OpenMP team costs more than it saves there, and its spinning workers fight the
@@ -151,6 +162,7 @@ class FaissBackend:
             recall_target=spec.recall_target,
             text_dims=spec.text_dims,
             compression=spec.compression,
+            note=spec.note,
         )
 
     def load(self, path: Path, entry: Mapping[str, Any]) -> FaissIndex:
@@ -174,11 +186,14 @@ def build_index(
     recall_target: float = DEFAULT_RECALL_TARGET,
     text_dims: int | None = None,
     compression: str = "none",
+    note: Note | None = None,
 ) -> tuple[FaissIndex, IndexInfo]:
     """Build `kind` (flat | hnsw | ivf) over the vectors. For ANN kinds the last rows are held
     back, queried against the index of the others and exact search over the uncompressed
     vectors (recall@k, efSearch tuned to `recall_target`), then added. With `compression`
-    "auto" and a text block of `text_dims`, HNSW stores the compact form (module docstring)."""
+    "auto" and a text block of `text_dims`, HNSW stores the compact form (module docstring).
+    `note` hears each stage of an ANN build."""
+    note = note or _silent
     if compression not in INDEX_COMPRESSIONS:
         raise ConfigError(f"index compression must be auto|none, got {compression!r}")
     t0 = time.perf_counter()
@@ -188,14 +203,15 @@ def build_index(
         info.recall_at_k = 1.0
     elif kind in ("hnsw", "ivf"):
         held = _held_back(n, k, measure_recall)
+        note(f"{kind} over {n:,} rows: exact neighbours of {held} held-back rows")
         probe = _Probe.of(vectors, held, k)
         if kind == "hnsw":
             compact = compression == "auto" and text_dims is not None
-            raw, params = _hnsw(vectors, probe, recall_target, text_dims if compact else None)
+            raw, params = _hnsw(vectors, probe, recall_target, text_dims if compact else None, note)
         else:
-            raw, params = _ivf(vectors, held, seed)
+            raw, params = _ivf(vectors, held, seed, note)
         info = IndexInfo(kind=kind, size=n, dim=dim, params=params)
-        _measure_and_finish(raw, vectors, probe, recall_target, info)
+        _measure_and_finish(raw, vectors, probe, recall_target, info, note)
         index = FaissIndex(raw)
     else:
         raise ConfigError(f"unknown index kind {kind!r}")
@@ -277,27 +293,27 @@ def exact_top_k(
 
 
 def _hnsw(
-    vectors: np.ndarray, probe: _Probe, target: float, text_dims: int | None
+    vectors: np.ndarray, probe: _Probe, target: float, text_dims: int | None, note: Note
 ) -> tuple[Any, dict[str, Any]]:
     """An HNSW graph over rows [0, probe.base): compact (float16, reduced text block) when
     `text_dims` is given and some rung of TEXT_DIMS_LADDER clears the target, else float32."""
     import faiss
 
-    plan = _compact_plan(vectors, probe, target, text_dims) if text_dims else None
+    plan = _compact_plan(vectors, probe, target, text_dims, note) if text_dims else None
     params: dict[str, Any] = {"efConstruction": HNSW_EF_CONSTRUCTION}
     if plan is None:
         raw = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
         raw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        _add(raw, vectors, 0, probe.base)
+        _add(raw, vectors, 0, probe.base, note)
         params.update({"M": HNSW_M, "storage": "float32"})
         return raw, params
     rotation, kept, tried = plan
     params.update({"M": COMPACT_M, "storage": "float16", "text_dims": kept})
     params.update({"stored_dim": int(rotation.shape[0]), "text_dims_recall": tried})
-    return _compact_graph(vectors, rotation, probe.base), params
+    return _compact_graph(vectors, rotation, probe.base, note), params
 
 
-def _compact_graph(vectors: np.ndarray, rotation: np.ndarray, stop: int) -> Any:
+def _compact_graph(vectors: np.ndarray, rotation: np.ndarray, stop: int, note: Note) -> Any:
     """HNSW over rows [0, stop) rotated, stored as float16. The graph is built over float32
     copies of the rotated rows (FAISS links them several times faster than float16 ones:
     bench/REFRESH.md), then handed to float16 storage, which is what is kept."""
@@ -306,7 +322,7 @@ def _compact_graph(vectors: np.ndarray, rotation: np.ndarray, stop: int) -> Any:
     dim = rotation.shape[0]
     graph = faiss.IndexHNSWFlat(dim, COMPACT_M, faiss.METRIC_INNER_PRODUCT)
     graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    _add(faiss.IndexPreTransform(_linear(rotation), graph), vectors, 0, stop)
+    _add(faiss.IndexPreTransform(_linear(rotation), graph), vectors, 0, stop, note)
     fp16: Any = faiss.ScalarQuantizer.QT_fp16
     compact = faiss.IndexHNSWSQ(dim, fp16, COMPACT_M, faiss.METRIC_INNER_PRODUCT)
     compact.hnsw = graph.hnsw
@@ -320,7 +336,7 @@ def _compact_graph(vectors: np.ndarray, rotation: np.ndarray, stop: int) -> Any:
 
 
 def _compact_plan(
-    vectors: np.ndarray, probe: _Probe, target: float, text_dims: int
+    vectors: np.ndarray, probe: _Probe, target: float, text_dims: int, note: Note
 ) -> tuple[np.ndarray, int, dict[str, float]] | None:
     """(rotation (stored_dim, dim), text dims kept, recall per rung tried): the smallest rung
     whose exact search over the float16 compact vectors reaches target + margin; None if none
@@ -339,6 +355,7 @@ def _compact_plan(
         q = probe.queries @ rotation.T
         _, got = exact_top_k(vectors[: probe.base], q, probe.truth.shape[1], compact)
         tried[str(r)] = overlap(probe.truth, got)
+        note(f"compact storage, {r} text dims: exact recall {tried[str(r)]}")
         if tried[str(r)] >= min(1.0, target + CEILING_MARGIN):
             return rotation, r, tried
     return None
@@ -377,13 +394,17 @@ def _linear(rotation: np.ndarray) -> Any:
     return lt
 
 
-def _add(raw: Any, vectors: np.ndarray, start: int, stop: int) -> None:
-    """Add rows [start, stop) block by block (a transform copies what it is given)."""
-    for s in range(start, stop, CHUNK_ROWS):
-        raw.add(np.ascontiguousarray(vectors[s : min(stop, s + CHUNK_ROWS)], dtype=np.float32))
+def _add(raw: Any, vectors: np.ndarray, start: int, stop: int, note: Note = _silent) -> None:
+    """Add rows [start, stop) block by block (a transform copies what it is given), noting
+    the rows added after each block when there is more than one."""
+    for s in range(start, stop, ADD_ROWS):
+        end = min(stop, s + ADD_ROWS)
+        raw.add(np.ascontiguousarray(vectors[s:end], dtype=np.float32))
+        if stop - start > ADD_ROWS:
+            note(f"{end - start:,} of {stop - start:,} rows added")
 
 
-def _ivf(vectors: np.ndarray, held: int, seed: int) -> tuple[Any, dict[str, Any]]:
+def _ivf(vectors: np.ndarray, held: int, seed: int, note: Note) -> tuple[Any, dict[str, Any]]:
     import faiss
 
     n, dim = vectors.shape
@@ -391,13 +412,13 @@ def _ivf(vectors: np.ndarray, held: int, seed: int) -> tuple[Any, dict[str, Any]
     raw = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
     rng = np.random.default_rng(seed)
     raw.train(vectors[np.sort(rng.choice(n, size=min(n, nlist * 64), replace=False))])
-    _add(raw, vectors, 0, n - held)
+    _add(raw, vectors, 0, n - held, note)
     raw.nprobe = max(1, min(nlist, nlist // 16 or 1, 64))
     return raw, {"nlist": nlist, "nprobe": raw.nprobe}
 
 
 def _measure_and_finish(
-    raw: Any, vectors: np.ndarray, probe: _Probe, target: float, info: IndexInfo
+    raw: Any, vectors: np.ndarray, probe: _Probe, target: float, info: IndexInfo, note: Note
 ) -> None:
     """Recall of the held-back rows (efSearch tuned for HNSW), then add them."""
     if not probe.empty:
@@ -405,12 +426,13 @@ def _measure_and_finish(
         if info.kind == "hnsw":
             ef, info.recall_at_k, tried = tune_ef_search(index, probe, target)
             info.params.update({"efSearch": ef, "efSearch_recall": tried})
+            note(f"efSearch {ef}: recall@{probe.truth.shape[1]} {info.recall_at_k}")
         else:
             info.recall_at_k = probe.recall(index.search)
         info.recall_queries = len(probe.queries)
     elif info.kind == "hnsw":
         info.params["efSearch"] = HNSW_EF_LADDER[-1]
-    _add(raw, vectors, probe.base, len(vectors))
+    _add(raw, vectors, probe.base, len(vectors), note)
     if info.kind == "ivf":
         raw.make_direct_map()
 

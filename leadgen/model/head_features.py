@@ -33,6 +33,7 @@ TEXT_GROUP = "text"
 MIN_LEVEL_COUNT = 10
 MIN_LEVEL_SHARE = 0.002
 MAX_LEVELS = 50
+MATRIX_BLOCK_ROWS = 4096  # rows of text turned into features at a time (float64 temporaries)
 
 Columns = Mapping[str, Sequence[Any] | np.ndarray]
 
@@ -210,18 +211,33 @@ class HeadFeatures:
     svd: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (text_dims, k)
 
     def matrices(
-        self, columns: Columns, n: int, text: np.ndarray, target: np.ndarray | None = None
+        self,
+        columns: Columns,
+        n: int,
+        text: np.ndarray,
+        target: np.ndarray | None = None,
+        linear_dtype: type[np.floating[Any]] = np.float64,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(linear model's float64 matrix, trees' float32 matrix): the trees get exactly what
-        they were trained on, so split tests agree bit for bit. One encoding for both."""
+        """(linear model's matrix in `linear_dtype`, trees' float32 matrix): the trees get
+        exactly what they were trained on, so split tests agree bit for bit. One encoding for
+        both. The build asks float32 for the linear one: the text block is computed in float64
+        a block of rows at a time and written into the result, so a build's many rows never
+        hold the float64 copies of the text at once (the head's step is the build's memory
+        peak: bench/BUILD_SPEED.md)."""
         own = self.encoder.transform(columns, n, target)
         if not self.text_dims:
-            return own, own.astype(np.float32)
-        t = text.astype(np.float64)
-        linear = np.hstack([own, t * self.text_scale])
-        if self.svd.size:
-            own = np.hstack([own, (t - self.svd_mean) @ self.svd])
-        return linear, own.astype(np.float32)
+            return own.astype(linear_dtype, copy=False), own.astype(np.float32)
+        k, svd_k = own.shape[1], self.svd.shape[1] if self.svd.size else 0
+        linear = np.empty((n, k + text.shape[1]), dtype=linear_dtype)
+        trees = np.empty((n, k + svd_k), dtype=np.float32)
+        linear[:, :k], trees[:, :k] = own, own
+        for start in range(0, n, MATRIX_BLOCK_ROWS):
+            rows = slice(start, min(n, start + MATRIX_BLOCK_ROWS))
+            t = text[rows].astype(np.float64)
+            linear[rows, k:] = t * self.text_scale
+            if svd_k:
+                trees[rows, k:] = (t - self.svd_mean) @ self.svd
+        return linear, trees
 
     def linear_groups(self) -> list[str]:
         return [*self.encoder.groups, *([TEXT_GROUP] * (self.text_dims if self.text_dims else 0))]

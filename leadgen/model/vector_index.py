@@ -9,7 +9,7 @@ manifest names the backend of each index. This module imports no backend.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,6 +54,8 @@ class IndexSpec:
     text_dims: int | None = None
     compression: str = "none"
     measure_recall: bool = True
+    # one line per stage of a long build (rows added, rungs tried): a 1M-row graph takes minutes
+    note: Callable[[str], None] | None = field(default=None, compare=False)
 
 
 @dataclass

@@ -99,16 +99,19 @@ def test_a_build_that_searches_the_published_indices_publishes_a_head(
     assert quality["head"]["chosen"] in ("stack", "stack_neighbours")
 
 
-def test_every_fitting_step_shows_progress_and_quiet_hides_it(
+def test_every_fitting_and_index_step_shows_progress_and_quiet_hides_it(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     from leadgen.builder.pipeline import build
 
     write_crm(generate_crm(rows=800, seed=6), tmp_path / "crm.parquet")
-    cfg = build_config(tmp_path / "crm.parquet", tmp_path / "art")
+    # an ANN index from 200 customers up, so the index step has stages to show
+    cfg = build_config(tmp_path / "crm.parquet", tmp_path / "art", ann_threshold=200)
     build(cfg, None, progress=True, say=lambda _m: None)
     err = capfd.readouterr().err
     for line in (
+        "index all: hnsw over 800 rows: exact neighbours of ",
+        "index all: efSearch ",
         f"holdout: neighbour features: fold 1 of {K_FOLDS}",
         f"holdout: neighbour features: fold {K_FOLDS} of {K_FOLDS}",
         f"of {K_FOLDS}",
@@ -119,7 +122,8 @@ def test_every_fitting_step_shows_progress_and_quiet_hides_it(
         assert line in err, line
     assert f"fold {K_FOLDS} of {K_FOLDS}" in err
     quiet_build(build_config(tmp_path / "crm.parquet", tmp_path / "art2"))
-    assert "fold" not in capfd.readouterr().err
+    quiet = capfd.readouterr().err
+    assert "fold" not in quiet and "index all" not in quiet
 
 
 @pytest.mark.parametrize("neighbours", [False, True])

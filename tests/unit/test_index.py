@@ -144,3 +144,20 @@ def test_exact_top_k_matches_brute_force_across_blocks(
     brute = x[:4] @ (x if transform is None else transform(x)).T
     np.testing.assert_allclose(sims, -np.sort(-brute, axis=1)[:, :7], rtol=1e-5)
     np.testing.assert_array_equal(pos, np.argsort(-brute, axis=1, kind="stable")[:, :7])
+
+
+def test_a_large_graph_notes_each_stage_of_its_build() -> None:
+    """A build of minutes says where it is: the probe, each compact rung tried, each batch of
+    rows linked into the graph, the efSearch chosen."""
+    x = _text_and_tab(ix.ADD_ROWS + ix.ADD_ROWS // 2, text_dims=96)
+    notes: list[str] = []
+    _, info = ix.build_index(x, "hnsw", k=20, text_dims=96, compression="auto", note=notes.append)
+    base = len(x) - ix.RECALL_QUERIES
+    assert notes[0] == f"hnsw over {len(x):,} rows: exact neighbours of 500 held-back rows"
+    rungs = [n for n in notes if n.startswith("compact storage, ")]
+    assert rungs and rungs[-1].endswith(
+        str(info.params["text_dims_recall"][str(info.params["text_dims"])])
+    )
+    added = [n for n in notes if n.endswith("rows added")]
+    assert added == [f"{ix.ADD_ROWS:,} of {base:,} rows added", f"{base:,} of {base:,} rows added"]
+    assert notes[-1] == f"efSearch {info.params['efSearch']}: recall@20 {info.recall_at_k}"
