@@ -36,6 +36,7 @@ from leadgen.builder.reader import CrmTable, read_crm
 from leadgen.builder.serving_path import serving_path_quality
 from leadgen.builder.summary import summary
 from leadgen.builder.timer import StepHook, Timer
+from leadgen.builder.unconfigured_leaks import check_unconfigured
 from leadgen.builder.version_profile import Grades, customer_grades, data_facts, profile_and_drift
 from leadgen.config import BuildConfig
 from leadgen.duplicates.customer_entries import (
@@ -312,6 +313,9 @@ def check_leaks(table: CrmTable, cfg: BuildConfig, say: Callable[[str], None]) -
     refuse(leaks, cfg.allow_columns)
     for leak in leaks.allowed:
         say(f"warning: {leak.describe()}; built on it as --allow-column says")
+    leaks.unconfigured = check_unconfigured(cfg, table.names, say)
+    for leak in leaks.unconfigured.flagged:
+        say(f"not a feature: {leak.describe()}")
     return leaks
 
 

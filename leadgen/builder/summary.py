@@ -91,7 +91,8 @@ def how_well(quality: Mapping[str, Any]) -> dict[str, Any]:
 def not_used(
     cfg: BuildConfig, export_columns: Sequence[str], leaks: Mapping[str, Any]
 ) -> list[dict[str, str]]:
-    """Every column of the export that is no feature, with the reason."""
+    """Every column of the export that is no feature, with the reason: the leak checks'
+    evidence for one that looks like the outcome (leadgen.builder.unconfigured_leaks)."""
     keys = {
         cfg.keys.id: "the customer id",
         cfg.high_value.column: "the label: what the model predicts",
@@ -101,6 +102,8 @@ def not_used(
     if cfg.keys.current_name in export_columns:
         keys[cfg.keys.current_name] = "the current-row flag: history rows are left out"
     used = set(cfg.columns.all_cols)
+    other = leaks.get("unconfigured", {})
+    flagged = {leak["column"]: leak["evidence"] for leak in other.get("flagged", [])}
     identity = set(cfg.identity.resolve(list(export_columns)).values())
     out = []
     for column in export_columns:
@@ -109,6 +112,8 @@ def not_used(
         reason = keys.get(column)
         if reason is None and column in identity:
             reason = "a name or contact detail: read by the duplicate check, never a feature"
+        if reason is None and column in flagged:
+            reason = f"looks like the outcome ({'; '.join(flagged[column])})"
         if reason is None and (why := outcome_reason(column)) is not None:
             reason = f"it may record the outcome ({why}); not configured"
         out.append({"column": column, "reason": reason or "not configured as a feature"})
