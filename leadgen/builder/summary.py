@@ -15,6 +15,7 @@ from typing import Any
 
 from leadgen.builder.leaks import shell_word
 from leadgen.builder.outcome_columns import outcome_reason
+from leadgen.builder.unconfigured_leaks import person_columns
 from leadgen.config import BuildConfig
 
 # Fewer high-value customers than this: every figure of the holdout rests on a handful of them.
@@ -104,7 +105,8 @@ def not_used(
     used = set(cfg.columns.all_cols)
     other = leaks.get("unconfigured", {})
     flagged = {leak["column"]: leak["evidence"] for leak in other.get("flagged", [])}
-    identity = set(cfg.identity.resolve(list(export_columns)).values())
+    checked = other.get("single_column_auc", {})
+    identity = person_columns(cfg, list(export_columns))
     out = []
     for column in export_columns:
         if column in used:
@@ -116,6 +118,8 @@ def not_used(
             reason = f"looks like the outcome ({'; '.join(flagged[column])})"
         if reason is None and (why := outcome_reason(column)) is not None:
             reason = f"it may record the outcome ({why}); not configured"
+        if reason is None and column in checked:
+            reason = "not configured as a feature (checked: no sign of the outcome)"
         out.append({"column": column, "reason": reason or "not configured as a feature"})
     return out
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from leadgen.builder.identity_columns import detect, personal
 from leadgen.builder.inspect import leak_check_spec
 from leadgen.builder.leaks import MAX_ROWS, LeakCheck, check_columns
 from leadgen.builder.reader import read_crm
@@ -26,9 +27,16 @@ def unconfigured(cfg: BuildConfig, export_columns: list[str]) -> list[str]:
     """The export's columns that are neither features, keys nor a person's identity."""
     keys: set[str | None] = {cfg.keys.id, cfg.high_value.column, cfg.customers.column}
     keys |= {cfg.keys.email_name, cfg.keys.current_name}
-    identity = set(cfg.identity.resolve(list(export_columns)).values())
-    used = set(cfg.columns.all_cols)
-    return [c for c in export_columns if c not in used | keys | identity]
+    skip = keys | set(cfg.columns.all_cols) | person_columns(cfg, export_columns)
+    return [c for c in export_columns if c not in skip]
+
+
+def person_columns(cfg: BuildConfig, export_columns: list[str]) -> set[str]:
+    """The columns that say who a person is, mapped or named like one: never a feature, never
+    read for the leak checks (leadgen.builder.identity_columns)."""
+    mapped = set(cfg.identity.resolve(list(export_columns)).values())
+    mapped |= set(detect(export_columns).values())
+    return mapped | {c for c in export_columns if personal(c) is not None}
 
 
 def check_unconfigured(
