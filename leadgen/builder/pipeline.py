@@ -28,13 +28,14 @@ from leadgen.builder.challenger import Challenge, challenge, keep_refused_report
 from leadgen.builder.fitting import Features, Space, fit_space, sample_rows
 from leadgen.builder.head_fit import final_head, refit_rows
 from leadgen.builder.holdout import HoldoutResult, complete_holdout, evaluate_holdout
+from leadgen.builder.importance import column_importance
 from leadgen.builder.leaks import LeakCheck, ceiling, check_columns, refuse
 from leadgen.builder.outcomes import CustomerIndex, Outcomes, lead_outcomes
 from leadgen.builder.progress import Note, prefixed, to_stderr
 from leadgen.builder.publish import Published, prune, publish
 from leadgen.builder.reader import CrmTable, read_crm
 from leadgen.builder.serving_path import serving_path_quality
-from leadgen.builder.summary import summary
+from leadgen.builder.summary import CANDIDATES, served_line, summary
 from leadgen.builder.timer import StepHook, Timer
 from leadgen.builder.unconfigured_leaks import check_unconfigured
 from leadgen.builder.version_profile import Grades, customer_grades, data_facts, profile_and_drift
@@ -125,7 +126,7 @@ def build(
         head, grades, oof = fit_final_head(
             fitted, indices, holdout, table, text_held, cfg, say, note
         )
-    say("holdout: " + json.dumps(holdout.to_json()["scores"]))
+    say(CANDIDATES + ": " + json.dumps(holdout.to_json()["scores"]))
     ceiling(leaks, holdout.headline_figures.auc, holdout.labels, cfg.allow_high_auc)
     with timer.step("calibrate"):
         calibration = calibrate(fitted, table, indices, cfg, cal_rows)
@@ -133,7 +134,10 @@ def build(
         served = serving_path_quality(
             fitted.space, table, indices, head, cfg.k, holdout.test_rows, text_held
         )
-    say("holdout through the published indices: " + json.dumps(served))
+        importance = column_importance(
+            fitted.space, table, indices, head, cfg.k, holdout.test_rows, text_held
+        )
+    say(served_line(served))
     with timer.step("identity"):
         blocks = customer_blocks(table, cfg.email_hash_key)
         identity_report = {**blocks.report, "export_duplicates": export_duplicates(table, blocks)}
@@ -150,6 +154,7 @@ def build(
         "drift": profiled.drift,
         "identity": identity_report,
         "leaks": leaks.to_json(),
+        "importance": importance,
     }
     body["summary"] = summary(body, cfg, table.names)
     bundle = _bundle(manifest, fitted, table, indices, calibration, head)

@@ -18,6 +18,12 @@ from leadgen.builder.outcome_columns import outcome_reason
 from leadgen.builder.unconfigured_leaks import person_columns
 from leadgen.config import BuildConfig
 
+# The names of the AUCs, the same in the build's printed lines, build_report.json's summary and
+# report.html: one AUC per figure or line, each with its name.
+HEADLINE_AUC = "holdout AUC of the published score"
+SERVED_AUC = "holdout AUC through the published indices"
+CANDIDATES = "holdout, every candidate score (the report's detail)"
+
 # Fewer high-value customers than this: every figure of the holdout rests on a handful of them.
 FEW_POSITIVES = 100
 PSI_MAJOR = 0.25  # a population change (leadgen.builder.charts.PSI_MAJOR)
@@ -85,6 +91,7 @@ def how_well(quality: Mapping[str, Any]) -> dict[str, Any]:
         "overall_rate": overall,
         "holdout_rows": rows,
         "auc": auc,
+        "auc_name": HEADLINE_AUC,
         "sentence": sentence,
     }
 
@@ -156,3 +163,21 @@ def warnings(report: Mapping[str, Any]) -> list[str]:
         )
     out += [f"Reading the export: {w}." for w in report["rows"].get("warnings", [])]
     return out
+
+
+def served_line(served: Mapping[str, Any]) -> str:
+    """The build's line about the holdout scored through the published indices."""
+    if not served:
+        return f"{SERVED_AUC}: no holdout"
+    return (
+        f"{SERVED_AUC} {served['auc_served']} ({served['score']}, {served['rows']} customers; "
+        f"exact search {served['auc_exact']})"
+    )
+
+
+def published_line(version: str, uri: str, headline: Mapping[str, Any]) -> str:
+    """The build's last line but one: what was published and its AUC, named as the report."""
+    return (
+        f"published {version} to {uri}: {HEADLINE_AUC} {headline['auc']} ({headline['score']}), "
+        f"lift@10% {headline['lift@10%']}"
+    )
