@@ -492,7 +492,12 @@ def _shown_values(chosen: Sequence[tuple[str, int]]) -> str:
     if rest:
         noun = "value" if len(rest) == 1 else "values"
         lead = "other " if quoted else ""
-        quoted.append(f"{len(rest)} {lead}{noun} not quoted ({sum(rest)})")
+        words = sorted(
+            {t.lower() for k, _ in chosen if not _quotable(k) for t in _TOKEN.findall(k)}
+        )
+        shown = [_shown_term(t) for t in words if _is_outcome_word(t)][:3]
+        holding = f" holding {', '.join(shown)}" if shown else ""
+        quoted.append(f"{len(rest)} {lead}{noun} not quoted{holding} ({sum(rest)})")
     return ", ".join(quoted)
 
 

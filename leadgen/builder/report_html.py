@@ -83,7 +83,7 @@ def summary_section(summary: Mapping[str, Any]) -> str:
         f"<p>This model predicts {esc(summary['predicts'])}, from {len(summary['columns'])} "
         f"columns: {esc(columns)}.</p>",
         f'<p id="summary-sentence">{esc(well["sentence"])}</p>',
-        f'<p class="note">{esc(HEADLINE_AUC.capitalize())} '
+        f'<p class="note">{esc(HEADLINE_AUC[0].upper() + HEADLINE_AUC[1:])} '
         f"{num('summary.how_well.auc', well['auc'])}, on "
         f"{num('summary.how_well.holdout_rows', well['holdout_rows'])} holdout customers.</p>",
     ]
