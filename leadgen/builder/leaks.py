@@ -15,7 +15,13 @@ column (and each column `inspect` would suggest) is checked on the customers' la
   customer, churned, onboarded, signed ... in English, German, French, Spanish, Portuguese,
   Italian and Dutch) and occur only with one label; and categories that occur only with one
   label and hold most of it;
-- outcome dates by name (leadgen.builder.outcome_columns: close, won, became-a-customer dates).
+- outcome dates by name (leadgen.builder.outcome_columns: close, won, became-a-customer dates),
+  and by their values: a date later than the row's other dates (or after the snapshot) for
+  most of one label's rows and far fewer of the other's (a milestone only won deals reach).
+
+Evidence never quotes a row's own value (it goes to a log line and the report): a value made
+only of outcome and stage words is quoted, any other is counted. The same checks run on the
+export's columns that are no feature (leadgen.builder.unconfigured_leaks), for the report.
 
 The thresholds are set above what honest columns reach on the project's 23 real public tables
 and the generated CRM (bench/LEAKS.md lists every column's figures); a flagged column is refused

@@ -158,3 +158,15 @@ def test_a_refusal_is_one_line_without_traceback_or_a_rows_value(
     assert "column 'Lifecycle Stage' looks like the outcome" in err and "'customer'" in err, err
     for value in (PARTNER, "Zyxwv", "Acme", "Other Partner", "@example.org", "Name1"):
         assert value not in err, (value, err)
+
+
+def test_inspect_skips_the_milestone_by_the_same_checks(
+    export: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["inspect", str(export)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    row = next(line for line in lines if line.startswith("Milestone Date "))
+    assert "skip (looks like the outcome: later than the row's other dates" in row, row
+    for honest in ("Create Date ", "Last Activity Date "):
+        assert "looks like the outcome" not in next(x for x in lines if x.startswith(honest))
+    assert "Zyxwv" not in "\n".join(lines)
