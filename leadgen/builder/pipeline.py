@@ -131,12 +131,7 @@ def build(
     with timer.step("calibrate"):
         calibration = calibrate(fitted, table, indices, cfg, cal_rows)
     with timer.step("serving_quality"):
-        served = serving_path_quality(
-            fitted.space, table, indices, head, cfg.k, holdout.test_rows, text_held
-        )
-        importance = column_importance(
-            fitted.space, table, indices, head, cfg.k, holdout.test_rows, text_held
-        )
+        served, importance = served_holdout(fitted, table, indices, head, cfg.k, holdout, text_held)
     say(served_line(served))
     with timer.step("identity"):
         blocks = customer_blocks(table, cfg.email_hash_key)
@@ -169,6 +164,21 @@ def build(
     published, report = publish_with_report(store, bundle, cfg, holdout, timer, body)
     prune(store, cfg.keep_versions, published.version, say)
     return BuildResult(published.version, report, _customer_pairs(table, cfg), blocks)
+
+
+def served_holdout(
+    fitted: Fitted,
+    table: CrmTable,
+    indices: Indices,
+    head: Head,
+    k: int,
+    holdout: HoldoutResult,
+    text_held: np.ndarray,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The holdout scored as serving scores a lead: its AUC through the published indices, and
+    each column's mean |contribution| (the report's column importance)."""
+    args = (fitted.space, table, indices, head, k, holdout.test_rows, text_held)
+    return serving_path_quality(*args), column_importance(*args)
 
 
 def _customer_pairs(table: CrmTable, cfg: BuildConfig) -> list[tuple[str, str]]:
