@@ -113,8 +113,10 @@ def unconfigured_rows() -> list[dict[str, Any]]:
             seconds = time.perf_counter() - t0
         out.append({
             "table": t.name,
-            "columns": ", ".join(unconfigured(cfg, names)) or "-",
-            "aucs": ", ".join(f"{c} {a:.3f}" for c, a in check.aucs.items()) or "-",
+            "columns": len(unconfigured(cfg, names)),
+            "checked": len(check.aucs),
+            "aucs": ", ".join(f"{c} {a:.3f}" for c, a in
+                              sorted(check.aucs.items(), key=lambda kv: -kv[1])[:3]) or "-",
             "flagged": "; ".join(leak.describe() for leak in check.flagged) or "-",
             "seconds": seconds,
         })  # fmt: skip
@@ -226,12 +228,14 @@ def render(
         "as the build checks an unconfigured one. "
         f"**Tables with an unconfigured column flagged: {len(flagged)} of {len(others)}.**",
         "",
-        "| table | unconfigured columns | single-column AUC (out of fold) | flagged | s |",
-        "|---|---|---|---|---|",
+        "| table | unconfigured columns | checked | strongest single-column AUC (out of fold) "
+        "| flagged | s |",
+        "|---|---|---|---|---|---|",
     ]
     for o in others:
         lines.append(
-            f"| {o['table']} | {o['columns']} | {o['aucs']} | {o['flagged']} | {o['seconds']:.1f} |"
+            f"| {o['table']} | {o['columns']} | {o['checked']} | {o['aucs']} | {o['flagged']} "
+            f"| {o['seconds']:.1f} |"
         )
     lines += [
         "",
