@@ -2,7 +2,11 @@
 generated CRM (plain, and as Salesforce / HubSpot export it), each column configured as the
 quality bench configures it. What the thresholds of leadgen/builder/leaks.py are set against:
 no honest column may be flagged. Beside them, each real table with one leaked column added (a
-copy of the label written as a stage, "Closed - Converted" / "Open"), which must be.
+copy of the label written as a stage, "Closed - Converted" / "Open"), which must be. And the
+build's check of the columns no feature configures (leadgen/builder/unconfigured_leaks.py), on
+each real table written as the export it came from (every column of its source file, the ones
+the quality bench leaves out beside the label too: an id, a weight, a log, dummies) with one
+feature configured, so that every other column goes through it.
 
     .venv/bin/python -m bench.leaks_real            # ~3 min -> bench/LEAKS.md
 """
@@ -20,7 +24,8 @@ import numpy as np
 
 from bench.quality_real import TABLES
 from leadgen.builder.leaks import CEILING_LABEL_ROWS, LEAK_AUC, MAX_HOLDOUT_AUC, check_columns
-from leadgen.config import ColumnSpec
+from leadgen.builder.unconfigured_leaks import check_unconfigured, unconfigured
+from leadgen.config import BuildConfig, ColumnSpec, KeyColumns, high_value_rule
 
 OUT = Path(__file__).with_name("LEAKS.md")
 
@@ -74,6 +79,75 @@ def _row(
     }
 
 
+def unconfigured_rows() -> list[dict[str, Any]]:
+    """Each real table as an export with every column of its source file (the label's own
+    column, the first the quality bench drops, becomes is_high_value) and one feature configured:
+    every other column goes through the build's check of the unconfigured columns, read as
+    `inspect` reads it."""
+    import csv
+    import tempfile
+
+    out = []
+    for t, rows, drop in _tables_with_sources():
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "export.csv"
+            names = ["customer_id", "is_high_value", *(c for c in rows[0] if c != drop[0])]
+            with path.open("w", newline="", encoding="utf-8") as f:
+                writer = csv.writer(f)
+                writer.writerow(names)
+                for i, (r, y) in enumerate(zip(rows, t.labels.tolist(), strict=True)):
+                    writer.writerow([i, "true" if y else "false", *(r[c] for c in names[2:])])
+            one = (
+                ColumnSpec((), (), t.num_cols[:1])
+                if t.num_cols
+                else ColumnSpec((), t.cat_cols[:1], ())
+            )
+            cfg = BuildConfig(
+                input_path=str(path),
+                columns=one,
+                high_value=high_value_rule("is_high_value", None, 0.9),
+                keys=KeyColumns("customer_id"),
+            )
+            t0 = time.perf_counter()
+            check = check_unconfigured(cfg, names, print)
+            seconds = time.perf_counter() - t0
+        out.append({
+            "table": t.name,
+            "columns": len(unconfigured(cfg, names)),
+            "checked": len(check.aucs),
+            "aucs": ", ".join(f"{c} {a:.3f}" for c, a in
+                              sorted(check.aucs.items(), key=lambda kv: -kv[1])[:3]) or "-",
+            "flagged": "; ".join(leak.describe() for leak in check.flagged) or "-",
+            "seconds": seconds,
+        })  # fmt: skip
+        print(out[-1], flush=True)
+    return out
+
+
+def _tables_with_sources() -> list[tuple[Any, list[dict[str, str]], tuple[str, ...]]]:
+    """Every real table with the source rows it was made from and the columns it dropped (the
+    label's own first): bench/quality_real.make is wrapped while the tables are made."""
+    import bench.quality_real as quality
+
+    made: list[tuple[Any, list[dict[str, str]], tuple[str, ...]]] = []
+    original = quality.make
+
+    def keeping(
+        name: str, rows: list[dict[str, str]], label: Any, drop: tuple[str, ...], cats: Any = ()
+    ) -> Any:
+        table = original(name, rows, label, drop, cats)
+        made.append((table, rows, drop))
+        return table
+
+    quality.make = keeping  # type: ignore[assignment]  # the same signature
+    try:
+        for make in TABLES.values():
+            make()
+    finally:
+        quality.make = original  # type: ignore[assignment]
+    return made
+
+
 def ceiling_rows(keys: list[str]) -> list[dict[str, Any]]:
     """The build holdout of the real tables that rank best, on bench/quality_real.py's five
     splits, built as it builds them (--allow-high-auc so every split reports its AUC)."""
@@ -116,7 +190,9 @@ def _write(t: Any, train: np.ndarray, path: Path) -> None:
     pq.write_table(pa.table(data), path)
 
 
-def render(rows: list[dict[str, Any]], ceilings: list[dict[str, Any]]) -> str:
+def render(
+    rows: list[dict[str, Any]], ceilings: list[dict[str, Any]], others: list[dict[str, Any]]
+) -> str:
     honest = [r for r in rows if "+ Status" not in r["table"]]
     leaked = [r for r in rows if "+ Status" in r["table"]]
     clean = sum(r["flagged"] == "-" for r in honest)
@@ -140,6 +216,26 @@ def render(rows: list[dict[str, Any]], ceilings: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['table']} | {r['n']} | {r['cols']} | {r['top']} | {r['flagged']} "
             f"| {r['seconds']:.1f} |"
+        )
+    flagged = [o for o in others if o["flagged"] != "-"]
+    lines += [
+        "",
+        "The columns no feature configures, as the build checks them "
+        "(leadgen/builder/unconfigured_leaks.py: read as `inspect` reads them, the first 50,000 "
+        "rows): each real table written as the CSV export it came from, every column of its "
+        "source file beside the id and the label, with only its first column configured (the "
+        "first numeric one, or the first categorical one), so that every other column is checked "
+        "as the build checks an unconfigured one. "
+        f"**Tables with an unconfigured column flagged: {len(flagged)} of {len(others)}.**",
+        "",
+        "| table | unconfigured columns | checked | strongest single-column AUC (out of fold) "
+        "| flagged | s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for o in others:
+        lines.append(
+            f"| {o['table']} | {o['columns']} | {o['checked']} | {o['aucs']} | {o['flagged']} "
+            f"| {o['seconds']:.1f} |"
         )
     lines += [
         "",
@@ -168,7 +264,8 @@ def main() -> None:
     p.add_argument("--ceiling-tables", default="BreastCancer,Biopsy,College,Computers,Treatment")
     args = p.parse_args()
     rows = generated_rows() + real_rows()
-    text = render(rows, ceiling_rows(args.ceiling_tables.split(",")))
+    others = unconfigured_rows()
+    text = render(rows, ceiling_rows(args.ceiling_tables.split(",")), others)
     print(text)
     Path(args.out).write_text(text)
 

@@ -233,6 +233,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from leadgen.builder.pipeline import build
+    from leadgen.builder.summary import published_line
     from leadgen.stores.secrets import with_hash_key
     from leadgen.stores.writable import check_build_outputs
 
@@ -244,10 +245,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     if store is not None:
         _sync_local_store(store(), result)
     q = result.report["quality"]["headline"]
-    print(
-        f"published {result.version} to {cfg.artifacts_uri}: headline {q['score']} "
-        f"AUC={q['auc']} lift@10%={q['lift@10%']}"
-    )
+    print(published_line(result.version, cfg.artifacts_uri, q))
     print(result.report["summary"]["how_well"]["sentence"])  # the report's first words
     return 0
 

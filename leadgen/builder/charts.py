@@ -61,22 +61,25 @@ def _curves(
     for name, (x, y) in curves.items():
         ax.plot(x, y, label=name, linewidth=2.2 if name.startswith("p_high") else 1.2)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="random")
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.01))
+    ax.set(xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.01))
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     return _uri(fig)
 
 
+GAINS_TITLE = "Cumulative gains (holdout)"
+
+
 def gains(labels: np.ndarray, scores: Mapping[str, np.ndarray]) -> str:
     curves = {name: gains_curve(labels, s) for name, s in scores.items()}
-    return _curves(
-        "Cumulative gains (holdout)", "share of leads, best first", "share of high-value", curves
-    )
+    return _curves(GAINS_TITLE, "share of leads, best first", "share of high-value", curves)
 
 
-def roc(labels: np.ndarray, scores: Mapping[str, np.ndarray]) -> str:
+def roc(labels: np.ndarray, scores: Mapping[str, np.ndarray], title: str) -> str:
+    """`title` names the one AUC the figure states (the curves' own AUCs are in the table)."""
     curves = {name: roc_curve(labels, s) for name, s in scores.items()}
-    return _curves("ROC (holdout)", "false positive rate", "true positive rate", curves)
+    return _curves(title, "false positive rate", "true positive rate", curves)
 
 
 def reliability(
@@ -112,14 +115,17 @@ def distribution(table: Mapping[str, Any], score: str) -> str:
     return _uri(fig)
 
 
-def bars(title: str, values: Mapping[str, float], lines: Sequence[float] = ()) -> str:
+def bars(
+    title: str, values: Mapping[str, float], lines: Sequence[float] = (), xlabel: str = ""
+) -> str:
     """Horizontal bars, largest on top; `lines` marks thresholds (PSI's 0.1 and 0.25)."""
     items = sorted(values.items(), key=lambda kv: kv[1])
     fig, ax = _figure((6.4, max(1.8, 0.32 * len(items) + 1.0)))
     ax.barh([k for k, _ in items], [v for _, v in items], color="#4472c4")
     for x in lines:
         ax.axvline(x, linestyle="--", color="#c00000", linewidth=1)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel, fontsize=8)
     ax.tick_params(labelsize=8)
     ax.grid(axis="x", alpha=0.3)
     return _uri(fig)
@@ -146,3 +152,12 @@ def rate_bars(title: str, rows: Sequence[Mapping[str, Any]], label: str) -> str:
     ax.set(title=title, xlabel=label, ylabel="became high-value", ylim=(0, 1))
     ax.grid(axis="y", alpha=0.3)
     return _uri(fig)
+
+
+IMPORTANCE_TITLE = "What moves the scores (holdout customers)"
+
+
+def importance(values: Mapping[str, float], unit: str) -> str:
+    """Each column's mean |contribution| in the units of a lead's drivers
+    (leadgen.builder.importance)."""
+    return bars(IMPORTANCE_TITLE, values, xlabel=unit)

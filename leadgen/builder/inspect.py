@@ -312,6 +312,22 @@ def inspect_export(
 ) -> Inspection:
     """Profile the export (streamed; at most `max_rows` rows) and suggest a build command."""
     reading = reading or ReadSettings()
+    export, profiles, rows, complete = profile_export(path, fmt, max_rows, reading)
+    marks, forms = _conventions(export, profiles, reading)
+    notes: list[str] = []
+    flags = _assign_roles(profiles, rows, notes)
+    flags.update(_reading_flags(reading, _borrowed(profiles, marks, forms)))
+    _skip_leaks(path, export.format, rows, profiles, flags, notes)
+    return Inspection(
+        path, export.format, rows, complete, profiles, flags, notes, export.describe()
+    )
+
+
+def profile_export(
+    path: str, fmt: str, max_rows: int | None, reading: ReadSettings
+) -> tuple[Export, list[ColumnProfile], int, bool]:
+    """Every column's profile and inferred kind over the first `max_rows` rows (and whether
+    that was the whole file)."""
     export = open_export(
         path, fmt, delimiter=reading.delimiter, encoding=reading.encoding, sheet=reading.sheet
     )
@@ -319,13 +335,34 @@ def inspect_export(
     rows, complete = _profile(export, profiles, max_rows)
     for p in profiles:
         p.infer_kind()
-    notes: list[str] = []
-    marks, forms = _conventions(export, profiles, reading)
-    flags = _assign_roles(profiles, rows, notes)
-    flags.update(_reading_flags(reading, _borrowed(profiles, marks, forms)))
-    _skip_leaks(path, export.format, rows, profiles, flags, notes)
-    return Inspection(
-        path, export.format, rows, complete, profiles, flags, notes, export.describe()
+    return export, profiles, rows, complete
+
+
+def leak_check_spec(
+    path: str, fmt: str, max_rows: int, reading: ReadSettings, columns: list[str]
+) -> ColumnSpec | None:
+    """How the leak checks read `columns` when nobody configured them: decided dates as dates,
+    decided numbers as numbers, varied long text as text, anything else by its values; empty,
+    nested and binary columns are left out (None: nothing left)."""
+    export, profiles, _, _ = profile_export(path, fmt, max_rows, reading)
+    _conventions(export, profiles, reading)
+    roles: dict[str, list[str]] = {"text": [], "cat": [], "num": [], "date": []}
+    for p in profiles:
+        if p.name not in columns or p.kind in _KIND_REASONS:
+            continue
+        avg_words = p.words / p.present if p.present else 0.0
+        if p.kind == "date" and _decided(p):
+            roles["date"].append(p.name)
+        elif p.kind in ("integer", "number") and _decided(p):
+            roles["num"].append(p.name)
+        elif p.n_distinct > MAX_CATEGORIES and avg_words >= 1.5:
+            roles["text"].append(p.name)
+        else:
+            roles["cat"].append(p.name)
+    if not any(roles.values()):
+        return None
+    return ColumnSpec.with_dates(
+        tuple(roles["text"]), tuple(roles["cat"]), tuple(roles["num"]), tuple(roles["date"])
     )
 
 

@@ -15,7 +15,13 @@ column (and each column `inspect` would suggest) is checked on the customers' la
   customer, churned, onboarded, signed ... in English, German, French, Spanish, Portuguese,
   Italian and Dutch) and occur only with one label; and categories that occur only with one
   label and hold most of it;
-- outcome dates by name (leadgen.builder.outcome_columns: close, won, became-a-customer dates).
+- outcome dates by name (leadgen.builder.outcome_columns: close, won, became-a-customer dates),
+  and by their values: a date later than the row's other dates (or after the snapshot) for
+  most of one label's rows and far fewer of the other's (a milestone only won deals reach).
+
+Evidence never quotes a row's own value (it goes to a log line and the report): a value made
+only of outcome and stage words is quoted, any other is counted. The same checks run on the
+export's columns that are no feature (leadgen.builder.unconfigured_leaks), for the report.
 
 The thresholds are set above what honest columns reach on the project's 23 real public tables
 and the generated CRM (bench/LEAKS.md lists every column's figures); a flagged column is refused
@@ -27,7 +33,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +44,6 @@ from leadgen.builder.outcome_columns import outcome_reason
 from leadgen.builder.quality import roc_auc
 from leadgen.config import ColumnSpec
 from leadgen.errors import LeakError
-from leadgen.stores.exports import shown_value
 
 # Single-column AUC at or above this: the column alone separates the label (bench/LEAKS.md: the
 # highest honest column of the real tables stays below it).
@@ -59,6 +65,10 @@ PURE_CHANCE = 1e-4
 # bound to one label, at least PURE_COVER of it.
 WORD_COVER = 0.2
 PURE_COVER = 0.8
+# A date later than the row's other dates (or after the snapshot) for at least LATER_SHARE of one
+# label's rows and LATER_GAP fewer of the other's: it was written after the outcome.
+LATER_SHARE = 0.8
+LATER_GAP = 0.5
 FOLDS = 5
 MAX_ROWS = 50_000  # checked on a stratified sample above it
 BINS = 20
@@ -84,6 +94,18 @@ OUTCOME_WORDS: tuple[str, ...] = (
     # Dutch
     "gesloten", "afgesloten", "geconverteerd", "klant", "getekend", "betaald", "opgezegd",
 )  # fmt: skip
+# Whole words a value may be quoted with in evidence: outcome words and stages, never a row's own
+# words (a company or a person would be named in a log line otherwise).
+QUOTABLE_WORDS = frozenset((
+    "won", "lost", "closed", "close", "converted", "not", "customer", "customers", "churned",
+    "onboarded", "signed", "paid", "cancelled", "canceled", "disqualified", "unqualified",
+    "qualified", "open", "working", "contacted", "new", "lead", "prospect", "opportunity",
+    "negotiation", "proposal", "demo", "trial", "evangelist", "subscriber", "other", "active",
+    "inactive", "pending", "in", "progress", "yes", "no", "true", "false", "nurturing",
+    "recycled", "dead", "junk", "gewonnen", "verloren", "abgeschlossen", "kunde", "offen",
+    "gagné", "perdu", "client", "ouvert", "ganado", "perdido", "cliente", "abierto", "ganho",
+    "vinto", "perso", "chiuso", "aperto", "klant",
+))  # fmt: skip
 _TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
 _EMPTY = "\x00empty"  # missingness as a value of its own
 
@@ -120,11 +142,20 @@ class LeakCheck:
     flagged: list[Leak] = field(default_factory=list)
     allowed: list[Leak] = field(default_factory=list)
     high_auc_allowed: float | None = None  # the holdout AUC above the ceiling, when allowed
+    # The same checks on the export's columns that are no feature (never refused: reported).
+    unconfigured: LeakCheck | None = None
+    not_checked: str | None = None  # why these columns could not be checked
 
     def to_json(self) -> dict[str, Any]:
+        other = self.unconfigured or LeakCheck()
         return {
             "single_column_auc": {c: round(a, 4) for c, a in self.aucs.items()},
             "allowed": [leak.to_json() for leak in self.allowed],
+            "unconfigured": {
+                "single_column_auc": {c: round(a, 4) for c, a in other.aucs.items()},
+                "flagged": [leak.to_json() for leak in other.flagged],
+                "not_checked": other.not_checked,
+            },
             "max_holdout_auc": MAX_HOLDOUT_AUC,
             "ceiling_label_rows": CEILING_LABEL_ROWS,
             "high_auc_allowed": self.high_auc_allowed,
@@ -137,9 +168,14 @@ class LeakCheck:
 
 
 def check_columns(
-    columns: Mapping[str, Any], spec: ColumnSpec, labels: np.ndarray, seed: int = 0
+    columns: Mapping[str, Any],
+    spec: ColumnSpec,
+    labels: np.ndarray,
+    seed: int = 0,
+    only: Collection[str] | None = None,
 ) -> LeakCheck:
-    """Every feature column of `spec` against the labels (None/NaN = missing)."""
+    """The feature columns of `spec` (those in `only`, when given) against the labels
+    (None/NaN = missing); every date column of `spec` is one of a row's other dates."""
     y = np.asarray(labels, dtype=bool)
     rows = _sample(y, seed)
     y = y[rows]
@@ -147,29 +183,45 @@ def check_columns(
     if min(int(y.sum()), int((~y).sum())) < MIN_LABEL_ROWS:
         return check
     folds = np.random.default_rng(seed).permutation(len(y)) % FOLDS
+    dates = {c: np.asarray(_take(columns[c], rows), dtype=np.float64) for c in spec.date_cols}
+    later = _later_dates(dates, y)
     for col in spec.all_cols:
-        values = _take(columns[col], rows)
-        evidence: list[str] = []
-        terms: tuple[str, ...] = ()
-        if col in spec.text_cols:
-            auc, terms = _text_auc(values, y, folds)
-            if terms:
-                evidence.append("outcome-bound terms: " + ", ".join(terms))
-            codes = _codes_of_text(values)
-        else:
-            codes = _codes(values, col in spec.num_cols)
-            auc = _oof_auc(codes, y, folds)
+        if only is not None and col not in only:
+            continue
+        auc, leak = _column_check(col, _take(columns[col], rows), spec, y, folds, later)
         check.aucs[col] = auc
-        if auc >= LEAK_AUC:
-            evidence.insert(0, f"single-column AUC {auc:.3f}")
-        evidence += _missing_evidence(values, y)
-        if col not in spec.num_cols and col not in spec.text_cols:
-            evidence += _value_evidence(values, y)
-        if col in spec.date_cols and (why := outcome_reason(col)) is not None:
-            evidence.append(f"an outcome date by its name: {why}")
-        if evidence:
-            check.flagged.append(Leak(col, tuple(evidence), auc, terms))
+        if leak is not None:
+            check.flagged.append(leak)
     return check
+
+
+def _column_check(
+    col: str,
+    values: Any,
+    spec: ColumnSpec,
+    y: np.ndarray,
+    folds: np.ndarray,
+    later: Mapping[str, str],
+) -> tuple[float, Leak | None]:
+    """One column's single-column AUC, and the Leak when any check fires."""
+    evidence: list[str] = []
+    terms: tuple[str, ...] = ()
+    if col in spec.text_cols:
+        auc, terms = _text_auc(values, y, folds)
+        if terms:
+            evidence.append("outcome-bound terms: " + ", ".join(terms))
+    else:
+        auc = _oof_auc(_codes(values, col in spec.num_cols), y, folds)
+    if auc >= LEAK_AUC:
+        evidence.insert(0, f"single-column AUC {auc:.3f}")
+    evidence += _missing_evidence(values, y)
+    if col not in spec.num_cols and col not in spec.text_cols:
+        evidence += _value_evidence(values, y)
+    if col in spec.date_cols and (why := outcome_reason(col)) is not None:
+        evidence.append(f"an outcome date by its name: {why}")
+    if col in later:
+        evidence.append(later[col])
+    return auc, (Leak(col, tuple(evidence), auc, terms) if evidence else None)
 
 
 def refuse(check: LeakCheck, allowed: Sequence[str]) -> None:
@@ -256,10 +308,6 @@ def _codes(values: Any, numeric: bool) -> np.ndarray:
     return codes
 
 
-def _codes_of_text(values: list[Any]) -> np.ndarray:
-    return np.where(_missing(values), 0, 1).astype(np.int64)
-
-
 def _oof_auc(codes: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
     """AUC of each customer's code scored by its smoothed label rate among the other folds."""
     n_codes = int(codes.max()) + 1
@@ -322,7 +370,7 @@ def _outcome_terms(docs: list[str], y: np.ndarray) -> tuple[str, ...]:
         if bound and len(rows) >= WORD_COVER * total:
             label = "high-value" if side else "other"
             bound.sort(key=lambda tn: -tn[1])
-            found += [f"{shown_value(t)} {n}/{n} {label}" for t, n in bound[:3]]
+            found += [f"{_shown_term(t)} {n}/{n} {label}" for t, n in bound[:3]]
     return tuple(found)
 
 
@@ -378,7 +426,94 @@ def _value_evidence(values: list[Any], y: np.ndarray) -> list[str]:
         for chosen, cover in ((words, WORD_COVER), (bound, PURE_COVER)):
             held = sum(n for _, n in chosen)
             if chosen and held >= cover * total:
-                shown = ", ".join(f"{shown_value(k)} ({n})" for k, n in chosen[:3])
+                shown = _shown_values(chosen[:3])
                 out.append(f"values that occur only with {label}: {shown}, {held} of {total}")
                 break
     return out
+
+
+def _later_dates(dates: Mapping[str, np.ndarray], y: np.ndarray) -> dict[str, str]:
+    """Date columns set after the outcome, by their values, with the evidence: 'later than the
+    row's other dates for 97% of high-value customers and 4% of the others'. In each row one
+    date is the latest, so when a milestone is the latest for the won rows an honest date is
+    the latest for the others: the strongest column is taken first (later for the high-value
+    ones on a tie) and the rest compared again without it."""
+    left, found = dict(dates), dict[str, str]()
+    while left:
+        shares = {c: _later_shares(c, left, y) for c in left}
+        ranked = [
+            (round(a - b, 2), side, c, a, b)
+            for c, (pos, neg) in shares.items()
+            for a, b, side in ((pos, neg, 1), (neg, pos, 0))
+            if a >= LATER_SHARE and a - b >= LATER_GAP
+        ]
+        if not ranked:
+            return found
+        _, side, col, a, b = max(ranked)
+        who, other = (
+            ("high-value customers", "the others")
+            if side
+            else ("other customers", "high-value ones")
+        )
+        what = (
+            "later than the row's other dates" if len(left) > 1 else "after the export's snapshot"
+        )
+        found[col] = f"{what} for {a:.0%} of {who} and {b:.0%} of {other}"
+        del left[col]
+    return found
+
+
+def _later_shares(col: str, dates: Mapping[str, np.ndarray], y: np.ndarray) -> tuple[float, float]:
+    """The share of each label's rows (high-value, other) whose `col` is at least a day later
+    than every other date present in the row, or after the snapshot. Dates are days before the
+    snapshot (leadgen.model.fields): later is smaller, after the snapshot below 0; an empty date
+    is never later, nor is a date with no other date in its row."""
+    own = dates[col]
+    later = own < 0
+    others = [d for c, d in dates.items() if c != col]
+    if others:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a row with no other date
+            latest_other = np.nanmin(np.vstack(others), axis=0)
+        later = later | (own <= latest_other - 1.0)
+    return float(later[y].mean()), float(later[~y].mean())
+
+
+def _quotable(value: str) -> bool:
+    """A value made only of outcome and stage words ('Closed - Converted', 'Open'): it may be
+    quoted; any other is a row's own (a company, a person) and is only counted."""
+    tokens = _TOKEN.findall(value)
+    return (
+        bool(tokens)
+        and not any(ch.isdigit() for ch in value)
+        and all(t.lower() in QUOTABLE_WORDS for t in tokens)
+    )
+
+
+def _shown_values(chosen: Sequence[tuple[str, int]]) -> str:
+    """The values held by one label, as evidence: outcome and stage words quoted with their
+    rows ("'Closed Won' (348)"), any other only counted ("2 values not quoted (40)")."""
+    quoted = [f"{_short(k)} ({n})" for k, n in chosen if _quotable(k)]
+    rest = [n for k, n in chosen if not _quotable(k)]
+    if rest:
+        noun = "value" if len(rest) == 1 else "values"
+        lead = "other " if quoted else ""
+        words = sorted(
+            {t.lower() for k, _ in chosen if not _quotable(k) for t in _TOKEN.findall(k)}
+        )
+        shown = [_shown_term(t) for t in words if _is_outcome_word(t)][:3]
+        holding = f" holding {', '.join(shown)}" if shown else ""
+        quoted.append(f"{len(rest)} {lead}{noun} not quoted{holding} ({sum(rest)})")
+    return ", ".join(quoted)
+
+
+def _shown_term(term: str) -> str:
+    """A text term as the outcome word it starts with: 'onboard…' for 'onboarding'."""
+    if term in QUOTABLE_WORDS:
+        return repr(term)
+    match = _OUTCOME_START.match(term)
+    return repr(term if match is None else match.group(0) + "…")
+
+
+def _short(value: str, limit: int = 30) -> str:
+    return repr(value if len(value) <= limit else value[: limit - 3] + "...")

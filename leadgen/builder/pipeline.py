@@ -28,14 +28,16 @@ from leadgen.builder.challenger import Challenge, challenge, keep_refused_report
 from leadgen.builder.fitting import Features, Space, fit_space, sample_rows
 from leadgen.builder.head_fit import final_head, refit_rows
 from leadgen.builder.holdout import HoldoutResult, complete_holdout, evaluate_holdout
+from leadgen.builder.importance import column_importance
 from leadgen.builder.leaks import LeakCheck, ceiling, check_columns, refuse
 from leadgen.builder.outcomes import CustomerIndex, Outcomes, lead_outcomes
 from leadgen.builder.progress import Note, prefixed, silent, to_stderr
 from leadgen.builder.publish import Published, prune, publish
 from leadgen.builder.reader import CrmTable, read_crm
 from leadgen.builder.serving_path import serving_path_quality
-from leadgen.builder.summary import summary
+from leadgen.builder.summary import CANDIDATES, served_line, summary
 from leadgen.builder.timer import StepHook, Timer
+from leadgen.builder.unconfigured_leaks import check_unconfigured
 from leadgen.builder.version_profile import Grades, customer_grades, data_facts, profile_and_drift
 from leadgen.config import BuildConfig
 from leadgen.duplicates.customer_entries import (
@@ -124,15 +126,13 @@ def build(
         head, grades, oof = fit_final_head(
             fitted, indices, holdout, table, text_held, cfg, say, note
         )
-    say("holdout: " + json.dumps(holdout.to_json()["scores"]))
+    say(CANDIDATES + ": " + json.dumps(holdout.to_json()["scores"]))
     ceiling(leaks, holdout.headline_figures.auc, holdout.labels, cfg.allow_high_auc)
     with timer.step("calibrate"):
         calibration = calibrate(fitted, table, indices, cfg, cal_rows)
     with timer.step("serving_quality"):
-        served = serving_path_quality(
-            fitted.space, table, indices, head, cfg.k, holdout.test_rows, text_held
-        )
-    say("holdout through the published indices: " + json.dumps(served))
+        served, importance = served_holdout(fitted, table, indices, head, cfg.k, holdout, text_held)
+    say(served_line(served))
     with timer.step("identity"):
         blocks = customer_blocks(table, cfg.email_hash_key)
         identity_report = {**blocks.report, "export_duplicates": export_duplicates(table, blocks)}
@@ -149,6 +149,7 @@ def build(
         "drift": profiled.drift,
         "identity": identity_report,
         "leaks": leaks.to_json(),
+        "importance": importance,
     }
     body["summary"] = summary(body, cfg, table.names)
     bundle = _bundle(manifest, fitted, table, indices, calibration, head)
@@ -163,6 +164,21 @@ def build(
     published, report = publish_with_report(store, bundle, cfg, holdout, timer, body)
     prune(store, cfg.keep_versions, published.version, say)
     return BuildResult(published.version, report, _customer_pairs(table, cfg), blocks)
+
+
+def served_holdout(
+    fitted: Fitted,
+    table: CrmTable,
+    indices: Indices,
+    head: Head,
+    k: int,
+    holdout: HoldoutResult,
+    text_held: np.ndarray,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The holdout scored as serving scores a lead: its AUC through the published indices, and
+    each column's mean |contribution| (the report's column importance)."""
+    args = (fitted.space, table, indices, head, k, holdout.test_rows, text_held)
+    return serving_path_quality(*args), column_importance(*args)
 
 
 def _customer_pairs(table: CrmTable, cfg: BuildConfig) -> list[tuple[str, str]]:
@@ -312,6 +328,9 @@ def check_leaks(table: CrmTable, cfg: BuildConfig, say: Callable[[str], None]) -
     refuse(leaks, cfg.allow_columns)
     for leak in leaks.allowed:
         say(f"warning: {leak.describe()}; built on it as --allow-column says")
+    leaks.unconfigured = check_unconfigured(cfg, table.names, say)
+    for leak in leaks.unconfigured.flagged:
+        say(f"not a feature: {leak.describe()}")
     return leaks
 
 

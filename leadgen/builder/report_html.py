@@ -20,6 +20,7 @@ import numpy as np
 
 from leadgen.builder import charts
 from leadgen.builder.ranges_table import ranges_section
+from leadgen.builder.summary import HEADLINE_AUC, SERVED_AUC
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:16px 24px;
@@ -82,7 +83,8 @@ def summary_section(summary: Mapping[str, Any]) -> str:
         f"<p>This model predicts {esc(summary['predicts'])}, from {len(summary['columns'])} "
         f"columns: {esc(columns)}.</p>",
         f'<p id="summary-sentence">{esc(well["sentence"])}</p>',
-        f'<p class="note">Holdout AUC {num("summary.how_well.auc", well["auc"])}, on '
+        f'<p class="note">{esc(HEADLINE_AUC[0].upper() + HEADLINE_AUC[1:])} '
+        f"{num('summary.how_well.auc', well['auc'])}, on "
         f"{num('summary.how_well.holdout_rows', well['holdout_rows'])} holdout customers.</p>",
     ]
     if summary["warnings"]:
@@ -165,18 +167,23 @@ def quality_section(
     head = quality["headline"]
     kpis = (
         kpi("headline score", esc(head["score"]))
-        + kpi("holdout AUC", num("quality.headline.auc", head.get("auc")))
+        + kpi(HEADLINE_AUC, num("quality.headline.auc", head.get("auc")))
         + kpi("lift@10%", num("quality.headline.lift@10%", head.get("lift@10%")))
         + kpi("holdout customers", num("quality.holdout_rows", quality["holdout_rows"]))
     )
+    roc_title = "ROC (holdout)"
+    if head.get("auc") is not None:
+        roc_title += f": {HEADLINE_AUC} {head['auc']:.3f}"
     pics = [
-        img(charts.gains(labels, scores), "cumulative gains"),
-        img(charts.roc(labels, scores), "ROC"),
+        img(charts.gains(labels, scores), charts.GAINS_TITLE),
+        img(charts.roc(labels, scores, roc_title), roc_title),
     ]
     calib = quality.get("calibration")
     cal_html = '<p class="note">The headline is not a probability: no reliability curve.</p>'
     if calib:
-        pics.append(img(charts.reliability(calib["reliability"], calib["ece"]), "reliability"))
+        pics.append(
+            img(charts.reliability(calib["reliability"], calib["ece"]), "Reliability (holdout)")
+        )
         cal_html = (
             f"<p>Expected calibration error: {num('quality.calibration.ece', calib['ece'])}</p>"
         )
@@ -191,11 +198,32 @@ def quality_section(
     )
 
 
+def importance_section(importance: Mapping[str, Any]) -> str:
+    """Each column's mean |contribution| over the holdout customers, in a lead's drivers' units
+    and names (leadgen.builder.importance)."""
+    values = importance.get("mean_abs_contribution") or {}
+    if not values:
+        return ""
+    rows = [[esc(c), num(f"importance.mean_abs_contribution.{c}", v)] for c, v in values.items()]
+    return (
+        "<h3>What moves the scores</h3>"
+        + img(charts.importance(values, importance["unit"]), charts.IMPORTANCE_TITLE)
+        + table(["column", importance["unit"]], rows)
+        + f'<p class="note">Over {num("importance.customers", importance["customers"])} '
+        "holdout customers scored as leads are: the same numbers as a lead's drivers.</p>"
+    )
+
+
 def model_section(report: Mapping[str, Any]) -> str:
     quality, parts = report["quality"], ["<h2>Model</h2>"]
+    served = quality.get("serving_path") or {}
+    if served:
+        parts.append(kpi(SERVED_AUC, num("quality.serving_path.auc_served", served["auc_served"])))
+    parts.append(importance_section(report.get("importance") or {}))
     weights = quality.get("column_weights") or {}
     if weights:
-        parts.append(img(charts.bars("Learned column weights (kNN space)", weights), "weights"))
+        title = "Learned column weights (kNN space)"
+        parts.append(img(charts.bars(title, weights), title))
         parts.append(
             table(
                 ["column", "weight"],

@@ -15,7 +15,14 @@ from typing import Any
 
 from leadgen.builder.leaks import shell_word
 from leadgen.builder.outcome_columns import outcome_reason
+from leadgen.builder.unconfigured_leaks import person_columns
 from leadgen.config import BuildConfig
+
+# The names of the AUCs, the same in the build's printed lines, build_report.json's summary and
+# report.html: one AUC per figure or line, each with its name.
+HEADLINE_AUC = "holdout AUC of the published score"
+SERVED_AUC = "holdout AUC through the published indices"
+CANDIDATES = "holdout, every candidate score (the report's detail)"
 
 # Fewer high-value customers than this: every figure of the holdout rests on a handful of them.
 FEW_POSITIVES = 100
@@ -84,6 +91,7 @@ def how_well(quality: Mapping[str, Any]) -> dict[str, Any]:
         "overall_rate": overall,
         "holdout_rows": rows,
         "auc": auc,
+        "auc_name": HEADLINE_AUC,
         "sentence": sentence,
     }
 
@@ -91,7 +99,8 @@ def how_well(quality: Mapping[str, Any]) -> dict[str, Any]:
 def not_used(
     cfg: BuildConfig, export_columns: Sequence[str], leaks: Mapping[str, Any]
 ) -> list[dict[str, str]]:
-    """Every column of the export that is no feature, with the reason."""
+    """Every column of the export that is no feature, with the reason: the leak checks'
+    evidence for one that looks like the outcome (leadgen.builder.unconfigured_leaks)."""
     keys = {
         cfg.keys.id: "the customer id",
         cfg.high_value.column: "the label: what the model predicts",
@@ -101,7 +110,10 @@ def not_used(
     if cfg.keys.current_name in export_columns:
         keys[cfg.keys.current_name] = "the current-row flag: history rows are left out"
     used = set(cfg.columns.all_cols)
-    identity = set(cfg.identity.resolve(list(export_columns)).values())
+    other = leaks.get("unconfigured", {})
+    flagged = {leak["column"]: leak["evidence"] for leak in other.get("flagged", [])}
+    checked = other.get("single_column_auc", {})
+    identity = person_columns(cfg, list(export_columns))
     out = []
     for column in export_columns:
         if column in used:
@@ -109,8 +121,12 @@ def not_used(
         reason = keys.get(column)
         if reason is None and column in identity:
             reason = "a name or contact detail: read by the duplicate check, never a feature"
+        if reason is None and column in flagged:
+            reason = f"looks like the outcome ({'; '.join(flagged[column])})"
         if reason is None and (why := outcome_reason(column)) is not None:
             reason = f"it may record the outcome ({why}); not configured"
+        if reason is None and column in checked:
+            reason = "not configured as a feature (checked: no sign of the outcome)"
         out.append({"column": column, "reason": reason or "not configured as a feature"})
     return out
 
@@ -147,3 +163,21 @@ def warnings(report: Mapping[str, Any]) -> list[str]:
         )
     out += [f"Reading the export: {w}." for w in report["rows"].get("warnings", [])]
     return out
+
+
+def served_line(served: Mapping[str, Any]) -> str:
+    """The build's line about the holdout scored through the published indices."""
+    if not served:
+        return f"{SERVED_AUC}: no holdout"
+    return (
+        f"{SERVED_AUC} {served['auc_served']} ({served['score']}, {served['rows']} customers; "
+        f"exact search {served['auc_exact']})"
+    )
+
+
+def published_line(version: str, uri: str, headline: Mapping[str, Any]) -> str:
+    """The build's last line but one: what was published and its AUC, named as the report."""
+    return (
+        f"published {version} to {uri}: {HEADLINE_AUC} {headline['auc']} ({headline['score']}), "
+        f"lift@10% {headline['lift@10%']}"
+    )
