@@ -178,7 +178,8 @@ def served_holdout(
     """The holdout scored as serving scores a lead: its AUC through the published indices, and
     each column's mean |contribution| (the report's column importance)."""
     args = (fitted.space, table, indices, head, k, holdout.test_rows, text_held)
-    return serving_path_quality(*args), column_importance(*args)
+    figures, out = serving_path_quality(*args)
+    return figures, column_importance(out)
 
 
 def _customer_pairs(table: CrmTable, cfg: BuildConfig) -> list[tuple[str, str]]:

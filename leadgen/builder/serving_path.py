@@ -15,7 +15,7 @@ import numpy as np
 from leadgen.builder.fitting import Space
 from leadgen.builder.quality import roc_auc
 from leadgen.builder.reader import CrmTable
-from leadgen.model.head import Head
+from leadgen.model.head import Head, HeadOutput
 from leadgen.model.index_backends import backend
 from leadgen.model.knn import KnnScores, neighbour_features, search_neighbours
 from leadgen.model.vector_index import IndexInfo, VectorIndex
@@ -35,20 +35,21 @@ def serving_path_quality(
     k: int,
     rows: np.ndarray,
     text_rows: np.ndarray,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], HeadOutput | None]:
     """AUC of the headline on the held-out `rows`, served (published indices) and exact
-    (uncompressed vectors, exact search), and served minus exact."""
+    (uncompressed vectors, exact search), and served minus exact; and the head's output for
+    the rows as served (their drivers: the report's column importance), None without a head."""
     if not len(rows):
-        return {}
+        return {}, None
     y = table.labels[rows]
-    served = _headline(space, table, (indices.all, indices.high), head, k, rows, text_rows)
+    served, out = _headline(space, table, (indices.all, indices.high), head, k, rows, text_rows)
     if all(info.kind == "flat" for info in indices.info.values()):
         exact = served  # exact indices over the uncompressed vectors: nothing to compare
     else:
         high_rows = np.flatnonzero(table.labels)
         engine = backend()
         yardstick = (engine.exact(space.vectors), engine.exact(space.vectors[high_rows]))
-        exact = _headline(space, table, yardstick, head, k, rows, text_rows)
+        exact, _ = _headline(space, table, yardstick, head, k, rows, text_rows)
     auc_served, auc_exact = roc_auc(y, served), roc_auc(y, exact)
     return {
         "rows": len(rows),
@@ -56,7 +57,7 @@ def serving_path_quality(
         "auc_served": round(auc_served, 4),
         "auc_exact": round(auc_exact, 4),
         "auc_delta": round(auc_served - auc_exact, 4),
-    }
+    }, out
 
 
 def _headline(
@@ -67,9 +68,10 @@ def _headline(
     k: int,
     rows: np.ndarray,
     text_rows: np.ndarray,
-) -> np.ndarray:
+) -> tuple[np.ndarray, HeadOutput | None]:
     """Leave-one-out headline scores of `rows` against `indices` (all, high), read the way the
-    scorer reads them (leadgen.serve.scorer): the head over the neighbour features found."""
+    scorer reads them (leadgen.serve.scorer): the head over the neighbour features found; and
+    the head's output (None without a head: the scores are the kNN contrast)."""
     ids, labels = table.ids, table.labels
     q = space.vectors[rows]
     high = search_neighbours(indices[1], ids[labels], q, k, exclude_ids=ids[rows])
@@ -80,4 +82,6 @@ def _headline(
         text_rows,
         neighbour_features(high, everyone, labels if head.uses_neighbours else None),
     )
-    return out.p if out is not None else KnnScores.of(high, everyone).contrast
+    if out is None:
+        return KnnScores.of(high, everyone).contrast, None
+    return out.p, out
