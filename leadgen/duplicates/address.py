@@ -297,6 +297,19 @@ def same(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return bool(a and b) and a[0] == b[0]
 
 
+# A substitution changes at most two of a name's bigrams for two others, an insertion or a
+# deletion three; a transposition six, as two substitutions do.
+ONE_TYPO_BIGRAMS: Final = 4
+
+
+def one_typo(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Two names (street, city) one substitution, insertion or deletion apart, read from their
+    bigram digests: at most ONE_TYPO_BIGRAMS bigrams in one and not the other. Catches the
+    short names whose Dice `overlap` one typo already pulls under a similarity cut."""
+    x, y = set(a[1:]), set(b[1:])
+    return bool(x and y) and len(x ^ y) <= ONE_TYPO_BIGRAMS
+
+
 def near(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """One edit apart (codes) or one date part apart: a comparison digest in common, the whole
     value included (a deletion of the longer equals the shorter)."""

@@ -33,7 +33,8 @@ Where independence fails, rules (in `MatchConfig.bits` and `best_match`):
   switchboard), which independence ignores.
   One exception, the household (`MatchConfig.household`, on by default): one name agreeing
   (the other different, or blank on one side: blank is unknown, never disagreement) at the same
-  dwelling (house number and street, in the same postcode or city) or with the same birth date,
+  dwelling (house number and street, in the same postcode or city; either of the two one typo
+  off, `at_dwelling`) or with the same birth date,
   when nothing contradicts the identity (`contradicted`: an org on both sides, one shared or
   another; another birth date; another personal phone). A lead at a customer's home with the
   customer's surname is the same household, already known (docs/duplicates.md: the trade-off
@@ -52,7 +53,7 @@ from typing import Final, Literal
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from leadgen.duplicates.address import near, overlap, same
+from leadgen.duplicates.address import near, one_typo, overlap, same
 from leadgen.duplicates.normalise import Entry, EntryKind, Identity, first_groups
 
 NameLevel = Literal[
@@ -175,9 +176,13 @@ def contradicted(c: Comparison) -> bool:
 
 
 def at_dwelling(c: Comparison) -> bool:
-    """The same house number and street, in the same postcode or the same city."""
+    """The same house number and street, in the same postcode or the same city, or a dwelling
+    one typo off there: the number one edit off on the same street ("34" / "43"), or the street
+    one edit off at the same number (`street_level`): one typo in the address is read as the
+    customer's household mistyped, as one typo in a name is read as the person (the cost, a
+    relative a few doors away: docs/duplicates.md)."""
     code, town = c.locality.split("/", 1)
-    return c.street == "dwelling" and "same" in (code, town)
+    return c.street in ("dwelling", "dwelling_near") and "same" in (code, town)
 
 
 def corroborated(c: Comparison) -> bool:
@@ -283,7 +288,11 @@ def street_level(lead: Identity, cand: Identity) -> StreetLevel:
     a, b = lead.place, cand.place
     if not (a.street and b.street):
         return "unknown"
-    if not (same(a.street, b.street) or overlap(a.street, b.street) >= SIMILAR_PLACE):
+    if not (
+        same(a.street, b.street)
+        or overlap(a.street, b.street) >= SIMILAR_PLACE
+        or one_typo(a.street, b.street)
+    ):
         return "different"
     if same(a.number, b.number):
         return "dwelling"

@@ -218,6 +218,8 @@ def test_blank_fields_never_match() -> None:
         ("8 Stanley Street", "120 Stanley Street", "street"),
         ("8 Stanley Street", "8 Stanly Street", "dwelling"),  # a letter dropped
         ("8 Stanley Street", "8 Kitchener Road", "different"),
+        ("8 Ash Street", "8 Asb Street", "dwelling"),  # a short name one typo off
+        ("8 Ash Street", "8 Oak Street", "different"),  # two letters off: another street
         ("8 Stanley Street", "", "unknown"),
     ],
 )

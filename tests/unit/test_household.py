@@ -46,6 +46,30 @@ def test_the_dwelling_needs_the_house_number_and_the_postcode_or_city() -> None:
     assert not _dup(_who("Anna", "Neumann", **elsewhere), customer)  # another town's street
 
 
+def test_a_dwelling_one_typo_off_corroborates_one_name() -> None:
+    """The house number one edit off on the same street, or the street one edit off at the same
+    number, in the same postcode or city: the household with a typo in its address."""
+    home = {**HOME, "street": "34 Ash Street"}
+    customer = _who("Michaela", "Neumann", **home)
+    assert _dup(_who("Anna", "Neumann", **{**home, "street": "43 Ash Street"}), customer)
+    assert _dup(_who("Anna", "Neumann", **{**home, "street": "4 Ash St"}), customer)
+    assert _dup(_who("", "Neumann", **{**home, "street": "34 Asb Street"}), customer)
+    assert not _dup(_who("Anna", "Neumann", **{**home, "street": "12 Ash Street"}), customer)
+    assert not _dup(_who("Anna", "Neumann", **{**home, "street": "34 Oak Street"}), customer)
+    elsewhere = {"street": "43 Ash Street", "city": "Dubbo", "postcode": "2830"}
+    assert not _dup(_who("Anna", "Neumann", **elsewhere), customer)  # another town's street
+    next_door = _who("Anna", "Neumann", **{**home, "street": "43 Ash Street"})
+    assert not _dup(next_door, customer, STRICT)  # strict: both names, whatever the address
+
+
+def test_the_household_vetoes_hold_one_typo_from_the_dwelling() -> None:
+    near = {**HOME, "street": "43 Ash Street"}
+    customer = _who("Michaela", "Neumann", dob="1975-03-14", **{**HOME, "street": "34 Ash Street"})
+    assert not _dup(_who("Anna", "Neumann", dob="2004-09-01", **near), customer)
+    office = _who("William", "Johnson", company="Acme Soft", **{**HOME, "street": "34 Ash Street"})
+    assert not _dup(_who("Peter", "Johnson", company="Globex Bank", **near), office)
+
+
 def test_a_name_blank_on_one_side_is_unknown_not_a_disagreement() -> None:
     customer = _who("Michaela", "Neumann", **HOME)
     assert _dup(_who("", "Neumann", **HOME), customer)
