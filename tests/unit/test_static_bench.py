@@ -31,6 +31,7 @@ def test_the_page_puts_both_embedders_in_every_table() -> None:
         "builds": [
             {
                 "rows": 20_000,
+                "seed": 0,
                 "distinct_texts": 10_000,
                 "onnx": [_build(20.0, 0.93)],
                 "static": [_build(0.5, 0.92)],
@@ -44,8 +45,15 @@ def test_the_page_puts_both_embedders_in_every_table() -> None:
         "date": "2026-12-07T00:00:00+00:00",
     }
     page = render(res, "python -m bench.static_embedder --sizes 20000")
-    assert "| 20,000 | onnx | 0.9300 | 10,000 | 500 |" in page  # 10,000 texts in 20 s
-    assert "| 20,000 | static | 0.9200 | 10,000 | 20,000 |" in page
+    assert "| 20,000 | 0 | onnx | 0.9300 | 10,000 | 500 |" in page  # 10,000 texts in 20 s
+    assert "| 20,000 | 0 | static | 0.9200 | 10,000 | 20,000 |" in page
+    assert "20,000/seed 0: -0.0100 (not all within 0.005)" in page
     assert "| onnx | 0 | 10.00 |" in page and "| static | 0 | 2.00 |" in page
     assert "| static | 0.20 | 0.10 | 1.0 | 15.6 |" in page
     assert "97 s wall" in page and "980 MB" in page
+
+
+def test_crm_sizes_carry_their_seeds() -> None:
+    from bench.static_embedder import sizes
+
+    assert sizes("20000x3,100000") == [(20_000, 0), (20_000, 1), (20_000, 2), (100_000, 0)]

@@ -219,22 +219,10 @@ def test_build_and_score_with_the_static_embedder(
 
 
 _HANDLER_PROBE = """
-import json, sys
-import lambda_src.handler as h
-from leadgen.serve.server import http_v2_event
-
-class Ctx:
-    function_name = "leadgen-scoring"; memory_limit_in_mb = 2048; aws_request_id = "probe"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:leadgen-scoring"
-    @staticmethod
-    def get_remaining_time_in_millis(): return 29000
-
-lead = json.dumps({"job_title": "VP Sales", "bio": "Runs a team of 40 in Lisbon."}).encode()
-ev = http_v2_event("POST", "/score_lead", {"Content-Type": "application/json"}, lead)
-resp = h.handler(ev, Ctx())
+lead = {"job_title": "VP Sales", "bio": "Runs a team of 40 in Lisbon."}
+status, body = call("POST", "/score_lead", lead)
 bad = [m for m in json.loads(sys.argv[1]) if m in sys.modules]
-print("PROBE " + json.dumps({"status": resp["statusCode"], "body": json.loads(resp["body"]),
-                             "bad": bad}))
+print("PROBE " + json.dumps({"status": status, "body": body, "bad": bad}))
 """
 
 
@@ -242,7 +230,7 @@ def _serving_imports_only_tokenizers_and_numpy(art: Path, model_dir: Path, tmp: 
     """The Lambda entry point, in a fresh process, serving a static build from the model
     directory as the image would bake it: nothing only the build needs, no model2vec, and no
     safetensors package (the table is read by leadgen's own reader)."""
-    from tests.unit.test_embedders import BUILD_ONLY
+    from tests.unit.test_embedders import BUILD_ONLY, HANDLER_CALLS
 
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("LEADGEN_", "LAMBDA_"))},
@@ -257,7 +245,7 @@ def _serving_imports_only_tokenizers_and_numpy(art: Path, model_dir: Path, tmp: 
     env.pop("DUP_TABLE_NAME", None)
     forbidden = json.dumps([*BUILD_ONLY, "model2vec", "safetensors", "skeletoken"])
     out = subprocess.run(
-        [sys.executable, "-c", _HANDLER_PROBE, forbidden],
+        [sys.executable, "-c", HANDLER_CALLS + _HANDLER_PROBE, forbidden],
         capture_output=True,
         text=True,
         env=env,
