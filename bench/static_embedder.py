@@ -261,6 +261,10 @@ def render(res: dict[str, Any], command: str) -> str:
         f"machine or image): {d['wall']:.0f} s wall, {d['cpu']:.0f} s CPU, peak RSS "
         f"{d['peak_rss_mb']:,} MB.",
         "",
+        "Image size: the image would differ by the model folder only. Serving static needs no "
+        "onnxruntime, but requirements.txt keeps it for the default embedder, and the static "
+        "embedder adds no package to the runtime (tokenizers and numpy are there already).",
+        "",
     ]
     return "\n".join(lines)
 
