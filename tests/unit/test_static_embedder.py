@@ -256,3 +256,22 @@ def _serving_imports_only_tokenizers_and_numpy(art: Path, model_dir: Path, tmp: 
     got = json.loads(line[len("PROBE ") :])
     assert got["status"] == 200 and got["body"]["grade"] in {"A", "B", "C", "D"}, got
     assert got["bad"] == [], got
+
+
+def test_export_model_distills_into_a_folder(
+    tiny_source: Path, static_dir: Path, tmp_path: Path
+) -> None:
+    """`leadgen export-model --embedder static --out DIR`, as an image would bake it: the same
+    bytes as the cached distillation (it is deterministic), so the same identity."""
+    out = tmp_path / "baked"
+    done = _leadgen(
+        *("export-model", "--embedder", "static", "--model", str(tiny_source), "--out", str(out)),
+        env={},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == str(out)
+    assert "distilling tiny-bert into a static model" in done.stdout
+    assert StaticEmbedder(out).identity == StaticEmbedder(static_dir).identity
+    refused = _leadgen("export-model", "--embedder", "hashing", env={})
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().endswith("error: the hashing embedder has no model to export")
