@@ -448,7 +448,17 @@ def cmd_export_model(args: argparse.Namespace) -> int:
 
     settings = embedder_settings(EmbedderSettings.from_env(), args)
     quantize = settings.precision == "int8"
-    if args.out:
+    if settings.kind == "static":
+        from leadgen.model.export import distill_static, ensure_static_model
+
+        if args.out:
+            name, source = resolve_source(args.model)
+            path = distill_static(source, Path(args.out), name=name)
+        else:
+            path = ensure_static_model(args.model, cache=settings.cache)
+    elif settings.kind == "hashing":
+        raise ConfigError("the hashing embedder has no model to export")
+    elif args.out:
         if quantize:
             base = ensure_onnx_model(args.model, args.text_prefix, cache=settings.cache)
             path = quantize_int8(base, Path(args.out))
@@ -886,11 +896,13 @@ def _tool_parsers(sub: Any) -> None:
     i.add_argument("--rows", type=int, default=200_000, help="inspect the first N rows (200,000)")
     i.set_defaults(func=cmd_inspect)
 
-    e = sub.add_parser("export-model", help="export a sentence-transformers model to ONNX")
+    e = sub.add_parser(
+        "export-model", help="export a sentence-transformers model to ONNX (or distill it: static)"
+    )
     e.add_argument("--out", help="target directory (default: the cache)")
-    e.add_argument("--text-prefix", default="", help="e.g. 'query: ' for E5 models")
-    _embedder_flags(e, kind=False)
-    e.set_defaults(func=cmd_export_model, embedder=None)
+    e.add_argument("--text-prefix", default="", help="e.g. 'query: ' for E5 models (onnx)")
+    _embedder_flags(e)
+    e.set_defaults(func=cmd_export_model)
 
     o = sub.add_parser("openapi", help="print the OpenAPI document of the API")
     o.set_defaults(func=cmd_openapi)

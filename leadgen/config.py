@@ -48,7 +48,7 @@ SHORT_CIRCUITS = ("customers", "known")
 DUP_NAMES = ("household", "strict")
 # Weights of the ONNX text model: int8 by default (bench/RESULTS.md compares the two).
 PRECISIONS = ("int8", "fp32")
-EMBEDDERS = ("onnx", "hashing")
+EMBEDDERS = ("onnx", "static", "hashing")
 TEXT_MODES = ("columns", "joint")
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 INDEX_COMPRESSIONS = ("auto", "none")
@@ -382,16 +382,16 @@ class GradeBands:
 class EmbedderSettings:
     """Which text embedder to run, identically in the build and in serving."""
 
-    kind: str = "onnx"  # onnx | hashing
+    kind: str = "onnx"  # onnx | static | hashing
     model: str | None = None  # sentence-transformers name or path; None = bundled MiniLM
-    model_dir: str | None = None  # an exported ONNX directory (the image bakes one)
-    precision: str = "int8"  # int8 | fp32 (the ONNX export's weights)
+    model_dir: str | None = None  # an exported ONNX (or static) directory; the image bakes one
+    precision: str = "int8"  # int8 | fp32 (the ONNX export's weights; static ignores it)
     threads: int = 0  # ONNX Runtime workers; 0 = one per core
     cache: Path | None = None  # where exports are cached; None = ~/.cache/leadgen/models
 
     def __post_init__(self) -> None:
         if self.kind not in EMBEDDERS:
-            raise ConfigError(f"embedder must be 'onnx' or 'hashing', got {self.kind!r}")
+            raise ConfigError(f"embedder must be one of {', '.join(EMBEDDERS)}, got {self.kind!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"

@@ -1,8 +1,10 @@
 """Text embedders used identically at build time and at serving time.
 
 Serving must start fast and carry no torch: the default embedder runs an ONNX export of a
-sentence-transformers model with onnxruntime + tokenizers. The hashing embedder needs nothing but
-numpy and is the zero-dependency fallback. Each embedder has an `identity` that the manifest
+sentence-transformers model with onnxruntime + tokenizers. The static embedder
+(leadgen.model.static_embedder) averages token vectors distilled from the same model, with
+tokenizers + numpy. The hashing embedder needs nothing but numpy and is the zero-dependency
+fallback. Each embedder has an `identity` that the manifest
 records, so serving can refuse indices built by a different model.
 """
 
@@ -74,14 +76,14 @@ class HashingEmbedder:
             out[h % self._dim] += 1.0 if (h >> 31) & 1 else -1.0
 
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        uniq, inverse = _unique(texts)
+        uniq, inverse = unique_texts(texts)
         mat = np.zeros((len(uniq), self._dim), dtype=np.float32)
         for i, text in enumerate(_progress(uniq, progress, "embed (hashing)")):
             self._row(text, mat[i])
         return _normalise_rows(mat)[inverse]
 
 
-def _unique(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+def unique_texts(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """Real CRMs repeat titles and bios: embed each distinct text once."""
     index: dict[str, int] = {}
     inverse = np.empty(len(texts), dtype=np.int64)
@@ -126,6 +128,10 @@ class OnnxEmbedder:
                 "run `leadgen export-model`"
             )
         self.meta: dict[str, Any] = json.loads(meta_path.read_text())
+        if self.meta.get("kind") == "static":
+            raise ArtifactError(
+                f"{self.model_dir}: a static model, not an ONNX one; use --embedder static"
+            )
         self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=int(self.meta["max_length"]))
         # No tokenizer padding: `embed` tokenizes every distinct text once, sorts by token count
@@ -224,7 +230,7 @@ class OnnxEmbedder:
             yield future.result()
 
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        uniq, inverse = _unique(texts)
+        uniq, inverse = unique_texts(texts)
         if not uniq:
             return np.zeros((len(texts), self.dim), dtype=np.float32)
         tokens = self._tokenize(uniq)
@@ -264,10 +270,19 @@ class OnnxEmbedder:
 
 
 def make_embedder(settings: EmbedderSettings) -> Embedder:
-    """The configured embedder. For onnx, an exported `model_dir` (the image bakes one) wins;
-    otherwise the model is exported once (needs torch) and cached, int8 unless fp32 is asked."""
+    """The configured embedder. For onnx and static, an exported `model_dir` (the image bakes
+    one) wins; otherwise the model is exported once (needs torch) and cached: for onnx int8
+    unless fp32 is asked, for static distilled with model2vec."""
     if settings.kind == "hashing":
         return HashingEmbedder()
+    if settings.kind == "static":
+        from leadgen.model.static_embedder import StaticEmbedder
+
+        if settings.model_dir:
+            return StaticEmbedder(settings.model_dir)
+        from leadgen.model.export import ensure_static_model
+
+        return StaticEmbedder(ensure_static_model(settings.model, cache=settings.cache))
     if settings.model_dir:
         return OnnxEmbedder(settings.model_dir, threads=settings.threads)
     from leadgen.model.export import ensure_onnx_model
@@ -291,6 +306,7 @@ def check_identity(built: dict[str, Any], serving: dict[str, Any]) -> None:
 
 
 def _describe(identity: dict[str, Any]) -> str:
-    if identity.get("kind") == "onnx":
-        return f"onnx:{identity.get('name')}@{str(identity.get('sha256'))[:12]}"
+    if identity.get("kind") in ("onnx", "static"):
+        kind, name, sha = identity.get("kind"), identity.get("name"), identity.get("sha256")
+        return f"{kind}:{name}@{str(sha)[:12]}"
     return f"{identity.get('kind')}(dim={identity.get('dim')})"

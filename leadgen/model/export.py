@@ -1,8 +1,10 @@
-"""Export a sentence-transformers model to an ONNX directory, once, and cache it.
+"""Export a sentence-transformers model, once, and cache it: to an ONNX directory (the onnx
+embedder) or distilled into a static token-embedding table (the static embedder).
 
-This is the only module that imports torch. It runs on a laptop's first build or in the image's
-build stage; serving then needs only onnxruntime + tokenizers, which start several times faster
-than torch (bench/RESULTS.md).
+This is the only module that imports torch (model2vec's distillation runs the transformer too).
+It runs on a laptop's first build or in the image's build stage; serving then needs only
+onnxruntime + tokenizers, which start several times faster than torch (bench/RESULTS.md), or
+for a static model tokenizers + numpy (bench/STATIC_EMBEDDER.md).
 """
 
 from __future__ import annotations
@@ -102,9 +104,9 @@ def _staging(target: Path, prefix: str) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _publish(tmp: Path, target: Path, meta: dict[str, Any]) -> None:
+def _publish(tmp: Path, target: Path, meta: dict[str, Any], weights: str = "model.onnx") -> None:
     """Record the model's sha256 (so start-up need not re-hash it), then swap the directory in."""
-    meta["sha256"] = sha256_files(tmp / "model.onnx", tmp / "tokenizer.json")
+    meta["sha256"] = sha256_files(tmp / weights, tmp / "tokenizer.json")
     (tmp / "leadgen_model.json").write_text(json.dumps(meta, indent=2))
     if target.exists():
         shutil.rmtree(target)
@@ -194,3 +196,58 @@ def _pooling_mode(st: Any) -> str:
         if conf.get("pooling_mode") == "cls":
             return "cls"
     return "mean"
+
+
+# model2vec's default: the table's rows reduced by PCA to 256 dimensions (from MiniLM's 384).
+STATIC_DIMS = 256
+# What the static embedder reads; distill also writes a model card and sentence-transformers'
+# modules.json, which serving does not need (the card holds the build machine's paths).
+_STATIC_FILES = ("model.safetensors", "tokenizer.json", "config.json")
+
+
+def ensure_static_model(model: str | None = None, cache: Path | None = None) -> Path:
+    """The cached static model distilled from `model`, distilling it first if needed."""
+    name, source = resolve_source(model)
+    target = cache_root(cache) / _slug(f"{name}-static")
+    if not (target / "leadgen_model.json").is_file():
+        distill_static(source, target, name=name)
+    return target
+
+
+def distill_static(source: str, target: Path, name: str, dims: int = STATIC_DIMS) -> Path:
+    """Distill a static model (model2vec) from the sentence-transformers model at `source`:
+    one forward pass per vocabulary token, PCA to `dims` (fewer if the model is narrower),
+    float16 rows. Deterministic (the same
+    source gives the same bytes), offline for a local source, and written to a temp dir and
+    renamed like the ONNX export."""
+    default_library_settings(OFFLINE_MODEL_HUB)
+    try:
+        import model2vec
+        from model2vec.distill import distill
+    except ImportError:
+        raise ConfigError(
+            "distilling a static model needs model2vec, skeletoken and torch "
+            "(pip install -r requirements-export.txt); or set LEADGEN_MODEL_DIR to a "
+            "distilled model, or use --embedder onnx or hashing"
+        ) from None
+    print(f"distilling {name} into a static model (once; cached in {target}) ...", flush=True)
+    with _staging(target, ".static-") as tmp:
+        try:
+            static = distill(model_name=source, pca_dims=dims, device="cpu")
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot distill a static model from {source!r}: {exc}") from None
+        static.save_pretrained(str(tmp / "distilled"))
+        for file in _STATIC_FILES:
+            shutil.copyfile(tmp / "distilled" / file, tmp / file)  # umask modes, not 0600
+        shutil.rmtree(tmp / "distilled")
+        meta = {
+            "kind": "static",
+            "name": f"{name}-static",
+            "pca_dims": dims,
+            "source": source,
+            "dim": int(static.dim),
+            "pooling": "mean",
+            "distilled_with": {"model2vec": model2vec.__version__},
+        }
+        _publish(tmp, target, meta, weights="model.safetensors")
+    return target

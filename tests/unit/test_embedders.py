@@ -45,7 +45,8 @@ def test_onnx_rows_are_unit_and_batch_independent(which: str, request: Any) -> N
     np.testing.assert_allclose(batch[:12], single, atol=1e-5)
 
 
-_SERVING_PROBE = """
+# The Lambda entry point called as Lambda calls it: `call(method, path, body)` -> (status, body).
+HANDLER_CALLS = """
 import json, sys
 import lambda_src.handler as h
 from leadgen.serve.server import http_v2_event
@@ -61,7 +62,11 @@ def call(method, path, body=None):
     ev = http_v2_event(method, path, {"Content-Type": "application/json"}, raw)
     resp = h.handler(ev, Ctx())
     return resp["statusCode"], json.loads(resp["body"])
+"""
 
+_SERVING_PROBE = (
+    HANDLER_CALLS
+    + """
 lead, latest, pointer = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 got = {"score": call("POST", "/score_lead", lead), "health": call("GET", "/health")}
 # a check an earlier call started (REFRESH_SECONDS=0) ends first, or the next one is skipped
@@ -74,6 +79,7 @@ got["refreshed"] = call("POST", "/score_leads", {"leads": [lead]})
 got["bad"] = [m for m in json.loads(sys.argv[4]) if m in sys.modules]
 print("PROBE " + json.dumps(got))
 """
+)
 
 # Imported by the build only. Each costs cold start (torch ~4 s, scipy/sklearn/pyarrow/pandas
 # 0.1-1 s) and image size; the X-Ray SDK is ~0.25 s with tracing off.
