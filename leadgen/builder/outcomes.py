@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -97,14 +98,27 @@ def first_scorings(records: Iterable[Any]) -> list[Any]:
 
 
 class CustomerIndex:
-    """The export's current customers by id, keyed email hash and hashed identity."""
+    """The export's current customers by id, keyed email hash and hashed identity: built on the
+    first look-up, so a build whose log holds no matured lead does not pay for it (a second
+    pass over every customer's identity)."""
 
     def __init__(self, table: CrmTable, entries: Iterable[Entry], hash_key: str) -> None:
-        ids = [str(i) for i in table.ids.tolist()]
-        self.by_id = {cid: row for row, cid in reversed(list(enumerate(ids)))}
-        pairs = customer_hash_pairs(table.emails, ids, hash_key) if table.emails else []
-        self.by_email = {h: self.by_id[cid] for h, cid in pairs}
-        self.people = HashedCustomers(entries, hash_key)
+        self._table, self._entries, self._hash_key = table, entries, hash_key
+
+    @cached_property
+    def by_id(self) -> dict[str, int]:
+        ids = [str(i) for i in self._table.ids.tolist()]
+        return {cid: row for row, cid in reversed(list(enumerate(ids)))}
+
+    @cached_property
+    def by_email(self) -> dict[str, int]:
+        table, ids = self._table, [str(i) for i in self._table.ids.tolist()]
+        pairs = customer_hash_pairs(table.emails, ids, self._hash_key) if table.emails else []
+        return {h: self.by_id[cid] for h, cid in pairs}
+
+    @cached_property
+    def people(self) -> HashedCustomers:
+        return HashedCustomers(self._entries, self._hash_key)
 
     def find(self, record: Any) -> tuple[str | None, int | None]:
         if record.lead_id is not None and record.lead_id in self.by_id:

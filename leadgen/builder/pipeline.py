@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,7 +45,7 @@ from leadgen.duplicates.customer_entries import (
     customer_blocks,
     export_duplicates,
 )
-from leadgen.duplicates.normalise import customer_hash_pairs, key_fingerprint
+from leadgen.duplicates.normalise import Entry, customer_hash_pairs, key_fingerprint
 from leadgen.errors import ConfigError, InputError, LeadgenError, QualityGateError
 from leadgen.model.bundle import Bundle, Files, HighAttributes, Manifest
 from leadgen.model.embedders import Embedder, make_embedder
@@ -227,6 +227,17 @@ def publish_with_report(
     return published, reports[-1]
 
 
+def _distinct_entries(blocks: CustomerBlocks) -> Iterator[Entry]:
+    """Each customer's identity entry once (a customer sits in several blocks), read only if
+    a logged lead needs the fuzzy look-up."""
+    seen: set[str] = set()
+    for block in blocks.blocks.values():
+        for entry in block:
+            if entry.ref not in seen:
+                seen.add(entry.ref)
+                yield entry
+
+
 def read_outcomes(
     cfg: BuildConfig,
     table: CrmTable,
@@ -245,8 +256,7 @@ def read_outcomes(
         say(f"warning: score log {cfg.score_log} not read: {type(exc).__name__}: {exc}")
         out.log = {"location": cfg.score_log, "error": f"{type(exc).__name__}: {exc}"}
         return out
-    entries = {e.ref: e for block in blocks.blocks.values() for e in block}.values()
-    customers = CustomerIndex(table, entries, cfg.email_hash_key)
+    customers = CustomerIndex(table, _distinct_entries(blocks), cfg.email_hash_key)
     out = lead_outcomes(read.records, table, customers, as_of, cfg.maturity_days)
     out.log = {"location": cfg.score_log, **read.counts()}
     say("outcomes of logged leads: " + json.dumps(out.counts))
