@@ -79,12 +79,11 @@ def oof_filter(
     per position of the `all` index (fold -1: not in the head's sample, always kept; fold
     `left_out`: kept by no query), the queries are the customers at `query_pos`. Rows that keep
     fewer than k neighbours are searched again with twice as many."""
-    n_folds = max(2, len(np.unique(folds[folds >= 0])))
     high_pos = np.flatnonzero(labels)
     out = np.zeros((len(query_pos), 4))
     todo = np.arange(len(query_pos))
-    kk = math.ceil(k * n_folds / (n_folds - 1)) + _FILTER_SLACK
     dropped = folds if left_out is None else np.where(folds == left_out, -2, folds)
+    kk = _first_depth(dropped, folds[query_pos], k)
     while len(todo):
         own = folds[query_pos[todo]][:, None]
         everyone, done_all = _kept(indices[0], queries[todo], kk, own, dropped, None, k)
@@ -94,6 +93,18 @@ def oof_filter(
         todo = todo[~done]
         kk *= 2
     return out
+
+
+def _first_depth(dropped: np.ndarray, own: np.ndarray, k: int) -> int:
+    """How many neighbours to ask for first: enough that the query whose fold (with the
+    left-out one) removes the most customers still keeps k of them, plus slack. Asking for
+    fewer sends most queries round again at twice the depth, the whole search repeated."""
+    n = len(dropped)
+    counts = np.bincount(dropped[dropped >= 0]) if (dropped >= 0).any() else np.zeros(0, int)
+    left_out = int((dropped == -2).sum())
+    worst = max((int(counts[f]) for f in np.unique(own) if 0 <= f < len(counts)), default=0)
+    kept = max(1, n - left_out - worst) / n
+    return math.ceil(k / kept) + _FILTER_SLACK
 
 
 def _kept(
