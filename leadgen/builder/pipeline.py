@@ -134,7 +134,7 @@ def build(
         served, importance = served_holdout(fitted, table, indices, head, cfg.k, holdout, text_held)
     say(served_line(served))
     with timer.step("identity"):
-        blocks = customer_blocks(table, cfg.email_hash_key)
+        blocks = customer_blocks(table, cfg.email_hash_key, prefixed(note, "identity"))
         identity_report = {**blocks.report, "export_duplicates": export_duplicates(table, blocks)}
     with timer.step("outcomes"):
         outcomes = read_outcomes(cfg, table, blocks, started, say)

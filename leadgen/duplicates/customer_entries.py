@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -77,14 +77,23 @@ class CustomerBlocks:
     records: dict[str, CrmRecord] = field(default_factory=dict)
 
 
-def customer_blocks(table: Customers, hash_key: str) -> CustomerBlocks:
-    """The blocks of the export's people; empty without name columns."""
+Note = Callable[[str], None]
+NOTE_EVERY = 100_000  # rows between two progress notes of a large export
+
+
+def _silent(_message: str) -> None:
+    """No progress: benches and tests."""
+
+
+def customer_blocks(table: Customers, hash_key: str, note: Note = _silent) -> CustomerBlocks:
+    """The blocks of the export's people; empty without name columns. `note` hears the rows
+    read, every NOTE_EVERY of a large export (a million customers take a minute)."""
     records = crm_records(table)
     cols = table.identity
     if "first_name" not in cols or "last_name" not in cols:
         report = {"entries": 0, "reason": "no first and last name (or full name) column"}
         return CustomerBlocks(report=report, records=records)
-    people, skipped, merged = _people(table, hash_key, records)
+    people, skipped, merged = _people(table, hash_key, records, note)
     names_per_phone = Counter(p for p, _ in {(w.phone, (w.first, w.last)) for _, w, _ in people})
     plain: dict[str, list[Entry]] = defaultdict(list)
     for ref, who, rec in people:
@@ -127,7 +136,7 @@ def crm_records(table: Customers) -> dict[str, CrmRecord]:
 
 
 def _people(
-    table: Customers, hash_key: str, records: Mapping[str, CrmRecord]
+    table: Customers, hash_key: str, records: Mapping[str, CrmRecord], note: Note
 ) -> tuple[list[tuple[str, Identity, CrmRecord]], int, int]:
     """(id, identity, record) per person, customers first, and how many rows were skipped (no
     name) and merged (a mailbox seen before)."""
@@ -135,7 +144,9 @@ def _people(
     mailboxes: set[str] = set()
     skipped = merged = 0
     plain = CrmRecord()
-    rows = sorted(_rows(table, hash_key), key=lambda r: records.get(r[0], plain).kind != "customer")
+    rows = sorted(
+        _rows(table, hash_key, note), key=lambda r: records.get(r[0], plain).kind != "customer"
+    )
     for ref, email, who in rows:
         if not (who.first or who.last):
             skipped += 1
@@ -155,7 +166,9 @@ def _people(
 _ROW_FIELDS = tuple(f for f in IDENTITY_FIELDS if f != "full_name")
 
 
-def _rows(table: Customers, hash_key: str) -> Iterator[tuple[str, str | None, Identity]]:
+def _rows(
+    table: Customers, hash_key: str, note: Note
+) -> Iterator[tuple[str, str | None, Identity]]:
     cols = table.identity
     n = len(table)
 
@@ -171,6 +184,8 @@ def _rows(table: Customers, hash_key: str) -> Iterator[tuple[str, str | None, Id
             street=street, city=city, postcode=postcode, dob=dob, key=hash_key,
         )  # fmt: skip
         yield str(table.ids[i]), emails[i], who
+        if (i + 1) % NOTE_EVERY == 0 or (i + 1 == n and n > NOTE_EVERY):
+            note(f"{i + 1:,} of {n:,} customers' identities read")
 
 
 # ---- the export's own duplicates -------------------------------------------------------------

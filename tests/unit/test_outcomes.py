@@ -219,3 +219,19 @@ def test_logged_inputs_become_the_versions_columns() -> None:
         "size": [None, 12.0],  # text that is not a number is missing
         "score": [3.0, None],
     }
+
+
+def test_a_large_exports_identities_are_read_with_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading every customer's identity takes a minute at a million rows: the build notes
+    each NOTE_EVERY rows read (two rows here), the last one too, and the blocks are the same."""
+    from leadgen.duplicates import customer_entries
+
+    monkeypatch.setattr(customer_entries, "NOTE_EVERY", 2)
+    notes: list[str] = []
+    noted = customer_blocks(crm(), KEY, notes.append)
+    assert notes == [
+        "2 of 5 customers' identities read",
+        "4 of 5 customers' identities read",
+        "5 of 5 customers' identities read",
+    ]
+    assert noted.blocks == customer_blocks(crm(), KEY).blocks
