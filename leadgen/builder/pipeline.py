@@ -131,10 +131,13 @@ def build(
     with timer.step("calibrate"):
         calibration = calibrate(fitted, table, indices, cfg, cal_rows)
     with timer.step("serving_quality"):
-        served, importance = served_holdout(fitted, table, indices, head, cfg.k, holdout, text_held)
+        served, importance = served_holdout(
+            fitted, table, indices, head, cfg.k, holdout, text_held, note
+        )
     say(served_line(served))
     with timer.step("identity"):
         blocks = customer_blocks(table, cfg.email_hash_key, prefixed(note, "identity"))
+        note(f"identity: the export's own duplicates among {blocks.report['entries']:,} people")
         identity_report = {**blocks.report, "export_duplicates": export_duplicates(table, blocks)}
     with timer.step("outcomes"):
         outcomes = read_outcomes(cfg, table, blocks, started, say)
@@ -174,10 +177,13 @@ def served_holdout(
     k: int,
     holdout: HoldoutResult,
     text_held: np.ndarray,
+    note: Note = silent,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The holdout scored as serving scores a lead: its AUC through the published indices, and
     each column's mean |contribution| (the report's column importance)."""
-    args = (fitted.space, table, indices, head, k, holdout.test_rows, text_held)
+    rows = holdout.test_rows
+    note(f"serving quality: {len(rows):,} held-out customers, published indices and exact search")
+    args = (fitted.space, table, indices, head, k, rows, text_held)
     figures, out = serving_path_quality(*args)
     return figures, column_importance(out)
 
