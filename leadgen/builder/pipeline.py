@@ -102,15 +102,15 @@ def build(
     timer = Timer(say, on_step)
     check_build_outputs(cfg.artifacts_uri)  # not found out at upload, after the whole build
     store = store or open_store(cfg.artifacts_uri)
+    note = to_stderr(progress)
     with timer.step("read"):  # and the leak checks: nothing is embedded for a refused column
         table = read_table(cfg, say)
-        leaks = check_leaks(table, cfg, say)
+        leaks = check_leaks(table, cfg, say, note)
     with timer.step("embedder"):
         emb = embedder or make_embedder(cfg.embedder)
     with timer.step("embed"):
         text = embed_text(table.columns, cfg.columns, len(table), emb, cfg.text_mode, progress)
     feats = Features(text=text, table=table)
-    note = to_stderr(progress)
     with timer.step("holdout_quality"):
         holdout = evaluate_holdout(feats, cfg, say, prefixed(note, "holdout"))
     with timer.step("fit"):
@@ -335,9 +335,12 @@ def read_table(cfg: BuildConfig, say: Callable[[str], None]) -> CrmTable:
     return table
 
 
-def check_leaks(table: CrmTable, cfg: BuildConfig, say: Callable[[str], None]) -> LeakCheck:
+def check_leaks(
+    table: CrmTable, cfg: BuildConfig, say: Callable[[str], None], note: Note = silent
+) -> LeakCheck:
     """Refuse a column that looks like the outcome unless allowed by name; warn about those
     allowed (leadgen.builder.leaks)."""
+    note(f"leak checks: {len(cfg.columns.all_cols)} configured columns, then the others")
     stray = [c for c in cfg.allow_columns if c not in cfg.columns.all_cols]
     if stray:
         raise ConfigError(f"--allow-column {stray[0]!r} is not one of the configured columns")

@@ -113,6 +113,7 @@ def test_every_fitting_and_index_step_shows_progress_and_quiet_hides_it(
         "index all: hnsw over 800 rows: exact neighbours of ",
         "index all: efSearch ",
         "serving quality: ",
+        "leak checks: ",
         "identity: the export's own duplicates among ",
         f"holdout: neighbour features: fold 1 of {K_FOLDS}",
         f"holdout: neighbour features: fold {K_FOLDS} of {K_FOLDS}",
