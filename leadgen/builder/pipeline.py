@@ -33,7 +33,7 @@ from leadgen.builder.leaks import LeakCheck, ceiling, check_columns, refuse
 from leadgen.builder.outcomes import CustomerIndex, Outcomes, lead_outcomes
 from leadgen.builder.progress import Note, prefixed, silent, to_stderr
 from leadgen.builder.publish import Published, prune, publish
-from leadgen.builder.reader import CrmTable, read_crm
+from leadgen.builder.reader import CrmTable, read_export
 from leadgen.builder.serving_path import serving_path_quality
 from leadgen.builder.summary import CANDIDATES, served_line, summary
 from leadgen.builder.timer import StepHook, Timer
@@ -290,20 +290,7 @@ def refuse_if_worse(gate: Challenge, store: Store, bundle: Bundle, body: dict[st
 
 def read_table(cfg: BuildConfig, say: Callable[[str], None]) -> CrmTable:
     """The export's current customers, refused when too small or one-sided to learn from."""
-    if not cfg.input_path:
-        raise InputError("no input: pass --input PATH (or set LEADGEN_INPUT_PATH)")
-    table = read_crm(
-        cfg.input_path,
-        cfg.columns,
-        cfg.high_value,
-        cfg.keys,
-        fmt=cfg.input_format,
-        max_non_numeric=cfg.max_non_numeric,
-        reading=cfg.reading,
-        as_of=cfg.as_of,
-        who=cfg.identity,
-        customers=cfg.customers,
-    )
+    table = read_export(cfg, cfg.columns)
     n, n_pos = len(table), int(table.labels.sum())
     say(
         f"read {table.rows_read} rows ({table.source}): {n} current customers, {n_pos} "

@@ -29,6 +29,7 @@ from leadgen.builder.identity_columns import PERSONAL_FIELDS, detect
 from leadgen.builder.identity_columns import personal as personal_column
 from leadgen.builder.numeric_columns import read_numeric_columns
 from leadgen.config import (
+    BuildConfig,
     ColumnSpec,
     CustomerRule,
     HighValueRule,
@@ -176,6 +177,29 @@ def read_crm(
     _read_customers(table, scan, rule, customers, keep_pos, path)
     table.types = {c: str(export.schema.field(c).type) for c in spec.all_cols}
     return table
+
+
+def read_export(
+    cfg: BuildConfig, spec: ColumnSpec, *, identity: bool = True, max_rows: int | None = None
+) -> CrmTable:
+    """`cfg`'s export read as its settings say (format, reading, snapshot, label and customer
+    rules), with the columns of `spec`: the build's table, or the first `max_rows` rows of
+    other columns (the unconfigured columns' leak checks, `identity` False: no person read)."""
+    if not cfg.input_path:
+        raise InputError("no input: pass --input PATH (or set LEADGEN_INPUT_PATH)")
+    return read_crm(
+        cfg.input_path,
+        spec,
+        cfg.high_value,
+        cfg.keys,
+        fmt=cfg.input_format,
+        max_non_numeric=cfg.max_non_numeric,
+        reading=cfg.reading,
+        as_of=cfg.as_of,
+        who=cfg.identity if identity else None,
+        customers=cfg.customers,
+        max_rows=max_rows,
+    )
 
 
 def _read_identity(

@@ -18,7 +18,7 @@ from dataclasses import replace
 from leadgen.builder.identity_columns import detect, personal
 from leadgen.builder.inspect import leak_check_spec
 from leadgen.builder.leaks import MAX_ROWS, LeakCheck, check_columns
-from leadgen.builder.reader import read_crm
+from leadgen.builder.reader import read_export
 from leadgen.config import BuildConfig, ColumnSpec
 from leadgen.errors import LeadgenError
 
@@ -52,30 +52,19 @@ def check_unconfigured(
         if spec is None:
             return LeakCheck()
         try:
-            return _check(path, cfg, spec, columns)
+            return _check(cfg, spec, columns)
         except LeadgenError:
             plain = ColumnSpec((), tuple(c for c in spec.all_cols if c in columns), ())
-            return _check(path, cfg, plain, columns)
+            return _check(cfg, plain, columns)
     except LeadgenError as exc:
         say(f"warning: the columns that are no feature were not checked for leaks: {exc}")
         return LeakCheck(not_checked=str(exc))
 
 
-def _check(path: str, cfg: BuildConfig, spec: ColumnSpec, columns: list[str]) -> LeakCheck:
+def _check(cfg: BuildConfig, spec: ColumnSpec, columns: list[str]) -> LeakCheck:
     """Read the first MAX_ROWS rows of `spec`'s columns and the configured dates; check
     `columns`."""
     dates = tuple(c for c in cfg.columns.date_cols if c not in spec.all_cols)
     full = replace(spec, num_cols=(*spec.num_cols, *dates), date_cols=(*spec.date_cols, *dates))
-    table = read_crm(
-        path,
-        full,
-        cfg.high_value,
-        cfg.keys,
-        fmt=cfg.input_format,
-        max_non_numeric=cfg.max_non_numeric,
-        reading=cfg.reading,
-        as_of=cfg.as_of,
-        customers=cfg.customers,
-        max_rows=MAX_ROWS,
-    )
+    table = read_export(cfg, full, identity=False, max_rows=MAX_ROWS)
     return check_columns(table.columns, full, table.labels, cfg.seed, only=columns)
