@@ -241,7 +241,7 @@ def why_missed(who: Identity, ref: str, fetched: Sequence[Entry], cfg: MatchConf
     if mine is None:
         return "not_fetched"
     c = compare(who, mine)
-    if not identity_agrees(c, cfg.household):
+    if not identity_agrees(c, cfg.household, cfg.counted(c) is not None):
         return "names_rule"
     if 1.0 / (1.0 + 2.0 ** -cfg.bits(c)) < cfg.duplicate_threshold:
         return "under_cut"

@@ -467,12 +467,37 @@ class CrmRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Counts:
+    """How many of the export's people share this person's first name, surname and postcode, out
+    of how many people: what the match weighs a name and a postcode agreeing by (a rare surname
+    agreeing is strong evidence, "smith" weak: leadgen.duplicates.matching). Counted by the build
+    over the normalised values; only the numbers are stored, never the values."""
+
+    first: int
+    last: int
+    postcode: int
+    people: int
+
+    def encode(self) -> str:
+        return f"{self.first}.{self.last}.{self.postcode}.{self.people}"
+
+    @classmethod
+    def decode(cls, text: str) -> Counts | None:
+        """None for "" (an entry written without counts: the fixed weights apply)."""
+        if not text:
+            return None
+        first, last, postcode, people = (int(x) for x in text.split("."))
+        return cls(first, last, postcode, people)
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """A known person as a store keeps it: a reference and the normalised identity.
 
     `phone_n` is how many different people in the CRM give this phone key (1: a personal number;
     more: a switchboard or a shared line, weak evidence). `expires_at` is a lead entry's TTL;
-    `stage` the export's stage text of a CRM record."""
+    `stage` the export's stage text of a CRM record; `counts` how common its names and postcode
+    are in the export (None for a lead entry or a store written before counts: fixed weights)."""
 
     ref: str  # customer id or lead reference
     kind: EntryKind
@@ -480,3 +505,4 @@ class Entry:
     phone_n: int = 1
     expires_at: int | None = None
     stage: str = ""
+    counts: Counts | None = None
