@@ -123,18 +123,27 @@ def customer_blocks(table: Customers, hash_key: str, note: Note = _silent) -> Cu
 
 
 def name_counts(people: Sequence[Identity]) -> Callable[[Identity], Counts]:
-    """Each person's Counts: how many of `people` carry their first name, their surname and
-    their postcode (the stored entries' people: those with a name and something to block on).
-    The match reads a value's share of the export (count / people) as its u, the chance that a
-    new person agrees on it by coincidence; counting here, at build time, makes that share this
-    CRM's own (how dense namesakes are in it) rather than a constant."""
+    """Each person's Counts: how many of `people` carry their first name, their surname, their
+    postcode and their country, and how many a postcode one edit off (the stored entries'
+    people: those with a name and something to block on). The match reads a value's share of
+    the export (count / people) as its u, the chance that a new person agrees on it by
+    coincidence; counting here, at build time, makes that share this CRM's own (how dense
+    namesakes and postcodes are in it) rather than a constant.
+
+    One edit off is counted on the postcode's deletion digests (address.place_of): a postcode
+    one edit from another shares one of them (a transposition two, so it is counted twice: an
+    upper bound, which only makes a near postcode weigh less)."""
     first = Counter(w.first for w in people if w.first)
     last = Counter(w.last for w in people if w.last)
+    country = Counter(w.country for w in people if w.country)
     code = Counter(w.place.postcode[0] for w in people if w.place.postcode)
+    parts = Counter(d for w in people for d in w.place.postcode[1:])
 
     def of(w: Identity) -> Counts:
-        pc = code[w.place.postcode[0]] if w.place.postcode else 0
-        return Counts(first[w.first], last[w.last], pc, len(people))
+        pc = w.place.postcode
+        same = code[pc[0]] if pc else 0
+        near = sum(parts[d] - same for d in pc[1:])
+        return Counts(first[w.first], last[w.last], same, near, country[w.country], len(people))
 
     return of
 

@@ -145,6 +145,8 @@ M_ONE_NAME: Final[Mapping[str, float]] = {
 }  # fmt: skip
 _SURNAME_LEVELS: Final = frozenset({"surname_only", "first_blank"})  # the surname agrees
 M_POSTCODE: Final = 0.9  # the same postcode on one person's two records
+M_POSTCODE_NEAR: Final = 0.05  # one edit off (a typo, a transposition) on one person's two
+M_COUNTRY: Final = 0.95  # the same country on one person's two records
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ class MatchConfig:
             place = min(place, ADDRESS_AT_ORG)  # colleagues share the office's address
         prior = self.prior if counted is None else log2(KNOWN_SHARE / counted.people)
         return (prior + name + w["org"][c.org] + w["phone"][c.phone]
-                + w["country"][c.country] + place + w["dob"][c.dob])  # fmt: skip
+                + country_bits(c, w["country"], counted) + place + w["dob"][c.dob])  # fmt: skip
 
     def counted(self, c: Comparison) -> Counts | None:
         """The candidate's counts when the export's frequencies weigh this comparison: counts
@@ -240,13 +242,25 @@ def one_name_counts(c: Comparison) -> bool:
 
 def locality_bits(c: Comparison, fixed: Mapping[str, float], counted: Counts | None) -> float:
     """The same postcode weighs log2(m / the postcode's share of the export) where `counted`
-    (less where the CRM holds many people in it), plus what the city adds to it in the fixed
-    table; every other level its fixed weight."""
+    (less where the CRM holds many people in it), a postcode one edit off log2(m / the share
+    of the people one edit from the candidate's: many where codes are dense), each plus what
+    the city adds in the fixed table; every other level its fixed weight."""
     code = c.locality.split("/", 1)[0]
-    if counted is None or code != "same" or not counted.postcode:
+    if counted is None or code not in ("same", "near") or not counted.postcode:
         return fixed[c.locality]
-    share = _share(counted.postcode, counted.people)
-    return log2(M_POSTCODE / share) + fixed[c.locality] - fixed["same/unknown"]
+    if code == "same":
+        share, m = _share(counted.postcode, counted.people), M_POSTCODE
+    else:
+        share, m = _share(counted.near, counted.people), M_POSTCODE_NEAR
+    return log2(m / share) + fixed[c.locality] - fixed[f"{code}/unknown"]
+
+
+def country_bits(c: Comparison, fixed: Mapping[str, float], counted: Counts | None) -> float:
+    """The same country weighs log2(m / its share of the export) where `counted`: nothing in a
+    CRM of one country, where every pair agrees on it."""
+    if counted is None or c.country != "same" or not counted.country:
+        return fixed[c.country]
+    return log2(M_COUNTRY / _share(counted.country, counted.people))
 
 
 def contradicted(c: Comparison) -> bool:

@@ -468,26 +468,30 @@ class CrmRecord:
 
 @dataclass(frozen=True, slots=True)
 class Counts:
-    """How many of the export's people share this person's first name, surname and postcode, out
-    of how many people: what the match weighs a name and a postcode agreeing by (a rare surname
-    agreeing is strong evidence, "smith" weak: leadgen.duplicates.matching). Counted by the build
-    over the normalised values; only the numbers are stored, never the values."""
+    """How many of the export's people share this person's first name, surname, postcode and
+    country, how many have a postcode one edit from theirs, out of how many people: what the
+    match weighs an agreement by (a rare surname agreeing is strong evidence, "smith" weak:
+    leadgen.duplicates.matching). Counted by the build over the normalised values and digests;
+    only the numbers are stored, never the values."""
 
     first: int
     last: int
     postcode: int
+    near: int  # people whose postcode is one edit off (an upper bound: see name_counts)
+    country: int
     people: int
 
     def encode(self) -> str:
-        return f"{self.first}.{self.last}.{self.postcode}.{self.people}"
+        return ".".join(str(n) for n in (self.first, self.last, self.postcode, self.near,
+                                         self.country, self.people))  # fmt: skip
 
     @classmethod
     def decode(cls, text: str) -> Counts | None:
         """None for "" (an entry written without counts: the fixed weights apply)."""
         if not text:
             return None
-        first, last, postcode, people = (int(x) for x in text.split("."))
-        return cls(first, last, postcode, people)
+        first, last, postcode, near, country, people = (int(x) for x in text.split("."))
+        return cls(first, last, postcode, near, country, people)
 
 
 @dataclass(frozen=True, slots=True)
