@@ -60,7 +60,7 @@ def _postcode(group: int) -> str:
 def placed(people: Sequence[Mapping[str, str | None]], k: int) -> _Table:
     """The customers K to a postcode (the last one may hold fewer), names as Febrl drew them."""
     ids = np.array([f"c{i}" for i in range(len(people))])
-    identity = {
+    identity: dict[str, list[str | None]] = {
         "first_name": [p["given_name"] for p in people],
         "last_name": [p["surname"] for p in people],
         "postcode": [_postcode(i // k) for i in range(len(people))],

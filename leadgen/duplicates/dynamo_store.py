@@ -133,8 +133,10 @@ class DynamoDuplicateStore:
             }
         blocks = self._blocks(keys)
         if blocks:
+            also = [h for h in keys.lookup_only if h not in blocks]
             request[self.identity_table or ""] = {
-                "Keys": [{"pk": {"S": fam + h}} for h in blocks for fam in (CUSTOMER, LEAD)],
+                "Keys": [{"pk": {"S": fam + h}} for h in blocks for fam in (CUSTOMER, LEAD)]
+                + [{"pk": {"S": CUSTOMER + h}} for h in also],
                 "ConsistentRead": consistent,
             }
         return request

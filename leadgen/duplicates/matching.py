@@ -194,11 +194,14 @@ class MatchConfig:
 
     def counted(self, c: Comparison) -> Counts | None:
         """The candidate's counts when the export's frequencies weigh this comparison: counts
-        stored (not a lead entry, not an old store), from enough people to mean something."""
+        stored (not a lead entry, not an old store), from enough people to mean something, and
+        no org shared. At one org a name's share of the whole export is not its share among the
+        org's people (a family firm, one region's names, colleagues and their namesakes), so
+        there the fixed weights, reviewed on colleagues (bench/FUZZY.md), decide."""
         k = c.counts
         if not self.term_frequencies or k is None or k.people < TF_MIN_PEOPLE:
             return None
-        return k
+        return None if c.org in SHARED_ORG else k
 
 
 @dataclass(frozen=True, slots=True)

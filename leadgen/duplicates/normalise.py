@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from leadgen.duplicates.address import NOWHERE, Place, fold, place_of
+from leadgen.duplicates.address import NOWHERE, Place, digest, fold, place_of, postcode_key
 from leadgen.duplicates.word_lists import (
     COMPANY_ABBREVIATIONS,
     COMPANY_STOPWORDS,
@@ -419,6 +419,17 @@ def block_keys(ident: Identity) -> tuple[str, ...]:
     if p and len(sounds) == 2:
         keys.append("n|" + "|".join(sorted(sounds)))
     return tuple(keys)
+
+
+def transposed_keys(ident: Identity, postcode: str | None, key: str = "") -> tuple[str, ...]:
+    """Keys a lead is looked up by but never stored under: postcode x name sound for its postcode
+    with two adjacent characters swapped ("3173" -> "1373", "3713", "3137"), the commonest typo in
+    a code, which a hashed key cannot reach otherwise. Computed on the lead's side only, so the
+    store holds no more keys; a substitution or a deletion would take dozens of variants."""
+    code = postcode_key(postcode, ident.country)
+    variants = {code[:i] + code[i + 1] + code[i] + code[i + 2 :] for i in range(len(code) - 1)}
+    sounds = ident.sounds()
+    return tuple(f"z|{digest('p', v, key)}|{s}" for v in sorted(variants - {code}) for s in sounds)
 
 
 def block_hash(plain: str, key: str = "") -> str:

@@ -269,18 +269,19 @@ def _known(conn: sqlite3.Connection, keys: LeadKeys, now: int) -> Known:
     email = _email_hit(conn, keys.email_hash, now) if keys.email_hash is not None else None
     if not keys.blocks:
         return Known(email=email)
-    marks = ",".join("?" * len(keys.blocks))
+    wanted = (*keys.blocks, *keys.lookup_only)
+    marks = ",".join("?" * len(wanted))
     rows = conn.execute(
         f"SELECT b.key, {', '.join('e.' + c.strip() for c in _ENTRY_COLS.split(','))} "
         "FROM ident_block b JOIN ident_entry e ON e.kind = b.kind AND e.ref = b.ref "
         f"WHERE b.key IN ({marks})",
-        keys.blocks,
+        wanted,
     ).fetchall()
     versions = dict.fromkeys(keys.blocks, 0)
     entries: dict[tuple[str, str], Entry] = {}
     for key, *row in rows:
         entry = _row_entry(row)
-        if entry.kind == "lead":
+        if entry.kind == "lead" and key in versions:
             versions[key] += 1
         if entry.expires_at is None or entry.expires_at >= now:
             entries[(entry.kind, entry.ref)] = entry
