@@ -27,6 +27,16 @@ the benches measure: bench/fuzzy_bench.py on generated data (bench/FUZZY.md) and
 bench/dedup_febrl.py on the public Febrl data (bench/DEDUP_FEBRL.md); they are not refitted
 silently on every build.
 
+Names, postcode and country are also weighed by the export's own term frequencies (splink's
+approach): the build counts, per stored person, how many people share their first name, surname,
+postcode and country, and how many live one postcode edit away (normalise.Counts). u is then the
+value's share of the export and the weight log2(m / u), with m fixed and documented below and the
+prior the odds of one given person of the export; a rare surname agreeing weighs far more than
+"smith", the same postcode less where the CRM holds many people in it. With counts, one name
+agreeing with nothing against it may make a duplicate when it is rare enough for the place
+(`identity_agrees`). Without counts (a lead entry, a store an older build wrote, an export of
+fewer than TF_MIN_PEOPLE people, or an org on both sides) the fixed weights decide.
+
 Where independence fails, rules (in `MatchConfig.bits` and `best_match`):
 * "duplicate" needs the names to agree (exact, nickname, typo, swapped, similar; similar not
   between people of one org): org and phone are correlated for colleagues (one domain, one
@@ -38,7 +48,9 @@ Where independence fails, rules (in `MatchConfig.bits` and `best_match`):
   when nothing contradicts the identity (`contradicted`: an org on both sides, one shared or
   another; another birth date; another personal phone). A lead at a customer's home with the
   customer's surname is the same household, already known (docs/duplicates.md: the trade-off
-  and the strict setting, both names required);
+  and the strict setting, both names required). Where counts weigh the names, one name agreeing
+  with nothing contradicting it and no other street is left to the confidence: its rarity in
+  the lead's place decides;
 * colleagues share an office: when the org agrees, the address adds at most ADDRESS_AT_ORG bits;
 * one-to-one: different people matching about equally well (two John Smiths at one company)
   share the odds, so neither is a duplicate on its own; the lead is then a "possible" one.
@@ -239,8 +251,11 @@ def name_bits(c: Comparison, fixed: Mapping[str, float], counted: Counts | None)
 
 def one_name_counts(c: Comparison) -> bool:
     """One name agreeing may weigh by its rarity: nothing contradicts the identity and the
-    street, where both give one, is not another (a relative a few streets away)."""
-    return c.name in M_ONE_NAME and not contradicted(c) and c.street != "different"
+    street, where both give one, is not another (a relative a few streets away), unless the
+    birth date is the same (the person moved)."""
+    if c.name not in M_ONE_NAME or contradicted(c):
+        return False
+    return c.street != "different" or c.dob == "same"
 
 
 def locality_bits(c: Comparison, fixed: Mapping[str, float], counted: Counts | None) -> float:
