@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.dedup_febrl_merge import CHECKS, merge_rates, merge_table
+from bench.dedup_febrl_merge import CHECKS, ExportTable, merge_rates, merge_table
 from bench.dedup_febrl_relax import (
     RELAXATIONS,
     Rule,
@@ -59,8 +59,16 @@ from bench.dedup_febrl_relax import (
 )
 from leadgen.duplicates.check import DuplicateCheck
 from leadgen.duplicates.customer_entries import customer_blocks, name_counts
-from leadgen.duplicates.matching import MatchConfig, compare, identity_agrees
-from leadgen.duplicates.normalise import Entry, Identity, identity_of
+from leadgen.duplicates.matching import (
+    KNOWN_SHARE,
+    Comparison,
+    MatchConfig,
+    compare,
+    identity_agrees,
+    locality_bits,
+    name_bits,
+)
+from leadgen.duplicates.normalise import Counts, Entry, Identity, identity_of
 from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
 from leadgen.duplicates.store import sync_customer_identities
 from leadgen.serve.schemas import CleanLead, LeadIdentity
@@ -135,20 +143,6 @@ def identity_fields(row: dict[str, Any], fields: Sequence[str]) -> dict[str, str
 
 
 # ---- the project's check ------------------------------------------------------------------------
-@dataclass
-class _Table:
-    """The customers as the build reads an export (customer_entries.Customers)."""
-
-    ids: np.ndarray
-    emails: list[str | None] | None
-    identity: dict[str, list[str | None]]
-    customer: np.ndarray | None = None
-    stage: list[str | None] | None = None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
 def run_project(
     data: Febrl,
     fields: Sequence[str],
@@ -160,7 +154,7 @@ def run_project(
     `relax`, the links each looser rule would add: bench.dedup_febrl_relax)."""
     rows = [identity_fields(r, fields) for r in data.customers]
     names = sorted(rows[0])
-    table = _Table(
+    table = ExportTable(
         np.array([r["uid"] for r in data.customers]),
         None,
         {f: [r.get(f) for r in rows] for f in names},
@@ -544,6 +538,7 @@ def render(r: dict[str, Any]) -> str:
     lines += ["", r["notes"], "", "## Why a true pair is missed", ""]
     lines += misses_table(r)
     lines += ["", *merge_section(r), "", *relax_section(r)]
+    lines += ["", *tf_section(r["project"]["b"]["entries"])]
     lines += ["", "## Levels: u and m on Febrl next to the weights", ""]
     lines += table(
         ["comparison:level", "u (random pairs)", "m (true pairs)", "log2(m/u)", "weight (bits)"],
@@ -551,6 +546,48 @@ def render(r: dict[str, Any]) -> str:
          for k, v in r["levels"].items()],
     )  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+TF_EXAMPLES = (1, 10, 100)  # how many of the export's people carry the value
+
+
+def tf_section(people: int) -> list[str]:
+    """The weights the export's counts give, at Febrl's size, for a value carried by 1, 10 or
+    100 people (matching.name_bits and locality_bits with a made-up candidate's counts), next
+    to the fixed weight they replace: what a reviewer checks the m values by."""
+    cfg = MatchConfig()
+    fixed = cfg.weights
+    rows = []
+    for level, locality, what in (
+        ("exact", "unknown/unknown", "both names exact (first name and surname each)"),
+        ("surname_only", "unknown/unknown", "surname only, the first name another"),
+        ("first_blank", "unknown/unknown", "surname, the first name blank on one side"),
+        ("none", "same/unknown", "the same postcode (people in it)"),
+        ("none", "near/unknown", "a postcode one edit off (people one edit away)"),
+    ):
+        cells = [f"{_tf_bits(level, locality, n, people, cfg):+.1f}" for n in TF_EXAMPLES]
+        was = fixed["name"][level] if level != "none" else fixed["locality"][locality]
+        rows.append([what, *cells, f"{was:+.1f}"])
+    prior = np.log2(KNOWN_SHARE / people)
+    return [
+        "## Weights from the export's counts",
+        "",
+        f"What the check weighs a value by in an export of {people:,} people (Febrl's), by how "
+        "many of them carry it (leadgen/duplicates/matching.py: log2(m / share), m set by hand), "
+        f"next to the fixed weight used without counts. Prior with counts: {prior:+.1f} bits "
+        f"(log2({KNOWN_SHARE} / people)); fixed: {cfg.prior:+.1f}.",
+        "",
+        *table(["level", *(f"{n} carry it" for n in TF_EXAMPLES), "fixed weight"], rows),
+    ]
+
+
+def _tf_bits(level: Any, locality: str, n: int, people: int, cfg: MatchConfig) -> float:
+    """The name level's weight, or for "none" the locality's, when n people carry the value."""
+    c = Comparison(level, "unknown", "unknown", "unknown", locality=locality,
+                   counts=Counts(n, n, n, n, people, people))  # fmt: skip
+    if level == "none":
+        return locality_bits(c, cfg.weights["locality"], cfg.counted(c))
+    return name_bits(c, cfg.weights["name"], cfg.counted(c))
 
 
 def targets(r: dict[str, Any]) -> list[str]:
@@ -719,7 +756,8 @@ NOTES = (
     "may be one typo off) or with the same birth date, with nothing contradicting the identity "
     "(the household rule, docs/duplicates.md); or, where the export's counts weigh the names, "
     "one name with nothing against it (no org on both sides, no other birth date or personal "
-    "phone, no other street), whose rarity then decides through the confidence. "
+    "phone, no other street unless the birth date is the same), whose rarity then decides "
+    "through the confidence. "
     "Names, postcode and country are weighed by the export's own counts (term frequencies, "
     "computed by the build: leadgen/duplicates/customer_entries.py, u = a value's share of "
     "the export's people, m fixed by hand in leadgen/duplicates/matching.py, none fitted to "

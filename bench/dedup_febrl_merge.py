@@ -40,7 +40,7 @@ CHECKS: Final[Mapping[str, MatchConfig]] = {
 
 
 @dataclass
-class _Table:
+class ExportTable:
     """The customers as the build reads an export (customer_entries.Customers)."""
 
     ids: np.ndarray
@@ -57,7 +57,7 @@ def _postcode(group: int) -> str:
     return f"{1000 + group:04d}"
 
 
-def placed(people: Sequence[Mapping[str, str | None]], k: int) -> _Table:
+def placed(people: Sequence[Mapping[str, str | None]], k: int) -> ExportTable:
     """The customers K to a postcode (the last one may hold fewer), names as Febrl drew them."""
     ids = np.array([f"c{i}" for i in range(len(people))])
     identity: dict[str, list[str | None]] = {
@@ -66,7 +66,7 @@ def placed(people: Sequence[Mapping[str, str | None]], k: int) -> _Table:
         "postcode": [_postcode(i // k) for i in range(len(people))],
         "country": ["au"] * len(people),
     }
-    return _Table(ids, None, identity)
+    return ExportTable(ids, None, identity)
 
 
 def merge_rates(
