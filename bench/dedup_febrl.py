@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.dedup_febrl_merge import CHECKS, ExportTable, merge_rates, merge_table
 from bench.dedup_febrl_relax import (
     RELAXATIONS,
     Rule,
@@ -57,9 +58,17 @@ from bench.dedup_febrl_relax import (
     relaxed_link,
 )
 from leadgen.duplicates.check import DuplicateCheck
-from leadgen.duplicates.customer_entries import customer_blocks
-from leadgen.duplicates.matching import MatchConfig, compare, identity_agrees
-from leadgen.duplicates.normalise import Entry, Identity, identity_of
+from leadgen.duplicates.customer_entries import customer_blocks, name_counts
+from leadgen.duplicates.matching import (
+    KNOWN_SHARE,
+    Comparison,
+    MatchConfig,
+    compare,
+    identity_agrees,
+    locality_bits,
+    name_bits,
+)
+from leadgen.duplicates.normalise import Counts, Entry, Identity, identity_of
 from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
 from leadgen.duplicates.store import sync_customer_identities
 from leadgen.serve.schemas import CleanLead, LeadIdentity
@@ -134,20 +143,6 @@ def identity_fields(row: dict[str, Any], fields: Sequence[str]) -> dict[str, str
 
 
 # ---- the project's check ------------------------------------------------------------------------
-@dataclass
-class _Table:
-    """The customers as the build reads an export (customer_entries.Customers)."""
-
-    ids: np.ndarray
-    emails: list[str | None] | None
-    identity: dict[str, list[str | None]]
-    customer: np.ndarray | None = None
-    stage: list[str | None] | None = None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
 def run_project(
     data: Febrl,
     fields: Sequence[str],
@@ -159,7 +154,7 @@ def run_project(
     `relax`, the links each looser rule would add: bench.dedup_febrl_relax)."""
     rows = [identity_fields(r, fields) for r in data.customers]
     names = sorted(rows[0])
-    table = _Table(
+    table = ExportTable(
         np.array([r["uid"] for r in data.customers]),
         None,
         {f: [r.get(f) for r in rows] for f in names},
@@ -241,7 +236,7 @@ def why_missed(who: Identity, ref: str, fetched: Sequence[Entry], cfg: MatchConf
     if mine is None:
         return "not_fetched"
     c = compare(who, mine)
-    if not identity_agrees(c, cfg.household):
+    if not identity_agrees(c, cfg.household, cfg.counted(c) is not None):
         return "names_rule"
     if 1.0 / (1.0 + 2.0 ** -cfg.bits(c)) < cfg.duplicate_threshold:
         return "under_cut"
@@ -262,15 +257,20 @@ def without_the_names_rule(levels: dict[str, dict[str, Any]]) -> MatchConfig:
 
 def identity_ceiling(data: Febrl, fields: Sequence[str], household: bool = True) -> float:
     """Share of the true pairs whose evidence meets the rule every duplicate needs besides its
-    confidence (names agree, or one does at the same dwelling or birth date with nothing
-    contradicting: the household rule): what bounds the check's recall whatever the weights."""
-    by_uid = {r["uid"]: r for r in data.customers}
+    confidence (names agree; or one does at the same dwelling or birth date, or, weighed by the
+    export's counts, with nothing against it: the household rule): what bounds the check's
+    recall whatever the weights."""
+    customers = {r["uid"]: identity_of(**identity_fields(r, fields), key=KEY)
+                 for r in data.customers}  # fmt: skip
+    counts = name_counts([w for w in customers.values() if w.first or w.last])
     lead_by_uid = {r["uid"]: r for r in data.leads}
+    cfg = MatchConfig(household=household)
     ok = 0
     for cust, lead in data.truth:
-        a = identity_of(**identity_fields(by_uid[cust], fields), key=KEY)
+        a = customers[cust]
         b = identity_of(**identity_fields(lead_by_uid[lead], fields), key=KEY)
-        ok += identity_agrees(compare(b, Entry(cust, "customer", a)), household)
+        c = compare(b, Entry(cust, "customer", a, counts=counts(a)))
+        ok += identity_agrees(c, household, cfg.counted(c) is not None)
     return round(ok / len(data.truth), 4)
 
 
@@ -508,6 +508,9 @@ def render(r: dict[str, Any]) -> str:
         rows.append(["", "splink, per lead", *_f(theirs["per_lead"])])
         rows.append(["", "splink, 1:1", *_f(theirs["one_to_one"])])
     for s in ("a", "b", "c"):
+        rows.append([f"({s}) fixed weights", "leadgen without the export's counts",
+                     *_f(r["fixed_weights"][s])])  # fmt: skip
+    for s in ("a", "b", "c"):
         rows.append([f"({s}) strict", "leadgen, LEADGEN_DUP_NAMES=strict (both names needed)",
                      *_f(r["strict"][s])])  # fmt: skip
     for s in ("a", "b", "c"):
@@ -534,7 +537,8 @@ def render(r: dict[str, Any]) -> str:
     )  # fmt: skip
     lines += ["", r["notes"], "", "## Why a true pair is missed", ""]
     lines += misses_table(r)
-    lines += ["", *relax_section(r)]
+    lines += ["", *merge_section(r), "", *relax_section(r)]
+    lines += ["", *tf_section(r["project"]["b"]["entries"])]
     lines += ["", "## Levels: u and m on Febrl next to the weights", ""]
     lines += table(
         ["comparison:level", "u (random pairs)", "m (true pairs)", "log2(m/u)", "weight (bits)"],
@@ -542,6 +546,48 @@ def render(r: dict[str, Any]) -> str:
          for k, v in r["levels"].items()],
     )  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+TF_EXAMPLES = (1, 10, 100)  # how many of the export's people carry the value
+
+
+def tf_section(people: int) -> list[str]:
+    """The weights the export's counts give, at Febrl's size, for a value carried by 1, 10 or
+    100 people (matching.name_bits and locality_bits with a made-up candidate's counts), next
+    to the fixed weight they replace: what a reviewer checks the m values by."""
+    cfg = MatchConfig()
+    fixed = cfg.weights
+    rows = []
+    for level, locality, what in (
+        ("exact", "unknown/unknown", "both names exact (first name and surname each)"),
+        ("surname_only", "unknown/unknown", "surname only, the first name another"),
+        ("first_blank", "unknown/unknown", "surname, the first name blank on one side"),
+        ("none", "same/unknown", "the same postcode (people in it)"),
+        ("none", "near/unknown", "a postcode one edit off (people one edit away)"),
+    ):
+        cells = [f"{_tf_bits(level, locality, n, people, cfg):+.1f}" for n in TF_EXAMPLES]
+        was = fixed["name"][level] if level != "none" else fixed["locality"][locality]
+        rows.append([what, *cells, f"{was:+.1f}"])
+    prior = np.log2(KNOWN_SHARE / people)
+    return [
+        "## Weights from the export's counts",
+        "",
+        f"What the check weighs a value by in an export of {people:,} people (Febrl's), by how "
+        "many of them carry it (leadgen/duplicates/matching.py: log2(m / share), m set by hand), "
+        f"next to the fixed weight used without counts. Prior with counts: {prior:+.1f} bits "
+        f"(log2({KNOWN_SHARE} / people)); fixed: {cfg.prior:+.1f}.",
+        "",
+        *table(["level", *(f"{n} carry it" for n in TF_EXAMPLES), "fixed weight"], rows),
+    ]
+
+
+def _tf_bits(level: Any, locality: str, n: int, people: int, cfg: MatchConfig) -> float:
+    """The name level's weight, or for "none" the locality's, when n people carry the value."""
+    c = Comparison(level, "unknown", "unknown", "unknown", locality=locality,
+                   counts=Counts(n, n, n, n, people, people))  # fmt: skip
+    if level == "none":
+        return locality_bits(c, cfg.weights["locality"], cfg.counted(c))
+    return name_bits(c, cfg.weights["name"], cfg.counted(c))
 
 
 def targets(r: dict[str, Any]) -> list[str]:
@@ -559,7 +605,35 @@ def targets(r: dict[str, Any]) -> list[str]:
     return table(head, rows)
 
 
+def merge_section(r: dict[str, Any]) -> list[str]:
+    """What the check itself merges among distinct people, K customers to a postcode
+    (bench.dedup_febrl_merge), with the export's counts and with the fixed weights."""
+    head = ["check", *(f"{k:,} customers in the postcode" for k in POSTCODE_SIZES)]
+    return [
+        "## What the check merges where namesakes share a postcode",
+        "",
+        MERGE_NOTES,
+        "",
+        *table(head, merge_table(r["merged_by_the_check"])),
+    ]
+
+
+MERGE_NOTES = (
+    "The check itself (`DuplicateCheck.lookup`, SQLite store, entries and counts built by the "
+    "build's code) on distinct people: the original records of Febrl's datasets 1 to 4a "
+    "(bench.dedup_febrl_relax.febrl_people), 500 of them new leads, the others (about 11,000) "
+    "the export's customers, placed K to a postcode; each lead is given one of those postcodes. "
+    "Names and postcode only, as in (b): nothing else could veto. Every lead is someone new, so "
+    "each cell is the share of them called `duplicate: true` (a false merge), in brackets the "
+    "share flagged possible (scored, with the match named). With the counts, the same postcode "
+    "weighs less where it holds more people and a postcode one edit off less where codes are "
+    "dense, so a rare name decides in a sparse postcode and nothing but the full name (and only "
+    "a rare one) in a dense one."
+)
+
+
 POSTCODE_SIZES = (10, 100, 1000)  # customers sharing the lead's postcode
+CHECK_ROW = list(CHECKS)[-1]  # the check as it runs: with the export's counts
 
 
 def exposures(density: dict[str, Any], people: int, leads: int = 500) -> list[int]:
@@ -580,8 +654,6 @@ def _at(rates: dict[str, dict[str, float]], what: str, customers: float) -> str:
 def merged(name: str, k: int, r: dict[str, Any]) -> str:
     """The share of distinct new people a rule set merges with K customers in their postcode."""
     rates, n = r["namesakes"], r["febrl_density"]["postcodes_one_edit_off"]
-    if name == "check":
-        return _at(rates, "full_name", k)
     if name == "R1":
         return _at(rates, "one_name", k)
     if name == "R1+R2":
@@ -598,9 +670,10 @@ def relax_section(r: dict[str, Any]) -> list[str]:
     people they would merge where namesakes share a postcode (bench.dedup_febrl_relax)."""
     head = ["rule (cumulative)", "(a) F1", "(b) F1",
             *(f"merged, {k:,} customers in the postcode" for k in POSTCODE_SIZES)]  # fmt: skip
+    actual = r["merged_by_the_check"][CHECK_ROW]
     rows = [["the check", f"{r['project']['a']['duplicate']['f1']:.4f}",
              f"{r['project']['b']['duplicate']['f1']:.4f}",
-             *(merged("check", k, r) for k in POSTCODE_SIZES)]]  # fmt: skip
+             *(f"{actual[str(k)]['duplicate']:.1%}" for k in POSTCODE_SIZES)]]  # fmt: skip
     for name, (label, _) in RELAXATIONS.items():
         a, b = (r["project"][s]["relaxed"][name]["f1"] for s in ("a", "b"))
         rows.append([f"{name} {label}", f"{a:.4f}", f"{b:.4f}",
@@ -650,8 +723,8 @@ RELAX_NOTES = (
     "into a customer where the CRM holds K customers in the lead's postcode: people drawn from "
     "the original records of Febrl's datasets 1 to 4a (distinct people, names from Febrl's "
     "frequency tables), compared with the check's own name levels, nothing to veto. The check "
-    "row: what it merges there today (the full name with the same postcode is a duplicate, as in "
-    "Salesforce's rule). R2 opens the postcodes one edit off: {postcodes_one_edit_off} of "
+    "row: what the check itself merges there (the section above). R2 opens the postcodes one "
+    "edit off: {postcodes_one_edit_off} of "
     "Febrl's postcodes in use are one edit from a given one, so its namesakes are counted over "
     "K times that many customers (a + b: R1's share, plus R2's namesakes), R3 its one-name "
     "namesakes over K times one more; R4 merges "
@@ -678,32 +751,29 @@ def _log_ratio(v: dict[str, Any]) -> str:
 NOTES = (
     "The identity-rule ceiling is the share of true pairs that meet what every duplicate needs "
     "besides its confidence: both names agree (exact, nickname, one typo, swapped, similar "
-    "spelling), or one name agrees (the other different, or blank on one side) at the same "
+    "spelling); or one name agrees (the other different, or blank on one side) at the same "
     "dwelling (house number and street, in the same postcode or city; the number or the street "
-    "may be one typo off) or with the same birth date, and nothing contradicts the identity "
-    "(the household rule, docs/duplicates.md). "
-    "Febrl replaces, drops or garbles a name in about one pair in five, and in many of those "
-    "also the house number or the street; splink links such pairs on what is left (one name "
-    "and the postcode, say), safely there: every Febrl lead has its customer, so no new person "
-    "meets a namesake in its postcode (the last section measures what such a rule merges where "
-    "one does). In a CRM they do: relatives, namesakes, colleagues at one office. The check "
-    "calls one name "
-    "at the person's dwelling a duplicate (the same household) and one name in the same "
-    "postcode a possible duplicate at most (scored, with the match named); with names and "
-    "postcode only (b) no dwelling is known, so both names must agree there. The next table "
-    "counts each missed pair at the first step that lets it go. On (b) the cut is the other "
-    "bound: a postcode one edit off (Febrl's commonest postcode corruption) is common between "
-    "strangers (its u in the last table), so it weighs little, and the full name with it stays "
-    "under 0.95, where the check calls a lead a "
-    "duplicate (a duplicate customer is not scored: a wrong one costs a lead); splink links at "
-    '0.5, and the "at splink\'s cut" rows move the check there with its rule kept. The ablation '
-    "rows turn the rule off and weigh the name levels by Febrl's own u and m (what splink "
-    "learns for them): what is left is blocking (hashed keys fetched in one store read: the "
-    "blocking recall above), the fixed address weights and the lack of term-frequency "
-    "adjustments (splink weighs a rare surname above a common one). The weights are fixed in "
-    "leadgen/duplicates/matching.py, set by hand and reviewed against the u and m measured on "
-    "the generated CRM (bench/FUZZY.md) and on Febrl (the last table); none is fitted to "
-    "Febrl's labels."
+    "may be one typo off) or with the same birth date, with nothing contradicting the identity "
+    "(the household rule, docs/duplicates.md); or, where the export's counts weigh the names, "
+    "one name with nothing against it (no org on both sides, no other birth date or personal "
+    "phone, no other street unless the birth date is the same), whose rarity then decides "
+    "through the confidence. "
+    "Names, postcode and country are weighed by the export's own counts (term frequencies, "
+    "computed by the build: leadgen/duplicates/customer_entries.py, u = a value's share of "
+    "the export's people, m fixed by hand in leadgen/duplicates/matching.py, none fitted to "
+    "Febrl's labels); the fixed-weights rows are the check without them. Febrl replaces, drops "
+    "or garbles a name in about one pair in five; with counts, a rare surname or first name left "
+    "in a sparse postcode links, a common one does not, and one name where the street is "
+    "another does not either (a relative a few streets away, in a CRM). The next table counts "
+    "each missed pair at the first step that lets it go. On (b) the cut is the other bound: a "
+    "postcode one edit off (Febrl's commonest postcode corruption) is shared by many strangers "
+    "(about 14 of Febrl's postcodes in use are one edit from a given one), so it weighs little, "
+    "and a common full name with it stays under 0.95, where the check calls a lead a duplicate "
+    "(a duplicate customer is not scored: a wrong one costs a lead); splink links at 0.5, and "
+    'the "at splink\'s cut" rows move the check there with its rule kept. The ablation rows '
+    "turn the rule off and weigh the name levels by Febrl's own u and m. Febrl's people all live "
+    "in Australia, so the country, weighed by its share, adds nothing here (the fixed weights "
+    "give it 2.5 bits). What the counts cost among distinct people is the next-but-one section."
 )
 
 
@@ -735,6 +805,11 @@ def main(argv: list[str] | None = None) -> int:
             s: run_project(data, fields, Path(tmp), ablation)["duplicate"]
             for s, fields in FIELDS.items()
         }
+        fixed = MatchConfig(term_frequencies=False)
+        result["fixed_weights"] = {
+            s: run_project(data, fields, Path(tmp), fixed)["duplicate"]
+            for s, fields in FIELDS.items()
+        }
         strict = MatchConfig(household=False)
         result["strict"] = {
             s: run_project(data, fields, Path(tmp), strict)["duplicate"]
@@ -747,6 +822,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     result["febrl_density"] = density = postcode_density(data.customers)
     people = febrl_people()
+    result["merged_by_the_check"] = merge_rates(people)
     result["namesakes"] = {
         str(k): v for k, v in namesake_rates(people, exposures(density, len(people))).items()
     }

@@ -377,7 +377,9 @@ def _weights_lines(
         "The fixed weights deliberately differ where independence fails (see "
         "leadgen/duplicates/matching.py): nickname and typo capped under exact, surname-only made "
         "the colleague signature, a shared number a switchboard. Prior "
-        f"{match.prior:+.1f} bits.",
+        f"{match.prior:+.1f} bits. Names, postcode and country are weighed by the export's own "
+        "counts instead where no org is known on both sides (docs/duplicates.md); wherever an org "
+        "is shared the fixed weights below decide.",
         "",
         *table(["comparison", "level", "u", "m", "log2(m/u)", "weight"], rows),
         "",

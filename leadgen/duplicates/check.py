@@ -35,6 +35,7 @@ from leadgen.duplicates.normalise import (
     block_keys,
     email_hash,
     identity_of,
+    transposed_keys,
 )
 from leadgen.duplicates.store import DuplicateHit, DuplicateStore, Known, LeadKeys, Recorded
 
@@ -136,7 +137,9 @@ class DuplicateCheck:
         )  # fmt: skip
         email = email_hash(lead.email, self._hash_key) if lead.email else None
         blocks = tuple(block_hash(k, self._hash_key) for k in block_keys(who))
-        return LeadKeys(email, blocks), who
+        near = transposed_keys(who, w.postcode, self._hash_key)
+        also = tuple(block_hash(k, self._hash_key) for k in near)
+        return LeadKeys(email, blocks, also), who
 
     def lookup(self, lead: Lead) -> DuplicateState:
         keys, who = self.keys_of(lead)

@@ -5,7 +5,9 @@ The build job (DynamoDB) and `leadgen build` (SQLite) sync the result into the d
 after LATEST moved, as they do the email hashes. One entry per person: rows with the same
 normalised mailbox are one person (a customer's id wins over a non-customer's, else the first);
 rows without a name are skipped (there is nothing to compare). An entry's `phone_n` counts the
-different names giving its phone key: 1 is a personal number, more a switchboard.
+different names giving its phone key: 1 is a personal number, more a switchboard; its `counts`
+how many people share its first name, surname and postcode (`name_counts`), what the match
+weighs their agreement by.
 
 Every row of the export is a known person; which of them are customers is the build's rule
 (leadgen.config.CustomerRule): only a customer is answered without a score.
@@ -25,6 +27,7 @@ from leadgen.config import IDENTITY_FIELDS
 from leadgen.duplicates.matching import MatchConfig, best_match
 from leadgen.duplicates.normalise import (
     DWELLING_KEYS,
+    Counts,
     CrmRecord,
     Entry,
     Identity,
@@ -95,10 +98,11 @@ def customer_blocks(table: Customers, hash_key: str, note: Note = _silent) -> Cu
         return CustomerBlocks(report=report, records=records)
     people, skipped, merged = _people(table, hash_key, records, note)
     names_per_phone = Counter(p for p, _ in {(w.phone, (w.first, w.last)) for _, w, _ in people})
+    counts = name_counts([who for _, who, _ in people])
     plain: dict[str, list[Entry]] = defaultdict(list)
     for ref, who, rec in people:
         phone_n = max(1, names_per_phone.get(who.phone, 1))
-        entry = Entry(ref, rec.kind, who, phone_n, stage=rec.stage)
+        entry = Entry(ref, rec.kind, who, phone_n, stage=rec.stage, counts=counts(who))
         for key in block_keys(who):
             plain[key].append(entry)
     sizes = [len(v) for v in plain.values()]
@@ -116,6 +120,32 @@ def customer_blocks(table: Customers, hash_key: str, note: Note = _silent) -> Cu
     }
     blocks = {block_hash(k, hash_key): v for k, v in kept.items()}
     return CustomerBlocks(blocks, report, records)
+
+
+def name_counts(people: Sequence[Identity]) -> Callable[[Identity], Counts]:
+    """Each person's Counts: how many of `people` carry their first name, their surname, their
+    postcode and their country, and how many a postcode one edit off (the stored entries'
+    people: those with a name and something to block on). The match reads a value's share of
+    the export (count / people) as its u, the chance that a new person agrees on it by
+    coincidence; counting here, at build time, makes that share this CRM's own (how dense
+    namesakes and postcodes are in it) rather than a constant.
+
+    One edit off is counted on the postcode's deletion digests (address.place_of): a postcode
+    one edit from another shares one of them (a transposition two, so it is counted twice: an
+    upper bound, which only makes a near postcode weigh less)."""
+    first = Counter(w.first for w in people if w.first)
+    last = Counter(w.last for w in people if w.last)
+    country = Counter(w.country for w in people if w.country)
+    code = Counter(w.place.postcode[0] for w in people if w.place.postcode)
+    parts = Counter(d for w in people for d in w.place.postcode[1:])
+
+    def of(w: Identity) -> Counts:
+        pc = w.place.postcode
+        same = code[pc[0]] if pc else 0
+        near = sum(parts[d] - same for d in pc[1:])
+        return Counts(first[w.first], last[w.last], same, near, country[w.country], len(people))
+
+    return of
 
 
 def _cap(plain_key: str) -> int:

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from leadgen.duplicates.address import Place
-from leadgen.duplicates.normalise import CrmRecord, Entry, Identity, entry_kind
+from leadgen.duplicates.normalise import Counts, CrmRecord, Entry, Identity, entry_kind
 from leadgen.duplicates.store import LEAD_BLOCK_CAP, DuplicateHit, Known, LeadKeys, Recorded
 
 WRITE_BATCH = 25
@@ -133,8 +133,10 @@ class DynamoDuplicateStore:
             }
         blocks = self._blocks(keys)
         if blocks:
+            also = [h for h in keys.lookup_only if h not in blocks]
             request[self.identity_table or ""] = {
-                "Keys": [{"pk": {"S": fam + h}} for h in blocks for fam in (CUSTOMER, LEAD)],
+                "Keys": [{"pk": {"S": fam + h}} for h in blocks for fam in (CUSTOMER, LEAD)]
+                + [{"pk": {"S": CUSTOMER + h}} for h in also],
                 "ConsistentRead": consistent,
             }
         return request
@@ -352,22 +354,39 @@ _CHAR_KINDS = {"C": "customer", "N": "non_customer", "L": "lead", "c": "customer
 
 
 def encode_entry(e: Entry) -> str:
-    """One entry as text: the identity fields, phone_n, expiry, kind, place digests, stage, and
-    the ref last (a lead id may contain anything; it is split off last). Entries written before
-    places and stages existed (a lower-case kind, the ref right after it) still decode."""
+    """One entry as text: the identity fields, phone_n, expiry, kind, place digests, stage, the
+    name and postcode counts when known (the kind then marked "+"), and the ref last (a lead id
+    may contain anything; it is split off last). Entries written before counts (an upper-case
+    kind alone), and before places and stages (a lower-case kind, the ref right after it),
+    still decode."""
     w = e.who
     expires = str(e.expires_at or "")
+    kind = _KIND_CHARS[e.kind]
+    tail = (e.stage, e.ref) if e.counts is None else (e.stage, e.counts.encode(), e.ref)
+    if e.counts is not None:
+        kind += _COUNTED
     fields = (w.first, w.last, w.company, w.domain, w.phone, w.country, str(e.phone_n), expires,
-              _KIND_CHARS[e.kind], w.place.encode(), e.stage, e.ref)  # fmt: skip
+              kind, w.place.encode(), *tail)  # fmt: skip
     return _FS.join(fields)
+
+
+_COUNTED = "+"  # the kind's mark of an entry that carries counts
 
 
 def decode_entry(text: str) -> Entry:
     first, last, company, domain, phone, country, phone_n, exp, kind, rest = text.split(_FS, 9)
-    place, stage, ref = ("", "", rest) if kind in ("c", "l") else rest.split(_FS, 2)
+    counts = ""
+    if kind in ("c", "l"):
+        place, stage, ref = "", "", rest
+    elif kind.endswith(_COUNTED):
+        place, stage, counts, ref = rest.split(_FS, 3)
+        kind = kind[: -len(_COUNTED)]
+    else:
+        place, stage, ref = rest.split(_FS, 2)
     who = Identity(first, last, company, domain, phone, country, Place.decode(place))
     expires = int(exp) if exp else None
-    return Entry(ref, entry_kind(_CHAR_KINDS.get(kind, "lead")), who, int(phone_n), expires, stage)
+    kinds = entry_kind(_CHAR_KINDS.get(kind, "lead"))
+    return Entry(ref, kinds, who, int(phone_n), expires, stage, Counts.decode(counts))
 
 
 def customer_block_item(h: str, entries: Sequence[Entry]) -> dict[str, Any]:

@@ -27,6 +27,16 @@ the benches measure: bench/fuzzy_bench.py on generated data (bench/FUZZY.md) and
 bench/dedup_febrl.py on the public Febrl data (bench/DEDUP_FEBRL.md); they are not refitted
 silently on every build.
 
+Names, postcode and country are also weighed by the export's own term frequencies (splink's
+approach): the build counts, per stored person, how many people share their first name, surname,
+postcode and country, and how many live one postcode edit away (normalise.Counts). u is then the
+value's share of the export and the weight log2(m / u), with m fixed and documented below and the
+prior the odds of one given person of the export; a rare surname agreeing weighs far more than
+"smith", the same postcode less where the CRM holds many people in it. With counts, one name
+agreeing with nothing against it may make a duplicate when it is rare enough for the place
+(`identity_agrees`). Without counts (a lead entry, a store an older build wrote, an export of
+fewer than TF_MIN_PEOPLE people, or an org on both sides) the fixed weights decide.
+
 Where independence fails, rules (in `MatchConfig.bits` and `best_match`):
 * "duplicate" needs the names to agree (exact, nickname, typo, swapped, similar; similar not
   between people of one org): org and phone are correlated for colleagues (one domain, one
@@ -38,7 +48,9 @@ Where independence fails, rules (in `MatchConfig.bits` and `best_match`):
   when nothing contradicts the identity (`contradicted`: an org on both sides, one shared or
   another; another birth date; another personal phone). A lead at a customer's home with the
   customer's surname is the same household, already known (docs/duplicates.md: the trade-off
-  and the strict setting, both names required);
+  and the strict setting, both names required). Where counts weigh the names, one name agreeing
+  with nothing contradicting it and no other street is left to the confidence: its rarity in
+  the lead's place decides;
 * colleagues share an office: when the org agrees, the address adds at most ADDRESS_AT_ORG bits;
 * one-to-one: different people matching about equally well (two John Smiths at one company)
   share the odds, so neither is a duplicate on its own; the lead is then a "possible" one.
@@ -48,13 +60,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from math import log2
 from typing import Final, Literal
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from leadgen.duplicates.address import near, one_typo, overlap, same
-from leadgen.duplicates.normalise import Entry, EntryKind, Identity, first_groups
+from leadgen.duplicates.normalise import Counts, Entry, EntryKind, Identity, first_groups
 
 NameLevel = Literal[
     "exact", "nickname", "typo", "swapped", "similar", "surname_only", "first_only",
@@ -120,6 +133,33 @@ DOB_WEIGHTS: Final[Mapping[str, float]] = {
 # The odds, before any evidence, that a lead is one given candidate its keys fetched.
 PRIOR_BITS: Final = -14.5
 
+# ---- term frequencies: the weights of names and postcodes from the export's own counts ----------
+# A candidate entry carries how many of the export's people share its first name, surname and
+# postcode (normalise.Counts, counted by the build). A value's share of the people is its u, the
+# chance that a new person agrees on it by coincidence, so an agreeing name weighs
+# log2(m / share): a rare surname far more than "smith", and a postcode less where the CRM holds
+# many people in it. The prior then is the odds of one given person of N, log2(KNOWN_SHARE / N),
+# so that N cancels: what decides is how many people of this CRM share the value, not its size.
+# Below TF_MIN_PEOPLE every name is one or two people and a share says nothing: the fixed weights.
+TF_MIN_PEOPLE: Final = 1000
+MIN_SHARE: Final = 1e-6  # no value is taken as rarer than one in a million (a typo is unique too)
+# Of the leads, the share that are someone in the export: an upper bound (most leads are new).
+KNOWN_SHARE: Final = 0.5
+# m: how often one person's two records show the level, set by hand (not fitted): both names
+# exact; the surname alone (the first name another: a middle name used, a nickname outside the
+# table, a typo beyond one edit; a relative's, when it is another person); the first name alone
+# (a surname changed by marriage, mistyped beyond one edit); one name agreeing where the other is
+# blank on one side (a blank is unknown: the agreeing name is all the evidence, so its m).
+# The other levels where both names agree keep their distance in bits below "exact".
+M_EXACT: Final = 0.85
+M_ONE_NAME: Final[Mapping[str, float]] = {
+    "surname_only": 0.04, "first_only": 0.04, "first_blank": 0.9, "surname_blank": 0.9,
+}  # fmt: skip
+_SURNAME_LEVELS: Final = frozenset({"surname_only", "first_blank"})  # the surname agrees
+M_POSTCODE: Final = 0.9  # the same postcode on one person's two records
+M_POSTCODE_NEAR: Final = 0.05  # one edit off (a typo, a transposition) on one person's two
+M_COUNTRY: Final = 0.95  # the same country on one person's two records
+
 
 @dataclass(frozen=True)
 class MatchConfig:
@@ -134,6 +174,9 @@ class MatchConfig:
     # The household reading of one name at the same dwelling (`corroborated`); False: both names
     # must agree (ServiceConfig.dup_names = "strict").
     household: bool = True
+    # Names and postcode weighed by the export's counts where the candidate carries them (above);
+    # False: the fixed weights everywhere (what a bench compares against).
+    term_frequencies: bool = True
     weights: Mapping[str, Mapping[str, float]] = field(
         default_factory=lambda: {
             "name": NAME_WEIGHTS,
@@ -148,13 +191,29 @@ class MatchConfig:
 
     def bits(self, c: Comparison) -> float:
         w = self.weights
-        one_name = self.household and corroborated(c)
-        name = ONE_NAME_CORROBORATED[c.name] if one_name else w["name"][c.name]
-        place = w["street"][c.street] + w["locality"][c.locality]
+        counted = self.counted(c)
+        name = name_bits(c, w["name"], counted)
+        if self.household and corroborated(c):  # the dwelling or birth date decides
+            household = ONE_NAME_CORROBORATED[c.name]
+            name = household if counted is None else max(household, name)
+        locality = locality_bits(c, w["locality"], counted)
+        place = w["street"][c.street] + locality
         if c.org in SHARED_ORG:
             place = min(place, ADDRESS_AT_ORG)  # colleagues share the office's address
-        return (self.prior + name + w["org"][c.org] + w["phone"][c.phone]
-                + w["country"][c.country] + place + w["dob"][c.dob])  # fmt: skip
+        prior = self.prior if counted is None else log2(KNOWN_SHARE / counted.people)
+        return (prior + name + w["org"][c.org] + w["phone"][c.phone]
+                + country_bits(c, w["country"], counted) + place + w["dob"][c.dob])  # fmt: skip
+
+    def counted(self, c: Comparison) -> Counts | None:
+        """The candidate's counts when the export's frequencies weigh this comparison: counts
+        stored (not a lead entry, not an old store), from enough people to mean something, and
+        no org shared. At one org a name's share of the whole export is not its share among the
+        org's people (a family firm, one region's names, colleagues and their namesakes), so
+        there the fixed weights, reviewed on colleagues (bench/FUZZY.md), decide."""
+        k = c.counts
+        if not self.term_frequencies or k is None or k.people < TF_MIN_PEOPLE:
+            return None
+        return None if c.org in SHARED_ORG else k
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +225,60 @@ class Comparison:
     street: StreetLevel = "unknown"
     locality: str = "unknown/unknown"  # "<postcode level>/<city level>"
     dob: DobLevel = "unknown"
+    counts: Counts | None = None  # the candidate's (normalise.Counts), None: fixed weights
+
+
+def _share(n: int, people: int) -> float:
+    return max(max(n, 1) / people, MIN_SHARE)
+
+
+def name_bits(c: Comparison, fixed: Mapping[str, float], counted: Counts | None) -> float:
+    """The name's weight: log2(m / u) with u the agreeing names' shares of the export (both
+    names: the product; one name: its share) where `counted`, else the fixed weight.
+
+    One name agreeing is weighed so only where nothing says another person (`one_name_counts`):
+    at one org, with another birth date or personal phone, or another street, it is the
+    colleague's or the relative's signature and keeps its fixed, negative weight."""
+    if counted is None:
+        return fixed[c.name]
+    first, last = (_share(n, counted.people) for n in (counted.first, counted.last))
+    if c.name in NAMES_AGREE:
+        return log2(M_EXACT / (first * last)) + fixed[c.name] - fixed["exact"]
+    if c.name in M_ONE_NAME and one_name_counts(c):
+        return log2(M_ONE_NAME[c.name] / (last if c.name in _SURNAME_LEVELS else first))
+    return fixed[c.name]
+
+
+def one_name_counts(c: Comparison) -> bool:
+    """One name agreeing may weigh by its rarity: nothing contradicts the identity and the
+    street, where both give one, is not another (a relative a few streets away), unless the
+    birth date is the same (the person moved)."""
+    if c.name not in M_ONE_NAME or contradicted(c):
+        return False
+    return c.street != "different" or c.dob == "same"
+
+
+def locality_bits(c: Comparison, fixed: Mapping[str, float], counted: Counts | None) -> float:
+    """The same postcode weighs log2(m / the postcode's share of the export) where `counted`
+    (less where the CRM holds many people in it), a postcode one edit off log2(m / the share
+    of the people one edit from the candidate's: many where codes are dense), each plus what
+    the city adds in the fixed table; every other level its fixed weight."""
+    code = c.locality.split("/", 1)[0]
+    if counted is None or code not in ("same", "near") or not counted.postcode:
+        return fixed[c.locality]
+    if code == "same":
+        share, m = _share(counted.postcode, counted.people), M_POSTCODE
+    else:
+        share, m = _share(counted.near, counted.people), M_POSTCODE_NEAR
+    return log2(m / share) + fixed[c.locality] - fixed[f"{code}/unknown"]
+
+
+def country_bits(c: Comparison, fixed: Mapping[str, float], counted: Counts | None) -> float:
+    """The same country weighs log2(m / its share of the export) where `counted`: nothing in a
+    CRM of one country, where every pair agrees on it."""
+    if counted is None or c.country != "same" or not counted.country:
+        return fixed[c.country]
+    return log2(M_COUNTRY / _share(counted.country, counted.people))
 
 
 def contradicted(c: Comparison) -> bool:
@@ -193,13 +306,18 @@ def corroborated(c: Comparison) -> bool:
     return c.dob == "same" or at_dwelling(c)
 
 
-def identity_agrees(c: Comparison, household: bool = True) -> bool:
+def identity_agrees(c: Comparison, household: bool = True, counted: bool = False) -> bool:
     """What a duplicate needs besides its confidence: the names agree, or (`household`) one does
-    and is corroborated. At one org a similar spelling is no agreement: "Joseph Nakata" and
-    "Joseph Nakahara" at one company are colleagues as often as one person misspelt."""
+    and is corroborated, or (`household` and `counted`: the export's counts weigh the names) one
+    does with nothing against it (`one_name_counts`): then its rarity decides through the
+    confidence, so a rare surname in the same postcode can be a duplicate and "smith" cannot.
+    At one org a similar spelling is no agreement: "Joseph Nakata" and "Joseph Nakahara" at one
+    company are colleagues as often as one person misspelt."""
     if c.name == "similar" and c.org in SHARED_ORG:
         return False
-    return c.name in NAMES_AGREE or (household and corroborated(c))
+    if c.name in NAMES_AGREE:
+        return True
+    return household and (corroborated(c) or (counted and one_name_counts(c)))
 
 
 def _typo(a: str, b: str) -> bool:
@@ -337,6 +455,7 @@ def compare(lead: Identity, cand: Entry) -> Comparison:
         street_level(lead, cand.who),
         locality_level(lead, cand.who),
         dob_level(lead, cand.who),
+        cand.counts,
     )
 
 
@@ -368,7 +487,7 @@ def matched_on(c: Comparison, cfg: MatchConfig) -> list[str]:
         for comp, lv in levels
         if cfg.weights[comp][lv] > 0 and (comp, lv) in _EVIDENCE
     ]
-    if cfg.household and corroborated(c):
+    if identity_agrees(c, cfg.household, cfg.counted(c) is not None) and c.name in ONE_NAME:
         found.insert(0, _ONE_NAME_EVIDENCE[c.name])
     if cfg.weights["locality"][c.locality] > 0:
         code, town = c.locality.split("/")
@@ -411,7 +530,8 @@ def best_match(
         return None
     best = scored[0]
     confidence, any_of_them = _one_to_one(best, scored[1:])
-    agrees = identity_agrees(best.comparison, cfg.household) or not cfg.names_rule
+    counted = cfg.counted(best.comparison) is not None
+    agrees = identity_agrees(best.comparison, cfg.household, counted) or not cfg.names_rule
     if confidence >= cfg.duplicate_threshold and agrees:
         duplicate = True
     elif max(confidence, min(any_of_them, cfg.duplicate_threshold)) >= cfg.possible_threshold:

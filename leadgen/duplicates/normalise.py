@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from leadgen.duplicates.address import NOWHERE, Place, fold, place_of
+from leadgen.duplicates.address import NOWHERE, Place, digest, fold, place_of, postcode_key
 from leadgen.duplicates.word_lists import (
     COMPANY_ABBREVIATIONS,
     COMPANY_STOPWORDS,
@@ -421,6 +421,17 @@ def block_keys(ident: Identity) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def transposed_keys(ident: Identity, postcode: str | None, key: str = "") -> tuple[str, ...]:
+    """Keys a lead is looked up by but never stored under: postcode x name sound for its postcode
+    with two adjacent characters swapped ("3173" -> "1373", "3713", "3137"), the commonest typo in
+    a code, which a hashed key cannot reach otherwise. Computed on the lead's side only, so the
+    store holds no more keys; a substitution or a deletion would take dozens of variants."""
+    code = postcode_key(postcode, ident.country)
+    variants = {code[:i] + code[i + 1] + code[i] + code[i + 2 :] for i in range(len(code) - 1)}
+    sounds = ident.sounds()
+    return tuple(f"z|{digest('p', v, key)}|{s}" for v in sorted(variants - {code}) for s in sounds)
+
+
 def block_hash(plain: str, key: str = "") -> str:
     """The stored form of a blocking key: 20 hex of an HMAC (sha256 without a key), so no name
     or company is ever a store key (keys show up in CloudTrail and in DynamoDB Contributor
@@ -467,12 +478,41 @@ class CrmRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Counts:
+    """How many of the export's people share this person's first name, surname, postcode and
+    country, how many have a postcode one edit from theirs, out of how many people: what the
+    match weighs an agreement by (a rare surname agreeing is strong evidence, "smith" weak:
+    leadgen.duplicates.matching). Counted by the build over the normalised values and digests;
+    only the numbers are stored, never the values."""
+
+    first: int
+    last: int
+    postcode: int
+    near: int  # people whose postcode is one edit off (an upper bound: see name_counts)
+    country: int
+    people: int
+
+    def encode(self) -> str:
+        return ".".join(str(n) for n in (self.first, self.last, self.postcode, self.near,
+                                         self.country, self.people))  # fmt: skip
+
+    @classmethod
+    def decode(cls, text: str) -> Counts | None:
+        """None for "" (an entry written without counts: the fixed weights apply)."""
+        if not text:
+            return None
+        first, last, postcode, near, country, people = (int(x) for x in text.split("."))
+        return cls(first, last, postcode, near, country, people)
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """A known person as a store keeps it: a reference and the normalised identity.
 
     `phone_n` is how many different people in the CRM give this phone key (1: a personal number;
     more: a switchboard or a shared line, weak evidence). `expires_at` is a lead entry's TTL;
-    `stage` the export's stage text of a CRM record."""
+    `stage` the export's stage text of a CRM record; `counts` how common its names and postcode
+    are in the export (None for a lead entry or a store written before counts: fixed weights)."""
 
     ref: str  # customer id or lead reference
     kind: EntryKind
@@ -480,3 +520,4 @@ class Entry:
     phone_n: int = 1
     expires_at: int | None = None
     stage: str = ""
+    counts: Counts | None = None

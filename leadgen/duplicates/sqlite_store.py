@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from leadgen.duplicates.address import Place
-from leadgen.duplicates.normalise import CrmRecord, Entry, Identity, entry_kind
+from leadgen.duplicates.normalise import Counts, CrmRecord, Entry, Identity, entry_kind
 from leadgen.duplicates.store import (
     LEAD_BLOCK_CAP,
     DuplicateHit,
@@ -40,7 +40,8 @@ REQUEST_TIMEOUT = 0.1
 SYNC_TIMEOUT = 30.0
 
 _ENTRY_COLS = (
-    "kind, ref, first, last, company, domain, phone, country, phone_n, expires_at, place, stage"
+    "kind, ref, first, last, company, domain, phone, country, phone_n, expires_at, place, stage, "
+    "counts"
 )
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dup (email_hash TEXT PRIMARY KEY, kind TEXT NOT NULL,
@@ -49,6 +50,7 @@ CREATE TABLE IF NOT EXISTS ident_entry (kind TEXT NOT NULL, ref TEXT NOT NULL,
     first TEXT NOT NULL, last TEXT NOT NULL, company TEXT NOT NULL, domain TEXT NOT NULL,
     phone TEXT NOT NULL, country TEXT NOT NULL, phone_n INTEGER NOT NULL, expires_at INTEGER,
     place TEXT NOT NULL DEFAULT '', stage TEXT NOT NULL DEFAULT '',
+    counts TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (kind, ref)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ident_block (key TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL,
     PRIMARY KEY (key, kind, ref)) WITHOUT ROWID;
@@ -59,6 +61,7 @@ _ADDED_COLUMNS = (
     ("dup", "stage", "TEXT NOT NULL DEFAULT ''"),
     ("ident_entry", "place", "TEXT NOT NULL DEFAULT ''"),
     ("ident_entry", "stage", "TEXT NOT NULL DEFAULT ''"),
+    ("ident_entry", "counts", "TEXT NOT NULL DEFAULT ''"),
 )
 _CRM = "kind IN ('customer', 'non_customer')"  # rows the build writes (leads: scoring)
 
@@ -250,7 +253,7 @@ def describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-_INSERT_ENTRY = f"INSERT OR REPLACE INTO ident_entry ({_ENTRY_COLS}) VALUES ({', '.join('?' * 12)})"
+_INSERT_ENTRY = f"INSERT OR REPLACE INTO ident_entry ({_ENTRY_COLS}) VALUES ({', '.join('?' * 13)})"
 
 
 def _email_hit(conn: sqlite3.Connection, email_hash: str, now: int) -> DuplicateHit | None:
@@ -266,18 +269,19 @@ def _known(conn: sqlite3.Connection, keys: LeadKeys, now: int) -> Known:
     email = _email_hit(conn, keys.email_hash, now) if keys.email_hash is not None else None
     if not keys.blocks:
         return Known(email=email)
-    marks = ",".join("?" * len(keys.blocks))
+    wanted = (*keys.blocks, *keys.lookup_only)
+    marks = ",".join("?" * len(wanted))
     rows = conn.execute(
         f"SELECT b.key, {', '.join('e.' + c.strip() for c in _ENTRY_COLS.split(','))} "
         "FROM ident_block b JOIN ident_entry e ON e.kind = b.kind AND e.ref = b.ref "
         f"WHERE b.key IN ({marks})",
-        keys.blocks,
+        wanted,
     ).fetchall()
     versions = dict.fromkeys(keys.blocks, 0)
     entries: dict[tuple[str, str], Entry] = {}
     for key, *row in rows:
         entry = _row_entry(row)
-        if entry.kind == "lead":
+        if entry.kind == "lead" and key in versions:
             versions[key] += 1
         if entry.expires_at is None or entry.expires_at >= now:
             entries[(entry.kind, entry.ref)] = entry
@@ -320,11 +324,13 @@ def _insert_lead(
 
 def _entry_row(e: Entry) -> tuple[Any, ...]:
     w = e.who
+    counts = e.counts.encode() if e.counts else ""
     return (e.kind, e.ref, w.first, w.last, w.company, w.domain, w.phone, w.country, e.phone_n,
-            e.expires_at, w.place.encode(), e.stage)  # fmt: skip
+            e.expires_at, w.place.encode(), e.stage, counts)  # fmt: skip
 
 
 def _row_entry(row: Sequence[Any]) -> Entry:
-    kind, ref, first, last, company, domain, phone, country, phone_n, expires, place, stage = row
+    kind, ref, first, last, company, domain, phone, country, phone_n, expires, place, *rest = row
+    stage, counts = rest
     who = Identity(first, last, company, domain, phone, country, Place.decode(place))
-    return Entry(ref, entry_kind(kind), who, phone_n, expires, stage)
+    return Entry(ref, entry_kind(kind), who, phone_n, expires, stage, Counts.decode(counts))

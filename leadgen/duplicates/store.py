@@ -42,6 +42,8 @@ class LeadKeys:
 
     email_hash: str | None
     blocks: tuple[str, ...] = ()
+    # Customer blocks read but never written or checked for changes (normalise.transposed_keys).
+    lookup_only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -216,3 +216,28 @@ def test_an_entry_written_before_places_and_stages_still_decodes() -> None:
     entry = decode_entry(old)
     assert (entry.ref, entry.kind, entry.expires_at, entry.stage) == ("L-1", "lead", 99, "")
     assert entry.who.first == "bill" and not entry.who.place
+
+
+def test_counts_and_a_transposed_postcode_go_through_dynamodb(tables: tuple[str, str]) -> None:
+    """A customer block keeps each entry's counts (what the match weighs names by) and an entry
+    without them (a lead, an older build) still reads back without; a lead whose postcode has two
+    digits swapped fetches the customer's block by its lookup-only keys, in the one BatchGetItem."""
+    from leadgen.duplicates.dynamo_store import customer_block_item, decode_entry
+    from leadgen.duplicates.normalise import Counts
+
+    store, calls = counted_store(tables)
+    ann = identity_of("Ann", "Neumann", None, None, None, "AU", postcode="4223", key=KEY)
+    counted = Entry("300", "customer", ann, counts=Counts(40, 1, 3, 20, 2000, 2000))
+    assert decode_entry(customer_block_item("x", [counted])["e"]["S"]) == counted
+    plain = Entry("301", "customer", ann)
+    assert decode_entry(customer_block_item("x", [plain])["e"]["S"]).counts is None
+    store.sync_identities(blocks_of(KEY, counted))
+    check = DuplicateCheck(store, KEY, 3600)
+    swapped = CleanLead({}, None, None, LeadIdentity("Zoe", "Neumann", None, None, "AU",
+                                                      postcode="4232"))  # fmt: skip
+    keys, _ = check.keys_of(swapped)
+    calls.clear()
+    found = {e.ref: e for e in store.lookup(keys).entries}
+    assert calls == {"BatchGetItem": 1}
+    assert found["300"].counts == counted.counts
+    assert "300" not in {e.ref for e in store.lookup(LeadKeys(None, keys.blocks)).entries}

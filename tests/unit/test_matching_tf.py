@@ -1,0 +1,154 @@
+"""Names and postcodes weighed by the export's own counts: a rare surname in the lead's postcode
+is the customer, a common one is not; the counts are built with the entries, survive the SQLite
+store, and an entry without them (an older store) is weighed by the fixed weights."""
+
+from __future__ import annotations
+
+import itertools
+import string
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from leadgen.duplicates.check import DuplicateCheck
+from leadgen.duplicates.customer_entries import customer_blocks, name_counts
+from leadgen.duplicates.matching import (
+    NAME_WEIGHTS,
+    MatchConfig,
+    best_match,
+    compare,
+)
+from leadgen.duplicates.normalise import Counts, identity_of, transposed_keys
+from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
+from leadgen.duplicates.store import LeadKeys, sync_customer_identities
+from leadgen.serve.schemas import CleanLead, LeadIdentity
+
+KEY = "tf-test-key"
+PEOPLE = 1500  # above matching.TF_MIN_PEOPLE: the counts are used
+FIRSTS = ("James", "Mary", "John", "Linda", "David", "Susan", "Peter", "Karen", "Paul", "Ruth")
+
+
+def _surname(i: int) -> str:
+    """A distinct made-up surname per i ("Qab", "Qac", ...): one person each."""
+    letters = string.ascii_lowercase
+    a, b, c = i // 676 % 26, i // 26 % 26, i % 26
+    return "Q" + letters[a] + letters[b] + letters[c]
+
+
+@dataclass
+class _Export:
+    """An export as the build reads it (customer_entries.Customers): names and postcodes."""
+
+    ids: np.ndarray
+    identity: dict[str, list[str | None]]
+    emails: list[str | None] | None = None
+    customer: np.ndarray | None = None
+    stage: list[str | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _export() -> _Export:
+    """PEOPLE customers, each in a postcode of their own: 100 Smiths, everyone else a surname of
+    their own, among them customer 7, Zebulon Quarrington, in postcode 3007."""
+    firsts = [FIRSTS[i % len(FIRSTS)] for i in range(PEOPLE)]
+    lasts = ["Smith" if 100 <= i < 200 else _surname(i) for i in range(PEOPLE)]
+    firsts[7], lasts[7] = "Zebulon", "Quarrington"
+    identity: dict[str, list[str | None]] = {
+        "first_name": list(firsts),
+        "last_name": list(lasts),
+        "postcode": [str(3000 + i) for i in range(PEOPLE)],
+        "country": ["AU"] * PEOPLE,
+    }
+    return _Export(np.array([str(i) for i in range(PEOPLE)]), identity)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> SqliteDuplicateStore:
+    s = SqliteDuplicateStore(tmp_path_factory.mktemp("tf") / "dups.sqlite")
+    sync_customer_identities(s, customer_blocks(_export(), KEY).blocks)
+    return s
+
+
+def _lead(first: str, last: str, postcode: str) -> CleanLead:
+    return CleanLead({}, None, None, LeadIdentity(first, last, None, None, "AU", postcode=postcode))
+
+
+def test_a_rare_surname_in_the_postcode_is_the_customer_a_common_one_is_not(
+    store: SqliteDuplicateStore,
+) -> None:
+    """One name agreeing, the other another, nothing else but the postcode: the surname only
+    one customer carries is a duplicate; "Smith" (100 customers) in a Smith's postcode is not."""
+    check = DuplicateCheck(store, KEY, 3600)
+    rare = check.lookup(_lead("Marcus", "Quarrington", "3007"))
+    assert rare.hit is not None and rare.hit.ref == "7"
+    assert "surname" in rare.hit.matched_on and "postcode" in rare.hit.matched_on
+    common = check.lookup(_lead("Marcus", "Smith", "3103"))  # customer 103: Linda Smith
+    assert common.hit is None
+    assert check.lookup(_lead("Marcus", "Quarrington", "3008")).hit is None  # another postcode
+
+
+def test_without_the_counts_the_fixed_weights_decide(store: SqliteDuplicateStore) -> None:
+    """The same rare surname read from entries without counts (a store an older build wrote)
+    or with term frequencies off: one name in the postcode is no duplicate, as before."""
+    fixed = DuplicateCheck(store, KEY, 3600, MatchConfig(term_frequencies=False))
+    assert fixed.lookup(_lead("Marcus", "Quarrington", "3007")).hit is None
+    keys, lead = fixed.keys_of(_lead("Marcus", "Quarrington", "3007"))
+    zeb = next(e for e in store.lookup(keys).entries if e.ref == "7")
+    old = replace(zeb, counts=None)
+    m = best_match(lead, [old])
+    assert m is None or not m.duplicate
+    assert MatchConfig().bits(compare(lead, old)) == MatchConfig(term_frequencies=False).bits(
+        compare(lead, zeb)
+    )
+    assert NAME_WEIGHTS[compare(lead, old).name] < 0  # surname only: the fixed, negative weight
+
+
+def test_the_counts_survive_the_sqlite_store(store: SqliteDuplicateStore) -> None:
+    """What the build counted is what a lookup reads back: people, the surname's count (1 for
+    Quarrington, 100 for Smith), the postcode's."""
+    check = DuplicateCheck(store, KEY, 3600)
+    found = {
+        e.ref: e.counts
+        for e in store.lookup(check.keys_of(_lead("Linda", "Smith", "3103"))[0]).entries
+    }
+    linda = found["103"]
+    assert linda is not None
+    assert linda == Counts(150, 100, 1, linda.near, PEOPLE, PEOPLE)
+    zeb = store.lookup(check.keys_of(_lead("Zebulon", "Quarrington", "3007"))[0]).entries
+    assert [e.counts.last if e.counts else None for e in zeb if e.ref == "7"] == [1]
+
+
+def test_a_near_postcode_counts_the_people_one_edit_off() -> None:
+    """Codes one edit from 3007 among 3000..3009 (nine of them, one person each): nine people."""
+    who = [identity_of("A", "B", country="AU", postcode=str(3000 + i), key=KEY) for i in range(10)]
+    counts = name_counts(who)(who[7])
+    assert (counts.postcode, counts.near, counts.people) == (1, 9, 10)
+
+
+def test_a_transposed_postcode_still_fetches_the_customer(store: SqliteDuplicateStore) -> None:
+    """ "3070" is customer 7's "3007" with two digits swapped: the lead's lookup-only keys fetch
+    the customer's block, which its own keys would not."""
+    check = DuplicateCheck(store, KEY, 3600)
+    keys, who = check.keys_of(_lead("Marcus", "Quarrington", "3070"))
+    assert len(keys.lookup_only) == 3 * len(who.sounds())  # 0370, 3700, 3007
+    assert "7" not in {e.ref for e in store.lookup(LeadKeys(None, keys.blocks)).entries}
+    assert "7" in {e.ref for e in store.lookup(keys).entries}
+    assert transposed_keys(who, None, KEY) == ()
+
+
+def test_a_small_export_keeps_the_fixed_weights(tmp_path: Path) -> None:
+    """Under TF_MIN_PEOPLE people every name is one or two of them: no share to read."""
+    small = _export()
+    small.ids = small.ids[:50]
+    small.identity = {k: v[:50] for k, v in small.identity.items()}
+    entries = list(itertools.chain.from_iterable(customer_blocks(small, KEY).blocks.values()))
+    assert entries and all(e.counts is not None and e.counts.people == 50 for e in entries)
+    lead = identity_of("Marcus", "Quarrington", country="AU", postcode="3007", key=KEY)
+    zeb = next(e for e in entries if e.ref == "7")
+    c = compare(lead, zeb)
+    assert MatchConfig().counted(c) is None
+    assert MatchConfig().bits(c) == MatchConfig(term_frequencies=False).bits(c)
