@@ -363,11 +363,13 @@ def fit_final_head(
     row of the table (NaN for rows it was not fitted on; None without a head: the challenger
     gate scores converted leads by it); the holdout's rows are released once fitted."""
     if holdout.pending:
-        pair = (indices.all, indices.high)
+        engine = backend()  # the published indices' answers, decoded for 100,000s of queries
+        pair = (engine.for_batches(indices.all), engine.for_batches(indices.high))
         holdout_note = prefixed(note, "holdout")
         complete_holdout(
             holdout, pair, fitted.space.vectors, table, text_held, cfg, say, holdout_note
         )
+        del pair
     data = None
     if holdout.choice and holdout.out_of_fold and holdout.head_rows:
         held = table.subset(holdout.test_rows)

@@ -100,6 +100,11 @@ class IndexBackend(Protocol):
         the yardstick an approximate or compressed index is measured against."""
         ...
 
+    def for_batches(self, index: VectorIndex) -> VectorIndex:
+        """`index` as a build's large batch of queries is best served: the same answers, maybe
+        faster for more memory (a compressed index decoded), held for a step only."""
+        ...
+
 
 def choose_kind(n: int, requested: str, threshold: int) -> str:
     """Exact below `threshold` customers (fast enough, and exact), approximate above it."""

@@ -161,3 +161,30 @@ def test_a_large_graph_notes_each_stage_of_its_build() -> None:
     added = [n for n in notes if n.endswith("rows added")]
     assert added == [f"{ix.ADD_ROWS:,} of {base:,} rows added", f"{base:,} of {base:,} rows added"]
     assert notes[-1] == f"efSearch {info.params['efSearch']}: recall@20 {info.recall_at_k}"
+
+
+def test_a_compact_index_decoded_for_batches_answers_what_it_answers(tmp_path: Path) -> None:
+    """The build's large batches of queries (the head's neighbour features) go to a decoded
+    twin of the published compact index: the same graph over the same values in float32. It
+    must answer exactly what the published index answers, read back from its file as serving
+    reads it, efSearch included."""
+    x = _text_and_tab(6000, seed=3)
+    built, info = backend().build(x, IndexSpec(kind="hnsw", k=20, text_dims=96, compression="auto"))
+    assert info.params["storage"] == "float16"
+    built.write(tmp_path / "i.faiss")
+    published = backend().load(tmp_path / "i.faiss", info.to_json())
+    twin = backend().for_batches(published)
+    assert twin is not published and twin.size == published.size
+    queries = x[::7] + 0.01 * np.random.default_rng(4).normal(size=x[::7].shape).astype(np.float32)
+    sims, pos = published.search(queries, 29)
+    twin_sims, twin_pos = twin.search(queries, 29)
+    np.testing.assert_array_equal(twin_pos, pos)
+    np.testing.assert_allclose(twin_sims, sims, atol=1e-5)
+    np.testing.assert_allclose(twin.reconstruct(pos[:3, 0]), published.reconstruct(pos[:3, 0]))
+
+
+def test_an_uncompressed_index_is_its_own_batch_twin() -> None:
+    x = _clustered(2000)
+    for spec in (IndexSpec(kind="flat"), IndexSpec(kind="hnsw", compression="none")):
+        index, _ = backend().build(x, spec)
+        assert backend().for_batches(index) is index
