@@ -38,6 +38,7 @@ from leadgen.duplicates.store_state import CachedProbe, StoreState
 REQUEST_TIMEOUT = 0.1
 # `leadgen build` syncing customers is no request: it waits for a server's short transactions.
 SYNC_TIMEOUT = 30.0
+PAGE_CACHE_KIB = 256 * 1024  # SQLite's page cache per connection, at most
 
 _ENTRY_COLS = (
     "kind, ref, first, last, company, domain, phone, country, phone_n, expires_at, place, stage, "
@@ -118,6 +119,11 @@ class SqliteDuplicateStore:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                # A build's sync writes a row per customer under random (hashed) keys: with
+                # SQLite's default 2 MB page cache every insert pages B-tree nodes in and out
+                # (bench/BUILD_SPEED.md). The cache grows only as pages are touched, up to this.
+                conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
+                conn.execute("PRAGMA temp_store = MEMORY")  # the sync's staging table
             except BaseException:
                 conn.close()
                 raise
