@@ -166,7 +166,8 @@ def _cut_row(per_kind: dict[str, Counter[str]]) -> dict[str, float]:
 
 
 def record_times(w: World, n: int) -> list[float]:
-    """Recording new leads (the conditional write after scoring), ms each."""
+    """Recording new leads (the conditional write after scoring), ms each. It writes the "new"
+    kind into the store as leads, so it runs after every measurement that looks them up."""
     check = DuplicateCheck(w.store, KEY, TTL)
     out = []
     for lead in [x for x in w.leads if x["kind"] == "new"][:n]:
@@ -475,8 +476,8 @@ def main(argv: list[str] | None = None) -> int:
         per_kind, times = timed("evaluate", lambda: evaluate(w, match))
         result = {
             "world": w, "per_kind": per_kind, "times": times, "match": match,
-            "record": timed("record", lambda: record_times(w, 2000)),
             "cuts": timed("cuts", lambda: cut_sweep(w)),
+            "record": timed("record", lambda: record_times(w, 2000)),
             "um": timed("u/m", lambda: u_and_m(w, args.u_pairs)), "collision": name_collision(w),
             "sizes": item_sizes(w.blocks),
             "dynamo": timed("dynamo", lambda: dynamo_calls(
