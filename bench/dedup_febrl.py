@@ -48,7 +48,15 @@ from typing import Any
 
 import numpy as np
 
-from bench.dedup_febrl_merge import CHECKS, ExportTable, merge_rates, merge_table
+from bench.dedup_febrl_merge import (
+    CHECKS,
+    CUTS,
+    LOWEST_CUT,
+    SWEEP,
+    ExportTable,
+    merge_rates,
+    merge_table,
+)
 from bench.dedup_febrl_relax import (
     RELAXATIONS,
     Rule,
@@ -167,6 +175,7 @@ def run_project(
     cfg = match or MatchConfig()
     check = DuplicateCheck(store, KEY, TTL, cfg)
     links, possible, times, blocked = set(), set(), [], 0
+    confident: list[tuple[tuple[str, str], float]] = []
     relaxed: dict[str, set[tuple[str, str]]] = {name: set() for name in relax or {}}
     misses: Counter[str] = Counter()
     truth = {lead: cust for cust, lead in data.truth}
@@ -177,6 +186,7 @@ def run_project(
         times.append((time.perf_counter() - t) * 1e3)
         if state.hit is not None:
             links.add((state.hit.ref, lead["uid"]))
+            confident.append(((state.hit.ref, lead["uid"]), state.hit.confidence))
         elif state.possible is not None:
             possible.add((state.possible.ref, lead["uid"]))
         fetched = store.lookup(check.keys_of(clean)[0]).entries
@@ -188,6 +198,11 @@ def run_project(
     return {
         "relaxed": {name: prf(pairs, data.truth) for name, pairs in relaxed.items()},
         "duplicate": prf(links, data.truth),
+        "by_cut": {
+            str(cut): prf({p for p, c in confident if c >= cut}, data.truth)
+            for cut in CUTS
+            if cut >= cfg.duplicate_threshold
+        },
         "duplicate_or_possible": prf(links | possible, data.truth),
         "blocking_recall": round(blocked / len(data.truth), 4),
         "identity_rule_ceiling": identity_ceiling(data, fields, cfg.household),
@@ -515,7 +530,7 @@ def render(r: dict[str, Any]) -> str:
                      *_f(r["strict"][s])])  # fmt: skip
     for s in ("a", "b", "c"):
         rows.append([f"({s}) at splink's cut", "leadgen, confidence >= 0.5, names rule kept",
-                     *_f(r["at_splinks_cut"][s])])  # fmt: skip
+                     *_f(r["by_cut"][s][str(min(CUTS))])])  # fmt: skip
     for s in ("a", "b", "c"):
         rows.append([f"({s}) ablation", "leadgen without the names rule, Febrl's name weights",
                      *_f(r["without_names_rule"][s])])  # fmt: skip
@@ -524,6 +539,7 @@ def render(r: dict[str, Any]) -> str:
                  *_f(ref["one_to_one"])])  # fmt: skip
     lines += table(["fields", "linker", "precision", "recall", "F1"], rows)
     lines += ["", "## Against the targets", "", *targets(r)]
+    lines += ["", *cut_section(r)]
     lines += ["", "## What bounds the check", ""]
     lines += table(
         ["set", "blocking recall (leadgen / splink)", "identity-rule ceiling",
@@ -614,7 +630,7 @@ def merge_section(r: dict[str, Any]) -> list[str]:
         "",
         MERGE_NOTES,
         "",
-        *table(head, merge_table(r["merged_by_the_check"])),
+        *table(head, merge_table({k: r["merged_by_the_check"][k] for k in CHECKS})),
     ]
 
 
@@ -629,6 +645,51 @@ MERGE_NOTES = (
     "weighs less where it holds more people and a postcode one edit off less where codes are "
     "dense, so a rare name decides in a sparse postcode and nothing but the full name (and only "
     "a rare one) in a dense one."
+)
+
+
+FUZZY_JSON = ROOT / "FUZZY.json"  # bench.fuzzy_bench's figures at each cut
+
+
+def fuzzy_cuts() -> dict[str, Any]:
+    """bench.fuzzy_bench's colleague and namesake rates per cut (run it first), or nothing."""
+    return json.loads(FUZZY_JSON.read_text()) if FUZZY_JSON.exists() else {}
+
+
+def cut_section(r: dict[str, Any]) -> list[str]:
+    """Each candidate duplicate cut: Febrl's F1, what the check merges among distinct people
+    (K customers to a postcode) and the generated CRM's colleagues and namesakes called
+    duplicates (bench/FUZZY.md): the numbers the default cut is chosen by."""
+    merged = r["merged_by_the_check"][LOWEST_CUT]
+    fuzzy = r.get("fuzzy_by_cut", {}).get("cuts", {})
+    rows = []
+    for cut in CUTS:
+        f = fuzzy.get(str(cut))
+        rows.append([
+            f"{cut}{' (default)' if cut == MatchConfig().duplicate_threshold else ''}",
+            *(f"{r['by_cut'][s][str(cut)]['f1']:.4f}" for s in ("a", "b", "c")),
+            *(f"{merged[str(k)][f'duplicate_at_{cut}']:.1%}" for k in POSTCODE_SIZES),
+            *((f"{f['colleague_fp']:.4f}", f"{f['namesake_fp']:.4f}", f"{f['precision']:.4f}")
+              if f else ("-", "-", "-")),
+        ])  # fmt: skip
+    head = ["duplicate cut", "(a) F1", "(b) F1", "(c) F1",
+            *(f"merged, K={k:,}" for k in POSTCODE_SIZES),
+            "FUZZY colleague FP", "FUZZY namesake FP", "FUZZY precision"]  # fmt: skip
+    when = r.get("fuzzy_by_cut", {}).get("date", "not run")
+    return ["## The duplicate cut, by the numbers", "", CUT_NOTES.format(fuzzy_date=when), "",
+            *table(head, rows)]  # fmt: skip
+
+
+CUT_NOTES = (
+    "Where `duplicate: true` starts. Only a customer found that way goes unscored (a record of "
+    "the export that is not a customer, or an earlier lead, is scored and reported with "
+    "`known_as`), so a false duplicate costs a lead that is then not scored. Per cut: F1 at "
+    "`duplicate: true` on Febrl's three field sets; the share of distinct new people the check "
+    "merges into a customer with K customers in their postcode (the section below, names and "
+    "postcode only); and on the generated CRM of bench/FUZZY.md (`python -m bench.fuzzy_bench`, "
+    "run {fuzzy_date}) the share of colleagues and of namesakes called duplicates and the "
+    "labelled set's precision. The default is the lowest cut that keeps the merges at K=100 "
+    "within 1% and FUZZY's precision at 0.999 or more."
 )
 
 
@@ -764,13 +825,19 @@ NOTES = (
     "Febrl's labels); the fixed-weights rows are the check without them. Febrl replaces, drops "
     "or garbles a name in about one pair in five; with counts, a rare surname or first name left "
     "in a sparse postcode links, a common one does not, and one name where the street is "
-    "another does not either (a relative a few streets away, in a CRM). The next table counts "
-    "each missed pair at the first step that lets it go. On (b) the cut is the other bound: a "
-    "postcode one edit off (Febrl's commonest postcode corruption) is shared by many strangers "
-    "(about 14 of Febrl's postcodes in use are one edit from a given one), so it weighs little, "
-    "and a common full name with it stays under 0.95, where the check calls a lead a duplicate "
-    "(a duplicate customer is not scored: a wrong one costs a lead); splink links at 0.5, and "
-    'the "at splink\'s cut" rows move the check there with its rule kept. The ablation rows '
+    "another does not either (a relative a few streets away, in a CRM), unless the house number "
+    "is the same (Febrl replaces a street's name and keeps the number; a relative nearby rarely "
+    "has the same one). The next table counts each missed pair at the first step that lets it "
+    "go; on (a) most of those the rule lets go have no name agreeing at the customer's dwelling "
+    "(another member of the household, in a CRM: R4 below). On (b) the cut is the other bound: "
+    "a postcode one edit off (Febrl's commonest postcode corruption) is shared by many "
+    "strangers (about 14 of Febrl's postcodes in use are one edit from a given one), so it "
+    "weighs little, and a common full name with it stays under the duplicate cut (a duplicate "
+    "customer is not scored: a wrong one costs a lead); splink links at 0.5, and "
+    "the \"at splink's cut\" rows move the check there with its rule kept. Of (b)'s pairs not "
+    "fetched, most hold the same postcode with a name whose sound key changed, or a postcode "
+    "one substitution off (what a key that reaches them costs: docs/duplicates.md). The "
+    "ablation rows "
     "turn the rule off and weigh the name levels by Febrl's own u and m. Febrl's people all live "
     "in Australia, so the country, weighed by its share, adds nothing here (the fixed weights "
     "give it 2.5 bits). What the counts cost among distinct people is the next-but-one section."
@@ -815,14 +882,15 @@ def main(argv: list[str] | None = None) -> int:
             s: run_project(data, fields, Path(tmp), strict)["duplicate"]
             for s, fields in FIELDS.items()
         }
-        cut = MatchConfig(duplicate_threshold=0.5, possible_threshold=0.5)
-        result["at_splinks_cut"] = {
-            s: run_project(data, fields, Path(tmp), cut)["duplicate"]
+        lowest = SWEEP[LOWEST_CUT]
+        result["by_cut"] = {
+            s: run_project(data, fields, Path(tmp), lowest)["by_cut"]
             for s, fields in FIELDS.items()
         }
     result["febrl_density"] = density = postcode_density(data.customers)
     people = febrl_people()
-    result["merged_by_the_check"] = merge_rates(people)
+    result["merged_by_the_check"] = merge_rates(people, checks=SWEEP)
+    result["fuzzy_by_cut"] = fuzzy_cuts()
     result["namesakes"] = {
         str(k): v for k, v in namesake_rates(people, exposures(density, len(people))).items()
     }

@@ -12,6 +12,7 @@ m behind the matcher's weights, store and item sizes, and DynamoDB calls per lea
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.dedup_febrl_merge import CUTS
 from leadgen.builder.reader import read_crm
 from leadgen.config import ColumnSpec, HighValueRule
 from leadgen.duplicates.check import DuplicateCheck, DuplicateState
@@ -137,8 +139,35 @@ def evaluate(
     return per_kind, times
 
 
+def cut_sweep(w: World, cuts: Sequence[float] = CUTS) -> dict[str, dict[str, float]]:
+    """Per duplicate cut (bench.dedup_febrl's cut table reads them from FUZZY.json): each
+    negative kind's false-duplicate rate, the mean recall of the duplicate kinds and the
+    labelled precision. One pass at the lowest cut gives them all: the best candidate's
+    confidence does not depend on the cut, and a lead under the lowest cut is no duplicate at
+    any."""
+    check = DuplicateCheck(w.store, KEY, TTL, MatchConfig(min(cuts), min(cuts)))
+    per_cut: dict[float, dict[str, Counter[str]]] = {c: defaultdict(Counter) for c in cuts}
+    for lead in w.leads:
+        state = check.lookup(clean(lead))
+        true_ids = w.true_ids.get(lead["lead_id"], set())
+        for cut, per_kind in per_cut.items():
+            hit = state.hit if state.hit is not None and state.hit.confidence >= cut else None
+            per_kind[lead["kind"]][outcome(DuplicateState(state.keys, state.who, state.status,
+                                                          hit), true_ids)] += 1  # fmt: skip
+            per_kind[lead["kind"]]["n"] += 1
+    return {str(cut): _cut_row(per_kind) for cut, per_kind in per_cut.items()}
+
+
+def _cut_row(per_kind: dict[str, Counter[str]]) -> dict[str, float]:
+    row = {f"{k}_fp": rate(per_kind[k], "false_duplicate") for k in NEG_KINDS}
+    row["recall"] = statistics.mean(rate(per_kind[k], "found") for k in DUP_KINDS)
+    row["precision"] = labelled_precision(per_kind)
+    return row
+
+
 def record_times(w: World, n: int) -> list[float]:
-    """Recording new leads (the conditional write after scoring), ms each."""
+    """Recording new leads (the conditional write after scoring), ms each. It writes the "new"
+    kind into the store as leads, so it runs after every measurement that looks them up."""
     check = DuplicateCheck(w.store, KEY, TTL)
     out = []
     for lead in [x for x in w.leads if x["kind"] == "new"][:n]:
@@ -329,6 +358,7 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
             [[f"{name}", f"{stream_precision(per_kind, mix):.4f}"] for name, mix in STREAMS],
         ),
         "",
+        *_cut_lines(r["cuts"]),
         *_latency_lines(times, added, r["record"]),
         *_weights_lines(r["um"], r["match"], args.u_pairs),
         *_store_lines(w, r["sizes"], r["dynamo"]),
@@ -343,6 +373,21 @@ STREAMS: list[tuple[str, dict[str, float]]] = [
     ("10% re-entries, 10% colleagues, 5% namesakes, 75% new",
      {"duplicates": 0.1, "colleague": 0.1, "namesake": 0.05, "new": 0.75}),
 ]  # fmt: skip
+
+
+def _cut_lines(cuts: dict[str, dict[str, float]]) -> list[str]:
+    rows = [[cut, f"{v['recall']:.3f}", *(f"{v[f'{k}_fp']:.4f}" for k in NEG_KINDS),
+             f"{v['precision']:.4f}"] for cut, v in cuts.items()]  # fmt: skip
+    return [
+        "## At other duplicate cuts",
+        "",
+        "The same leads, `duplicate: true` at each cut (the possible band below it aside): mean "
+        "recall of the duplicate kinds, the negative kinds' false-duplicate rates, the labelled "
+        "set's precision. bench/DEDUP_FEBRL.md sets them beside Febrl's F1 and false merges.",
+        "",
+        *table(["cut", "recall (mean)", *(f"{k} FP" for k in NEG_KINDS), "precision"], rows),
+        "",
+    ]
 
 
 def _latency_lines(times: dict[str, list[float]], added: float, record: list[float]) -> list[str]:
@@ -431,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         per_kind, times = timed("evaluate", lambda: evaluate(w, match))
         result = {
             "world": w, "per_kind": per_kind, "times": times, "match": match,
+            "cuts": timed("cuts", lambda: cut_sweep(w)),
             "record": timed("record", lambda: record_times(w, 2000)),
             "um": timed("u/m", lambda: u_and_m(w, args.u_pairs)), "collision": name_collision(w),
             "sizes": item_sizes(w.blocks),
@@ -442,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
         text = render(args, result)
     print(text)
     Path(args.out).write_text(text)
+    by_cut = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "cuts": result["cuts"]}
+    Path(args.out).with_suffix(".json").write_text(json.dumps(by_cut, indent=2))
     return 0
 
 

@@ -27,8 +27,10 @@ from leadgen.names import (
     DEFAULT_ID_COL,
     DEFAULT_NUM_COLS,
     DEFAULT_TEXT_COLS,
+    DUPLICATE_THRESHOLD,
     IDENTITY_COL_ENV,
     INPUT_FORMATS,
+    POSSIBLE_THRESHOLD,
     Env,
 )
 
@@ -620,8 +622,8 @@ class ServiceConfig:
     identity_table: str | None = None  # DynamoDB blocks of the fuzzy check (None: exact only)
     email_hash_key: str = field(default="", repr=False)
     email_hash_key_secret_arn: str | None = None
-    fuzzy_threshold: float = 0.95  # a fuzzy match at or above it is a duplicate (not scored)
-    possible_threshold: float = 0.60  # from here up to it: possible_duplicate (scored)
+    fuzzy_threshold: float = DUPLICATE_THRESHOLD  # at or above it: a duplicate (not scored)
+    possible_threshold: float = POSSIBLE_THRESHOLD  # from here up to it: possible (scored)
     dup_store_timeout_ms: int = 100  # the local SQLite store's deadline per call (then skipped)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
     # VERSION@MANIFEST_SHA256: serve that artifact version, never LATEST (leadgen.rollout)
@@ -689,8 +691,8 @@ class ServiceConfig:
             identity_table=env(Env.IDENTITY_TABLE_NAME, e),
             email_hash_key=env(Env.EMAIL_HASH_KEY, e) or "",
             email_hash_key_secret_arn=env(Env.EMAIL_HASH_KEY_SECRET_ARN, e),
-            fuzzy_threshold=env_float(Env.FUZZY_THRESHOLD, 0.95, e),
-            possible_threshold=env_float(Env.POSSIBLE_THRESHOLD, 0.60, e),
+            fuzzy_threshold=env_float(Env.FUZZY_THRESHOLD, DUPLICATE_THRESHOLD, e),
+            possible_threshold=env_float(Env.POSSIBLE_THRESHOLD, POSSIBLE_THRESHOLD, e),
             dup_store_timeout_ms=env_int(Env.DUP_STORE_TIMEOUT_MS, 100, e),
             embedder=EmbedderSettings.from_env(e),
             artifact_pin=env(Env.ARTIFACT_PIN, e),

@@ -23,6 +23,13 @@ ROUTES: Final = (ROUTE_SCORE_LEAD, ROUTE_SCORE_LEADS, ROUTE_HEALTH)
 # -- the scoring function's alias: the HTTP API invokes it, the build job moves it ----------------
 LIVE_ALIAS: Final = "live"
 
+# -- the duplicate check's cuts: the stack's defaults and the runtime's, one value ----------------
+# A fuzzy match at or above DUPLICATE_THRESHOLD is the known person (a customer goes unscored);
+# from POSSIBLE_THRESHOLD up to it, a possible duplicate (scored, flagged). Chosen by the cut
+# table of bench/DEDUP_FEBRL.md (Febrl's F1, false merges among namesakes, bench/FUZZY.md).
+DUPLICATE_THRESHOLD: Final = 0.8
+POSSIBLE_THRESHOLD: Final = 0.6
+
 
 class Env:
     """Environment variables read by the runtimes (serving, build job, CLI) and set by the stack."""

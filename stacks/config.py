@@ -32,8 +32,10 @@ from leadgen.names import (
     DEFAULT_ID_COL,
     DEFAULT_NUM_COLS,
     DEFAULT_TEXT_COLS,
+    DUPLICATE_THRESHOLD,
     IDENTITY_COL_ENV,
     INPUT_FORMATS,
+    POSSIBLE_THRESHOLD,
 )
 
 AuthMode = Literal["iam", "jwt"]
@@ -66,8 +68,8 @@ class LeadgenConfig:
     refresh_seconds: int = 300
     max_batch_size: int = 100
     lead_ttl_days: int = 90
-    fuzzy_threshold: float = 0.95  # fuzzy match -> duplicate (docs/duplicates.md)
-    possible_threshold: float = 0.60  # fuzzy match -> possible_duplicate
+    fuzzy_threshold: float = DUPLICATE_THRESHOLD  # fuzzy match -> duplicate (docs/duplicates.md)
+    possible_threshold: float = POSSIBLE_THRESHOLD  # fuzzy match -> possible_duplicate
     embedder: str = "onnx"
     log_level: str = "INFO"
 

@@ -8,7 +8,7 @@ Fellegi-Sunter with seven comparisons, each reduced to a few levels:
     phone     same | same but shared (a switchboard) | different | unknown
     country   same | different | unknown
     street    dwelling (house number and street) | dwelling, number one edit off | street only |
-              different | unknown
+              number only (the street's name another) | different | unknown
     locality  postcode x city: same | near (postcode one edit off, city similar) | different |
               unknown, each pair its own weight (the two say much the same thing)
     dob       same | one part off | different | unknown
@@ -68,6 +68,7 @@ from rapidfuzz.distance import OSA, JaroWinkler
 
 from leadgen.duplicates.address import near, one_typo, overlap, same
 from leadgen.duplicates.normalise import Counts, Entry, EntryKind, Identity, first_groups
+from leadgen.names import DUPLICATE_THRESHOLD, POSSIBLE_THRESHOLD
 
 NameLevel = Literal[
     "exact", "nickname", "typo", "swapped", "similar", "surname_only", "first_only",
@@ -76,7 +77,7 @@ NameLevel = Literal[
 OrgLevel = Literal["domain", "company", "company_similar", "different", "unknown"]
 PhoneLevel = Literal["same", "same_shared", "different", "unknown"]
 CountryLevel = Literal["same", "different", "unknown"]
-StreetLevel = Literal["dwelling", "dwelling_near", "street", "different", "unknown"]
+StreetLevel = Literal["dwelling", "dwelling_near", "street", "number", "different", "unknown"]
 PostcodeLevel = Literal["same", "near", "different", "unknown"]
 CityLevel = Literal["same", "similar", "different", "unknown"]
 DobLevel = Literal["same", "near", "different", "unknown"]
@@ -116,8 +117,14 @@ PHONE_WEIGHTS: Final[Mapping[str, float]] = {
     "same": 12.0, "same_shared": 2.0, "different": -2.0, "unknown": 0.0,
 }  # fmt: skip
 COUNTRY_WEIGHTS: Final[Mapping[str, float]] = {"same": 2.5, "different": -4.5, "unknown": 0.0}
+# "number": the house number the same, the street's name another (not similar). One person's
+# two records show it where a street name was replaced or garbled beyond a typo; two people in
+# one place by the chance that their numbers coincide. Neither is common, so it weighs nothing
+# either way, but it is not "another street": a relative a few streets away rarely has the same
+# number (`one_name_counts`).
 STREET_WEIGHTS: Final[Mapping[str, float]] = {
-    "dwelling": 12.0, "dwelling_near": 8.0, "street": 4.0, "different": -3.0, "unknown": 0.0,
+    "dwelling": 12.0, "dwelling_near": 8.0, "street": 4.0, "number": 0.0, "different": -3.0,
+    "unknown": 0.0,
 }  # fmt: skip
 # Postcode and city, as a pair: a same postcode and a same city are mostly one fact.
 LOCALITY_WEIGHTS: Final[Mapping[str, float]] = {
@@ -165,8 +172,8 @@ M_COUNTRY: Final = 0.95  # the same country on one person's two records
 class MatchConfig:
     """The two thresholds (ServiceConfig sets them) and the weights (fixed, see above)."""
 
-    duplicate_threshold: float = 0.95  # duplicate: true, the lead is not scored
-    possible_threshold: float = 0.60  # the "possible duplicate" band below it: scored, flagged
+    duplicate_threshold: float = DUPLICATE_THRESHOLD  # duplicate: true (a customer: unscored)
+    possible_threshold: float = POSSIBLE_THRESHOLD  # the "possible" band below it: scored
     prior: float = PRIOR_BITS
     # The names rule (identity_agrees) on top of the confidence; off only where a bench measures
     # what it costs (bench/dedup_febrl.py).
@@ -411,7 +418,7 @@ def street_level(lead: Identity, cand: Identity) -> StreetLevel:
         or overlap(a.street, b.street) >= SIMILAR_PLACE
         or one_typo(a.street, b.street)
     ):
-        return "different"
+        return "number" if a.number and same(a.number, b.number) else "different"
     if same(a.number, b.number):
         return "dwelling"
     return "dwelling_near" if near(a.number, b.number) else "street"

@@ -157,8 +157,8 @@ def test_a_similar_spelling_at_one_org_is_a_colleague_not_a_duplicate() -> None:
 # phone, company (with the title, which leads here do not carry), street + city, street + ZIP.
 # The check reads it as weights (leadgen.duplicates.matching), a little looser: with the full
 # name, the dwelling (house number and street), the postcode or the town is each enough
-# (docs/duplicates.md). The name with nothing else, or with the street but no house number, is
-# not.
+# (docs/duplicates.md), and so is the street without a house number (a smaller place than the
+# postcode that is enough already). The name with nothing else is not.
 PERSON = {
     "email": "m.neumann@acmesoft.com", "company": "Acme Soft", "phone": "+61 7 5550 1234",
     "street": "8 Stanley Street", "city": "Winston Hills", "postcode": "4223",
@@ -174,7 +174,7 @@ RULE = {
     "zip": ({"postcode": "4223"}, True),
     "city": ({"city": "Winston Hills"}, True),
     "name-only": ({}, False),  # a name alone is what a namesake has
-    "street-no-number": ({"street": "Stanley Street"}, False),  # a street holds neighbours
+    "street-no-number": ({"street": "Stanley Street"}, True),  # the street, any number
     "other-company": ({"company": "Globex Bank"}, False),
 }
 
@@ -217,9 +217,12 @@ def test_blank_fields_never_match() -> None:
         ("8 Stanley Street", "48 Stanley Street", "dwelling_near"),
         ("8 Stanley Street", "120 Stanley Street", "street"),
         ("8 Stanley Street", "8 Stanly Street", "dwelling"),  # a letter dropped
-        ("8 Stanley Street", "8 Kitchener Road", "different"),
+        ("8 Stanley Street", "8 Kitchener Road", "number"),  # the name replaced
+        ("8 Stanley Street", "9 Kitchener Road", "different"),
+        ("8 Stanley Street", "Kitchener Road", "different"),  # no number to share
         ("8 Ash Street", "8 Asb Street", "dwelling"),  # a short name one typo off
-        ("8 Ash Street", "8 Oak Street", "different"),  # two letters off: another street
+        ("8 Ash Street", "8 Oak Street", "number"),  # two letters off: another street's name
+        ("8 Ash Street", "18 Oak Street", "different"),
         ("8 Stanley Street", "", "unknown"),
     ],
 )

@@ -20,7 +20,7 @@ from leadgen.duplicates.matching import (
     best_match,
     compare,
 )
-from leadgen.duplicates.normalise import Counts, identity_of, transposed_keys
+from leadgen.duplicates.normalise import Counts, Entry, identity_of, transposed_keys
 from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
 from leadgen.duplicates.store import LeadKeys, sync_customer_identities
 from leadgen.serve.schemas import CleanLead, LeadIdentity
@@ -152,3 +152,35 @@ def test_a_small_export_keeps_the_fixed_weights(tmp_path: Path) -> None:
     c = compare(lead, zeb)
     assert MatchConfig().counted(c) is None
     assert MatchConfig().bits(c) == MatchConfig(term_frequencies=False).bits(c)
+
+
+def _with_streets() -> list[Entry]:
+    """The export with a street each: customer 7, Zebulon Quarrington, at 38 Bentham Street."""
+    export = _export()
+    export.identity["street"] = [f"{i % 90 + 1} Oak Street" for i in range(PEOPLE)]
+    export.identity["street"][7] = "38 Bentham Street"
+    blocks = customer_blocks(export, KEY).blocks
+    return [e for e in itertools.chain.from_iterable(blocks.values()) if e.ref == "7"][:1]
+
+
+@pytest.mark.parametrize(
+    ("street", "duplicate"),
+    [
+        ("38 Engelbert Wing", True),  # the street's name replaced, the house number kept
+        ("38 Bentham St", True),  # the dwelling
+        ("39 Engelbert Wing", False),  # another number on another street: a relative nearby
+    ],
+)
+def test_a_rare_surname_at_the_same_house_number_is_the_customer(
+    street: str, duplicate: bool
+) -> None:
+    """One name agreeing in the postcode: the house number the same with the street's name
+    another is not another street (a relative a few streets away rarely has the same number),
+    so the rare surname decides; another number on another street keeps them apart."""
+    zeb = _with_streets()
+    lead = identity_of(
+        "Gregory", "Quarrington", country="AU", street=street, postcode="3007", key=KEY
+    )
+    assert compare(lead, zeb[0]).name == "surname_only"
+    m = best_match(lead, zeb)
+    assert (m is not None and m.duplicate) is duplicate
