@@ -7,7 +7,8 @@ columns come from a 20k-row pool, as bench/REFRESH.md builds them; at 20k every 
 generator's own) and built by each revision's own `leadgen build` (ONNX int8 MiniLM, the default
 embedder) in a child process of its own: `--before` exported from git, and this tree. The
 revisions alternate within each round, so a burst of load on the shared machine hits both
-alike. Per build: wall time, peak RSS (os.wait4: the child's own ru_maxrss), the report's step
+alike. Per build: wall time, peak RSS (os.wait4: the child's own ru_maxrss; the inputs are
+prepared in another child, see `prepare`), the report's step
 times and holdout AUC, and fitting (holdout_quality + fit + head) against the embed step.
 Prints the table and saves it as bench/BUILD_SPEED.md (raw JSON beside it).
 """
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, child_env, onnx_model_dir
+from bench.common import ROOT, child_env
 from bench.side_by_side import export
 
 OUT = ROOT / "bench" / "BUILD_SPEED.md"
@@ -71,14 +72,33 @@ def build(tree: Path, crm: Path, out: Path, model_dir: str) -> dict[str, Any]:
     }
 
 
+def prepare(rows: int, crm: Path) -> tuple[int, str]:
+    """The CRM written and the ONNX model exported (once) in a child of their own, returning
+    the distinct texts and the model's directory. A build's peak RSS is its child's rusage, and
+    Linux carries into it the RSS its process had when forked, the bench's own: so the bench
+    never holds torch or a million-row table itself."""
+    code = (
+        "import json; from pathlib import Path; from bench.build_speed import make_input; "
+        "from bench.common import onnx_model_dir; "
+        f"print(json.dumps([make_input({rows}, Path({str(crm)!r})), onnx_model_dir()]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=child_env(), capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"preparing the {rows:,}-row CRM failed:\n{proc.stderr[-2000:]}")
+    distinct, model_dir = json.loads(proc.stdout.strip().splitlines()[-1])
+    return int(distinct), str(model_dir)
+
+
 def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     trees = {"before": work / "before", "after": ROOT}
     sha = export(args.before, trees["before"])
-    model_dir = onnx_model_dir()
     results = []
     for rows in (int(s) for s in args.sizes.split(",")):
         crm = work / f"crm{rows}.parquet"
-        entry: dict[str, Any] = {"rows": rows, "distinct_texts": make_input(rows, crm)}
+        distinct, model_dir = prepare(rows, crm)
+        entry: dict[str, Any] = {"rows": rows, "distinct_texts": distinct}
         entry["before_sha"] = sha
         for r in range(args.rounds):
             order = ("before", "after") if r % 2 == 0 else ("after", "before")

@@ -23,7 +23,7 @@ from functools import cached_property
 import numpy as np
 
 # Rows per chunk of the (rows, leaves, slots) arrays: bounds the batch path's memory.
-_CHUNK_ELEMENTS = 4_000_000
+_CHUNK_ELEMENTS = 1_000_000
 
 
 @dataclass
