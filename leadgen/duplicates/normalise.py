@@ -498,11 +498,14 @@ class Counts:
 
     @classmethod
     def decode(cls, text: str) -> Counts | None:
-        """None for "" (an entry written without counts: the fixed weights apply)."""
-        if not text:
+        """None for "" (an entry written without counts) and for text this version cannot read
+        (another version's layout, a damaged row): the fixed weights apply and the lookup goes
+        on, as it would for a store written before counts, rather than failing every lead."""
+        parts = text.split(".") if text else []
+        if len(parts) != 6 or not all(x.isdigit() for x in parts):
             return None
-        first, last, postcode, near, country, people = (int(x) for x in text.split("."))
-        return cls(first, last, postcode, near, country, people)
+        first, last, postcode, near, country, people = (int(x) for x in parts)
+        return cls(first, last, postcode, near, country, people) if people > 0 else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,9 @@ store, and an entry without them (an older store) is weighed by the fixed weight
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import string
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -184,3 +186,24 @@ def test_a_rare_surname_at_the_same_house_number_is_the_customer(
     assert compare(lead, zeb[0]).name == "surname_only"
     m = best_match(lead, zeb)
     assert (m is not None and m.duplicate) is duplicate
+
+
+@pytest.mark.parametrize(
+    "stored", ["1.2.3", "1.2.3.4.5.6.7", "a.b.c.d.e.f", "1.2.-3.4.5.6", "1.1.1.1.1.0"]
+)
+def test_counts_this_version_cannot_read_leave_the_fixed_weights(
+    tmp_path: Path, stored: str
+) -> None:
+    """A counts field from another version's layout or a damaged row: the entry is still read,
+    without counts, so the lookup answers with the fixed weights instead of failing."""
+    s = SqliteDuplicateStore(tmp_path / "dups.sqlite")
+    sync_customer_identities(s, customer_blocks(_export(), KEY).blocks)
+    with closing(sqlite3.connect(tmp_path / "dups.sqlite")) as conn:
+        conn.execute("UPDATE ident_entry SET counts = ?", (stored,))
+        conn.commit()
+    check = DuplicateCheck(s, KEY, 3600)
+    keys, _ = check.keys_of(_lead("Zebulon", "Quarrington", "3007"))
+    zeb = [e for e in s.lookup(keys).entries if e.ref == "7"]
+    assert len(zeb) == 1 and zeb[0].counts is None
+    assert check.lookup(_lead("Zebulon", "Quarrington", "3007")).hit is not None  # both names
+    assert check.lookup(_lead("Marcus", "Quarrington", "3007")).hit is None  # fixed weights
