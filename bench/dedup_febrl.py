@@ -51,6 +51,7 @@ import numpy as np
 from bench.dedup_febrl_merge import (
     CHECKS,
     CUTS,
+    LEADS,
     LOWEST_CUT,
     SWEEP,
     ExportTable,
@@ -637,8 +638,9 @@ def merge_section(r: dict[str, Any]) -> list[str]:
 MERGE_NOTES = (
     "The check itself (`DuplicateCheck.lookup`, SQLite store, entries and counts built by the "
     "build's code) on distinct people: the original records of Febrl's datasets 1 to 4a "
-    "(bench.dedup_febrl_relax.febrl_people), 500 of them new leads, the others (about 11,000) "
-    "the export's customers, placed K to a postcode; each lead is given one of those postcodes. "
+    f"(bench.dedup_febrl_relax.febrl_people), {LEADS:,} of them new leads, the others (about "
+    "9,500) the export's customers, placed K to a postcode; each lead is given one of those "
+    "postcodes. "
     "Names and postcode only, as in (b): nothing else could veto. Every lead is someone new, so "
     "each cell is the share of them called `duplicate: true` (a false merge), in brackets the "
     "share flagged possible (scored, with the match named). With the counts, the same postcode "

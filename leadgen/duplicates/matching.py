@@ -84,6 +84,7 @@ DobLevel = Literal["same", "near", "different", "unknown"]
 
 TYPO_MIN_LEN: Final = 3  # "Li" -> "Lu" is another name, not a typo
 SIMILAR_NAME: Final = 0.88  # Jaro-Winkler from which two names of 3+ letters are "similar"
+SIMILAR_EDITS: Final = 2  # ... if at most this many edits apart (`_similar`)
 SIMILAR_PLACE: Final = 0.7  # bigram overlap from which two street or city names are similar
 SHARED_PHONE: Final = 2  # a number given by two different people is not a personal number
 SIMILAR_COMPANY: Final = 90.0  # rapidfuzz token_set_ratio from which two names are "similar"
@@ -335,10 +336,16 @@ def _typo(a: str, b: str) -> bool:
 
 
 def _similar(a: str, b: str) -> bool:
-    """Two spellings of one name beyond one edit ("catherine" / "katharine")."""
+    """Two spellings of one name: Jaro-Winkler close and at most SIMILAR_EDITS edits apart
+    ("meadows" / "meadowts", "lachlan" / "lachoan"). Jaro-Winkler alone rewards a shared start,
+    so "green" and "greenhalgh" would agree, and the rarer name's count would weigh the match."""
     if min(len(a), len(b)) < TYPO_MIN_LEN:
         return False
-    return a == b or JaroWinkler.similarity(a, b, score_cutoff=SIMILAR_NAME) > 0
+    if a == b:
+        return True
+    if OSA.distance(a, b, score_cutoff=SIMILAR_EDITS) > SIMILAR_EDITS:
+        return False
+    return JaroWinkler.similarity(a, b, score_cutoff=SIMILAR_NAME) > 0
 
 
 def _first_equal(a: str, b: str) -> int:
