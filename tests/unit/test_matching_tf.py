@@ -211,11 +211,11 @@ def test_counts_this_version_cannot_read_leave_the_fixed_weights(
 
 
 def test_another_postcode_weighs_against_a_fairly_rare_full_name() -> None:
-    """Two people named alike (4 and 3 of 1,500 carry the names) in postcodes neither equal nor
+    """Two people named alike (5 and 4 of 1,500 carry the names) in postcodes neither equal nor
     one edit apart are two people: the postcode's three levels share one person's records
     (0.9 + 0.05 + 0.05), so another postcode weighs log2(0.05 / everyone else's share), not the
     fixed table's -3 bits. In the same postcode the same names are the customer."""
-    counts = Counts(4, 3, 1, 9, PEOPLE, PEOPLE)
+    counts = Counts(5, 4, 1, 9, PEOPLE, PEOPLE)
     customer = identity_of("Ottoline", "Quorn", country="AU", postcode="3007", key=KEY)
     entry = Entry("c", "customer", customer, counts=counts)
     moved = identity_of("Ottoline", "Quorn", country="AU", postcode="5230", key=KEY)
