@@ -51,6 +51,7 @@ import numpy as np
 from bench.dedup_febrl_merge import (
     CHECKS,
     CUTS,
+    LEADS,
     LOWEST_CUT,
     SWEEP,
     ExportTable,
@@ -580,6 +581,7 @@ def tf_section(people: int) -> list[str]:
         ("first_blank", "unknown/unknown", "surname, the first name blank on one side"),
         ("none", "same/unknown", "the same postcode (people in it)"),
         ("none", "near/unknown", "a postcode one edit off (people one edit away)"),
+        ("none", "different/unknown", "another postcode (everyone not in it nor one edit away)"),
     ):
         cells = [f"{_tf_bits(level, locality, n, people, cfg):+.1f}" for n in TF_EXAMPLES]
         was = fixed["name"][level] if level != "none" else fixed["locality"][locality]
@@ -637,8 +639,9 @@ def merge_section(r: dict[str, Any]) -> list[str]:
 MERGE_NOTES = (
     "The check itself (`DuplicateCheck.lookup`, SQLite store, entries and counts built by the "
     "build's code) on distinct people: the original records of Febrl's datasets 1 to 4a "
-    "(bench.dedup_febrl_relax.febrl_people), 500 of them new leads, the others (about 11,000) "
-    "the export's customers, placed K to a postcode; each lead is given one of those postcodes. "
+    f"(bench.dedup_febrl_relax.febrl_people), {LEADS:,} of them new leads, the others (about "
+    "9,500) the export's customers, placed K to a postcode; each lead is given one of those "
+    "postcodes. "
     "Names and postcode only, as in (b): nothing else could veto. Every lead is someone new, so "
     "each cell is the share of them called `duplicate: true` (a false merge), in brackets the "
     "share flagged possible (scored, with the match named). With the counts, the same postcode "
@@ -834,11 +837,12 @@ NOTES = (
     "strangers (about 14 of Febrl's postcodes in use are one edit from a given one), so it "
     "weighs little, and a common full name with it stays under the duplicate cut (a duplicate "
     "customer is not scored: a wrong one costs a lead); splink links at 0.5, and "
-    "the \"at splink's cut\" rows move the check there with its rule kept. Of (b)'s pairs not "
-    "fetched, most hold the same postcode with a name whose sound key changed, or a postcode "
-    "one substitution off (what a key that reaches them costs: docs/duplicates.md). The "
-    "ablation rows "
-    "turn the rule off and weigh the name levels by Febrl's own u and m. Febrl's people all live "
+    'the "at splink\'s cut" rows move the check there with its rule kept. The blocking keys '
+    "pair each name's sound and its first three letters with the postcode, and the two names' "
+    "sounds and prefixes with each other: of (b)'s pairs none of them fetch, about half have no "
+    "name left agreeing and most of the rest one name with a postcode one edit off, which "
+    "fetched would nearly all stay under the cut. The ablation rows turn the rule off and "
+    "weigh the name levels by Febrl's own u and m. Febrl's people all live "
     "in Australia, so the country, weighed by its share, adds nothing here (the fixed weights "
     "give it 2.5 bits). What the counts cost among distinct people is the next-but-one section."
 )

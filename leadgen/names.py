@@ -27,7 +27,7 @@ LIVE_ALIAS: Final = "live"
 # A fuzzy match at or above DUPLICATE_THRESHOLD is the known person (a customer goes unscored);
 # from POSSIBLE_THRESHOLD up to it, a possible duplicate (scored, flagged). Chosen by the cut
 # table of bench/DEDUP_FEBRL.md (Febrl's F1, false merges among namesakes, bench/FUZZY.md).
-DUPLICATE_THRESHOLD: Final = 0.8
+DUPLICATE_THRESHOLD: Final = 0.7
 POSSIBLE_THRESHOLD: Final = 0.6
 
 

@@ -84,6 +84,7 @@ DobLevel = Literal["same", "near", "different", "unknown"]
 
 TYPO_MIN_LEN: Final = 3  # "Li" -> "Lu" is another name, not a typo
 SIMILAR_NAME: Final = 0.88  # Jaro-Winkler from which two names of 3+ letters are "similar"
+SIMILAR_EDITS: Final = 2  # ... if at most this many edits apart (`_similar`)
 SIMILAR_PLACE: Final = 0.7  # bigram overlap from which two street or city names are similar
 SHARED_PHONE: Final = 2  # a number given by two different people is not a personal number
 SIMILAR_COMPANY: Final = 90.0  # rapidfuzz token_set_ratio from which two names are "similar"
@@ -165,6 +166,9 @@ M_ONE_NAME: Final[Mapping[str, float]] = {
 _SURNAME_LEVELS: Final = frozenset({"surname_only", "first_blank"})  # the surname agrees
 M_POSTCODE: Final = 0.9  # the same postcode on one person's two records
 M_POSTCODE_NEAR: Final = 0.05  # one edit off (a typo, a transposition) on one person's two
+# Neither the same nor one edit off (the person moved, or more than one typo): what is left of
+# one person's records, so that the three postcode levels' m add up to one.
+M_POSTCODE_ELSEWHERE: Final = 1.0 - M_POSTCODE - M_POSTCODE_NEAR
 M_COUNTRY: Final = 0.95  # the same country on one person's two records
 
 
@@ -268,15 +272,23 @@ def one_name_counts(c: Comparison) -> bool:
 def locality_bits(c: Comparison, fixed: Mapping[str, float], counted: Counts | None) -> float:
     """The same postcode weighs log2(m / the postcode's share of the export) where `counted`
     (less where the CRM holds many people in it), a postcode one edit off log2(m / the share
-    of the people one edit from the candidate's: many where codes are dense), each plus what
-    the city adds in the fixed table; every other level its fixed weight."""
+    of the people one edit from the candidate's: many where codes are dense), another postcode
+    log2(m / the share of everyone else), each plus what the city adds in the fixed table;
+    without counts, or without a postcode on both sides, the fixed weight.
+
+    The three m add up to one, as the shares do: weighed so, another postcode says about -4.3
+    bits against a rare full name, where the fixed table's -3 let two namesakes in different
+    postcodes merge (bench/DEDUP_FEBRL.md, "What the check merges")."""
     code = c.locality.split("/", 1)[0]
-    if counted is None or code not in ("same", "near") or not counted.postcode:
+    if counted is None or code not in ("same", "near", "different") or not counted.postcode:
         return fixed[c.locality]
     if code == "same":
         share, m = _share(counted.postcode, counted.people), M_POSTCODE
-    else:
+    elif code == "near":
         share, m = _share(counted.near, counted.people), M_POSTCODE_NEAR
+    else:
+        rest = counted.people - counted.postcode - counted.near
+        share, m = _share(rest, counted.people), M_POSTCODE_ELSEWHERE
     return log2(m / share) + fixed[c.locality] - fixed[f"{code}/unknown"]
 
 
@@ -335,10 +347,16 @@ def _typo(a: str, b: str) -> bool:
 
 
 def _similar(a: str, b: str) -> bool:
-    """Two spellings of one name beyond one edit ("catherine" / "katharine")."""
+    """Two spellings of one name: Jaro-Winkler close and at most SIMILAR_EDITS edits apart
+    ("meadows" / "meadowts", "lachlan" / "lachoan"). Jaro-Winkler alone rewards a shared start,
+    so "green" and "greenhalgh" would agree, and the rarer name's count would weigh the match."""
     if min(len(a), len(b)) < TYPO_MIN_LEN:
         return False
-    return a == b or JaroWinkler.similarity(a, b, score_cutoff=SIMILAR_NAME) > 0
+    if a == b:
+        return True
+    if OSA.distance(a, b, score_cutoff=SIMILAR_EDITS) > SIMILAR_EDITS:
+        return False
+    return JaroWinkler.similarity(a, b, score_cutoff=SIMILAR_NAME) > 0
 
 
 def _first_equal(a: str, b: str) -> int:

@@ -343,6 +343,13 @@ class Identity:
         tokens = (first_groups(self.first)[0] if self.first else "", self.last)
         return tuple(dict.fromkeys(sound(t) for t in tokens if t))
 
+    def prefixes(self) -> tuple[str, ...]:
+        """The first PREFIX_LETTERS letters of the first name as given and of the surname,
+        order-free: the part of a name a typo most often spares, where a sound key does not
+        survive a letter inserted or swapped among its first consonants ("simmovnds" s515,
+        "simmonds" s553; both "sim")."""
+        return tuple(dict.fromkeys(t[:PREFIX_LETTERS] for t in (self.first, self.last) if t))
+
     def shape(self) -> str:
         """Which fields are present, safe to log: "name+company+domain+phone+address"."""
         p = self.place
@@ -386,6 +393,9 @@ def identity_of(
     )
 
 
+# Letters of a name in its prefix key: "sim" of "simmonds" (Identity.prefixes).
+PREFIX_LETTERS = 3
+
 # Blocking keys that name no person (a dwelling): a block holding more people than this is an
 # office or an apartment block, not a household, and is dropped like a hot block.
 DWELLING_KEYS = ("h|", "np|")
@@ -396,14 +406,16 @@ def block_keys(ident: Identity) -> tuple[str, ...]:
     company key and the domain label and the sounds of both name tokens, the phone key
     ("p|51234567"), and where an address or birth date is known: postcode x name sound, city x
     name sound, the dwelling (street + house number, house number + postcode), birth date x name
-    sound, and the pair of name sounds.
+    sound, and the pair of name sounds; postcode x name prefix and the pair of name prefixes.
 
     Why compound keys: a company alone is a block as large as its presence in the CRM and a
     surname sound alone a few percent of it; org x sound holds the few people at one org whose
     first or last name sounds like the lead's, which is all a typo, a nickname or a swap hides.
     The address keys do the same for a place: a typo in the postcode keeps the city's key, a
-    typo in both names keeps the dwelling's. A person with nothing but a name has no key: a
-    name alone is what a namesake has too."""
+    typo in both names keeps the dwelling's. A sound key and a prefix fail on different typos
+    (a changed first letter; a letter inserted among the first consonants), so a name keeps
+    one of them more often than either alone (bench/DEDUP_FEBRL.md: blocking recall). A person
+    with nothing but a name has no key: a name alone is what a namesake has too."""
     sounds = ident.sounds()
     keys = [f"o|{org}|{s}" for org in ident.orgs() for s in sounds]
     if ident.phone:
@@ -418,6 +430,11 @@ def block_keys(ident: Identity) -> tuple[str, ...]:
         keys.append(f"np|{p.number[0]}|{p.postcode[0]}")
     if p and len(sounds) == 2:
         keys.append("n|" + "|".join(sorted(sounds)))
+    prefixes = ident.prefixes()
+    if p.postcode:
+        keys.extend(f"zq|{p.postcode[0]}|{x}" for x in prefixes)
+    if p and len(prefixes) == 2:
+        keys.append("nq|" + "|".join(sorted(prefixes)))
     return tuple(keys)
 
 

@@ -52,7 +52,7 @@ def test_function_environment(synth: Synth) -> None:
     # the hash key's secret by ARN, never the key itself
     assert env["LEADGEN_EMAIL_HASH_KEY_SECRET_ARN"] == {"Ref": "EmailHashKeySecret"}
     assert "LEADGEN_EMAIL_HASH_KEY" not in env
-    assert env["LEADGEN_FUZZY_THRESHOLD"] == "0.8"
+    assert env["LEADGEN_FUZZY_THRESHOLD"] == "0.7"
     assert env["LEADGEN_POSSIBLE_THRESHOLD"] == "0.6"
     assert env["REFRESH_SECONDS"] == "300"
     assert env["MAX_BATCH_SIZE"] == "100"

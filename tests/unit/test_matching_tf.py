@@ -5,6 +5,7 @@ store, and an entry without them (an older store) is weighed by the fixed weight
 from __future__ import annotations
 
 import itertools
+import math
 import sqlite3
 import string
 from contextlib import closing
@@ -207,3 +208,25 @@ def test_counts_this_version_cannot_read_leave_the_fixed_weights(
     assert len(zeb) == 1 and zeb[0].counts is None
     assert check.lookup(_lead("Zebulon", "Quarrington", "3007")).hit is not None  # both names
     assert check.lookup(_lead("Marcus", "Quarrington", "3007")).hit is None  # fixed weights
+
+
+def test_another_postcode_weighs_against_a_fairly_rare_full_name() -> None:
+    """Two people named alike (5 and 4 of 1,500 carry the names) in postcodes neither equal nor
+    one edit apart are two people: the postcode's three levels share one person's records
+    (0.9 + 0.05 + 0.05), so another postcode weighs log2(0.05 / everyone else's share), not the
+    fixed table's -3 bits. In the same postcode the same names are the customer."""
+    counts = Counts(5, 4, 1, 9, PEOPLE, PEOPLE)
+    customer = identity_of("Ottoline", "Quorn", country="AU", postcode="3007", key=KEY)
+    entry = Entry("c", "customer", customer, counts=counts)
+    moved = identity_of("Ottoline", "Quorn", country="AU", postcode="5230", key=KEY)
+    c = compare(moved, entry)
+    assert c.locality == "different/unknown"
+    elsewhere = (PEOPLE - 1 - 9) / PEOPLE
+    assert MatchConfig().bits(c) - MatchConfig().bits(replace(c, locality="unknown/unknown")) == (
+        pytest.approx(math.log2(0.05 / elsewhere))
+    )
+    m = best_match(moved, [entry])
+    assert m is not None and not m.duplicate  # flagged possible, and scored
+    here = best_match(identity_of("Ottoline", "Quorn", country="AU", postcode="3007", key=KEY),
+                      [entry])  # fmt: skip
+    assert here is not None and here.duplicate
