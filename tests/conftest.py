@@ -12,9 +12,11 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from leadgen.config import BuildConfig, EmbedderSettings
@@ -321,6 +323,21 @@ def nickname_lead(person: dict[str, Any]) -> dict[str, Any]:
         "company": str(person["company"]).upper(),
         "country": person["country"],
     }
+
+
+@dataclass
+class IdentityExport:
+    """An export as the build reads it for the duplicate check (customer_entries.Customers):
+    ids and identity columns by the project's names, emails, labels and stages optional."""
+
+    ids: np.ndarray
+    identity: dict[str, list[str | None]]
+    emails: list[str | None] | None = None
+    customer: np.ndarray | None = None
+    stage: list[str | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 def blocks_of(key: str, *entries: Any) -> dict[str, list[Any]]:

@@ -4,7 +4,6 @@ name that merely starts like another ("Green", "Greenhalgh") is not a spelling o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from leadgen.duplicates.normalise import block_keys, identity_of
 from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
 from leadgen.duplicates.store import sync_customer_identities
 from leadgen.serve.schemas import CleanLead, LeadIdentity
+from tests.conftest import IdentityExport
 
 KEY = "blocking-test-key"
 PREFIX_KEYS = {"zq", "nq"}  # postcode x name prefix, the pair of name prefixes
@@ -33,21 +33,9 @@ CUSTOMERS = [
 ]
 
 
-@dataclass
-class _Export:
-    ids: np.ndarray
-    identity: dict[str, list[str | None]]
-    emails: list[str | None] | None = None
-    customer: np.ndarray | None = None
-    stage: list[str | None] | None = None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> SqliteDuplicateStore:
-    export = _Export(
+    export = IdentityExport(
         np.array([f"c{i}" for i in range(len(CUSTOMERS))]),
         {
             "first_name": [c[0] for c in CUSTOMERS],

@@ -9,7 +9,7 @@ import math
 import sqlite3
 import string
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from leadgen.duplicates.normalise import Counts, Entry, identity_of, transposed_
 from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
 from leadgen.duplicates.store import LeadKeys, sync_customer_identities
 from leadgen.serve.schemas import CleanLead, LeadIdentity
+from tests.conftest import IdentityExport
 
 KEY = "tf-test-key"
 PEOPLE = 1500  # above matching.TF_MIN_PEOPLE: the counts are used
@@ -40,21 +41,7 @@ def _surname(i: int) -> str:
     return "Q" + letters[a] + letters[b] + letters[c]
 
 
-@dataclass
-class _Export:
-    """An export as the build reads it (customer_entries.Customers): names and postcodes."""
-
-    ids: np.ndarray
-    identity: dict[str, list[str | None]]
-    emails: list[str | None] | None = None
-    customer: np.ndarray | None = None
-    stage: list[str | None] | None = None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def _export() -> _Export:
+def _export() -> IdentityExport:
     """PEOPLE customers, each in a postcode of their own: 100 Smiths, everyone else a surname of
     their own, among them customer 7, Zebulon Quarrington, in postcode 3007."""
     firsts = [FIRSTS[i % len(FIRSTS)] for i in range(PEOPLE)]
@@ -66,7 +53,7 @@ def _export() -> _Export:
         "postcode": [str(3000 + i) for i in range(PEOPLE)],
         "country": ["AU"] * PEOPLE,
     }
-    return _Export(np.array([str(i) for i in range(PEOPLE)]), identity)
+    return IdentityExport(np.array([str(i) for i in range(PEOPLE)]), identity)
 
 
 @pytest.fixture(scope="module")
