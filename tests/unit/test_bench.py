@@ -244,3 +244,22 @@ def test_dates_bench_renders_both_arms_and_the_gain_per_seed() -> None:
     assert "| 0 | with dates | 0.9300 |" in text and "| 0 | without dates | 0.9000 |" in text
     assert "+0.0300 (mean +0.0300)" in text
     assert "no real table" in text
+
+
+def test_dedup_lookup_renders_the_median_of_the_rounds_and_the_ratio() -> None:
+    from bench.dedup_lookup import render as render_lookup
+
+    def run(p50: float, blocks: int) -> dict[str, Any]:
+        one = {"p50": p50, "p99": 2 * p50, "blocks": blocks, "f1": 0.9, "blocking_recall": 0.95}
+        return {s: one for s in ("a", "b", "c")}
+
+    res = {
+        "before": "abc", "before_sha": "0123456789ab", "cut": 0.8, "rounds": 3,
+        "runs": {"before": [run(0.2, 10), run(0.1, 10), run(0.3, 10)],
+                 "after": [run(0.25, 20), run(0.5, 20), run(0.2, 20)]},
+    }  # fmt: skip
+    md = render_lookup(res)
+    row = next(line for line in md.splitlines() if line.startswith("| (b) names + postcode"))
+    assert "| 10 -> 20 |" in row and "| 0.200 -> 0.250 (1.25x) |" in row
+    assert "| 0.400 -> 0.500 |" in row  # p99: the median of the rounds' p99 too
+    assert "--before abc --rounds 3 --cut 0.8" in md and "(0123456789)" in md
