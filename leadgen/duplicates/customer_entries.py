@@ -24,7 +24,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from leadgen.config import IDENTITY_FIELDS
-from leadgen.duplicates.address import swapped
 from leadgen.duplicates.matching import MatchConfig, best_match
 from leadgen.duplicates.normalise import (
     DWELLING_KEYS,
@@ -155,16 +154,16 @@ def name_counts(people: Sequence[Identity]) -> Callable[[Identity], Counts]:
 
 def _swapped_counts(codes: set[tuple[str, ...]], people: Counter[str]) -> dict[str, int]:
     """Per postcode digest, the people whose postcode is it with two adjacent characters
-    swapped (address.swapped: two deletion digests in common), found through the codes that
-    share a deletion digest with it, so each code meets only its one-edit neighbours."""
-    by_part: dict[str, list[tuple[str, ...]]] = {}
+    swapped: the codes sharing two of its deletion digests (the test of address.swapped),
+    counted through the digests' buckets, so each code meets only its one-edit neighbours."""
+    by_part: dict[str, set[str]] = {}
     for pc in codes:
         for d in pc[1:]:
-            by_part.setdefault(d, []).append(pc)
+            by_part.setdefault(d, set()).add(pc[0])
     out: dict[str, int] = {}
     for pc in codes:
-        neighbours = {other[0] for d in pc[1:] for other in by_part[d] if swapped(pc, other)}
-        out[pc[0]] = sum(people[n] for n in neighbours)
+        shared = Counter(other for d in pc[1:] for other in by_part[d])
+        out[pc[0]] = sum(people[o] for o, n in shared.items() if n >= 2 and o != pc[0])
     return out
 
 
