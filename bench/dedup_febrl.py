@@ -581,10 +581,12 @@ def tf_section(people: int) -> list[str]:
         ("first_blank", "unknown/unknown", "surname, the first name blank on one side"),
         ("none", "same/unknown", "the same postcode (people in it)"),
         ("none", "near/unknown", "a postcode one edit off (people one edit away)"),
+        ("none", "swapped", "two adjacent characters swapped (people one swap away)"),
         ("none", "different/unknown", "another postcode (everyone not in it nor one edit away)"),
     ):
         cells = [f"{_tf_bits(level, locality, n, people, cfg):+.1f}" for n in TF_EXAMPLES]
-        was = fixed["name"][level] if level != "none" else fixed["locality"][locality]
+        place = "near/unknown" if locality == "swapped" else locality
+        was = fixed["name"][level] if level != "none" else fixed["locality"][place]
         rows.append([what, *cells, f"{was:+.1f}"])
     prior = np.log2(KNOWN_SHARE / people)
     return [
@@ -601,8 +603,10 @@ def tf_section(people: int) -> list[str]:
 
 def _tf_bits(level: Any, locality: str, n: int, people: int, cfg: MatchConfig) -> float:
     """The name level's weight, or for "none" the locality's, when n people carry the value."""
-    c = Comparison(level, "unknown", "unknown", "unknown", locality=locality,
-                   counts=Counts(n, n, n, n, people, people))  # fmt: skip
+    swap = locality == "swapped"
+    c = Comparison(level, "unknown", "unknown", "unknown",
+                   locality="near/unknown" if swap else locality,
+                   counts=Counts(n, n, n, n, people, people, n), postcode_swapped=swap)  # fmt: skip
     if level == "none":
         return locality_bits(c, cfg.weights["locality"], cfg.counted(c))
     return name_bits(c, cfg.weights["name"], cfg.counted(c))
@@ -833,10 +837,11 @@ NOTES = (
     "has the same one). The next table counts each missed pair at the first step that lets it "
     "go; on (a) most of those the rule lets go have no name agreeing at the customer's dwelling "
     "(another member of the household, in a CRM: R4 below). On (b) the cut is the other bound: "
-    "a postcode one edit off (Febrl's commonest postcode corruption) is shared by many "
-    "strangers (about 14 of Febrl's postcodes in use are one edit from a given one), so it "
-    "weighs little, and a common full name with it stays under the duplicate cut (a duplicate "
-    "customer is not scored: a wrong one costs a lead); splink links at 0.5, and "
+    "a postcode one substitution off is shared by many strangers (about 14 of Febrl's "
+    "postcodes in use are one edit from a given one), so it weighs little, and a common full "
+    "name with it stays under the duplicate cut (a duplicate customer is not scored: a wrong "
+    "one costs a lead); a postcode with two digits swapped, which at most three codes are, "
+    "weighs more (\"Weights from the export's counts\" below); splink links at 0.5, and "
     'the "at splink\'s cut" rows move the check there with its rule kept. The blocking keys '
     "pair each name's sound and its first three letters with the postcode, and the two names' "
     "sounds and prefixes with each other: of (b)'s pairs none of them fetch, about half have no "

@@ -310,6 +310,15 @@ def one_typo(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return bool(x and y) and len(x ^ y) <= ONE_TYPO_BIGRAMS
 
 
+def swapped(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Two codes with two adjacent characters swapped ("4380" / "4830"): another value with two
+    deletion digests in common (a substitution, an insertion or a deletion shares one). Read
+    from the digests alone, so it needs no more stored than `near`; a few codes of repeated
+    digits also share two ("0252" / "0525"), and the counts (name_counts) use this same test,
+    so the share a match weighs by is that of the codes it accepts."""
+    return bool(a and b) and a[0] != b[0] and len(set(a[1:]) & set(b[1:])) >= 2
+
+
 def near(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """One edit apart (codes) or one date part apart: a comparison digest in common, the whole
     value included (a deletion of the longer equals the shorter)."""

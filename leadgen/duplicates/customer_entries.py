@@ -132,20 +132,39 @@ def name_counts(people: Sequence[Identity]) -> Callable[[Identity], Counts]:
 
     One edit off is counted on the postcode's deletion digests (address.place_of): a postcode
     one edit from another shares one of them (a transposition two, so it is counted twice: an
-    upper bound, which only makes a near postcode weigh less)."""
+    upper bound, which only makes a near postcode weigh less). The people one swap away (two
+    adjacent characters exchanged) are counted apart as well: at most three codes hold them
+    where a dozen or more are one edit away, so a swapped code is far better evidence."""
     first = Counter(w.first for w in people if w.first)
     last = Counter(w.last for w in people if w.last)
     country = Counter(w.country for w in people if w.country)
     code = Counter(w.place.postcode[0] for w in people if w.place.postcode)
     parts = Counter(d for w in people for d in w.place.postcode[1:])
+    swaps = _swapped_counts({w.place.postcode for w in people if w.place.postcode}, code)
 
     def of(w: Identity) -> Counts:
         pc = w.place.postcode
         same = code[pc[0]] if pc else 0
         near = sum(parts[d] - same for d in pc[1:])
-        return Counts(first[w.first], last[w.last], same, near, country[w.country], len(people))
+        return Counts(first[w.first], last[w.last], same, near, country[w.country], len(people),
+                      swaps.get(pc[0], 0) if pc else 0)  # fmt: skip
 
     return of
+
+
+def _swapped_counts(codes: set[tuple[str, ...]], people: Counter[str]) -> dict[str, int]:
+    """Per postcode digest, the people whose postcode is it with two adjacent characters
+    swapped: the codes sharing two of its deletion digests (the test of address.swapped),
+    counted through the digests' buckets, so each code meets only its one-edit neighbours."""
+    by_part: dict[str, set[str]] = {}
+    for pc in codes:
+        for d in pc[1:]:
+            by_part.setdefault(d, set()).add(pc[0])
+    out: dict[str, int] = {}
+    for pc in codes:
+        shared = Counter(other for d in pc[1:] for other in by_part[d])
+        out[pc[0]] = sum(people[o] for o, n in shared.items() if n >= 2 and o != pc[0])
+    return out
 
 
 def _cap(plain_key: str) -> int:

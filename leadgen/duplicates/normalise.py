@@ -497,10 +497,11 @@ class CrmRecord:
 @dataclass(frozen=True, slots=True)
 class Counts:
     """How many of the export's people share this person's first name, surname, postcode and
-    country, how many have a postcode one edit from theirs, out of how many people: what the
-    match weighs an agreement by (a rare surname agreeing is strong evidence, "smith" weak:
-    leadgen.duplicates.matching). Counted by the build over the normalised values and digests;
-    only the numbers are stored, never the values."""
+    country, how many have a postcode one edit from theirs and how many one with two adjacent
+    characters swapped, out of how many people: what the match weighs an agreement by (a rare
+    surname agreeing is strong evidence, "smith" weak: leadgen.duplicates.matching). Counted by
+    the build over the normalised values and digests; only the numbers are stored, never the
+    values."""
 
     first: int
     last: int
@@ -508,21 +509,28 @@ class Counts:
     near: int  # people whose postcode is one edit off (an upper bound: see name_counts)
     country: int
     people: int
+    # people whose postcode is this one with two adjacent characters swapped; None: counts
+    # written before it was counted (six numbers), read as before (one edit off, nothing finer)
+    swapped: int | None = None
 
     def encode(self) -> str:
-        return ".".join(str(n) for n in (self.first, self.last, self.postcode, self.near,
-                                         self.country, self.people))  # fmt: skip
+        numbers = (self.first, self.last, self.postcode, self.near, self.country, self.people)
+        tail = () if self.swapped is None else (self.swapped,)
+        return ".".join(str(n) for n in (*numbers, *tail))
 
     @classmethod
     def decode(cls, text: str) -> Counts | None:
         """None for "" (an entry written without counts) and for text this version cannot read
         (another version's layout, a damaged row): the fixed weights apply and the lookup goes
-        on, as it would for a store written before counts, rather than failing every lead."""
+        on, as it would for a store written before counts, rather than failing every lead. Six
+        numbers are counts written before `swapped` was counted."""
         parts = text.split(".") if text else []
-        if len(parts) != 6 or not all(x.isdigit() for x in parts):
+        if len(parts) not in (6, 7) or not all(x.isdigit() for x in parts):
             return None
-        first, last, postcode, near, country, people = (int(x) for x in parts)
-        return cls(first, last, postcode, near, country, people) if people > 0 else None
+        first, last, postcode, near, country, people, *rest = (int(x) for x in parts)
+        if people <= 0:
+            return None
+        return cls(first, last, postcode, near, country, people, rest[0] if rest else None)
 
 
 @dataclass(frozen=True, slots=True)

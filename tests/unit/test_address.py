@@ -16,6 +16,7 @@ from leadgen.duplicates.address import (
     place_of,
     postcode_key,
     same,
+    swapped,
 )
 from leadgen.duplicates.matching import best_match, compare, identity_agrees
 from leadgen.duplicates.normalise import Entry, Identity, block_keys, identity_of
@@ -251,3 +252,20 @@ def test_locality_levels(mine: dict[str, str], theirs: dict[str, str], level: st
         Entry("c1", "customer", _who("Michaela", "Neumann", **theirs)),
     )
     assert c.locality == level
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "is_swap"),
+    [
+        ("4380", "4830", True),  # two adjacent digits swapped
+        ("4380", "4308", True),
+        ("4380", "4381", False),  # a substitution: one edit, not a swap
+        ("4380", "438", False),  # a deletion
+        ("4380", "4380", False),  # the same code
+        ("4380", "8034", False),  # another code
+    ],
+)
+def test_a_swapped_postcode_is_read_from_the_digests(a: str, b: str, is_swap: bool) -> None:
+    pa, pb = (place_of(postcode=x, country="au", key=KEY).postcode for x in (a, b))
+    assert swapped(pa, pb) is is_swap and swapped(pb, pa) is is_swap
+    assert near(pa, pb) or not is_swap  # a swap is one of the near codes

@@ -22,6 +22,7 @@ from leadgen.duplicates.matching import (
     MatchConfig,
     best_match,
     compare,
+    locality_bits,
 )
 from leadgen.duplicates.normalise import Counts, Entry, identity_of, transposed_keys
 from leadgen.duplicates.sqlite_store import SqliteDuplicateStore
@@ -99,7 +100,8 @@ def test_without_the_counts_the_fixed_weights_decide(store: SqliteDuplicateStore
 
 def test_the_counts_survive_the_sqlite_store(store: SqliteDuplicateStore) -> None:
     """What the build counted is what a lookup reads back: people, the surname's count (1 for
-    Quarrington, 100 for Smith), the postcode's."""
+    Quarrington, 100 for Smith), the postcode's, the people one swap away (3013 and 3130 from
+    Linda Smith's 3103)."""
     check = DuplicateCheck(store, KEY, 3600)
     found = {
         e.ref: e.counts
@@ -107,7 +109,7 @@ def test_the_counts_survive_the_sqlite_store(store: SqliteDuplicateStore) -> Non
     }
     linda = found["103"]
     assert linda is not None
-    assert linda == Counts(150, 100, 1, linda.near, PEOPLE, PEOPLE)
+    assert linda == Counts(150, 100, 1, linda.near, PEOPLE, PEOPLE, 2)
     zeb = store.lookup(check.keys_of(_lead("Zebulon", "Quarrington", "3007"))[0]).entries
     assert [e.counts.last if e.counts else None for e in zeb if e.ref == "7"] == [1]
 
@@ -177,7 +179,7 @@ def test_a_rare_surname_at_the_same_house_number_is_the_customer(
 
 
 @pytest.mark.parametrize(
-    "stored", ["1.2.3", "1.2.3.4.5.6.7", "a.b.c.d.e.f", "1.2.-3.4.5.6", "1.1.1.1.1.0"]
+    "stored", ["1.2.3", "1.2.3.4.5.6.7.8", "a.b.c.d.e.f", "1.2.-3.4.5.6", "1.1.1.1.1.0"]
 )
 def test_counts_this_version_cannot_read_leave_the_fixed_weights(
     tmp_path: Path, stored: str
@@ -217,3 +219,30 @@ def test_another_postcode_weighs_against_a_fairly_rare_full_name() -> None:
     here = best_match(identity_of("Ottoline", "Quorn", country="AU", postcode="3007", key=KEY),
                       [entry])  # fmt: skip
     assert here is not None and here.duplicate
+
+
+def test_a_swapped_postcode_weighs_by_the_few_people_one_swap_away() -> None:
+    """3007 is one edit from 3000..3009 (nine people) and from 3017, 3107...; one swap away
+    only 3070 and 0307 are, the people the build counts for it. A lead whose code is the
+    customer's with two digits swapped is weighed by those few (and a tenth of the m of one
+    edit); a lead one substitution off by the many (and the rest of the m)."""
+    who = [identity_of("A", "B", country="AU", postcode=str(code), key=KEY)
+           for code in (*range(3000, 3010), 3017, 3070, 3107)]  # fmt: skip
+    counts = name_counts(who)(who[7])
+    assert (counts.postcode, counts.swapped) == (1, 1)  # 3070 (0307 holds nobody)
+    customer = Entry("7", "customer", who[7], counts=replace(counts, people=PEOPLE))
+    lead = {code: identity_of("A", "B", country="AU", postcode=code, key=KEY)
+            for code in ("3070", "3008", "4500")}  # fmt: skip
+    swap, sub, far = (compare(lead[c], customer) for c in ("3070", "3008", "4500"))
+    assert swap.locality == sub.locality == "near/unknown" and far.locality == "different/unknown"
+    assert swap.postcode_swapped and not sub.postcode_swapped
+    fixed, k = MatchConfig().weights["locality"], customer.counts
+    assert k is not None
+    assert locality_bits(swap, fixed, k) == pytest.approx(math.log2(0.005 / (1 / PEOPLE)))
+    near_share = k.near / PEOPLE
+    assert locality_bits(sub, fixed, k) == pytest.approx(math.log2(0.045 / near_share))
+    assert locality_bits(swap, fixed, k) > locality_bits(sub, fixed, k)
+    # counts written before swaps were counted: one edit off, as it was
+    old = Counts.decode(".".join(k.encode().split(".")[:6]))
+    assert old is not None and old.swapped is None
+    assert locality_bits(swap, fixed, old) == locality_bits(sub, fixed, old)
