@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -219,18 +220,22 @@ def test_an_entry_written_before_places_and_stages_still_decodes() -> None:
 
 
 def test_counts_and_a_transposed_postcode_go_through_dynamodb(tables: tuple[str, str]) -> None:
-    """A customer block keeps each entry's counts (what the match weighs names by) and an entry
-    without them (a lead, an older build) still reads back without; a lead whose postcode has two
-    digits swapped fetches the customer's block by its lookup-only keys, in the one BatchGetItem."""
+    """A customer block keeps each entry's counts (what the match weighs names by, the people one
+    postcode swap away included) and an entry without them (a lead, an older build) still reads
+    back without; counts of six numbers (an older build's) read back with no swaps; a lead whose
+    postcode has two digits swapped fetches the customer's block by its lookup-only keys, in the
+    one BatchGetItem."""
     from leadgen.duplicates.dynamo_store import customer_block_item, decode_entry
     from leadgen.duplicates.normalise import Counts
 
     store, calls = counted_store(tables)
     ann = identity_of("Ann", "Neumann", None, None, None, "AU", postcode="4223", key=KEY)
-    counted = Entry("300", "customer", ann, counts=Counts(40, 1, 3, 20, 2000, 2000))
+    counted = Entry("300", "customer", ann, counts=Counts(40, 1, 3, 20, 2000, 2000, 2))
     assert decode_entry(customer_block_item("x", [counted])["e"]["S"]) == counted
     plain = Entry("301", "customer", ann)
     assert decode_entry(customer_block_item("x", [plain])["e"]["S"]).counts is None
+    older = replace(counted, counts=Counts(40, 1, 3, 20, 2000, 2000))
+    assert decode_entry(customer_block_item("x", [older])["e"]["S"]) == older
     store.sync_identities(blocks_of(KEY, counted))
     check = DuplicateCheck(store, KEY, 3600)
     swapped = CleanLead({}, None, None, LeadIdentity("Zoe", "Neumann", None, None, "AU",
