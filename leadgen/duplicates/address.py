@@ -330,16 +330,18 @@ def swapped(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 def swap_neighbours(codes: Iterable[tuple[str, ...]]) -> dict[str, set[str]]:
     """Per code (its whole digest), the codes `swapped` from it, found through the codes that
-    share a deletion digest with it: each code meets only its one-edit neighbours, not all."""
-    by_part: dict[str, set[str]] = {}
-    runs = {pc[0]: pc for pc in codes if pc}
-    for pc in runs.values():
+    share a deletion digest with it: each code meets only its one-edit neighbours, not all.
+    Exactly `swapped`, digest collisions included: codes are told apart by all their digests."""
+    runs = {pc for pc in codes if pc}
+    by_part: dict[str, set[tuple[str, ...]]] = {}
+    for pc in runs:
         for d in pc[1:]:
-            by_part.setdefault(d, set()).add(pc[0])
+            by_part.setdefault(d, set()).add(pc)
     out: dict[str, set[str]] = {}
-    for whole, pc in runs.items():
+    for pc in runs:
         shared = Counter(other for d in pc[1:] for other in by_part[d])
-        out[whole] = {o for o, n in shared.items() if n >= SWAP_SHARED_DELETIONS and o != whole}
+        found = {o[0] for o, n in shared.items() if n >= SWAP_SHARED_DELETIONS and o[0] != pc[0]}
+        out.setdefault(pc[0], set()).update(found)
     return out
 
 
