@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.build_speed import make_input
-from bench.common import ROOT, onnx_model_dir
+from bench.common import ROOT, md_table, onnx_model_dir
 
 OUT = ROOT / "bench" / "BUILD_PROFILE.md"
 OWN_CODE = ("/leadgen/",)
@@ -74,14 +74,6 @@ def top_rows(stats: pstats.Stats, total: float, n: int, *, own: bool) -> list[li
     ]
 
 
-def table(head: list[str], rows: list[list[str]]) -> list[str]:
-    return [
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-        *("| " + " | ".join(r) + " |" for r in rows),
-    ]
-
-
 def render(
     args: argparse.Namespace, stats: pstats.Stats, steps: dict[str, float], wall: float
 ) -> str:
@@ -104,15 +96,15 @@ def render(
         "",
         "## The build's steps (build_report.json, under the profiler)",
         "",
-        *table(["step", "s", "share of the wall time"], step_rows),
+        *md_table(["step", "s", "share of the wall time"], step_rows),
         "",
         f"## The project's functions by cumulative time (top {args.top})",
         "",
-        *table(["function", "calls", "cumulative s", "share"], own),
+        *md_table(["function", "calls", "cumulative s", "share"], own),
         "",
         f"## Any code by time in its own body (top {args.top})",
         "",
-        *table(["function", "calls", "own s", "share"], body),
+        *md_table(["function", "calls", "own s", "share"], body),
         "",
     ]
     return "\n".join(lines)

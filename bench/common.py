@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,9 @@ def distinct_column_texts(current: Any) -> int:
         len({v for v in current.column(c).to_pylist() if v and str(v).strip()})
         for c in ColumnSpec().text_cols
     )
+
+
+def md_table(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    """A Markdown table's lines: the header, the rule, a line per row (cells as str)."""
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+            *("| " + " | ".join(str(c) for c in r) + " |" for r in rows)]  # fmt: skip

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import md_table
 from bench.dedup_febrl_merge import (
     CHECKS,
     CUTS,
@@ -490,11 +491,6 @@ def _splink_training(columns: Sequence[str]) -> tuple[list[Any], list[Any]]:
 
 
 # ---- the page ----------------------------------------------------------------------------------
-def table(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
-    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
-            *("| " + " | ".join(str(c) for c in r) + " |" for r in rows)]  # fmt: skip
-
-
 def _f(m: dict[str, Any]) -> list[str]:
     return [f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"**{m['f1']:.4f}**"]
 
@@ -538,11 +534,11 @@ def render(r: dict[str, Any]) -> str:
     ref = r["splink_every_field"]
     rows.append(["every Febrl field (+ state, address_2, soc_sec_id)", "splink, 1:1",
                  *_f(ref["one_to_one"])])  # fmt: skip
-    lines += table(["fields", "linker", "precision", "recall", "F1"], rows)
+    lines += md_table(["fields", "linker", "precision", "recall", "F1"], rows)
     lines += ["", "## Against the targets", "", *targets(r)]
     lines += ["", *cut_section(r)]
     lines += ["", "## What bounds the check", ""]
-    lines += table(
+    lines += md_table(
         ["set", "blocking recall (leadgen / splink)", "identity-rule ceiling",
          "entries / blocks / largest", "lookup p50 / p99 ms", "store built s", "splink s"],
         [[f"({s})", f"{r['project'][s]['blocking_recall']} / {r['splink'][s]['blocking_recall']}",
@@ -557,7 +553,7 @@ def render(r: dict[str, Any]) -> str:
     lines += ["", *merge_section(r), "", *relax_section(r)]
     lines += ["", *tf_section(r["project"]["b"]["entries"])]
     lines += ["", "## Levels: u and m on Febrl next to the weights", ""]
-    lines += table(
+    lines += md_table(
         ["comparison:level", "u (random pairs)", "m (true pairs)", "log2(m/u)", "weight (bits)"],
         [[k, f"{v['u']:.2e}", f"{v['m']:.3f}", _log_ratio(v), v["weight"]]
          for k, v in r["levels"].items()],
@@ -597,7 +593,7 @@ def tf_section(people: int) -> list[str]:
         f"next to the fixed weight used without counts. Prior with counts: {prior:+.1f} bits "
         f"(log2({KNOWN_SHARE} / people)); fixed: {cfg.prior:+.1f}.",
         "",
-        *table(["level", *(f"{n} carry it" for n in TF_EXAMPLES), "fixed weight"], rows),
+        *md_table(["level", *(f"{n} carry it" for n in TF_EXAMPLES), "fixed weight"], rows),
     ]
 
 
@@ -624,7 +620,7 @@ def targets(r: dict[str, Any]) -> list[str]:
         verdict = "met" if f1 >= goal else "missed"
         rows.append([f"({s}) {LABELS[s]}", f">= {goal:.4f}", f"{f1:.4f}", verdict, f"{bound:.4f}"])
     head = ["set", "target F1", "leadgen duplicate: true", "", "F1 bound of the names rule"]
-    return table(head, rows)
+    return md_table(head, rows)
 
 
 def merge_section(r: dict[str, Any]) -> list[str]:
@@ -636,7 +632,7 @@ def merge_section(r: dict[str, Any]) -> list[str]:
         "",
         MERGE_NOTES,
         "",
-        *table(head, merge_table({k: r["merged_by_the_check"][k] for k in CHECKS})),
+        *md_table(head, merge_table({k: r["merged_by_the_check"][k] for k in CHECKS})),
     ]
 
 
@@ -684,7 +680,7 @@ def cut_section(r: dict[str, Any]) -> list[str]:
             "FUZZY colleague FP", "FUZZY namesake FP", "FUZZY precision"]  # fmt: skip
     when = r.get("fuzzy_by_cut", {}).get("date", "not run")
     return ["## The duplicate cut, by the numbers", "", CUT_NOTES.format(fuzzy_date=when), "",
-            *table(head, rows)]  # fmt: skip
+            *md_table(head, rows)]  # fmt: skip
 
 
 CUT_NOTES = (
@@ -751,7 +747,7 @@ def relax_section(r: dict[str, Any]) -> list[str]:
         "",
         RELAX_NOTES.format(**r["febrl_density"]),
         "",
-        *table(head, rows),
+        *md_table(head, rows),
         "",
         *(line for s, goal in _goals(r) for line in (_verdict(r, s, goal), "")),
     ][:-1]
@@ -807,7 +803,7 @@ def misses_table(r: dict[str, Any]) -> list[str]:
     by the first step that lets it go (`why_missed`), per field set."""
     rows = [[MISSES[k], *(r["project"][s]["misses"].get(k, 0) for s in FIELDS)] for k in MISSES]
     rows.append(["missed in all", *(sum(r["project"][s]["misses"].values()) for s in FIELDS)])
-    return table(["step", *(f"({s})" for s in FIELDS)], rows)
+    return md_table(["step", *(f"({s})" for s in FIELDS)], rows)
 
 
 def _log_ratio(v: dict[str, Any]) -> str:
@@ -841,7 +837,7 @@ NOTES = (
     "postcodes in use are one edit from a given one), so it weighs little, and a common full "
     "name with it stays under the duplicate cut (a duplicate customer is not scored: a wrong "
     "one costs a lead); a postcode with two digits swapped, which at most three codes are, "
-    "weighs more (\"Weights from the export's counts\" below); splink links at 0.5, and "
+    'weighs more ("Weights from the export\'s counts" below); splink links at 0.5, and '
     'the "at splink\'s cut" rows move the check there with its rule kept. The blocking keys '
     "pair each name's sound and its first three letters with the postcode, and the two names' "
     "sounds and prefixes with each other: of (b)'s pairs none of them fetch, about half have no "

@@ -21,12 +21,13 @@ import subprocess
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import md_table
 from bench.dedup_febrl_merge import CUTS
 from leadgen.builder.reader import read_crm
 from leadgen.config import ColumnSpec, HighValueRule
@@ -290,11 +291,6 @@ class Counting:
         return counted
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-
-
 def quality_rows(per_kind: dict[str, Counter[str]]) -> list[list[Any]]:
     rows: list[list[Any]] = []
     for kind in (*DUP_KINDS, *NEG_KINDS):
@@ -339,7 +335,7 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
         f"## Quality at the defaults (duplicate >= {r['match'].duplicate_threshold}, possible "
         f">= {r['match'].possible_threshold})",
         "",
-        *table(
+        *md_table(
             [
                 "kind",
                 "leads",
@@ -353,7 +349,7 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
         f"Precision on this labelled set (6 duplicate kinds : 3 negative kinds, equal counts): "
         f"**{labelled_precision(per_kind):.4f}**.",
         "",
-        *table(
+        *md_table(
             ["stream", "precision of duplicate: true"],
             [[f"{name}", f"{stream_precision(per_kind, mix):.4f}"] for name, mix in STREAMS],
         ),
@@ -385,7 +381,7 @@ def _cut_lines(cuts: dict[str, dict[str, float]]) -> list[str]:
         "recall of the duplicate kinds, the negative kinds' false-duplicate rates, the labelled "
         "set's precision. bench/DEDUP_FEBRL.md sets them beside Febrl's F1 and false merges.",
         "",
-        *table(["cut", "recall (mean)", *(f"{k} FP" for k in NEG_KINDS), "precision"], rows),
+        *md_table(["cut", "recall (mean)", *(f"{k} FP" for k in NEG_KINDS), "precision"], rows),
         "",
     ]
 
@@ -397,7 +393,7 @@ def _latency_lines(times: dict[str, list[float]], added: float, record: list[flo
     return [
         "## Latency per lead (SQLite store, in process)",
         "",
-        *table(["path", "p50 ms", "p99 ms"], rows),
+        *md_table(["path", "p50 ms", "p99 ms"], rows),
         "",
         f"Added by the fuzzy step, p50: **{added:.3f} ms** (median of the full check minus "
         "median of the email-only lookup; normalise, blocking keys, one SELECT, compare).",
@@ -426,7 +422,7 @@ def _weights_lines(
         "counts instead where no org is known on both sides (docs/duplicates.md); wherever an org "
         "is shared the fixed weights below decide.",
         "",
-        *table(["comparison", "level", "u", "m", "log2(m/u)", "weight"], rows),
+        *md_table(["comparison", "level", "u", "m", "log2(m/u)", "weight"], rows),
         "",
     ]
 
@@ -447,7 +443,7 @@ def _store_lines(w: World, sizes: dict[str, float], dynamo: dict[str, Any]) -> l
         "",
         "DynamoDB requests per lead (lookup + record of every labelled lead, moto):",
         "",
-        *table(["store", "requests per lead"], calls),
+        *md_table(["store", "requests per lead"], calls),
         "",
     ]
 

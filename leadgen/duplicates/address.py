@@ -26,6 +26,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Final
@@ -310,13 +312,37 @@ def one_typo(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return bool(x and y) and len(x ^ y) <= ONE_TYPO_BIGRAMS
 
 
+# Deletion digests two codes with two adjacent characters swapped have in common (a
+# substitution, an insertion or a deletion shares one).
+SWAP_SHARED_DELETIONS: Final = 2
+
+
 def swapped(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """Two codes with two adjacent characters swapped ("4380" / "4830"): another value with two
-    deletion digests in common (a substitution, an insertion or a deletion shares one). Read
-    from the digests alone, so it needs no more stored than `near`; a few codes of repeated
-    digits also share two ("0252" / "0525"), and the counts (name_counts) use this same test,
-    so the share a match weighs by is that of the codes it accepts."""
-    return bool(a and b) and a[0] != b[0] and len(set(a[1:]) & set(b[1:])) >= 2
+    """Two codes with two adjacent characters swapped ("4380" / "4830"): another value with
+    SWAP_SHARED_DELETIONS deletion digests in common. Read from the digests alone, so it needs
+    no more stored than `near`; a few codes of repeated digits also share two ("0252" /
+    "0525"), and `swap_neighbours` (the build's counts) applies the same test, so the share a
+    match weighs by is that of the codes it accepts."""
+    if not (a and b) or a[0] == b[0]:
+        return False
+    return len(set(a[1:]) & set(b[1:])) >= SWAP_SHARED_DELETIONS
+
+
+def swap_neighbours(codes: Iterable[tuple[str, ...]]) -> dict[str, set[str]]:
+    """Per code (its whole digest), the codes `swapped` from it, found through the codes that
+    share a deletion digest with it: each code meets only its one-edit neighbours, not all.
+    Exactly `swapped`, digest collisions included: codes are told apart by all their digests."""
+    runs = {pc for pc in codes if pc}
+    by_part: dict[str, set[tuple[str, ...]]] = {}
+    for pc in runs:
+        for d in pc[1:]:
+            by_part.setdefault(d, set()).add(pc)
+    out: dict[str, set[str]] = {}
+    for pc in runs:
+        shared = Counter(other for d in pc[1:] for other in by_part[d])
+        found = {o[0] for o, n in shared.items() if n >= SWAP_SHARED_DELETIONS and o[0] != pc[0]}
+        out.setdefault(pc[0], set()).update(found)
+    return out
 
 
 def near(a: tuple[str, ...], b: tuple[str, ...]) -> bool:

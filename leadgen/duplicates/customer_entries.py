@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from leadgen.config import IDENTITY_FIELDS
+from leadgen.duplicates.address import swap_neighbours
 from leadgen.duplicates.matching import MatchConfig, best_match
 from leadgen.duplicates.normalise import (
     DWELLING_KEYS,
@@ -140,31 +141,17 @@ def name_counts(people: Sequence[Identity]) -> Callable[[Identity], Counts]:
     country = Counter(w.country for w in people if w.country)
     code = Counter(w.place.postcode[0] for w in people if w.place.postcode)
     parts = Counter(d for w in people for d in w.place.postcode[1:])
-    swaps = _swapped_counts({w.place.postcode for w in people if w.place.postcode}, code)
+    swaps = {c: sum(code[o] for o in ns)
+             for c, ns in swap_neighbours(w.place.postcode for w in people).items()}  # fmt: skip
 
     def of(w: Identity) -> Counts:
         pc = w.place.postcode
         same = code[pc[0]] if pc else 0
         near = sum(parts[d] - same for d in pc[1:])
         return Counts(first[w.first], last[w.last], same, near, country[w.country], len(people),
-                      swaps.get(pc[0], 0) if pc else 0)  # fmt: skip
+                      swaps[pc[0]] if pc else 0)  # fmt: skip
 
     return of
-
-
-def _swapped_counts(codes: set[tuple[str, ...]], people: Counter[str]) -> dict[str, int]:
-    """Per postcode digest, the people whose postcode is it with two adjacent characters
-    swapped: the codes sharing two of its deletion digests (the test of address.swapped),
-    counted through the digests' buckets, so each code meets only its one-edit neighbours."""
-    by_part: dict[str, set[str]] = {}
-    for pc in codes:
-        for d in pc[1:]:
-            by_part.setdefault(d, set()).add(pc[0])
-    out: dict[str, int] = {}
-    for pc in codes:
-        shared = Counter(other for d in pc[1:] for other in by_part[d])
-        out[pc[0]] = sum(people[o] for o, n in shared.items() if n >= 2 and o != pc[0])
-    return out
 
 
 def _cap(plain_key: str) -> int:

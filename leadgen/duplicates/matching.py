@@ -490,16 +490,18 @@ def dob_level(lead: Identity, cand: Identity) -> DobLevel:
 
 
 def compare(lead: Identity, cand: Entry) -> Comparison:
+    locality = locality_level(lead, cand.who)
     return Comparison(
         name_level(lead, cand.who),
         org_level(lead, cand.who),
         phone_level(lead, cand),
         country_level(lead, cand.who),
         street_level(lead, cand.who),
-        locality_level(lead, cand.who),
+        locality,
         dob_level(lead, cand.who),
         cand.counts,
-        swapped(lead.place.postcode, cand.who.place.postcode),
+        # only a code one edit off can be a swap: the sets are built for those alone
+        locality.startswith("near/") and swapped(lead.place.postcode, cand.who.place.postcode),
     )
 
 

@@ -16,6 +16,7 @@ from leadgen.duplicates.address import (
     place_of,
     postcode_key,
     same,
+    swap_neighbours,
     swapped,
 )
 from leadgen.duplicates.matching import best_match, compare, identity_agrees
@@ -269,3 +270,18 @@ def test_a_swapped_postcode_is_read_from_the_digests(a: str, b: str, is_swap: bo
     pa, pb = (place_of(postcode=x, country="au", key=KEY).postcode for x in (a, b))
     assert swapped(pa, pb) is is_swap and swapped(pb, pa) is is_swap
     assert near(pa, pb) or not is_swap  # a swap is one of the near codes
+
+
+def test_the_build_finds_the_same_swaps_as_the_match() -> None:
+    """swap_neighbours (what the build counts people one swap away by) finds, for every code,
+    exactly the codes `swapped` accepts: the share a match weighs by is that of the codes it
+    accepts."""
+    raw = ["4380", "4830", "4308", "3480", "4381", "0252", "0525", "1234", "2134", "438", "9999"]
+    codes = [place_of(postcode=c, country="au", key=KEY).postcode for c in raw]
+    found = swap_neighbours(codes)
+    for pc, c in zip(codes, raw, strict=True):
+        expected = {o[0] for o in codes if swapped(pc, o)}
+        assert found[pc[0]] == expected, c
+    by_raw = dict(zip(raw, codes, strict=True))
+    assert found[by_raw["4380"][0]] == {by_raw[c][0] for c in ("4830", "4308", "3480")}
+    assert found[by_raw["9999"][0]] == set()
